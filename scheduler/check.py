@@ -1,0 +1,372 @@
+"""An independent re-check of a schedule against contract v1's hard rules.
+
+Written from the contract's text with wall-clock datetimes, and sharing no code with the solver
+(which works in integer minutes): it is the proof the tests hold the solver to, and what an
+outside reviewer can read rule by rule.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from scheduler.errors import Issue
+from scheduler.scenario import WEEKDAYS, FixedSpec, ProtocolSpec, Scenario
+
+RULES = ("phases", "hours", "rooms", "staff", "on_site", "patients", "fixed")
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    rule: str
+    appointment: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.appointment}: {self.what}"
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """One appointment as the checker reads it: aware datetimes, nothing derived by a solver."""
+
+    id: str
+    patient: str
+    protocol: str
+    room: str
+    staff: dict[str, str]
+    start: datetime
+    end: datetime
+    phases: tuple[tuple[str, datetime, datetime], ...]
+
+
+class UnreadableSchedule(ValueError):
+    pass
+
+
+def _instant(text: Any, where: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(str(text))
+    except ValueError as exc:
+        raise UnreadableSchedule(f"{where}: '{text}' is not an ISO 8601 date-time") from exc
+    if value.tzinfo is None:
+        raise UnreadableSchedule(f"{where}: '{text}' has no UTC offset")
+    return value
+
+
+def read_schedule(data: Any) -> list[Booked]:
+    """The appointments of a ``schedule.json`` document; malformed ones raise UnreadableSchedule."""
+    if not isinstance(data, dict) or not isinstance(data.get("appointments"), list):
+        raise UnreadableSchedule("schedule: must be an object with an 'appointments' list")
+    out: list[Booked] = []
+    for i, a in enumerate(data["appointments"]):
+        where = f"appointments[{i}]"
+        try:
+            phases = tuple(
+                (str(p["name"]), _instant(p["start"], f"{where}.phases[{j}].start"),
+                 _instant(p["end"], f"{where}.phases[{j}].end"))
+                for j, p in enumerate(a["phases"])
+            )
+            out.append(Booked(str(a["id"]), str(a["patient"]), str(a["protocol"]),
+                              str(a["room"]), {str(k): str(v) for k, v in a["staff"].items()},
+                              _instant(a["start"], f"{where}.start"),
+                              _instant(a["end"], f"{where}.end"), phases))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise UnreadableSchedule(f"{where}: missing or malformed field {exc}") from exc
+    return out
+
+
+def _within_one(start: datetime, end: datetime,
+                spans: Iterable[tuple[datetime, datetime]]) -> bool:
+    return any(a <= start and end <= b for a, b in spans)
+
+
+class _Checker:
+    def __init__(self, scenario: Scenario, booked: list[Booked]) -> None:
+        self.s = scenario
+        self.tz = scenario.tz
+        self.booked = booked
+        self.protocols = {p.id: p for p in scenario.protocols}
+        self.rooms = {r.id: r for r in scenario.rooms}
+        self.staff = {m.id: m for m in scenario.staff}
+        self.patients = {p.id: p for p in scenario.patients}
+        self.out: list[Violation] = []
+
+    def bad(self, rule: str, a: Booked | str, what: str) -> None:
+        self.out.append(Violation(rule, a if isinstance(a, str) else a.id, what))
+
+    def day_of(self, t: datetime) -> date:
+        return t.astimezone(self.tz).date()
+
+    def spans(self, week: dict[str, list[tuple[str, str]]] | None, day: date
+              ) -> list[tuple[datetime, datetime]]:
+        if week is None:
+            return []
+        return [(self.s.local(day, a), self.s.local(day, b))
+                for a, b in week.get(WEEKDAYS[day.weekday()], [])]
+
+    def label(self, t: datetime) -> str:
+        return t.astimezone(self.tz).strftime("%a %d %b %H:%M")
+
+    # ------------------------------------------------------------------ rules
+    def references(self) -> list[Booked]:
+        seen: set[str] = set()
+        usable = []
+        for a in self.booked:
+            ok = True
+            if a.id in seen:
+                self.bad("format", a, "the id is used by more than one appointment")
+            seen.add(a.id)
+            if a.patient not in self.patients:
+                self.bad("format", a, f"unknown patient '{a.patient}'")
+                ok = False
+            elif self.patients[a.patient].protocol != a.protocol:
+                self.bad("phases", a, f"protocol '{a.protocol}' is not {a.patient}'s protocol "
+                                      f"'{self.patients[a.patient].protocol}'")
+                ok = False
+            if a.protocol not in self.protocols:
+                self.bad("format", a, f"unknown protocol '{a.protocol}'")
+                ok = False
+            if a.room not in self.rooms:
+                self.bad("format", a, f"unknown room '{a.room}'")
+                ok = False
+            for key, sid in a.staff.items():
+                if sid not in self.staff:
+                    self.bad("format", a, f"unknown staff '{sid}' for '{key}'")
+                    ok = False
+            if ok:
+                usable.append(a)
+        return usable
+
+    def phases(self, a: Booked, p: ProtocolSpec) -> None:
+        """Rule 1: the protocol's phases, in order, back to back, exact lengths, on the grid."""
+        names = [x[0] for x in a.phases]
+        if names != [ph.name for ph in p.phases]:
+            self.bad("phases", a, f"phases {names} are not {p.id}'s "
+                                  f"{[ph.name for ph in p.phases]}")
+            return
+        cursor = a.start
+        for (name, start, end), spec in zip(a.phases, p.phases, strict=True):
+            if start != cursor:
+                self.bad("phases", a, f"phase {name} starts at {self.label(start)}, not right "
+                                      f"after the previous phase ({self.label(cursor)})")
+            if end - start != timedelta(minutes=spec.minutes):
+                self.bad("phases", a, f"phase {name} lasts {(end - start).total_seconds() / 60:g}"
+                                      f" min instead of {spec.minutes}")
+            cursor = end
+        if cursor != a.end:
+            self.bad("phases", a, "the appointment does not end when its last phase ends")
+        local = a.start.astimezone(self.tz)
+        if (local.hour * 60 + local.minute) % self.s.clinic.slot_minutes or local.second:
+            self.bad("phases", a, f"starts at {local:%H:%M}, off the "
+                                  f"{self.s.clinic.slot_minutes}-minute slot grid")
+
+    def hours(self, a: Booked) -> None:
+        """Rule 2: inside the horizon, on an open day, inside one clinic and room interval."""
+        day = self.day_of(a.start)
+        first = self.s.horizon.start
+        if not first <= day < first + timedelta(days=self.s.horizon.days):
+            self.bad("hours", a, f"{day} is outside the horizon")
+            return
+        if day in self.s.clinic.closed_dates:
+            self.bad("hours", a, f"the clinic is closed on {day}")
+            return
+        if not _within_one(a.start, a.end, self.spans(self.s.clinic.hours, day)):
+            self.bad("hours", a, f"{self.label(a.start)}–{a.end.astimezone(self.tz):%H:%M} is "
+                                 "not inside one interval of the clinic's hours")
+        room = self.rooms[a.room]
+        if room.hours is not None and not _within_one(a.start, a.end,
+                                                      self.spans(room.hours, day)):
+            self.bad("hours", a, f"room {room.id} is not open for the whole session")
+
+    def rooms_rule(self, usable: list[Booked]) -> None:
+        """Rule 3: features, and at most `chairs` sessions (plus turnover) at any moment."""
+        per_room: dict[str, list[tuple[datetime, datetime, Booked]]] = defaultdict(list)
+        for a in usable:
+            p = self.protocols[a.protocol]
+            room = self.rooms[a.room]
+            missing = set(p.room_features) - set(room.features)
+            if missing:
+                self.bad("rooms", a, f"room {room.id} lacks {', '.join(sorted(missing))}")
+            per_room[a.room].append((a.start, a.end + timedelta(minutes=p.turnover_minutes), a))
+        for rid, items in per_room.items():
+            for a in _over_capacity(items, self.rooms[rid].chairs):
+                self.bad("rooms", a, f"room {rid} holds more than {self.rooms[rid].chairs} "
+                                     f"session(s) (turnover included) around "
+                                     f"{self.label(a.start)}")
+
+    def staff_rule(self, usable: list[Booked]) -> None:
+        """Rule 4: right person per entry, on shift for every moded phase, within their load."""
+        hands: dict[str, list[tuple[datetime, datetime, Booked]]] = defaultdict(list)
+        load: dict[str, list[tuple[datetime, datetime, Booked]]] = defaultdict(list)
+        for a in usable:
+            p = self.protocols[a.protocol]
+            day = self.day_of(a.start)
+            wanted = {n.name: n for n in p.staff}
+            for key in a.staff.keys() - wanted.keys():
+                self.bad("staff", a, f"{p.id} has no staff entry '{key}'")
+            phase_at = {name: (s, e) for name, s, e in a.phases}
+            for key, need in wanted.items():
+                sid = a.staff.get(key)
+                if sid is None:
+                    self.bad("staff", a, f"nobody is assigned as '{key}'")
+                    continue
+                m = self.staff[sid]
+                if m.role != need.role:
+                    self.bad("staff", a, f"{sid} is a {m.role}, not a {need.role}")
+                if need.qualification and need.qualification not in m.qualifications:
+                    self.bad("staff", a, f"{sid} lacks the qualification {need.qualification}")
+                if day in m.time_off:
+                    self.bad("staff", a, f"{sid} is on time off on {day}")
+                shifts = self.spans(m.shifts, day)
+                for phase, mode in need.modes.items():
+                    if phase not in phase_at:
+                        continue
+                    s, e = phase_at[phase]
+                    if not _within_one(s, e, shifts):
+                        self.bad("staff", a, f"{sid} is not on shift for the whole {phase} "
+                                             f"phase ({self.label(s)})")
+                    load[sid].append((s, e, a))
+                    if mode == "hands_on":
+                        hands[sid].append((s, e, a))
+        for sid, items in hands.items():
+            for a in _over_capacity(items, 1):
+                self.bad("staff", a, f"{sid} is hands-on with two patients at once around "
+                                     f"{self.label(a.start)}")
+        for sid, items in load.items():
+            cap = self.staff[sid].max_patients
+            for a in _over_capacity(items, cap):
+                self.bad("staff", a, f"{sid} attends or monitors more than {cap} patient(s) at "
+                                     f"once around {self.label(a.start)}")
+
+    def on_site(self, a: Booked, p: ProtocolSpec) -> None:
+        """Rule 5: someone of the role on shift (not on time off) for each listed phase."""
+        day = self.day_of(a.start)
+        phase_at = {name: (s, e) for name, s, e in a.phases}
+        for rule in p.on_site:
+            people = [m for m in self.s.staff if m.role == rule.role and day not in m.time_off]
+            for phase in rule.phases:
+                if phase not in phase_at:
+                    continue
+                s, e = phase_at[phase]
+                if not any(_within_one(s, e, self.spans(m.shifts, day)) for m in people):
+                    self.bad("on_site", a, f"no {rule.role} is on site for the whole {phase} "
+                                           f"phase ({self.label(s)})")
+
+    def patients_rule(self, usable: list[Booked]) -> None:
+        """Rule 6: session count, one a day, windows, date range and minimum gaps."""
+        per_patient: dict[str, list[Booked]] = defaultdict(list)
+        for a in usable:
+            per_patient[a.patient].append(a)
+        for pid, items in per_patient.items():
+            pat = self.patients[pid]
+            items.sort(key=lambda a: a.start)
+            if len(items) > pat.sessions:
+                self.bad("patients", items[-1], f"{pid} has {len(items)} appointments but wants "
+                                                f"{pat.sessions}")
+            protocol = self.protocols[pat.protocol]
+            if protocol.requires_rems and pat.rems_enrolled is False:
+                self.bad("patients", items[0], f"{pid} is not enrolled in the REMS that "
+                                               f"{protocol.id} requires")
+            previous = pat.last_session
+            for a in items:
+                day = self.day_of(a.start)
+                if pat.availability is not None and not _within_one(
+                        a.start, a.end, self.spans(pat.availability, day)):
+                    self.bad("patients", a, f"{pid} is not available for the whole session "
+                                            f"({self.label(a.start)})")
+                if pat.earliest and day < pat.earliest:
+                    self.bad("patients", a, f"{day} is before {pid}'s earliest {pat.earliest}")
+                if pat.latest and day > pat.latest:
+                    self.bad("patients", a, f"{day} is after {pid}'s latest {pat.latest}")
+                if previous is not None:
+                    gap = (day - previous).days
+                    if gap == 0:
+                        self.bad("patients", a, f"{pid} has two appointments on {day}")
+                    elif gap < pat.min_gap_days:
+                        self.bad("patients", a, f"{pid}'s sessions on {previous} and {day} are "
+                                                f"{gap} day(s) apart; at least "
+                                                f"{pat.min_gap_days} wanted")
+                previous = day
+
+    def fixed_rule(self) -> None:
+        """Rule 7: every fixed appointment appears unchanged."""
+        by_id = {a.id: a for a in self.booked}
+        for f in self.s.fixed:
+            a = by_id.get(f.id)
+            if a is None:
+                self.bad("fixed", f.id, "the fixed appointment is missing")
+                continue
+            start = _local_fixed(self.s, f)
+            if (a.patient, a.start, a.room, a.staff) != (f.patient, start, f.room, f.staff):
+                self.bad("fixed", f.id, "differs from the fixed appointment (patient, start, "
+                                        "room or staff)")
+
+    def run(self, include_fixed: bool = True) -> list[Violation]:
+        usable = self.references()
+        for a in usable:
+            p = self.protocols[a.protocol]
+            self.phases(a, p)
+            self.hours(a)
+            self.on_site(a, p)
+        self.rooms_rule(usable)
+        self.staff_rule(usable)
+        self.patients_rule(usable)
+        if include_fixed:
+            self.fixed_rule()
+        return self.out
+
+
+def _over_capacity(items: list[tuple[datetime, datetime, Booked]], capacity: int
+                   ) -> list[Booked]:
+    """Appointments that, on arrival, push the number of overlapping spans above capacity."""
+    events = sorted([(s, 1, i) for i, (s, _, _) in enumerate(items)]
+                    + [(e, 0, i) for i, (_, e, _) in enumerate(items)])
+    level, out, seen = 0, [], set()
+    for _, kind, i in events:
+        if kind == 0:
+            level -= 1
+            continue
+        level += 1
+        booked = items[i][2]
+        if level > capacity and booked.id not in seen:
+            out.append(booked)
+            seen.add(booked.id)
+    return out
+
+
+def _local_fixed(scenario: Scenario, f: FixedSpec) -> datetime:
+    if f.start.tzinfo is not None:
+        return f.start
+    return f.start.replace(tzinfo=scenario.tz)
+
+
+def check(scenario: Scenario, schedule: Any) -> list[Violation]:
+    """Every hard-rule violation of ``schedule`` (a parsed schedule.json) against ``scenario``."""
+    return _Checker(scenario, read_schedule(schedule)).run()
+
+
+def booked_from_fixed(scenario: Scenario, f: FixedSpec) -> Booked:
+    """A fixed appointment laid out as the contract defines it (phases back to back)."""
+    patient = next(p for p in scenario.patients if p.id == f.patient)
+    protocol = scenario.protocol(patient.protocol)
+    t = _local_fixed(scenario, f)
+    phases = []
+    for ph in protocol.phases:
+        end = t + timedelta(minutes=ph.minutes)
+        phases.append((ph.name, t, end))
+        t = end
+    return Booked(f.id, f.patient, protocol.id, f.room, dict(f.staff), phases[0][1], t,
+                  tuple(phases))
+
+
+def check_fixed(scenario: Scenario) -> list[Issue]:
+    """Hard-rule problems among the scenario's fixed appointments, as validation issues."""
+    index = {f.id: i for i, f in enumerate(scenario.fixed)}
+    booked = [booked_from_fixed(scenario, f) for f in scenario.fixed]
+    violations = _Checker(scenario, booked).run(include_fixed=False)
+    return [Issue(f"fixed[{index[v.appointment]}]", f"breaks the {v.rule} rule: {v.what}")
+            for v in violations]

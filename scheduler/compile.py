@@ -1,0 +1,135 @@
+"""Scenario (wall-clock, time zone) -> solver Problem (integer minutes since the horizon's origin).
+
+The origin is local midnight of the horizon's first day, as an instant; every wall-clock time is
+converted with its own date's UTC offset, so a week that crosses a daylight-saving change has a
+23- or 25-hour day and the solver never needs to know.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from scheduler.scenario import WEEKDAYS, Scenario, clock_minutes
+from solver import (
+    Appointment,
+    Day,
+    Interval,
+    Mode,
+    OnSite,
+    Patient,
+    Phase,
+    Problem,
+    Protocol,
+    Room,
+    Staff,
+    StaffNeed,
+    Weights,
+)
+
+NEVER = 10**6
+
+
+class Clock:
+    """Converts between the scenario's wall-clock world and the solver's minutes."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.tz = scenario.tz
+        self.origin = scenario.local(scenario.horizon.start, "00:00").astimezone(UTC)
+
+    def minute(self, instant: datetime) -> int:
+        return int((instant.astimezone(UTC) - self.origin).total_seconds() // 60)
+
+    def instant(self, minute: int) -> datetime:
+        return (self.origin + timedelta(minutes=minute)).astimezone(self.tz)
+
+    def day_index(self, day: date) -> int:
+        return (day - self.scenario.horizon.start).days
+
+    def spans(self, week: dict[str, list[tuple[str, str]]], day: date) -> list[Interval]:
+        return [
+            (self.minute(self.scenario.local(day, a)), self.minute(self.scenario.local(day, b)))
+            for a, b in week.get(WEEKDAYS[day.weekday()], [])
+        ]
+
+    def week_spans(self, week: dict[str, list[tuple[str, str]]],
+                   skip: frozenset[date] = frozenset()) -> tuple[Interval, ...]:
+        return tuple(s for d in self.scenario.dates() if d not in skip
+                     for s in self.spans(week, d))
+
+
+def _days(scenario: Scenario, clock: Clock) -> tuple[Day, ...]:
+    slot = scenario.clinic.slot_minutes
+    days = []
+    for d in scenario.dates():
+        hours = scenario.clinic.hours.get(WEEKDAYS[d.weekday()], [])
+        if d in scenario.clinic.closed_dates or not hours:
+            continue
+        starts: list[int] = []
+        for a, b in hours:
+            first = -(-clock_minutes(a) // slot) * slot
+            for wall in range(first, clock_minutes(b), slot):
+                starts.append(clock.minute(scenario.local(d, f"{wall // 60:02d}:{wall % 60:02d}")))
+        days.append(Day(clock.day_index(d), d.strftime("%a %d %b"),
+                        tuple(clock.spans(scenario.clinic.hours, d)),
+                        tuple(sorted(set(starts)))))
+    return tuple(days)
+
+
+def to_problem(scenario: Scenario) -> Problem:
+    """The solver's view of a validated scenario."""
+    clock = Clock(scenario)
+    protocols = {
+        p.id: Protocol(
+            id=p.id,
+            name=p.name,
+            phases=tuple(Phase(ph.name, ph.minutes) for ph in p.phases),
+            turnover=p.turnover_minutes,
+            room_features=frozenset(p.room_features),
+            staff=tuple(StaffNeed(n.name, n.role, n.qualification,
+                                  {k: Mode(v) for k, v in n.modes.items()}) for n in p.staff),
+            on_site=tuple(OnSite(o.role, tuple(o.phases)) for o in p.on_site),
+            dose_phase=p.dose,
+        )
+        for p in scenario.protocols
+    }
+    rooms = tuple(
+        Room(r.id, r.name or r.id, frozenset(r.features), r.chairs,
+             clock.week_spans(r.hours) if r.hours is not None else None)
+        for r in scenario.rooms
+    )
+    staff = tuple(
+        Staff(m.id, m.name or m.id, m.role, frozenset(m.qualifications), m.max_patients,
+              clock.week_spans(m.shifts, frozenset(m.time_off)))
+        for m in scenario.staff
+    )
+    patients = []
+    for p in scenario.patients:
+        protocol = scenario.protocol(p.protocol)
+        blocked = None
+        if protocol.requires_rems and p.rems_enrolled is False:
+            blocked = f"{p.id} is not enrolled in the REMS program that {protocol.id} requires"
+        patients.append(Patient(
+            id=p.id,
+            protocol=p.protocol,
+            sessions=p.sessions,
+            min_gap_days=p.min_gap_days,
+            last_session_day=clock.day_index(p.last_session) if p.last_session else None,
+            earliest_day=clock.day_index(p.earliest) if p.earliest else 0,
+            latest_day=clock.day_index(p.latest) if p.latest else NEVER,
+            availability=clock.week_spans(p.availability) if p.availability is not None
+            else None,
+            priority=p.priority,
+            preferred_staff=frozenset(p.preferred_staff),
+            blocked=blocked,
+        ))
+    fixed = []
+    for f in scenario.fixed:
+        start = f.start if f.start.tzinfo else f.start.replace(tzinfo=clock.tz)
+        fixed.append(Appointment(f.patient, clock.day_index(start.astimezone(clock.tz).date()),
+                                 clock.minute(start), f.room, dict(f.staff), f.id))
+    s = scenario.settings
+    weights = Weights(s.preferred_staff_weight, s.stagger_weight, s.slack_weight,
+                      s.compact_weight, s.stagger_minutes, s.slack_minutes)
+    return Problem(_days(scenario, clock), protocols, rooms, staff, tuple(patients),
+                   tuple(fixed), weights)

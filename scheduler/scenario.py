@@ -1,0 +1,440 @@
+"""Contract v1 scenarios: pydantic models, loading from YAML or JSON, and full validation.
+
+Every problem in a file is reported at once, each with its field path (``staff[3].shifts.tue``) and
+a sentence a clinic manager understands. Sections are parsed item by item so that one broken room
+does not hide a broken patient, and cross-references are checked on whatever parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+)
+
+from scheduler.errors import InvalidScenario, Issue
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+def clock_minutes(text: str) -> int:
+    """Minutes after local midnight of ``"HH:MM"`` (``"24:00"`` is 1440)."""
+    hh, mm = text.split(":")
+    return int(hh) * 60 + int(mm)
+
+
+def _clock(value: str) -> str:
+    if not _CLOCK.match(value):
+        raise ValueError(f"'{value}' is not a time of day written HH:MM (00:00 to 24:00)")
+    return value
+
+
+def _span(value: tuple[str, str]) -> tuple[str, str]:
+    start, end = value
+    if clock_minutes(end) <= clock_minutes(start):
+        raise ValueError(f"ends at {end}, not after it starts at {start}")
+    return value
+
+
+def _spans(value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    ordered = sorted(value, key=lambda s: clock_minutes(s[0]))
+    for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
+        if clock_minutes(start) < clock_minutes(end):
+            raise ValueError(f"intervals overlap ({start} starts before {end})")
+    return value
+
+
+Clock = Annotated[str, AfterValidator(_clock)]
+Span = Annotated[tuple[Clock, Clock], AfterValidator(_span)]
+Spans = Annotated[list[Span], AfterValidator(_spans)]
+WeekHours = dict[Weekday, Spans]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+Minutes = Annotated[int, Field(ge=0, le=24 * 60)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Clinic(_Model):
+    name: str = Field(min_length=1)
+    timezone: str = Field(description="IANA time zone name, e.g. America/New_York")
+    slot_minutes: Annotated[int, Field(ge=1, le=60)] = 5
+    hours: WeekHours
+    closed_dates: list[date] = []
+    address: str | None = None
+    arrival_instructions: str | None = None
+
+
+class Horizon(_Model):
+    start: date
+    days: Annotated[int, Field(ge=1, le=62)] = 7
+
+
+class PhaseSpec(_Model):
+    name: Id
+    minutes: Annotated[int, Field(ge=1, le=24 * 60)]
+
+
+class StaffNeedSpec(_Model):
+    role: Id
+    key: Id | None = None
+    qualification: Id | None = None
+    modes: dict[str, Literal["hands_on", "monitor"]] = {}
+
+    @property
+    def name(self) -> str:
+        return self.key or self.role
+
+
+class OnSiteSpec(_Model):
+    role: Id
+    phases: list[str] = Field(min_length=1)
+
+
+class ProtocolSpec(_Model):
+    id: Id
+    name: str = Field(min_length=1)
+    phases: list[PhaseSpec] = Field(min_length=1)
+    turnover_minutes: Minutes = 0
+    room_features: list[str] = []
+    staff: list[StaffNeedSpec] = []
+    on_site: list[OnSiteSpec] = []
+    requires_rems: bool = Field(
+        default=False,
+        description="Only patients enrolled in the Spravato REMS may be booked (rems_enrolled).")
+    dose_phase: str | None = Field(
+        default=None,
+        description="Phase whose start is the dosing moment (for staggering); default: a phase "
+        "named dosing, infusion or injection, else the second phase.")
+
+    @property
+    def dose(self) -> str:
+        names = [p.name for p in self.phases]
+        if self.dose_phase:
+            return self.dose_phase
+        for candidate in ("dosing", "infusion", "injection", "dose"):
+            if candidate in names:
+                return candidate
+        return names[1] if len(names) > 1 else names[0]
+
+
+class RoomSpec(_Model):
+    id: Id
+    name: str | None = None
+    features: list[str] = []
+    chairs: Annotated[int, Field(ge=1, le=100)] = 1
+    hours: WeekHours | None = None
+
+
+class StaffSpec(_Model):
+    id: Id
+    name: str | None = None
+    role: Id
+    qualifications: list[str] = []
+    max_patients: Annotated[int, Field(ge=0, le=100)] = 1
+    shifts: WeekHours = {}
+    time_off: list[date] = []
+
+
+class PatientSpec(_Model):
+    id: Id
+    name: str | None = None
+    protocol: Id
+    sessions: Annotated[int, Field(ge=0, le=62)] = 1
+    min_gap_days: Annotated[int, Field(ge=0, le=365)] = 1
+    last_session: date | None = None
+    earliest: date | None = None
+    latest: date | None = None
+    availability: WeekHours | None = None
+    priority: Annotated[int, Field(ge=1, le=5)] = 1
+    preferred_staff: list[Id] = []
+    rems_enrolled: bool | None = Field(
+        default=None, description="Enrolled in the Spravato REMS; false blocks REMS protocols.")
+
+
+class FixedSpec(_Model):
+    id: Id
+    patient: Id
+    start: datetime = Field(description="Local wall-clock time of the clinic, YYYY-MM-DDTHH:MM")
+    room: Id
+    staff: dict[str, Id] = {}
+
+
+class Settings(_Model):
+    """Soft-goal weights (per minute of penalty) and their parameters."""
+
+    preferred_staff_weight: Annotated[int, Field(ge=0, le=1000)] = 1
+    stagger_weight: Annotated[int, Field(ge=0, le=1000)] = 2
+    slack_weight: Annotated[int, Field(ge=0, le=1000)] = 2
+    compact_weight: Annotated[int, Field(ge=0, le=1000)] = 1
+    stagger_minutes: Annotated[int, Field(ge=1, le=240)] = 20
+    slack_minutes: Annotated[int, Field(ge=1, le=240)] = 15
+
+
+class Scenario(_Model):
+    """A clinic, its horizon and who wants what: contract v1."""
+
+    version: Literal[1] = 1
+    clinic: Clinic
+    horizon: Horizon
+    protocols: list[ProtocolSpec] = Field(min_length=1)
+    rooms: list[RoomSpec] = Field(min_length=1)
+    staff: list[StaffSpec] = []
+    patients: list[PatientSpec] = []
+    fixed: list[FixedSpec] = []
+    settings: Settings = Settings()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.clinic.timezone)
+
+    def dates(self) -> list[date]:
+        return [self.horizon.start + timedelta(days=i) for i in range(self.horizon.days)]
+
+    def local(self, day: date, clock: str) -> datetime:
+        """The aware instant of wall-clock ``clock`` on ``day`` in the clinic's zone."""
+        minutes = clock_minutes(clock)
+        naive = datetime.combine(day, datetime.min.time()) + timedelta(minutes=minutes)
+        return naive.replace(tzinfo=self.tz)
+
+    def protocol(self, pid: str) -> ProtocolSpec:
+        return next(p for p in self.protocols if p.id == pid)
+
+
+# --------------------------------------------------------------------------- messages
+_FRIENDLY = {
+    "missing": "is required",
+    "extra_forbidden": "is not a field of the scenario format (check the spelling)",
+}
+
+
+def _path(loc: Iterable[Any], prefix: str = "") -> str:
+    out = prefix
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("function-after", "tuple") or str(part).startswith("function-"):
+            continue
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(file)"
+
+
+def _message(err: Any) -> str:
+    kind = err["type"]
+    if kind in _FRIENDLY:
+        return str(_FRIENDLY[kind])
+    msg = str(err["msg"])
+    if kind == "literal_error" and "'mon'" in msg:
+        return f"'{err['input']}' is not a weekday; use mon, tue, wed, thu, fri, sat or sun"
+    if kind == "literal_error" and "'hands_on'" in msg:
+        return f"'{err['input']}' is not a staff mode; use hands_on or monitor"
+    msg = msg.removeprefix("Value error, ")
+    if kind == "string_pattern_mismatch":
+        return (f"'{err['input']}' is not a valid id: letters, digits, '-', '_' and '.', "
+                "starting with a letter or digit")
+    if kind in ("date_from_datetime_parsing", "date_parsing", "date_type"):
+        return f"'{err['input']}' is not a date written YYYY-MM-DD"
+    return msg[0].lower() + msg[1:] if msg else kind
+
+
+def issues_from(error: ValidationError, prefix: str) -> list[Issue]:
+    return [Issue(_path(e["loc"], prefix), _message(e)) for e in error.errors()]
+
+
+# --------------------------------------------------------------------------- loading
+def read_data(path: Path) -> Any:
+    """Parse YAML or JSON text; unreadable files raise :class:`InvalidScenario`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidScenario([Issue(str(path), f"cannot be read: {exc}")]) from exc
+    try:
+        if path.suffix.lower() == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise InvalidScenario([Issue(str(path), f"is not valid YAML or JSON: {exc}")]) from exc
+
+
+def load_scenario(path: Path) -> Scenario:
+    """Read and validate a scenario file, raising :class:`InvalidScenario` with every problem."""
+    return validate_scenario(read_data(path))
+
+
+_SECTIONS: dict[str, Any] = {
+    "protocols": ProtocolSpec, "rooms": RoomSpec, "staff": StaffSpec,
+    "patients": PatientSpec, "fixed": FixedSpec,
+}
+_SINGLES: dict[str, Any] = {"clinic": Clinic, "horizon": Horizon, "settings": Settings}
+
+
+def validate_scenario(data: Any) -> Scenario:
+    """Validate parsed data (a dict) as a scenario; all problems at once."""
+    if not isinstance(data, dict):
+        raise InvalidScenario([Issue("(file)", "must be a mapping with clinic, horizon, "
+                                               "protocols, rooms, staff and patients")])
+    issues: list[Issue] = []
+    known = {"version", *_SECTIONS, *_SINGLES}
+    for key in data:
+        if key not in known:
+            issues.append(Issue(str(key), _FRIENDLY["extra_forbidden"]))
+    if data.get("version", 1) != 1:
+        issues.append(Issue("version", f"is {data.get('version')!r}; this tool reads version 1"))
+    parsed: dict[str, Any] = {}
+    for key, model in _SINGLES.items():
+        if key not in data and key == "settings":
+            continue
+        try:
+            parsed[key] = TypeAdapter(model).validate_python(data.get(key))
+        except ValidationError as exc:
+            issues += issues_from(exc, key)
+    for key, model in _SECTIONS.items():
+        raw = data.get(key, [])
+        if raw is None:
+            raw = []
+        if not isinstance(raw, list):
+            issues.append(Issue(key, "must be a list"))
+            continue
+        items = []
+        for i, item in enumerate(raw):
+            try:
+                items.append((i, TypeAdapter(model).validate_python(item)))
+            except ValidationError as exc:
+                issues += issues_from(exc, f"{key}[{i}]")
+        parsed[key] = items
+    issues += cross_check(parsed)
+    if issues:
+        raise InvalidScenario(issues)
+    scenario = Scenario(
+        version=1,
+        clinic=parsed["clinic"],
+        horizon=parsed["horizon"],
+        protocols=[x for _, x in parsed["protocols"]],
+        rooms=[x for _, x in parsed["rooms"]],
+        staff=[x for _, x in parsed["staff"]],
+        patients=[x for _, x in parsed["patients"]],
+        fixed=[x for _, x in parsed["fixed"]],
+        settings=parsed.get("settings", Settings()),
+    )
+    if not scenario.protocols:
+        raise InvalidScenario([Issue("protocols", "must list at least one protocol")])
+    if not scenario.rooms:
+        raise InvalidScenario([Issue("rooms", "must list at least one room")])
+    from scheduler.check import check_fixed  # the independent checker vets fixed appointments
+
+    problems = check_fixed(scenario)
+    if problems:
+        raise InvalidScenario(problems)
+    return scenario
+
+
+def _duplicates(section: str, items: list[tuple[int, Any]]) -> list[Issue]:
+    counts = Counter(x.id for _, x in items)
+    return [Issue(f"{section}[{i}].id", f"'{x.id}' is used more than once in {section}")
+            for i, x in items if counts[x.id] > 1]
+
+
+def cross_check(parsed: dict[str, Any]) -> list[Issue]:
+    """References between sections: every id named must exist and fit."""
+    issues: list[Issue] = []
+    clinic = parsed.get("clinic")
+    if clinic is not None:
+        try:
+            ZoneInfo(clinic.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            issues.append(Issue("clinic.timezone", f"'{clinic.timezone}' is not an IANA time "
+                                                   "zone name such as America/New_York"))
+    protocols = {p.id: p for _, p in parsed["protocols"]}
+    rooms = {r.id: r for _, r in parsed["rooms"]}
+    staff = {s.id: s for _, s in parsed["staff"]}
+    patients = {p.id: p for _, p in parsed["patients"]}
+    for section in _SECTIONS:
+        issues += _duplicates(section, parsed[section])
+    roles = {s.role for s in staff.values()}
+    for i, p in parsed["protocols"]:
+        names = [ph.name for ph in p.phases]
+        where = f"protocols[{i}]"
+        for j, name in enumerate(names):
+            if names.count(name) > 1 and names.index(name) == j:
+                issues.append(Issue(f"{where}.phases[{j}].name",
+                                    f"phase '{name}' appears more than once"))
+        keys = Counter(n.name for n in p.staff)
+        for j, need in enumerate(p.staff):
+            if keys[need.name] > 1:
+                issues.append(Issue(f"{where}.staff[{j}].key", f"two staff entries share the "
+                                    f"key '{need.name}'; give each a distinct key"))
+            for phase in need.modes:
+                if phase not in names:
+                    issues.append(Issue(f"{where}.staff[{j}].modes.{phase}",
+                                        f"'{phase}' is not a phase of {p.id} "
+                                        f"(phases: {', '.join(names)})"))
+            if staff and need.role not in roles:
+                issues.append(Issue(f"{where}.staff[{j}].role",
+                                    f"no staff member has the role '{need.role}'"))
+        for j, rule in enumerate(p.on_site):
+            for phase in rule.phases:
+                if phase not in names:
+                    issues.append(Issue(f"{where}.on_site[{j}].phases",
+                                        f"'{phase}' is not a phase of {p.id} "
+                                        f"(phases: {', '.join(names)})"))
+        if p.dose_phase is not None and p.dose_phase not in names:
+            issues.append(Issue(f"{where}.dose_phase", f"'{p.dose_phase}' is not a phase of "
+                                                       f"{p.id}"))
+    for i, p in parsed["patients"]:
+        where = f"patients[{i}]"
+        if p.protocol not in protocols:
+            issues.append(Issue(f"{where}.protocol", f"unknown protocol '{p.protocol}'"
+                                f"{_choices(protocols)}"))
+        for j, sid in enumerate(p.preferred_staff):
+            if sid not in staff:
+                issues.append(Issue(f"{where}.preferred_staff[{j}]", f"unknown staff '{sid}'"))
+        if p.earliest and p.latest and p.latest < p.earliest:
+            issues.append(Issue(f"{where}.latest", f"{p.latest} is before earliest "
+                                                   f"{p.earliest}"))
+        horizon = parsed.get("horizon")
+        if horizon is not None and p.last_session and p.last_session >= horizon.start:
+            issues.append(Issue(f"{where}.last_session", f"{p.last_session} is not before the "
+                                f"horizon starts ({horizon.start}); list it under fixed"))
+    for i, a in parsed["fixed"]:
+        where = f"fixed[{i}]"
+        if a.patient not in patients:
+            issues.append(Issue(f"{where}.patient", f"unknown patient '{a.patient}'"))
+        if a.room not in rooms:
+            issues.append(Issue(f"{where}.room", f"unknown room '{a.room}'{_choices(rooms)}"))
+        for key, sid in a.staff.items():
+            if sid not in staff:
+                issues.append(Issue(f"{where}.staff.{key}", f"unknown staff '{sid}'"))
+        patient = patients.get(a.patient)
+        protocol = protocols.get(patient.protocol) if patient else None
+        if protocol is not None:
+            wanted = {n.name for n in protocol.staff}
+            for key in a.staff.keys() - wanted:
+                issues.append(Issue(f"{where}.staff.{key}", f"{protocol.id} has no staff entry "
+                                    f"'{key}' (entries: {', '.join(sorted(wanted)) or 'none'})"))
+            for key in wanted - a.staff.keys():
+                issues.append(Issue(f"{where}.staff", f"names nobody for '{key}'"))
+    return issues
+
+
+def _choices(known: dict[str, Any]) -> str:
+    if not known or len(known) > 12:
+        return ""
+    return f" (known: {', '.join(sorted(known))})"

@@ -1,0 +1,185 @@
+"""Where each patient's session could go, before any resource is shared.
+
+For every patient and open day this lists the start minutes that respect the clinic's hours,
+the patient's windows and on-site coverage, and, per start, the rooms and staff whose own hours
+allow it. Both the greedy first fit and the CP-SAT model are built on these candidates, and the
+funnel counts explain why a session could not be placed at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from solver.problem import Day, Interval, Mode, Patient, Problem, Protocol, Room, Staff
+
+
+def inside(start: int, end: int, spans: Iterable[Interval]) -> bool:
+    """True when ``[start, end)`` lies wholly inside one of ``spans``."""
+    return any(a <= start and end <= b for a, b in spans)
+
+
+def need_spans(protocol: Protocol, modes: dict[str, Mode]) -> list[Interval]:
+    """Offsets of the phases that have a mode, each phase on its own."""
+    offsets = protocol.phase_offsets()
+    return [offsets[p.name] for p in protocol.phases if p.name in modes]
+
+
+def mode_blocks(protocol: Protocol, modes: dict[str, Mode], wanted: set[Mode]) -> list[Interval]:
+    """Offsets of maximal runs of consecutive phases whose mode is in ``wanted``."""
+    blocks: list[Interval] = []
+    t = 0
+    for p in protocol.phases:
+        if modes.get(p.name) in wanted:
+            if blocks and blocks[-1][1] == t:
+                blocks[-1] = (blocks[-1][0], t + p.minutes)
+            else:
+                blocks.append((t, t + p.minutes))
+        t += p.minutes
+    return blocks
+
+
+@dataclass(slots=True)
+class Visit:
+    """One possible session of one patient on one day."""
+
+    patient: Patient
+    protocol: Protocol
+    day: Day
+    starts: list[int]
+    rooms: dict[str, set[int]]
+    """Room id -> the starts its hours allow (rooms with the features only)."""
+    staff: list[dict[str, set[int]]]
+    """Per staff need of the protocol: staff id -> the starts its shifts allow."""
+
+
+@dataclass(slots=True)
+class Funnel:
+    """How many (day, start) options a patient keeps after each filter, for explanations."""
+
+    days_in_window: list[Day] = field(default_factory=list)
+    days_after_gaps: list[Day] = field(default_factory=list)
+    patient_starts: int = 0
+    covered_starts: int = 0
+    room_starts: int = 0
+    staffed_starts: int = 0
+    missing_room_features: bool = False
+    unstaffed_need: str | None = None
+    missing_on_site: str | None = None
+
+
+def staff_for_need(problem: Problem, role: str, qualification: str | None,
+                   has_modes: bool) -> list[Staff]:
+    return [
+        s for s in problem.staff
+        if s.role == role
+        and (qualification is None or qualification in s.qualifications)
+        and (not has_modes or s.max_patients >= 1)
+    ]
+
+
+def fixed_days(problem: Problem) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for a in problem.fixed:
+        out.setdefault(a.patient, []).append(a.day)
+    return out
+
+
+def remaining_sessions(problem: Problem) -> dict[str, int]:
+    fixed = fixed_days(problem)
+    return {p.id: max(0, p.sessions - len(fixed.get(p.id, []))) for p in problem.patients}
+
+
+def _gap_ok(day: int, others: Sequence[int], gap: int) -> bool:
+    return all(abs(day - o) >= max(gap, 1) for o in others)
+
+
+def room_allows(room: Room, day: Day, start: int, end: int) -> bool:
+    return inside(start, end, room.hours if room.hours is not None else day.hours)
+
+
+def build_visits(problem: Problem) -> tuple[list[Visit], dict[str, Funnel]]:
+    """All viable visits, and for every patient the funnel that led to them."""
+    remaining = remaining_sessions(problem)
+    fixed = fixed_days(problem)
+    visits: list[Visit] = []
+    funnels: dict[str, Funnel] = {}
+    for patient in problem.patients:
+        funnel = Funnel()
+        funnels[patient.id] = funnel
+        protocol = problem.protocols[patient.protocol]
+        if remaining[patient.id] == 0 or patient.blocked is not None:
+            continue
+        rooms = [r for r in problem.rooms if protocol.room_features <= r.features]
+        funnel.missing_room_features = not rooms
+        needs = [
+            staff_for_need(problem, n.role, n.qualification, bool(n.modes)) for n in protocol.staff
+        ]
+        for need, pool in zip(protocol.staff, needs, strict=True):
+            if not pool and funnel.unstaffed_need is None:
+                funnel.unstaffed_need = need.key
+        history = list(fixed.get(patient.id, []))
+        if patient.last_session_day is not None:
+            history.append(patient.last_session_day)
+        offsets = protocol.phase_offsets()
+        length = protocol.minutes
+        for day in problem.days:
+            if not patient.earliest_day <= day.index <= patient.latest_day:
+                continue
+            funnel.days_in_window.append(day)
+            if not _gap_ok(day.index, history, patient.min_gap_days):
+                continue
+            funnel.days_after_gaps.append(day)
+            starts = [
+                s for s in day.starts
+                if inside(s, s + length, day.hours)
+                and (patient.availability is None
+                     or inside(s, s + length, patient.availability))
+            ]
+            funnel.patient_starts += len(starts)
+            for rule in protocol.on_site:
+                coverers = [s for s in problem.staff if s.role == rule.role]
+                kept = [
+                    s for s in starts
+                    if all(
+                        any(inside(s + offsets[ph][0], s + offsets[ph][1], c.shifts)
+                            for c in coverers)
+                        for ph in rule.phases
+                    )
+                ]
+                if not kept and starts and funnel.missing_on_site is None:
+                    funnel.missing_on_site = rule.role
+                starts = kept
+            funnel.covered_starts += len(starts)
+            room_sets = {
+                r.id: {s for s in starts if room_allows(r, day, s, s + length)} for r in rooms
+            }
+            room_sets = {k: v for k, v in room_sets.items() if v}
+            roomed = set().union(*room_sets.values()) if room_sets else set()
+            funnel.room_starts += len(roomed)
+            staff_sets: list[dict[str, set[int]]] = []
+            ok = set(roomed)
+            for need, pool in zip(protocol.staff, needs, strict=True):
+                spans = need_spans(protocol, need.modes)
+                sets = {
+                    m.id: {
+                        s for s in roomed
+                        if all(inside(s + a, s + b, m.shifts) for a, b in spans)
+                    }
+                    for m in pool
+                }
+                sets = {k: v for k, v in sets.items() if v}
+                staff_sets.append(sets)
+                ok &= set().union(*sets.values()) if sets else set()
+            funnel.staffed_starts += len(ok)
+            if not ok:
+                continue
+            visits.append(Visit(
+                patient=patient,
+                protocol=protocol,
+                day=day,
+                starts=sorted(ok),
+                rooms={k: v & ok for k, v in room_sets.items() if v & ok},
+                staff=[{k: v & ok for k, v in sets.items() if v & ok} for sets in staff_sets],
+            ))
+    return visits, funnels

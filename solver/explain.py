@@ -1,0 +1,141 @@
+"""Why a wanted session was not placed, in words a front-desk clerk understands.
+
+Reasons come from the data: first what rules the patient out whatever else is booked (windows,
+gaps, hours, qualifications, coverage), then, for sessions lost to capacity, which resource was
+full at the times the patient could come, according to the final schedule.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from solver.candidates import Funnel, Visit, remaining_sessions
+from solver.greedy import Ledger
+from solver.problem import Appointment, Day, Patient, Problem, Protocol, Unplaced
+
+
+def _days(days: list[Day]) -> str:
+    labels = [d.label.split(" ")[0] for d in sorted(days, key=lambda d: d.index)]
+    return ", ".join(dict.fromkeys(labels))
+
+
+def _needs(protocol: Protocol, key: str) -> str:
+    need = next(n for n in protocol.staff if n.key == key)
+    return f"{need.role} qualified for {need.qualification}" if need.qualification else need.role
+
+
+def _features(protocol: Protocol) -> str:
+    return " and ".join(sorted(protocol.room_features)) or "any"
+
+
+def _max_days_with_gap(days: list[int], history: list[int], gap: int) -> int:
+    picked: list[int] = []
+    for d in sorted(days):
+        if all(abs(d - o) >= gap for o in [*history, *picked]):
+            picked.append(d)
+    return len(picked)
+
+
+def _static_reason(p: Patient, protocol: Protocol, f: Funnel, missing: int,
+                   placed_days: list[int]) -> str | None:
+    who = p.id
+    if p.blocked is not None:
+        return p.blocked
+    if f.missing_room_features:
+        return f"no room has the {_features(protocol)} that {protocol.id} sessions need"
+    if f.unstaffed_need is not None:
+        return f"no {_needs(protocol, f.unstaffed_need)} works at the clinic"
+    if not f.days_in_window:
+        return f"{who}'s date window has no open clinic day in this period"
+    if not f.days_after_gaps:
+        return (f"{who}'s previous sessions and the {p.min_gap_days}-day gap leave no open day "
+                "in this period")
+    if f.patient_starts == 0:
+        return (f"{who} is available at no time the clinic is open long enough for a "
+                f"{protocol.minutes}-minute session ({_days(f.days_after_gaps)})")
+    if f.covered_starts == 0:
+        return (f"no {f.missing_on_site or 'required staff'} is on site for the whole session "
+                f"while {who} is available ({_days(f.days_after_gaps)})")
+    if f.room_starts == 0:
+        return f"no room with {_features(protocol)} is open while {who} is available"
+    if f.staffed_starts == 0:
+        roles = ", ".join(dict.fromkeys(_needs(protocol, n.key) for n in protocol.staff))
+        return f"no {roles} is on shift for the whole session while {who} is available"
+    gap = max(1, p.min_gap_days)
+    fit = _max_days_with_gap([d.index for d in f.days_after_gaps], [], gap)
+    if fit < len(placed_days) + missing:
+        return (f"only {fit} of the open days {who} can come keep the {gap}-day gap between "
+                "sessions")
+    return None
+
+
+def _capacity_reason(problem: Problem, p: Patient, visits: list[Visit], ledger: Ledger,
+                     placed_days: list[int]) -> str:
+    protocol = problem.protocols[p.protocol]
+    gap = max(1, p.min_gap_days)
+    blocked: Counter[str] = Counter()
+    days_by_cause: dict[str, list[Day]] = defaultdict(list)
+    for visit in visits:
+        if any(abs(visit.day.index - d) < gap for d in placed_days):
+            blocked["own"] += 1
+            days_by_cause["own"].append(visit.day)
+            continue
+        for start in visit.starts:
+            room_ok = any(start in ok and ledger.room_free(r, protocol, start)
+                          for r, ok in visit.rooms.items())
+            staff_short = [
+                protocol.staff[n].key for n, pool in enumerate(visit.staff)
+                if not any(start in ok and ledger.staff_free(s, protocol, n, start)
+                           for s, ok in pool.items())
+            ]
+            cause = ("room" if not room_ok else "") + ("staff:" + staff_short[0]
+                                                       if staff_short else "")
+            if not room_ok and staff_short:
+                cause = "both:" + staff_short[0]
+            blocked[cause or "combo"] += 1
+            days_by_cause[cause or "combo"].append(visit.day)
+    if not blocked:
+        return f"no time fits {p.id}'s windows"
+    cause, _ = blocked.most_common(1)[0]
+    days = _days(days_by_cause[cause])
+    if cause == "own":
+        return (f"{p.id}'s other sessions this week and the {gap}-day gap leave no further day")
+    if cause == "room":
+        return f"all {_features(protocol)} rooms are full during {p.id}'s hours ({days})"
+    if cause.startswith("staff:"):
+        return (f"every {_needs(protocol, cause[6:])} on shift is fully booked while {p.id} is "
+                f"available ({days})")
+    if cause.startswith("both:"):
+        return (f"rooms with {_features(protocol)} and every {_needs(protocol, cause[5:])} "
+                f"are fully booked while {p.id} is available ({days})")
+    return (f"a free room and a free {_needs(protocol, protocol.staff[0].key) if protocol.staff else 'room'} "
+            f"never coincide while {p.id} is available ({days})")
+
+
+def explain(problem: Problem, visits: list[Visit], funnels: dict[str, Funnel],
+            appointments: list[Appointment]) -> list[Unplaced]:
+    """One entry per patient with sessions left unplaced, with the most telling reason."""
+    remaining = remaining_sessions(problem)
+    placed: dict[str, list[int]] = defaultdict(list)
+    for a in appointments:
+        placed[a.patient].append(a.day)
+    ledger = Ledger(problem)
+    patients = {p.id: p for p in problem.patients}
+    for a in [*problem.fixed, *appointments]:
+        ledger.book(problem.protocols[patients[a.patient].protocol], a)
+    by_patient: dict[str, list[Visit]] = defaultdict(list)
+    for v in visits:
+        by_patient[v.patient.id].append(v)
+    fixed_days = [(a.patient, a.day) for a in problem.fixed]
+    out: list[Unplaced] = []
+    for p in problem.patients:
+        missing = remaining[p.id] - len(placed[p.id])
+        if missing <= 0:
+            continue
+        protocol = problem.protocols[p.protocol]
+        taken = placed[p.id] + [d for pid, d in fixed_days if pid == p.id]
+        reason = _static_reason(p, protocol, funnels[p.id], missing, placed[p.id])
+        if reason is None:
+            reason = _capacity_reason(problem, p, by_patient[p.id], ledger, taken)
+        out.append(Unplaced(p.id, missing, reason))
+    return out

@@ -1,0 +1,124 @@
+"""Greedy first fit: what a careful clerk does by hand, and the CP-SAT search's first hint.
+
+Patients in priority order (most constrained first among equals), each session at the earliest
+day and minute where a room, the staff and the patient's gaps all allow it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from solver.candidates import Visit, fixed_days, mode_blocks, remaining_sessions
+from solver.problem import Appointment, Interval, Mode, Problem, Protocol
+
+HANDS = {Mode.HANDS_ON}
+LOAD = {Mode.HANDS_ON, Mode.MONITOR}
+
+
+def max_overlap(spans: list[Interval], start: int, end: int) -> int:
+    """The largest number of ``spans`` that overlap one moment of ``[start, end)``."""
+    events: list[tuple[int, int]] = []
+    for a, b in spans:
+        if a < end and start < b:
+            events.append((max(a, start), 1))
+            events.append((min(b, end), -1))
+    events.sort()
+    best = level = 0
+    for _, delta in events:
+        level += delta
+        best = max(best, level)
+    return best
+
+
+@dataclass(slots=True)
+class Ledger:
+    """Bookings so far, per room and per staff member."""
+
+    problem: Problem
+    rooms: dict[str, list[Interval]] = field(default_factory=lambda: defaultdict(list))
+    hands: dict[str, list[Interval]] = field(default_factory=lambda: defaultdict(list))
+    load: dict[str, list[Interval]] = field(default_factory=lambda: defaultdict(list))
+
+    def room_free(self, room: str, protocol: Protocol, start: int) -> bool:
+        chairs = next(r.chairs for r in self.problem.rooms if r.id == room)
+        end = start + protocol.minutes + protocol.turnover
+        return max_overlap(self.rooms[room], start, end) < chairs
+
+    def staff_free(self, staff: str, protocol: Protocol, need: int, start: int) -> bool:
+        modes = protocol.staff[need].modes
+        cap = next(s.max_patients for s in self.problem.staff if s.id == staff)
+        for a, b in mode_blocks(protocol, modes, HANDS):
+            if max_overlap(self.hands[staff], start + a, start + b) >= 1:
+                return False
+        return all(
+            max_overlap(self.load[staff], start + a, start + b) < cap
+            for a, b in mode_blocks(protocol, modes, LOAD)
+        )
+
+    def book(self, protocol: Protocol, appointment: Appointment) -> None:
+        s = appointment.start
+        self.rooms[appointment.room].append((s, s + protocol.minutes + protocol.turnover))
+        for need in protocol.staff:
+            who = appointment.staff[need.key]
+            self.hands[who] += [(s + a, s + b) for a, b in mode_blocks(protocol, need.modes, HANDS)]
+            self.load[who] += [(s + a, s + b) for a, b in mode_blocks(protocol, need.modes, LOAD)]
+
+
+def greedy(problem: Problem, visits: list[Visit]) -> list[Appointment]:
+    """New appointments (fixed ones excluded) placed first-fit in priority order."""
+    ledger = Ledger(problem)
+    patients = {p.id: p for p in problem.patients}
+    for a in problem.fixed:
+        ledger.book(problem.protocols[patients[a.patient].protocol], a)
+    by_patient: dict[str, list[Visit]] = defaultdict(list)
+    for v in visits:
+        by_patient[v.patient.id].append(v)
+    options = {pid: sum(len(v.starts) for v in vs) for pid, vs in by_patient.items()}
+    order = sorted(by_patient, key=lambda pid: (-patients[pid].priority, options[pid], pid))
+    remaining = remaining_sessions(problem)
+    taken = fixed_days(problem)
+    placed: list[Appointment] = []
+    for pid in order:
+        patient = patients[pid]
+        gap = max(1, patient.min_gap_days)
+        for visit in by_patient[pid]:
+            if remaining[pid] == 0:
+                break
+            if any(abs(visit.day.index - d) < gap for d in taken.get(pid, [])):
+                continue
+            appointment = _first_fit(ledger, visit)
+            if appointment is not None:
+                ledger.book(visit.protocol, appointment)
+                placed.append(appointment)
+                taken.setdefault(pid, []).append(visit.day.index)
+                remaining[pid] -= 1
+    return placed
+
+
+def _first_fit(ledger: Ledger, visit: Visit) -> Appointment | None:
+    protocol = visit.protocol
+    preferred = visit.patient.preferred_staff
+    for start in visit.starts:
+        room = next(
+            (r for r, ok in visit.rooms.items()
+             if start in ok and ledger.room_free(r, protocol, start)),
+            None,
+        )
+        if room is None:
+            continue
+        staff: dict[str, str] = {}
+        for i, need in enumerate(protocol.staff):
+            pool = sorted(visit.staff[i], key=lambda sid: (sid not in preferred, sid))
+            who = next(
+                (sid for sid in pool
+                 if start in visit.staff[i][sid] and sid not in staff.values()
+                 and ledger.staff_free(sid, protocol, i, start)),
+                None,
+            )
+            if who is None:
+                break
+            staff[need.key] = who
+        else:
+            return Appointment(visit.patient.id, visit.day.index, start, room, staff)
+    return None

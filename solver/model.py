@@ -1,0 +1,359 @@
+"""The CP-SAT model: variables, hard rules, objective; plain data in, plain data out.
+
+Each candidate visit (a patient on a day, see ``candidates``) is an optional session with a start
+variable whose domain is that day's allowed starts. Choosing a room or a staff member is a Boolean
+whose enforced linear domain narrows the start to the minutes that resource's hours allow. Rooms are
+cumulative resources of ``chairs`` (turnover included); each staff member has a no-overlap resource
+for hands-on phases and a cumulative of ``max_patients`` for hands-on and monitoring phases.
+
+The search runs in two stages, lexicographically: (1) maximise priority-weighted sessions placed,
+hinted with the greedy first fit; (2) hold that value and minimise the soft-goal penalties.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ortools.sat.python import cp_model
+
+from solver.candidates import Visit, mode_blocks, remaining_sessions
+from solver.greedy import HANDS, LOAD
+from solver.problem import Appointment, Options, Problem, Progress
+
+log = logging.getLogger(__name__)
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass(slots=True)
+class Variables:
+    present: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    start: dict[int, cp_model.IntVar] = field(default_factory=dict)
+    room: dict[tuple[int, str], cp_model.IntVar] = field(default_factory=dict)
+    staff: dict[tuple[int, int, str], cp_model.IntVar] = field(default_factory=dict)
+
+
+class _Reporter(cp_model.CpSolverSolutionCallback):  # type: ignore[misc]
+    def __init__(self, stage: str, on_progress: ProgressFn | None) -> None:
+        super().__init__()
+        self.stage = stage
+        self.on_progress = on_progress
+
+    def on_solution_callback(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(Progress(self.stage, self.wall_time, self.objective_value,
+                                      self.best_objective_bound))
+
+
+@dataclass(slots=True)
+class StageResult:
+    status: str
+    objective: int
+    bound: int
+    appointments: list[Appointment] | None
+
+
+class ChairModel:
+    """Builds the model once; ``solve_placement`` then ``solve_soft`` run the two stages."""
+
+    def __init__(self, problem: Problem, visits: list[Visit]) -> None:
+        self.problem = problem
+        self.visits = visits
+        self.model = cp_model.CpModel()
+        self.vars = Variables()
+        self._make_variables()
+        self._rule_one_choice_per_visit()
+        self._rule_patient_sessions_and_gaps()
+        self._rule_rooms()
+        self._rule_staff()
+
+    # ----------------------------------------------------------------- variables
+    def _make_variables(self) -> None:
+        m, v = self.model, self.vars
+        for i, visit in enumerate(self.visits):
+            tag = f"{visit.patient.id}_d{visit.day.index}"
+            v.present[i] = m.new_bool_var(f"present{tag}")
+            v.start[i] = m.new_int_var_from_domain(
+                cp_model.Domain.from_values(visit.starts), f"start{tag}")
+            for r in visit.rooms:
+                v.room[i, r] = m.new_bool_var(f"room{tag}_{r}")
+            for n, pool in enumerate(visit.staff):
+                for s in pool:
+                    v.staff[i, n, s] = m.new_bool_var(f"staff{tag}_{n}_{s}")
+
+    def _restrict(self, i: int, allowed: set[int], lit: cp_model.IntVar) -> None:
+        if len(allowed) < len(self.visits[i].starts):
+            self.model.add_linear_expression_in_domain(
+                self.vars.start[i], cp_model.Domain.from_values(sorted(allowed))
+            ).only_enforce_if(lit)
+
+    # ----------------------------------------------------------------- hard rules
+    def _rule_one_choice_per_visit(self) -> None:
+        """Hard: a present visit has exactly one room and one staff member per need."""
+        m, v = self.model, self.vars
+        for i, visit in enumerate(self.visits):
+            m.add(sum(v.room[i, r] for r in visit.rooms) == v.present[i])
+            for r, allowed in visit.rooms.items():
+                self._restrict(i, allowed, v.room[i, r])
+            chosen: dict[str, list[cp_model.IntVar]] = defaultdict(list)
+            for n, pool in enumerate(visit.staff):
+                m.add(sum(v.staff[i, n, s] for s in pool) == v.present[i])
+                for s, allowed in pool.items():
+                    self._restrict(i, allowed, v.staff[i, n, s])
+                    chosen[s].append(v.staff[i, n, s])
+            for lits in chosen.values():
+                if len(lits) > 1:
+                    m.add_at_most_one(lits)
+
+    def _rule_patient_sessions_and_gaps(self) -> None:
+        """Hard: at most the wanted sessions, one a day, consecutive ones min_gap_days apart."""
+        m, v = self.model, self.vars
+        remaining = remaining_sessions(self.problem)
+        by_patient: dict[str, list[int]] = defaultdict(list)
+        for i, visit in enumerate(self.visits):
+            by_patient[visit.patient.id].append(i)
+        for pid, idx in by_patient.items():
+            m.add(sum(v.present[i] for i in idx) <= remaining[pid])
+            for a in idx:
+                for b in idx:
+                    da, db = self.visits[a].day.index, self.visits[b].day.index
+                    gap = max(1, self.visits[a].patient.min_gap_days)
+                    if a < b and abs(da - db) < gap:
+                        m.add_bool_or([~v.present[a], ~v.present[b]])
+
+    def _fixed_protocol(self, a: Appointment) -> str:
+        return next(p.protocol for p in self.problem.patients if p.id == a.patient)
+
+    def _rule_rooms(self) -> None:
+        """Hard: at most `chairs` sessions (turnover included) in a room at any moment."""
+        m, v = self.model, self.vars
+        intervals_per_room: dict[str, list[cp_model.IntervalVar]] = defaultdict(list)
+        for i, visit in enumerate(self.visits):
+            size = visit.protocol.minutes + visit.protocol.turnover
+            for r in visit.rooms:
+                intervals_per_room[r].append(m.new_optional_fixed_size_interval_var(
+                    v.start[i], size, v.room[i, r], f"occupy{i}_{r}"))
+        for a in self.problem.fixed:
+            p = self.problem.protocols[self._fixed_protocol(a)]
+            intervals_per_room[a.room].append(
+                m.new_fixed_size_interval_var(a.start, p.minutes + p.turnover, f"fixed_{a.id}"))
+        self.intervals_per_room = intervals_per_room
+        for room in self.problem.rooms:
+            self._capacity(intervals_per_room.get(room.id, []), room.chairs)
+
+    def _capacity(self, intervals: list[cp_model.IntervalVar], capacity: int) -> None:
+        if len(intervals) < 2 and capacity >= 1:
+            return
+        if capacity == 1:
+            self.model.add_no_overlap(intervals)
+        else:
+            self.model.add_cumulative(intervals, [1] * len(intervals), capacity)
+
+    def _rule_staff(self) -> None:
+        """Hard: one hands-on patient at a time; at most max_patients hands-on or monitored."""
+        m, v = self.model, self.vars
+        hands_per_staff: dict[str, list[cp_model.IntervalVar]] = defaultdict(list)
+        load_per_staff: dict[str, list[cp_model.IntervalVar]] = defaultdict(list)
+        for i, visit in enumerate(self.visits):
+            for n, pool in enumerate(visit.staff):
+                modes = visit.protocol.staff[n].modes
+                for s in pool:
+                    lit = v.staff[i, n, s]
+                    for a, b in mode_blocks(visit.protocol, modes, HANDS):
+                        hands_per_staff[s].append(m.new_optional_fixed_size_interval_var(
+                            v.start[i] + a, b - a, lit, f"hands{i}_{n}_{s}_{a}"))
+                    for a, b in mode_blocks(visit.protocol, modes, LOAD):
+                        load_per_staff[s].append(m.new_optional_fixed_size_interval_var(
+                            v.start[i] + a, b - a, lit, f"load{i}_{n}_{s}_{a}"))
+        for fa in self.problem.fixed:
+            p = self.problem.protocols[self._fixed_protocol(fa)]
+            for need in p.staff:
+                s = fa.staff[need.key]
+                for a, b in mode_blocks(p, need.modes, HANDS):
+                    hands_per_staff[s].append(
+                        m.new_fixed_size_interval_var(fa.start + a, b - a, f"fh_{fa.id}_{a}"))
+                for a, b in mode_blocks(p, need.modes, LOAD):
+                    load_per_staff[s].append(
+                        m.new_fixed_size_interval_var(fa.start + a, b - a, f"fl_{fa.id}_{a}"))
+        for staff in self.problem.staff:
+            self._capacity(hands_per_staff.get(staff.id, []), 1)
+            self._capacity(load_per_staff.get(staff.id, []), max(staff.max_patients, 0))
+
+    # ----------------------------------------------------------------- soft goals
+    def _soft_preferred_staff(self) -> list[tuple[int, cp_model.LinearExprT]]:
+        """Soft: minutes of a session spent with someone the patient did not prefer."""
+        terms: list[tuple[int, cp_model.LinearExprT]] = []
+        for i, visit in enumerate(self.visits):
+            pref = visit.patient.preferred_staff
+            for n, pool in enumerate(visit.staff):
+                if pref & pool.keys():
+                    for s in pool.keys() - pref:
+                        terms.append((visit.protocol.minutes, self.vars.staff[i, n, s]))
+        return terms
+
+    def _soft_stagger(self, minutes: int) -> list[tuple[int, cp_model.LinearExprT]]:
+        """Soft: a nurse's dosing starts at least `stagger_minutes` apart (per session kept close)."""
+        m, v = self.model, self.vars
+        terms: list[tuple[int, cp_model.LinearExprT]] = []
+        windows: dict[str, list[cp_model.IntervalVar]] = defaultdict(list)
+        for i, visit in enumerate(self.visits):
+            dose = _dose_offset(visit)
+            for n, pool in enumerate(visit.staff):
+                if _dose_phase(visit) not in visit.protocol.staff[n].modes:
+                    continue
+                for s in pool:
+                    lit = v.staff[i, n, s]
+                    kept = m.new_bool_var(f"stagger{i}_{n}_{s}")
+                    m.add_implication(kept, lit)
+                    windows[s].append(m.new_optional_fixed_size_interval_var(
+                        v.start[i] + dose, minutes, kept, f"dose{i}_{n}_{s}"))
+                    terms.append((minutes, lit - kept))
+        for fa in self.problem.fixed:
+            p = self.problem.protocols[self._fixed_protocol(fa)]
+            offsets = p.phase_offsets()
+            name = p.dose
+            for need in p.staff:
+                if name in need.modes:
+                    windows[fa.staff[need.key]].append(m.new_fixed_size_interval_var(
+                        fa.start + offsets[name][0], minutes, f"fdose_{fa.id}_{need.key}"))
+        for intervals in windows.values():
+            m.add_no_overlap(intervals)
+        return terms
+
+    def _soft_slack(self, minutes: int) -> list[tuple[int, cp_model.LinearExprT]]:
+        """Soft: the chair stays free `slack_minutes` after turnover, for a late discharge."""
+        m, v = self.model, self.vars
+        terms: list[tuple[int, cp_model.LinearExprT]] = []
+        for i, visit in enumerate(self.visits):
+            after = visit.protocol.minutes + visit.protocol.turnover
+            for r in visit.rooms:
+                lit = v.room[i, r]
+                kept = m.new_bool_var(f"slack{i}_{r}")
+                m.add_implication(kept, lit)
+                self.intervals_per_room[r].append(m.new_optional_fixed_size_interval_var(
+                    v.start[i] + after, minutes, kept, f"buffer{i}_{r}"))
+                terms.append((minutes, lit - kept))
+        for room in self.problem.rooms:
+            self._capacity(self.intervals_per_room.get(room.id, []), room.chairs)
+        return terms
+
+    def _soft_compact(self) -> list[tuple[int, cp_model.LinearExprT]]:
+        """Soft: minutes from a staff member's first to last engagement of each day."""
+        m, v = self.model, self.vars
+        ends: dict[tuple[str, int], list[tuple[cp_model.LinearExprT, cp_model.LinearExprT,
+                                                  cp_model.IntVar | None]]] = defaultdict(list)
+        for i, visit in enumerate(self.visits):
+            for n, pool in enumerate(visit.staff):
+                blocks = mode_blocks(visit.protocol, visit.protocol.staff[n].modes, LOAD)
+                if not blocks:
+                    continue
+                for s in pool:
+                    ends[s, visit.day.index].append(
+                        (v.start[i] + blocks[0][0], v.start[i] + blocks[-1][1], v.staff[i, n, s]))
+        for fa in self.problem.fixed:
+            p = self.problem.protocols[self._fixed_protocol(fa)]
+            for need in p.staff:
+                blocks = mode_blocks(p, need.modes, LOAD)
+                if blocks:
+                    ends[fa.staff[need.key], fa.day].append(
+                        (fa.start + blocks[0][0], fa.start + blocks[-1][1], None))
+        terms: list[tuple[int, cp_model.LinearExprT]] = []
+        horizon = max((d.hours[-1][1] for d in self.problem.days if d.hours), default=0) + 1
+        for (s, d), items in ends.items():
+            lo = m.new_int_var(0, horizon, f"first{s}_{d}")
+            hi = m.new_int_var(0, horizon, f"last{s}_{d}")
+            m.add(hi >= lo)
+            for a, b, lit in items:
+                if lit is None:
+                    m.add(lo <= a)
+                    m.add(hi >= b)
+                else:
+                    m.add(lo <= a).only_enforce_if(lit)
+                    m.add(hi >= b).only_enforce_if(lit)
+            terms.append((1, hi - lo))
+        return terms
+
+    # ----------------------------------------------------------------- solve
+    def placement_value(self) -> cp_model.LinearExprT:
+        return sum(v.patient.priority * self.vars.present[i] for i, v in enumerate(self.visits))
+
+    def hint(self, appointments: list[Appointment]) -> None:
+        m, v = self.model, self.vars
+        m.clear_hints()
+        chosen = {(a.patient, a.day): a for a in appointments}
+        for i, visit in enumerate(self.visits):
+            a = chosen.get((visit.patient.id, visit.day.index))
+            m.add_hint(v.present[i], a is not None)
+            m.add_hint(v.start[i], a.start if a is not None else visit.starts[0])
+            for r in visit.rooms:
+                m.add_hint(v.room[i, r], a is not None and a.room == r)
+            for n, pool in enumerate(visit.staff):
+                key = visit.protocol.staff[n].key
+                for s in pool:
+                    m.add_hint(v.staff[i, n, s], a is not None and a.staff.get(key) == s)
+
+    def _run(self, stage: str, seconds: float, options: Options,
+             on_progress: ProgressFn | None) -> tuple[cp_model.CpSolver, Any]:
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = max(seconds, 0.1)
+        solver.parameters.num_workers = max(1, options.workers)
+        solver.parameters.random_seed = options.seed
+        status = solver.solve(self.model, _Reporter(stage, on_progress))
+        return solver, status
+
+    def _read(self, solver: cp_model.CpSolver) -> list[Appointment]:
+        v = self.vars
+        out: list[Appointment] = []
+        for i, visit in enumerate(self.visits):
+            if not solver.boolean_value(v.present[i]):
+                continue
+            room = next(r for r in visit.rooms if solver.boolean_value(v.room[i, r]))
+            staff = {
+                visit.protocol.staff[n].key: next(
+                    s for s in pool if solver.boolean_value(v.staff[i, n, s]))
+                for n, pool in enumerate(visit.staff)
+            }
+            out.append(Appointment(visit.patient.id, visit.day.index,
+                                   int(solver.value(v.start[i])), room, staff))
+        return out
+
+    def solve_placement(self, seconds: float, options: Options,
+                        on_progress: ProgressFn | None = None) -> StageResult:
+        self.model.maximize(self.placement_value())
+        solver, status = self._run("placement", seconds, options, on_progress)
+        name = solver.status_name(status)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return StageResult(name, 0, int(solver.best_objective_bound), None)
+        return StageResult(name, round(solver.objective_value),
+                           int(solver.best_objective_bound + 1e-6), self._read(solver))
+
+    def solve_soft(self, placed_value: int, seconds: float, options: Options,
+                   on_progress: ProgressFn | None = None) -> StageResult:
+        w = self.problem.weights
+        self.model.add(self.placement_value() >= placed_value)
+        goals = [
+            (w.preferred_staff, self._soft_preferred_staff()),
+            (w.stagger, self._soft_stagger(w.stagger_minutes) if w.stagger else []),
+            (w.slack, self._soft_slack(w.slack_minutes) if w.slack else []),
+            (w.compact, self._soft_compact() if w.compact else []),
+        ]
+        penalty = sum(weight * k * expr for weight, terms in goals for k, expr in terms)
+        self.model.minimize(penalty)
+        solver, status = self._run("soft goals", seconds, options, on_progress)
+        name = solver.status_name(status)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return StageResult(name, 0, 0, None)
+        return StageResult(name, round(solver.objective_value),
+                           round(solver.best_objective_bound), self._read(solver))
+
+
+def _dose_phase(visit: Visit) -> str:
+    return visit.protocol.dose
+
+
+def _dose_offset(visit: Visit) -> int:
+    return visit.protocol.phase_offsets()[visit.protocol.dose][0]

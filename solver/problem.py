@@ -1,0 +1,201 @@
+"""Plain problem and solution types: the only thing the solver and its callers share.
+
+Time is integer minutes since the horizon's origin (local midnight of its first day, as an
+instant), so the solver knows nothing of time zones: the application converts wall-clock
+hours to these minutes (daylight-saving changes included) and converts the answer back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+Interval = tuple[int, int]
+"""A half-open span ``[start, end)`` in minutes since the horizon's origin."""
+
+
+class Mode(StrEnum):
+    """How a staff member is engaged in one phase of a session."""
+
+    HANDS_ON = "hands_on"
+    MONITOR = "monitor"
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    name: str
+    minutes: int
+
+
+@dataclass(frozen=True, slots=True)
+class StaffNeed:
+    """One staff member assigned for a whole session, engaged in the phases of ``modes``."""
+
+    key: str
+    role: str
+    qualification: str | None
+    modes: dict[str, Mode]
+
+
+@dataclass(frozen=True, slots=True)
+class OnSite:
+    """Someone of ``role`` must be on shift during each of ``phases`` (coverage, not assigned)."""
+
+    role: str
+    phases: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Protocol:
+    id: str
+    name: str
+    phases: tuple[Phase, ...]
+    turnover: int
+    room_features: frozenset[str]
+    staff: tuple[StaffNeed, ...]
+    on_site: tuple[OnSite, ...] = ()
+    dose_phase: str = ""
+    """The phase whose start is the moment of dosing (for staggering); default the first."""
+
+    @property
+    def dose(self) -> str:
+        return self.dose_phase or self.phases[0].name
+
+    @property
+    def minutes(self) -> int:
+        return sum(p.minutes for p in self.phases)
+
+    def phase_offsets(self) -> dict[str, Interval]:
+        """Each phase's ``[start, end)`` relative to the session start."""
+        out: dict[str, Interval] = {}
+        t = 0
+        for p in self.phases:
+            out[p.name] = (t, t + p.minutes)
+            t += p.minutes
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Room:
+    id: str
+    name: str
+    features: frozenset[str]
+    chairs: int
+    hours: tuple[Interval, ...] | None = None
+    """Open spans; ``None`` means the clinic's hours."""
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    id: str
+    name: str
+    role: str
+    qualifications: frozenset[str]
+    max_patients: int
+    shifts: tuple[Interval, ...]
+    """Shift spans over the whole horizon, days off already removed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    id: str
+    protocol: str
+    sessions: int
+    """Sessions wanted in the horizon, fixed appointments included."""
+    min_gap_days: int = 1
+    last_session_day: int | None = None
+    """Day index (may be negative) of the last session before the horizon."""
+    earliest_day: int = 0
+    latest_day: int = 10**6
+    availability: tuple[Interval, ...] | None = None
+    """Spans the patient can be here; ``None`` means whenever the clinic is open."""
+    priority: int = 1
+    preferred_staff: frozenset[str] = frozenset()
+    blocked: str | None = None
+    """Why this patient cannot be booked at all (e.g. not enrolled in a required programme)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Day:
+    index: int
+    """Days since the horizon's first day."""
+    label: str
+    """A human name for messages, e.g. ``Mon 07 Dec``."""
+    hours: tuple[Interval, ...]
+    """Clinic open spans on this day."""
+    starts: tuple[int, ...]
+    """Every allowed appointment start: the slot grid inside the clinic's hours."""
+
+
+@dataclass(frozen=True, slots=True)
+class Appointment:
+    patient: str
+    day: int
+    start: int
+    room: str
+    staff: dict[str, str]
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Weights:
+    """Soft-goal weights (per minute of penalty) and their parameters."""
+
+    preferred_staff: int = 1
+    stagger: int = 2
+    slack: int = 2
+    compact: int = 1
+    stagger_minutes: int = 20
+    slack_minutes: int = 15
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    days: tuple[Day, ...]
+    protocols: dict[str, Protocol]
+    rooms: tuple[Room, ...]
+    staff: tuple[Staff, ...]
+    patients: tuple[Patient, ...]
+    fixed: tuple[Appointment, ...] = ()
+    weights: Weights = field(default_factory=Weights)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    time_limit: float = 20.0
+    workers: int = 2
+    seed: int = 0
+    use_hint: bool = True
+    soft_goals: bool = True
+    """Run the second stage that optimizes soft goals with the placements held."""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    stage: str
+    seconds: float
+    objective: float
+    bound: float
+
+
+@dataclass(frozen=True, slots=True)
+class Unplaced:
+    patient: str
+    sessions: int
+    reason: str
+
+
+@dataclass(slots=True)
+class Solution:
+    status: str
+    """OPTIMAL, FEASIBLE (time limit hit) or GREEDY (no better schedule found in time)."""
+    seconds: float
+    objective: int
+    """Priority-weighted sessions placed (fixed ones included)."""
+    bound: int
+    """Best proven upper bound on ``objective``."""
+    appointments: list[Appointment]
+    unplaced: list[Unplaced]
+    penalties: dict[str, int] = field(default_factory=dict)
+    """Soft-goal penalty minutes by goal name (unweighted)."""
+    greedy_objective: int = 0
