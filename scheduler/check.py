@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from scheduler.errors import Issue
-from scheduler.scenario import WEEKDAYS, FixedSpec, ProtocolSpec, Scenario
+from scheduler.scenario import WEEKDAYS, FixedSpec, ProtocolSpec, Scenario, WeekHours
 
 RULES = ("phases", "hours", "rooms", "staff", "on_site", "patients", "fixed")
 
@@ -101,8 +101,7 @@ class _Checker:
     def day_of(self, t: datetime) -> date:
         return t.astimezone(self.tz).date()
 
-    def spans(self, week: dict[str, list[tuple[str, str]]] | None, day: date
-              ) -> list[tuple[datetime, datetime]]:
+    def spans(self, week: WeekHours | None, day: date) -> list[tuple[datetime, datetime]]:
         if week is None:
             return []
         return [(self.s.local(day, a), self.s.local(day, b))

@@ -65,12 +65,16 @@ def _load(path: Path, patients: Path | None) -> Scenario:
     from scheduler.scenario import validate_scenario
 
     data = read_data(path)
+    rows, problems = read_patients_csv(patients)
     if isinstance(data, dict):
-        data = {**data, "patients": read_patients_csv(patients)}
+        data = {**data, "patients": rows}
     try:
-        return validate_scenario(data)
+        scenario = validate_scenario(data)
     except InvalidScenario as exc:
-        raise InvalidScenario(relabel(exc.issues, patients)) from exc
+        raise InvalidScenario(problems + relabel(exc.issues, patients)) from exc
+    if problems:
+        raise InvalidScenario(problems)
+    return scenario
 
 
 def _summary(document: dict[str, Any], console: Console) -> None:

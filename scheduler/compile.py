@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from scheduler.scenario import WEEKDAYS, Scenario, clock_minutes
+from scheduler.scenario import WEEKDAYS, Scenario, WeekHours, clock_minutes
 from solver import (
     Appointment,
     Day,
@@ -46,13 +46,13 @@ class Clock:
     def day_index(self, day: date) -> int:
         return (day - self.scenario.horizon.start).days
 
-    def spans(self, week: dict[str, list[tuple[str, str]]], day: date) -> list[Interval]:
+    def spans(self, week: WeekHours, day: date) -> list[Interval]:
         return [
             (self.minute(self.scenario.local(day, a)), self.minute(self.scenario.local(day, b)))
             for a, b in week.get(WEEKDAYS[day.weekday()], [])
         ]
 
-    def week_spans(self, week: dict[str, list[tuple[str, str]]],
+    def week_spans(self, week: WeekHours,
                    skip: frozenset[date] = frozenset()) -> tuple[Interval, ...]:
         return tuple(s for d in self.scenario.dates() if d not in skip
                      for s in self.spans(week, d))
@@ -62,7 +62,7 @@ def _days(scenario: Scenario, clock: Clock) -> tuple[Day, ...]:
     slot = scenario.clinic.slot_minutes
     days = []
     for d in scenario.dates():
-        hours = scenario.clinic.hours.get(WEEKDAYS[d.weekday()], [])
+        hours = scenario.clinic.hours.get(WEEKDAYS[d.weekday()]) or []
         if d in scenario.clinic.closed_dates or not hours:
             continue
         starts: list[int] = []

@@ -43,8 +43,12 @@ def _row_label(csv: Path, row: int) -> str:
     return f"{csv.name} row {row}"
 
 
-def read_patients_csv(path: Path) -> list[dict[str, Any]]:
-    """Rows as scenario patient mappings; unreadable files or cells raise InvalidScenario."""
+def read_patients_csv(path: Path) -> tuple[list[dict[str, Any]], list[Issue]]:
+    """Rows as scenario patient mappings, and the problems of cells that could not be read.
+
+    An unreadable file raises :class:`InvalidScenario`; a bad cell is left out of its row and
+    reported, so that validation can still report every other problem of the file at once.
+    """
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -76,9 +80,7 @@ def read_patients_csv(path: Path) -> list[dict[str, Any]]:
             else:
                 patient[column] = value
         patients.append(patient)
-    if issues:
-        raise InvalidScenario(issues)
-    return patients
+    return patients, issues
 
 
 def relabel(issues: list[Issue], path: Path) -> list[Issue]:

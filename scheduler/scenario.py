@@ -7,6 +7,7 @@ does not hide a broken patient, and cross-references are checked on whatever par
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections import Counter
@@ -28,8 +29,8 @@ from pydantic import (
 
 from scheduler.errors import InvalidScenario, Issue
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
@@ -54,7 +55,7 @@ def _span(value: tuple[str, str]) -> tuple[str, str]:
 
 def _spans(value: list[tuple[str, str]]) -> list[tuple[str, str]]:
     ordered = sorted(value, key=lambda s: clock_minutes(s[0]))
-    for (_, end), (start, _) in zip(ordered, ordered[1:], strict=False):
+    for (_, end), (start, _) in itertools.pairwise(ordered):
         if clock_minutes(start) < clock_minutes(end):
             raise ValueError(f"intervals overlap ({start} starts before {end})")
     return value
@@ -230,7 +231,7 @@ def _path(loc: Iterable[Any], prefix: str = "") -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("function-after", "tuple") or str(part).startswith("function-"):
+        elif part in ("[key]", "tuple") or str(part).startswith("function-"):
             continue
         else:
             out += ("." if out else "") + str(part)
@@ -319,6 +320,9 @@ def validate_scenario(data: Any) -> Scenario:
                 items.append((i, TypeAdapter(model).validate_python(item)))
             except ValidationError as exc:
                 issues += issues_from(exc, f"{key}[{i}]")
+                partial = _without_bad_fields(model, item, exc)
+                if partial is not None:  # still cross-check what did parse
+                    items.append((i, partial))
         parsed[key] = items
     issues += cross_check(parsed)
     if issues:
@@ -344,6 +348,18 @@ def validate_scenario(data: Any) -> Scenario:
     if problems:
         raise InvalidScenario(problems)
     return scenario
+
+
+def _without_bad_fields(model: Any, item: Any, error: ValidationError) -> Any:
+    """The item re-validated without its broken top-level fields, or None if that fails too."""
+    if not isinstance(item, dict):
+        return None
+    bad = {e["loc"][0] for e in error.errors() if e["loc"]}
+    try:
+        return TypeAdapter(model).validate_python({k: v for k, v in item.items()
+                                                   if k not in bad})
+    except ValidationError:
+        return None
 
 
 def _duplicates(section: str, items: list[tuple[int, Any]]) -> list[Issue]:

@@ -108,8 +108,8 @@ def _capacity_reason(problem: Problem, p: Patient, visits: list[Visit], ledger: 
     if cause.startswith("both:"):
         return (f"rooms with {_features(protocol)} and every {_needs(protocol, cause[5:])} "
                 f"are fully booked while {p.id} is available ({days})")
-    return (f"a free room and a free {_needs(protocol, protocol.staff[0].key) if protocol.staff else 'room'} "
-            f"never coincide while {p.id} is available ({days})")
+    who = _needs(protocol, protocol.staff[0].key) if protocol.staff else "staff member"
+    return f"a free room and a free {who} never coincide while {p.id} is available ({days})"
 
 
 def explain(problem: Problem, visits: list[Visit], funnels: dict[str, Funnel],

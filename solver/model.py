@@ -22,7 +22,7 @@ from ortools.sat.python import cp_model
 
 from solver.candidates import Visit, mode_blocks, remaining_sessions
 from solver.greedy import HANDS, LOAD
-from solver.problem import Appointment, Options, Problem, Progress
+from solver.problem import Appointment, Interval, Options, Problem, Progress
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class Variables:
     staff: dict[tuple[int, int, str], cp_model.IntVar] = field(default_factory=dict)
 
 
-class _Reporter(cp_model.CpSolverSolutionCallback):  # type: ignore[misc]
+class _Reporter(cp_model.CpSolverSolutionCallback):
     def __init__(self, stage: str, on_progress: ProgressFn | None) -> None:
         super().__init__()
         self.stage = stage
@@ -70,6 +70,7 @@ class ChairModel:
         self._rule_patient_sessions_and_gaps()
         self._rule_rooms()
         self._rule_staff()
+        self._redundant_energy()
 
     # ----------------------------------------------------------------- variables
     def _make_variables(self) -> None:
@@ -183,6 +184,53 @@ class ChairModel:
             self._capacity(hands_per_staff.get(staff.id, []), 1)
             self._capacity(load_per_staff.get(staff.id, []), max(staff.max_patients, 0))
 
+    def _redundant_energy(self) -> None:
+        """Redundant: per day, the minutes a pool of rooms or staff can give bound the sessions.
+
+        For every set of rooms (or staff) that some visit is confined to, the sessions confined to
+        it cannot use more chair-minutes (or attention-minutes) than the set offers that day. This
+        adds nothing a schedule could break; it gives CP-SAT's linear relaxation a usable bound.
+        """
+        m, v = self.model, self.vars
+        rooms = {r.id: r for r in self.problem.rooms}
+        staff = {s.id: s for s in self.problem.staff}
+        days = {d.index: d for d in self.problem.days}
+        room_sets: dict[tuple[int, frozenset[str]], None] = {}
+        staff_sets: dict[tuple[int, frozenset[str]], None] = {}
+        for visit in self.visits:
+            room_sets[visit.day.index, frozenset(visit.rooms)] = None
+            for pool in visit.staff:
+                staff_sets[visit.day.index, frozenset(pool)] = None
+        overhang = max((p.turnover for p in self.problem.protocols.values()), default=0)
+        for day, room_pool in room_sets:
+            d = days[day]
+            supply = 0
+            for r in room_pool:  # the last session of a chair may turn over after closing
+                hours = rooms[r].hours
+                open_minutes = _overlap(d.hours if hours is None else hours, d.hours)
+                supply += rooms[r].chairs * (open_minutes + overhang)
+            terms = [(vis.protocol.minutes + vis.protocol.turnover) * v.present[i]
+                     for i, vis in enumerate(self.visits)
+                     if vis.day.index == day and set(vis.rooms) <= room_pool]
+            m.add(sum(terms) <= supply)
+        for day, staff_pool in staff_sets:
+            d = days[day]
+            load_terms = []
+            hands_terms = []
+            for i, vis in enumerate(self.visits):
+                if vis.day.index != day:
+                    continue
+                for n, options in enumerate(vis.staff):
+                    if options and set(options) <= staff_pool:
+                        modes = vis.protocol.staff[n].modes
+                        load = sum(b - a for a, b in mode_blocks(vis.protocol, modes, LOAD))
+                        hands = sum(b - a for a, b in mode_blocks(vis.protocol, modes, HANDS))
+                        load_terms.append(load * v.present[i])
+                        hands_terms.append(hands * v.present[i])
+            shift = {s: _overlap(staff[s].shifts, d.hours) for s in staff_pool}
+            m.add(sum(load_terms) <= sum(staff[s].max_patients * shift[s] for s in staff_pool))
+            m.add(sum(hands_terms) <= sum(shift.values()))
+
     # ----------------------------------------------------------------- soft goals
     def _soft_preferred_staff(self) -> list[tuple[int, cp_model.LinearExprT]]:
         """Soft: minutes of a session spent with someone the patient did not prefer."""
@@ -196,7 +244,7 @@ class ChairModel:
         return terms
 
     def _soft_stagger(self, minutes: int) -> list[tuple[int, cp_model.LinearExprT]]:
-        """Soft: a nurse's dosing starts at least `stagger_minutes` apart (per session kept close)."""
+        """Soft: a nurse's dosing starts `stagger_minutes` apart (penalty per session too close)."""
         m, v = self.model, self.vars
         terms: list[tuple[int, cp_model.LinearExprT]] = []
         windows: dict[str, list[cp_model.IntervalVar]] = defaultdict(list)
@@ -283,7 +331,7 @@ class ChairModel:
 
     def hint(self, appointments: list[Appointment]) -> None:
         m, v = self.model, self.vars
-        m.clear_hints()
+        m.clear_hints()  # type: ignore[no-untyped-call]
         chosen = {(a.patient, a.day): a for a in appointments}
         for i, visit in enumerate(self.visits):
             a = chosen.get((visit.patient.id, visit.day.index))
@@ -302,6 +350,9 @@ class ChairModel:
         solver.parameters.max_time_in_seconds = max(seconds, 0.1)
         solver.parameters.num_workers = max(1, options.workers)
         solver.parameters.random_seed = options.seed
+        # Presolve probing took 3 of the first 4 seconds on the demo week before the hint could
+        # be used, with no better end result in 12 s; the greedy hint gives a start instead.
+        solver.parameters.cp_model_probing_level = 0
         status = solver.solve(self.model, _Reporter(stage, on_progress))
         return solver, status
 
@@ -349,6 +400,12 @@ class ChairModel:
             return StageResult(name, 0, 0, None)
         return StageResult(name, round(solver.objective_value),
                            round(solver.best_objective_bound), self._read(solver))
+
+
+def _overlap(spans: tuple[Interval, ...] | list[Interval],
+             window: tuple[Interval, ...] | list[Interval]) -> int:
+    """Minutes of ``spans`` that fall inside ``window`` (each list without self-overlap)."""
+    return sum(max(0, min(b, y) - max(a, x)) for a, b in spans for x, y in window)
 
 
 def _dose_phase(visit: Visit) -> str:

@@ -6,6 +6,7 @@ them (see ``model.ChairModel._soft_*``).
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 
 from solver.candidates import mode_blocks
@@ -50,7 +51,7 @@ def penalties(problem: Problem, appointments: list[Appointment]) -> dict[str, in
     for starts in doses.values():
         starts.sort()
         out["stagger"] += w.stagger_minutes * sum(
-            1 for x, y in zip(starts, starts[1:], strict=False) if y - x < w.stagger_minutes)
+            1 for x, y in itertools.pairwise(starts) if y - x < w.stagger_minutes)
     for a in appointments:
         protocol = problem.protocols[patients[a.patient].protocol]
         after = a.start + protocol.minutes + protocol.turnover

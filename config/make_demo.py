@@ -1,0 +1,195 @@
+"""Regenerate ``config/demo.yaml``, the embedded demo clinic: ``python config/make_demo.py``.
+
+A realistic, busy week (seeded, so the file is reproducible): six rooms (one a two-chair Spravato
+bay, one a private therapy suite with shorter hours), six nurses on split shifts with different
+qualifications, two prescribers, a KAP therapist, and about 110 patients across the treatments of
+DOMAIN.md, inductions and maintenance, some with narrow availability.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SEED = 20261207
+START = date(2026, 12, 7)
+WEEK = ("mon", "tue", "wed", "thu", "fri")
+
+
+def hours(days: tuple[str, ...], *spans: tuple[str, str]) -> dict[str, list[list[str]]]:
+    return {d: [list(s) for s in spans] for d in days}
+
+
+PROTOCOLS: list[dict[str, Any]] = [
+    {"id": "esk-56", "name": "Esketamine 56 mg", "requires_rems": True,
+     "phases": [{"name": "intake", "minutes": 10}, {"name": "dosing", "minutes": 10},
+                {"name": "monitoring", "minutes": 120}, {"name": "discharge", "minutes": 5}],
+     "turnover_minutes": 10, "room_features": ["recliner"],
+     "staff": [{"role": "nurse", "qualification": "spravato",
+                "modes": {"intake": "hands_on", "dosing": "hands_on",
+                          "monitoring": "monitor", "discharge": "hands_on"}}],
+     "on_site": [{"role": "prescriber", "phases": ["dosing", "monitoring"]}]},
+    {"id": "esk-84", "name": "Esketamine 84 mg", "requires_rems": True,
+     "phases": [{"name": "intake", "minutes": 10}, {"name": "dosing", "minutes": 15},
+                {"name": "monitoring", "minutes": 120}, {"name": "discharge", "minutes": 5}],
+     "turnover_minutes": 10, "room_features": ["recliner"],
+     "staff": [{"role": "nurse", "qualification": "spravato",
+                "modes": {"intake": "hands_on", "dosing": "hands_on",
+                          "monitoring": "monitor", "discharge": "hands_on"}}],
+     "on_site": [{"role": "prescriber", "phases": ["dosing", "monitoring"]}]},
+    {"id": "iv-ketamine", "name": "IV ketamine 0.5 mg/kg",
+     "phases": [{"name": "intake", "minutes": 15}, {"name": "infusion", "minutes": 40},
+                {"name": "recovery", "minutes": 45}],
+     "turnover_minutes": 15, "room_features": ["recliner", "iv-pump"],
+     "staff": [{"role": "nurse", "qualification": "iv",
+                "modes": {"intake": "hands_on", "infusion": "monitor", "recovery": "monitor"}}],
+     "on_site": [{"role": "prescriber", "phases": ["infusion"]}]},
+    {"id": "im-ketamine", "name": "IM ketamine",
+     "phases": [{"name": "intake", "minutes": 15}, {"name": "injection", "minutes": 5},
+                {"name": "monitoring", "minutes": 60}, {"name": "discharge", "minutes": 5}],
+     "turnover_minutes": 10, "room_features": ["recliner"],
+     "staff": [{"role": "nurse", "qualification": "im",
+                "modes": {"intake": "hands_on", "injection": "hands_on",
+                          "monitoring": "monitor", "discharge": "hands_on"}}],
+     "on_site": [{"role": "prescriber", "phases": ["injection"]}]},
+    {"id": "kap", "name": "Ketamine-assisted psychotherapy dosing",
+     "phases": [{"name": "intake", "minutes": 15}, {"name": "dosing", "minutes": 15},
+                {"name": "session", "minutes": 120}, {"name": "discharge", "minutes": 10}],
+     "turnover_minutes": 15, "room_features": ["recliner", "private"],
+     "staff": [{"role": "therapist",
+                "modes": {"intake": "hands_on", "dosing": "hands_on", "session": "hands_on",
+                          "discharge": "hands_on"}},
+               {"role": "nurse", "key": "vitals",
+                "modes": {"intake": "hands_on", "dosing": "monitor", "session": "monitor",
+                          "discharge": "monitor"}}],
+     "on_site": [{"role": "prescriber", "phases": ["dosing"]}]},
+]
+
+ROOMS = [
+    {"id": "R1", "name": "Room 1", "features": ["recliner", "iv-pump"], "chairs": 1},
+    {"id": "R2", "name": "Room 2", "features": ["recliner", "iv-pump"], "chairs": 1},
+    {"id": "R3", "name": "Room 3", "features": ["recliner", "iv-pump"], "chairs": 1},
+    {"id": "R4", "name": "Room 4", "features": ["recliner"], "chairs": 1,
+     "hours": hours(WEEK, ("08:00", "14:00"))},
+    {"id": "BAY", "name": "Spravato bay", "features": ["recliner"], "chairs": 2},
+    {"id": "SUITE", "name": "Therapy suite", "features": ["recliner", "private"], "chairs": 1,
+     "hours": hours(WEEK, ("09:00", "17:30"))},
+]
+
+STAFF = [
+    {"id": "N1", "name": "Alice Moreno", "role": "nurse", "max_patients": 4,
+     "qualifications": ["spravato", "iv", "im"],
+     "shifts": hours(WEEK, ("07:45", "12:00"), ("12:30", "16:15"))},
+    {"id": "N2", "name": "Ben Okafor", "role": "nurse", "max_patients": 4,
+     "qualifications": ["spravato", "im"],
+     "shifts": hours(WEEK, ("09:45", "14:00"), ("14:30", "18:00")), "time_off": ["2026-12-09"]},
+    {"id": "N3", "name": "Chen Wei", "role": "nurse", "max_patients": 3,
+     "qualifications": ["iv", "im"],
+     "shifts": hours(("mon", "tue", "wed", "thu"), ("07:45", "16:15"))},
+    {"id": "N4", "name": "Dana Fischer", "role": "nurse", "max_patients": 4,
+     "qualifications": ["spravato", "iv"],
+     "shifts": hours(("tue", "wed", "thu", "fri"), ("09:45", "18:00"))},
+    {"id": "N5", "name": "Eli Haddad", "role": "nurse", "max_patients": 3,
+     "qualifications": ["spravato"],
+     "shifts": hours(("mon", "wed", "fri"), ("07:45", "13:15"))},
+    {"id": "N6", "name": "Farah Singh", "role": "nurse", "max_patients": 3,
+     "qualifications": ["iv", "spravato", "im"],
+     "shifts": hours(("mon", "tue", "thu", "fri"), ("11:45", "18:00"))},
+    {"id": "D1", "name": "Dr. Grace Lin", "role": "prescriber", "max_patients": 0,
+     "shifts": hours(WEEK, ("07:45", "16:30"))},
+    {"id": "D2", "name": "Dr. Hugo Reyes", "role": "prescriber", "max_patients": 0,
+     "shifts": hours(WEEK, ("12:00", "18:00")), "time_off": ["2026-12-11"]},
+    {"id": "T1", "name": "Iris Novak, LCSW", "role": "therapist", "max_patients": 1,
+     "shifts": hours(("mon", "tue", "wed", "thu"), ("09:00", "17:30"))},
+]
+
+FIRST = ["Ava", "Ben", "Cleo", "Dev", "Ema", "Finn", "Gia", "Hal", "Ines", "Jon", "Kai", "Lena",
+         "Mo", "Nia", "Oto", "Pia", "Quin", "Rae", "Sam", "Tess", "Uma", "Vic", "Wes", "Yara"]
+LAST = ["Abbott", "Baker", "Cruz", "Diaz", "Evans", "Ford", "Garcia", "Hayes", "Ito", "Jones",
+        "Khan", "Lopez", "Mills", "Nolan", "Ortiz", "Park", "Quist", "Rossi", "Shah", "Tran"]
+
+
+def narrow(rng: random.Random) -> dict[str, list[list[str]]]:
+    days = rng.sample(WEEK, rng.choice((2, 3)))
+    start = rng.choice(("08:00", "09:00", "10:00", "12:00", "13:00"))
+    end = {"08:00": "13:00", "09:00": "14:00", "10:00": "15:00", "12:00": "17:30",
+           "13:00": "18:00"}[start]
+    return {d: [[start, end]] for d in sorted(days, key=WEEK.index)}
+
+
+def patient(rng: random.Random, n: int) -> dict[str, Any]:
+    kind = rng.choices(
+        ("esk-induction", "esk-maint", "iv-induction", "iv-booster", "im", "kap"),
+        weights=(14, 42, 8, 12, 16, 6))[0]
+    p: dict[str, Any] = {"id": f"P{n:03d}", "name": f"{rng.choice(FIRST)} {rng.choice(LAST)}"}
+    if kind == "esk-induction":
+        p |= {"protocol": rng.choice(("esk-56", "esk-84")), "sessions": 2, "min_gap_days": 3,
+              "priority": 3, "rems_enrolled": True}
+    elif kind == "esk-maint":
+        p |= {"protocol": "esk-84", "sessions": 1, "min_gap_days": 5, "priority": 1,
+              "rems_enrolled": True,
+              "last_session": str(START - timedelta(days=rng.choice((5, 6, 7, 12, 13))))}
+    elif kind == "iv-induction":
+        p |= {"protocol": "iv-ketamine", "sessions": 2, "min_gap_days": 2, "priority": 3}
+    elif kind == "iv-booster":
+        p |= {"protocol": "iv-ketamine", "sessions": 1, "priority": 1}
+    elif kind == "im":
+        p |= {"protocol": "im-ketamine", "sessions": 1, "priority": 2}
+    else:
+        p |= {"protocol": "kap", "sessions": 1, "priority": 2}
+    if rng.random() < 0.35:
+        p["availability"] = narrow(rng)
+    if rng.random() < 0.04:
+        p["priority"] = 5
+    if rng.random() < 0.25:
+        p["preferred_staff"] = [rng.choice(["N1", "N2", "N4", "N6"])]
+    return p
+
+
+def build() -> dict[str, Any]:
+    rng = random.Random(SEED)
+    patients = [patient(rng, n) for n in range(1, 113)]
+    patients[0] |= {"protocol": "esk-84", "sessions": 2, "min_gap_days": 3, "priority": 3,
+                    "rems_enrolled": True}
+    patients[0].pop("availability", None)
+    patients[0].pop("last_session", None)
+    patients[7]["rems_enrolled"] = False if patients[7]["protocol"].startswith("esk") else None
+    for p in patients:
+        if p.get("rems_enrolled") is None:
+            p.pop("rems_enrolled", None)
+    return {
+        "version": 1,
+        "clinic": {
+            "name": "Riverside Ketamine Clinic",
+            "timezone": "America/New_York",
+            "slot_minutes": 5,
+            "hours": hours(WEEK, ("08:00", "18:00")),
+            "closed_dates": [],
+            "address": "200 Riverside Drive, Suite 4, Springfield",
+            "arrival_instructions": "Please arrange a ride home: no driving until tomorrow.",
+        },
+        "horizon": {"start": str(START), "days": 7},
+        "protocols": PROTOCOLS,
+        "rooms": ROOMS,
+        "staff": STAFF,
+        "patients": patients,
+        "fixed": [
+            {"id": "A-0001", "patient": "P001", "start": "2026-12-07T09:00", "room": "BAY",
+             "staff": {"nurse": "N1"}},
+        ],
+    }
+
+
+def main() -> None:
+    data = build()
+    header = (__doc__ or "").strip().splitlines()[0]
+    text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
+    Path(__file__).with_name("demo.yaml").write_text(f"# {header}\n{text}", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""Shared builders: the smallest scenarios, solved and re-checked."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scheduler.check import Violation, check
+from scheduler.scenario import Scenario, validate_scenario
+from scheduler.usecases import plan_week
+from solver import Options
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+TINY = SHARED / "examples" / "tiny.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "config" / "demo.yaml"
+
+ESK = {
+    "id": "esk",
+    "name": "Esketamine 84 mg",
+    "phases": [{"name": "intake", "minutes": 10}, {"name": "dosing", "minutes": 15},
+               {"name": "monitoring", "minutes": 120}, {"name": "discharge", "minutes": 5}],
+    "turnover_minutes": 10,
+    "room_features": ["recliner"],
+    "staff": [{"role": "nurse", "qualification": "spravato",
+               "modes": {"intake": "hands_on", "dosing": "hands_on", "monitoring": "monitor",
+                         "discharge": "hands_on"}}],
+    "on_site": [{"role": "prescriber", "phases": ["dosing", "monitoring"]}],
+}
+
+
+def scenario_dict(**overrides: Any) -> dict[str, Any]:
+    """One open Monday (08:00-18:00), one recliner room, one nurse, one prescriber, no patients."""
+    data: dict[str, Any] = {
+        "version": 1,
+        "clinic": {"name": "Test Clinic", "timezone": "America/New_York", "slot_minutes": 5,
+                   "hours": {"mon": [["08:00", "18:00"]]}},
+        "horizon": {"start": "2026-12-07", "days": 1},
+        "protocols": [copy.deepcopy(ESK)],
+        "rooms": [{"id": "R1", "features": ["recliner"], "chairs": 1}],
+        "staff": [
+            {"id": "N1", "role": "nurse", "qualifications": ["spravato"], "max_patients": 4,
+             "shifts": {"mon": [["08:00", "18:00"]]}},
+            {"id": "D1", "role": "prescriber", "max_patients": 0,
+             "shifts": {"mon": [["08:00", "18:00"]]}},
+        ],
+        "patients": [],
+    }
+    data.update(overrides)
+    return data
+
+
+def patients(n: int, **fields: Any) -> list[dict[str, Any]]:
+    return [{"id": f"P{i:02d}", "protocol": "esk", **fields} for i in range(1, n + 1)]
+
+
+def solve_data(data: dict[str, Any], seconds: float = 5.0) -> tuple[Scenario, dict[str, Any]]:
+    scenario = validate_scenario(data)
+    planned = plan_week(scenario, Options(time_limit=seconds, workers=2))
+    assert planned.violations == [], planned.violations
+    return scenario, planned.document
+
+
+def rules(violations: list[Violation]) -> set[str]:
+    return {v.rule for v in violations}
+
+
+def shift(appointment: dict[str, Any], minutes: int) -> None:
+    """Move an appointment (and its phases) by ``minutes``, in place."""
+    def move(text: str) -> str:
+        return (datetime.fromisoformat(text) + timedelta(minutes=minutes)).isoformat()
+
+    appointment["start"] = move(appointment["start"])
+    appointment["end"] = move(appointment["end"])
+    for p in appointment["phases"]:
+        p["start"], p["end"] = move(p["start"]), move(p["end"])
+
+
+def broken(scenario: Scenario, document: dict[str, Any]) -> set[str]:
+    return rules(check(scenario, document))
+
+
+@pytest.fixture
+def tiny_path() -> Path:
+    return TINY
