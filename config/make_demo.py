@@ -173,6 +173,7 @@ def build() -> dict[str, Any]:
             "arrival_instructions": "Please arrange a ride home: no driving until tomorrow.",
         },
         "horizon": {"start": str(START), "days": 7},
+        "feeds": {"name": "Riverside Clinic"},
         "protocols": PROTOCOLS,
         "rooms": ROOMS,
         "staff": STAFF,

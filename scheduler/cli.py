@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +20,10 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from scheduler.check import UnreadableSchedule, check
-from scheduler.errors import InvalidScenario
+from scheduler.check import UnreadableSchedule, check, read_schedule
+from scheduler.errors import InvalidScenario, Issue
 from scheduler.patients_csv import read_patients_csv, relabel
+from scheduler.publish import publish_feeds
 from scheduler.scenario import Scenario, load_scenario, read_data
 from scheduler.usecases import log_progress, plan_week, write_schedule
 from solver import Options
@@ -48,6 +50,13 @@ def _parser() -> argparse.ArgumentParser:
                    help="CP-SAT search workers (default: the machine's cores, at least 2)")
     s.add_argument("--patients", type=Path, help="CSV of patients replacing the scenario's")
     s.add_argument("--json", action="store_true", help="print a JSON summary to stdout")
+    s.add_argument("--now", help="publication time for feeds (ISO 8601; default: now)")
+
+    f = sub.add_parser("feeds", help="(re)publish DIR/feeds/ for a schedule")
+    f.add_argument("scenario", type=Path)
+    f.add_argument("schedule", type=Path)
+    f.add_argument("--out", type=Path, required=True, help="folder holding feeds/")
+    f.add_argument("--now", help="publication time (ISO 8601; default: now)")
 
     c = sub.add_parser("check", help="re-check a schedule against the hard rules")
     c.add_argument("scenario", type=Path)
@@ -114,9 +123,11 @@ def _summary(document: dict[str, Any], console: Console) -> None:
 def _solve(args: argparse.Namespace, console: Console) -> int:
     scenario = _load(args.scenario, args.patients)
     options = Options(time_limit=args.time_limit, workers=args.workers, seed=args.seed)
-    planned = plan_week(scenario, options, None if args.quiet else log_progress)
+    now = _now(args.now)
+    planned = plan_week(scenario, options, None if args.quiet else log_progress, now)
     target = write_schedule(planned.document, args.out)
     log.info("wrote %s", target)
+    publish_feeds(scenario, planned.document, args.out, now)
     if args.json:
         doc = planned.document
         sys.stdout.write(json.dumps({"schedule": str(target), "solver": doc["solver"],
@@ -125,6 +136,31 @@ def _solve(args: argparse.Namespace, console: Console) -> int:
     else:
         _summary(planned.document, console)
     return EXIT_INTERNAL if planned.violations else EXIT_OK
+
+
+def _now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidScenario([Issue("--now", f"'{text}' is not an ISO 8601 time")]) from exc
+    if value.tzinfo is None:
+        raise InvalidScenario([Issue("--now", f"'{text}' needs a UTC offset, e.g. "
+                                              "2026-12-08T07:00:00-05:00")])
+    return value
+
+
+def _feeds(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    try:
+        document = json.loads(args.schedule.read_text(encoding="utf-8"))
+        read_schedule(document)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, UnreadableSchedule) as exc:
+        raise InvalidScenario([Issue(str(args.schedule), f"cannot be read as a schedule: "
+                                                         f"{exc}")]) from exc
+    publish_feeds(scenario, document, args.out, _now(args.now))
+    return EXIT_OK
 
 
 def _check(args: argparse.Namespace, console: Console) -> int:
@@ -160,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _solve(args, console)
         if args.command == "check":
             return _check(args, console)
+        if args.command == "feeds":
+            return _feeds(args)
         from scheduler.scenario import Scenario
 
         sys.stdout.write(json.dumps(Scenario.model_json_schema(), indent=2) + "\n")

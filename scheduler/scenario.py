@@ -189,6 +189,20 @@ class Settings(_Model):
     slack_minutes: Annotated[int, Field(ge=1, le=240)] = 15
 
 
+class FeedSettings(_Model):
+    """What calendar feeds show. Patient feeds never name a treatment unless opted in."""
+
+    name: str | None = Field(default=None, description="The clinic's name in patients' "
+                             "calendars; default clinic.name (avoid one that names a drug).")
+    cancelled_days: Annotated[int, Field(ge=0, le=365)] = 14
+    patient_reminder: Clock | None = Field(default="18:00", description="Reminder the evening "
+                                           "before, local time; null for none.")
+    patient_detail: bool = False
+    staff_detail: bool = True
+    room_detail: bool = True
+    clinic_detail: bool = True
+
+
 class Scenario(_Model):
     """A clinic, its horizon and who wants what: contract v1."""
 
@@ -201,6 +215,7 @@ class Scenario(_Model):
     patients: list[PatientSpec] = []
     fixed: list[FixedSpec] = []
     settings: Settings = Settings()
+    feeds: FeedSettings = FeedSettings()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -284,7 +299,9 @@ _SECTIONS: dict[str, Any] = {
     "protocols": ProtocolSpec, "rooms": RoomSpec, "staff": StaffSpec,
     "patients": PatientSpec, "fixed": FixedSpec,
 }
-_SINGLES: dict[str, Any] = {"clinic": Clinic, "horizon": Horizon, "settings": Settings}
+_SINGLES: dict[str, Any] = {"clinic": Clinic, "horizon": Horizon, "settings": Settings,
+                            "feeds": FeedSettings}
+_OPTIONAL = ("settings", "feeds")
 
 
 def validate_scenario(data: Any) -> Scenario:
@@ -301,7 +318,7 @@ def validate_scenario(data: Any) -> Scenario:
         issues.append(Issue("version", f"is {data.get('version')!r}; this tool reads version 1"))
     parsed: dict[str, Any] = {}
     for key, model in _SINGLES.items():
-        if key not in data and key == "settings":
+        if key not in data and key in _OPTIONAL:
             continue
         try:
             parsed[key] = TypeAdapter(model).validate_python(data.get(key))
@@ -337,6 +354,7 @@ def validate_scenario(data: Any) -> Scenario:
         patients=[x for _, x in parsed["patients"]],
         fixed=[x for _, x in parsed["fixed"]],
         settings=parsed.get("settings", Settings()),
+        feeds=parsed.get("feeds", FeedSettings()),
     )
     if not scenario.protocols:
         raise InvalidScenario([Issue("protocols", "must list at least one protocol")])

@@ -109,3 +109,23 @@ def test_bad_csv_rows_are_named(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "patients.csv row 4.availability: '9-12' is not written HH:MM-HH:MM" in err
     assert "patients.csv row 3.protocol: unknown protocol 'esk-85'" in err
     assert "patients.csv row 3.sessions" in err
+
+
+def test_solve_writes_feeds_and_feeds_command_continues_them(
+        solved: Path, tmp_path: Path) -> None:
+    feeds = solved.parent / "feeds"
+    names = {p.name for p in feeds.iterdir()}
+    assert {"clinic.ics", "patient-P001.ics", "staff-N1.ics", "room-R1.ics",
+            "state.json"} <= names
+    before = (feeds / "patient-P003.ics").read_bytes()
+    doc = json.loads(solved.read_text())
+    doc["appointments"] = [a for a in doc["appointments"] if a["patient"] != "P003"]
+    changed = tmp_path / "changed.json"
+    changed.write_text(json.dumps(doc))
+    assert main(["feeds", str(TINY), str(changed), "--out", str(solved.parent),
+                 "--now", "2026-12-02T08:00:00-05:00"]) == 0
+    after = (feeds / "patient-P003.ics").read_bytes()
+    assert after != before
+    assert after.count(b"STATUS:CANCELLED") == 2
+    assert main(["feeds", str(TINY), str(changed), "--out", str(solved.parent),
+                 "--now", "2026-12-02T09:00:00"]) == 2  # no UTC offset

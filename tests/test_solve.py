@@ -81,3 +81,25 @@ def test_demo_week_is_valid_and_beats_greedy() -> None:
     assert check(scenario, doc) == []
     assert all(u["reason"] and "infeasible" not in u["reason"] for u in doc["unplaced"])
     assert datetime.fromisoformat(doc["appointments"][0]["start"]).tzinfo is not None
+
+
+def test_greedy_hint_is_feasible_for_the_model() -> None:
+    """The CP-SAT model must accept the greedy schedule as is (it is the search's floor)."""
+    from ortools.sat.python import cp_model
+
+    from solver.candidates import build_visits
+    from solver.greedy import greedy
+    from solver.model import ChairModel
+
+    problem = to_problem(load_scenario(DEMO))
+    visits, _ = build_visits(problem)
+    first = greedy(problem, visits)
+    model = ChairModel(problem, visits)
+    model.hint(first)
+    model.model.maximize(model.placement_value())
+    solver = cp_model.CpSolver()
+    solver.parameters.fix_variables_to_their_hinted_value = True
+    solver.parameters.max_time_in_seconds = 30
+    assert solver.solve(model.model) == cp_model.OPTIMAL
+    assert round(solver.objective_value) == sum(
+        next(p.priority for p in problem.patients if p.id == a.patient) for a in first)
