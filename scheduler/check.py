@@ -14,7 +14,15 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from scheduler.errors import Issue
-from scheduler.scenario import WEEKDAYS, FixedSpec, ProtocolSpec, Scenario, WeekHours
+from scheduler.scenario import (
+    WEEKDAYS,
+    FixedSpec,
+    Outage,
+    ProtocolSpec,
+    Scenario,
+    StaffSpec,
+    WeekHours,
+)
 
 RULES = ("phases", "hours", "rooms", "staff", "on_site", "patients", "fixed")
 
@@ -107,6 +115,22 @@ class _Checker:
         return [(self.s.local(day, a), self.s.local(day, b))
                 for a, b in week.get(WEEKDAYS[day.weekday()], [])]
 
+    def minus(self, spans: list[tuple[datetime, datetime]], outages: list[Outage], day: date
+              ) -> list[tuple[datetime, datetime]]:
+        """``spans`` without the parts covered by the outages dated ``day``."""
+        for o in outages:
+            if o.date != day:
+                continue
+            lo, hi = self.s.local(day, o.span()[0]), self.s.local(day, o.span()[1])
+            spans = [piece for a, b in spans for piece in ((a, min(b, lo)), (max(a, hi), b))
+                     if piece[0] < piece[1]]
+        return spans
+
+    def shifts(self, m: StaffSpec, day: date) -> list[tuple[datetime, datetime]]:
+        if day in m.time_off:
+            return []
+        return self.minus(self.spans(m.shifts, day), m.absences, day)
+
     def label(self, t: datetime) -> str:
         return t.astimezone(self.tz).strftime("%a %d %b %H:%M")
 
@@ -143,12 +167,13 @@ class _Checker:
     def phases(self, a: Booked, p: ProtocolSpec) -> None:
         """Rule 1: the protocol's phases, in order, back to back, exact lengths, on the grid."""
         names = [x[0] for x in a.phases]
-        if names != [ph.name for ph in p.phases]:
+        specs, _ = p.on(self.day_of(a.start))
+        if names != [ph.name for ph in specs]:
             self.bad("phases", a, f"phases {names} are not {p.id}'s "
-                                  f"{[ph.name for ph in p.phases]}")
+                                  f"{[ph.name for ph in specs]}")
             return
         cursor = a.start
-        for (name, start, end), spec in zip(a.phases, p.phases, strict=True):
+        for (name, start, end), spec in zip(a.phases, specs, strict=True):
             if start != cursor:
                 self.bad("phases", a, f"phase {name} starts at {self.label(start)}, not right "
                                       f"after the previous phase ({self.label(cursor)})")
@@ -177,9 +202,11 @@ class _Checker:
             self.bad("hours", a, f"{self.label(a.start)}–{a.end.astimezone(self.tz):%H:%M} is "
                                  "not inside one interval of the clinic's hours")
         room = self.rooms[a.room]
-        if room.hours is not None and not _within_one(a.start, a.end,
-                                                      self.spans(room.hours, day)):
-            self.bad("hours", a, f"room {room.id} is not open for the whole session")
+        if room.hours is not None or room.closures:
+            week = room.hours if room.hours is not None else self.s.clinic.hours
+            if not _within_one(a.start, a.end,
+                               self.minus(self.spans(week, day), room.closures, day)):
+                self.bad("hours", a, f"room {room.id} is not open for the whole session")
 
     def rooms_rule(self, usable: list[Booked]) -> None:
         """Rule 3: features, and at most `chairs` sessions (plus turnover) at any moment."""
@@ -190,7 +217,8 @@ class _Checker:
             missing = set(p.room_features) - set(room.features)
             if missing:
                 self.bad("rooms", a, f"room {room.id} lacks {', '.join(sorted(missing))}")
-            per_room[a.room].append((a.start, a.end + timedelta(minutes=p.turnover_minutes), a))
+            turnover = p.on(self.day_of(a.start))[1]
+            per_room[a.room].append((a.start, a.end + timedelta(minutes=turnover), a))
         for rid, items in per_room.items():
             for a in _over_capacity(items, self.rooms[rid].chairs):
                 self.bad("rooms", a, f"room {rid} holds more than {self.rooms[rid].chairs} "
@@ -220,7 +248,7 @@ class _Checker:
                     self.bad("staff", a, f"{sid} lacks the qualification {need.qualification}")
                 if day in m.time_off:
                     self.bad("staff", a, f"{sid} is on time off on {day}")
-                shifts = self.spans(m.shifts, day)
+                shifts = self.shifts(m, day)
                 for phase, mode in need.modes.items():
                     if phase not in phase_at:
                         continue
@@ -246,12 +274,12 @@ class _Checker:
         day = self.day_of(a.start)
         phase_at = {name: (s, e) for name, s, e in a.phases}
         for rule in p.on_site:
-            people = [m for m in self.s.staff if m.role == rule.role and day not in m.time_off]
+            people = [m for m in self.s.staff if m.role == rule.role]
             for phase in rule.phases:
                 if phase not in phase_at:
                     continue
                 s, e = phase_at[phase]
-                if not any(_within_one(s, e, self.spans(m.shifts, day)) for m in people):
+                if not any(_within_one(s, e, self.shifts(m, day)) for m in people):
                     self.bad("on_site", a, f"no {rule.role} is on site for the whole {phase} "
                                            f"phase ({self.label(s)})")
 
@@ -273,8 +301,10 @@ class _Checker:
             previous = pat.last_session
             for a in items:
                 day = self.day_of(a.start)
-                if pat.availability is not None and not _within_one(
-                        a.start, a.end, self.spans(pat.availability, day)):
+                week = pat.availability if pat.availability is not None else (
+                    self.s.clinic.hours if pat.unavailable else None)
+                if week is not None and not _within_one(
+                        a.start, a.end, self.minus(self.spans(week, day), pat.unavailable, day)):
                     self.bad("patients", a, f"{pid} is not available for the whole session "
                                             f"({self.label(a.start)})")
                 if pat.earliest and day < pat.earliest:
@@ -354,7 +384,7 @@ def booked_from_fixed(scenario: Scenario, f: FixedSpec) -> Booked:
     protocol = scenario.protocol(patient.protocol)
     t = _local_fixed(scenario, f)
     phases = []
-    for ph in protocol.phases:
+    for ph in protocol.on(t.astimezone(scenario.tz).date())[0]:
         end = t + timedelta(minutes=ph.minutes)
         phases.append((ph.name, t, end))
         t = end

@@ -22,10 +22,12 @@ from rich.table import Table
 
 from scheduler.check import UnreadableSchedule, check, read_schedule
 from scheduler.errors import InvalidScenario, Issue
+from scheduler.events import parse_events
 from scheduler.patients_csv import read_patients_csv, relabel
 from scheduler.publish import publish_feeds
+from scheduler.replan import replan
 from scheduler.scenario import Scenario, load_scenario, read_data
-from scheduler.usecases import log_progress, plan_week, write_schedule
+from scheduler.usecases import log_progress, plan_week, write_json, write_schedule, write_yaml
 from solver import Options
 
 log = logging.getLogger("scheduler")
@@ -63,6 +65,18 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("schedule", type=Path)
     c.add_argument("--patients", type=Path, help="CSV of patients replacing the scenario's")
     c.add_argument("--json", action="store_true", help="print violations as JSON")
+
+    r = sub.add_parser("replan", help="apply events to a solved week, keeping what can stay")
+    r.add_argument("scenario", type=Path)
+    r.add_argument("previous", type=Path, help="the schedule.json patients already know")
+    r.add_argument("events", type=Path, help="events file (YAML or JSON)")
+    r.add_argument("--out", type=Path, required=True, help="output folder")
+    r.add_argument("--now", help="appointments starting before this never change (ISO 8601 "
+                                 "with offset; default: now)")
+    r.add_argument("--time-limit", type=float, default=20.0, help="seconds (default 20)")
+    r.add_argument("--seed", type=int, default=0, help="CP-SAT random seed")
+    r.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 2))
+    r.add_argument("--json", action="store_true", help="print the changes as JSON")
 
     sub.add_parser("schema", help="print the scenario format's JSON Schema")
     return parser
@@ -151,14 +165,66 @@ def _now(text: str | None) -> datetime:
     return value
 
 
-def _feeds(args: argparse.Namespace) -> int:
-    scenario = load_scenario(args.scenario)
+def _read_schedule_file(path: Path) -> dict[str, Any]:
     try:
-        document = json.loads(args.schedule.read_text(encoding="utf-8"))
+        document = json.loads(path.read_text(encoding="utf-8"))
         read_schedule(document)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, UnreadableSchedule) as exc:
-        raise InvalidScenario([Issue(str(args.schedule), f"cannot be read as a schedule: "
-                                                         f"{exc}")]) from exc
+        raise InvalidScenario([Issue(str(path), f"cannot be read as a schedule: "
+                                                f"{exc}")]) from exc
+    return dict(document)
+
+
+def _replan(args: argparse.Namespace, console: Console) -> int:
+    scenario = load_scenario(args.scenario)
+    previous = _read_schedule_file(args.previous)
+    events = parse_events(read_data(args.events))
+    now = _now(args.now)
+    options = Options(time_limit=args.time_limit, workers=args.workers, seed=args.seed)
+    result = replan(scenario, previous, events, now, options,
+                    None if args.quiet else log_progress)
+    target = write_schedule(result.document, args.out)
+    write_json(args.out / "changes.json", result.changes)
+    write_yaml(args.out / "scenario.yaml",
+               result.scenario.model_dump(mode="json", by_alias=True, exclude_defaults=True))
+    publish_feeds(result.scenario, result.document, args.out, now,
+                  history=args.previous.parent / "feeds")
+    log.info("wrote %s, changes.json and scenario.yaml (the scenario after the events)", target)
+    if args.json:
+        sys.stdout.write(json.dumps(result.changes, indent=2) + "\n")
+    else:
+        _changes_table(result.document, result.changes, console)
+    return EXIT_INTERNAL if result.violations else EXIT_OK
+
+
+def _when(a: dict[str, Any] | None) -> str:
+    if a is None:
+        return "—"
+    start = datetime.fromisoformat(a["start"])
+    staff = ",".join(a["staff"].values())
+    return f"{start:%a %d %b %H:%M} {a['room']} {staff}"
+
+
+def _changes_table(document: dict[str, Any], listed: list[dict[str, Any]],
+                   console: Console) -> None:
+    k = document["kpis"]
+    console.print(f"re-planned: {k['placed']}/{k['wanted']} sessions placed, "
+                  f"{len(listed)} appointment(s) changed")
+    t = Table(title="Changes")
+    for col in ("id", "patient", "before", "after", "why"):
+        t.add_column(col)
+    for c in listed:
+        t.add_row(c["id"], c["patient"] or "", _when(c["before"]), _when(c["after"]),
+                  c["reason"])
+    console.print(t)
+    for row in document["unplaced"]:
+        console.print(f"not placed: {row['patient']} ({row['sessions']}): {row['reason']}",
+                      markup=False)
+
+
+def _feeds(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario)
+    document = _read_schedule_file(args.schedule)
     publish_feeds(scenario, document, args.out, _now(args.now))
     return EXIT_OK
 
@@ -198,6 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check(args, console)
         if args.command == "feeds":
             return _feeds(args)
+        if args.command == "replan":
+            return _replan(args, console)
         from scheduler.scenario import Scenario
 
         sys.stdout.write(json.dumps(Scenario.model_json_schema(), indent=2) + "\n")

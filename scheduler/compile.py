@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from scheduler.scenario import WEEKDAYS, Scenario, WeekHours, clock_minutes
+from scheduler.scenario import (
+    WEEKDAYS,
+    Outage,
+    PatientSpec,
+    PhaseSpec,
+    ProtocolSpec,
+    Scenario,
+    WeekHours,
+    clock_minutes,
+)
 from solver import (
     Appointment,
     Day,
@@ -57,6 +66,33 @@ class Clock:
         return tuple(s for d in self.scenario.dates() if d not in skip
                      for s in self.spans(week, d))
 
+    def outages(self, outages: list[Outage]) -> list[Interval]:
+        return [(self.minute(self.scenario.local(o.date, o.span()[0])),
+                 self.minute(self.scenario.local(o.date, o.span()[1]))) for o in outages]
+
+
+def subtract(spans: tuple[Interval, ...], cuts: list[Interval]) -> tuple[Interval, ...]:
+    """``spans`` with every part that lies in one of ``cuts`` removed."""
+    out = list(spans)
+    for c0, c1 in cuts:
+        out = [piece for a, b in out
+               for piece in ((a, min(b, c0)), (max(a, c1), b)) if piece[0] < piece[1]]
+    return tuple(out)
+
+
+def _protocol(p: ProtocolSpec, phases: list[PhaseSpec], turnover: int) -> Protocol:
+    return Protocol(
+        id=p.id,
+        name=p.name,
+        phases=tuple(Phase(ph.name, ph.minutes) for ph in phases),
+        turnover=turnover,
+        room_features=frozenset(p.room_features),
+        staff=tuple(StaffNeed(n.name, n.role, n.qualification,
+                              {k: Mode(v) for k, v in n.modes.items()}) for n in p.staff),
+        on_site=tuple(OnSite(o.role, tuple(o.phases)) for o in p.on_site),
+        dose_phase=p.dose,
+    )
+
 
 def _days(scenario: Scenario, clock: Clock) -> tuple[Day, ...]:
     slot = scenario.clinic.slot_minutes
@@ -76,31 +112,29 @@ def _days(scenario: Scenario, clock: Clock) -> tuple[Day, ...]:
     return tuple(days)
 
 
-def to_problem(scenario: Scenario) -> Problem:
-    """The solver's view of a validated scenario."""
+def to_problem(scenario: Scenario, not_before: datetime | None = None,
+               previous: tuple[Appointment, ...] = ()) -> Problem:
+    """The solver's view of a validated scenario (and, re-planning, of the frozen past and
+    the appointments patients already know)."""
     clock = Clock(scenario)
-    protocols = {
-        p.id: Protocol(
-            id=p.id,
-            name=p.name,
-            phases=tuple(Phase(ph.name, ph.minutes) for ph in p.phases),
-            turnover=p.turnover_minutes,
-            room_features=frozenset(p.room_features),
-            staff=tuple(StaffNeed(n.name, n.role, n.qualification,
-                                  {k: Mode(v) for k, v in n.modes.items()}) for n in p.staff),
-            on_site=tuple(OnSite(o.role, tuple(o.phases)) for o in p.on_site),
-            dose_phase=p.dose,
-        )
-        for p in scenario.protocols
+    protocols = {p.id: _protocol(p, p.phases, p.turnover_minutes) for p in scenario.protocols}
+    revisions = {
+        p.id: tuple((clock.day_index(r.from_), _protocol(p, *p.on(r.from_)))
+                    for r in sorted(p.revisions, key=lambda r: r.from_))
+        for p in scenario.protocols if p.revisions
     }
+    clinic = clock.week_spans(scenario.clinic.hours)
     rooms = tuple(
         Room(r.id, r.name or r.id, frozenset(r.features), r.chairs,
-             clock.week_spans(r.hours) if r.hours is not None else None)
+             subtract(clock.week_spans(r.hours) if r.hours is not None else clinic,
+                      clock.outages(r.closures))
+             if r.closures else clock.week_spans(r.hours) if r.hours is not None else None)
         for r in scenario.rooms
     )
     staff = tuple(
         Staff(m.id, m.name or m.id, m.role, frozenset(m.qualifications), m.max_patients,
-              clock.week_spans(m.shifts, frozenset(m.time_off)))
+              subtract(clock.week_spans(m.shifts, frozenset(m.time_off)),
+                       clock.outages(m.absences)))
         for m in scenario.staff
     )
     patients = []
@@ -117,8 +151,7 @@ def to_problem(scenario: Scenario) -> Problem:
             last_session_day=clock.day_index(p.last_session) if p.last_session else None,
             earliest_day=clock.day_index(p.earliest) if p.earliest else 0,
             latest_day=clock.day_index(p.latest) if p.latest else NEVER,
-            availability=clock.week_spans(p.availability) if p.availability is not None
-            else None,
+            availability=_availability(clock, p, clinic),
             priority=p.priority,
             preferred_staff=frozenset(p.preferred_staff),
             blocked=blocked,
@@ -130,6 +163,16 @@ def to_problem(scenario: Scenario) -> Problem:
                                  clock.minute(start), f.room, dict(f.staff), f.id))
     s = scenario.settings
     weights = Weights(s.preferred_staff_weight, s.stagger_weight, s.slack_weight,
-                      s.compact_weight, s.stagger_minutes, s.slack_minutes)
+                      s.compact_weight, s.stagger_minutes, s.slack_minutes,
+                      s.replan_extra_moves)
     return Problem(_days(scenario, clock), protocols, rooms, staff, tuple(patients),
-                   tuple(fixed), weights)
+                   tuple(fixed), weights, revisions,
+                   clock.minute(not_before) if not_before is not None else None, previous)
+
+
+def _availability(clock: Clock, p: PatientSpec, clinic: tuple[Interval, ...]
+                  ) -> tuple[Interval, ...] | None:
+    if p.availability is None and not p.unavailable:
+        return None
+    base = clock.week_spans(p.availability) if p.availability is not None else clinic
+    return subtract(base, clock.outages(p.unavailable))

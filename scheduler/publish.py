@@ -79,10 +79,12 @@ def build_feeds(scenario: Scenario, document: dict[str, Any], previous: dict[str
 
 
 def publish_feeds(scenario: Scenario, document: dict[str, Any], out: Path,
-                  now: datetime) -> Path:
-    """Write ``out/feeds/`` for ``document``, continuing the history already there."""
+                  now: datetime, history: Path | None = None) -> Path:
+    """Write ``out/feeds/`` for ``document``, continuing the history already there (or, for a
+    new folder, the one in ``history``, the previous schedule's feeds folder)."""
     target = out / "feeds"
-    files, state = build_feeds(scenario, document, read_state(target), now)
+    source = target if (target / STATE).exists() or history is None else history
+    files, state = build_feeds(scenario, document, read_state(source), now)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".feeds-", dir=out))
     try:

@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    model_validator,
 )
 
 from scheduler.errors import InvalidScenario, Issue
@@ -93,6 +94,32 @@ class PhaseSpec(_Model):
     minutes: Annotated[int, Field(ge=1, le=24 * 60)]
 
 
+class Outage(_Model):
+    """A date (and optionally a part of it, ``from``-``to``) on which something is unavailable."""
+
+    date: date
+    from_: Clock | None = Field(default=None, alias="from")
+    to: Clock | None = None
+
+    def span(self) -> tuple[str, str]:
+        return self.from_ or "00:00", self.to or "24:00"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Outage:
+        start, end = self.span()
+        if clock_minutes(end) <= clock_minutes(start):
+            raise ValueError(f"ends at {end}, not after it starts at {start}")
+        return self
+
+
+class Revision(_Model):
+    """New phase durations (and turnover) for a protocol from a date on."""
+
+    from_: date = Field(alias="from")
+    phases: list[PhaseSpec] = Field(min_length=1)
+    turnover_minutes: Minutes | None = None
+
+
 class StaffNeedSpec(_Model):
     role: Id
     key: Id | None = None
@@ -117,6 +144,7 @@ class ProtocolSpec(_Model):
     room_features: list[str] = []
     staff: list[StaffNeedSpec] = []
     on_site: list[OnSiteSpec] = []
+    revisions: list[Revision] = Field(default=[], description="Phase durations from a date on.")
     requires_rems: bool = Field(
         default=False,
         description="Only patients enrolled in the Spravato REMS may be booked (rems_enrolled).")
@@ -124,6 +152,15 @@ class ProtocolSpec(_Model):
         default=None,
         description="Phase whose start is the dosing moment (for staggering); default: a phase "
         "named dosing, infusion or injection, else the second phase.")
+
+    def on(self, day: date) -> tuple[list[PhaseSpec], int]:
+        """Phases and turnover in force on ``day`` (the latest revision from on or before it)."""
+        phases, turnover = self.phases, self.turnover_minutes
+        for r in sorted(self.revisions, key=lambda r: r.from_):
+            if r.from_ <= day:
+                phases = r.phases
+                turnover = r.turnover_minutes if r.turnover_minutes is not None else turnover
+        return phases, turnover
 
     @property
     def dose(self) -> str:
@@ -142,6 +179,7 @@ class RoomSpec(_Model):
     features: list[str] = []
     chairs: Annotated[int, Field(ge=1, le=100)] = 1
     hours: WeekHours | None = None
+    closures: list[Outage] = Field(default=[], description="Out of service on a date or part.")
 
 
 class StaffSpec(_Model):
@@ -152,6 +190,7 @@ class StaffSpec(_Model):
     max_patients: Annotated[int, Field(ge=0, le=100)] = 1
     shifts: WeekHours = {}
     time_off: list[date] = []
+    absences: list[Outage] = Field(default=[], description="Absent on a date, or part of it.")
 
 
 class PatientSpec(_Model):
@@ -166,6 +205,7 @@ class PatientSpec(_Model):
     availability: WeekHours | None = None
     priority: Annotated[int, Field(ge=1, le=5)] = 1
     preferred_staff: list[Id] = []
+    unavailable: list[Outage] = Field(default=[], description="Cannot come on a date, or part.")
     rems_enrolled: bool | None = Field(
         default=None, description="Enrolled in the Spravato REMS; false blocks REMS protocols.")
 
@@ -187,6 +227,9 @@ class Settings(_Model):
     compact_weight: Annotated[int, Field(ge=0, le=1000)] = 1
     stagger_minutes: Annotated[int, Field(ge=1, le=240)] = 20
     slack_minutes: Annotated[int, Field(ge=1, le=240)] = 15
+    replan_extra_moves: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=2, description="Re-planning may move this many appointments no event touched, "
+        "to save touched patients' sessions.")
 
 
 class FeedSettings(_Model):
@@ -429,6 +472,10 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
                     issues.append(Issue(f"{where}.on_site[{j}].phases",
                                         f"'{phase}' is not a phase of {p.id} "
                                         f"(phases: {', '.join(names)})"))
+        for j, rev in enumerate(p.revisions):
+            if [ph.name for ph in rev.phases] != names:
+                issues.append(Issue(f"{where}.revisions[{j}].phases", "must list the same phases "
+                                    f"in the same order ({', '.join(names)}), with new minutes"))
         if p.dose_phase is not None and p.dose_phase not in names:
             issues.append(Issue(f"{where}.dose_phase", f"'{p.dose_phase}' is not a phase of "
                                                        f"{p.id}"))

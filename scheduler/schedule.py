@@ -38,8 +38,7 @@ def _iso(t: datetime) -> str:
 
 
 def appointment_json(a: Appointment, problem: Problem, clock: Clock) -> dict[str, Any]:
-    patients = {p.id: p for p in problem.patients}
-    protocol = problem.protocols[patients[a.patient].protocol]
+    protocol = problem.session_protocol(a.patient, a.day)
     phases = []
     t = a.start
     for ph in protocol.phases:
@@ -75,7 +74,7 @@ def kpis(problem: Problem, appointments: list[Appointment]) -> dict[str, Any]:
     used: dict[str, int] = defaultdict(int)
     load: dict[str, int] = defaultdict(int)
     for a in appointments:
-        protocol = problem.protocols[patients[a.patient].protocol]
+        protocol = problem.session_protocol(a.patient, a.day)
         used[a.room] += protocol.minutes + protocol.turnover
         offsets = protocol.phase_offsets()
         for need in protocol.staff:

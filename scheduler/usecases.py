@@ -9,6 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from scheduler.check import Violation, check
 from scheduler.compile import to_problem
 from scheduler.scenario import Scenario
@@ -36,14 +38,27 @@ def plan_week(scenario: Scenario, options: Options, on_progress: Any = None,
     return Planned(document, violations)
 
 
-def write_schedule(document: dict[str, Any], out: Path) -> Path:
-    """Write ``out/schedule.json`` atomically (a crash never leaves half a file)."""
-    out.mkdir(parents=True, exist_ok=True)
-    target = out / "schedule.json"
-    tmp = out / ".schedule.json.tmp"
-    tmp.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+def _atomic(target: Path, text: str) -> Path:
+    """Write ``target`` via a temporary file and a rename: never half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
     return target
+
+
+def write_json(target: Path, data: Any) -> Path:
+    return _atomic(target, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_yaml(target: Path, data: Any) -> Path:
+    return _atomic(target, yaml.safe_dump(data, sort_keys=False, allow_unicode=True,
+                                          default_flow_style=None, width=100))
+
+
+def write_schedule(document: dict[str, Any], out: Path) -> Path:
+    """Write ``out/schedule.json`` atomically (a crash never leaves half a file)."""
+    return write_json(out / "schedule.json", document)
 
 
 def log_progress(progress: Progress) -> None:

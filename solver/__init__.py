@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 from solver.candidates import build_visits
 from solver.explain import explain
@@ -83,6 +85,12 @@ def solve(problem: Problem, options: Options | None = None,
           on_progress: ProgressFn | None = None) -> Solution:
     """Place as many priority-weighted sessions as possible, then polish the soft goals.
 
+    Stages, each holding what the ones before it reached (lexicographic):
+
+    - new week: (1) priority-weighted sessions placed, (2) soft-goal penalty minutes;
+    - re-planning (``problem.previous``): (1) touched patients' sessions rebooked, (2) untouched
+      appointments kept at their minute, (3) sessions placed, (4) moves, then swaps.
+
     Fixed appointments come back unchanged at the head of ``appointments``. A time limit never
     loses the best schedule found: the greedy first fit is the floor.
     """
@@ -93,34 +101,52 @@ def solve(problem: Problem, options: Options | None = None,
     fixed_value = _value(problem, list(problem.fixed))
     greedy_value = fixed_value + _value(problem, first)
     log.info("greedy first fit places %d sessions (weighted %d)", len(first), greedy_value)
-    best, status, bound = first, "GREEDY", None
     model = ChairModel(problem, visits)
     if options.use_hint:
         model.hint(first)
-    share = PLACEMENT_SHARE if options.soft_goals else 1.0
+    replanning = bool(problem.previous)
+    stages: list[tuple[str, Callable[[], Any], bool, float]] = []
+    if replanning:
+        model.untouched_kept()  # the move budget binds every stage
+        stages += [("rebook", model.rebooked_value, True, 0.15),
+                   ("keep", model.untouched_kept, True, 0.15)]
+    stages.append(("placement", model.placement_value, True,
+                   PLACEMENT_SHARE if options.soft_goals or replanning else 1.0))
+    if replanning:
+        stages.append(("fewest moves", model.changes, False, 0.3))
+    elif options.soft_goals:
+        stages.append(("soft goals", model.soft_penalty, False, 1 - PLACEMENT_SHARE))
+
     def report(p: Progress) -> None:
         if on_progress is not None:  # the model sees new sessions only: add the fixed ones
             shift = fixed_value if p.stage == "placement" else 0
             on_progress(Progress(p.stage, p.seconds, p.objective + shift, p.bound + shift))
 
-    stage1 = model.solve_placement(options.time_limit * share, options, report)
-    if stage1.appointments is not None and stage1.objective + fixed_value >= greedy_value:
-        best, status = stage1.appointments, stage1.status
-    if stage1.status in ("OPTIMAL", "FEASIBLE", "INFEASIBLE"):
-        bound = stage1.bound + fixed_value
-    placed_value = fixed_value + _value(problem, best)
-    if options.soft_goals and visits:
+    best, status, bound = first, "GREEDY", _upper_bound(problem)
+    for k, (name, objective, maximize, share) in enumerate(stages):
+        if not visits:
+            status, bound = "OPTIMAL", fixed_value
+            break
         left = options.time_limit - (time.perf_counter() - t0)
-        model.hint(best)
-        stage2 = model.solve_soft(placed_value - fixed_value, max(left, 1.0), options, report)
-        if stage2.appointments is not None:
-            best = stage2.appointments
+        weight = share / sum(s[3] for s in stages[k:])
+        result = model.stage(name, objective(), maximize, max(left * weight, 0.5), options,
+                             report)
+        if result.appointments is None:
+            if result.status == "INFEASIBLE" and name == "placement":
+                status = "INFEASIBLE"
+            break  # keep what the earlier stages (or greedy) found
+        if name == "placement":
+            if not replanning and _value(problem, result.appointments) < greedy_value - \
+                    fixed_value:
+                break  # cannot happen with the greedy hint held; the floor stays greedy
+            status, bound = result.status, result.bound + fixed_value
+        best = result.appointments
     everything = [*problem.fixed, *best]
     return Solution(
         status=status,
         seconds=time.perf_counter() - t0,
-        objective=placed_value,
-        bound=bound if bound is not None else _upper_bound(problem),
+        objective=fixed_value + _value(problem, best),
+        bound=bound,
         appointments=everything,
         unplaced=explain(problem, visits, funnels, best),
         penalties=penalties(problem, everything),

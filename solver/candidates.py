@@ -121,8 +121,6 @@ def build_visits(problem: Problem) -> tuple[list[Visit], dict[str, Funnel]]:
         history = list(fixed.get(patient.id, []))
         if patient.last_session_day is not None:
             history.append(patient.last_session_day)
-        offsets = protocol.phase_offsets()
-        length = protocol.minutes
         for day in problem.days:
             if not patient.earliest_day <= day.index <= patient.latest_day:
                 continue
@@ -130,9 +128,13 @@ def build_visits(problem: Problem) -> tuple[list[Visit], dict[str, Funnel]]:
             if not _gap_ok(day.index, history, patient.min_gap_days):
                 continue
             funnel.days_after_gaps.append(day)
+            protocol = problem.protocol_for(patient.protocol, day.index)
+            offsets = protocol.phase_offsets()
+            length = protocol.minutes
+            earliest = problem.not_before if problem.not_before is not None else -(10**9)
             starts = [
                 s for s in day.starts
-                if inside(s, s + length, day.hours)
+                if s >= earliest and inside(s, s + length, day.hours)
                 and (patient.availability is None
                      or inside(s, s + length, patient.availability))
             ]

@@ -81,11 +81,11 @@ def _capacity_reason(problem: Problem, p: Patient, visits: list[Visit], ledger: 
             days_by_cause["own"].append(visit.day)
             continue
         for start in visit.starts:
-            room_ok = any(start in ok and ledger.room_free(r, protocol, start)
+            room_ok = any(start in ok and ledger.room_free(r, visit.protocol, start)
                           for r, ok in visit.rooms.items())
             staff_short = [
                 protocol.staff[n].key for n, pool in enumerate(visit.staff)
-                if not any(start in ok and ledger.staff_free(s, protocol, n, start)
+                if not any(start in ok and ledger.staff_free(s, visit.protocol, n, start)
                            for s, ok in pool.items())
             ]
             cause = ("room" if not room_ok else "") + ("staff:" + staff_short[0]
@@ -120,9 +120,8 @@ def explain(problem: Problem, visits: list[Visit], funnels: dict[str, Funnel],
     for a in appointments:
         placed[a.patient].append(a.day)
     ledger = Ledger(problem)
-    patients = {p.id: p for p in problem.patients}
     for a in [*problem.fixed, *appointments]:
-        ledger.book(problem.protocols[patients[a.patient].protocol], a)
+        ledger.book(problem.session_protocol(a.patient, a.day), a)
     by_patient: dict[str, list[Visit]] = defaultdict(list)
     for v in visits:
         by_patient[v.patient.id].append(v)

@@ -66,19 +66,36 @@ class Ledger:
 
 
 def greedy(problem: Problem, visits: list[Visit]) -> list[Appointment]:
-    """New appointments (fixed ones excluded) placed first-fit in priority order."""
+    """New appointments (fixed ones excluded) placed first-fit in priority order.
+
+    When re-planning, every previous appointment that still fits exactly is kept first.
+    """
     ledger = Ledger(problem)
     patients = {p.id: p for p in problem.patients}
     for a in problem.fixed:
-        ledger.book(problem.protocols[patients[a.patient].protocol], a)
+        ledger.book(problem.session_protocol(a.patient, a.day), a)
     by_patient: dict[str, list[Visit]] = defaultdict(list)
     for v in visits:
         by_patient[v.patient.id].append(v)
     options = {pid: sum(len(v.starts) for v in vs) for pid, vs in by_patient.items()}
-    order = sorted(by_patient, key=lambda pid: (-patients[pid].priority, options[pid], pid))
+    rebooking = {a.patient for a in problem.previous}  # known patients before new ones
+    order = sorted(by_patient, key=lambda pid: (pid not in rebooking, -patients[pid].priority,
+                                                options[pid], pid))
     remaining = remaining_sessions(problem)
     taken = fixed_days(problem)
     placed: list[Appointment] = []
+    where = {(v.patient.id, v.day.index): v for v in visits}
+    for a in problem.previous:
+        visit = where.get((a.patient, a.day))
+        gap = max(1, patients[a.patient].min_gap_days) if a.patient in patients else 1
+        if (visit is None or remaining[a.patient] == 0 or not _fits_as_is(ledger, visit, a)
+                or any(abs(a.day - d) < gap for d in taken.get(a.patient, []))):
+            continue
+        kept = Appointment(a.patient, a.day, a.start, a.room, dict(a.staff))
+        ledger.book(visit.protocol, kept)
+        placed.append(kept)
+        taken.setdefault(a.patient, []).append(a.day)
+        remaining[a.patient] -= 1
     for pid in order:
         patient = patients[pid]
         gap = max(1, patient.min_gap_days)
@@ -94,6 +111,22 @@ def greedy(problem: Problem, visits: list[Visit]) -> list[Appointment]:
                 taken.setdefault(pid, []).append(visit.day.index)
                 remaining[pid] -= 1
     return placed
+
+
+def _fits_as_is(ledger: Ledger, visit: Visit, a: Appointment) -> bool:
+    """Whether ``a`` could stand exactly as it is (time, room, staff) given the ledger."""
+    protocol = visit.protocol
+    if a.start not in visit.starts or a.start not in visit.rooms.get(a.room, set()):
+        return False
+    if not ledger.room_free(a.room, protocol, a.start):
+        return False
+    for i, need in enumerate(protocol.staff):
+        who = a.staff.get(need.key)
+        if who is None or a.start not in visit.staff[i].get(who, set()):
+            return False
+        if not ledger.staff_free(who, protocol, i, a.start):
+            return False
+    return True
 
 
 def _first_fit(ledger: Ledger, visit: Visit) -> Appointment | None:

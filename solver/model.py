@@ -16,13 +16,12 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from ortools.sat.python import cp_model
 
 from solver.candidates import Visit, mode_blocks, remaining_sessions
 from solver.greedy import HANDS, LOAD
-from solver.problem import Appointment, Interval, Options, Problem, Progress
+from solver.problem import Appointment, Interval, Options, Problem, Progress, Protocol
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +64,8 @@ class ChairModel:
         self.visits = visits
         self.model = cp_model.CpModel()
         self.vars = Variables()
+        self._kept_at: dict[str, tuple[int, cp_model.IntVar]] | None = None
+        self._untouched: cp_model.LinearExprT | None = None
         self._make_variables()
         self._rule_one_choice_per_visit()
         self._rule_patient_sessions_and_gaps()
@@ -126,8 +127,8 @@ class ChairModel:
                     if a < b and abs(da - db) < gap:
                         m.add_bool_or([~v.present[a], ~v.present[b]])
 
-    def _fixed_protocol(self, a: Appointment) -> str:
-        return next(p.protocol for p in self.problem.patients if p.id == a.patient)
+    def _fixed_protocol(self, a: Appointment) -> Protocol:
+        return self.problem.session_protocol(a.patient, a.day)
 
     def _rule_rooms(self) -> None:
         """Hard: at most `chairs` sessions (turnover included) in a room at any moment."""
@@ -139,7 +140,7 @@ class ChairModel:
                 intervals_per_room[r].append(m.new_optional_fixed_size_interval_var(
                     v.start[i], size, v.room[i, r], f"occupy{i}_{r}"))
         for a in self.problem.fixed:
-            p = self.problem.protocols[self._fixed_protocol(a)]
+            p = self._fixed_protocol(a)
             intervals_per_room[a.room].append(
                 m.new_fixed_size_interval_var(a.start, p.minutes + p.turnover, f"fixed_{a.id}"))
         self.intervals_per_room = intervals_per_room
@@ -171,7 +172,7 @@ class ChairModel:
                         load_per_staff[s].append(m.new_optional_fixed_size_interval_var(
                             v.start[i] + a, b - a, lit, f"load{i}_{n}_{s}_{a}"))
         for fa in self.problem.fixed:
-            p = self.problem.protocols[self._fixed_protocol(fa)]
+            p = self._fixed_protocol(fa)
             for need in p.staff:
                 s = fa.staff[need.key]
                 for a, b in mode_blocks(p, need.modes, HANDS):
@@ -261,7 +262,7 @@ class ChairModel:
                         v.start[i] + dose, minutes, kept, f"dose{i}_{n}_{s}"))
                     terms.append((minutes, lit - kept))
         for fa in self.problem.fixed:
-            p = self.problem.protocols[self._fixed_protocol(fa)]
+            p = self._fixed_protocol(fa)
             offsets = p.phase_offsets()
             name = p.dose
             for need in p.staff:
@@ -303,7 +304,7 @@ class ChairModel:
                     ends[s, visit.day.index].append(
                         (v.start[i] + blocks[0][0], v.start[i] + blocks[-1][1], v.staff[i, n, s]))
         for fa in self.problem.fixed:
-            p = self.problem.protocols[self._fixed_protocol(fa)]
+            p = self._fixed_protocol(fa)
             for need in p.staff:
                 blocks = mode_blocks(p, need.modes, LOAD)
                 if blocks:
@@ -325,9 +326,121 @@ class ChairModel:
             terms.append((1, hi - lo))
         return terms
 
+    # ----------------------------------------------------------------- re-planning
+    def _kept_literals(self) -> dict[str, tuple[int, cp_model.IntVar]]:
+        """Per previous appointment that could stay: (visit, literal true when its patient has
+        a session at the very same minute). Created once, shared by the stages."""
+        if self._kept_at is None:
+            where = {(vis.patient.id, vis.day.index): i for i, vis in enumerate(self.visits)}
+            self._kept_at = {}
+            for a in self.problem.previous:
+                i = where.get((a.patient, a.day))
+                if a.id is None or i is None or a.start not in self.visits[i].starts:
+                    continue
+                same = self.model.new_bool_var(f"kept_{a.id}")
+                self.model.add_implication(same, self.vars.present[i])
+                self.model.add(self.vars.start[i] == a.start).only_enforce_if(same)
+                self._kept_at[a.id] = (i, same)
+        return self._kept_at
+
+    def rebooked_value(self) -> cp_model.LinearExprT:
+        """Sessions placed for patients who had appointments, each patient counted up to the
+        number they had. Unweighted: nobody loses a session to make room for another patient,
+        whatever the priorities (those decide among the rest in the placement stage)."""
+        count: dict[str, int] = defaultdict(int)
+        for a in self.problem.previous:
+            count[a.patient] += 1
+        terms = []
+        for pid, k in count.items():
+            mine = [self.vars.present[i] for i, vis in enumerate(self.visits)
+                    if vis.patient.id == pid]
+            if mine:
+                placed = self.model.new_int_var(0, k, f"rebooked_{pid}")
+                self.model.add(placed <= sum(mine))
+                terms.append(placed)
+        return cp_model.LinearExpr.sum(terms)
+
+    def untouched_kept(self) -> cp_model.LinearExprT:
+        """Appointments no event touched that stay exactly as they were: minute, room, staff.
+
+        At most ``weights.extra_moves`` of them may change at all (a hard budget, so that no
+        stage can buy one more session with a reshuffled week).
+        """
+        if self._untouched is not None:
+            return self._untouched
+        kept = self._kept_literals()
+        v = self.vars
+        exact = []
+        for a in self.problem.previous:
+            if a.id in self.problem.touched or a.id not in kept:
+                continue
+            i, same = kept[a.id]
+            visit = self.visits[i]
+            parts = [same]
+            if a.room not in visit.rooms:
+                continue
+            parts.append(v.room[i, a.room])
+            for n, need in enumerate(visit.protocol.staff):
+                who = a.staff.get(need.key)
+                if who is None or who not in visit.staff[n]:
+                    break
+                parts.append(v.staff[i, n, who])
+            else:
+                lit = self.model.new_bool_var(f"exact_{a.id}")
+                for part in parts:
+                    self.model.add_implication(lit, part)
+                exact.append(lit)
+        untouched = sum(1 for a in self.problem.previous if a.id not in self.problem.touched)
+        self._untouched = cp_model.LinearExpr.sum(exact)
+        self.model.add(self._untouched >= untouched - self.problem.weights.extra_moves)
+        return self._untouched
+
+    def changes(self) -> cp_model.LinearExprT:
+        """Moves first, then swaps: patients whose time changes, then room or staff changes.
+
+        Each previous appointment counts one move unless its patient has a session at the very
+        same minute; each room or staff member that differs counts one swap. Moves weigh more
+        than all swaps together, so the minimum is lexicographic.
+        """
+        kept = self._kept_literals()
+        v = self.vars
+        moves: list[cp_model.LinearExprT] = []
+        swaps: list[cp_model.LinearExprT] = []
+        for a in self.problem.previous:
+            if a.id not in kept:
+                moves.append(1)
+                swaps.append(1 + len(a.staff))
+                continue
+            i, same = kept[a.id]
+            moves.append(1 - same)
+            visit = self.visits[i]
+            swaps.append(1 - v.room[i, a.room] if a.room in visit.rooms else 1)
+            for n, need in enumerate(visit.protocol.staff):
+                who = a.staff.get(need.key)
+                swaps.append(1 - v.staff[i, n, who] if who is not None and who in visit.staff[n]
+                             else 1)
+        big = sum(1 + len(a.staff) for a in self.problem.previous) + 1
+        return cp_model.LinearExpr.weighted_sum(
+            [*moves, *swaps], [big] * len(moves) + [1] * len(swaps))
+
+    def soft_penalty(self) -> cp_model.LinearExprT:
+        """The weighted sum of the soft goals' penalty minutes."""
+        w = self.problem.weights
+        goals = [
+            (w.preferred_staff, self._soft_preferred_staff()),
+            (w.stagger, self._soft_stagger(w.stagger_minutes) if w.stagger else []),
+            (w.slack, self._soft_slack(w.slack_minutes) if w.slack else []),
+            (w.compact, self._soft_compact() if w.compact else []),
+        ]
+        exprs = [expr for weight, terms in goals for _, expr in terms if weight]
+        coefs = [weight * k for weight, terms in goals for k, _ in terms if weight]
+        return cp_model.LinearExpr.weighted_sum(exprs, coefs)
+
     # ----------------------------------------------------------------- solve
     def placement_value(self) -> cp_model.LinearExprT:
-        return sum(v.patient.priority * self.vars.present[i] for i, v in enumerate(self.visits))
+        return cp_model.LinearExpr.weighted_sum(
+            [self.vars.present[i] for i in range(len(self.visits))],
+            [v.patient.priority for v in self.visits])
 
     def hint(self, appointments: list[Appointment]) -> None:
         m, v = self.model, self.vars
@@ -343,18 +456,6 @@ class ChairModel:
                 key = visit.protocol.staff[n].key
                 for s in pool:
                     m.add_hint(v.staff[i, n, s], a is not None and a.staff.get(key) == s)
-
-    def _run(self, stage: str, seconds: float, options: Options,
-             on_progress: ProgressFn | None) -> tuple[cp_model.CpSolver, Any]:
-        solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = max(seconds, 0.1)
-        solver.parameters.num_workers = max(1, options.workers)
-        solver.parameters.random_seed = options.seed
-        # Presolve probing took 3 of the first 4 seconds on the demo week before the hint could
-        # be used, with no better end result in 12 s; the greedy hint gives a start instead.
-        solver.parameters.cp_model_probing_level = 0
-        status = solver.solve(self.model, _Reporter(stage, on_progress))
-        return solver, status
 
     def _read(self, solver: cp_model.CpSolver) -> list[Appointment]:
         v = self.vars
@@ -372,34 +473,34 @@ class ChairModel:
                                    int(solver.value(v.start[i])), room, staff))
         return out
 
-    def solve_placement(self, seconds: float, options: Options,
-                        on_progress: ProgressFn | None = None) -> StageResult:
-        self.model.maximize(self.placement_value())
-        solver, status = self._run("placement", seconds, options, on_progress)
-        name = solver.status_name(status)
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return StageResult(name, 0, int(solver.best_objective_bound), None)
-        return StageResult(name, round(solver.objective_value),
-                           int(solver.best_objective_bound + 1e-6), self._read(solver))
+    def stage(self, name: str, expr: cp_model.LinearExprT, maximize: bool, seconds: float,
+              options: Options, on_progress: ProgressFn | None = None) -> StageResult:
+        """Optimise ``expr``, then hold the value found for the stages after (lexicographic).
 
-    def solve_soft(self, placed_value: int, seconds: float, options: Options,
-                   on_progress: ProgressFn | None = None) -> StageResult:
-        w = self.problem.weights
-        self.model.add(self.placement_value() >= placed_value)
-        goals = [
-            (w.preferred_staff, self._soft_preferred_staff()),
-            (w.stagger, self._soft_stagger(w.stagger_minutes) if w.stagger else []),
-            (w.slack, self._soft_slack(w.slack_minutes) if w.slack else []),
-            (w.compact, self._soft_compact() if w.compact else []),
-        ]
-        penalty = sum(weight * k * expr for weight, terms in goals for k, expr in terms)
-        self.model.minimize(penalty)
-        solver, status = self._run("soft goals", seconds, options, on_progress)
-        name = solver.status_name(status)
+        The best solution found becomes the next stage's hint, so a stage that runs out of
+        time never loses what an earlier one had.
+        """
+        if maximize:
+            self.model.maximize(expr)
+        else:
+            self.model.minimize(expr)
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = max(seconds, 0.1)
+        solver.parameters.num_workers = max(1, options.workers)
+        solver.parameters.random_seed = options.seed
+        # Presolve probing took 3 of the first 4 seconds on the demo week before the hint could
+        # be used, with no better end result in 12 s; the greedy hint gives a start instead.
+        solver.parameters.cp_model_probing_level = 0
+        status = solver.solve(self.model, _Reporter(name, on_progress))
+        label = solver.status_name(status)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return StageResult(name, 0, 0, None)
-        return StageResult(name, round(solver.objective_value),
-                           round(solver.best_objective_bound), self._read(solver))
+            return StageResult(label, 0, round(solver.best_objective_bound), None)
+        value = round(solver.objective_value)
+        found = self._read(solver)
+        self.model.add(expr >= value if maximize else expr <= value)
+        self.hint(found)
+        bound = solver.best_objective_bound
+        return StageResult(label, value, int(bound + 1e-6) if maximize else round(bound), found)
 
 
 def _overlap(spans: tuple[Interval, ...] | list[Interval],

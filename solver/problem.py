@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 
 Interval = tuple[int, int]
 """A half-open span ``[start, end)`` in minutes since the horizon's origin."""
@@ -147,9 +148,11 @@ class Weights:
     compact: int = 1
     stagger_minutes: int = 20
     slack_minutes: int = 15
+    extra_moves: int = 2
+    """Re-planning: untouched appointments that may move to save a touched patient's session."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Problem:
     days: tuple[Day, ...]
     protocols: dict[str, Protocol]
@@ -158,6 +161,31 @@ class Problem:
     patients: tuple[Patient, ...]
     fixed: tuple[Appointment, ...] = ()
     weights: Weights = field(default_factory=Weights)
+    revisions: dict[str, tuple[tuple[int, Protocol], ...]] = field(default_factory=dict)
+    """Protocol id -> (first day index, protocol in force from then on), in day order."""
+    not_before: int | None = None
+    """No new session may start before this minute (re-planning: the past is frozen)."""
+    previous: tuple[Appointment, ...] = ()
+    """Appointments patients already know of: kept exactly where possible (re-planning)."""
+    touched: frozenset[str] = frozenset()
+    """Ids among ``previous`` that an event touched: they may have to move; the others move
+    only to rebook a touched patient's session."""
+
+    @cached_property
+    def patient(self) -> dict[str, Patient]:
+        return {p.id: p for p in self.patients}
+
+    def protocol_for(self, protocol: str, day: int) -> Protocol:
+        """The protocol ``protocol`` as in force on day ``day`` (durations may be revised)."""
+        current = self.protocols[protocol]
+        for first, revised in self.revisions.get(protocol, ()):
+            if first <= day:
+                current = revised
+        return current
+
+    def session_protocol(self, patient: str, day: int) -> Protocol:
+        """The protocol of ``patient``'s session on day ``day``."""
+        return self.protocol_for(self.patient[patient].protocol, day)
 
 
 @dataclass(frozen=True, slots=True)

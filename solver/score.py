@@ -36,7 +36,7 @@ def penalties(problem: Problem, appointments: list[Appointment]) -> dict[str, in
     engaged: dict[tuple[str, int], list[Interval]] = defaultdict(list)
     for a in appointments:
         p = patients[a.patient]
-        protocol = problem.protocols[p.protocol]
+        protocol = problem.session_protocol(a.patient, a.day)
         occupancy[a.room].append((a.start, a.start + protocol.minutes + protocol.turnover))
         dose = a.start + protocol.phase_offsets()[protocol.dose][0]
         for need in protocol.staff:
@@ -53,7 +53,7 @@ def penalties(problem: Problem, appointments: list[Appointment]) -> dict[str, in
         out["stagger"] += w.stagger_minutes * sum(
             1 for x, y in itertools.pairwise(starts) if y - x < w.stagger_minutes)
     for a in appointments:
-        protocol = problem.protocols[patients[a.patient].protocol]
+        protocol = problem.session_protocol(a.patient, a.day)
         after = a.start + protocol.minutes + protocol.turnover
         if max_overlap(occupancy[a.room], after, after + w.slack_minutes) >= chairs[a.room]:
             out["slack"] += w.slack_minutes
