@@ -22,10 +22,9 @@ from rich.table import Table
 
 from scheduler.check import UnreadableSchedule, check, read_schedule
 from scheduler.errors import InvalidScenario, Issue
-from scheduler.events import parse_events
 from scheduler.patients_csv import read_patients_csv, relabel
 from scheduler.publish import publish_feeds
-from scheduler.replan import replan
+from scheduler.replan import replan, validate_events
 from scheduler.scenario import Scenario, load_scenario, read_data
 from scheduler.usecases import log_progress, plan_week, write_json, write_schedule, write_yaml
 from solver import Options
@@ -178,8 +177,8 @@ def _read_schedule_file(path: Path) -> dict[str, Any]:
 def _replan(args: argparse.Namespace, console: Console) -> int:
     scenario = load_scenario(args.scenario)
     previous = _read_schedule_file(args.previous)
-    events = parse_events(read_data(args.events))
     now = _now(args.now)
+    events = validate_events(read_data(args.events), scenario, previous, now)
     options = Options(time_limit=args.time_limit, workers=args.workers, seed=args.seed)
     result = replan(scenario, previous, events, now, options,
                     None if args.quiet else log_progress)

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from scheduler.errors import InvalidScenario, Issue
 from scheduler.scenario import Clock, Id, Minutes, Outage, PatientSpec, issues_from
@@ -46,6 +46,11 @@ class _Outage(_Event):
 
     def outage(self) -> Outage:
         return Outage.model_validate({"date": self.date, "from": self.from_, "to": self.to})
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Outage:
+        self.outage()  # raises "ends at …, not after it starts at …"
+        return self
 
     def when(self) -> str:
         part = f" {self.from_ or '00:00'}–{self.to or '24:00'}" if self.from_ or self.to else ""
@@ -120,20 +125,26 @@ _TAGS = ("cancel", "staff_absent", "room_closed", "patient_unavailable", "add_pa
 
 def parse_events(data: Any) -> list[Any]:
     """Validate an events document; every problem at once, with ``events[i].field`` paths."""
+    events, issues = read_events(data)
+    if issues:
+        raise InvalidScenario(issues)
+    return [e for _, e in events]
+
+
+def read_events(data: Any) -> tuple[list[tuple[int, Any]], list[Issue]]:
+    """The events that parse (with their index) and the problems of those that do not."""
     if not isinstance(data, dict) or not isinstance(data.get("events"), list):
-        raise InvalidScenario([Issue("events", "must be a mapping with an 'events' list")])
+        return [], [Issue("events", "must be a mapping with an 'events' list")]
     issues: list[Issue] = []
-    events = []
+    events: list[tuple[int, Any]] = []
     adapter: TypeAdapter[Any] = TypeAdapter(Event)
     for i, raw in enumerate(data["events"]):
         try:
-            events.append(adapter.validate_python(raw))
+            events.append((i, adapter.validate_python(raw)))
         except ValidationError as exc:
             for issue in issues_from(exc, f"events[{i}]"):
                 for tag in _TAGS:  # pydantic names the union member; the user did not
                     issue = Issue(issue.path.replace(f"events[{i}].{tag}", f"events[{i}]"),
                                   issue.message)
                 issues.append(issue)
-    if issues:
-        raise InvalidScenario(issues)
-    return events
+    return events, issues

@@ -31,6 +31,7 @@ from scheduler.events import (
     PatientUnavailable,
     RoomClosed,
     StaffAbsent,
+    read_events,
 )
 from scheduler.scenario import Scenario, validate_scenario
 from scheduler.schedule import assign_ids, schedule_document
@@ -50,7 +51,22 @@ class Replanned:
     violations: list[Violation]
 
 
-def _index(events: list[Any], scenario: Scenario, previous: list[Booked],
+def validate_events(data: Any, scenario: Scenario, previous: dict[str, Any],
+                    now: datetime) -> list[Any]:
+    """Parse an events document against a scenario and schedule: every problem at once."""
+    indexed, issues = read_events(data)
+    issues += _index(indexed, scenario, read_schedule(previous), now)
+    if issues:
+        raise InvalidScenario(sorted(issues, key=lambda i: _order(i.path)))
+    return [e for _, e in indexed]
+
+
+def _order(path: str) -> tuple[int, str]:
+    digits = path[len("events["):].split("]")[0]
+    return (int(digits) if digits.isdigit() else -1, path)
+
+
+def _index(events: list[tuple[int, Any]], scenario: Scenario, previous: list[Booked],
            now: datetime) -> list[Issue]:
     """Events must name things that exist, and must not rewrite the frozen past."""
     issues: list[Issue] = []
@@ -59,7 +75,7 @@ def _index(events: list[Any], scenario: Scenario, previous: list[Booked],
     rooms = {r.id for r in scenario.rooms}
     patients = {p.id for p in scenario.patients}
     protocols = {p.id: p for p in scenario.protocols}
-    for i, e in enumerate(events):
+    for i, e in events:
         where = f"events[{i}]"
         if isinstance(e, Cancel):
             if e.appointment not in known:
@@ -98,7 +114,7 @@ def _hhmm(t: datetime) -> str:
 def apply_events(scenario: Scenario, previous: list[Booked], events: list[Any],
                  now: datetime) -> tuple[Scenario, list[Booked]]:
     """The scenario after ``events``, with the past frozen; and the known future appointments."""
-    issues = _index(events, scenario, previous, now)
+    issues = _index(list(enumerate(events)), scenario, previous, now)
     if issues:
         raise InvalidScenario(issues)
     data = scenario.model_dump(mode="json", by_alias=True)

@@ -1,0 +1,287 @@
+"""Re-planning: change one thing, keep the rest of the week."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scheduler.check import check
+from scheduler.cli import main
+from scheduler.errors import InvalidScenario
+from scheduler.events import parse_events
+from scheduler.replan import Replanned, replan
+from scheduler.scenario import Scenario, validate_scenario
+from solver import Options
+from tests.conftest import patients, scenario_dict, solve_data
+
+EARLY = datetime(2026, 12, 1, tzinfo=UTC)  # before the horizon: nothing is frozen
+OPTIONS = Options(time_limit=4, workers=2)
+
+
+def _week(n_patients: int, **fields: Any) -> dict[str, Any]:
+    """Mon-Wed, two recliner rooms, two nurses, one prescriber; patients want one session."""
+    data = scenario_dict(patients=patients(n_patients, **fields))
+    days = {d: [["08:00", "18:00"]] for d in ("mon", "tue", "wed")}
+    data["clinic"]["hours"] = days
+    data["horizon"] = {"start": "2026-12-07", "days": 3}
+    data["rooms"] = [{"id": "R1", "features": ["recliner"]},
+                     {"id": "R2", "features": ["recliner"]}]
+    data["staff"] = [
+        {"id": "N1", "role": "nurse", "qualifications": ["spravato"], "max_patients": 4,
+         "shifts": days},
+        {"id": "N2", "role": "nurse", "qualifications": ["spravato"], "max_patients": 4,
+         "shifts": days},
+        {"id": "D1", "role": "prescriber", "max_patients": 0, "shifts": days},
+    ]
+    return data
+
+
+def _replan(scenario: Scenario, doc: dict[str, Any], events: list[dict[str, Any]],
+            now: datetime = EARLY) -> Replanned:
+    result = replan(scenario, doc, parse_events({"events": events}), now, OPTIONS)
+    assert result.violations == []
+    assert check(result.scenario, result.document) == []
+    return result
+
+
+def _by_id(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {a["id"]: a for a in doc["appointments"]}
+
+
+def _same(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    keys = ("patient", "start", "end", "room", "staff")
+    return all(a[k] == b[k] for k in keys)
+
+
+def test_cancellation_frees_a_slot_for_a_waiting_patient_and_nothing_else_moves() -> None:
+    data = scenario_dict(patients=patients(4))  # one room, one day: three fit, one waits
+    scenario, doc = solve_data(data)
+    assert len(doc["appointments"]) == 3
+    (waiting,) = [u["patient"] for u in doc["unplaced"]]
+    gone = doc["appointments"][1]
+    result = _replan(scenario, doc, [{"type": "cancel", "appointment": gone["id"],
+                                      "drop": True}])
+    after = _by_id(result.document)
+    for a in doc["appointments"]:
+        if a["id"] != gone["id"]:
+            assert _same(after[a["id"]], a)
+    assert gone["id"] not in after
+    assert {a["patient"] for a in after.values()} == (
+        {a["patient"] for a in doc["appointments"]} - {gone["patient"]}) | {waiting}
+    reasons = {c["id"]: c["reason"] for c in result.changes}
+    assert reasons[gone["id"]].startswith(f"{gone['id']} cancelled")
+    new = next(c for c in result.changes if c["before"] is None)
+    assert new["reason"] == "filled a freed slot" and new["after"]["patient"] == waiting
+    assert len(result.changes) == 2
+
+
+def test_nurse_absent_for_a_day_changes_only_her_sessions_that_day() -> None:
+    scenario, doc = solve_data(_week(10, preferred_staff=["N2"]))
+    assert len(doc["appointments"]) == 10
+    day = next(a["start"][:10] for a in doc["appointments"] if a["staff"]["nurse"] == "N2")
+    on_day = [a for a in doc["appointments"]
+              if a["start"].startswith(day) and a["staff"]["nurse"] == "N2"]
+    result = _replan(scenario, doc, [{"type": "staff_absent", "staff": "N2", "date": day}])
+    after = _by_id(result.document)
+    hers = {a["id"] for a in on_day}
+    for a in doc["appointments"]:
+        if a["id"] not in hers:
+            assert _same(after[a["id"]], a), a["id"]
+    for aid in hers:
+        assert aid in after  # rebooked, same id
+        assert after[aid]["staff"]["nurse"] != "N2" or not after[aid]["start"].startswith(day)
+    assert {c["id"] for c in result.changes} == hers
+    assert all(c["reason"] == f"N2 absent {day}" for c in result.changes)
+    moved_in_place = [aid for aid in hers
+                      if after[aid]["start"] == _by_id(doc)[aid]["start"]]
+    assert moved_in_place, "a staff swap at the same time beats moving the patient"
+
+
+def test_room_closed_for_an_afternoon_and_patient_unavailable() -> None:
+    scenario, doc = solve_data(_week(6))
+    target = next(a for a in doc["appointments"] if a["room"] == "R1")
+    day = target["start"][:10]
+    other = next(a for a in doc["appointments"] if a["id"] != target["id"])
+    result = _replan(scenario, doc, [
+        {"type": "room_closed", "room": "R1", "date": day, "from": "00:00", "to": "24:00"},
+        {"type": "patient_unavailable", "patient": other["patient"],
+         "date": other["start"][:10]},
+    ])
+    after = _by_id(result.document)
+    assert after[target["id"]]["room"] != "R1" or not after[target["id"]]["start"].startswith(
+        day)
+    assert not after[other["id"]]["start"].startswith(other["start"][:10])
+    assert len(after) == len(doc["appointments"])
+
+
+def test_add_an_urgent_patient_and_extra_sessions() -> None:
+    scenario, doc = solve_data(_week(3))
+    result = _replan(scenario, doc, [
+        {"type": "add_patient", "patient": {"id": "P900", "protocol": "esk", "priority": 5}},
+        {"type": "add_sessions", "patient": "P01", "sessions": 1},
+    ])
+    after = _by_id(result.document)
+    for a in doc["appointments"]:
+        assert _same(after[a["id"]], a)
+    added = [c for c in result.changes if c["before"] is None]
+    assert {c["after"]["patient"] for c in added} == {"P900", "P01"}
+    assert {c["reason"] for c in added} == {"new patient P900",
+                                            "P01 wants 1 more session(s)"}
+    assert sum(1 for a in after.values() if a["patient"] == "P01") == 2
+
+
+def test_cancelled_but_still_wanted_session_moves_with_its_id() -> None:
+    scenario, doc = solve_data(_week(2))
+    first = doc["appointments"][0]
+    result = _replan(scenario, doc, [{"type": "cancel", "appointment": first["id"]}])
+    moved = _by_id(result.document)[first["id"]]
+    assert moved["patient"] == first["patient"]
+    assert moved["start"] != first["start"]
+
+
+def test_protocol_durations_change_from_a_date() -> None:
+    scenario, doc = solve_data(_week(6))
+    result = _replan(scenario, doc, [{"type": "change_protocol", "protocol": "esk",
+                                      "from": "2026-12-08", "minutes": {"monitoring": 90}}])
+    for a in result.document["appointments"]:
+        monitoring = next(p for p in a["phases"] if p["name"] == "monitoring")
+        minutes = (datetime.fromisoformat(monitoring["end"])
+                   - datetime.fromisoformat(monitoring["start"])).total_seconds() / 60
+        assert minutes == (120 if a["start"] < "2026-12-08" else 90)
+    unchanged = [a for a in doc["appointments"] if a["start"] < "2026-12-08"]
+    after = _by_id(result.document)
+    for a in unchanged:
+        assert _same(after[a["id"]], a)
+
+
+def test_the_past_is_frozen() -> None:
+    scenario, doc = solve_data(_week(6))
+    now = datetime.fromisoformat("2026-12-08T12:00:00-05:00")
+    past = [a for a in doc["appointments"] if datetime.fromisoformat(a["start"]) < now]
+    assert past
+    result = _replan(scenario, doc, [{"type": "staff_absent", "staff": "N1",
+                                      "date": "2026-12-09"}], now)
+    after = _by_id(result.document)
+    for a in past:
+        assert _same(after[a["id"]], a)
+    for a in result.document["appointments"]:
+        if a["id"] not in {p["id"] for p in past}:
+            assert datetime.fromisoformat(a["start"]) >= now
+    with pytest.raises(InvalidScenario) as err:
+        replan(scenario, doc, parse_events({"events": [
+            {"type": "cancel", "appointment": past[0]["id"]}]}), now, OPTIONS)
+    assert "started before --now" in str(err.value)
+
+
+def test_bad_events_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario, doc = solve_data(_week(2))
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(scenario.model_dump(mode="json",
+                                                                        by_alias=True)))
+    (tmp_path / "prev.json").write_text(json.dumps(doc))
+    (tmp_path / "ev.yaml").write_text(yaml.safe_dump({"events": [
+        {"type": "cancel", "appointment": "A-9999"},
+        {"type": "staff_absent", "staff": "N7", "date": "2026-12-08"},
+        {"type": "room_closed", "room": "R1", "date": "2026-12-08", "from": "13:00",
+         "to": "12:00"},
+        {"type": "teleport"},
+    ]}))
+    code = main(["replan", str(tmp_path / "s.yaml"), str(tmp_path / "prev.json"),
+                 str(tmp_path / "ev.yaml"), "--out", str(tmp_path / "out")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "events[2]" in err and "events[3]" in err
+    (tmp_path / "ev.yaml").write_text(yaml.safe_dump({"events": [
+        {"type": "cancel", "appointment": "A-9999"},
+        {"type": "staff_absent", "staff": "N7", "date": "2026-12-08"}]}))
+    assert main(["replan", str(tmp_path / "s.yaml"), str(tmp_path / "prev.json"),
+                 str(tmp_path / "ev.yaml"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "events[0].appointment: no appointment 'A-9999'" in err
+    assert "events[1].staff: unknown staff 'N7'" in err
+
+
+def test_replan_command_writes_schedule_changes_scenario_and_moves_feed_events(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario_path = tmp_path / "s.yaml"
+    scenario_path.write_text(yaml.safe_dump(_week(4)))
+    week = tmp_path / "week"
+    assert main(["-q", "solve", str(scenario_path), "--out", str(week), "--time-limit", "3",
+                 "--now", "2026-12-01T08:00:00+00:00"]) == 0
+    capsys.readouterr()
+    doc = json.loads((week / "schedule.json").read_text())
+    target = doc["appointments"][0]
+    (tmp_path / "ev.yaml").write_text(yaml.safe_dump({"events": [
+        {"type": "patient_unavailable", "patient": target["patient"],
+         "date": target["start"][:10]}]}))
+    out = tmp_path / "replanned"
+    assert main(["-q", "replan", str(scenario_path), str(week / "schedule.json"),
+                 str(tmp_path / "ev.yaml"), "--out", str(out), "--time-limit", "3",
+                 "--now", "2026-12-02T08:00:00+00:00", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [c["id"] for c in listed] == [target["id"]]
+    assert json.loads((out / "changes.json").read_text()) == listed
+    assert main(["check", str(out / "scenario.yaml"), str(out / "schedule.json")]) == 0
+    feed = (out / "feeds" / f"patient-{target['patient']}.ics").read_text()
+    assert "SEQUENCE:1" in feed  # continued from the first publication: the event moved
+
+
+@st.composite
+def _events(draw: st.DrawFn, doc: dict[str, Any]) -> list[dict[str, Any]]:
+    ids = [a["id"] for a in doc["appointments"]]
+    kinds = draw(st.lists(st.sampled_from(["cancel", "staff", "room", "patient", "add"]),
+                          min_size=1, max_size=3))
+    out: list[dict[str, Any]] = []
+    day = st.sampled_from(["2026-12-07", "2026-12-08", "2026-12-09"])
+    for k in kinds:
+        if k == "cancel" and ids:
+            out.append({"type": "cancel", "appointment": draw(st.sampled_from(ids)),
+                        "drop": draw(st.booleans())})
+            ids.remove(out[-1]["appointment"])
+        elif k == "staff":
+            out.append({"type": "staff_absent", "staff": draw(st.sampled_from(["N1", "N2"])),
+                        "date": draw(day)})
+        elif k == "room":
+            out.append({"type": "room_closed", "room": draw(st.sampled_from(["R1", "R2"])),
+                        "date": draw(day), "from": "12:00", "to": "18:00"})
+        elif k == "patient":
+            out.append({"type": "patient_unavailable", "date": draw(day),
+                        "patient": draw(st.sampled_from([f"P{i:02d}" for i in range(1, 9)]))})
+        elif k == "add" and not any(e["type"] == "add_patient" for e in out):
+            out.append({"type": "add_patient", "patient": {
+                "id": "P99", "protocol": "esk", "priority": draw(st.integers(1, 5))}})
+    return out
+
+
+_BASE: dict[str, Any] = {}
+
+
+def _base() -> tuple[Scenario, dict[str, Any]]:
+    if not _BASE:
+        _BASE["solved"] = solve_data(_week(8, sessions=1))
+    scenario, doc = _BASE["solved"]
+    return scenario, copy.deepcopy(doc)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_any_events_replan_to_a_valid_week_that_keeps_the_untouched(data: st.DataObject
+                                                                    ) -> None:
+    scenario, doc = _base()
+    events = data.draw(_events(doc))
+    result = replan(scenario, doc, parse_events({"events": events}), EARLY,
+                    Options(time_limit=2, workers=2))
+    assert result.violations == []
+    assert check(result.scenario, result.document) == []
+    touched = {c["id"] for c in result.changes
+               if not c["reason"].startswith(("moved to make room", "no longer fits"))}
+    extra = [c for c in result.changes if c["id"] not in touched and c["before"] is not None]
+    assert len(extra) <= scenario.settings.replan_extra_moves
+    validate_scenario(result.scenario.model_dump(mode="json", by_alias=True))
