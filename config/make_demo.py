@@ -24,50 +24,8 @@ def hours(days: tuple[str, ...], *spans: tuple[str, str]) -> dict[str, list[list
     return {d: [list(s) for s in spans] for d in days}
 
 
-PROTOCOLS: list[dict[str, Any]] = [
-    {"id": "esk-56", "name": "Esketamine 56 mg", "requires_rems": True,
-     "phases": [{"name": "intake", "minutes": 10}, {"name": "dosing", "minutes": 10},
-                {"name": "monitoring", "minutes": 120}, {"name": "discharge", "minutes": 5}],
-     "turnover_minutes": 10, "room_features": ["recliner"],
-     "staff": [{"role": "nurse", "qualification": "spravato",
-                "modes": {"intake": "hands_on", "dosing": "hands_on",
-                          "monitoring": "monitor", "discharge": "hands_on"}}],
-     "on_site": [{"role": "prescriber", "phases": ["dosing", "monitoring"]}]},
-    {"id": "esk-84", "name": "Esketamine 84 mg", "requires_rems": True,
-     "phases": [{"name": "intake", "minutes": 10}, {"name": "dosing", "minutes": 15},
-                {"name": "monitoring", "minutes": 120}, {"name": "discharge", "minutes": 5}],
-     "turnover_minutes": 10, "room_features": ["recliner"],
-     "staff": [{"role": "nurse", "qualification": "spravato",
-                "modes": {"intake": "hands_on", "dosing": "hands_on",
-                          "monitoring": "monitor", "discharge": "hands_on"}}],
-     "on_site": [{"role": "prescriber", "phases": ["dosing", "monitoring"]}]},
-    {"id": "iv-ketamine", "name": "IV ketamine 0.5 mg/kg",
-     "phases": [{"name": "intake", "minutes": 15}, {"name": "infusion", "minutes": 40},
-                {"name": "recovery", "minutes": 45}],
-     "turnover_minutes": 15, "room_features": ["recliner", "iv-pump"],
-     "staff": [{"role": "nurse", "qualification": "iv",
-                "modes": {"intake": "hands_on", "infusion": "monitor", "recovery": "monitor"}}],
-     "on_site": [{"role": "prescriber", "phases": ["infusion"]}]},
-    {"id": "im-ketamine", "name": "IM ketamine",
-     "phases": [{"name": "intake", "minutes": 15}, {"name": "injection", "minutes": 5},
-                {"name": "monitoring", "minutes": 60}, {"name": "discharge", "minutes": 5}],
-     "turnover_minutes": 10, "room_features": ["recliner"],
-     "staff": [{"role": "nurse", "qualification": "im",
-                "modes": {"intake": "hands_on", "injection": "hands_on",
-                          "monitoring": "monitor", "discharge": "hands_on"}}],
-     "on_site": [{"role": "prescriber", "phases": ["injection"]}]},
-    {"id": "kap", "name": "Ketamine-assisted psychotherapy dosing",
-     "phases": [{"name": "intake", "minutes": 15}, {"name": "dosing", "minutes": 15},
-                {"name": "session", "minutes": 120}, {"name": "discharge", "minutes": 10}],
-     "turnover_minutes": 15, "room_features": ["recliner", "private"],
-     "staff": [{"role": "therapist",
-                "modes": {"intake": "hands_on", "dosing": "hands_on", "session": "hands_on",
-                          "discharge": "hands_on"}},
-               {"role": "nurse", "key": "vitals",
-                "modes": {"intake": "hands_on", "dosing": "monitor", "session": "monitor",
-                          "discharge": "monitor"}}],
-     "on_site": [{"role": "prescriber", "phases": ["dosing"]}]},
-]
+PROTOCOLS: list[dict[str, Any]] = yaml.safe_load(
+    Path(__file__).with_name("protocols.yaml").read_text(encoding="utf-8"))["protocols"]
 
 ROOMS = [
     {"id": "R1", "name": "Room 1", "features": ["recliner", "iv-pump"], "chairs": 1},

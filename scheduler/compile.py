@@ -56,10 +56,10 @@ class Clock:
         return (day - self.scenario.horizon.start).days
 
     def spans(self, week: WeekHours, day: date) -> list[Interval]:
-        return [
+        return sorted(
             (self.minute(self.scenario.local(day, a)), self.minute(self.scenario.local(day, b)))
             for a, b in week.get(WEEKDAYS[day.weekday()], [])
-        ]
+        )
 
     def week_spans(self, week: WeekHours,
                    skip: frozenset[date] = frozenset()) -> tuple[Interval, ...]:

@@ -8,15 +8,24 @@ funnel counts explain why a session could not be placed at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from solver.problem import Day, Interval, Mode, Patient, Problem, Protocol, Room, Staff
 
 
-def inside(start: int, end: int, spans: Iterable[Interval]) -> bool:
-    """True when ``[start, end)`` lies wholly inside one of ``spans``."""
-    return any(a <= start and end <= b for a, b in spans)
+def inside(start: int, end: int, spans: Sequence[Interval]) -> bool:
+    """True when ``[start, end)`` lies wholly inside one of ``spans``.
+
+    ``spans`` are sorted and do not overlap (the problem's invariant), so a binary search finds
+    the only span that could hold it.
+    """
+    i = bisect_right(spans, (start, _END)) - 1
+    return i >= 0 and spans[i][0] <= start and end <= spans[i][1]
+
+
+_END = 10**12
 
 
 def need_spans(protocol: Protocol, modes: dict[str, Mode]) -> list[Interval]:
@@ -98,20 +107,60 @@ def room_allows(room: Room, day: Day, start: int, end: int) -> bool:
     return inside(start, end, room.hours if room.hours is not None else day.hours)
 
 
+@dataclass(slots=True)
+class _DayOptions:
+    """What a protocol's session could use on a day, whoever the patient (computed once)."""
+
+    covered: set[int]
+    """Starts in clinic hours with on-site coverage for every listed phase."""
+    by_rule: list[tuple[str, set[int]]]
+    """Per on-site rule: its role and the starts it covers."""
+    rooms: dict[str, set[int]]
+    staff: list[dict[str, set[int]]]
+
+
+def _day_options(problem: Problem, protocol: Protocol, day: Day,
+                 needs: list[list[Staff]]) -> _DayOptions:
+    offsets = protocol.phase_offsets()
+    length = protocol.minutes
+    earliest = problem.not_before if problem.not_before is not None else -(10**9)
+    starts = [s for s in day.starts if s >= earliest and inside(s, s + length, day.hours)]
+    by_rule = []
+    for rule in protocol.on_site:
+        coverers = [s for s in problem.staff if s.role == rule.role]
+        kept = [s for s in starts
+                if all(any(inside(s + offsets[ph][0], s + offsets[ph][1], c.shifts)
+                           for c in coverers) for ph in rule.phases)]
+        by_rule.append((rule.role, set(kept)))
+        starts = kept
+    rooms = {r.id: {s for s in starts if room_allows(r, day, s, s + length)}
+             for r in problem.rooms if protocol.room_features <= r.features}
+    staff = []
+    for need, pool in zip(protocol.staff, needs, strict=True):
+        spans = need_spans(protocol, need.modes)
+        staff.append({m.id: {s for s in starts
+                             if all(inside(s + a, s + b, m.shifts) for a, b in spans)}
+                      for m in pool})
+    return _DayOptions(set(starts), by_rule,
+                       {k: v for k, v in rooms.items() if v},
+                       [{k: v for k, v in sets.items() if v} for sets in staff])
+
+
 def build_visits(problem: Problem) -> tuple[list[Visit], dict[str, Funnel]]:
     """All viable visits, and for every patient the funnel that led to them."""
     remaining = remaining_sessions(problem)
     fixed = fixed_days(problem)
     visits: list[Visit] = []
     funnels: dict[str, Funnel] = {}
+    cache: dict[tuple[int, int], _DayOptions] = {}
     for patient in problem.patients:
         funnel = Funnel()
         funnels[patient.id] = funnel
         protocol = problem.protocols[patient.protocol]
         if remaining[patient.id] == 0 or patient.blocked is not None:
             continue
-        rooms = [r for r in problem.rooms if protocol.room_features <= r.features]
-        funnel.missing_room_features = not rooms
+        funnel.missing_room_features = not any(
+            protocol.room_features <= r.features for r in problem.rooms)
         needs = [
             staff_for_need(problem, n.role, n.qualification, bool(n.modes)) for n in protocol.staff
         ]
@@ -129,50 +178,31 @@ def build_visits(problem: Problem) -> tuple[list[Visit], dict[str, Funnel]]:
                 continue
             funnel.days_after_gaps.append(day)
             protocol = problem.protocol_for(patient.protocol, day.index)
-            offsets = protocol.phase_offsets()
+            key = (id(protocol), day.index)
+            if key not in cache:
+                cache[key] = _day_options(problem, protocol, day, needs)
+            options = cache[key]
             length = protocol.minutes
             earliest = problem.not_before if problem.not_before is not None else -(10**9)
-            starts = [
-                s for s in day.starts
-                if s >= earliest and inside(s, s + length, day.hours)
-                and (patient.availability is None
-                     or inside(s, s + length, patient.availability))
-            ]
-            funnel.patient_starts += len(starts)
-            for rule in protocol.on_site:
-                coverers = [s for s in problem.staff if s.role == rule.role]
-                kept = [
-                    s for s in starts
-                    if all(
-                        any(inside(s + offsets[ph][0], s + offsets[ph][1], c.shifts)
-                            for c in coverers)
-                        for ph in rule.phases
-                    )
-                ]
-                if not kept and starts and funnel.missing_on_site is None:
-                    funnel.missing_on_site = rule.role
-                starts = kept
+            mine = [s for s in day.starts
+                    if s >= earliest and inside(s, s + length, day.hours)
+                    and (patient.availability is None
+                         or inside(s, s + length, patient.availability))]
+            funnel.patient_starts += len(mine)
+            starts = options.covered.intersection(mine)
+            if mine and not starts and funnel.missing_on_site is None:
+                funnel.missing_on_site = next(
+                    (role for role, ok in options.by_rule if not ok.intersection(mine)), None)
             funnel.covered_starts += len(starts)
-            room_sets = {
-                r.id: {s for s in starts if room_allows(r, day, s, s + length)} for r in rooms
-            }
-            room_sets = {k: v for k, v in room_sets.items() if v}
+            room_sets = {k: v & starts for k, v in options.rooms.items()}
             roomed = set().union(*room_sets.values()) if room_sets else set()
             funnel.room_starts += len(roomed)
-            staff_sets: list[dict[str, set[int]]] = []
             ok = set(roomed)
-            for need, pool in zip(protocol.staff, needs, strict=True):
-                spans = need_spans(protocol, need.modes)
-                sets = {
-                    m.id: {
-                        s for s in roomed
-                        if all(inside(s + a, s + b, m.shifts) for a, b in spans)
-                    }
-                    for m in pool
-                }
-                sets = {k: v for k, v in sets.items() if v}
-                staff_sets.append(sets)
-                ok &= set().union(*sets.values()) if sets else set()
+            staff_sets = []
+            for sets in options.staff:
+                mine_sets = {k: v & roomed for k, v in sets.items()}
+                staff_sets.append(mine_sets)
+                ok &= set().union(*mine_sets.values()) if mine_sets else set()
             funnel.staffed_starts += len(ok)
             if not ok:
                 continue

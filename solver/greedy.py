@@ -7,7 +7,8 @@ day and minute where a room, the staff and the patient's gaps all allow it.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+
+import numpy as np
 
 from solver.candidates import Visit, fixed_days, mode_blocks, remaining_sessions
 from solver.problem import Appointment, Interval, Mode, Problem, Protocol
@@ -31,38 +32,60 @@ def max_overlap(spans: list[Interval], start: int, end: int) -> int:
     return best
 
 
-@dataclass(slots=True)
 class Ledger:
-    """Bookings so far, per room and per staff member."""
+    """Bookings so far: per room and staff member, how many sessions hold each minute."""
 
-    problem: Problem
-    rooms: dict[str, list[Interval]] = field(default_factory=lambda: defaultdict(list))
-    hands: dict[str, list[Interval]] = field(default_factory=lambda: defaultdict(list))
-    load: dict[str, list[Interval]] = field(default_factory=lambda: defaultdict(list))
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self.chairs = {r.id: r.chairs for r in problem.rooms}
+        self.capacity = {s.id: s.max_patients for s in problem.staff}
+        last = max((d.index for d in problem.days), default=0)
+        self.minutes = (last + 3) * 24 * 60
+        self.rooms: dict[str, np.ndarray] = {}
+        self.hands: dict[str, np.ndarray] = {}
+        self.load: dict[str, np.ndarray] = {}
+        self._blocks: dict[tuple[int, int], tuple[list[Interval], list[Interval]]] = {}
+
+    def _row(self, table: dict[str, np.ndarray], key: str) -> np.ndarray:
+        row = table.get(key)
+        if row is None:
+            row = table[key] = np.zeros(self.minutes, dtype=np.int16)
+        return row
+
+    def _peak(self, table: dict[str, np.ndarray], key: str, start: int, end: int) -> int:
+        row = table.get(key)
+        return 0 if row is None else int(row[start:end].max())
+
+    def blocks(self, protocol: Protocol, need: int) -> tuple[list[Interval], list[Interval]]:
+        """Hands-on and engaged (hands-on or monitor) offsets of one staff need."""
+        key = (id(protocol), need)
+        if key not in self._blocks:
+            modes = protocol.staff[need].modes
+            self._blocks[key] = (mode_blocks(protocol, modes, HANDS),
+                                 mode_blocks(protocol, modes, LOAD))
+        return self._blocks[key]
 
     def room_free(self, room: str, protocol: Protocol, start: int) -> bool:
-        chairs = next(r.chairs for r in self.problem.rooms if r.id == room)
         end = start + protocol.minutes + protocol.turnover
-        return max_overlap(self.rooms[room], start, end) < chairs
+        return self._peak(self.rooms, room, start, end) < self.chairs[room]
 
     def staff_free(self, staff: str, protocol: Protocol, need: int, start: int) -> bool:
-        modes = protocol.staff[need].modes
-        cap = next(s.max_patients for s in self.problem.staff if s.id == staff)
-        for a, b in mode_blocks(protocol, modes, HANDS):
-            if max_overlap(self.hands[staff], start + a, start + b) >= 1:
-                return False
-        return all(
-            max_overlap(self.load[staff], start + a, start + b) < cap
-            for a, b in mode_blocks(protocol, modes, LOAD)
-        )
+        hands, load = self.blocks(protocol, need)
+        if any(self._peak(self.hands, staff, start + a, start + b) >= 1 for a, b in hands):
+            return False
+        cap = self.capacity[staff]
+        return all(self._peak(self.load, staff, start + a, start + b) < cap for a, b in load)
 
     def book(self, protocol: Protocol, appointment: Appointment) -> None:
         s = appointment.start
-        self.rooms[appointment.room].append((s, s + protocol.minutes + protocol.turnover))
-        for need in protocol.staff:
+        self._row(self.rooms, appointment.room)[s:s + protocol.minutes + protocol.turnover] += 1
+        for n, need in enumerate(protocol.staff):
             who = appointment.staff[need.key]
-            self.hands[who] += [(s + a, s + b) for a, b in mode_blocks(protocol, need.modes, HANDS)]
-            self.load[who] += [(s + a, s + b) for a, b in mode_blocks(protocol, need.modes, LOAD)]
+            hands, load = self.blocks(protocol, n)
+            for a, b in hands:
+                self._row(self.hands, who)[s + a:s + b] += 1
+            for a, b in load:
+                self._row(self.load, who)[s + a:s + b] += 1
 
 
 def greedy(problem: Problem, visits: list[Visit]) -> list[Appointment]:
@@ -133,13 +156,6 @@ def _first_fit(ledger: Ledger, visit: Visit) -> Appointment | None:
     protocol = visit.protocol
     preferred = visit.patient.preferred_staff
     for start in visit.starts:
-        room = next(
-            (r for r, ok in visit.rooms.items()
-             if start in ok and ledger.room_free(r, protocol, start)),
-            None,
-        )
-        if room is None:
-            continue
         staff: dict[str, str] = {}
         for i, need in enumerate(protocol.staff):
             pool = sorted(visit.staff[i], key=lambda sid: (sid not in preferred, sid))
@@ -152,6 +168,9 @@ def _first_fit(ledger: Ledger, visit: Visit) -> Appointment | None:
             if who is None:
                 break
             staff[need.key] = who
-        else:
-            return Appointment(visit.patient.id, visit.day.index, start, room, staff)
+        else:  # staff first: on staff-limited weeks most starts fail there, and it is cheaper
+            room = next((r for r, ok in visit.rooms.items()
+                         if start in ok and ledger.room_free(r, protocol, start)), None)
+            if room is not None:
+                return Appointment(visit.patient.id, visit.day.index, start, room, staff)
     return None

@@ -3,6 +3,7 @@
 Time is integer minutes since the horizon's origin (local midnight of its first day, as an
 instant), so the solver knows nothing of time zones: the application converts wall-clock
 hours to these minutes (daylight-saving changes included) and converts the answer back.
+Every tuple of spans (hours, shifts, availability) is sorted and free of overlaps.
 """
 
 from __future__ import annotations
@@ -58,13 +59,15 @@ class Protocol:
     dose_phase: str = ""
     """The phase whose start is the moment of dosing (for staggering); default the first."""
 
+    minutes: int = field(init=False)
+    """The whole session, first phase's start to last phase's end."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "minutes", sum(p.minutes for p in self.phases))
+
     @property
     def dose(self) -> str:
         return self.dose_phase or self.phases[0].name
-
-    @property
-    def minutes(self) -> int:
-        return sum(p.minutes for p in self.phases)
 
     def phase_offsets(self) -> dict[str, Interval]:
         """Each phase's ``[start, end)`` relative to the session start."""
