@@ -74,7 +74,7 @@ def _rooms(rng: random.Random, n: int) -> list[dict[str, Any]]:
 def _staff(rng: random.Random, rooms: list[dict[str, Any]], limit: Limit
            ) -> list[dict[str, Any]]:
     chairs = sum(r["chairs"] for r in rooms)
-    nurses = math.ceil(chairs / 1.6) + 1 if limit == "room" else max(2, math.ceil(chairs / 4.5))
+    nurses = math.ceil(chairs / 1.6) + 1 if limit == "room" else max(2, math.ceil(chairs / 2.6))
     cap = 4 if limit == "room" else 3
     shifts = [
         _hours(WEEK, ("07:45", "12:00"), ("12:30", "16:15")),

@@ -142,7 +142,10 @@ def solve(problem: Problem, options: Options | None = None,
             status, bound = result.status, result.bound + fixed_value
         best = result.appointments
     everything = [*problem.fixed, *best]
+    proto = model.model.proto
     return Solution(
+        model_size={"visits": len(visits), "variables": len(proto.variables),
+                    "constraints": len(proto.constraints)},
         status=status,
         seconds=time.perf_counter() - t0,
         objective=fixed_value + _value(problem, best),

@@ -230,3 +230,5 @@ class Solution:
     penalties: dict[str, int] = field(default_factory=dict)
     """Soft-goal penalty minutes by goal name (unweighted)."""
     greedy_objective: int = 0
+    model_size: dict[str, int] = field(default_factory=dict)
+    """Candidate visits, CP-SAT variables and constraints (for benchmarks)."""

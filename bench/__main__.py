@@ -1,0 +1,74 @@
+"""``python -m bench [--quick]``: the benchmark suite (see bench/README.md).
+
+- ``python -m bench`` — the full suite (about 15 minutes on 2 cores), table, CSV and chart;
+- ``python -m bench --quick`` — four small instances (under 2 minutes);
+- ``python -m bench network`` — 50 sites x M solved in parallel (``--dask ADDRESS`` for a cluster);
+- ``python -m bench replan`` — moved appointments per random event, re-plan vs from scratch;
+- ``python -m bench generate DIR`` — write the suite's scenarios as YAML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+
+from bench.generate import generate, suite
+from bench.run import OUT, Row, chart, run_all, table, write_csv
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", nargs="?", default="suite",
+                        choices=["suite", "network", "replan", "generate"])
+    parser.add_argument("dir", nargs="?", type=Path, help="output folder for generate")
+    parser.add_argument("--quick", action="store_true", help="the small, fast subset")
+    parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers per solve")
+    parser.add_argument("--sites", type=int, default=50, help="network: how many sites")
+    parser.add_argument("--size", default="M", help="network: size of each site")
+    parser.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
+    parser.add_argument("--dask", help="network: address of a Dask scheduler")
+    parser.add_argument("--events", type=int, default=20, help="replan: events per size")
+    parser.add_argument("--out", type=Path, default=OUT, help="where CSV and charts go")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    console = Console(width=170)
+    if args.what == "generate":
+        folder = args.dir or OUT / "instances"
+        folder.mkdir(parents=True, exist_ok=True)
+        for spec, _ in suite(args.quick):
+            (folder / f"{spec.name}.yaml").write_text(
+                yaml.safe_dump(generate(spec), sort_keys=False), encoding="utf-8")
+        console.print(f"wrote {len(suite(args.quick))} scenarios to {folder}")
+        return 0
+    if args.what == "network":
+        from bench.network import network
+
+        return network(args, console)
+    if args.what == "replan":
+        from bench.replan import replan_bench
+
+        return replan_bench(args, console)
+    cases = suite(args.quick)
+    if args.time_limit is not None:
+        cases = [(spec, args.time_limit) for spec, _ in cases]
+
+    def progress(row: Row) -> None:
+        console.print(f"  done {row.instance}", style="dim")
+
+    rows = run_all(cases, args.workers, progress)
+    console.print(table(rows))
+    name = "quick" if args.quick else "suite"
+    csv_path = write_csv(rows, args.out / f"{name}.csv")
+    png = chart(rows, args.out / f"{name}.png")
+    console.print(f"wrote {csv_path} and {png}")
+    return 0 if all(r.valid for r in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

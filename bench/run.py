@@ -1,0 +1,173 @@
+"""The benchmark harness: solve each instance, measure it against baselines, print a table.
+
+Each instance runs in a fresh process (so its peak memory is its own) and reports: priority-
+weighted sessions placed; the best upper bound (the least of the LP relaxation, CP-SAT's bound and
+the capacity count) and the gap to it; the ratio to greedy first fit; seconds to the greedy
+schedule, to CP-SAT's first schedule and to within 1 % of the final value; peak memory; the model's
+size; and whether the independent checker accepts the schedule. Ratios, not seconds, are the
+point: the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import multiprocessing as mp
+import resource
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.bound import capacity_bound, lp_bound
+from bench.generate import Spec, generate
+from scheduler.check import check
+from scheduler.compile import to_problem
+from scheduler.scenario import validate_scenario
+from scheduler.schedule import schedule_document
+from solver import Options, Progress, solve
+from solver.candidates import build_visits
+from solver.greedy import greedy
+
+log = logging.getLogger(__name__)
+OUT = Path(__file__).resolve().parent / "out"
+
+
+@dataclass(slots=True)
+class Row:
+    instance: str
+    patients: int
+    wanted: int
+    time_limit: float
+    greedy: int
+    placed: int
+    weighted: int
+    cp_bound: int
+    lp_bound: float
+    capacity: int
+    best_bound: float
+    gap_pct: float
+    vs_greedy: float
+    greedy_s: float
+    first_s: float
+    within_1pct_s: float
+    solve_s: float
+    lp_s: float
+    peak_mib: float
+    visits: int
+    variables: int
+    constraints: int
+    status: str
+    valid: bool
+
+
+def measure(spec: Spec, time_limit: float, workers: int = 2) -> Row:
+    """Everything the table shows for one instance (run it in its own process)."""
+    scenario = validate_scenario(generate(spec))
+    problem = to_problem(scenario)
+    t0 = time.perf_counter()
+    visits, _ = build_visits(problem)
+    first = greedy(problem, visits)
+    greedy_s = time.perf_counter() - t0
+    greedy_value = sum(problem.patient[a.patient].priority for a in first)
+    events: list[tuple[float, float]] = []
+    start = time.perf_counter()
+
+    def record(p: Progress) -> None:
+        if p.stage == "placement":
+            events.append((time.perf_counter() - start, p.objective))
+
+    solution = solve(problem, Options(time_limit=time_limit, workers=workers), record)
+    solve_s = time.perf_counter() - start
+    lp = lp_bound(problem, visits)
+    value = solution.objective
+    capacity = capacity_bound(problem)
+    best = min(lp.bound, float(solution.bound), float(capacity))
+    doc = schedule_document(scenario, problem, solution)
+    within = next((t for t, v in events if v >= 0.99 * value), solve_s)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return Row(
+        instance=spec.name, patients=len(problem.patients),
+        wanted=sum(p.sessions for p in problem.patients), time_limit=time_limit,
+        greedy=greedy_value, placed=len(solution.appointments), weighted=value,
+        cp_bound=solution.bound, lp_bound=round(lp.bound, 1), capacity=capacity,
+        best_bound=round(best, 1), gap_pct=round(100 * (best - value) / best, 2) if best else 0,
+        vs_greedy=round(value / greedy_value, 3) if greedy_value else 0.0,
+        greedy_s=round(greedy_s, 2), first_s=round(events[0][0], 2) if events else solve_s,
+        within_1pct_s=round(within, 2), solve_s=round(solve_s, 1), lp_s=round(lp.seconds, 1),
+        peak_mib=round(peak, 0), visits=solution.model_size.get("visits", 0),
+        variables=solution.model_size.get("variables", 0),
+        constraints=solution.model_size.get("constraints", 0),
+        status=solution.status, valid=check(scenario, doc) == [],
+    )
+
+
+def _measure_args(args: tuple[Spec, float, int]) -> Row:
+    return measure(*args)
+
+
+def run_all(cases: Iterable[tuple[Spec, float]], workers: int = 2,
+            on_row: Callable[[Row], None] | None = None) -> list[Row]:
+    """Measure each case in a fresh process, one at a time (so timings do not compete)."""
+    rows = []
+    ctx = mp.get_context("spawn")
+    for spec, limit in cases:
+        with ctx.Pool(1, maxtasksperchild=1) as pool:
+            row = pool.apply(_measure_args, ((spec, limit, workers),))
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+    return rows
+
+
+def write_csv(rows: list[Row], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+    return path
+
+
+def chart(rows: list[Row], path: Path) -> Path:
+    """Gap to the best bound and ratio to greedy, one bar pair per instance."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r.instance for r in rows]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(8, len(rows) * 0.55), 7), sharex=True)
+    top.bar(names, [r.gap_pct for r in rows], color="#c0504d")
+    top.set_ylabel("gap to best bound (%)")
+    top.set_title("CP-SAT schedule quality by instance")
+    bottom.bar(names, [r.vs_greedy for r in rows], color="#4f81bd")
+    bottom.axhline(1.0, color="black", linewidth=0.8)
+    bottom.set_ylabel("weighted placed / greedy")
+    bottom.tick_params(axis="x", rotation=60)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+COLUMNS: list[tuple[str, str]] = [
+    ("instance", "instance"), ("wanted", "wanted"), ("greedy", "greedy"),
+    ("weighted", "CP-SAT"), ("best_bound", "bound"), ("gap_pct", "gap %"),
+    ("vs_greedy", "×greedy"), ("greedy_s", "greedy s"), ("within_1pct_s", "≤1% s"),
+    ("solve_s", "solve s"), ("lp_s", "LP s"), ("peak_mib", "MiB"), ("variables", "vars"),
+    ("valid", "check"),
+]
+
+
+def table(rows: list[Row]) -> Any:
+    from rich.table import Table
+
+    t = Table(title="Chairtime benchmark (2 CP-SAT workers)", min_width=150)
+    for _, header in COLUMNS:
+        t.add_column(header, justify="left" if header == "instance" else "right")
+    for r in rows:
+        t.add_row(*(str(getattr(r, key)) for key, _ in COLUMNS))
+    return t

@@ -1,0 +1,46 @@
+"""The benchmark's own parts: generated clinics solve and pass check, greedy passes check,
+and the LP relaxation is a true upper bound (a bound below a feasible value is a bug)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.bound import capacity_bound, lp_bound
+from bench.generate import Spec, generate, suite
+from scheduler.check import check
+from scheduler.compile import to_problem
+from scheduler.scenario import validate_scenario
+from scheduler.schedule import schedule_document
+from solver import Options, greedy_solve, solve
+
+SMALL = [Spec("S", limit, load, seed=seed)
+         for limit in ("room", "staff") for load in (0.8, 1.15) for seed in (1, 2)]
+
+
+def test_generator_is_deterministic_and_valid() -> None:
+    assert generate(Spec("M", "staff", 1.0)) == generate(Spec("M", "staff", 1.0))
+    assert generate(Spec("M", "staff", 1.0, seed=2)) != generate(Spec("M", "staff", 1.0))
+    scenario = validate_scenario(generate(Spec("L", "room", 1.0)))
+    assert len(scenario.rooms) == 18 and 300 <= len(scenario.patients) <= 360
+    assert any(r.chairs == 2 for r in scenario.rooms)
+    assert any(r.hours is not None for r in scenario.rooms)
+    assert any(len(s.shifts.get("mon", [])) == 2 for s in scenario.staff)
+    assert any(p.availability is not None for p in scenario.patients)
+    assert len(suite()) > len(suite(quick=True)) >= 4
+
+
+@pytest.mark.parametrize("spec", SMALL, ids=[s.name + f"#{s.seed}" for s in SMALL])
+def test_small_instances_solve_greedy_is_valid_and_lp_bounds_both(spec: Spec) -> None:
+    scenario = validate_scenario(generate(spec))
+    problem = to_problem(scenario)
+    greedy = greedy_solve(problem)
+    assert check(scenario, schedule_document(scenario, problem, greedy)) == []
+    solution = solve(problem, Options(time_limit=3, workers=2, soft_goals=False))
+    assert check(scenario, schedule_document(scenario, problem, solution)) == []
+    assert solution.objective >= greedy.objective
+    lp = lp_bound(problem)
+    assert lp.status == "Optimal"
+    assert lp.bound >= solution.objective - 1e-6
+    assert lp.bound <= capacity_bound(problem) + 1e-6
+    if solution.status == "OPTIMAL":
+        assert solution.bound == solution.objective <= lp.bound + 1e-6
