@@ -11,7 +11,6 @@ b'BEGIN:VCALENDAR'
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -238,7 +237,3 @@ def render_all(state: dict[str, EventState], options: FeedOptions, directory: Di
             out[feed_name(kind, key)] = render(kind, key, state, options, directory)
     return out
 
-
-def etag(body: bytes) -> str:
-    """A strong ETag for a feed body."""
-    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'

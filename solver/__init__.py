@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from solver.candidates import build_visits
+from solver.candidates import build_visits, remaining_sessions
 from solver.explain import explain
 from solver.greedy import greedy
 from solver.model import ChairModel, ProgressFn
@@ -139,7 +139,8 @@ def solve(problem: Problem, options: Options | None = None,
             if not replanning and _value(problem, result.appointments) < greedy_value - \
                     fixed_value:
                 break  # cannot happen with the greedy hint held; the floor stays greedy
-            status, bound = result.status, result.bound + fixed_value
+            # CP-SAT's bound can be looser than every wanted session placed: keep the smaller
+            status, bound = result.status, min(result.bound + fixed_value, bound)
         best = result.appointments
     everything = [*problem.fixed, *best]
     proto = model.model.proto
@@ -158,8 +159,7 @@ def solve(problem: Problem, options: Options | None = None,
 
 
 def _upper_bound(problem: Problem) -> int:
-    from solver.candidates import remaining_sessions
-
+    """Every wanted session placed: the trivial bound."""
     remaining = remaining_sessions(problem)
     fixed = _value(problem, list(problem.fixed))
     return fixed + sum(p.priority * remaining[p.id] for p in problem.patients)

@@ -265,6 +265,9 @@ def test_patient_feeds_hold_no_health_information(tmp_path: Path) -> None:
             assert str(event["SUMMARY"]) == "Appointment — Riverside Clinic"
             checked += 1
     assert checked == len(doc["appointments"])
+    everything = sorted((tmp_path / "feeds").glob("*.ics"))
+    parsed = _ical_js(everything)  # the demo's feeds, every one, in Thunderbird's parser
+    assert sum(len(parsed[str(p)]["events"]) for p in feeds) == len(doc["appointments"])
     staff = (tmp_path / "feeds" / "staff-N1.ics").read_text()
     assert "Esketamine" in staff or "IV ketamine" in staff  # staff feeds may say more
 
