@@ -45,6 +45,7 @@ def test_nurse_not_on_shift_while_available() -> None:
 
 def test_rooms_full() -> None:
     data = scenario_dict(patients=patients(4))
+    data["staff"].append({**data["staff"][0], "id": "N2"})  # nurses to spare: the room binds
     _, doc = solve_data(data, seconds=3)
     (unplaced,) = doc["unplaced"]
     assert "recliner rooms are full" in unplaced["reason"]

@@ -67,8 +67,10 @@ def test_hours_broken_after_closing_and_room_hours() -> None:
     data = scenario_dict(patients=patients(1))
     data["rooms"][0]["hours"] = {"mon": [["12:00", "18:00"]]}
     scenario, doc = solve_data(data)
-    assert _starts(doc)[0].hour >= 12
-    shift(doc["appointments"][0], -180)
+    start = _starts(doc)[0]
+    assert start.hour >= 12
+    shift(doc["appointments"][0], -int((start - start.replace(hour=9, minute=0)
+                                        ).total_seconds() // 60))  # to 09:00
     assert broken(scenario, doc) == {"hours"}
 
 
