@@ -22,6 +22,7 @@ import numpy as np
 from solver.candidates import Visit, build_visits, mode_blocks, remaining_sessions
 from solver.greedy import HANDS, LOAD
 from solver.problem import Interval, Problem
+from solver.rooms import room_classes
 
 log = logging.getLogger(__name__)
 BUCKET = 15
@@ -81,7 +82,7 @@ def lp_bound(problem: Problem, visits: list[Visit] | None = None,
     room_rows: dict[tuple[frozenset[str], int], int] = {}
     load_rows: dict[tuple[frozenset[str], int], int] = {}
     hands_rows: dict[tuple[frozenset[str], int], int] = {}
-    rooms = {r.id: r for r in problem.rooms}
+    rooms = room_classes(problem)
     staff = {s.id: s for s in problem.staff}
     turn = max((p.turnover for p in problem.protocols.values()), default=0)
 

@@ -34,6 +34,7 @@ from solver.problem import (
     Unplaced,
     Weights,
 )
+from solver.rooms import assign_rooms
 from solver.score import penalties
 
 __all__ = [
@@ -73,7 +74,7 @@ def greedy_solve(problem: Problem) -> Solution:
     """The greedy first-fit schedule alone (a baseline, and what a clerk would do)."""
     t0 = time.perf_counter()
     visits, funnels = build_visits(problem)
-    placed = greedy(problem, visits)
+    placed = assign_rooms(problem, greedy(problem, visits))
     value = _value(problem, [*problem.fixed, *placed])
     everything = [*problem.fixed, *placed]
     return Solution("GREEDY", time.perf_counter() - t0, value, value, everything,
@@ -142,6 +143,7 @@ def solve(problem: Problem, options: Options | None = None,
             # CP-SAT's bound can be looser than every wanted session placed: keep the smaller
             status, bound = result.status, min(result.bound + fixed_value, bound)
         best = result.appointments
+    best = assign_rooms(problem, best)
     everything = [*problem.fixed, *best]
     proto = model.model.proto
     return Solution(

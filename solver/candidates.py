@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from solver.problem import Day, Interval, Mode, Patient, Problem, Protocol, Room, Staff
+from solver.rooms import RoomClass, room_classes
 
 
 def inside(start: int, end: int, spans: Sequence[Interval]) -> bool:
@@ -57,7 +58,8 @@ class Visit:
     day: Day
     starts: list[int]
     rooms: dict[str, set[int]]
-    """Room id -> the starts its hours allow (rooms with the features only)."""
+    """Room class id -> the starts its hours allow (classes with the features only; see
+    ``solver.rooms``: interchangeable rooms form one class, rooms are assigned afterwards)."""
     staff: list[dict[str, set[int]]]
     """Per staff need of the protocol: staff id -> the starts its shifts allow."""
 
@@ -103,7 +105,7 @@ def _gap_ok(day: int, others: Sequence[int], gap: int) -> bool:
     return all(abs(day - o) >= max(gap, 1) for o in others)
 
 
-def room_allows(room: Room, day: Day, start: int, end: int) -> bool:
+def room_allows(room: Room | RoomClass, day: Day, start: int, end: int) -> bool:
     return inside(start, end, room.hours if room.hours is not None else day.hours)
 
 
@@ -133,8 +135,8 @@ def _day_options(problem: Problem, protocol: Protocol, day: Day,
                            for c in coverers) for ph in rule.phases)]
         by_rule.append((rule.role, set(kept)))
         starts = kept
-    rooms = {r.id: {s for s in starts if room_allows(r, day, s, s + length)}
-             for r in problem.rooms if protocol.room_features <= r.features}
+    rooms = {c.id: {s for s in starts if room_allows(c, day, s, s + length)}
+             for c in room_classes(problem).values() if protocol.room_features <= c.features}
     staff = []
     for need, pool in zip(protocol.staff, needs, strict=True):
         spans = need_spans(protocol, need.modes)

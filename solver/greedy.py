@@ -12,6 +12,7 @@ import numpy as np
 
 from solver.candidates import Visit, fixed_days, mode_blocks, remaining_sessions
 from solver.problem import Appointment, Interval, Mode, Problem, Protocol
+from solver.rooms import class_of, room_classes
 
 HANDS = {Mode.HANDS_ON}
 LOAD = {Mode.HANDS_ON, Mode.MONITOR}
@@ -37,7 +38,9 @@ class Ledger:
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
-        self.chairs = {r.id: r.chairs for r in problem.rooms}
+        classes = room_classes(problem)
+        self.chairs = {c.id: c.chairs for c in classes.values()}
+        self.room_class = class_of(problem)
         self.capacity = {s.id: s.max_patients for s in problem.staff}
         last = max((d.index for d in problem.days), default=0)
         self.minutes = (last + 3) * 24 * 60
@@ -66,8 +69,38 @@ class Ledger:
         return self._blocks[key]
 
     def room_free(self, room: str, protocol: Protocol, start: int) -> bool:
+        """Whether room (or room class) ``room`` has a chair for the whole session."""
+        room = self.room_class[room]
         end = start + protocol.minutes + protocol.turnover
         return self._peak(self.rooms, room, start, end) < self.chairs[room]
+
+    def _free(self, table: dict[str, np.ndarray], key: str, starts: np.ndarray,
+              blocks: list[Interval], cap: int) -> np.ndarray:
+        """For each start, whether every block stays below ``cap`` on resource ``key``."""
+        ok: np.ndarray = np.ones(len(starts), dtype=bool)
+        row = table.get(key)
+        if row is None or not blocks:
+            return ok if cap > 0 else ~ok
+        lo = int(starts[0]) + min(a for a, _ in blocks)  # starts are sorted
+        hi = int(starts[-1]) + max(b for _, b in blocks)
+        full = np.concatenate(([0], np.cumsum(row[lo:hi] >= cap)))
+        for a, b in blocks:
+            ok &= np.asarray(full[starts + (b - lo)] - full[starts + (a - lo)] == 0)
+        return ok
+
+    def room_mask(self, room: str, protocol: Protocol, starts: np.ndarray) -> np.ndarray:
+        """``room_free`` for many starts at once."""
+        room = self.room_class[room]
+        return self._free(self.rooms, room, starts,
+                          [(0, protocol.minutes + protocol.turnover)], self.chairs[room])
+
+    def staff_mask(self, staff: str, protocol: Protocol, need: int, starts: np.ndarray
+                   ) -> np.ndarray:
+        """``staff_free`` for many starts at once."""
+        hands, load = self.blocks(protocol, need)
+        free = self._free(self.hands, staff, starts, hands, 1)
+        free &= self._free(self.load, staff, starts, load, self.capacity[staff])
+        return free
 
     def staff_free(self, staff: str, protocol: Protocol, need: int, start: int) -> bool:
         hands, load = self.blocks(protocol, need)
@@ -78,7 +111,8 @@ class Ledger:
 
     def book(self, protocol: Protocol, appointment: Appointment) -> None:
         s = appointment.start
-        self._row(self.rooms, appointment.room)[s:s + protocol.minutes + protocol.turnover] += 1
+        room = self.room_class[appointment.room]
+        self._row(self.rooms, room)[s:s + protocol.minutes + protocol.turnover] += 1
         for n, need in enumerate(protocol.staff):
             who = appointment.staff[need.key]
             hands, load = self.blocks(protocol, n)
@@ -153,24 +187,38 @@ def _fits_as_is(ledger: Ledger, visit: Visit, a: Appointment) -> bool:
 
 
 def _first_fit(ledger: Ledger, visit: Visit) -> Appointment | None:
+    """The earliest start with a free room and free staff, preferred staff first.
+
+    Each resource's free starts are computed for all of the visit's starts at once (numpy), so
+    the scan costs one pass per resource rather than one check per start and resource.
+    """
     protocol = visit.protocol
     preferred = visit.patient.preferred_staff
-    for start in visit.starts:
+    starts = np.asarray(visit.starts)
+
+    def allowed(ok: set[int]) -> np.ndarray | bool:  # most resources allow every start
+        return True if len(ok) == len(starts) else np.isin(starts, sorted(ok))
+
+    rooms = {r: ledger.room_mask(r, protocol, starts) & allowed(ok)
+             for r, ok in visit.rooms.items()}
+    pools = []
+    for i in range(len(protocol.staff)):
+        order = sorted(visit.staff[i], key=lambda sid: (sid not in preferred, sid))
+        pools.append([(sid, ledger.staff_mask(sid, protocol, i, starts)
+                       & allowed(visit.staff[i][sid])) for sid in order])
+    feasible = np.logical_or.reduce(list(rooms.values())) if rooms else np.zeros(0, bool)
+    for pool in pools:
+        feasible = feasible & (np.logical_or.reduce([m for _, m in pool]) if pool
+                               else np.zeros(len(starts), bool))
+    for k in np.flatnonzero(feasible):
         staff: dict[str, str] = {}
-        for i, need in enumerate(protocol.staff):
-            pool = sorted(visit.staff[i], key=lambda sid: (sid not in preferred, sid))
-            who = next(
-                (sid for sid in pool
-                 if start in visit.staff[i][sid] and sid not in staff.values()
-                 and ledger.staff_free(sid, protocol, i, start)),
-                None,
-            )
+        for i, pool in enumerate(pools):
+            who = next((sid for sid, mask in pool if mask[k] and sid not in staff.values()),
+                       None)
             if who is None:
                 break
-            staff[need.key] = who
-        else:  # staff first: on staff-limited weeks most starts fail there, and it is cheaper
-            room = next((r for r, ok in visit.rooms.items()
-                         if start in ok and ledger.room_free(r, protocol, start)), None)
-            if room is not None:
-                return Appointment(visit.patient.id, visit.day.index, start, room, staff)
+            staff[protocol.staff[i].key] = who
+        else:
+            room = next(r for r, mask in rooms.items() if mask[k])
+            return Appointment(visit.patient.id, visit.day.index, int(starts[k]), room, staff)
     return None

@@ -22,6 +22,7 @@ from ortools.sat.python import cp_model
 from solver.candidates import Visit, mode_blocks, remaining_sessions
 from solver.greedy import HANDS, LOAD
 from solver.problem import Appointment, Interval, Options, Problem, Progress, Protocol
+from solver.rooms import room_classes
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,7 @@ class ChairModel:
         self.visits = visits
         self.model = cp_model.CpModel()
         self.vars = Variables()
+        self.classes = room_classes(problem)
         self._kept_at: dict[str, tuple[int, cp_model.IntVar]] | None = None
         self._untouched: cp_model.LinearExprT | None = None
         self._make_variables()
@@ -144,7 +146,7 @@ class ChairModel:
             intervals_per_room[a.room].append(
                 m.new_fixed_size_interval_var(a.start, p.minutes + p.turnover, f"fixed_{a.id}"))
         self.intervals_per_room = intervals_per_room
-        for room in self.problem.rooms:
+        for room in self.classes.values():
             self._capacity(intervals_per_room.get(room.id, []), room.chairs)
 
     def _capacity(self, intervals: list[cp_model.IntervalVar], capacity: int) -> None:
@@ -193,7 +195,7 @@ class ChairModel:
         adds nothing a schedule could break; it gives CP-SAT's linear relaxation a usable bound.
         """
         m, v = self.model, self.vars
-        rooms = {r.id: r for r in self.problem.rooms}
+        rooms = self.classes
         staff = {s.id: s for s in self.problem.staff}
         days = {d.index: d for d in self.problem.days}
         room_sets: dict[tuple[int, frozenset[str]], None] = {}
@@ -286,7 +288,7 @@ class ChairModel:
                 self.intervals_per_room[r].append(m.new_optional_fixed_size_interval_var(
                     v.start[i] + after, minutes, kept, f"buffer{i}_{r}"))
                 terms.append((minutes, lit - kept))
-        for room in self.problem.rooms:
+        for room in self.classes.values():
             self._capacity(self.intervals_per_room.get(room.id, []), room.chairs)
         return terms
 
