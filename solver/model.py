@@ -2,12 +2,15 @@
 
 Each candidate visit (a patient on a day, see ``candidates``) is an optional session with a start
 variable whose domain is that day's allowed starts. Choosing a room or a staff member is a Boolean
-whose enforced linear domain narrows the start to the minutes that resource's hours allow. Rooms are
-cumulative resources of ``chairs`` (turnover included); each staff member has a no-overlap resource
-for hands-on phases and a cumulative of ``max_patients`` for hands-on and monitoring phases.
+whose enforced linear domain narrows the start to the minutes that resource's hours allow. Room
+classes (``rooms``) are cumulative resources of their chairs (turnover included); each staff member
+has a no-overlap resource for hands-on phases and a cumulative of ``max_patients`` for hands-on and
+monitoring phases.
 
-The search runs in two stages, lexicographically: (1) maximise priority-weighted sessions placed,
-hinted with the greedy first fit; (2) hold that value and minimise the soft-goal penalties.
+The search runs in lexicographic stages (``stage``), each holding the value the one before it
+reached, hinted with the greedy first fit and then with the previous stage's schedule; which
+objectives, in which order, is ``solver.solve``'s choice (placement then soft goals for a new week;
+rebook, keep, place, fewest moves when re-planning).
 """
 
 from __future__ import annotations
