@@ -62,5 +62,11 @@ def write_schedule(document: dict[str, Any], out: Path) -> Path:
 
 
 def log_progress(progress: Progress) -> None:
-    log.info("%-10s %6.1fs  objective %g  bound %g", progress.stage, progress.seconds,
-             progress.objective, progress.bound)
+    """One line per better schedule: the placement value and its bound, or a later stage's
+    own objective (weighted penalty, moves), whose bound says little to a reader."""
+    if progress.stage == "placement":
+        log.info("%-12s %6.1fs  weighted %g  bound %g", progress.stage, progress.seconds,
+                 progress.objective, progress.bound)
+    else:
+        log.info("%-12s %6.1fs  objective %g", progress.stage, progress.seconds,
+                 progress.objective)

@@ -101,7 +101,8 @@ def solve(problem: Problem, options: Options | None = None,
     first = greedy(problem, visits)
     fixed_value = _value(problem, list(problem.fixed))
     greedy_value = fixed_value + _value(problem, first)
-    log.info("greedy first fit places %d sessions (weighted %d)", len(first), greedy_value)
+    log.info("greedy first fit: %d sessions placed, fixed ones included (weighted %d)",
+             len(first) + len(problem.fixed), greedy_value)
     model = ChairModel(problem, visits)
     if options.use_hint:
         model.hint(first)
