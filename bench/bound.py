@@ -28,13 +28,6 @@ log = logging.getLogger(__name__)
 BUCKET = 15
 
 
-def capacity_bound(problem: Problem) -> int:
-    """Every wanted session placed: the trivial bound (what a capacity count cannot beat)."""
-    remaining = remaining_sessions(problem)
-    fixed = sum(problem.patient[a.patient].priority for a in problem.fixed)
-    return fixed + sum(p.priority * remaining[p.id] for p in problem.patients)
-
-
 def _overlap(a: int, b: int, lo: int, hi: int) -> int:
     return max(0, min(b, hi) - max(a, lo))
 

@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.bound import capacity_bound, lp_bound
+from bench.bound import lp_bound
 from bench.generate import Spec, generate
 from scheduler.check import check
 from scheduler.compile import to_problem
 from scheduler.scenario import validate_scenario
 from scheduler.schedule import schedule_document
-from solver import Options, Progress, solve
+from solver import Options, Progress, capacity_bound, solve
 from solver.candidates import build_visits
 from solver.greedy import greedy
 

@@ -55,6 +55,7 @@ __all__ = [
     "StaffNeed",
     "Unplaced",
     "Weights",
+    "capacity_bound",
     "greedy_solve",
     "solve",
 ]
@@ -124,7 +125,7 @@ def solve(problem: Problem, options: Options | None = None,
             shift = fixed_value if p.stage == "placement" else 0
             on_progress(Progress(p.stage, p.seconds, p.objective + shift, p.bound + shift))
 
-    best, status, bound = first, "GREEDY", _upper_bound(problem)
+    best, status, bound = first, "GREEDY", capacity_bound(problem)
     for k, (name, objective, maximize, share) in enumerate(stages):
         if not visits:
             status, bound = "OPTIMAL", fixed_value
@@ -161,8 +162,8 @@ def solve(problem: Problem, options: Options | None = None,
     )
 
 
-def _upper_bound(problem: Problem) -> int:
-    """Every wanted session placed: the trivial bound."""
+def capacity_bound(problem: Problem) -> int:
+    """Every wanted session placed, weighted: the trivial upper bound."""
     remaining = remaining_sessions(problem)
     fixed = _value(problem, list(problem.fixed))
     return fixed + sum(p.priority * remaining[p.id] for p in problem.patients)

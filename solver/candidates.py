@@ -113,8 +113,10 @@ def room_allows(room: Room | RoomClass, day: Day, start: int, end: int) -> bool:
 class _DayOptions:
     """What a protocol's session could use on a day, whoever the patient (computed once)."""
 
+    in_hours: list[int]
+    """Starts whose whole session lies in one interval of the clinic's hours (not in the past)."""
     covered: set[int]
-    """Starts in clinic hours with on-site coverage for every listed phase."""
+    """Those of ``in_hours`` with on-site coverage for every listed phase."""
     by_rule: list[tuple[str, set[int]]]
     """Per on-site rule: its role and the starts it covers."""
     rooms: dict[str, set[int]]
@@ -126,7 +128,8 @@ def _day_options(problem: Problem, protocol: Protocol, day: Day,
     offsets = protocol.phase_offsets()
     length = protocol.minutes
     earliest = problem.not_before if problem.not_before is not None else -(10**9)
-    starts = [s for s in day.starts if s >= earliest and inside(s, s + length, day.hours)]
+    opened = [s for s in day.starts if s >= earliest and inside(s, s + length, day.hours)]
+    starts = opened
     by_rule = []
     for rule in protocol.on_site:
         coverers = [s for s in problem.staff if s.role == rule.role]
@@ -143,7 +146,7 @@ def _day_options(problem: Problem, protocol: Protocol, day: Day,
         staff.append({m.id: {s for s in starts
                              if all(inside(s + a, s + b, m.shifts) for a, b in spans)}
                       for m in pool})
-    return _DayOptions(set(starts), by_rule,
+    return _DayOptions(opened, set(starts), by_rule,
                        {k: v for k, v in rooms.items() if v},
                        [{k: v for k, v in sets.items() if v} for sets in staff])
 
@@ -185,11 +188,8 @@ def build_visits(problem: Problem) -> tuple[list[Visit], dict[str, Funnel]]:
                 cache[key] = _day_options(problem, protocol, day, needs)
             options = cache[key]
             length = protocol.minutes
-            earliest = problem.not_before if problem.not_before is not None else -(10**9)
-            mine = [s for s in day.starts
-                    if s >= earliest and inside(s, s + length, day.hours)
-                    and (patient.availability is None
-                         or inside(s, s + length, patient.availability))]
+            mine = [s for s in options.in_hours if patient.availability is None
+                    or inside(s, s + length, patient.availability)]
             funnel.patient_starts += len(mine)
             starts = options.covered.intersection(mine)
             if mine and not starts and funnel.missing_on_site is None:

@@ -55,10 +55,6 @@ class Ledger:
             row = table[key] = np.zeros(self.minutes, dtype=np.int16)
         return row
 
-    def _peak(self, table: dict[str, np.ndarray], key: str, start: int, end: int) -> int:
-        row = table.get(key)
-        return 0 if row is None else int(row[start:end].max())
-
     def blocks(self, protocol: Protocol, need: int) -> tuple[list[Interval], list[Interval]]:
         """Hands-on and engaged (hands-on or monitor) offsets of one staff need."""
         key = (id(protocol), need)
@@ -70,9 +66,7 @@ class Ledger:
 
     def room_free(self, room: str, protocol: Protocol, start: int) -> bool:
         """Whether room (or room class) ``room`` has a chair for the whole session."""
-        room = self.room_class[room]
-        end = start + protocol.minutes + protocol.turnover
-        return self._peak(self.rooms, room, start, end) < self.chairs[room]
+        return bool(self.room_mask(room, protocol, np.array([start]))[0])
 
     def _free(self, table: dict[str, np.ndarray], key: str, starts: np.ndarray,
               blocks: list[Interval], cap: int) -> np.ndarray:
@@ -103,11 +97,8 @@ class Ledger:
         return free
 
     def staff_free(self, staff: str, protocol: Protocol, need: int, start: int) -> bool:
-        hands, load = self.blocks(protocol, need)
-        if any(self._peak(self.hands, staff, start + a, start + b) >= 1 for a, b in hands):
-            return False
-        cap = self.capacity[staff]
-        return all(self._peak(self.load, staff, start + a, start + b) < cap for a, b in load)
+        """Whether ``staff`` can take need ``need`` of a session starting at ``start``."""
+        return bool(self.staff_mask(staff, protocol, need, np.array([start]))[0])
 
     def book(self, protocol: Protocol, appointment: Appointment) -> None:
         s = appointment.start

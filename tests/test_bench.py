@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from bench.bound import capacity_bound, lp_bound
+from bench.bound import lp_bound
 from bench.generate import Spec, generate, suite
 from scheduler.check import check
 from scheduler.compile import to_problem
 from scheduler.scenario import validate_scenario
 from scheduler.schedule import schedule_document
-from solver import Options, greedy_solve, solve
+from solver import Options, capacity_bound, greedy_solve, solve
 
 SMALL = [Spec("S", limit, load, seed=seed)
          for limit in ("room", "staff") for load in (0.8, 1.15) for seed in (1, 2)]
