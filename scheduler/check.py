@@ -1,8 +1,11 @@
 """An independent re-check of a schedule against contract v1's hard rules.
 
-Written from the contract's text with wall-clock datetimes, and sharing no code with the solver
-(which works in integer minutes): it is the proof the tests hold the solver to, and what an
-outside reviewer can read rule by rule.
+Written from the contract's text, and sharing no code with the solver or its compiler (which
+work in integer minutes): it is the proof the tests hold the solver to, and what an outside
+reviewer can read rule by rule. Every instant is an aware UTC datetime, converted from the
+clinic's wall clock here with zoneinfo, so durations are real time on daylight-saving nights
+(Python adds and compares datetimes of one zone on the wall clock, which is exactly the bug
+this avoids).
 """
 
 from __future__ import annotations
@@ -10,8 +13,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from scheduler.errors import Issue
 from scheduler.scenario import (
@@ -62,7 +66,7 @@ def _instant(text: Any, where: str) -> datetime:
         raise UnreadableSchedule(f"{where}: '{text}' is not an ISO 8601 date-time") from exc
     if value.tzinfo is None:
         raise UnreadableSchedule(f"{where}: '{text}' has no UTC offset")
-    return value
+    return value.astimezone(UTC)
 
 
 def read_schedule(data: Any) -> list[Booked]:
@@ -87,15 +91,38 @@ def read_schedule(data: Any) -> list[Booked]:
     return out
 
 
-def _within_one(start: datetime, end: datetime,
-                spans: Iterable[tuple[datetime, datetime]]) -> bool:
+Span = tuple[datetime, datetime]
+
+
+def _within_one(start: datetime, end: datetime, spans: Iterable[Span]) -> bool:
     return any(a <= start and end <= b for a, b in spans)
+
+
+def _joined(spans: Iterable[Span]) -> list[Span]:
+    """Touching or overlapping spans as one (contract: touching intervals form one interval;
+    on site: a hand-over between two people counts)."""
+    out: list[Span] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _wall(day: date, clock: str, tz: ZoneInfo) -> datetime:
+    """The UTC instant of wall-clock ``"HH:MM"`` on ``day`` in ``tz`` (``"24:00"`` is the next
+    midnight; a time skipped by a daylight-saving change reads as before the change, PEP 495)."""
+    hh, mm = (int(part) for part in clock.split(":"))
+    if hh == 24:
+        day, hh = day + timedelta(days=1), 0
+    return datetime(day.year, day.month, day.day, hh, mm, tzinfo=tz).astimezone(UTC)
 
 
 class _Checker:
     def __init__(self, scenario: Scenario, booked: list[Booked]) -> None:
         self.s = scenario
-        self.tz = scenario.tz
+        self.tz = ZoneInfo(scenario.clinic.timezone)
         self.booked = booked
         self.protocols = {p.id: p for p in scenario.protocols}
         self.rooms = {r.id: r for r in scenario.rooms}
@@ -109,24 +136,24 @@ class _Checker:
     def day_of(self, t: datetime) -> date:
         return t.astimezone(self.tz).date()
 
-    def spans(self, week: WeekHours | None, day: date) -> list[tuple[datetime, datetime]]:
+    def spans(self, week: WeekHours | None, day: date) -> list[Span]:
         if week is None:
             return []
-        return [(self.s.local(day, a), self.s.local(day, b))
-                for a, b in week.get(WEEKDAYS[day.weekday()], [])]
+        return _joined((_wall(day, a, self.tz), _wall(day, b, self.tz))
+                       for a, b in week.get(WEEKDAYS[day.weekday()], []))
 
-    def minus(self, spans: list[tuple[datetime, datetime]], outages: list[Outage], day: date
-              ) -> list[tuple[datetime, datetime]]:
+    def outages(self, outages: list[Outage], day: date) -> list[Span]:
+        return [(_wall(day, o.from_ or "00:00", self.tz), _wall(day, o.to or "24:00", self.tz))
+                for o in outages if o.date == day]
+
+    def minus(self, spans: list[Span], outages: list[Outage], day: date) -> list[Span]:
         """``spans`` without the parts covered by the outages dated ``day``."""
-        for o in outages:
-            if o.date != day:
-                continue
-            lo, hi = self.s.local(day, o.span()[0]), self.s.local(day, o.span()[1])
+        for lo, hi in self.outages(outages, day):
             spans = [piece for a, b in spans for piece in ((a, min(b, lo)), (max(a, hi), b))
                      if piece[0] < piece[1]]
         return spans
 
-    def shifts(self, m: StaffSpec, day: date) -> list[tuple[datetime, datetime]]:
+    def shifts(self, m: StaffSpec, day: date) -> list[Span]:
         if day in m.time_off:
             return []
         return self.minus(self.spans(m.shifts, day), m.absences, day)
@@ -236,6 +263,14 @@ class _Checker:
             for key in a.staff.keys() - wanted.keys():
                 self.bad("staff", a, f"{p.id} has no staff entry '{key}'")
             phase_at = {name: (s, e) for name, s, e in a.phases}
+            keys_of: dict[str, list[str]] = defaultdict(list)
+            for key in wanted:
+                if key in a.staff:
+                    keys_of[a.staff[key]].append(key)
+            for who, keys in keys_of.items():
+                if len(keys) > 1:  # each entry is one more person (README: interpretations)
+                    self.bad("staff", a, f"{who} fills {len(keys)} staff entries of one session "
+                                         f"({', '.join(keys)})")
             for key, need in wanted.items():
                 sid = a.staff.get(key)
                 if sid is None:
@@ -248,12 +283,16 @@ class _Checker:
                     self.bad("staff", a, f"{sid} lacks the qualification {need.qualification}")
                 if day in m.time_off:
                     self.bad("staff", a, f"{sid} is on time off on {day}")
+                elif not need.modes and any(lo < a.end and a.start < hi
+                                            for lo, hi in self.outages(m.absences, day)):
+                    self.bad("staff", a, f"{sid} is absent during the session "
+                                         f"({self.label(a.start)})")
                 shifts = self.shifts(m, day)
                 for phase, mode in need.modes.items():
                     if phase not in phase_at:
                         continue
                     s, e = phase_at[phase]
-                    if not _within_one(s, e, shifts):
+                    if day not in m.time_off and not _within_one(s, e, shifts):
                         self.bad("staff", a, f"{sid} is not on shift for the whole {phase} "
                                              f"phase ({self.label(s)})")
                     load[sid].append((s, e, a))
@@ -274,12 +313,13 @@ class _Checker:
         day = self.day_of(a.start)
         phase_at = {name: (s, e) for name, s, e in a.phases}
         for rule in p.on_site:
-            people = [m for m in self.s.staff if m.role == rule.role]
+            covered = _joined(span for m in self.s.staff if m.role == rule.role
+                              for span in self.shifts(m, day))
             for phase in rule.phases:
                 if phase not in phase_at:
                     continue
                 s, e = phase_at[phase]
-                if not any(_within_one(s, e, self.shifts(m, day)) for m in people):
+                if not _within_one(s, e, covered):
                     self.bad("on_site", a, f"no {rule.role} is on site for the whole {phase} "
                                            f"phase ({self.label(s)})")
 
@@ -295,9 +335,11 @@ class _Checker:
                 self.bad("patients", items[-1], f"{pid} has {len(items)} appointments but wants "
                                                 f"{pat.sessions}")
             protocol = self.protocols[pat.protocol]
-            if protocol.requires_rems and pat.rems_enrolled is False:
-                self.bad("patients", items[0], f"{pid} is not enrolled in the REMS that "
-                                               f"{protocol.id} requires")
+            if protocol.requires_rems and pat.rems_enrolled is not True:
+                self.bad("patients", items[0],
+                         f"{pid} is not enrolled in the REMS that {protocol.id} requires"
+                         if pat.rems_enrolled is False else
+                         f"REMS enrollment not recorded for {pid} ({protocol.id} requires it)")
             previous = pat.last_session
             for a in items:
                 day = self.day_of(a.start)
@@ -368,9 +410,10 @@ def _over_capacity(items: list[tuple[datetime, datetime, Booked]], capacity: int
 
 
 def _local_fixed(scenario: Scenario, f: FixedSpec) -> datetime:
+    """A fixed appointment's start as a UTC instant (its wall-clock time in the clinic's zone)."""
     if f.start.tzinfo is not None:
-        return f.start
-    return f.start.replace(tzinfo=scenario.tz)
+        return f.start.astimezone(UTC)
+    return f.start.replace(tzinfo=ZoneInfo(scenario.clinic.timezone)).astimezone(UTC)
 
 
 def check(scenario: Scenario, schedule: Any) -> list[Violation]:
@@ -384,7 +427,7 @@ def booked_from_fixed(scenario: Scenario, f: FixedSpec) -> Booked:
     protocol = scenario.protocol(patient.protocol)
     t = _local_fixed(scenario, f)
     phases = []
-    for ph in protocol.on(t.astimezone(scenario.tz).date())[0]:
+    for ph in protocol.on(t.astimezone(ZoneInfo(scenario.clinic.timezone)).date())[0]:
         end = t + timedelta(minutes=ph.minutes)
         phases.append((ph.name, t, end))
         t = end
