@@ -7,6 +7,7 @@ converted with its own date's UTC offset, so a week that crosses a daylight-savi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 from scheduler.scenario import (
@@ -17,7 +18,6 @@ from scheduler.scenario import (
     ProtocolSpec,
     Scenario,
     WeekHours,
-    clock_minutes,
 )
 from solver import (
     Appointment,
@@ -56,10 +56,21 @@ class Clock:
         return (day - self.scenario.horizon.start).days
 
     def spans(self, week: WeekHours, day: date) -> list[Interval]:
-        return sorted(
+        """The day's intervals of ``week`` in minutes; touching ones form one (contract v1)."""
+        return merged(
             (self.minute(self.scenario.local(day, a)), self.minute(self.scenario.local(day, b)))
             for a, b in week.get(WEEKDAYS[day.weekday()], [])
         )
+
+    def whole_days(self, days: list[date]) -> list[Interval]:
+        """Local midnight to local midnight of each of ``days``."""
+        return [(self.minute(self.scenario.local(d, "00:00")),
+                 self.minute(self.scenario.local(d, "24:00"))) for d in days]
+
+    def wall_minute(self, minute: int) -> int:
+        """Minutes after local midnight, on the wall clock, of solver minute ``minute``."""
+        t = self.instant(minute)
+        return t.hour * 60 + t.minute
 
     def week_spans(self, week: WeekHours,
                    skip: frozenset[date] = frozenset()) -> tuple[Interval, ...]:
@@ -69,6 +80,17 @@ class Clock:
     def outages(self, outages: list[Outage]) -> list[Interval]:
         return [(self.minute(self.scenario.local(o.date, o.span()[0])),
                  self.minute(self.scenario.local(o.date, o.span()[1]))) for o in outages]
+
+
+def merged(spans: Iterable[Interval]) -> list[Interval]:
+    """Sorted spans with overlapping or touching ones joined (``[8-12) + [12-17)`` is one)."""
+    out: list[Interval] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
 
 
 def subtract(spans: tuple[Interval, ...], cuts: list[Interval]) -> tuple[Interval, ...]:
@@ -98,17 +120,14 @@ def _days(scenario: Scenario, clock: Clock) -> tuple[Day, ...]:
     slot = scenario.clinic.slot_minutes
     days = []
     for d in scenario.dates():
-        hours = scenario.clinic.hours.get(WEEKDAYS[d.weekday()]) or []
+        hours = clock.spans(scenario.clinic.hours, d)
         if d in scenario.clinic.closed_dates or not hours:
             continue
-        starts: list[int] = []
-        for a, b in hours:
-            first = -(-clock_minutes(a) // slot) * slot
-            for wall in range(first, clock_minutes(b), slot):
-                starts.append(clock.minute(scenario.local(d, f"{wall // 60:02d}:{wall % 60:02d}")))
-        days.append(Day(clock.day_index(d), d.strftime("%a %d %b"),
-                        tuple(clock.spans(scenario.clinic.hours, d)),
-                        tuple(sorted(set(starts)))))
+        # Every instant of the open hours whose wall-clock time lies on the grid: on a
+        # fall-back night the repeated hour has its own starts, a skipped hour has none.
+        starts = [t for a, b in hours for t in range(a, b) if clock.wall_minute(t) % slot == 0]
+        days.append(Day(clock.day_index(d), d.strftime("%a %d %b"), tuple(hours),
+                        tuple(starts)))
     return tuple(days)
 
 
@@ -134,7 +153,8 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
     staff = tuple(
         Staff(m.id, m.name or m.id, m.role, frozenset(m.qualifications), m.max_patients,
               subtract(clock.week_spans(m.shifts, frozenset(m.time_off)),
-                       clock.outages(m.absences)))
+                       clock.outages(m.absences)),
+              tuple(merged([*clock.whole_days(m.time_off), *clock.outages(m.absences)])))
         for m in scenario.staff
     )
     patients = []
@@ -143,6 +163,8 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
         blocked = None
         if protocol.requires_rems and p.rems_enrolled is False:
             blocked = f"{p.id} is not enrolled in the REMS program that {protocol.id} requires"
+        elif protocol.requires_rems and p.rems_enrolled is None:
+            blocked = f"REMS enrollment not recorded for {p.id} ({protocol.id} requires it)"
         patients.append(Patient(
             id=p.id,
             protocol=p.protocol,

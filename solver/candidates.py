@@ -29,6 +29,24 @@ def inside(start: int, end: int, spans: Sequence[Interval]) -> bool:
 _END = 10**12
 
 
+def overlaps_any(start: int, end: int, spans: Sequence[Interval]) -> bool:
+    """True when ``[start, end)`` shares a moment with one of ``spans`` (sorted, disjoint)."""
+    i = bisect_right(spans, (end, -_END)) - 1  # the last span starting before ``end``
+    return i >= 0 and spans[i][1] > start
+
+
+def union(spans: Sequence[Interval]) -> tuple[Interval, ...]:
+    """Sorted spans with overlapping or touching ones joined: a hand-over at 12:00 between two
+    people's shifts covers a phase across 12:00."""
+    out: list[Interval] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return tuple(out)
+
+
 def need_spans(protocol: Protocol, modes: dict[str, Mode]) -> list[Interval]:
     """Offsets of the phases that have a mode, each phase on its own."""
     offsets = protocol.phase_offsets()
@@ -76,6 +94,8 @@ class Funnel:
     staffed_starts: int = 0
     missing_room_features: bool = False
     unstaffed_need: str | None = None
+    short_need: str | None = None
+    """The first staff need that left no start on a day where a room was open."""
     missing_on_site: str | None = None
 
 
@@ -132,10 +152,10 @@ def _day_options(problem: Problem, protocol: Protocol, day: Day,
     starts = opened
     by_rule = []
     for rule in protocol.on_site:
-        coverers = [s for s in problem.staff if s.role == rule.role]
+        covered = union([span for s in problem.staff if s.role == rule.role for span in s.shifts])
         kept = [s for s in starts
-                if all(any(inside(s + offsets[ph][0], s + offsets[ph][1], c.shifts)
-                           for c in coverers) for ph in rule.phases)]
+                if all(inside(s + offsets[ph][0], s + offsets[ph][1], covered)
+                       for ph in rule.phases)]
         by_rule.append((rule.role, set(kept)))
         starts = kept
     rooms = {c.id: {s for s in starts if room_allows(c, day, s, s + length)}
@@ -143,9 +163,13 @@ def _day_options(problem: Problem, protocol: Protocol, day: Day,
     staff = []
     for need, pool in zip(protocol.staff, needs, strict=True):
         spans = need_spans(protocol, need.modes)
-        staff.append({m.id: {s for s in starts
-                             if all(inside(s + a, s + b, m.shifts) for a, b in spans)}
-                      for m in pool})
+        if spans:  # on shift for every phase with a mode (days off are not in the shifts)
+            staff.append({m.id: {s for s in starts
+                                 if all(inside(s + a, s + b, m.shifts) for a, b in spans)}
+                          for m in pool})
+        else:  # no mode, so no shift needed: only never on a day off or absent
+            staff.append({m.id: {s for s in starts if not overlaps_any(s, s + length, m.away)}
+                          for m in pool})
     return _DayOptions(opened, set(starts), by_rule,
                        {k: v for k, v in rooms.items() if v},
                        [{k: v for k, v in sets.items() if v} for sets in staff])
@@ -201,10 +225,13 @@ def build_visits(problem: Problem) -> tuple[list[Visit], dict[str, Funnel]]:
             funnel.room_starts += len(roomed)
             ok = set(roomed)
             staff_sets = []
-            for sets in options.staff:
+            for need, sets in zip(protocol.staff, options.staff, strict=True):
                 mine_sets = {k: v & roomed for k, v in sets.items()}
                 staff_sets.append(mine_sets)
+                before = bool(ok)
                 ok &= set().union(*mine_sets.values()) if mine_sets else set()
+                if before and not ok and funnel.short_need is None:
+                    funnel.short_need = need.key
             funnel.staffed_starts += len(ok)
             if not ok:
                 continue

@@ -59,8 +59,12 @@ def _static_reason(p: Patient, protocol: Protocol, f: Funnel, missing: int,
     if f.room_starts == 0:
         return f"no room with {_features(protocol)} is open while {who} is available"
     if f.staffed_starts == 0:
-        roles = ", ".join(dict.fromkeys(_needs(protocol, n.key) for n in protocol.staff))
-        return f"no {roles} is on shift for the whole session while {who} is available"
+        need = next(n for n in protocol.staff if n.key == f.short_need)  # set on that day
+        if not need.modes:
+            return (f"no {_needs(protocol, need.key)} is at work (all on time off or absent) "
+                    f"while {who} is available")
+        return (f"no {_needs(protocol, need.key)} is on shift for the whole session while "
+                f"{who} is available")
     gap = max(1, p.min_gap_days)
     fit = _max_days_with_gap([d.index for d in f.days_after_gaps], [], gap)
     if fit < len(placed_days) + missing:

@@ -72,8 +72,10 @@ class Ledger:
               blocks: list[Interval], cap: int) -> np.ndarray:
         """For each start, whether every block stays below ``cap`` on resource ``key``."""
         ok: np.ndarray = np.ones(len(starts), dtype=bool)
+        if not blocks:  # an entry without modes uses none of this resource
+            return ok
         row = table.get(key)
-        if row is None or not blocks:
+        if row is None:
             return ok if cap > 0 else ~ok
         lo = int(starts[0]) + min(a for a, _ in blocks)  # starts are sorted
         hi = int(starts[-1]) + max(b for _, b in blocks)

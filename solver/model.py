@@ -207,17 +207,18 @@ class ChairModel:
             room_sets[visit.day.index, frozenset(visit.rooms)] = None
             for pool in visit.staff:
                 staff_sets[visit.day.index, frozenset(pool)] = None
-        overhang = max((p.turnover for p in self.problem.protocols.values()), default=0)
         for day, room_pool in room_sets:
             d = days[day]
+            confined = [i for i, vis in enumerate(self.visits)
+                        if vis.day.index == day and set(vis.rooms) <= room_pool]
+            overhang = max(self.visits[i].protocol.turnover for i in confined)
             supply = 0
-            for r in room_pool:  # the last session of a chair may turn over after closing
+            for r in room_pool:  # a session lies in one open interval; its turnover may not
                 hours = rooms[r].hours
-                open_minutes = _overlap(d.hours if hours is None else hours, d.hours)
-                supply += rooms[r].chairs * (open_minutes + overhang)
-            terms = [(vis.protocol.minutes + vis.protocol.turnover) * v.present[i]
-                     for i, vis in enumerate(self.visits)
-                     if vis.day.index == day and set(vis.rooms) <= room_pool]
+                pieces = _pieces(d.hours if hours is None else hours, d.hours)
+                supply += rooms[r].chairs * sum(b - a + overhang for a, b in pieces)
+            terms = [(self.visits[i].protocol.minutes + self.visits[i].protocol.turnover)
+                     * v.present[i] for i in confined]
             m.add(sum(terms) <= supply)
         for day, staff_pool in staff_sets:
             d = days[day]
@@ -506,6 +507,13 @@ class ChairModel:
         self.hint(found)
         bound = solver.best_objective_bound
         return StageResult(label, value, int(bound + 1e-6) if maximize else round(bound), found)
+
+
+def _pieces(spans: tuple[Interval, ...] | list[Interval],
+            window: tuple[Interval, ...] | list[Interval]) -> list[Interval]:
+    """The non-empty intersections of ``spans`` with ``window`` (each without self-overlap)."""
+    return [(max(a, x), min(b, y)) for a, b in spans for x, y in window
+            if max(a, x) < min(b, y)]
 
 
 def _overlap(spans: tuple[Interval, ...] | list[Interval],

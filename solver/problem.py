@@ -3,7 +3,8 @@
 Time is integer minutes since the horizon's origin (local midnight of its first day, as an
 instant), so the solver knows nothing of time zones: the application converts wall-clock
 hours to these minutes (daylight-saving changes included) and converts the answer back.
-Every tuple of spans (hours, shifts, availability) is sorted and free of overlaps.
+Every tuple of spans (hours, shifts, availability) is sorted, and spans neither overlap nor
+touch (touching intervals are one interval, as in contract v1).
 """
 
 from __future__ import annotations
@@ -97,7 +98,10 @@ class Staff:
     qualifications: frozenset[str]
     max_patients: int
     shifts: tuple[Interval, ...]
-    """Shift spans over the whole horizon, days off already removed."""
+    """Shift spans over the whole horizon, days off and absences already removed."""
+    away: tuple[Interval, ...] = ()
+    """Days off (local midnight to midnight) and absences: a staff entry without modes needs
+    no shift, but never someone away at any moment of the session."""
 
 
 @dataclass(frozen=True, slots=True)
