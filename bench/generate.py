@@ -129,6 +129,8 @@ def _patient(rng: random.Random, n: int, weeks: int) -> dict[str, Any]:
         p |= {"protocol": "im-ketamine", "sessions": weeks, "min_gap_days": 5, "priority": 2}
     else:
         p |= {"protocol": "kap", "sessions": weeks, "min_gap_days": 5, "priority": 2}
+    if p["protocol"].startswith("esk"):
+        p["rems_enrolled"] = True  # a REMS protocol books enrolled patients only
     if rng.random() < 0.3:
         p["availability"] = _narrow(rng)
     if rng.random() < 0.04:

@@ -33,7 +33,7 @@ from scheduler.events import (
     StaffAbsent,
     read_events,
 )
-from scheduler.scenario import Scenario, validate_scenario
+from scheduler.scenario import PhaseSpec, Scenario, rems_problem, validate_scenario
 from scheduler.schedule import assign_ids, schedule_document
 from solver import Appointment, Options, Solution, solve
 
@@ -104,6 +104,11 @@ def _index(events: list[tuple[int, Any]], scenario: Scenario, previous: list[Boo
             for phase in e.minutes.keys() - set(names):
                 issues.append(Issue(f"{where}.minutes.{phase}", f"'{phase}' is not a phase of "
                                                                 f"{p.id} ({', '.join(names)})"))
+            if p.requires_rems:
+                problem = rems_problem(p, [PhaseSpec(name=ph.name, minutes=e.minutes.get(
+                    ph.name, ph.minutes)) for ph in p.phases])
+                if problem is not None:
+                    issues.append(Issue(f"{where}.minutes", problem))
     return issues
 
 
@@ -161,23 +166,32 @@ def apply_events(scenario: Scenario, previous: list[Booked], events: list[Any],
             p.setdefault("revisions", []).append(
                 {"from": str(e.from_), "phases": phases,
                  "turnover_minutes": e.turnover_minutes})
-    past = [a for a in previous if a.start < now and a.id not in cancelled]
+    # Rule 7: confirmed (fixed) appointments stay exactly as they are, past or future, unless
+    # an event cancels them; the rest of the past is frozen beside them.
+    confirmed = [f for f in data["fixed"] if f["id"] not in cancelled]
+    kept_ids = {f.id for f in scenario.fixed}
+    past = [a for a in previous if a.start < now and a.id not in cancelled
+            and a.id not in kept_ids]
     rebook = {e.appointment for e in events if isinstance(e, Cancel) and not e.drop}
-    future = [a for a in previous if a.start >= now and (a.id not in cancelled or a.id in rebook)]
-    data["fixed"] = [{"id": a.id, "patient": a.patient,
-                      "start": a.start.astimezone(tz).replace(tzinfo=None).isoformat(),
-                      "room": a.room, "staff": a.staff} for a in past]
+    future = [a for a in previous if a.start >= now and a.id not in kept_ids
+              and (a.id not in cancelled or a.id in rebook)]
+    data["fixed"] = confirmed + [
+        {"id": a.id, "patient": a.patient,
+         "start": a.start.astimezone(tz).replace(tzinfo=None).isoformat(),
+         "room": a.room, "staff": a.staff} for a in past]
+    why = [f"{f['id']} (fixed: confirmed, kept exactly; cancel it with an event to rebook it)"
+           for f in confirmed] + [f"{a.id} (started before --now, frozen)" for a in past]
     try:
         updated = validate_scenario(data)
     except InvalidScenario as exc:
-        raise InvalidScenario([_frozen(issue, past) for issue in exc.issues]) from exc
+        raise InvalidScenario([_frozen(issue, why) for issue in exc.issues]) from exc
     return updated, future
 
 
-def _frozen(issue: Issue, past: list[Booked]) -> Issue:
+def _frozen(issue: Issue, why: list[str]) -> Issue:
     if issue.path.startswith("fixed["):
         i = int(issue.path[6:issue.path.index("]")])
-        return Issue(f"{past[i].id} (started before --now, frozen)", issue.message)
+        return Issue(why[i], issue.message)
     return issue
 
 

@@ -479,6 +479,13 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
         if p.dose_phase is not None and p.dose_phase not in names:
             issues.append(Issue(f"{where}.dose_phase", f"'{p.dose_phase}' is not a phase of "
                                                        f"{p.id}"))
+        elif p.requires_rems:
+            for path, phases in [(f"{where}.phases", p.phases), *(
+                    (f"{where}.revisions[{j}].phases", r.phases)
+                    for j, r in enumerate(p.revisions))]:
+                problem = rems_problem(p, phases)
+                if problem is not None:
+                    issues.append(Issue(path, problem))
     for i, p in parsed["patients"]:
         where = f"patients[{i}]"
         if p.protocol not in protocols:
@@ -513,6 +520,29 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
             for key in wanted - a.staff.keys():
                 issues.append(Issue(f"{where}.staff", f"names nobody for '{key}'"))
     return issues
+
+
+REMS_MONITORING_MINUTES = 120
+"""Spravato REMS: patients are monitored at least 2 hours after dosing, a prescriber on site."""
+
+
+def rems_problem(protocol: ProtocolSpec, phases: list[PhaseSpec]) -> str | None:
+    """Why ``phases`` of a REMS protocol are unsafe, or None: at least 120 minutes of phases
+    right after the dose phase, each covered by an on-site prescriber entry."""
+    covered = {ph for rule in protocol.on_site if rule.role == "prescriber" for ph in rule.phases}
+    names = [ph.name for ph in phases]
+    if protocol.dose not in names:
+        return None  # reported as an unknown dose phase
+    minutes = 0
+    for ph in phases[names.index(protocol.dose) + 1:]:
+        if ph.name not in covered:
+            break
+        minutes += ph.minutes
+    if minutes >= REMS_MONITORING_MINUTES:
+        return None
+    return (f"{protocol.id} requires the REMS, so the phases right after its dose phase "
+            f"'{protocol.dose}' must keep at least {REMS_MONITORING_MINUTES} minutes with an "
+            f"on-site prescriber (on_site role prescriber); they keep {minutes}")
 
 
 def _choices(known: dict[str, Any]) -> str:
