@@ -267,14 +267,20 @@ class ChairModel:
                     windows[s].append(m.new_optional_fixed_size_interval_var(
                         v.start[i] + dose, minutes, kept, f"dose{i}_{n}_{s}"))
                     terms.append((minutes, lit - kept))
+        fixed_doses: dict[str, list[int]] = defaultdict(list)
         for fa in self.problem.fixed:
             p = self._fixed_protocol(fa)
             offsets = p.phase_offsets()
             name = p.dose
             for need in p.staff:
-                if name in need.modes:
-                    windows[fa.staff[need.key]].append(m.new_fixed_size_interval_var(
-                        fa.start + offsets[name][0], minutes, f"fdose_{fa.id}_{need.key}"))
+                who, dose = fa.staff[need.key], fa.start + offsets[name][0]
+                # two confirmed doses too close would make this soft goal infeasible: the
+                # later one's window is left out (that penalty is not ours to avoid)
+                if name in need.modes and all(abs(dose - d) >= minutes
+                                              for d in fixed_doses[who]):
+                    fixed_doses[who].append(dose)
+                    windows[who].append(m.new_fixed_size_interval_var(
+                        dose, minutes, f"fdose_{fa.id}_{need.key}"))
         for intervals in windows.values():
             m.add_no_overlap(intervals)
         return terms
