@@ -298,6 +298,7 @@ class _Checker:
                     load[sid].append((s, e, a))
                     if mode == "hands_on":
                         hands[sid].append((s, e, a))
+        hands, load = _per_appointment(hands), _per_appointment(load)
         for sid, items in hands.items():
             for a in _over_capacity(items, 1):
                 self.bad("staff", a, f"{sid} is hands-on with two patients at once around "
@@ -406,6 +407,19 @@ def _over_capacity(items: list[tuple[datetime, datetime, Booked]], capacity: int
         if level > capacity and booked.id not in seen:
             out.append(booked)
             seen.add(booked.id)
+    return out
+
+
+def _per_appointment(spans: dict[str, list[tuple[datetime, datetime, Booked]]]
+                     ) -> dict[str, list[tuple[datetime, datetime, Booked]]]:
+    """Each person's spans with one appointment's own spans joined: the rule counts
+    appointments, so a session whose phases overlap (a phases violation) is still one."""
+    out: dict[str, list[tuple[datetime, datetime, Booked]]] = {}
+    for sid, items in spans.items():
+        mine: dict[str, tuple[Booked, list[Span]]] = {}
+        for s, e, a in items:
+            mine.setdefault(a.id, (a, []))[1].append((s, e))
+        out[sid] = [(s, e, a) for a, own in mine.values() for s, e in _joined(own)]
     return out
 
 
