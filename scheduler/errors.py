@@ -1,8 +1,18 @@
-"""The application's exceptions: each carries every problem found, with its field path."""
+"""The application's exceptions, one hierarchy under :class:`ChairtimeError`.
+
+Callers map them without reading messages: :class:`InvalidInput` is exit 2 or HTTP 422 (every
+problem, each with its field path), :class:`NotFound` is 404, :class:`Conflict` is 409.
+
+>>> raise InvalidInput([Issue("staff[3].shifts.tue", "ends at 09:00, not after 12:00")])
+Traceback (most recent call last):
+scheduler.errors.InvalidInput: staff[3].shifts.tue: ends at 09:00, not after 12:00
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+__all__ = ["ChairtimeError", "Conflict", "InvalidInput", "InvalidScenario", "Issue", "NotFound"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +30,27 @@ class ChairtimeError(Exception):
     """Base of the errors this package raises on purpose."""
 
 
-class InvalidScenario(ChairtimeError, ValueError):
-    """A scenario (or an input derived from one) is not valid; ``issues`` lists every problem."""
+class InvalidInput(ChairtimeError, ValueError):
+    """An input (scenario, patients CSV, events, variants, a schedule) is not valid; ``issues``
+    lists every problem found, each naming its field."""
 
     def __init__(self, issues: list[Issue]) -> None:
         self.issues = issues
         super().__init__("\n".join(str(i) for i in issues))
+
+
+InvalidScenario = InvalidInput
+"""The name the core used first; the same class."""
+
+
+class NotFound(ChairtimeError, LookupError):
+    """Something named by id does not exist (``kind`` ``id``)."""
+
+    def __init__(self, kind: str, id: str) -> None:
+        self.kind = kind
+        self.id = id
+        super().__init__(f"no {kind} '{id}'")
+
+
+class Conflict(ChairtimeError):
+    """The request clashes with the current state (a stale version, a taken slot)."""

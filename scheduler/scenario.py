@@ -319,6 +319,22 @@ def issues_from(error: ValidationError, prefix: str) -> list[Issue]:
 
 
 # --------------------------------------------------------------------------- loading
+class _Loader(yaml.SafeLoader):
+    """YAML with dates left as text for the schema to parse: ``date: 2026-13-40`` is then a
+    problem with its field path, not a crash inside the YAML parser."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def parse_text(text: str, json_: bool = False) -> Any:
+    """Parse YAML (or JSON) text; raises ``ValueError`` subclasses on malformed text."""
+    return json.loads(text) if json_ else yaml.load(text, Loader=_Loader)
+
+
 def read_data(path: Path) -> Any:
     """Parse YAML or JSON text; unreadable files raise :class:`InvalidScenario`."""
     try:
@@ -326,9 +342,7 @@ def read_data(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidScenario([Issue(str(path), f"cannot be read: {exc}")]) from exc
     try:
-        if path.suffix.lower() == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
+        return parse_text(text, json_=path.suffix.lower() == ".json")
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise InvalidScenario([Issue(str(path), f"is not valid YAML or JSON: {exc}")]) from exc
 
