@@ -20,8 +20,8 @@ from bench.bound import lp_bound
 from bench.generate import Spec, generate
 from scheduler.check import check
 from scheduler.compile import to_problem
-from scheduler.scenario import validate_scenario
-from scheduler.schedule import schedule_document
+from scheduler.documents import schedule_from_solution
+from scheduler.validate import validate_scenario
 from solver import Options, solve
 
 
@@ -45,7 +45,7 @@ def solve_site(spec: Spec, time_limit: float) -> Site:
     solution = solve(problem, Options(time_limit=time_limit, workers=1))
     seconds = time.perf_counter() - t0
     bound = min(lp_bound(problem).bound, float(solution.bound))
-    doc = schedule_document(scenario, problem, solution)
+    doc = schedule_from_solution(scenario, problem, solution).to_json()
     return Site(f"{spec.name}#{spec.seed}", len(solution.appointments), solution.objective,
                 solution.greedy_objective, round(bound, 1),
                 round(100 * (bound - solution.objective) / bound, 2) if bound else 0.0,

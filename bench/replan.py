@@ -21,10 +21,10 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.generate import Spec, generate
-from scheduler.events import parse_events
-from scheduler.replan import replan
-from scheduler.scenario import Scenario, validate_scenario
-from scheduler.usecases import plan_week
+from scheduler.documents import Schedule
+from scheduler.model import Scenario
+from scheduler.usecases import plan_week, read_events, replan
+from scheduler.validate import validate_scenario
 from solver import Options
 
 EARLY = datetime(2026, 12, 1, tzinfo=UTC)
@@ -80,21 +80,24 @@ def replan_bench(args: argparse.Namespace, console: Console) -> int:
     for size, limit in sizes:
         limit = args.time_limit or limit
         scenario = validate_scenario(generate(Spec(size, "room", 1.0)))
-        base = plan_week(scenario, Options(time_limit=2 * limit, workers=2)).document
+        base = plan_week(scenario, Options(time_limit=2 * limit, workers=2)).schedule.to_json()
         rng = random.Random(f"replan-{size}")
         touched, moved, scratch, seconds, valid = [], [], [], [], True
         for _ in range(n):
             event = random_event(rng, scenario, base)
             t0 = time.perf_counter()
-            result = replan(scenario, base, parse_events({"events": [event]}), EARLY,
+            previous = Schedule.from_json(base)
+            events = [e for _, e in read_events({"events": [event]}, scenario, previous, EARLY)]
+            result = replan(scenario, previous, events, EARLY,
                             Options(time_limit=limit, workers=2))
             seconds.append(time.perf_counter() - t0)
             valid &= not result.violations
-            hit = sum(1 for c in result.changes if c["before"] is not None
-                      and not c["reason"].startswith(("moved to make room", "no longer fits")))
+            hit = sum(1 for c in result.changes if c.before is not None
+                      and not c.reason.startswith(("moved to make room", "no longer fits")))
             touched.append(hit)
-            moved.append(sum(1 for c in result.changes if c["before"] is not None))
-            fresh = plan_week(result.scenario, Options(time_limit=limit, workers=2)).document
+            moved.append(sum(1 for c in result.changes if c.before is not None))
+            fresh = plan_week(result.scenario,
+                              Options(time_limit=limit, workers=2)).schedule.to_json()
             scratch.append(_moved(base, fresh))
         table.add_row(size, f"{statistics.mean(touched):.1f}", f"{statistics.mean(moved):.1f}",
                       f"{statistics.mean(moved) - statistics.mean(touched):.1f}",

@@ -24,8 +24,8 @@ from bench.bound import lp_bound
 from bench.generate import Spec, generate
 from scheduler.check import check
 from scheduler.compile import to_problem
-from scheduler.scenario import validate_scenario
-from scheduler.schedule import schedule_document
+from scheduler.documents import schedule_from_solution
+from scheduler.validate import validate_scenario
 from solver import Options, Progress, capacity_bound, solve
 from solver.candidates import build_visits
 from solver.greedy import greedy
@@ -84,7 +84,7 @@ def measure(spec: Spec, time_limit: float, workers: int = 2) -> Row:
     value = solution.objective
     capacity = capacity_bound(problem)
     best = min(lp.bound, float(solution.bound), float(capacity))
-    doc = schedule_document(scenario, problem, solution)
+    doc = schedule_from_solution(scenario, problem, solution).to_json()
     within = next((t for t, v in events if v >= 0.99 * value), solve_s)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return Row(

@@ -1,4 +1,6 @@
-"""Regenerate ``config/demo.yaml``, the embedded demo clinic: ``python config/make_demo.py``.
+"""The embedded demo clinic, ``scheduler/data/demo.yaml``: ``python config/make_demo.py``.
+
+``config/demo.yaml`` links to it; the package ships it (``importlib.resources``).
 
 A realistic, busy week (seeded, so the file is reproducible): six rooms (one a two-chair Spravato
 bay, one a private therapy suite with shorter hours), six nurses on split shifts with different
@@ -18,6 +20,7 @@ import yaml
 SEED = 20261207
 START = date(2026, 12, 7)
 WEEK = ("mon", "tue", "wed", "thu", "fri")
+DATA = Path(__file__).resolve().parent.parent / "scheduler" / "data"
 
 
 def hours(days: tuple[str, ...], *spans: tuple[str, str]) -> dict[str, list[list[str]]]:
@@ -25,7 +28,7 @@ def hours(days: tuple[str, ...], *spans: tuple[str, str]) -> dict[str, list[list
 
 
 PROTOCOLS: list[dict[str, Any]] = yaml.safe_load(
-    Path(__file__).with_name("protocols.yaml").read_text(encoding="utf-8"))["protocols"]
+    (DATA / "protocols.yaml").read_text(encoding="utf-8"))["protocols"]
 
 ROOMS = [
     {"id": "R1", "name": "Room 1", "features": ["recliner", "iv-pump"], "chairs": 1},
@@ -147,7 +150,7 @@ def main() -> None:
     data = build()
     header = (__doc__ or "").strip().splitlines()[0]
     text = yaml.safe_dump(data, sort_keys=False, default_flow_style=None, width=100)
-    Path(__file__).with_name("demo.yaml").write_text(f"# {header}\n{text}", encoding="utf-8")
+    (DATA / "demo.yaml").write_text(f"# {header}\n{text}", encoding="utf-8")
 
 
 if __name__ == "__main__":

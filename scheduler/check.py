@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from scheduler.errors import Issue
-from scheduler.scenario import (
+from scheduler.model import (
     WEEKDAYS,
     FixedSpec,
     Outage,

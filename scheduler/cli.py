@@ -1,4 +1,5 @@
-"""``python -m scheduler``: the contract's command line (solve, check, schema).
+"""``python -m scheduler`` / ``chairtime``: the contract's command line, a thin adapter over
+``scheduler.usecases`` (argument parsing and output only; nothing imports this module).
 
 Exit codes: 0 done; 2 invalid input (every problem listed, no traceback); 3 ``check`` found
 violations; 1 internal error.
@@ -9,28 +10,37 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from scheduler.check import UnreadableSchedule, check, read_schedule
-from scheduler.errors import InvalidScenario, Issue
-from scheduler.patients_csv import read_patients_csv, relabel
-from scheduler.publish import publish_feeds
-from scheduler.replan import replan, validate_events
-from scheduler.scenario import Scenario, load_scenario, read_data
-from scheduler.usecases import log_progress, plan_week, write_json, write_schedule, write_yaml
+from scheduler.documents import Appointment, ChangeList, Schedule, changes_json
+from scheduler.errors import InvalidInput, Issue
+from scheduler.library import DATA_FILES, data_text
+from scheduler.model import Scenario
+from scheduler.settings import Settings
+from scheduler.usecases import (
+    Progress,
+    check_schedule,
+    load_input,
+    plan_week,
+    publish,
+    publish_feeds,
+    read_events,
+    read_schedule_file,
+    replan,
+)
+from scheduler.validate import read_data
 from solver import Options
 
 log = logging.getLogger("scheduler")
-DEFAULT_DEMO = Path(__file__).resolve().parent.parent / "config" / "demo.yaml"
 
 EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_VIOLATIONS = 0, 1, 2, 3
 
@@ -41,14 +51,18 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def search(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--time-limit", type=float,
+                       help="seconds (default CHAIRTIME_TIME_LIMIT, else 20)")
+        p.add_argument("--seed", type=int, help="CP-SAT random seed (default 0)")
+        p.add_argument("--workers", type=int,
+                       help="CP-SAT search workers (default: the machine's cores, at least 2)")
+
     s = sub.add_parser("solve", help="solve a scenario into DIR/schedule.json")
-    s.add_argument("scenario", type=Path, nargs="?", default=DEFAULT_DEMO,
-                   help="scenario file (YAML or JSON); default: the demo clinic")
+    s.add_argument("scenario", type=Path, nargs="?",
+                   help="scenario file (YAML or JSON); default: the embedded demo clinic")
     s.add_argument("--out", type=Path, required=True, help="output folder")
-    s.add_argument("--time-limit", type=float, default=20.0, help="seconds (default 20)")
-    s.add_argument("--seed", type=int, default=0, help="CP-SAT random seed")
-    s.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 2),
-                   help="CP-SAT search workers (default: the machine's cores, at least 2)")
+    search(s)
     s.add_argument("--patients", type=Path, help="CSV of patients replacing the scenario's")
     s.add_argument("--json", action="store_true", help="print a JSON summary to stdout")
     s.add_argument("--now", help="publication time for feeds (ISO 8601; default: now)")
@@ -72,82 +86,86 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, required=True, help="output folder")
     r.add_argument("--now", help="appointments starting before this never change (ISO 8601 "
                                  "with offset; default: now)")
-    r.add_argument("--time-limit", type=float, default=20.0, help="seconds (default 20)")
-    r.add_argument("--seed", type=int, default=0, help="CP-SAT random seed")
-    r.add_argument("--workers", type=int, default=max(2, os.cpu_count() or 2))
+    search(r)
     r.add_argument("--json", action="store_true", help="print the changes as JSON")
+
+    d = sub.add_parser("demo", help="copy the embedded demo clinic's files into a folder")
+    d.add_argument("--out", type=Path, required=True, help="folder for demo.yaml, "
+                   "demo-events.yaml and protocols.yaml")
 
     sub.add_parser("schema", help="print the scenario format's JSON Schema")
     return parser
 
 
-def _load(path: Path, patients: Path | None) -> Scenario:
-    if patients is None:
-        return load_scenario(path)
-    from scheduler.scenario import validate_scenario
-
-    data = read_data(path)
-    rows, problems = read_patients_csv(patients)
-    if isinstance(data, dict):
-        data = {**data, "patients": rows}
-    try:
-        scenario = validate_scenario(data)
-    except InvalidScenario as exc:
-        raise InvalidScenario(problems + relabel(exc.issues, patients)) from exc
-    if problems:
-        raise InvalidScenario(problems)
-    return scenario
+def _options(args: argparse.Namespace, settings: Settings) -> Options:
+    """Command-line flags first, then ``CHAIRTIME_*`` settings."""
+    return Options(
+        time_limit=args.time_limit if args.time_limit is not None else settings.time_limit,
+        workers=args.workers if args.workers is not None else settings.workers,
+        seed=args.seed if args.seed is not None else settings.seed)
 
 
-def _summary(document: dict[str, Any], console: Console) -> None:
-    k = document["kpis"]
-    sv = document["solver"]
-    console.print(f"[bold]{document['scenario']}[/]: placed {k['placed']}/{k['wanted']} sessions "
-                  f"(weighted {sv['objective']}, bound {sv['bound']}, greedy "
-                  f"{k['greedy_weighted']}), {sv['status']} in {sv['seconds']} s")
+def _progress(progress: Progress) -> None:
+    """One line per better schedule: the placement value and its bound, or a later stage's
+    own objective (weighted penalty, moves), whose bound says little to a reader."""
+    if progress.stage == "placement":
+        log.info("%-12s %6.1fs  weighted %g  bound %g", progress.stage, progress.seconds,
+                 progress.objective, progress.bound)
+    else:
+        log.info("%-12s %6.1fs  objective %g", progress.stage, progress.seconds,
+                 progress.objective)
+
+
+def _summary(schedule: Schedule, console: Console) -> None:
+    k, sv = schedule.kpis, schedule.solver
+    assert k is not None and sv is not None
+    console.print(f"[bold]{schedule.scenario}[/]: placed {k.placed}/{k.wanted} sessions "
+                  f"(weighted {sv.objective}, bound {sv.bound}, greedy "
+                  f"{k.greedy_weighted}), {sv.status} in {sv.seconds} s")
     t = Table(title="Sessions by protocol")
     for col in ("protocol", "wanted", "placed"):
         t.add_column(col, justify="left" if col == "protocol" else "right")
-    for pid, row in k["by_protocol"].items():
+    for pid, row in k.by_protocol.items():
         t.add_row(pid, str(row["wanted"]), str(row["placed"]))
     console.print(t)
     u = Table(title="Utilization")
     u.add_column("resource")
     u.add_column("used", justify="right")
-    for rid, x in k["rooms"].items():
+    for rid, x in k.rooms.items():
         u.add_row(f"room {rid}", f"{x:.0%}")
-    for sid, x in k["nurses"].items():
+    for sid, x in k.nurses.items():
         u.add_row(f"nurse {sid}", f"{x:.0%}")
-    u.add_row("[bold]all rooms[/]", f"{k['room_utilization']:.0%}")
-    u.add_row("[bold]all nurses[/]", f"{k['nurse_utilization']:.0%}")
+    u.add_row("[bold]all rooms[/]", f"{k.room_utilization:.0%}")
+    u.add_row("[bold]all nurses[/]", f"{k.nurse_utilization:.0%}")
     console.print(u)
-    p = k["penalties"]
-    console.print("soft goals (minutes): " + ", ".join(f"{n} {v}" for n, v in p.items()))
-    if document["unplaced"]:
+    console.print("soft goals (minutes): " + ", ".join(f"{n} {v}"
+                                                       for n, v in k.penalties.items()))
+    if schedule.unplaced:
         n = Table(title="Not placed")
         n.add_column("patient")
         n.add_column("sessions", justify="right")
         n.add_column("why")
-        for row in document["unplaced"]:
-            n.add_row(row["patient"], str(row["sessions"]), row["reason"])
+        for left in schedule.unplaced:
+            n.add_row(left.patient, str(left.sessions), left.reason)
         console.print(n)
 
 
-def _solve(args: argparse.Namespace, console: Console) -> int:
-    scenario = _load(args.scenario, args.patients)
-    options = Options(time_limit=args.time_limit, workers=args.workers, seed=args.seed)
+def _solve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    scenario = load_input(args.scenario, args.patients)
+    if args.scenario is None:
+        log.info("solving the embedded demo clinic (chairtime demo --out DIR copies its files)")
     now = _now(args.now)
-    planned = plan_week(scenario, options, None if args.quiet else log_progress, now)
-    target = write_schedule(planned.document, args.out)
+    planned = plan_week(scenario, _options(args, settings), None if args.quiet else _progress,
+                        now)
+    target = publish(scenario, planned.schedule, args.out, now)
     log.info("wrote %s", target)
-    publish_feeds(scenario, planned.document, args.out, now)
     if args.json:
-        doc = planned.document
+        doc = planned.schedule.to_json()
         sys.stdout.write(json.dumps({"schedule": str(target), "solver": doc["solver"],
                                      "kpis": doc["kpis"], "unplaced": doc["unplaced"]},
                                     indent=2) + "\n")
     else:
-        _summary(planned.document, console)
+        _summary(planned.schedule, console)
     return EXIT_INTERNAL if planned.violations else EXIT_OK
 
 
@@ -157,85 +175,66 @@ def _now(text: str | None) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise InvalidScenario([Issue("--now", f"'{text}' is not an ISO 8601 time")]) from exc
+        raise InvalidInput([Issue("--now", f"'{text}' is not an ISO 8601 time")]) from exc
     if value.tzinfo is None:
-        raise InvalidScenario([Issue("--now", f"'{text}' needs a UTC offset, e.g. "
-                                              "2026-12-08T07:00:00-05:00")])
+        raise InvalidInput([Issue("--now", f"'{text}' needs a UTC offset, e.g. "
+                                           "2026-12-08T07:00:00-05:00")])
     return value
 
 
-def _read_schedule_file(path: Path) -> dict[str, Any]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        read_schedule(document)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, UnreadableSchedule) as exc:
-        raise InvalidScenario([Issue(str(path), f"cannot be read as a schedule: "
-                                                f"{exc}")]) from exc
-    return dict(document)
-
-
-def _replan(args: argparse.Namespace, console: Console) -> int:
-    scenario = load_scenario(args.scenario)
-    previous = _read_schedule_file(args.previous)
+def _replan(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    scenario = load_input(args.scenario)
+    previous = read_schedule_file(args.previous)
     now = _now(args.now)
-    events = validate_events(read_data(args.events), scenario, previous, now)
-    options = Options(time_limit=args.time_limit, workers=args.workers, seed=args.seed)
-    result = replan(scenario, previous, events, now, options,
-                    None if args.quiet else log_progress)
-    target = write_schedule(result.document, args.out)
-    write_json(args.out / "changes.json", result.changes)
-    write_yaml(args.out / "scenario.yaml",
-               result.scenario.model_dump(mode="json", by_alias=True, exclude_defaults=True))
-    publish_feeds(result.scenario, result.document, args.out, now,
-                  history=args.previous.parent / "feeds")
+    events = [e for _, e in read_events(read_data(args.events), scenario, previous, now)]
+    result = replan(scenario, previous, events, now, _options(args, settings),
+                    None if args.quiet else _progress)
+    target = publish(result.scenario, result.schedule, args.out, now,
+                     history=args.previous.parent / "feeds", changes=result.changes)
     log.info("wrote %s, changes.json and scenario.yaml (the scenario after the events)", target)
     if args.json:
-        sys.stdout.write(json.dumps(result.changes, indent=2) + "\n")
+        sys.stdout.write(json.dumps(changes_json(result.changes), indent=2) + "\n")
     else:
-        _changes_table(result.document, result.changes, console)
+        _changes_table(result.schedule, result.changes, console)
     return EXIT_INTERNAL if result.violations else EXIT_OK
 
 
-def _when(a: dict[str, Any] | None) -> str:
+def _when(a: Appointment | None, scenario_tz: Any) -> str:
     if a is None:
         return "—"
-    start = datetime.fromisoformat(a["start"])
-    staff = ",".join(a["staff"].values())
-    return f"{start:%a %d %b %H:%M} {a['room']} {staff}"
+    return f"{a.start.astimezone(scenario_tz):%a %d %b %H:%M} {a.room} {','.join(a.staff.values())}"
 
 
-def _changes_table(document: dict[str, Any], listed: list[dict[str, Any]],
-                   console: Console) -> None:
-    k = document["kpis"]
-    console.print(f"re-planned: {k['placed']}/{k['wanted']} sessions placed, "
+def _changes_table(schedule: Schedule, listed: ChangeList, console: Console) -> None:
+    k = schedule.kpis
+    assert k is not None
+    console.print(f"re-planned: {k.placed}/{k.wanted} sessions placed, "
                   f"{len(listed)} appointment(s) changed")
     t = Table(title="Changes")
     for col in ("id", "patient", "before", "after", "why"):
         t.add_column(col)
+    tz = next((a.start.tzinfo for a in schedule.appointments), None)
     for c in listed:
-        t.add_row(c["id"], c["patient"] or "", _when(c["before"]), _when(c["after"]),
-                  c["reason"])
+        t.add_row(c.id, c.patient or "", _when(c.before, tz), _when(c.after, tz), c.reason)
     console.print(t)
-    for row in document["unplaced"]:
-        console.print(f"not placed: {row['patient']} ({row['sessions']}): {row['reason']}",
-                      markup=False)
+    for row in schedule.unplaced:
+        console.print(f"not placed: {row.patient} ({row.sessions}): {row.reason}", markup=False)
 
 
 def _feeds(args: argparse.Namespace) -> int:
-    scenario = load_scenario(args.scenario)
-    document = _read_schedule_file(args.schedule)
-    publish_feeds(scenario, document, args.out, _now(args.now))
+    scenario = load_input(args.scenario)
+    publish_feeds(scenario, read_schedule_file(args.schedule), args.out, _now(args.now))
     return EXIT_OK
 
 
 def _check(args: argparse.Namespace, console: Console) -> int:
-    scenario = _load(args.scenario, args.patients)
+    scenario = load_input(args.scenario, args.patients)
     try:
         document = json.loads(args.schedule.read_text(encoding="utf-8"))
-        violations = check(scenario, document)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, UnreadableSchedule) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         console.print(f"{args.schedule}: cannot be read as a schedule: {exc}", markup=False)
         return EXIT_INVALID
+    violations = check_schedule(scenario, document, str(args.schedule))
     if args.json:
         sys.stdout.write(json.dumps([{"rule": v.rule, "appointment": v.appointment,
                                       "what": v.what} for v in violations], indent=2) + "\n")
@@ -248,29 +247,50 @@ def _check(args: argparse.Namespace, console: Console) -> int:
     return EXIT_VIOLATIONS if violations else EXIT_OK
 
 
+def _demo(args: argparse.Namespace) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in DATA_FILES:
+        (args.out / name).write_text(data_text(name), encoding="utf-8")
+    log.info("wrote %s to %s", ", ".join(DATA_FILES), args.out)
+    return EXIT_OK
+
+
+def _settings() -> Settings:
+    """The ``CHAIRTIME_*`` settings; a bad value is invalid input naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise InvalidInput([Issue(f"CHAIRTIME_{str(e['loc'][0]).upper()}", e["msg"])
+                            for e in exc.errors()]) from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    err = Console(stderr=True, soft_wrap=True)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(message)s",
-        handlers=[RichHandler(console=Console(stderr=True), show_path=False)],
+        handlers=[RichHandler(console=err, show_path=False)],
+        force=True,
     )
     console = Console(soft_wrap=True)
     try:
+        settings = _settings()
+        if not (args.verbose or args.quiet):
+            logging.getLogger().setLevel(settings.log_level)
         if args.command == "solve":
-            return _solve(args, console)
+            return _solve(args, settings, console)
         if args.command == "check":
             return _check(args, console)
         if args.command == "feeds":
             return _feeds(args)
         if args.command == "replan":
-            return _replan(args, console)
-        from scheduler.scenario import Scenario
-
+            return _replan(args, settings, console)
+        if args.command == "demo":
+            return _demo(args)
         sys.stdout.write(json.dumps(Scenario.model_json_schema(), indent=2) + "\n")
         return EXIT_OK
-    except InvalidScenario as exc:
-        err = Console(stderr=True, soft_wrap=True)
+    except InvalidInput as exc:
         err.print(f"invalid input: {len(exc.issues)} problem(s)", markup=False)
         for issue in exc.issues:
             err.print(f"  {issue}", markup=False)

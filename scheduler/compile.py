@@ -8,9 +8,9 @@ converted with its own date's UTC offset, so a week that crosses a daylight-savi
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
-from scheduler.scenario import (
+from scheduler.model import (
     WEEKDAYS,
     Outage,
     PatientSpec,
@@ -18,6 +18,7 @@ from scheduler.scenario import (
     ProtocolSpec,
     Scenario,
     WeekHours,
+    clock_minutes,
 )
 from solver import (
     Appointment,
@@ -44,7 +45,12 @@ class Clock:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.tz = scenario.tz
-        self.origin = scenario.local(scenario.horizon.start, "00:00").astimezone(UTC)
+        self.origin = self.wall(scenario.horizon.start, "00:00").astimezone(UTC)
+
+    def wall(self, day: date, clock: str) -> datetime:
+        """The aware instant of wall-clock ``clock`` (``"HH:MM"``, ``"24:00"``) on ``day``."""
+        naive = datetime.combine(day, time()) + timedelta(minutes=clock_minutes(clock))
+        return naive.replace(tzinfo=self.tz)
 
     def minute(self, instant: datetime) -> int:
         return int((instant.astimezone(UTC) - self.origin).total_seconds() // 60)
@@ -58,14 +64,14 @@ class Clock:
     def spans(self, week: WeekHours, day: date) -> list[Interval]:
         """The day's intervals of ``week`` in minutes; touching ones form one (contract v1)."""
         return merged(
-            (self.minute(self.scenario.local(day, a)), self.minute(self.scenario.local(day, b)))
+            (self.minute(self.wall(day, a)), self.minute(self.wall(day, b)))
             for a, b in week.get(WEEKDAYS[day.weekday()], [])
         )
 
     def whole_days(self, days: list[date]) -> list[Interval]:
         """Local midnight to local midnight of each of ``days``."""
-        return [(self.minute(self.scenario.local(d, "00:00")),
-                 self.minute(self.scenario.local(d, "24:00"))) for d in days]
+        return [(self.minute(self.wall(d, "00:00")),
+                 self.minute(self.wall(d, "24:00"))) for d in days]
 
     def wall_minute(self, minute: int) -> int:
         """Minutes after local midnight, on the wall clock, of solver minute ``minute``."""
@@ -78,8 +84,8 @@ class Clock:
                      for s in self.spans(week, d))
 
     def outages(self, outages: list[Outage]) -> list[Interval]:
-        return [(self.minute(self.scenario.local(o.date, o.span()[0])),
-                 self.minute(self.scenario.local(o.date, o.span()[1]))) for o in outages]
+        return [(self.minute(self.wall(o.date, o.span()[0])),
+                 self.minute(self.wall(o.date, o.span()[1]))) for o in outages]
 
 
 def merged(spans: Iterable[Interval]) -> list[Interval]:

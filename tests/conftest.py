@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from scheduler.check import Violation, check
-from scheduler.scenario import Scenario, validate_scenario
-from scheduler.usecases import plan_week
+from scheduler.documents import Schedule
+from scheduler.model import Scenario
+from scheduler.usecases import Replanned, plan_week, read_events, replan
+from scheduler.validate import validate_scenario
 from solver import Options
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -64,7 +66,7 @@ def solve_data(data: dict[str, Any], seconds: float = 5.0) -> tuple[Scenario, di
     scenario = validate_scenario(data)
     planned = plan_week(scenario, Options(time_limit=seconds, workers=2))
     assert planned.violations == [], planned.violations
-    return scenario, planned.document
+    return scenario, planned.schedule.to_json()
 
 
 def rules(violations: list[Violation]) -> set[str]:
@@ -89,3 +91,11 @@ def broken(scenario: Scenario, document: dict[str, Any]) -> set[str]:
 @pytest.fixture
 def tiny_path() -> Path:
     return TINY
+
+
+def replan_events(scenario: Scenario, document: dict[str, Any], events: list[dict[str, Any]],
+                  now: datetime, options: Options) -> Replanned:
+    """Re-plan a solved week (its schedule.json) after events given as plain data."""
+    previous = Schedule.from_json(document)
+    parsed = [e for _, e in read_events({"events": events}, scenario, previous, now)]
+    return replan(scenario, previous, parsed, now, options)

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from scheduler.check import check
+from scheduler.documents import Schedule
 from scheduler.errors import InvalidScenario
-from scheduler.replan import replan
-from scheduler.scenario import validate_scenario
+from scheduler.usecases import read_events
+from scheduler.validate import validate_scenario
 from solver import Options
-from tests.conftest import patients, scenario_dict, solve_data
+from tests.conftest import patients, replan_events, scenario_dict, solve_data
 
 THERAPIST = {"role": "therapist"}  # present for the session, no hands-on or monitoring load
 
@@ -101,14 +102,12 @@ def test_replan_keeps_confirmed_future_fixed_appointments_exactly() -> None:
                       "room": "R1", "staff": {"nurse": "N1"}}]
     scenario, doc = solve_data(data)
     events = [{"type": "add_patient", "patient": {"id": "P09", "protocol": "esk",
-                                                  "priority": 5}}] * 1
-    from scheduler.events import parse_events
-
-    result = replan(scenario, doc, parse_events({"events": events}),
-                    datetime.fromisoformat("2026-12-07T07:00:00-05:00"),
-                    Options(time_limit=5, workers=1, seed=0))
+                                                  "priority": 5}}]
+    result = replan_events(scenario, doc, events,
+                           datetime.fromisoformat("2026-12-07T07:00:00-05:00"),
+                           Options(time_limit=5, workers=1, seed=0))
     assert [f.id for f in result.scenario.fixed] == ["A-0100"]
-    kept = next(a for a in result.document["appointments"] if a["id"] == "A-0100")
+    kept = next(a for a in result.schedule.to_json()["appointments"] if a["id"] == "A-0100")
     before = next(a for a in doc["appointments"] if a["id"] == "A-0100")
     assert kept == before
     assert result.violations == []
@@ -119,11 +118,9 @@ def test_replan_names_the_confirmed_appointment_an_event_breaks() -> None:
     data["fixed"] = [{"id": "A-0100", "patient": "P01", "start": "2026-12-07T10:00",
                       "room": "R1", "staff": {"nurse": "N1"}}]
     scenario, doc = solve_data(data)
-    from scheduler.events import parse_events
-
     with pytest.raises(InvalidScenario) as caught:
-        replan(scenario, doc, parse_events({"events": [
-            {"type": "staff_absent", "staff": "N1", "date": "2026-12-07"}]}),
+        replan_events(scenario, doc, [
+            {"type": "staff_absent", "staff": "N1", "date": "2026-12-07"}],
             datetime.fromisoformat("2026-12-07T07:00:00-05:00"), Options(time_limit=2))
     (issue,) = caught.value.issues
     assert issue.path.startswith("A-0100 (fixed: confirmed")
@@ -250,12 +247,11 @@ def test_rems_protocol_without_prescriber_after_dosing_is_invalid() -> None:
 
 def test_change_protocol_event_cannot_cut_rems_monitoring() -> None:
     scenario, doc = solve_data(_rems(rems_enrolled=True))
-    from scheduler.replan import validate_events
-
     with pytest.raises(InvalidScenario) as caught:
-        validate_events({"events": [{"type": "change_protocol", "protocol": "esk",
-                                     "from": "2026-12-07", "minutes": {"monitoring": 90}}]},
-                        scenario, doc, datetime.fromisoformat("2026-12-07T07:00:00-05:00"))
+        read_events({"events": [{"type": "change_protocol", "protocol": "esk",
+                                 "from": "2026-12-07", "minutes": {"monitoring": 90}}]},
+                    scenario, Schedule.from_json(doc),
+                    datetime.fromisoformat("2026-12-07T07:00:00-05:00"))
     (issue,) = caught.value.issues
     assert issue.path == "events[0].minutes"
     assert "at least 120 minutes" in issue.message

@@ -9,8 +9,8 @@ from bench.bound import lp_bound
 from bench.generate import Spec, generate, suite
 from scheduler.check import check
 from scheduler.compile import to_problem
-from scheduler.scenario import validate_scenario
-from scheduler.schedule import schedule_document
+from scheduler.documents import schedule_from_solution
+from scheduler.validate import validate_scenario
 from solver import Options, capacity_bound, greedy_solve, solve
 
 SMALL = [Spec("S", limit, load, seed=seed)
@@ -34,9 +34,9 @@ def test_small_instances_solve_greedy_is_valid_and_lp_bounds_both(spec: Spec) ->
     scenario = validate_scenario(generate(spec))
     problem = to_problem(scenario)
     greedy = greedy_solve(problem)
-    assert check(scenario, schedule_document(scenario, problem, greedy)) == []
+    assert check(scenario, schedule_from_solution(scenario, problem, greedy).to_json()) == []
     solution = solve(problem, Options(time_limit=3, workers=2, soft_goals=False))
-    assert check(scenario, schedule_document(scenario, problem, solution)) == []
+    assert check(scenario, schedule_from_solution(scenario, problem, solution).to_json()) == []
     assert solution.objective >= greedy.objective
     lp = lp_bound(problem)
     assert lp.status == "Optimal"

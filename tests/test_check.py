@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from scheduler.check import Violation, check
-from scheduler.scenario import validate_scenario
+from scheduler.validate import validate_scenario
 from tests.conftest import ESK
 
 Doc = dict[str, Any]

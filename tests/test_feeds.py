@@ -18,8 +18,9 @@ import recurring_ical_events
 from icalendar import Calendar
 
 from calendars import Directory, FeedOptions, advance, render, render_all
-from scheduler.publish import build_feeds, publish_feeds
-from scheduler.scenario import Scenario, load_scenario
+from scheduler.model import Scenario
+from scheduler.usecases import build_feeds, publish_feeds
+from scheduler.validate import load_scenario
 from tests.conftest import DEMO, TINY, shift, solve_data
 
 FIXTURES = Path(__file__).parent / "fixtures"

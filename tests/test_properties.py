@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from scheduler.check import check
 from scheduler.compile import to_problem
-from scheduler.scenario import validate_scenario
-from scheduler.schedule import schedule_document
+from scheduler.documents import schedule_from_solution
+from scheduler.validate import validate_scenario
 from solver import Options, Solution, solve
 from tests.conftest import ESK
 
@@ -79,7 +79,7 @@ def _solve(data: dict[str, Any]) -> tuple[Solution, list[Any]]:
     scenario = validate_scenario(data)
     problem = to_problem(scenario)
     solution = solve(problem, Options(time_limit=3, workers=2, soft_goals=False))
-    return solution, check(scenario, schedule_document(scenario, problem, solution))
+    return solution, check(scenario, schedule_from_solution(scenario, problem, solution).to_json())
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -15,12 +15,13 @@ from hypothesis import strategies as st
 
 from scheduler.check import check
 from scheduler.cli import main
+from scheduler.documents import changes_json
 from scheduler.errors import InvalidScenario
-from scheduler.events import parse_events
-from scheduler.replan import Replanned, replan
-from scheduler.scenario import Scenario, validate_scenario
+from scheduler.model import Scenario
+from scheduler.usecases import Replanned
+from scheduler.validate import validate_scenario
 from solver import Options
-from tests.conftest import patients, scenario_dict, solve_data
+from tests.conftest import patients, replan_events, scenario_dict, solve_data
 
 EARLY = datetime(2026, 12, 1, tzinfo=UTC)  # before the horizon: nothing is frozen
 OPTIONS = Options(time_limit=4, workers=2)
@@ -46,9 +47,9 @@ def _week(n_patients: int, **fields: Any) -> dict[str, Any]:
 
 def _replan(scenario: Scenario, doc: dict[str, Any], events: list[dict[str, Any]],
             now: datetime = EARLY) -> Replanned:
-    result = replan(scenario, doc, parse_events({"events": events}), now, OPTIONS)
+    result = replan_events(scenario, doc, events, now, OPTIONS)
     assert result.violations == []
-    assert check(result.scenario, result.document) == []
+    assert check(result.scenario, result.schedule.to_json()) == []
     return result
 
 
@@ -69,18 +70,18 @@ def test_cancellation_frees_a_slot_for_a_waiting_patient_and_nothing_else_moves(
     gone = doc["appointments"][1]
     result = _replan(scenario, doc, [{"type": "cancel", "appointment": gone["id"],
                                       "drop": True}])
-    after = _by_id(result.document)
+    after = _by_id(result.schedule.to_json())
     for a in doc["appointments"]:
         if a["id"] != gone["id"]:
             assert _same(after[a["id"]], a)
     assert gone["id"] not in after
     assert {a["patient"] for a in after.values()} == (
         {a["patient"] for a in doc["appointments"]} - {gone["patient"]}) | {waiting}
-    reasons = {c["id"]: c["reason"] for c in result.changes}
+    reasons = {c["id"]: c["reason"] for c in changes_json(result.changes)}
     assert reasons[gone["id"]].startswith(f"{gone['id']} cancelled")
-    new = next(c for c in result.changes if c["before"] is None)
+    new = next(c for c in changes_json(result.changes) if c["before"] is None)
     assert new["reason"] == "filled a freed slot" and new["after"]["patient"] == waiting
-    assert len(result.changes) == 2
+    assert len(changes_json(result.changes)) == 2
 
 
 def test_nurse_absent_for_a_day_changes_only_her_sessions_that_day() -> None:
@@ -90,7 +91,7 @@ def test_nurse_absent_for_a_day_changes_only_her_sessions_that_day() -> None:
     on_day = [a for a in doc["appointments"]
               if a["start"].startswith(day) and a["staff"]["nurse"] == "N2"]
     result = _replan(scenario, doc, [{"type": "staff_absent", "staff": "N2", "date": day}])
-    after = _by_id(result.document)
+    after = _by_id(result.schedule.to_json())
     hers = {a["id"] for a in on_day}
     for a in doc["appointments"]:
         if a["id"] not in hers:
@@ -98,8 +99,8 @@ def test_nurse_absent_for_a_day_changes_only_her_sessions_that_day() -> None:
     for aid in hers:
         assert aid in after  # rebooked, same id
         assert after[aid]["staff"]["nurse"] != "N2" or not after[aid]["start"].startswith(day)
-    assert {c["id"] for c in result.changes} == hers
-    assert all(c["reason"] == f"N2 absent {day}" for c in result.changes)
+    assert {c["id"] for c in changes_json(result.changes)} == hers
+    assert all(c["reason"] == f"N2 absent {day}" for c in changes_json(result.changes))
     moved_in_place = [aid for aid in hers
                       if after[aid]["start"] == _by_id(doc)[aid]["start"]]
     assert moved_in_place, "a staff swap at the same time beats moving the patient"
@@ -115,7 +116,7 @@ def test_room_closed_for_an_afternoon_and_patient_unavailable() -> None:
         {"type": "patient_unavailable", "patient": other["patient"],
          "date": other["start"][:10]},
     ])
-    after = _by_id(result.document)
+    after = _by_id(result.schedule.to_json())
     assert after[target["id"]]["room"] != "R1" or not after[target["id"]]["start"].startswith(
         day)
     assert not after[other["id"]]["start"].startswith(other["start"][:10])
@@ -128,10 +129,10 @@ def test_add_an_urgent_patient_and_extra_sessions() -> None:
         {"type": "add_patient", "patient": {"id": "P900", "protocol": "esk", "priority": 5}},
         {"type": "add_sessions", "patient": "P01", "sessions": 1},
     ])
-    after = _by_id(result.document)
+    after = _by_id(result.schedule.to_json())
     for a in doc["appointments"]:
         assert _same(after[a["id"]], a)
-    added = [c for c in result.changes if c["before"] is None]
+    added = [c for c in changes_json(result.changes) if c["before"] is None]
     assert {c["after"]["patient"] for c in added} == {"P900", "P01"}
     assert {c["reason"] for c in added} == {"new patient P900",
                                             "P01 wants 1 more session(s)"}
@@ -142,7 +143,7 @@ def test_cancelled_but_still_wanted_session_moves_with_its_id() -> None:
     scenario, doc = solve_data(_week(2))
     first = doc["appointments"][0]
     result = _replan(scenario, doc, [{"type": "cancel", "appointment": first["id"]}])
-    moved = _by_id(result.document)[first["id"]]
+    moved = _by_id(result.schedule.to_json())[first["id"]]
     assert moved["patient"] == first["patient"]
     assert moved["start"] != first["start"]
 
@@ -151,13 +152,13 @@ def test_protocol_durations_change_from_a_date() -> None:
     scenario, doc = solve_data(_week(6))
     result = _replan(scenario, doc, [{"type": "change_protocol", "protocol": "esk",
                                       "from": "2026-12-08", "minutes": {"monitoring": 90}}])
-    for a in result.document["appointments"]:
+    for a in result.schedule.to_json()["appointments"]:
         monitoring = next(p for p in a["phases"] if p["name"] == "monitoring")
         minutes = (datetime.fromisoformat(monitoring["end"])
                    - datetime.fromisoformat(monitoring["start"])).total_seconds() / 60
         assert minutes == (120 if a["start"] < "2026-12-08" else 90)
     unchanged = [a for a in doc["appointments"] if a["start"] < "2026-12-08"]
-    after = _by_id(result.document)
+    after = _by_id(result.schedule.to_json())
     for a in unchanged:
         assert _same(after[a["id"]], a)
 
@@ -169,15 +170,15 @@ def test_the_past_is_frozen() -> None:
     assert past
     result = _replan(scenario, doc, [{"type": "staff_absent", "staff": "N1",
                                       "date": "2026-12-09"}], now)
-    after = _by_id(result.document)
+    after = _by_id(result.schedule.to_json())
     for a in past:
         assert _same(after[a["id"]], a)
-    for a in result.document["appointments"]:
+    for a in result.schedule.to_json()["appointments"]:
         if a["id"] not in {p["id"] for p in past}:
             assert datetime.fromisoformat(a["start"]) >= now
     with pytest.raises(InvalidScenario) as err:
-        replan(scenario, doc, parse_events({"events": [
-            {"type": "cancel", "appointment": past[0]["id"]}]}), now, OPTIONS)
+        replan_events(scenario, doc, [
+            {"type": "cancel", "appointment": past[0]["id"]}], now, OPTIONS)
     assert "started before --now" in str(err.value)
 
 
@@ -276,12 +277,12 @@ def test_any_events_replan_to_a_valid_week_that_keeps_the_untouched(data: st.Dat
                                                                     ) -> None:
     scenario, doc = _base()
     events = data.draw(_events(doc))
-    result = replan(scenario, doc, parse_events({"events": events}), EARLY,
+    result = replan_events(scenario, doc, events, EARLY,
                     Options(time_limit=2, workers=2))
     assert result.violations == []
-    assert check(result.scenario, result.document) == []
-    touched = {c["id"] for c in result.changes
-               if not c["reason"].startswith(("moved to make room", "no longer fits"))}
-    extra = [c for c in result.changes if c["id"] not in touched and c["before"] is not None]
+    assert check(result.scenario, result.schedule.to_json()) == []
+    touched = {c.id for c in result.changes
+               if not c.reason.startswith(("moved to make room", "no longer fits"))}
+    extra = [c for c in result.changes if c.id not in touched and c.before is not None]
     assert len(extra) <= scenario.settings.replan_extra_moves
     validate_scenario(result.scenario.model_dump(mode="json", by_alias=True))

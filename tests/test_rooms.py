@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from scheduler.compile import to_problem
-from scheduler.scenario import validate_scenario
+from scheduler.validate import validate_scenario
 from solver.rooms import room_classes
 from tests.conftest import patients, scenario_dict, solve_data
 

@@ -9,7 +9,7 @@ import pytest
 
 from scheduler.check import check
 from scheduler.compile import to_problem
-from scheduler.scenario import load_scenario, validate_scenario
+from scheduler.validate import load_scenario, validate_scenario
 from solver import Options, greedy_solve, solve
 from tests.conftest import DEMO, TINY, patients, scenario_dict, solve_data
 
@@ -59,10 +59,10 @@ def test_dst_spring_forward_day_is_23_hours() -> None:
 
 def test_greedy_alone_passes_check() -> None:
     scenario = load_scenario(DEMO)
-    from scheduler.schedule import schedule_document
+    from scheduler.documents import schedule_from_solution
 
     problem = to_problem(scenario)
-    doc = schedule_document(scenario, problem, greedy_solve(problem))
+    doc = schedule_from_solution(scenario, problem, greedy_solve(problem)).to_json()
     assert doc["kpis"]["placed"] > 80
     assert check(scenario, doc) == []
 
@@ -75,9 +75,9 @@ def test_demo_week_is_valid_and_beats_greedy() -> None:
     solution = solve(problem, Options(time_limit=10, workers=2, seed=1))
     assert solution.objective >= solution.greedy_objective
     assert solution.objective <= solution.bound
-    from scheduler.schedule import schedule_document
+    from scheduler.documents import schedule_from_solution
 
-    doc = schedule_document(scenario, problem, solution)
+    doc = schedule_from_solution(scenario, problem, solution).to_json()
     assert check(scenario, doc) == []
     assert all(u["reason"] and "infeasible" not in u["reason"] for u in doc["unplaced"])
     assert datetime.fromisoformat(doc["appointments"][0]["start"]).tzinfo is not None

@@ -1,4 +1,5 @@
-"""Publishing a schedule's calendar feeds into a folder, all or nothing.
+"""Publishing a schedule into a folder: ``schedule.json`` (and a re-plan's ``changes.json`` and
+``scenario.yaml``) written atomically, and the calendar feeds, all or nothing.
 
 ``DIR/feeds/`` holds one ``.ics`` per patient, staff member and room, ``clinic.ics``, and
 ``state.json`` (each event's sequence, last change and cancellation), which the next publish into
@@ -17,8 +18,11 @@ from datetime import datetime, time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from calendars import Directory, FeedOptions, advance, render_all
-from scheduler.scenario import Scenario, clock_minutes
+from scheduler.documents import ChangeList, Schedule, changes_json
+from scheduler.model import Scenario, clock_minutes
 
 log = logging.getLogger(__name__)
 STATE = "state.json"
@@ -66,10 +70,12 @@ def read_state(folder: Path) -> dict[str, Any]:
     return dict(data.get("events", {}))
 
 
-def build_feeds(scenario: Scenario, document: dict[str, Any], previous: dict[str, Any],
-                now: datetime) -> tuple[dict[str, bytes], dict[str, Any]]:
-    """Feed files and the new event state for ``document`` published at ``now``."""
+def build_feeds(scenario: Scenario, schedule: Schedule | dict[str, Any],
+                previous: dict[str, Any], now: datetime) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Feed files and the new event state for ``schedule`` (or a parsed ``schedule.json``)
+    published at ``now``."""
     options = feed_options(scenario)
+    document = schedule.to_json() if isinstance(schedule, Schedule) else schedule
     state = advance(previous, document["appointments"], now, options.cancelled_days)
     files = render_all(state, options, directory(scenario),
                        patients=[p.id for p in scenario.patients],
@@ -78,13 +84,13 @@ def build_feeds(scenario: Scenario, document: dict[str, Any], previous: dict[str
     return files, state
 
 
-def publish_feeds(scenario: Scenario, document: dict[str, Any], out: Path,
+def publish_feeds(scenario: Scenario, schedule: Schedule | dict[str, Any], out: Path,
                   now: datetime, history: Path | None = None) -> Path:
-    """Write ``out/feeds/`` for ``document``, continuing the history already there (or, for a
+    """Write ``out/feeds/`` for ``schedule``, continuing the history already there (or, for a
     new folder, the one in ``history``, the previous schedule's feeds folder)."""
     target = out / "feeds"
     source = target if (target / STATE).exists() or history is None else history
-    files, state = build_feeds(scenario, document, read_state(source), now)
+    files, state = build_feeds(scenario, schedule, read_state(source), now)
     out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".feeds-", dir=out))
     try:
@@ -107,3 +113,36 @@ def publish_feeds(scenario: Scenario, document: dict[str, Any], out: Path,
         raise
     log.info("wrote %d feeds to %s", len(files), target)
     return target
+
+
+def _atomic(target: Path, text: str) -> Path:
+    """Write ``target`` via a temporary file and a rename: never half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    return target
+
+
+def write_json(target: Path, data: Any) -> Path:
+    return _atomic(target, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_yaml(target: Path, data: Any) -> Path:
+    return _atomic(target, yaml.safe_dump(data, sort_keys=False, allow_unicode=True,
+                                          default_flow_style=None, width=100))
+
+
+def publish(scenario: Scenario, schedule: Schedule, out: Path, now: datetime,
+            history: Path | None = None, changes: ChangeList | None = None) -> Path:
+    """Write ``out/schedule.json`` and ``out/feeds/`` (continuing ``history``'s feeds when the
+    folder is new); for a re-plan also ``changes.json`` and ``scenario.yaml``, the scenario
+    after the events, so the folder re-checks on its own. Feeds go first (all or nothing), so
+    a failure leaves the last published schedule and feeds as they were. Returns the
+    schedule's path."""
+    publish_feeds(scenario, schedule, out, now, history)  # all or nothing, so first
+    if changes is not None:
+        write_json(out / "changes.json", changes_json(changes))
+        write_yaml(out / "scenario.yaml",
+                   scenario.model_dump(mode="json", by_alias=True, exclude_defaults=True))
+    return write_json(out / "schedule.json", schedule.to_json())

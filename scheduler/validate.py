@@ -1,281 +1,38 @@
-"""Contract v1 scenarios: pydantic models, loading from YAML or JSON, and full validation.
+"""Loading and validating contract v1 scenarios: every problem at once, each with its path.
 
 Every problem in a file is reported at once, each with its field path (``staff[3].shifts.tue``) and
 a sentence a clinic manager understands. Sections are parsed item by item so that one broken room
-does not hide a broken patient, and cross-references are checked on whatever parsed.
+does not hide a broken patient, and cross-references are checked on whatever parsed. Fixed
+appointments are vetted by the independent checker.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 from collections import Counter
 from collections.abc import Iterable
-from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    TypeAdapter,
-    ValidationError,
-    model_validator,
+from pydantic import TypeAdapter, ValidationError
+
+from scheduler.check import check_fixed
+from scheduler.errors import InvalidInput, Issue
+from scheduler.model import (
+    Clinic,
+    FeedSettings,
+    FixedSpec,
+    Horizon,
+    PatientSpec,
+    PhaseSpec,
+    ProtocolSpec,
+    RoomSpec,
+    Scenario,
+    SoftGoals,
+    StaffSpec,
 )
-
-from scheduler.errors import InvalidScenario, Issue
-
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
-
-
-def clock_minutes(text: str) -> int:
-    """Minutes after local midnight of ``"HH:MM"`` (``"24:00"`` is 1440)."""
-    hh, mm = text.split(":")
-    return int(hh) * 60 + int(mm)
-
-
-def _clock(value: str) -> str:
-    if not _CLOCK.match(value):
-        raise ValueError(f"'{value}' is not a time of day written HH:MM (00:00 to 24:00)")
-    return value
-
-
-def _span(value: tuple[str, str]) -> tuple[str, str]:
-    start, end = value
-    if clock_minutes(end) <= clock_minutes(start):
-        raise ValueError(f"ends at {end}, not after it starts at {start}")
-    return value
-
-
-def _spans(value: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    ordered = sorted(value, key=lambda s: clock_minutes(s[0]))
-    for (_, end), (start, _) in itertools.pairwise(ordered):
-        if clock_minutes(start) < clock_minutes(end):
-            raise ValueError(f"intervals overlap ({start} starts before {end})")
-    return value
-
-
-Clock = Annotated[str, AfterValidator(_clock)]
-Span = Annotated[tuple[Clock, Clock], AfterValidator(_span)]
-Spans = Annotated[list[Span], AfterValidator(_spans)]
-WeekHours = dict[Weekday, Spans]
-Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
-Minutes = Annotated[int, Field(ge=0, le=24 * 60)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class Clinic(_Model):
-    name: str = Field(min_length=1)
-    timezone: str = Field(description="IANA time zone name, e.g. America/New_York")
-    slot_minutes: Annotated[int, Field(ge=1, le=60)] = 5
-    hours: WeekHours
-    closed_dates: list[date] = []
-    address: str | None = None
-    arrival_instructions: str | None = None
-
-
-class Horizon(_Model):
-    start: date
-    days: Annotated[int, Field(ge=1, le=62)] = 7
-
-
-class PhaseSpec(_Model):
-    name: Id
-    minutes: Annotated[int, Field(ge=1, le=24 * 60)]
-
-
-class Outage(_Model):
-    """A date (and optionally a part of it, ``from``-``to``) on which something is unavailable."""
-
-    date: date
-    from_: Clock | None = Field(default=None, alias="from")
-    to: Clock | None = None
-
-    def span(self) -> tuple[str, str]:
-        return self.from_ or "00:00", self.to or "24:00"
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Outage:
-        start, end = self.span()
-        if clock_minutes(end) <= clock_minutes(start):
-            raise ValueError(f"ends at {end}, not after it starts at {start}")
-        return self
-
-
-class Revision(_Model):
-    """New phase durations (and turnover) for a protocol from a date on."""
-
-    from_: date = Field(alias="from")
-    phases: list[PhaseSpec] = Field(min_length=1)
-    turnover_minutes: Minutes | None = None
-
-
-class StaffNeedSpec(_Model):
-    role: Id
-    key: Id | None = None
-    qualification: Id | None = None
-    modes: dict[str, Literal["hands_on", "monitor"]] = {}
-
-    @property
-    def name(self) -> str:
-        return self.key or self.role
-
-
-class OnSiteSpec(_Model):
-    role: Id
-    phases: list[str] = Field(min_length=1)
-
-
-class ProtocolSpec(_Model):
-    id: Id
-    name: str = Field(min_length=1)
-    phases: list[PhaseSpec] = Field(min_length=1)
-    turnover_minutes: Minutes = 0
-    room_features: list[str] = []
-    staff: list[StaffNeedSpec] = []
-    on_site: list[OnSiteSpec] = []
-    revisions: list[Revision] = Field(default=[], description="Phase durations from a date on.")
-    requires_rems: bool = Field(
-        default=False,
-        description="Only patients enrolled in the Spravato REMS may be booked (rems_enrolled).")
-    dose_phase: str | None = Field(
-        default=None,
-        description="Phase whose start is the dosing moment (for staggering); default: a phase "
-        "named dosing, infusion or injection, else the second phase.")
-
-    def on(self, day: date) -> tuple[list[PhaseSpec], int]:
-        """Phases and turnover in force on ``day`` (the latest revision from on or before it)."""
-        phases, turnover = self.phases, self.turnover_minutes
-        for r in sorted(self.revisions, key=lambda r: r.from_):
-            if r.from_ <= day:
-                phases = r.phases
-                turnover = r.turnover_minutes if r.turnover_minutes is not None else turnover
-        return phases, turnover
-
-    @property
-    def dose(self) -> str:
-        names = [p.name for p in self.phases]
-        if self.dose_phase:
-            return self.dose_phase
-        for candidate in ("dosing", "infusion", "injection", "dose"):
-            if candidate in names:
-                return candidate
-        return names[1] if len(names) > 1 else names[0]
-
-
-class RoomSpec(_Model):
-    id: Id
-    name: str | None = None
-    features: list[str] = []
-    chairs: Annotated[int, Field(ge=1, le=100)] = 1
-    hours: WeekHours | None = None
-    closures: list[Outage] = Field(default=[], description="Out of service on a date or part.")
-
-
-class StaffSpec(_Model):
-    id: Id
-    name: str | None = None
-    role: Id
-    qualifications: list[str] = []
-    max_patients: Annotated[int, Field(ge=0, le=100)] = 1
-    shifts: WeekHours = {}
-    time_off: list[date] = []
-    absences: list[Outage] = Field(default=[], description="Absent on a date, or part of it.")
-
-
-class PatientSpec(_Model):
-    id: Id
-    name: str | None = None
-    protocol: Id
-    sessions: Annotated[int, Field(ge=0, le=62)] = 1
-    min_gap_days: Annotated[int, Field(ge=0, le=365)] = 1
-    last_session: date | None = None
-    earliest: date | None = None
-    latest: date | None = None
-    availability: WeekHours | None = None
-    priority: Annotated[int, Field(ge=1, le=5)] = 1
-    preferred_staff: list[Id] = []
-    unavailable: list[Outage] = Field(default=[], description="Cannot come on a date, or part.")
-    rems_enrolled: bool | None = Field(
-        default=None, description="Enrolled in the Spravato REMS; false blocks REMS protocols.")
-
-
-class FixedSpec(_Model):
-    id: Id
-    patient: Id
-    start: datetime = Field(description="Local wall-clock time of the clinic, YYYY-MM-DDTHH:MM")
-    room: Id
-    staff: dict[str, Id] = {}
-
-
-class Settings(_Model):
-    """Soft-goal weights (per minute of penalty) and their parameters."""
-
-    preferred_staff_weight: Annotated[int, Field(ge=0, le=1000)] = 1
-    stagger_weight: Annotated[int, Field(ge=0, le=1000)] = 2
-    slack_weight: Annotated[int, Field(ge=0, le=1000)] = 2
-    compact_weight: Annotated[int, Field(ge=0, le=1000)] = 1
-    stagger_minutes: Annotated[int, Field(ge=1, le=240)] = 20
-    slack_minutes: Annotated[int, Field(ge=1, le=240)] = 15
-    replan_extra_moves: Annotated[int, Field(ge=0, le=100)] = Field(
-        default=2, description="Re-planning may move this many appointments no event touched, "
-        "to save touched patients' sessions.")
-
-
-class FeedSettings(_Model):
-    """What calendar feeds show. Patient feeds never name a treatment unless opted in."""
-
-    name: str | None = Field(default=None, description="The clinic's name in patients' "
-                             "calendars; default clinic.name (avoid one that names a drug).")
-    cancelled_days: Annotated[int, Field(ge=0, le=365)] = 14
-    patient_reminder: Clock | None = Field(default="18:00", description="Reminder the evening "
-                                           "before, local time; null for none.")
-    patient_detail: bool = False
-    staff_detail: bool = True
-    room_detail: bool = True
-    clinic_detail: bool = True
-
-
-class Scenario(_Model):
-    """A clinic, its horizon and who wants what: contract v1."""
-
-    version: Literal[1] = 1
-    clinic: Clinic
-    horizon: Horizon
-    protocols: list[ProtocolSpec] = Field(min_length=1)
-    rooms: list[RoomSpec] = Field(min_length=1)
-    staff: list[StaffSpec] = []
-    patients: list[PatientSpec] = []
-    fixed: list[FixedSpec] = []
-    settings: Settings = Settings()
-    feeds: FeedSettings = FeedSettings()
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.clinic.timezone)
-
-    def dates(self) -> list[date]:
-        return [self.horizon.start + timedelta(days=i) for i in range(self.horizon.days)]
-
-    def local(self, day: date, clock: str) -> datetime:
-        """The aware instant of wall-clock ``clock`` on ``day`` in the clinic's zone."""
-        minutes = clock_minutes(clock)
-        naive = datetime.combine(day, datetime.min.time()) + timedelta(minutes=minutes)
-        return naive.replace(tzinfo=self.tz)
-
-    def protocol(self, pid: str) -> ProtocolSpec:
-        return next(p for p in self.protocols if p.id == pid)
-
 
 # --------------------------------------------------------------------------- messages
 _FRIENDLY = {
@@ -336,19 +93,19 @@ def parse_text(text: str, json_: bool = False) -> Any:
 
 
 def read_data(path: Path) -> Any:
-    """Parse YAML or JSON text; unreadable files raise :class:`InvalidScenario`."""
+    """Parse YAML or JSON text; unreadable files raise :class:`InvalidInput`."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidScenario([Issue(str(path), f"cannot be read: {exc}")]) from exc
+        raise InvalidInput([Issue(str(path), f"cannot be read: {exc}")]) from exc
     try:
         return parse_text(text, json_=path.suffix.lower() == ".json")
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise InvalidScenario([Issue(str(path), f"is not valid YAML or JSON: {exc}")]) from exc
+        raise InvalidInput([Issue(str(path), f"is not valid YAML or JSON: {exc}")]) from exc
 
 
 def load_scenario(path: Path) -> Scenario:
-    """Read and validate a scenario file, raising :class:`InvalidScenario` with every problem."""
+    """Read and validate a scenario file, raising :class:`InvalidInput` with every problem."""
     return validate_scenario(read_data(path))
 
 
@@ -356,7 +113,7 @@ _SECTIONS: dict[str, Any] = {
     "protocols": ProtocolSpec, "rooms": RoomSpec, "staff": StaffSpec,
     "patients": PatientSpec, "fixed": FixedSpec,
 }
-_SINGLES: dict[str, Any] = {"clinic": Clinic, "horizon": Horizon, "settings": Settings,
+_SINGLES: dict[str, Any] = {"clinic": Clinic, "horizon": Horizon, "settings": SoftGoals,
                             "feeds": FeedSettings}
 _OPTIONAL = ("settings", "feeds")
 
@@ -364,7 +121,7 @@ _OPTIONAL = ("settings", "feeds")
 def validate_scenario(data: Any) -> Scenario:
     """Validate parsed data (a dict) as a scenario; all problems at once."""
     if not isinstance(data, dict):
-        raise InvalidScenario([Issue("(file)", "must be a mapping with clinic, horizon, "
+        raise InvalidInput([Issue("(file)", "must be a mapping with clinic, horizon, "
                                                "protocols, rooms, staff and patients")])
     issues: list[Issue] = []
     known = {"version", *_SECTIONS, *_SINGLES}
@@ -390,17 +147,14 @@ def validate_scenario(data: Any) -> Scenario:
             continue
         items = []
         for i, item in enumerate(raw):
-            try:
-                items.append((i, TypeAdapter(model).validate_python(item)))
-            except ValidationError as exc:
-                issues += issues_from(exc, f"{key}[{i}]")
-                partial = _without_bad_fields(model, item, exc)
-                if partial is not None:  # still cross-check what did parse
-                    items.append((i, partial))
+            value, problems = validate_item(model, item, f"{key}[{i}]")
+            issues += problems
+            if value is not None:  # still cross-check what did parse
+                items.append((i, value))
         parsed[key] = items
     issues += cross_check(parsed)
     if issues:
-        raise InvalidScenario(issues)
+        raise InvalidInput(issues)
     scenario = Scenario(
         version=1,
         clinic=parsed["clinic"],
@@ -410,31 +164,35 @@ def validate_scenario(data: Any) -> Scenario:
         staff=[x for _, x in parsed["staff"]],
         patients=[x for _, x in parsed["patients"]],
         fixed=[x for _, x in parsed["fixed"]],
-        settings=parsed.get("settings", Settings()),
+        settings=parsed.get("settings", SoftGoals()),
         feeds=parsed.get("feeds", FeedSettings()),
     )
     if not scenario.protocols:
-        raise InvalidScenario([Issue("protocols", "must list at least one protocol")])
+        raise InvalidInput([Issue("protocols", "must list at least one protocol")])
     if not scenario.rooms:
-        raise InvalidScenario([Issue("rooms", "must list at least one room")])
-    from scheduler.check import check_fixed  # the independent checker vets fixed appointments
-
+        raise InvalidInput([Issue("rooms", "must list at least one room")])
     problems = check_fixed(scenario)
     if problems:
-        raise InvalidScenario(problems)
+        raise InvalidInput(problems)
     return scenario
 
 
-def _without_bad_fields(model: Any, item: Any, error: ValidationError) -> Any:
-    """The item re-validated without its broken top-level fields, or None if that fails too."""
-    if not isinstance(item, dict):
-        return None
-    bad = {e["loc"][0] for e in error.errors() if e["loc"]}
+def validate_item(model: Any, item: Any, path: str) -> tuple[Any, list[Issue]]:
+    """One item of a section: the model and no issues, or its issues and, so that its
+    references still get checked, the item re-validated without its broken top-level fields
+    (None when that fails too)."""
     try:
-        return TypeAdapter(model).validate_python({k: v for k, v in item.items()
-                                                   if k not in bad})
-    except ValidationError:
-        return None
+        return TypeAdapter(model).validate_python(item), []
+    except ValidationError as exc:
+        issues = issues_from(exc, path)
+        if not isinstance(item, dict):
+            return None, issues
+        bad = {e["loc"][0] for e in exc.errors() if e["loc"]}
+        try:
+            return TypeAdapter(model).validate_python(
+                {k: v for k, v in item.items() if k not in bad}), issues
+        except ValidationError:
+            return None, issues
 
 
 def _duplicates(section: str, items: list[tuple[int, Any]]) -> list[Issue]:

@@ -1,0 +1,233 @@
+"""Typed schedules: contract v1's ``schedule.json`` and ``changes.json`` as pydantic models.
+
+A :class:`Schedule` is what every use case returns and every caller (the CLI, the service, the
+feeds) reads; ``to_json()`` is the contract's document, byte for byte what the core wrote before
+(times as ISO 8601 with the UTC offset of their date, in the clinic's zone).
+
+>>> Schedule.from_json(schedule.to_json()) == schedule   # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    PlainSerializer,
+    ValidationError,
+)
+
+from scheduler.compile import Clock
+from scheduler.errors import InvalidInput
+from scheduler.model import Scenario
+from scheduler.validate import issues_from
+from solver import Appointment as Placed
+from solver import Problem, Solution
+
+__all__ = ["Appointment", "Change", "ChangeList", "Kpis", "Phase", "Schedule", "SolverInfo",
+           "Unplaced", "assign_ids", "changes_json", "schedule_from_solution"]
+
+Instant = Annotated[AwareDatetime,
+                    PlainSerializer(lambda t: t.isoformat(timespec="seconds"), when_used="json")]
+"""An aware instant, written as the contract writes it: ``2026-12-07T09:00:00-05:00``."""
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Phase(_Doc):
+    name: str
+    start: Instant
+    end: Instant
+
+
+class Appointment(_Doc):
+    """One session: who, where, with whom, when (each phase too)."""
+
+    id: str
+    patient: str
+    protocol: str
+    room: str
+    staff: dict[str, str]
+    start: Instant
+    end: Instant
+    phases: list[Phase]
+
+
+class Unplaced(_Doc):
+    patient: str
+    sessions: int
+    reason: str
+
+
+class SolverInfo(_Doc):
+    status: str
+    seconds: float
+    objective: int
+    bound: int
+
+
+class Kpis(_Doc):
+    """Figures of a schedule; more may be added (``extra`` fields are kept)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    wanted: int
+    placed: int
+    weighted_wanted: int = 0
+    weighted: int = 0
+    by_protocol: dict[str, dict[str, int]] = {}
+    room_utilization: float = 0.0
+    rooms: dict[str, float] = {}
+    nurse_utilization: float = 0.0
+    nurses: dict[str, float] = {}
+    penalties: dict[str, int] = {}
+    greedy_weighted: int = 0
+    changed_appointments: int | None = None
+
+
+class Schedule(_Doc):
+    """Contract v1's ``schedule.json``."""
+
+    version: int = 1
+    scenario: str = ""
+    generated_at: Annotated[AwareDatetime, PlainSerializer(
+        lambda t: t.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        when_used="json")] | None = None
+    solver: SolverInfo | None = None
+    """How it was found; absent in a schedule another tool wrote."""
+    appointments: list[Appointment]
+    unplaced: list[Unplaced] = []
+    kpis: Kpis | None = None
+    replanned_from: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The document as the contract writes it (``json.dumps``-ready)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+    @classmethod
+    def from_json(cls, data: Any, where: str = "schedule") -> Schedule:
+        """Read a parsed ``schedule.json``; problems raise :class:`InvalidInput` with paths."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidInput(issues_from(exc, where)) from exc
+
+
+class Change(_Doc):
+    """One appointment that differs from the previous schedule, and why."""
+
+    id: str
+    patient: str | None
+    before: Appointment | None
+    after: Appointment | None
+    reason: str
+
+
+ChangeList = list[Change]
+
+
+def changes_json(changes: ChangeList) -> list[dict[str, Any]]:
+    """``changes.json``: the change list as the contract writes it."""
+    return [c.model_dump(mode="json") for c in changes]
+
+
+# ----------------------------------------------------------------------------- from a solution
+_NUMBERED = re.compile(r"^A-(\d+)$")
+
+
+def assign_ids(appointments: list[Placed], taken: set[str]) -> list[Placed]:
+    """Give every appointment without an id the next free ``A-NNNN``, in order of start."""
+    numbers = [int(m.group(1)) for t in taken if (m := _NUMBERED.match(t))]
+    n = max(numbers, default=0)
+    out = []
+    for a in sorted(appointments, key=lambda a: (a.start, a.patient)):
+        if a.id is None:
+            n += 1
+            while f"A-{n:04d}" in taken:
+                n += 1
+            a = Placed(a.patient, a.day, a.start, a.room, a.staff, f"A-{n:04d}")
+        out.append(a)
+    return out
+
+
+def _appointment(a: Placed, problem: Problem, clock: Clock) -> Appointment:
+    protocol = problem.session_protocol(a.patient, a.day)
+    phases = []
+    t = a.start
+    for ph in protocol.phases:
+        phases.append(Phase(name=ph.name, start=clock.instant(t),
+                            end=clock.instant(t + ph.minutes)))
+        t += ph.minutes
+    assert a.id is not None
+    return Appointment(id=a.id, patient=a.patient, protocol=protocol.id, room=a.room,
+                       staff=dict(a.staff), start=clock.instant(a.start), end=clock.instant(t),
+                       phases=phases)
+
+
+def kpis(problem: Problem, appointments: list[Placed]) -> dict[str, Any]:
+    """Wanted/placed (overall and by protocol), weighted value and utilizations."""
+    patients = {p.id: p for p in problem.patients}
+    by_protocol: dict[str, dict[str, int]] = {
+        pid: {"wanted": 0, "placed": 0} for pid in problem.protocols}
+    for p in problem.patients:
+        by_protocol[p.protocol]["wanted"] += p.sessions
+    for a in appointments:
+        by_protocol[patients[a.patient].protocol]["placed"] += 1
+    open_minutes = {
+        r.id: r.chairs * sum(b - a for a, b in (r.hours if r.hours is not None else
+                                                [h for d in problem.days for h in d.hours]))
+        for r in problem.rooms
+    }
+    used: dict[str, int] = defaultdict(int)
+    load: dict[str, int] = defaultdict(int)
+    for a in appointments:
+        protocol = problem.session_protocol(a.patient, a.day)
+        used[a.room] += protocol.minutes + protocol.turnover
+        offsets = protocol.phase_offsets()
+        for need in protocol.staff:
+            load[a.staff[need.key]] += sum(offsets[ph][1] - offsets[ph][0] for ph in need.modes)
+    nurses = [s for s in problem.staff if s.role == "nurse" and s.max_patients > 0]
+    nurse_capacity = sum(s.max_patients * sum(b - a for a, b in s.shifts) for s in nurses)
+
+    def ratio(x: float, y: float) -> float:
+        return round(x / y, 3) if y else 0.0
+
+    return {
+        "wanted": sum(p.sessions for p in problem.patients),
+        "placed": len(appointments),
+        "weighted_wanted": sum(p.priority * p.sessions for p in problem.patients),
+        "weighted": sum(patients[a.patient].priority for a in appointments),
+        "by_protocol": by_protocol,
+        "room_utilization": ratio(sum(used.values()), sum(open_minutes.values())),
+        "rooms": {r: ratio(used[r], m) for r, m in open_minutes.items()},
+        "nurse_utilization": ratio(sum(load[s.id] for s in nurses), nurse_capacity),
+        "nurses": {s.id: ratio(load[s.id], s.max_patients * sum(b - a for a, b in s.shifts))
+                   for s in nurses},
+    }
+
+
+def schedule_from_solution(scenario: Scenario, problem: Problem, solution: Solution,
+                           now: datetime | None = None) -> Schedule:
+    """The schedule of a solution of ``problem`` (compiled from ``scenario``)."""
+    clock = Clock(scenario)
+    taken = {a.id for a in solution.appointments if a.id is not None}
+    appointments = assign_ids(solution.appointments, taken)
+    figures = kpis(problem, appointments)
+    return Schedule(
+        scenario=scenario.clinic.name,
+        generated_at=(now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0),
+        solver=SolverInfo(status=solution.status, seconds=round(solution.seconds, 2),
+                          objective=solution.objective, bound=solution.bound),
+        appointments=[_appointment(a, problem, clock) for a in appointments],
+        unplaced=[Unplaced(patient=u.patient, sessions=u.sessions, reason=u.reason)
+                  for u in solution.unplaced],
+        kpis=Kpis(**figures, penalties=solution.penalties,
+                  greedy_weighted=solution.greedy_objective),
+    )

@@ -1,0 +1,624 @@
+"""Edits of a scenario: re-planning events and what-if variants, one small function per kind.
+
+Both are "change the scenario's data, then validate it again". :func:`edit_scenario` runs a list
+of edits on a scenario; every problem of every edit is reported at once, each naming its edit
+(``events[2].date``, ``variants[1] (Tuesday nurse).edits[0].add_staff.like``), and nothing is
+changed unless all of them apply.
+
+Events (contract v1 ``replan`` input, plus ``add_sessions`` and ``change_protocol``)::
+
+    events:
+      - {type: cancel, appointment: A-0003}                 # the patient still wants the session
+      - {type: cancel, appointment: A-0004, drop: true}     # ... or no longer wants it
+      - {type: staff_absent, staff: N2, date: 2026-12-09}   # optional from/to "HH:MM"
+      - {type: room_closed, room: R1, date: 2026-12-09, from: "12:00", to: "17:00"}
+      - {type: patient_unavailable, patient: P004, date: 2026-12-10}
+      - {type: add_patient, patient: {id: P900, protocol: esk-84, sessions: 1, priority: 5}}
+      - {type: add_sessions, patient: P010, sessions: 1}
+      - {type: change_protocol, protocol: esk-84, from: 2026-12-09, minutes: {monitoring: 150}}
+
+Variants (contract v1 ``whatif`` input)::
+
+    variants:
+      - name: one more chair
+        edits: [{add_room: {like: R2, id: R9}}]
+      - name: ratio 1:5, Saturday open
+        edits: [{set: {staff: N1, max_patients: 5}}, {set: {clinic: {hours: {sat: [...]}}}}]
+      - name: demand +20%
+        edits: [{scale_demand: 1.2}]
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from scheduler.errors import InvalidInput, Issue
+from scheduler.model import (
+    Clock,
+    Id,
+    Minutes,
+    Outage,
+    PatientSpec,
+    PhaseSpec,
+    ProtocolSpec,
+    Scenario,
+)
+from scheduler.validate import issues_from, rems_problem, validate_item, validate_scenario
+
+__all__ = [
+    "Edit",
+    "EditContext",
+    "Event",
+    "Variant",
+    "apply_edits",
+    "edit_scenario",
+    "parse_events",
+    "parse_variants",
+    "scenario_data",
+]
+
+
+# ============================================================================ the edits' shapes
+class _Edit(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def describe(self) -> str:
+        """The edit in a clerk's words (``changes.json`` reasons, what-if tables)."""
+        return type(self).__name__
+
+
+class Cancel(_Edit):
+    type: Literal["cancel"]
+    appointment: Id
+    drop: bool = False
+
+    def describe(self) -> str:
+        return (f"{self.appointment} cancelled" + (" (session no longer wanted)" if self.drop
+                                                   else " (to be rebooked)"))
+
+
+class _Dated(_Edit):
+    date: date
+    from_: Clock | None = Field(default=None, alias="from")
+    to: Clock | None = None
+
+    def outage(self) -> Outage:
+        return Outage.model_validate({"date": self.date, "from": self.from_, "to": self.to})
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _Dated:
+        self.outage()  # raises "ends at …, not after it starts at …"
+        return self
+
+    def when(self) -> str:
+        part = f" {self.from_ or '00:00'}–{self.to or '24:00'}" if self.from_ or self.to else ""
+        return f"{self.date}{part}"
+
+
+class StaffAbsent(_Dated):
+    type: Literal["staff_absent"]
+    staff: Id
+
+    def describe(self) -> str:
+        return f"{self.staff} absent {self.when()}"
+
+
+class RoomClosed(_Dated):
+    type: Literal["room_closed"]
+    room: Id
+
+    def describe(self) -> str:
+        return f"room {self.room} out of service {self.when()}"
+
+
+class PatientUnavailable(_Dated):
+    type: Literal["patient_unavailable"]
+    patient: Id
+
+    def describe(self) -> str:
+        return f"{self.patient} unavailable {self.when()}"
+
+
+class AddPatient(_Edit):
+    type: Literal["add_patient"]
+    patient: PatientSpec
+
+    def describe(self) -> str:
+        return f"new patient {self.patient.id}"
+
+
+class AddSessions(_Edit):
+    type: Literal["add_sessions"]
+    patient: Id
+    sessions: Annotated[int, Field(ge=1, le=14)] = 1
+
+    def describe(self) -> str:
+        return f"{self.patient} wants {self.sessions} more session(s)"
+
+
+class ChangeProtocol(_Edit):
+    type: Literal["change_protocol"]
+    protocol: Id
+    from_: date = Field(alias="from")
+    minutes: dict[str, Annotated[int, Field(ge=1, le=24 * 60)]] = {}
+    turnover_minutes: Minutes | None = None
+
+    def describe(self) -> str:
+        what = ", ".join(f"{k} {v} min" for k, v in self.minutes.items())
+        if self.turnover_minutes is not None:
+            what += (", " if what else "") + f"turnover {self.turnover_minutes} min"
+        return f"{self.protocol} durations from {self.from_}: {what}"
+
+
+class _Like(_Edit):
+    """A copy of an existing item under a new id, any field overridden."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    like: Id
+    id: Id
+
+    def overrides(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class AddRoom(_Edit):
+    add_room: _Like
+
+    def describe(self) -> str:
+        return f"room {self.add_room.id} like {self.add_room.like}"
+
+
+class AddStaff(_Edit):
+    add_staff: _Like
+
+    def describe(self) -> str:
+        return f"staff {self.add_staff.id} like {self.add_staff.like}"
+
+
+class RemoveRoom(_Edit):
+    remove_room: Id
+
+    def describe(self) -> str:
+        return f"without room {self.remove_room}"
+
+
+class RemoveStaff(_Edit):
+    remove_staff: Id
+
+    def describe(self) -> str:
+        return f"without {self.remove_staff}"
+
+
+class Set(_Edit):
+    """Fields of the clinic (``{clinic: {...}}``), or of a room, staff member, protocol or
+    patient named by id (``{staff: N1, max_patients: 5}``); mappings merge key by key (hours
+    and shifts by weekday), everything else is replaced."""
+
+    set: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Set:
+        targets = [k for k in ("clinic", *_SECTIONS) if k in self.set]
+        if len(targets) != 1:
+            raise ValueError("names exactly one of clinic, room, staff, protocol or patient")
+        if targets == ["clinic"] and (len(self.set) != 1 or not isinstance(self.set["clinic"],
+                                                                           dict)):
+            raise ValueError("clinic takes a mapping of the clinic's fields")
+        return self
+
+    def describe(self) -> str:
+        return "set " + ", ".join(f"{k} {v}" for k, v in self.set.items())
+
+
+class ScaleDemand(_Edit):
+    scale_demand: Annotated[float, Field(gt=0, le=10)]
+
+    def describe(self) -> str:
+        return f"demand ×{self.scale_demand:g}"
+
+
+_SECTIONS = {"room": "rooms", "staff": "staff", "protocol": "protocols", "patient": "patients"}
+
+Event = Annotated[
+    Cancel | StaffAbsent | RoomClosed | PatientUnavailable | AddPatient | AddSessions
+    | ChangeProtocol,
+    Field(discriminator="type"),
+]
+Edit = Event | AddRoom | AddStaff | RemoveRoom | RemoveStaff | Set | ScaleDemand
+_EVENT_TAGS = ("cancel", "staff_absent", "room_closed", "patient_unavailable", "add_patient",
+               "add_sessions", "change_protocol")
+_VARIANT_KINDS: dict[str, type[_Edit]] = {
+    "add_room": AddRoom, "add_staff": AddStaff, "remove_room": RemoveRoom,
+    "remove_staff": RemoveStaff, "set": Set, "scale_demand": ScaleDemand,
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    edits: list[Any]
+    path: str = ""
+    """Where it stands in its file, for messages: ``variants[1] (Tuesday nurse)``."""
+
+    def located(self) -> list[tuple[str, Any]]:
+        """The edits, each with its path (``variants[1] (Tuesday nurse).edits[0]``)."""
+        return [(f"{self.path}.edits[{j}]", e) for j, e in enumerate(self.edits)]
+
+
+# ============================================================================ parsing
+def _event_issues(exc: ValidationError, where: str) -> list[Issue]:
+    issues = []
+    for issue in issues_from(exc, where):
+        for tag in _EVENT_TAGS:  # pydantic names the union member; the user did not
+            issue = Issue(issue.path.replace(f"{where}.{tag}", where), issue.message)
+        issues.append(issue)
+    return issues
+
+
+def _parse_event(raw: Any, where: str) -> tuple[Any, list[Issue]]:
+    """One event; an ``add_patient`` whose patient is broken still has its references checked
+    (an unknown protocol and negative sessions are both reported)."""
+    try:
+        return TypeAdapter(Event).validate_python(raw), []
+    except ValidationError as exc:
+        issues = _event_issues(exc, where)
+    if isinstance(raw, dict) and raw.get("type") == "add_patient":
+        partial, _ = validate_item(PatientSpec, raw.get("patient"), f"{where}.patient")
+        if partial is not None:
+            return AddPatient.model_construct(type="add_patient", patient=partial), issues
+    return None, issues
+
+
+def parse_events(data: Any) -> tuple[list[Any], list[Issue]]:
+    """The events of an events document, and the problems of those that do not parse."""
+    if not isinstance(data, dict) or not isinstance(data.get("events"), list):
+        return [], [Issue("events", "must be a mapping with an 'events' list")]
+    events, issues = [], []
+    for i, raw in enumerate(data["events"]):
+        event, problems = _parse_event(raw, f"events[{i}]")
+        events.append(event)
+        issues += problems
+    return events, issues
+
+
+def parse_variants(data: Any) -> tuple[list[Variant], list[Issue]]:
+    """The variants of a variants document (each a name and its edits), and every problem."""
+    if not isinstance(data, dict) or not isinstance(data.get("variants"), list):
+        return [], [Issue("variants", "must be a mapping with a 'variants' list")]
+    variants, issues = [], []
+    names: set[str] = set()
+    for k, raw in enumerate(data["variants"]):
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"]:
+            issues.append(Issue(f"variants[{k}].name", "every variant needs a name"))
+            continue
+        name = raw["name"]
+        where = variant_path(k, name)
+        if name in names or name == "base":
+            issues.append(Issue(f"{where}.name", "is used already (base names the scenario "
+                                                 "itself)"))
+        names.add(name)
+        unknown = set(raw) - {"name", "edits"}
+        issues += [Issue(f"{where}.{key}", "is not a field of a variant (name, edits)")
+                   for key in sorted(unknown)]
+        edits = []
+        for j, edit in enumerate(raw.get("edits") or []):
+            kind = next(iter(edit)) if isinstance(edit, dict) and len(edit) == 1 else None
+            if kind not in _VARIANT_KINDS:
+                issues.append(Issue(f"{where}.edits[{j}]", "must be one of "
+                                    f"{', '.join(_VARIANT_KINDS)} (a mapping with one key)"))
+                continue
+            try:
+                edits.append(_VARIANT_KINDS[kind].model_validate(edit))
+            except ValidationError as exc:
+                issues += issues_from(exc, f"{where}.edits[{j}]")
+        variants.append(Variant(name, edits, where))
+    return variants, issues
+
+
+def variant_path(k: int, name: str) -> str:
+    return f"variants[{k}] ({name})"
+
+
+# ============================================================================ applying
+@dataclass
+class EditContext:
+    """What edits may need besides the scenario: the schedule patients know (re-planning)."""
+
+    scenario: Scenario
+    known: dict[str, tuple[str, datetime, datetime]] = field(default_factory=dict)
+    """Appointment id -> (patient, start, end) of the previous schedule."""
+    now: datetime | None = None
+    cancelled: set[str] = field(default_factory=set)
+
+
+Data = dict[str, Any]
+EditFn = Callable[[Data, Any, EditContext], list[Issue]]
+
+
+def _find(data: Data, section: str, ident: str) -> Data | None:
+    return next((x for x in data[section] if x.get("id") == ident), None)
+
+
+def _unknown(data: Data, section: str, ident: str, path: str, what: str) -> list[Issue]:
+    if _find(data, section, ident) is not None:
+        return []
+    known = sorted(x["id"] for x in data[section])
+    hint = f" (known: {', '.join(known)})" if 0 < len(known) <= 12 else ""
+    return [Issue(path, f"unknown {what} '{ident}'{hint}")]
+
+
+def _in_horizon(day: date, ctx: EditContext, path: str) -> list[Issue]:
+    first = ctx.scenario.horizon.start
+    last = first + timedelta(days=ctx.scenario.horizon.days - 1)
+    if first <= day <= last:
+        return []
+    return [Issue(path, f"{day} is outside the horizon ({first} to {last}); check the year")]
+
+
+def _cancel(data: Data, e: Cancel, ctx: EditContext) -> list[Issue]:
+    """The appointment is freed; its patient still wants the session unless ``drop``."""
+    if e.appointment not in ctx.known:
+        return [Issue("appointment", f"no appointment '{e.appointment}' in the previous "
+                                     "schedule")]
+    patient, start, end = ctx.known[e.appointment]
+    if ctx.now is not None and start < ctx.now:
+        return [Issue("appointment", f"{e.appointment} started before --now and cannot "
+                                     "change")]
+    ctx.cancelled.add(e.appointment)
+    p = _find(data, "patients", patient)
+    if p is None:
+        return []
+    if e.drop:
+        p["sessions"] = max(0, p.get("sessions", 1) - 1)
+    else:  # still wanted, but not at that time
+        tz = ZoneInfo(ctx.scenario.clinic.timezone)
+        lo, hi = start.astimezone(tz), end.astimezone(tz)
+        p.setdefault("unavailable", []).append(
+            {"date": str(lo.date()), "from": f"{lo:%H:%M}",
+             "to": f"{hi:%H:%M}" if hi.date() == lo.date() else "24:00"})
+    return []
+
+
+def _staff_absent(data: Data, e: StaffAbsent, ctx: EditContext) -> list[Issue]:
+    """A whole day becomes ``time_off``; part of one an ``absences`` entry."""
+    issues = _unknown(data, "staff", e.staff, "staff", "staff") + _in_horizon(e.date, ctx,
+                                                                               "date")
+    if not issues:
+        person = _find(data, "staff", e.staff)
+        assert person is not None
+        if e.from_ is None and e.to is None:
+            person.setdefault("time_off", []).append(str(e.date))
+        else:
+            person.setdefault("absences", []).append(
+                e.outage().model_dump(mode="json", by_alias=True))
+    return issues
+
+
+def _room_closed(data: Data, e: RoomClosed, ctx: EditContext) -> list[Issue]:
+    issues = _unknown(data, "rooms", e.room, "room", "room") + _in_horizon(e.date, ctx, "date")
+    if not issues:
+        room = _find(data, "rooms", e.room)
+        assert room is not None
+        room.setdefault("closures", []).append(e.outage().model_dump(mode="json", by_alias=True))
+    return issues
+
+
+def _patient_unavailable(data: Data, e: PatientUnavailable, ctx: EditContext) -> list[Issue]:
+    issues = (_unknown(data, "patients", e.patient, "patient", "patient")
+              + _in_horizon(e.date, ctx, "date"))
+    if not issues:
+        p = _find(data, "patients", e.patient)
+        assert p is not None
+        p.setdefault("unavailable", []).append(e.outage().model_dump(mode="json", by_alias=True))
+    return issues
+
+
+def _add_patient(data: Data, e: AddPatient, ctx: EditContext) -> list[Issue]:
+    issues = []
+    if _find(data, "patients", e.patient.id) is not None:
+        issues.append(Issue("patient.id", f"patient '{e.patient.id}' exists already; use "
+                                          "add_sessions"))
+    issues += _unknown(data, "protocols", e.patient.protocol, "patient.protocol", "protocol")
+    for j, sid in enumerate(e.patient.preferred_staff):
+        issues += _unknown(data, "staff", sid, f"patient.preferred_staff[{j}]", "staff")
+    if not issues:
+        data["patients"].append(e.patient.model_dump(mode="json", by_alias=True,
+                                                     exclude_defaults=True))
+    return issues
+
+
+def _add_sessions(data: Data, e: AddSessions, ctx: EditContext) -> list[Issue]:
+    issues = _unknown(data, "patients", e.patient, "patient", "patient")
+    if not issues:
+        p = _find(data, "patients", e.patient)
+        assert p is not None
+        p["sessions"] = p.get("sessions", 1) + e.sessions
+    return issues
+
+
+def _change_protocol(data: Data, e: ChangeProtocol, ctx: EditContext) -> list[Issue]:
+    """New durations from a date on, as a ``revisions`` entry of the protocol."""
+    issues = _unknown(data, "protocols", e.protocol, "protocol", "protocol")
+    if issues:
+        return issues
+    raw = _find(data, "protocols", e.protocol)
+    assert raw is not None
+    protocol = ProtocolSpec.model_validate(raw)
+    names = [ph.name for ph in protocol.phases]
+    issues += [Issue(f"minutes.{phase}", f"'{phase}' is not a phase of {protocol.id} "
+                                         f"({', '.join(names)})")
+               for phase in sorted(e.minutes.keys() - set(names))]
+    last = ctx.scenario.horizon.start + timedelta(days=ctx.scenario.horizon.days - 1)
+    if e.from_ > last:
+        issues.append(Issue("from", f"{e.from_} is after the horizon ends ({last}); check "
+                                    "the year"))
+    phases = [PhaseSpec(name=ph.name, minutes=e.minutes.get(ph.name, ph.minutes))
+              for ph in protocol.phases]
+    if protocol.requires_rems and (problem := rems_problem(protocol, phases)) is not None:
+        issues.append(Issue("minutes", problem))
+    if not issues:
+        raw.setdefault("revisions", []).append(
+            {"from": str(e.from_), "phases": [p.model_dump() for p in phases],
+             "turnover_minutes": e.turnover_minutes})
+    return issues
+
+
+def _like(data: Data, section: str, spec: _Like, what: str) -> list[Issue]:
+    issues = _unknown(data, section, spec.like, "like", what)
+    if _find(data, section, spec.id) is not None:
+        issues.append(Issue("id", f"{what} '{spec.id}' exists already"))
+    if not issues:
+        original = _find(data, section, spec.like)
+        assert original is not None
+        data[section].append(_merged(copy.deepcopy(original), {"id": spec.id,
+                                                               **spec.overrides()}))
+    return issues
+
+
+def _add_room(data: Data, e: AddRoom, ctx: EditContext) -> list[Issue]:
+    """A room like an existing one (features, chairs, hours), under a new id."""
+    return [_under("add_room", i) for i in _like(data, "rooms", e.add_room, "room")]
+
+
+def _add_staff(data: Data, e: AddStaff, ctx: EditContext) -> list[Issue]:
+    """A staff member like an existing one (role, qualifications, shifts), under a new id."""
+    return [_under("add_staff", i) for i in _like(data, "staff", e.add_staff, "staff")]
+
+
+def _remove_room(data: Data, e: RemoveRoom, ctx: EditContext) -> list[Issue]:
+    issues = _unknown(data, "rooms", e.remove_room, "remove_room", "room")
+    if not issues:
+        data["rooms"] = [r for r in data["rooms"] if r["id"] != e.remove_room]
+    return issues
+
+
+def _remove_staff(data: Data, e: RemoveStaff, ctx: EditContext) -> list[Issue]:
+    """The person goes, and with them every patient's preference for them."""
+    issues = _unknown(data, "staff", e.remove_staff, "remove_staff", "staff")
+    if not issues:
+        data["staff"] = [s for s in data["staff"] if s["id"] != e.remove_staff]
+        for p in data["patients"]:
+            if e.remove_staff in p.get("preferred_staff", []):
+                p["preferred_staff"] = [s for s in p["preferred_staff"] if s != e.remove_staff]
+    return issues
+
+
+def _set(data: Data, e: Set, ctx: EditContext) -> list[Issue]:
+    if "clinic" in e.set:
+        data["clinic"] = _merged(data["clinic"], e.set["clinic"])
+        return []
+    kind = next(k for k in _SECTIONS if k in e.set)
+    section, ident = _SECTIONS[kind], str(e.set[kind])
+    issues = _unknown(data, section, ident, f"set.{kind}", kind)
+    if not issues:
+        target = _find(data, section, ident)
+        assert target is not None
+        _merged(target, {k: v for k, v in e.set.items() if k != kind})
+    return issues
+
+
+def _scale_demand(data: Data, e: ScaleDemand, ctx: EditContext) -> list[Issue]:
+    """Wanted sessions times the factor, rounded: more by synthetic patients cloned evenly
+    from the base's own (same mix of protocols, windows and priorities), fewer by leaving
+    out patients evenly (never one with a fixed appointment)."""
+    patients = sorted(data["patients"], key=lambda p: p["id"])
+    wanted = sum(p.get("sessions", 1) for p in patients)
+    target = round(wanted * e.scale_demand)
+    if target > wanted and patients:
+        taken = {p["id"] for p in patients}
+        n = 0
+        while wanted < target:
+            source = patients[(n * 7919) % len(patients)]  # a stride spreads the mix
+            n += 1
+            clone = {**copy.deepcopy(source), "id": _fresh(f"{source['id']}-x{n}", taken)}
+            clone.pop("name", None)
+            taken.add(clone["id"])
+            data["patients"].append(clone)
+            wanted += clone.get("sessions", 1)
+    elif target < wanted:
+        pinned = {f["patient"] for f in data.get("fixed", [])}
+        movable = [p for p in patients if p["id"] not in pinned]
+        step = max(1, math.floor(len(movable) / max(1, len(movable) * (1 - e.scale_demand))))
+        dropped: set[str] = set()
+        for p in movable[::step]:
+            if wanted <= target:
+                break
+            dropped.add(p["id"])
+            wanted -= p.get("sessions", 1)
+        data["patients"] = [p for p in data["patients"] if p["id"] not in dropped]
+    return []
+
+
+def _fresh(ident: str, taken: set[str]) -> str:
+    while ident in taken:
+        ident += "x"
+    return ident
+
+
+def _merged(target: Data, changes: Data) -> Data:
+    """``target`` with ``changes`` merged in place: mappings key by key, the rest replaced."""
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merged(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+    return target
+
+
+def _under(prefix: str, issue: Issue) -> Issue:
+    return Issue(f"{prefix}.{issue.path}", issue.message)
+
+
+_APPLY: dict[type, EditFn] = {
+    Cancel: _cancel, StaffAbsent: _staff_absent, RoomClosed: _room_closed,
+    PatientUnavailable: _patient_unavailable, AddPatient: _add_patient,
+    AddSessions: _add_sessions, ChangeProtocol: _change_protocol,
+    AddRoom: _add_room, AddStaff: _add_staff, RemoveRoom: _remove_room,
+    RemoveStaff: _remove_staff, Set: _set, ScaleDemand: _scale_demand,
+}
+
+
+def apply_edits(data: Data, edits: list[tuple[str, Any]], ctx: EditContext) -> list[Issue]:
+    """Apply each ``(path, edit)`` to ``data`` in order; every problem, each under its path.
+    An edit with a problem changes nothing (the caller discards ``data`` on any problem)."""
+    issues: list[Issue] = []
+    for path, edit in edits:
+        issues += [Issue(f"{path}.{i.path}" if i.path else path, i.message)
+                   for i in _APPLY[type(edit)](data, edit, ctx)]
+    return issues
+
+
+def scenario_data(scenario: Scenario) -> Data:
+    """A scenario as the plain data edits work on (every section present)."""
+    data = scenario.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    for section in ("rooms", "staff", "patients", "protocols", "fixed"):
+        data.setdefault(section, [])
+    return data
+
+
+def edit_scenario(scenario: Scenario, edits: list[tuple[str, Any]],
+                  ctx: EditContext | None = None) -> Scenario:
+    """The scenario after ``edits`` (each ``(path, edit)``), validated again.
+
+    Raises :class:`InvalidInput` with every problem of every edit, or, when the edits apply but
+    leave an invalid scenario, the problems of that scenario introduced by ``after the edits``.
+    """
+    data = scenario_data(scenario)
+    issues = apply_edits(data, edits, ctx or EditContext(scenario))
+    if issues:
+        raise InvalidInput(issues)
+    try:
+        return validate_scenario(data)
+    except InvalidInput as exc:
+        where = ", ".join(path for path, _ in edits) or "the edits"
+        raise InvalidInput([Issue(f"after {where}: {i.path}", i.message)
+                            for i in exc.issues]) from exc
+

@@ -1,0 +1,260 @@
+"""Chairtime's domain model: contract v1 scenarios as plain, frozen pydantic types.
+
+A leaf module: it imports nothing of the rest of the application, and validation
+(``scheduler.validate``), the independent checker (``scheduler.check``), the compiler
+(``scheduler.compile``) and the use cases all import it. Field-level rules (a clock time's
+format, an interval's order) live on the fields; everything that compares sections lives in
+``scheduler.validate``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from datetime import date, datetime, timedelta
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+def clock_minutes(text: str) -> int:
+    """Minutes after local midnight of ``"HH:MM"`` (``"24:00"`` is 1440)."""
+    hh, mm = text.split(":")
+    return int(hh) * 60 + int(mm)
+
+
+def _clock(value: str) -> str:
+    if not _CLOCK.match(value):
+        raise ValueError(f"'{value}' is not a time of day written HH:MM (00:00 to 24:00)")
+    return value
+
+
+def _span(value: tuple[str, str]) -> tuple[str, str]:
+    start, end = value
+    if clock_minutes(end) <= clock_minutes(start):
+        raise ValueError(f"ends at {end}, not after it starts at {start}")
+    return value
+
+
+def _spans(value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    ordered = sorted(value, key=lambda s: clock_minutes(s[0]))
+    for (_, end), (start, _) in itertools.pairwise(ordered):
+        if clock_minutes(start) < clock_minutes(end):
+            raise ValueError(f"intervals overlap ({start} starts before {end})")
+    return value
+
+
+Clock = Annotated[str, AfterValidator(_clock)]
+Span = Annotated[tuple[Clock, Clock], AfterValidator(_span)]
+Spans = Annotated[list[Span], AfterValidator(_spans)]
+WeekHours = dict[Weekday, Spans]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+Minutes = Annotated[int, Field(ge=0, le=24 * 60)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Clinic(_Model):
+    name: str = Field(min_length=1)
+    timezone: str = Field(description="IANA time zone name, e.g. America/New_York")
+    slot_minutes: Annotated[int, Field(ge=1, le=60)] = 5
+    hours: WeekHours
+    closed_dates: list[date] = []
+    address: str | None = None
+    arrival_instructions: str | None = None
+
+
+class Horizon(_Model):
+    start: date
+    days: Annotated[int, Field(ge=1, le=62)] = 7
+
+
+class PhaseSpec(_Model):
+    name: Id
+    minutes: Annotated[int, Field(ge=1, le=24 * 60)]
+
+
+class Outage(_Model):
+    """A date (and optionally a part of it, ``from``-``to``) on which something is unavailable."""
+
+    date: date
+    from_: Clock | None = Field(default=None, alias="from")
+    to: Clock | None = None
+
+    def span(self) -> tuple[str, str]:
+        return self.from_ or "00:00", self.to or "24:00"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Outage:
+        start, end = self.span()
+        if clock_minutes(end) <= clock_minutes(start):
+            raise ValueError(f"ends at {end}, not after it starts at {start}")
+        return self
+
+
+class Revision(_Model):
+    """New phase durations (and turnover) for a protocol from a date on."""
+
+    from_: date = Field(alias="from")
+    phases: list[PhaseSpec] = Field(min_length=1)
+    turnover_minutes: Minutes | None = None
+
+
+class StaffNeedSpec(_Model):
+    role: Id
+    key: Id | None = None
+    qualification: Id | None = None
+    modes: dict[str, Literal["hands_on", "monitor"]] = {}
+
+    @property
+    def name(self) -> str:
+        return self.key or self.role
+
+
+class OnSiteSpec(_Model):
+    role: Id
+    phases: list[str] = Field(min_length=1)
+
+
+class ProtocolSpec(_Model):
+    id: Id
+    name: str = Field(min_length=1)
+    phases: list[PhaseSpec] = Field(min_length=1)
+    turnover_minutes: Minutes = 0
+    room_features: list[str] = []
+    staff: list[StaffNeedSpec] = []
+    on_site: list[OnSiteSpec] = []
+    revisions: list[Revision] = Field(default=[], description="Phase durations from a date on.")
+    requires_rems: bool = Field(
+        default=False,
+        description="Only patients enrolled in the Spravato REMS may be booked (rems_enrolled).")
+    dose_phase: str | None = Field(
+        default=None,
+        description="Phase whose start is the dosing moment (for staggering); default: a phase "
+        "named dosing, infusion or injection, else the second phase.")
+
+    def on(self, day: date) -> tuple[list[PhaseSpec], int]:
+        """Phases and turnover in force on ``day`` (the latest revision from on or before it)."""
+        phases, turnover = self.phases, self.turnover_minutes
+        for r in sorted(self.revisions, key=lambda r: r.from_):
+            if r.from_ <= day:
+                phases = r.phases
+                turnover = r.turnover_minutes if r.turnover_minutes is not None else turnover
+        return phases, turnover
+
+    @property
+    def dose(self) -> str:
+        names = [p.name for p in self.phases]
+        if self.dose_phase:
+            return self.dose_phase
+        for candidate in ("dosing", "infusion", "injection", "dose"):
+            if candidate in names:
+                return candidate
+        return names[1] if len(names) > 1 else names[0]
+
+
+class RoomSpec(_Model):
+    id: Id
+    name: str | None = None
+    features: list[str] = []
+    chairs: Annotated[int, Field(ge=1, le=100)] = 1
+    hours: WeekHours | None = None
+    closures: list[Outage] = Field(default=[], description="Out of service on a date or part.")
+
+
+class StaffSpec(_Model):
+    id: Id
+    name: str | None = None
+    role: Id
+    qualifications: list[str] = []
+    max_patients: Annotated[int, Field(ge=0, le=100)] = 1
+    shifts: WeekHours = {}
+    time_off: list[date] = []
+    absences: list[Outage] = Field(default=[], description="Absent on a date, or part of it.")
+
+
+class PatientSpec(_Model):
+    id: Id
+    name: str | None = None
+    protocol: Id
+    sessions: Annotated[int, Field(ge=0, le=62)] = 1
+    min_gap_days: Annotated[int, Field(ge=0, le=365)] = 1
+    last_session: date | None = None
+    earliest: date | None = None
+    latest: date | None = None
+    availability: WeekHours | None = None
+    priority: Annotated[int, Field(ge=1, le=5)] = 1
+    preferred_staff: list[Id] = []
+    unavailable: list[Outage] = Field(default=[], description="Cannot come on a date, or part.")
+    rems_enrolled: bool | None = Field(
+        default=None, description="Enrolled in the Spravato REMS; false blocks REMS protocols.")
+
+
+class FixedSpec(_Model):
+    id: Id
+    patient: Id
+    start: datetime = Field(description="Local wall-clock time of the clinic, YYYY-MM-DDTHH:MM")
+    room: Id
+    staff: dict[str, Id] = {}
+
+
+class SoftGoals(_Model):
+    """Soft-goal weights (per minute of penalty) and their parameters."""
+
+    preferred_staff_weight: Annotated[int, Field(ge=0, le=1000)] = 1
+    stagger_weight: Annotated[int, Field(ge=0, le=1000)] = 2
+    slack_weight: Annotated[int, Field(ge=0, le=1000)] = 2
+    compact_weight: Annotated[int, Field(ge=0, le=1000)] = 1
+    stagger_minutes: Annotated[int, Field(ge=1, le=240)] = 20
+    slack_minutes: Annotated[int, Field(ge=1, le=240)] = 15
+    replan_extra_moves: Annotated[int, Field(ge=0, le=100)] = Field(
+        default=2, description="Re-planning may move this many appointments no event touched, "
+        "to save touched patients' sessions.")
+
+
+class FeedSettings(_Model):
+    """What calendar feeds show. Patient feeds never name a treatment unless opted in."""
+
+    name: str | None = Field(default=None, description="The clinic's name in patients' "
+                             "calendars; default clinic.name (avoid one that names a drug).")
+    cancelled_days: Annotated[int, Field(ge=0, le=365)] = 14
+    patient_reminder: Clock | None = Field(default="18:00", description="Reminder the evening "
+                                           "before, local time; null for none.")
+    patient_detail: bool = False
+    staff_detail: bool = True
+    room_detail: bool = True
+    clinic_detail: bool = True
+
+
+class Scenario(_Model):
+    """A clinic, its horizon and who wants what: contract v1."""
+
+    version: Literal[1] = 1
+    clinic: Clinic
+    horizon: Horizon
+    protocols: list[ProtocolSpec] = Field(min_length=1)
+    rooms: list[RoomSpec] = Field(min_length=1)
+    staff: list[StaffSpec] = []
+    patients: list[PatientSpec] = []
+    fixed: list[FixedSpec] = []
+    settings: SoftGoals = SoftGoals()
+    feeds: FeedSettings = FeedSettings()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.clinic.timezone)
+
+    def dates(self) -> list[date]:
+        return [self.horizon.start + timedelta(days=i) for i in range(self.horizon.days)]
+
+    def protocol(self, pid: str) -> ProtocolSpec:
+        return next(p for p in self.protocols if p.id == pid)
+
+

@@ -1,0 +1,40 @@
+"""The one entrance: every caller (the CLI today; the service, jobs and pages next) plans,
+re-plans, checks and publishes through these functions, typed in and typed out.
+
+>>> scenario = load_input()                       # the embedded demo clinic   # doctest: +SKIP
+>>> planned = plan_week(scenario, Options(time_limit=5))                      # doctest: +SKIP
+>>> publish(scenario, planned.schedule, Path("out/demo"))                    # doctest: +SKIP
+"""
+
+from scheduler.usecases.check import check_schedule
+from scheduler.usecases.inputs import (
+    load_input,
+    read_events,
+    read_schedule_file,
+    read_variants,
+)
+from scheduler.usecases.plan import Planned, ProgressFn, plan_week
+from scheduler.usecases.publish import build_feeds, publish, publish_feeds
+from scheduler.usecases.replan import Replanned, replan
+from scheduler.usecases.variants import VariantResult, solve_variants
+from solver import Options, Progress
+
+__all__ = [
+    "Options",
+    "Planned",
+    "Progress",
+    "ProgressFn",
+    "Replanned",
+    "VariantResult",
+    "build_feeds",
+    "check_schedule",
+    "load_input",
+    "plan_week",
+    "publish",
+    "publish_feeds",
+    "read_events",
+    "read_schedule_file",
+    "read_variants",
+    "replan",
+    "solve_variants",
+]
