@@ -26,13 +26,24 @@ Variants (contract v1 ``whatif`` input)::
         edits: [{set: {staff: N1, max_patients: 5}}, {set: {clinic: {hours: {sat: [...]}}}}]
       - name: demand +20%
         edits: [{scale_demand: 1.2}]
+
+and, beyond the contract's kinds (``add_room``, ``add_staff``, ``remove_room``,
+``remove_staff``, ``set``, ``scale_demand``)::
+
+      - {add_chairs: {room: BAY, chairs: 1}}                        # negative: fewer chairs
+      - {add_shift: {staff: N4, shifts: {sat: [["09:00", "14:00"]]}}}
+      - {remove_shift: {staff: N7, days: [wed, fri]}}
+      - {add_hours: {days: [sat], hours: [["09:00", "14:00"]], staff: [N1, D1], rooms: [R4]}}
+      - {set_role: {role: nurse, max_patients: 5}}
+      - {set_minutes: {protocol: esk-84, minutes: {monitoring: 150}, turnover_minutes: 15}}
+      - {shift_mix: {share: 0.3, from: {protocol: esk-84, min_gap_days: 5}, every_weeks: 2}}
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -42,6 +53,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 
 from scheduler.errors import InvalidInput, Issue
 from scheduler.model import (
+    WEEKDAYS,
     Clock,
     Id,
     Minutes,
@@ -50,6 +62,10 @@ from scheduler.model import (
     PhaseSpec,
     ProtocolSpec,
     Scenario,
+    Spans,
+    Weekday,
+    WeekHours,
+    clock_minutes,
 )
 from scheduler.validate import issues_from, rems_problem, validate_item, validate_scenario
 
@@ -225,6 +241,155 @@ class ScaleDemand(_Edit):
         return f"demand ×{self.scale_demand:g}"
 
 
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class _Chairs(_Spec):
+    room: Id
+    chairs: int = Field(description="chairs added (negative: removed); the room keeps >= 1")
+
+
+class AddChairs(_Edit):
+    """Chairs added to (or, negative, taken from) one room: ``{room: BAY, chairs: 1}``."""
+
+    add_chairs: _Chairs
+
+    def describe(self) -> str:
+        n = self.add_chairs.chairs
+        return f"{n:+d} chair{'s' if abs(n) != 1 else ''} in {self.add_chairs.room}"
+
+
+class _Shifts(_Spec):
+    staff: Id
+    shifts: WeekHours = Field(min_length=1)
+
+
+class AddShift(_Edit):
+    """Shift intervals added to one person's week (joined with what they work already)."""
+
+    add_shift: _Shifts
+
+    def describe(self) -> str:
+        return f"{self.add_shift.staff} also works {_week_text(self.add_shift.shifts)}"
+
+
+class _Days(_Spec):
+    staff: Id
+    days: list[Weekday] = Field(min_length=1)
+
+
+class RemoveShift(_Edit):
+    """One person no longer works on some weekdays: ``{staff: N2, days: [fri]}``."""
+
+    remove_shift: _Days
+
+    def describe(self) -> str:
+        return f"{self.remove_shift.staff} off on {', '.join(self.remove_shift.days)}"
+
+
+class _Hours(_Spec):
+    days: list[Weekday] = Field(min_length=1)
+    hours: Spans = Field(min_length=1)
+    staff: list[Id] = []
+    rooms: list[Id] = []
+
+
+class AddHours(_Edit):
+    """The clinic opens more (Saturday mornings, evenings): the intervals are added to the
+    clinic's hours on ``days``, to the shifts of the ``staff`` who work them, and to the own
+    hours of the listed ``rooms`` (rooms without own hours follow the clinic anyway)."""
+
+    add_hours: _Hours
+
+    def describe(self) -> str:
+        h = self.add_hours
+        spans = ", ".join(f"{a}–{b}" for a, b in h.hours)
+        who = f" with {', '.join(h.staff)}" if h.staff else ""
+        return f"open {', '.join(h.days)} {spans}{who}"
+
+
+class SetRole(_Edit):
+    """Fields of every staff member of a role: ``{role: nurse, max_patients: 5}``."""
+
+    set_role: dict[str, Any]
+
+    @model_validator(mode="after")
+    def _has_role(self) -> SetRole:
+        if not isinstance(self.set_role.get("role"), str):
+            raise ValueError("names the role whose staff change (role: nurse)")
+        if len(self.set_role) < 2:
+            raise ValueError("names at least one field to set besides role")
+        return self
+
+    def describe(self) -> str:
+        fields = ", ".join(f"{k} {v}" for k, v in self.set_role.items() if k != "role")
+        return f"every {self.set_role['role']}: {fields}"
+
+
+class _Minutes(_Spec):
+    protocol: Id | None = None
+    minutes: dict[str, Annotated[int, Field(ge=1, le=24 * 60)]] = {}
+    turnover_minutes: Minutes | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> _Minutes:
+        if not self.minutes and self.turnover_minutes is None:
+            raise ValueError("names phase minutes or turnover_minutes to change")
+        return self
+
+
+class SetMinutes(_Edit):
+    """Phase lengths and turnover of one protocol (or, without ``protocol``, of every protocol
+    that has the phase): ``{protocol: esk-84, minutes: {monitoring: 150}}``."""
+
+    set_minutes: _Minutes
+
+    def describe(self) -> str:
+        m = self.set_minutes
+        what = [f"{k} {v} min" for k, v in m.minutes.items()]
+        if m.turnover_minutes is not None:
+            what.append(f"turnover {m.turnover_minutes} min")
+        return f"{m.protocol or 'every protocol'}: {', '.join(what)}"
+
+
+_MATCHABLE = ("protocol", "priority", "sessions", "min_gap_days", "rems_enrolled")
+
+
+class _Mix(_Spec):
+    share: Annotated[float, Field(gt=0, le=1)]
+    from_: dict[str, Any] = Field(alias="from", min_length=1)
+    to: dict[str, Any] = {}
+    every_weeks: Annotated[int, Field(ge=2, le=8)] | None = None
+
+    @model_validator(mode="after")
+    def _fields(self) -> _Mix:
+        unknown = sorted(set(self.from_) - set(_MATCHABLE))
+        if unknown:
+            raise ValueError(f"from matches patients by {', '.join(_MATCHABLE)}; not by "
+                             f"{', '.join(unknown)}")
+        if not self.to and self.every_weeks is None:
+            raise ValueError("says what changes: to (patient fields) or every_weeks")
+        if "id" in self.to:
+            raise ValueError("to cannot change a patient's id")
+        return self
+
+
+class ShiftMix(_Edit):
+    """A share of the patients that match ``from`` change: fields set from ``to`` (another
+    protocol, priority, ...) and/or a cadence of one session ``every_weeks`` weeks."""
+
+    shift_mix: _Mix
+
+    def describe(self) -> str:
+        m = self.shift_mix
+        who = ", ".join(f"{k} {v}" for k, v in m.from_.items())
+        what = [f"{k} {v}" for k, v in m.to.items()]
+        if m.every_weeks:
+            what.append(f"every {m.every_weeks} weeks")
+        return f"{m.share:.0%} of patients with {who} to {', '.join(what)}"
+
+
 _SECTIONS = {"room": "rooms", "staff": "staff", "protocol": "protocols", "patient": "patients"}
 
 Event = Annotated[
@@ -232,12 +397,16 @@ Event = Annotated[
     | ChangeProtocol,
     Field(discriminator="type"),
 ]
-Edit = Event | AddRoom | AddStaff | RemoveRoom | RemoveStaff | Set | ScaleDemand
+Edit = (Event | AddRoom | AddStaff | RemoveRoom | RemoveStaff | Set | ScaleDemand | AddChairs
+        | AddShift | RemoveShift | AddHours | SetRole | SetMinutes | ShiftMix)
 _EVENT_TAGS = ("cancel", "staff_absent", "room_closed", "patient_unavailable", "add_patient",
                "add_sessions", "change_protocol")
 _VARIANT_KINDS: dict[str, type[_Edit]] = {
     "add_room": AddRoom, "add_staff": AddStaff, "remove_room": RemoveRoom,
     "remove_staff": RemoveStaff, "set": Set, "scale_demand": ScaleDemand,
+    "add_chairs": AddChairs, "add_shift": AddShift, "remove_shift": RemoveShift,
+    "add_hours": AddHours, "set_role": SetRole, "set_minutes": SetMinutes,
+    "shift_mix": ShiftMix,
 }
 
 
@@ -247,10 +416,13 @@ class Variant:
     edits: list[Any]
     path: str = ""
     """Where it stands in its file, for messages: ``variants[1] (Tuesday nurse)``."""
+    positions: tuple[int, ...] = ()
+    """Each edit's index in the file's list (an edit that did not parse leaves a gap)."""
 
     def located(self) -> list[tuple[str, Any]]:
         """The edits, each with its path (``variants[1] (Tuesday nurse).edits[0]``)."""
-        return [(f"{self.path}.edits[{j}]", e) for j, e in enumerate(self.edits)]
+        where = self.positions or range(len(self.edits))
+        return [(f"{self.path}.edits[{j}]", e) for j, e in zip(where, self.edits, strict=True)]
 
 
 # ============================================================================ parsing
@@ -308,7 +480,7 @@ def parse_variants(data: Any) -> tuple[list[Variant], list[Issue]]:
         unknown = set(raw) - {"name", "edits"}
         issues += [Issue(f"{where}.{key}", "is not a field of a variant (name, edits)")
                    for key in sorted(unknown)]
-        edits = []
+        edits, positions = [], []
         for j, edit in enumerate(raw.get("edits") or []):
             kind = next(iter(edit)) if isinstance(edit, dict) and len(edit) == 1 else None
             if kind not in _VARIANT_KINDS:
@@ -317,9 +489,10 @@ def parse_variants(data: Any) -> tuple[list[Variant], list[Issue]]:
                 continue
             try:
                 edits.append(_VARIANT_KINDS[kind].model_validate(edit))
+                positions.append(j)
             except ValidationError as exc:
                 issues += issues_from(exc, f"{where}.edits[{j}]")
-        variants.append(Variant(name, edits, where))
+        variants.append(Variant(name, edits, where, tuple(positions)))
     return variants, issues
 
 
@@ -557,6 +730,192 @@ def _scale_demand(data: Data, e: ScaleDemand, ctx: EditContext) -> list[Issue]:
     return []
 
 
+def _add_chairs(data: Data, e: AddChairs, ctx: EditContext) -> list[Issue]:
+    spec = e.add_chairs
+    issues = _unknown(data, "rooms", spec.room, "add_chairs.room", "room")
+    if not issues:
+        room = _find(data, "rooms", spec.room)
+        assert room is not None
+        had = int(room.get("chairs", 1))
+        if had + spec.chairs < 1:
+            return [Issue("add_chairs.chairs", f"room {spec.room} has {had} chair(s), so it "
+                                               f"cannot lose {-spec.chairs}; remove_room "
+                                               "takes a whole room away")]
+        room["chairs"] = had + spec.chairs
+    return issues
+
+
+def _add_shift(data: Data, e: AddShift, ctx: EditContext) -> list[Issue]:
+    """Intervals joined with the person's own (overlapping or touching ones become one)."""
+    spec = e.add_shift
+    issues = _unknown(data, "staff", spec.staff, "add_shift.staff", "staff")
+    if not issues:
+        person = _find(data, "staff", spec.staff)
+        assert person is not None
+        _extend(person.setdefault("shifts", {}), spec.shifts)
+    return issues
+
+
+def _remove_shift(data: Data, e: RemoveShift, ctx: EditContext) -> list[Issue]:
+    spec = e.remove_shift
+    issues = _unknown(data, "staff", spec.staff, "remove_shift.staff", "staff")
+    if issues:
+        return issues
+    person = _find(data, "staff", spec.staff)
+    assert person is not None
+    shifts = person.setdefault("shifts", {})
+    for j, day in enumerate(spec.days):
+        if day not in shifts:
+            worked = ", ".join(d for d in WEEKDAYS if d in shifts) or "no day"
+            issues.append(Issue(f"remove_shift.days[{j}]", f"{spec.staff} has no shift on "
+                                                           f"{day} (works {worked})"))
+    if not issues:
+        for day in spec.days:
+            del shifts[day]
+    return issues
+
+
+def _add_hours(data: Data, e: AddHours, ctx: EditContext) -> list[Issue]:
+    """Clinic hours, the listed staff's shifts and the listed rooms' own hours grow."""
+    spec = e.add_hours
+    issues: list[Issue] = []
+    for j, sid in enumerate(spec.staff):
+        issues += _unknown(data, "staff", sid, f"add_hours.staff[{j}]", "staff")
+    for j, rid in enumerate(spec.rooms):
+        issues += _unknown(data, "rooms", rid, f"add_hours.rooms[{j}]", "room")
+    if issues:
+        return issues
+    week: dict[Weekday, list[tuple[str, str]]] = {d: list(spec.hours) for d in spec.days}
+    _extend(data["clinic"].setdefault("hours", {}), week)
+    for sid in spec.staff:
+        person = _find(data, "staff", sid)
+        assert person is not None
+        _extend(person.setdefault("shifts", {}), week)
+    for rid in spec.rooms:
+        room = _find(data, "rooms", rid)
+        assert room is not None
+        if room.get("hours") is not None:  # otherwise it follows the clinic's hours
+            _extend(room["hours"], week)
+    return issues
+
+
+def _set_role(data: Data, e: SetRole, ctx: EditContext) -> list[Issue]:
+    role = e.set_role["role"]
+    members = [s for s in data["staff"] if s.get("role") == role]
+    if not members:
+        roles = sorted({str(s.get("role")) for s in data["staff"]})
+        return [Issue("set_role.role", f"no staff member has role '{role}' (roles: "
+                                       f"{', '.join(roles) or 'none'})")]
+    for person in members:
+        _merged(person, {k: v for k, v in e.set_role.items() if k != "role"})
+    return []
+
+
+def _set_minutes(data: Data, e: SetMinutes, ctx: EditContext) -> list[Issue]:
+    """New phase lengths (and turnover) for the whole horizon; a REMS protocol must keep its
+    120 covered minutes after dosing."""
+    spec = e.set_minutes
+    if spec.protocol is not None:
+        issues = _unknown(data, "protocols", spec.protocol, "set_minutes.protocol", "protocol")
+        if issues:
+            return issues
+        targets = [p for p in data["protocols"] if p["id"] == spec.protocol]
+    else:
+        targets = list(data["protocols"])
+    issues = []
+    for phase in spec.minutes:
+        if not any(ph["name"] == phase for p in targets for ph in p["phases"]):
+            names = sorted({ph["name"] for p in targets for ph in p["phases"]})
+            issues.append(Issue(f"set_minutes.minutes.{phase}",
+                                f"'{phase}' is not a phase of {spec.protocol or 'any protocol'}"
+                                f" ({', '.join(names)})"))
+    changed = []
+    for raw in targets:
+        protocol = ProtocolSpec.model_validate(raw)
+        phases = [PhaseSpec(name=ph.name, minutes=spec.minutes.get(ph.name, ph.minutes))
+                  for ph in protocol.phases]
+        if protocol.requires_rems and (problem := rems_problem(protocol, phases)) is not None:
+            issues.append(Issue("set_minutes.minutes", problem))
+        changed.append((raw, phases))
+    if not issues:
+        for raw, phases in changed:
+            raw["phases"] = [p.model_dump() for p in phases]
+            if spec.turnover_minutes is not None:
+                raw["turnover_minutes"] = spec.turnover_minutes
+    return issues
+
+
+def _shift_mix(data: Data, e: ShiftMix, ctx: EditContext) -> list[Issue]:
+    """A share of the matching patients, spread evenly over them (never one with a fixed
+    appointment), take the fields of ``to``; with ``every_weeks`` they come once every that
+    many weeks: ``min_gap_days`` becomes 7 × weeks, and the sessions wanted in the horizon
+    follow from the last session (patients without one are spread evenly over the weeks of
+    the cycle, so only some of them are due in a one-week horizon)."""
+    spec = e.shift_mix
+    issues = [Issue(f"shift_mix.to.{k}", "is not a field of a patient")
+              for k in sorted(set(spec.to) - set(PatientSpec.model_fields))]
+    if "protocol" in spec.to:
+        issues += _unknown(data, "protocols", str(spec.to["protocol"]), "shift_mix.to.protocol",
+                           "protocol")
+    if "protocol" in spec.from_:
+        issues += _unknown(data, "protocols", str(spec.from_["protocol"]),
+                           "shift_mix.from.protocol", "protocol")
+    if issues:
+        return issues
+    pinned = {f["patient"] for f in data.get("fixed", [])}
+    matched = [p for p in sorted(data["patients"], key=lambda p: p["id"])
+               if p["id"] not in pinned
+               and all(_patient_field(p, k) == v for k, v in spec.from_.items())]
+    n = round(len(matched) * spec.share)
+    if n == 0:
+        who = ", ".join(f"{k} {v}" for k, v in spec.from_.items())
+        return [Issue("shift_mix.share", f"{spec.share:.0%} of the {len(matched)} patient(s) "
+                                         f"with {who} (none with a fixed appointment) is "
+                                         "nobody")]
+    chosen = [matched[math.floor((i + 0.5) * len(matched) / n)] for i in range(n)]
+    for cohort, p in enumerate(chosen):
+        _merged(p, spec.to)
+        if spec.every_weeks is not None:
+            _cadence(p, spec.every_weeks, cohort, ctx.scenario)
+    return []
+
+
+def _patient_field(p: Data, key: str) -> Any:
+    return p[key] if key in p else PatientSpec.model_fields[key].default
+
+
+def _cadence(p: Data, weeks: int, cohort: int, scenario: Scenario) -> None:
+    """One session every ``weeks`` weeks from the patient's last session on."""
+    start = scenario.horizon.start
+    end = start + timedelta(days=scenario.horizon.days)
+    gap = 7 * weeks
+    last = (date.fromisoformat(p["last_session"]) if p.get("last_session")
+            else start - timedelta(days=7 * (weeks - cohort % weeks)))
+    due = max(last + timedelta(days=gap), start)
+    sessions = 0 if due >= end else 1 + (end - timedelta(days=1) - due).days // gap
+    p.update(min_gap_days=gap, last_session=str(last),
+             sessions=min(int(_patient_field(p, "sessions")), sessions))
+
+
+def _extend(week: Data, more: Mapping[Weekday, Sequence[tuple[str, str]]]) -> None:
+    """``week`` (weekday -> intervals) with ``more`` joined in, overlapping or touching
+    intervals made one."""
+    for day, spans in more.items():
+        joined: list[list[str]] = []
+        for a, b in sorted([*week.get(day, []), *spans], key=lambda s: clock_minutes(s[0])):
+            if joined and clock_minutes(a) <= clock_minutes(joined[-1][1]):
+                if clock_minutes(b) > clock_minutes(joined[-1][1]):
+                    joined[-1][1] = b
+            else:
+                joined.append([a, b])
+        week[day] = joined
+
+
+def _week_text(week: WeekHours) -> str:
+    return "; ".join(f"{d} " + ", ".join(f"{a}–{b}" for a, b in week[d])
+                     for d in WEEKDAYS if d in week)
+
+
 def _fresh(ident: str, taken: set[str]) -> str:
     while ident in taken:
         ident += "x"
@@ -583,6 +942,8 @@ _APPLY: dict[type, EditFn] = {
     AddSessions: _add_sessions, ChangeProtocol: _change_protocol,
     AddRoom: _add_room, AddStaff: _add_staff, RemoveRoom: _remove_room,
     RemoveStaff: _remove_staff, Set: _set, ScaleDemand: _scale_demand,
+    AddChairs: _add_chairs, AddShift: _add_shift, RemoveShift: _remove_shift,
+    AddHours: _add_hours, SetRole: _set_role, SetMinutes: _set_minutes, ShiftMix: _shift_mix,
 }
 
 
