@@ -22,7 +22,7 @@ from rich.logging import RichHandler
 from rich.table import Table
 
 from scheduler.documents import Appointment, ChangeList, Schedule, changes_json
-from scheduler.errors import InvalidInput, Issue
+from scheduler.errors import Conflict, InvalidInput, Issue
 from scheduler.library import DATA_FILES, data_text
 from scheduler.model import Scenario
 from scheduler.settings import Settings
@@ -88,6 +88,18 @@ def _parser() -> argparse.ArgumentParser:
                                  "with offset; default: now)")
     search(r)
     r.add_argument("--json", action="store_true", help="print the changes as JSON")
+
+    v = sub.add_parser("serve", help="the HTTP API on the configured database "
+                       "(CHAIRTIME_DATABASE_URL; default SQLite in CHAIRTIME_DATA_DIR)")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    v.add_argument("--port", type=int, default=8000, help="port (8000)")
+
+    u = sub.add_parser("user", help="manage staff accounts")
+    user_sub = u.add_subparsers(dest="user_command", required=True)
+    ua = user_sub.add_parser("add", help="add a staff account; the password is read from "
+                             "standard input")
+    ua.add_argument("email")
+    ua.add_argument("--role", required=True, choices=("front_desk", "manager", "admin"))
 
     d = sub.add_parser("demo", help="copy the embedded demo clinic's files into a folder")
     d.add_argument("--out", type=Path, required=True, help="folder for demo.yaml, "
@@ -255,6 +267,38 @@ def _demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from scheduler.api.app import create_app
+
+    log.info("serving http://%s:%d/api/v1 on %s (API documentation at /docs)", args.host,
+             args.port, settings.database.split("@")[-1])
+    uvicorn.run(create_app(settings), host=args.host, port=args.port,
+                log_level=settings.log_level.lower())
+    return EXIT_OK
+
+
+def _user_add(args: argparse.Namespace, settings: Settings) -> int:
+    from scheduler.api.security import hash_password
+    from scheduler.storage import repo
+    from scheduler.storage.db import connect, session_scope, sessions, upgrade
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 12:
+        raise InvalidInput([Issue("password", "must be at least 12 characters (read from "
+                                              "standard input)")])
+    engine = connect(settings.database)
+    upgrade(engine)
+    try:
+        with session_scope(sessions(engine)) as session:
+            user = repo.add_user(session, args.email, hash_password(password), args.role)
+    except Conflict as exc:
+        raise InvalidInput([Issue("email", str(exc))]) from exc
+    log.info("added %s (%s), id %d", user.email, user.role, user.id)
+    return EXIT_OK
+
+
 def _settings() -> Settings:
     """The ``CHAIRTIME_*`` settings; a bad value is invalid input naming the variable."""
     try:
@@ -288,6 +332,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replan(args, settings, console)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "serve":
+            return _serve(args, settings)
+        if args.command == "user":
+            return _user_add(args, settings)
         sys.stdout.write(json.dumps(Scenario.model_json_schema(), indent=2) + "\n")
         return EXIT_OK
     except InvalidInput as exc:

@@ -31,7 +31,8 @@ from solver import Appointment as Placed
 from solver import Problem, Solution
 
 __all__ = ["Appointment", "Change", "ChangeList", "Kpis", "Phase", "Schedule", "SolverInfo",
-           "Unplaced", "assign_ids", "changes_json", "schedule_from_solution"]
+           "Unplaced", "appointment_of", "assign_ids", "changes_json", "kpis",
+           "schedule_from_solution"]
 
 Instant = Annotated[AwareDatetime,
                     PlainSerializer(lambda t: t.isoformat(timespec="seconds"), when_used="json")]
@@ -157,7 +158,8 @@ def assign_ids(appointments: list[Placed], taken: set[str]) -> list[Placed]:
     return out
 
 
-def _appointment(a: Placed, problem: Problem, clock: Clock) -> Appointment:
+def appointment_of(a: Placed, problem: Problem, clock: Clock) -> Appointment:
+    """The contract's appointment for a solver appointment (phases laid out in real time)."""
     protocol = problem.session_protocol(a.patient, a.day)
     phases = []
     t = a.start
@@ -225,7 +227,7 @@ def schedule_from_solution(scenario: Scenario, problem: Problem, solution: Solut
         generated_at=(now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0),
         solver=SolverInfo(status=solution.status, seconds=round(solution.seconds, 2),
                           objective=solution.objective, bound=solution.bound),
-        appointments=[_appointment(a, problem, clock) for a in appointments],
+        appointments=[appointment_of(a, problem, clock) for a in appointments],
         unplaced=[Unplaced(patient=u.patient, sessions=u.sessions, reason=u.reason)
                   for u in solution.unplaced],
         kpis=Kpis(**figures, penalties=solution.penalties,

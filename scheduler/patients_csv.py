@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 
@@ -39,28 +39,32 @@ def _availability(text: str) -> dict[str, list[list[str]]]:
     return out
 
 
-def _row_label(csv: Path, row: int) -> str:
-    return f"{csv.name} row {row}"
+def _row_label(name: str, row: int) -> str:
+    return f"{name} row {row}"
 
 
-def read_patients_csv(path: Path) -> tuple[list[dict[str, Any]], list[Issue]]:
+def read_patients_csv(source: Path | IO[bytes], name: str | None = None
+                      ) -> tuple[list[dict[str, Any]], list[Issue]]:
     """Rows as scenario patient mappings, and the problems of cells that could not be read.
 
-    An unreadable file raises :class:`InvalidScenario`; a bad cell is left out of its row and
+    ``source`` is a file or an open binary stream (an upload) called ``name`` in messages. An
+    unreadable file raises :class:`InvalidScenario`; a bad cell is left out of its row and
     reported, so that validation can still report every other problem of the file at once.
     """
+    name = name or (source.name if isinstance(source, Path) else "patients.csv")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True,
+                            encoding="utf-8")
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise InvalidScenario([Issue(str(path), f"cannot be read as CSV: {exc}")]) from exc
+        raise InvalidScenario([Issue(name, f"cannot be read as CSV: {exc}")]) from exc
     frame.columns = [str(c).strip().lower() for c in frame.columns]
-    issues = [Issue(f"{path.name} column {c}", "is not a patient column (known: "
+    issues = [Issue(f"{name} column {c}", "is not a patient column (known: "
                     f"{', '.join(COLUMNS)})") for c in frame.columns if c not in COLUMNS]
-    issues += [Issue(path.name, f"has no '{c}' column") for c in ("id", "protocol")
+    issues += [Issue(name, f"has no '{c}' column") for c in ("id", "protocol")
                if c not in frame.columns]
     patients: list[dict[str, Any]] = []
     for i, record in enumerate(frame.to_dict("records")):
-        row = _row_label(path, i + 2)
+        row = _row_label(name, i + 2)
         patient: dict[str, Any] = {}
         for column, raw in record.items():
             value = str(raw).strip()
@@ -83,12 +87,12 @@ def read_patients_csv(path: Path) -> tuple[list[dict[str, Any]], list[Issue]]:
     return patients, issues
 
 
-def relabel(issues: list[Issue], path: Path) -> list[Issue]:
-    """Turn ``patients[i].field`` paths into the CSV's row numbers."""
+def relabel(issues: list[Issue], name: str) -> list[Issue]:
+    """Turn ``patients[i].field`` paths into the CSV's row numbers (the file called ``name``)."""
     out = []
     for issue in issues:
         m = re.match(r"^patients\[(\d+)\](.*)$", issue.path)
         if m:
-            issue = Issue(_row_label(path, int(m.group(1)) + 2) + m.group(2), issue.message)
+            issue = Issue(_row_label(name, int(m.group(1)) + 2) + m.group(2), issue.message)
         out.append(issue)
     return out

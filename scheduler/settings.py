@@ -41,6 +41,10 @@ class Settings(BaseSettings):
         default_factory=_cores, description="CP-SAT search workers per solve.")
     seed: int = Field(default=0, description="CP-SAT random seed.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    max_solves: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1, description="Solves the service runs at once (more wait in the queue).")
+    token_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
+        default=30, description="Minutes a sign-in's bearer token lasts.")
 
     @property
     def database(self) -> str:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import functools
+import os
+import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -99,3 +103,54 @@ def replan_events(scenario: Scenario, document: dict[str, Any], events: list[dic
     previous = Schedule.from_json(document)
     parsed = [e for _, e in read_events({"events": events}, scenario, previous, now)]
     return replan(scenario, previous, parsed, now, options)
+
+
+# ----------------------------------------------------------------------------- databases
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@functools.cache
+def postgres_url() -> str | None:
+    """A PostgreSQL that answers: CHAIRTIME_TEST_POSTGRES_URL, else one on localhost."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    url = os.environ.get("CHAIRTIME_TEST_POSTGRES_URL", PG_DEFAULT)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError:
+        return None
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on SQLite (a file) and on PostgreSQL (a schema of its own, dropped after).
+    Without a PostgreSQL the second half is skipped, saying so; under CI=true it fails."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'chairtime.db'}"
+        return
+    from sqlalchemy import create_engine, text
+
+    base = postgres_url()
+    if base is None:
+        where = os.environ.get("CHAIRTIME_TEST_POSTGRES_URL", PG_DEFAULT)
+        message = (f"PostgreSQL is not reachable at {where}: the PostgreSQL half of the "
+                   "storage tests did not run")
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(base)
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()

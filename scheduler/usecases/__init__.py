@@ -6,12 +6,14 @@ re-plans, checks and publishes through these functions, typed in and typed out.
 >>> publish(scenario, planned.schedule, Path("out/demo"))                    # doctest: +SKIP
 """
 
+from scheduler.usecases.appointments import cancel_appointment, diff_schedules, move_appointment
 from scheduler.usecases.check import check_schedule
 from scheduler.usecases.inputs import (
     load_input,
     read_events,
     read_schedule_file,
     read_variants,
+    with_patients_csv,
 )
 from scheduler.usecases.plan import Planned, ProgressFn, plan_week
 from scheduler.usecases.publish import build_feeds, publish, publish_feeds
@@ -27,8 +29,11 @@ __all__ = [
     "Replanned",
     "VariantResult",
     "build_feeds",
+    "cancel_appointment",
     "check_schedule",
+    "diff_schedules",
     "load_input",
+    "move_appointment",
     "plan_week",
     "publish",
     "publish_feeds",
@@ -37,4 +42,5 @@ __all__ = [
     "read_variants",
     "replan",
     "solve_variants",
+    "with_patients_csv",
 ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from scheduler.documents import Schedule
 from scheduler.edits import (
@@ -30,13 +30,20 @@ def load_input(scenario: Path | None = None, patients: Path | None = None) -> Sc
     data = parse_text(data_text(DEMO)) if scenario is None else read_data(scenario)
     if patients is None:
         return validate_scenario(data)
-    rows, problems = read_patients_csv(patients)
+    return with_patients_csv(data, patients)
+
+
+def with_patients_csv(data: Any, csv: Path | IO[bytes], name: str | None = None) -> Scenario:
+    """Scenario data with its patients replaced by a front-desk CSV (a file or an upload called
+    ``name``), validated: every problem at once, each naming the CSV's row."""
+    rows, problems = read_patients_csv(csv, name)
+    label = name or (csv.name if isinstance(csv, Path) else "patients.csv")
     if isinstance(data, dict):
         data = {**data, "patients": rows}
     try:
         loaded = validate_scenario(data)
     except InvalidInput as exc:
-        raise InvalidInput(problems + relabel(exc.issues, patients)) from exc
+        raise InvalidInput(problems + relabel(exc.issues, label)) from exc
     if problems:
         raise InvalidInput(problems)
     return loaded

@@ -1,0 +1,63 @@
+"""The application's errors as HTTP answers: InvalidInput 422 (every problem, with its field
+path), NotFound 404, Conflict 409; FastAPI's own request errors in the same 422 shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from scheduler.errors import Conflict, InvalidInput, NotFound
+
+from .schemas import Message, ValidationProblem
+
+R400: dict[int | str, dict[str, Any]] = {400: {"model": Message, "description": "Bad request"}}
+R401: dict[int | str, dict[str, Any]] = {
+    401: {"model": Message, "description": "Not signed in, or the token expired"}}
+R403: dict[int | str, dict[str, Any]] = {
+    403: {"model": Message, "description": "Signed in with a role that may not do this"}}
+R404: dict[int | str, dict[str, Any]] = {404: {"model": Message, "description": "No such id"}}
+R409: dict[int | str, dict[str, Any]] = {
+    409: {"model": Message, "description": "Changed since you read it, or not editable"}}
+R422: dict[int | str, dict[str, Any]] = {
+    422: {"model": ValidationProblem, "description": "Invalid input: every problem, by field"}}
+SIGNED_IN = R401 | R403
+
+
+def _issues(items: list[tuple[str, str]]) -> JSONResponse:
+    return JSONResponse({"detail": [{"path": p, "message": m} for p, m in items]},
+                        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(InvalidInput)
+    async def invalid(_request: Request, exc: InvalidInput) -> JSONResponse:
+        return _issues([(i.path, i.message) for i in exc.issues])
+
+    @app.exception_handler(RequestValidationError)
+    async def request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _issues([issues_from_error(e) for e in exc.errors()])
+
+    @app.exception_handler(NotFound)
+    async def not_found(_request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+    @app.exception_handler(Conflict)
+    async def conflict(_request: Request, exc: Conflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+
+def issues_from_error(error: Any) -> tuple[str, str]:
+    """One FastAPI request error as (field path, message), in the scenario's wording:
+    ``body.start``, ``query.version``."""
+    loc = list(error.get("loc", ())) or ["request"]
+    path = str(loc[0]) + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc[1:])
+    message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+    if error.get("type") == "missing":
+        message = "is required"
+    return path, message[0].lower() + message[1:] if message else message
+
+
+__all__ = ["R400", "R401", "R403", "R404", "R409", "R422", "SIGNED_IN", "install"]

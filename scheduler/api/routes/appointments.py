@@ -1,0 +1,51 @@
+"""One appointment of a draft: cancel it, or move it (the independent checker judges the move)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from scheduler.api.deps import Desk, SessionDep
+from scheduler.api.errors import R404, R409, R422, SIGNED_IN
+from scheduler.api.schemas import CancelRequest, MoveRequest, SchedulePublic
+from scheduler.storage import repo
+from scheduler.usecases import cancel_appointment, move_appointment
+
+from .schedules import full
+
+router = APIRouter(prefix="/schedules/{schedule_id}/appointments", tags=["appointments"])
+
+
+@router.post("/{appointment_id}/cancel", response_model=SchedulePublic,
+             responses=SIGNED_IN | R404 | R409 | R422,
+             summary="Cancel an appointment of a draft; it is listed as unplaced "
+                     "(front desk and up)")
+def cancel(schedule_id: int, appointment_id: str, body: CancelRequest, user: Desk,
+           session: SessionDep, response: Response) -> SchedulePublic:
+    row = repo.schedule_row(session, schedule_id)
+    scenario = repo.scenario_for(session, row)
+    before = repo.to_schedule(row)
+    edited = cancel_appointment(scenario, before, appointment_id, body.reason)
+    gone = next(a for a in before.appointments if a.id == appointment_id)
+    repo.replace_schedule(session, row, edited, body.version, user, "cancel appointment",
+                          gone.model_dump(mode="json"), None)
+    session.commit()
+    return full(row, response)
+
+
+@router.post("/{appointment_id}/move", response_model=SchedulePublic,
+             responses=SIGNED_IN | R404 | R409 | R422,
+             summary="Move an appointment of a draft; a move that breaks a hard rule is refused "
+                     "with the checker's words (front desk and up)")
+def move(schedule_id: int, appointment_id: str, body: MoveRequest, user: Desk,
+         session: SessionDep, response: Response) -> SchedulePublic:
+    row = repo.schedule_row(session, schedule_id)
+    scenario = repo.scenario_for(session, row)
+    before = repo.to_schedule(row)
+    edited = move_appointment(scenario, before, appointment_id, body.start, body.room,
+                              body.staff)
+    old = next(a for a in before.appointments if a.id == appointment_id)
+    new = next(a for a in edited.appointments if a.id == appointment_id)
+    repo.replace_schedule(session, row, edited, body.version, user, "move appointment",
+                          old.model_dump(mode="json"), new.model_dump(mode="json"))
+    session.commit()
+    return full(row, response)

@@ -1,0 +1,97 @@
+"""Clinics and their scenario data (contract v1), versioned: read, replace, import a file."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated
+
+from fastapi import APIRouter, File, UploadFile
+
+from scheduler.api.deps import AnyStaff, Desk, Manager, SessionDep
+from scheduler.api.errors import R404, R409, R422, SIGNED_IN
+from scheduler.api.schemas import ClinicPublic, ScenarioPublic, ScenarioWrite
+from scheduler.errors import InvalidInput, Issue
+from scheduler.storage import repo
+from scheduler.storage.tables import Clinic
+from scheduler.usecases import with_patients_csv
+from scheduler.validate import parse_text, validate_scenario
+
+router = APIRouter(prefix="/clinics", tags=["clinics"])
+MAX_UPLOAD = 5 * 1024 * 1024
+
+
+def clinic_public(session: SessionDep, clinic: Clinic) -> ClinicPublic:
+    version = repo.scenario_version(session, clinic.id)
+    return ClinicPublic(id=clinic.id, slug=clinic.slug, name=clinic.name,
+                        scenario_version=version.number)
+
+
+@router.get("", response_model=list[ClinicPublic], responses=SIGNED_IN,
+            summary="Every clinic (any staff role)")
+def list_clinics(user: AnyStaff, session: SessionDep) -> list[ClinicPublic]:
+    return [clinic_public(session, c) for c in repo.clinics(session)]
+
+
+@router.get("/{clinic_id}", response_model=ClinicPublic, responses=SIGNED_IN | R404,
+            summary="One clinic (any staff role)")
+def get_clinic(clinic_id: int, user: AnyStaff, session: SessionDep) -> ClinicPublic:
+    return clinic_public(session, repo.clinic(session, clinic_id))
+
+
+@router.get("/{clinic_id}/scenario", response_model=ScenarioPublic,
+            responses=SIGNED_IN | R404, summary="The clinic's current scenario (any staff role)")
+def get_scenario(clinic_id: int, user: AnyStaff, session: SessionDep) -> ScenarioPublic:
+    version = repo.scenario_version(session, repo.clinic(session, clinic_id).id)
+    return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)
+
+
+@router.put("/{clinic_id}/scenario", response_model=ScenarioPublic,
+            responses=SIGNED_IN | R404 | R409 | R422,
+            summary="Replace the clinic's scenario: a new version (manager, admin)")
+def put_scenario(clinic_id: int, body: ScenarioWrite, user: Manager,
+                 session: SessionDep) -> ScenarioPublic:
+    clinic = repo.clinic(session, clinic_id)
+    version = repo.add_scenario_version(session, clinic, validate_scenario(body.scenario), user,
+                                        body.version)
+    session.commit()
+    return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)
+
+
+async def _read(upload: UploadFile) -> bytes:
+    data = await upload.read(MAX_UPLOAD + 1)
+    if len(data) > MAX_UPLOAD:
+        raise InvalidInput([Issue("file", f"is larger than {MAX_UPLOAD // 1024 // 1024} MiB")])
+    return data
+
+
+@router.post("/{clinic_id}/scenario/file", response_model=ScenarioPublic,
+             responses=SIGNED_IN | R404 | R422,
+             summary="Import a scenario file, YAML or JSON: a new version (manager, admin)")
+async def import_scenario(clinic_id: int, user: Manager, session: SessionDep,
+                          file: Annotated[UploadFile, File(description="scenario.yaml")]
+                          ) -> ScenarioPublic:
+    raw = await _read(file)
+    name = file.filename or "scenario"
+    try:
+        data = parse_text(raw.decode("utf-8"), json_=name.lower().endswith(".json"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput([Issue(name, f"is not valid YAML or JSON: {exc}")]) from exc
+    clinic = repo.clinic(session, clinic_id)
+    version = repo.add_scenario_version(session, clinic, validate_scenario(data), user)
+    session.commit()
+    return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)
+
+
+@router.post("/{clinic_id}/patients/file", response_model=ScenarioPublic,
+             responses=SIGNED_IN | R404 | R422,
+             summary="Replace the patients from a front-desk CSV export (front desk and up)")
+async def import_patients(clinic_id: int, user: Desk, session: SessionDep,
+                          file: Annotated[UploadFile, File(description="patients.csv")]
+                          ) -> ScenarioPublic:
+    raw = await _read(file)
+    clinic = repo.clinic(session, clinic_id)
+    current = repo.scenario_version(session, clinic.id)
+    scenario = with_patients_csv(current.data, io.BytesIO(raw), file.filename or "patients.csv")
+    version = repo.add_scenario_version(session, clinic, scenario, user)
+    session.commit()
+    return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)

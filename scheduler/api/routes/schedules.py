@@ -1,0 +1,94 @@
+"""Schedules: drafts and published versions; read, compare, publish, what is left unplaced."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from scheduler.api.deps import AnyStaff, Desk, SessionDep
+from scheduler.api.errors import R404, R409, R422, SIGNED_IN
+from scheduler.api.schemas import (
+    DiffPublic,
+    SchedulePublic,
+    ScheduleSummary,
+    UnplacedPublic,
+    VersionBody,
+)
+from scheduler.documents import Change
+from scheduler.errors import InvalidInput, Issue
+from scheduler.storage import repo
+from scheduler.storage.tables import Schedule as ScheduleRow
+from scheduler.usecases import diff_schedules
+
+router = APIRouter(tags=["schedules"])
+
+
+def summary(row: ScheduleRow) -> ScheduleSummary:
+    kpis = row.meta.get("kpis") or {}
+    return ScheduleSummary(id=row.id, clinic_id=row.clinic_id,
+                           status=row.status,
+                           number=row.number, version=row.row_version, based_on=row.based_on_id,
+                           created_at=row.created_at, published_at=row.published_at,
+                           placed=len(row.appointments), wanted=int(kpis.get("wanted", 0)))
+
+
+def full(row: ScheduleRow, response: Response | None = None) -> SchedulePublic:
+    if response is not None:
+        response.headers["ETag"] = f'"{row.row_version}"'
+    changes = [Change.model_validate(c) for c in row.changes] if row.changes else None
+    return SchedulePublic(**summary(row).model_dump(), schedule=repo.to_schedule(row),
+                          changes=changes)
+
+
+@router.get("/clinics/{clinic_id}/schedules", response_model=list[ScheduleSummary],
+            responses=SIGNED_IN | R404, summary="The clinic's drafts and published versions "
+                                                "(any staff role)")
+def list_schedules(clinic_id: int, user: AnyStaff, session: SessionDep
+                   ) -> list[ScheduleSummary]:
+    return [summary(r) for r in repo.schedules(session, repo.clinic(session, clinic_id).id)]
+
+
+@router.get("/clinics/{clinic_id}/schedules/published", response_model=SchedulePublic,
+            responses=SIGNED_IN | R404,
+            summary="The clinic's latest published schedule (any staff role)")
+def get_published(clinic_id: int, user: AnyStaff, session: SessionDep,
+                  response: Response) -> SchedulePublic:
+    return full(repo.published(session, repo.clinic(session, clinic_id).id), response)
+
+
+@router.get("/schedules/{schedule_id}", response_model=SchedulePublic,
+            responses=SIGNED_IN | R404,
+            summary="A schedule as contract v1's schedule.json, with its version "
+                    "(any staff role)")
+def get_schedule(schedule_id: int, user: AnyStaff, session: SessionDep,
+                 response: Response) -> SchedulePublic:
+    return full(repo.schedule_row(session, schedule_id), response)
+
+
+@router.get("/schedules/{schedule_id}/unplaced", response_model=UnplacedPublic,
+            responses=SIGNED_IN | R404,
+            summary="Sessions not placed, each with its reason (any staff role)")
+def get_unplaced(schedule_id: int, user: AnyStaff, session: SessionDep) -> UnplacedPublic:
+    schedule = repo.to_schedule(repo.schedule_row(session, schedule_id))
+    return UnplacedPublic(schedule_id=schedule_id, unplaced=schedule.unplaced)
+
+
+@router.get("/schedules/{schedule_id}/diff/{other_id}", response_model=DiffPublic,
+            responses=SIGNED_IN | R404 | R422,
+            summary="What changed from one schedule to another (any staff role)")
+def diff(schedule_id: int, other_id: int, user: AnyStaff, session: SessionDep) -> DiffPublic:
+    before, after = repo.schedule_row(session, schedule_id), repo.schedule_row(session, other_id)
+    if before.clinic_id != after.clinic_id:
+        raise InvalidInput([Issue("other_id", f"schedule {other_id} is of another clinic")])
+    return DiffPublic(before=schedule_id, after=other_id,
+                      changes=diff_schedules(repo.to_schedule(before), repo.to_schedule(after)))
+
+
+@router.post("/schedules/{schedule_id}/publish", response_model=SchedulePublic,
+             responses=SIGNED_IN | R404 | R409 | R422,
+             summary="Publish a draft as the clinic's next version, all or nothing "
+                     "(front desk and up)")
+def publish(schedule_id: int, body: VersionBody, user: Desk, session: SessionDep,
+            response: Response) -> SchedulePublic:
+    row = repo.publish(session, repo.schedule_row(session, schedule_id), body.version, user)
+    session.commit()
+    return full(row, response)

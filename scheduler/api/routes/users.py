@@ -1,0 +1,33 @@
+"""Staff accounts: who am I; admins add users."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from scheduler.api.deps import Admin, AnyStaff, SessionDep
+from scheduler.api.errors import R409, R422, SIGNED_IN
+from scheduler.api.schemas import UserCreate, UserPublic
+from scheduler.api.security import hash_password
+from scheduler.storage import repo
+from scheduler.storage.tables import User
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+
+def public(user: User) -> UserPublic:
+    return UserPublic(id=user.id, email=user.email, role=user.role,
+                      active=user.active)
+
+
+@router.get("/me", response_model=UserPublic, responses=SIGNED_IN,
+            summary="The signed-in user (any staff role)")
+def me(user: AnyStaff) -> UserPublic:
+    return public(user)
+
+
+@router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED,
+             responses=SIGNED_IN | R409 | R422, summary="Add a staff account (admin)")
+def add_user(body: UserCreate, user: Admin, session: SessionDep) -> UserPublic:
+    created = repo.add_user(session, body.email, hash_password(body.password), body.role, user)
+    session.commit()
+    return public(created)

@@ -1,0 +1,146 @@
+"""Request and response bodies of the HTTP API, one per use (``…Create``, ``…Public``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from scheduler.documents import Change, Schedule, Unplaced
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class IssueOut(BaseModel):
+    path: str = Field(examples=["rooms[2].chairs"])
+    message: str = Field(examples=["input should be greater than or equal to 1"])
+
+
+class ValidationProblem(BaseModel):
+    """422: every problem of the input at once, each naming its field."""
+
+    detail: list[IssueOut]
+
+
+class Message(BaseModel):
+    detail: str
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+
+
+Role = Literal["front_desk", "manager", "admin"]
+
+
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254,
+                            examples=["desk@example.org"])]
+
+
+class UserCreate(_Body):
+    email: Email
+    password: Annotated[str, Field(min_length=12, max_length=256)]
+    role: Role
+
+
+class UserPublic(BaseModel):
+    id: int
+    email: str
+    role: Role
+    active: bool
+
+
+class ClinicPublic(BaseModel):
+    id: int
+    slug: str
+    name: str
+    scenario_version: int
+
+
+class ScenarioPublic(BaseModel):
+    clinic_id: int
+    version: int
+    scenario: dict[str, Any] = Field(description="Contract v1 scenario")
+
+
+class ScenarioWrite(_Body):
+    scenario: dict[str, Any] = Field(description="Contract v1 scenario, replacing the current")
+    version: int | None = Field(default=None, description="The version you read: a change in "
+                                "between is a 409 instead of an overwrite")
+
+
+class SolveRequest(_Body):
+    time_limit: Annotated[float, Field(gt=0, le=3600)] | None = None
+    seed: int = 0
+
+
+class ReplanRequest(_Body):
+    events: list[dict[str, Any]] = Field(description="Contract v1 events (cancel, staff_absent, "
+                                         "room_closed, patient_unavailable, add_patient, …)")
+    now: AwareDatetime | None = Field(default=None, description="Appointments before this "
+                                      "never change (default: now)")
+    time_limit: Annotated[float, Field(gt=0, le=3600)] | None = None
+    seed: int = 0
+
+
+class JobPublic(BaseModel):
+    id: str
+    clinic_id: int
+    kind: str
+    status: Literal["queued", "running", "done", "failed", "cancelled"]
+    progress: dict[str, Any] | None
+    result_schedule_id: int | None
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    url: str
+    result_url: str | None
+
+
+class ScheduleSummary(BaseModel):
+    id: int
+    clinic_id: int
+    status: Literal["draft", "published"]
+    number: int | None = Field(description="Published version number")
+    version: int = Field(description="Row version: name it when you change a draft")
+    based_on: int | None
+    created_at: datetime
+    published_at: datetime | None
+    placed: int
+    wanted: int
+
+
+class SchedulePublic(ScheduleSummary):
+    schedule: Schedule
+    changes: list[Change] | None = None
+
+
+class VersionBody(_Body):
+    version: int = Field(description="The schedule's version you read (409 if it changed)")
+
+
+class MoveRequest(VersionBody):
+    start: AwareDatetime
+    room: str | None = None
+    staff: dict[str, str] | None = None
+
+
+class CancelRequest(VersionBody):
+    reason: str = "cancelled by the front desk"
+
+
+class DiffPublic(BaseModel):
+    before: int
+    after: int
+    changes: list[Change]
+
+
+class UnplacedPublic(BaseModel):
+    schedule_id: int
+    unplaced: list[Unplaced]

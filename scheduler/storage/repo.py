@@ -1,0 +1,290 @@
+"""Repositories: the queries and writes the service needs, each a function of a session.
+
+They translate between rows and the application's own types (``Scenario``, ``Schedule``) and
+raise the application's errors (``NotFound``, ``Conflict``); transactions belong to the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from scheduler.documents import ChangeList, Schedule, changes_json
+from scheduler.errors import Conflict, InvalidInput, Issue, NotFound
+from scheduler.model import Scenario
+from scheduler.storage.tables import (
+    AccessToken,
+    AppointmentRow,
+    AuditEntry,
+    Clinic,
+    Job,
+    ScenarioVersion,
+    User,
+    now,
+)
+from scheduler.storage.tables import Schedule as ScheduleRow
+from scheduler.validate import validate_scenario
+
+
+# ----------------------------------------------------------------------------- audit
+def audit(session: Session, user: User | None, action: str, entity: str, entity_id: Any,
+          before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
+    """Record who did what, when, with the state before and after."""
+    session.add(AuditEntry(user_id=user.id if user else None, action=action, entity=entity,
+                           entity_id=str(entity_id), before=before, after=after))
+
+
+# ----------------------------------------------------------------------------- users
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_user(session: Session, email: str, password_hash: str, role: str,
+             by: User | None = None) -> User:
+    if session.scalar(select(User).where(func.lower(User.email) == email.lower())):
+        raise Conflict(f"a user with the email {email} exists already")
+    user = User(email=email, password_hash=password_hash, role=role)
+    session.add(user)
+    session.flush()
+    audit(session, by, "create", "user", user.id, None, {"email": email, "role": role})
+    return user
+
+
+def user_by_email(session: Session, email: str) -> User | None:
+    return session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def issue_token(session: Session, user: User, minutes: int) -> tuple[str, datetime]:
+    """A new bearer token for ``user`` (only its hash is kept) and when it expires."""
+    token = secrets.token_urlsafe(32)
+    expires = now() + timedelta(minutes=minutes)
+    session.add(AccessToken(user_id=user.id, token_hash=token_hash(token), expires_at=expires))
+    return token, expires
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    row = session.scalar(select(AccessToken).where(AccessToken.token_hash == token_hash(token)))
+    if row is None or row.expires_at <= now() or not row.user.active:
+        return None
+    return row.user
+
+
+# ----------------------------------------------------------------------------- clinics
+def add_clinic(session: Session, slug: str, scenario: Scenario, by: User | None = None
+               ) -> Clinic:
+    clinic = Clinic(slug=slug, name=scenario.clinic.name)
+    session.add(clinic)
+    session.flush()
+    add_scenario_version(session, clinic, scenario, by)
+    return clinic
+
+
+def clinics(session: Session) -> list[Clinic]:
+    return list(session.scalars(select(Clinic).order_by(Clinic.id)))
+
+
+def clinic(session: Session, clinic_id: int) -> Clinic:
+    found = session.get(Clinic, clinic_id)
+    if found is None:
+        raise NotFound("clinic", str(clinic_id))
+    return found
+
+
+def scenario_version(session: Session, clinic_id: int, number: int | None = None
+                     ) -> ScenarioVersion:
+    """The clinic's scenario data as of version ``number`` (default: the latest)."""
+    query = select(ScenarioVersion).where(ScenarioVersion.clinic_id == clinic_id)
+    if number is not None:
+        query = query.where(ScenarioVersion.number == number)
+    found = session.scalar(query.order_by(ScenarioVersion.number.desc()).limit(1))
+    if found is None:
+        raise NotFound("scenario version", f"{clinic_id}/{number or 'latest'}")
+    return found
+
+
+def scenario_of(version: ScenarioVersion) -> Scenario:
+    return validate_scenario(version.data)
+
+
+def scenario_for(session: Session, row: ScheduleRow) -> Scenario:
+    """The scenario a schedule was made from."""
+    version = session.get(ScenarioVersion, row.scenario_version_id)
+    assert version is not None  # a foreign key
+    return scenario_of(version)
+
+
+def add_scenario_version(session: Session, clinic: Clinic, scenario: Scenario,
+                         by: User | None = None, expected: int | None = None
+                         ) -> ScenarioVersion:
+    """A new version of the clinic's data. With ``expected`` (the version the writer read), a
+    concurrent change in between is a Conflict, never a silent overwrite."""
+    latest = session.scalar(select(func.max(ScenarioVersion.number))
+                            .where(ScenarioVersion.clinic_id == clinic.id)) or 0
+    if expected is not None and expected != latest:
+        raise Conflict(f"the clinic's data changed (version {latest}, you edited {expected}); "
+                       "reload and apply your change again")
+    data = scenario.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    version = ScenarioVersion(clinic_id=clinic.id, number=latest + 1, data=data,
+                              created_by=by.id if by else None)
+    session.add(version)
+    clinic.name = scenario.clinic.name
+    session.flush()
+    audit(session, by, "change", "scenario", clinic.id, {"version": latest},
+          {"version": latest + 1})
+    return version
+
+
+# ----------------------------------------------------------------------------- schedules
+def _rows(schedule: Schedule) -> list[AppointmentRow]:
+    return [AppointmentRow(ref=a.id, patient=a.patient, protocol=a.protocol, room=a.room,
+                           staff=dict(a.staff), start_at=a.start, end_at=a.end,
+                           phases=[p.model_dump(mode="json") for p in a.phases])
+            for a in schedule.appointments]
+
+
+def _meta(schedule: Schedule) -> dict[str, Any]:
+    data = schedule.to_json()
+    data.pop("appointments")
+    return data
+
+
+def add_schedule(session: Session, clinic_id: int, version: ScenarioVersion, schedule: Schedule,
+                 by: User | None = None, based_on: int | None = None,
+                 changes: ChangeList | None = None) -> ScheduleRow:
+    """Store a new draft."""
+    row = ScheduleRow(clinic_id=clinic_id, scenario_version_id=version.id, status="draft",
+                      meta=_meta(schedule), appointments=_rows(schedule), based_on_id=based_on,
+                      changes=changes_json(changes) if changes is not None else None,
+                      created_by=by.id if by else None)
+    session.add(row)
+    session.flush()
+    audit(session, by, "create", "schedule", row.id, None,
+          {"appointments": len(schedule.appointments), "based_on": based_on})
+    return row
+
+
+def schedule_row(session: Session, schedule_id: int) -> ScheduleRow:
+    found = session.get(ScheduleRow, schedule_id)
+    if found is None:
+        raise NotFound("schedule", str(schedule_id))
+    return found
+
+
+def schedules(session: Session, clinic_id: int) -> list[ScheduleRow]:
+    return list(session.scalars(select(ScheduleRow).where(ScheduleRow.clinic_id == clinic_id)
+                                .order_by(ScheduleRow.id)))
+
+
+def published(session: Session, clinic_id: int) -> ScheduleRow:
+    """The clinic's latest published version."""
+    found = session.scalar(select(ScheduleRow).where(
+        ScheduleRow.clinic_id == clinic_id, ScheduleRow.status == "published")
+        .order_by(ScheduleRow.number.desc()).limit(1))
+    if found is None:
+        raise NotFound("published schedule of clinic", str(clinic_id))
+    return found
+
+
+def to_schedule(row: ScheduleRow) -> Schedule:
+    appointments = [{"id": a.ref, "patient": a.patient, "protocol": a.protocol,
+                     "room": a.room, "staff": a.staff, "start": a.phases[0]["start"],
+                     "end": a.phases[-1]["end"], "phases": a.phases}
+                    for a in sorted(row.appointments, key=lambda a: (a.start_at, a.ref))]
+    return Schedule.model_validate({**row.meta, "appointments": appointments})
+
+
+def claim_draft(session: Session, row: ScheduleRow, expected_version: int) -> None:
+    """Take the right to write draft ``row``, read at ``expected_version``: one conditional
+    UPDATE raises its version, so of two concurrent writers exactly one wins (the other's
+    UPDATE matches no row: a Conflict, on SQLite and PostgreSQL alike), and a writer who read
+    an older version never overwrites a newer one."""
+    if row.status != "draft":
+        raise Conflict(f"schedule {row.id} is published (version {row.number}) and cannot "
+                       "change; re-plan it into a new draft")
+    bumped = session.execute(
+        update(ScheduleRow).where(ScheduleRow.id == row.id,
+                                  ScheduleRow.row_version == expected_version,
+                                  ScheduleRow.status == "draft")
+        .values(row_version=expected_version + 1).execution_options(synchronize_session=False))
+    if getattr(bumped, "rowcount", 0) != 1:
+        raise Conflict(f"schedule {row.id} changed since you read it (you have version "
+                       f"{expected_version}); reload it and try again")
+    session.refresh(row)
+
+
+def replace_schedule(session: Session, row: ScheduleRow, schedule: Schedule,
+                     expected_version: int, by: User | None, action: str,
+                     before: dict[str, Any] | None, after: dict[str, Any] | None) -> None:
+    """Write an edited draft read at ``expected_version`` (see :func:`claim_draft`)."""
+    claim_draft(session, row, expected_version)
+    row.meta = _meta(schedule)
+    row.appointments.clear()
+    session.flush()  # the old rows go before the new ones (same refs) arrive
+    row.appointments.extend(_rows(schedule))
+    audit(session, by, action, "schedule", row.id, before, after)
+
+
+def publish(session: Session, row: ScheduleRow, expected_version: int,
+            by: User | None = None) -> ScheduleRow:
+    """Make a draft the clinic's next published version, in the caller's one transaction: if
+    anything fails before the commit, the last published version stays as it was."""
+    if row.status != "draft":
+        raise Conflict(f"schedule {row.id} is published already (version {row.number})")
+    claim_draft(session, row, expected_version)
+    latest = session.scalar(select(func.max(ScheduleRow.number))
+                            .where(ScheduleRow.clinic_id == row.clinic_id)) or 0
+    row.status, row.number, row.published_at = "published", latest + 1, now()
+    session.flush()
+    audit(session, by, "publish", "schedule", row.id, None, {"number": row.number})
+    return row
+
+
+# ----------------------------------------------------------------------------- jobs
+def add_job(session: Session, job_id: str, clinic_id: int, kind: str, params: dict[str, Any],
+            by: User | None = None) -> Job:
+    job = Job(id=job_id, clinic_id=clinic_id, kind=kind, status="queued", params=params,
+              created_by=by.id if by else None)
+    session.add(job)
+    session.flush()
+    audit(session, by, "queue", "job", job_id, None, {"kind": kind, "clinic": clinic_id})
+    return job
+
+
+def job(session: Session, job_id: str) -> Job:
+    found = session.get(Job, job_id)
+    if found is None:
+        raise NotFound("job", job_id)
+    return found
+
+
+def claim_job(session: Session, job_id: str) -> bool:
+    """Mark a queued job running; False when another runner (or a cancel) got there first."""
+    result = session.execute(update(Job).where(Job.id == job_id, Job.status == "queued")
+                             .values(status="running", started_at=now()))
+    return bool(getattr(result, "rowcount", 0))
+
+
+def queued_jobs(session: Session) -> list[str]:
+    return list(session.scalars(select(Job.id).where(Job.status == "queued")
+                                .order_by(Job.created_at, Job.id)))
+
+
+def jobs_with_status(session: Session, status: str) -> list[str]:
+    return list(session.scalars(select(Job.id).where(Job.status == status)))
+
+
+def validation_issues(exc: InvalidInput) -> list[dict[str, str]]:
+    return [{"path": i.path, "message": i.message} for i in exc.issues]
+
+
+def issue_list(data: list[dict[str, str]]) -> list[Issue]:
+    return [Issue(d["path"], d["message"]) for d in data]

@@ -1,0 +1,185 @@
+"""The database tables (SQLAlchemy 2, typed ORM): clinics with versioned scenario data, schedules
+as drafts and published versions with their appointments, users, access tokens, jobs and the
+audit log. Every instant is stored as UTC (a naive UTC column, read back as aware UTC), so
+SQLite and PostgreSQL store the same thing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+ROLES = ("front_desk", "manager", "admin")
+SCHEDULE_STATES = ("draft", "published")
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware instant in, stored as naive UTC, an aware UTC instant out."""
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: give an aware instant")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    })
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class AccessToken(Base):
+    """A short-lived bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "access_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]
+    user: Mapped[User] = relationship(lazy="joined")
+
+
+class Clinic(Base):
+    __tablename__ = "clinics"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class ScenarioVersion(Base):
+    """A clinic's scenario data (contract v1) as of one change; never edited, only added."""
+
+    __tablename__ = "scenario_versions"
+    __table_args__ = (UniqueConstraint("clinic_id", "number"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    data: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Schedule(Base):
+    """A schedule of one clinic: a draft (editable; ``row_version`` guards concurrent writes) or a
+    published version (``number`` 1, 2, …; immutable)."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        CheckConstraint(f"status IN {SCHEDULE_STATES}", name="status"),
+        UniqueConstraint("clinic_id", "number"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    scenario_version_id: Mapped[int] = mapped_column(ForeignKey("scenario_versions.id"))
+    status: Mapped[str] = mapped_column(String(12), default="draft")
+    number: Mapped[int | None]
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+    """Raised by one on every write; a writer names the version it read (``repo.claim_draft``)."""
+    meta: Mapped[dict[str, Any]]
+    """schedule.json without its appointments: scenario, generated_at, solver, unplaced, kpis."""
+    changes: Mapped[list[Any] | None]
+    """A re-plan's change list against ``based_on``."""
+    based_on_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id"))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    published_at: Mapped[datetime | None]
+    appointments: Mapped[list[AppointmentRow]] = relationship(
+        back_populates="schedule", cascade="all, delete-orphan",
+        order_by="AppointmentRow.start_at")
+
+
+class AppointmentRow(Base):
+    __tablename__ = "appointments"
+    __table_args__ = (UniqueConstraint("schedule_id", "ref"),
+                      Index("ix_appointments_room_start", "schedule_id", "room", "start_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    ref: Mapped[str] = mapped_column(String(64))
+    """The appointment's stable id in schedule.json (``A-0001``)."""
+    patient: Mapped[str] = mapped_column(String(64))
+    protocol: Mapped[str] = mapped_column(String(64))
+    room: Mapped[str] = mapped_column(String(64))
+    staff: Mapped[dict[str, Any]]
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    phases: Mapped[list[Any]]
+    schedule: Mapped[Schedule] = relationship(back_populates="appointments")
+
+
+class Job(Base):
+    """A long task (a solve, a re-plan) run by a worker process; polled by its id."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (CheckConstraint(f"status IN {JOB_STATES}", name="status"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    params: Mapped[dict[str, Any]]
+    progress: Mapped[dict[str, Any] | None]
+    result_schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id"))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class AuditEntry(Base):
+    """Who did what, when, and the state before and after."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=now)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(64))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]

@@ -1,0 +1,115 @@
+"""Edit a schedule by hand: cancel or move one appointment (the checker is the judge), and
+compare two schedules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from scheduler.check import Violation
+from scheduler.compile import Clock, to_problem
+from scheduler.documents import (
+    Appointment,
+    Change,
+    ChangeList,
+    Kpis,
+    Schedule,
+    Unplaced,
+    appointment_of,
+    kpis,
+)
+from scheduler.errors import InvalidInput, Issue, NotFound
+from scheduler.model import Scenario
+from scheduler.usecases.check import check_schedule
+from solver import Appointment as Placed
+
+__all__ = ["cancel_appointment", "diff_schedules", "move_appointment"]
+
+
+def _find(schedule: Schedule, ref: str) -> Appointment:
+    found = next((a for a in schedule.appointments if a.id == ref), None)
+    if found is None:
+        raise NotFound("appointment", ref)
+    return found
+
+
+def _with_figures(scenario: Scenario, schedule: Schedule,
+                  appointments: list[Appointment], unplaced: list[Unplaced]) -> Schedule:
+    """``schedule`` with new appointments and unplaced list, its figures recomputed."""
+    problem, clock = to_problem(scenario), Clock(scenario)
+    placed = [Placed(a.patient, clock.day_index(a.start.astimezone(clock.tz).date()),
+                     clock.minute(a.start), a.room, dict(a.staff), a.id) for a in appointments]
+    old = schedule.kpis.model_dump() if schedule.kpis is not None else {}
+    figures = {**old, **kpis(problem, placed)}
+    return schedule.model_copy(update={
+        "appointments": sorted(appointments, key=lambda a: (a.start, a.id)),
+        "unplaced": unplaced, "kpis": Kpis(**figures)})
+
+
+def cancel_appointment(scenario: Scenario, schedule: Schedule, ref: str,
+                       reason: str = "cancelled by the front desk") -> Schedule:
+    """``schedule`` without appointment ``ref``; its session is listed as unplaced, with
+    ``reason``."""
+    gone = _find(schedule, ref)
+    unplaced = list(schedule.unplaced)
+    mine = next((u for u in unplaced if u.patient == gone.patient), None)
+    if mine is None:
+        unplaced.append(Unplaced(patient=gone.patient, sessions=1, reason=reason))
+    else:
+        unplaced[unplaced.index(mine)] = Unplaced(patient=gone.patient,
+                                                  sessions=mine.sessions + 1, reason=reason)
+    return _with_figures(scenario, schedule,
+                         [a for a in schedule.appointments if a.id != ref], unplaced)
+
+
+def _key(v: Violation) -> tuple[str, str, str]:
+    return (v.rule, v.appointment, v.what)
+
+
+def move_appointment(scenario: Scenario, schedule: Schedule, ref: str, start: datetime,
+                     room: str | None = None, staff: dict[str, str] | None = None) -> Schedule:
+    """``schedule`` with appointment ``ref`` starting at ``start`` (in ``room``, with ``staff``
+    when given; else as before). A move that breaks a hard rule raises InvalidInput with the
+    independent checker's words for every rule it breaks."""
+    if start.tzinfo is None:
+        raise InvalidInput([Issue("start", "needs a UTC offset, e.g. "
+                                           "2026-12-08T09:00:00-05:00")])
+    old = _find(schedule, ref)
+    problem, clock = to_problem(scenario), Clock(scenario)
+    day = clock.day_index(start.astimezone(clock.tz).date())
+    if not 0 <= day < scenario.horizon.days:
+        raise InvalidInput([Issue("start", f"{start.isoformat()} is outside the horizon")])
+    moved = appointment_of(Placed(old.patient, day, clock.minute(start), room or old.room,
+                                  dict(staff if staff is not None else old.staff), ref),
+                           problem, clock)
+    appointments = [moved if a.id == ref else a for a in schedule.appointments]
+    candidate = _with_figures(scenario, schedule, appointments, list(schedule.unplaced))
+    before = {_key(v) for v in check_schedule(scenario, schedule)}
+    new = [v for v in check_schedule(scenario, candidate) if _key(v) not in before]
+    if new:
+        where = f"{start.astimezone(clock.tz):%a %d %b %H:%M} in {moved.room}"
+        raise InvalidInput([Issue(f"appointments.{ref}", f"moving it to {where} breaks the "
+                                  f"{v.rule} rule: {v.appointment}: {v.what}") for v in new])
+    return candidate
+
+
+def diff_schedules(before: Schedule, after: Schedule) -> ChangeList:
+    """Every appointment that differs between two schedules: added, removed, moved (its time
+    changed) or reassigned (room or staff only)."""
+    old = {a.id: a for a in before.appointments}
+    new = {a.id: a for a in after.appointments}
+    out = []
+    for ref in sorted(old.keys() | new.keys()):
+        b, a = old.get(ref), new.get(ref)
+        if a is not None and b is not None:
+            if (a.start, a.end) != (b.start, b.end):
+                reason = "moved"
+            elif (a.room, a.staff, a.patient) != (b.room, b.staff, b.patient):
+                reason = "room or staff changed"
+            else:
+                continue
+        else:
+            reason = "added" if b is None else "removed"
+        either = a or b
+        assert either is not None
+        out.append(Change(id=ref, patient=either.patient, before=b, after=a, reason=reason))
+    return out

@@ -1,0 +1,166 @@
+"""Long jobs (solves, re-plans) run in worker processes, never in the web server's event loop.
+
+A :class:`JobRunner` thread in the service claims queued jobs from the database (an atomic
+UPDATE, so a job runs once) and starts at most ``max_solves`` processes; more wait in the queue.
+Each process (:func:`run_job`) opens its own database connection, reports progress into the
+job's row, stores the result as a draft schedule and marks the job done. Cancelling a running
+job terminates its process; a time limit ends a solve with the best schedule found.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from datetime import datetime
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from sqlalchemy import Engine
+
+from scheduler.documents import Schedule
+from scheduler.errors import InvalidInput
+from scheduler.storage import repo
+from scheduler.storage.db import connect, session_scope, sessions
+from scheduler.storage.tables import User, now
+from scheduler.usecases import Progress, plan_week, read_events, replan
+from solver import Options
+
+log = logging.getLogger(__name__)
+
+__all__ = ["JobRunner", "run_job"]
+
+
+def _options(params: dict[str, Any]) -> Options:
+    return Options(time_limit=float(params.get("time_limit", 20.0)),
+                   workers=int(params.get("workers", 1)), seed=int(params.get("seed", 0)))
+
+
+def run_job(database_url: str, job_id: str) -> None:
+    """Run one claimed job to its end, in this (worker) process."""
+    factory = sessions(connect(database_url))
+    with session_scope(factory) as session:
+        job = repo.job(session, job_id)
+        kind, params, clinic_id = job.kind, dict(job.params), job.clinic_id
+        user_id = job.created_by
+    last = [0.0]
+
+    def progress(p: Progress) -> None:
+        if time.monotonic() - last[0] < 0.5:
+            return
+        last[0] = time.monotonic()
+        with session_scope(factory) as session:
+            row = repo.job(session, job_id)
+            if row.status == "running":
+                row.progress = {"stage": p.stage, "seconds": round(p.seconds, 1),
+                                "objective": p.objective, "bound": p.bound}
+
+    try:
+        with session_scope(factory) as session:
+            version = repo.scenario_version(session, clinic_id, params.get("scenario_version"))
+            scenario = repo.scenario_of(version)
+            previous = (repo.to_schedule(repo.schedule_row(session, params["schedule_id"]))
+                        if kind == "replan" else None)
+        if kind == "solve":
+            planned = plan_week(scenario, _options(params), progress)
+            schedule, changes, based_on, result_scenario = planned.schedule, None, None, scenario
+        else:
+            assert previous is not None
+            when = datetime.fromisoformat(params["now"]) if params.get("now") else now()
+            events = [e for _, e in read_events({"events": params["events"]}, scenario,
+                                                previous, when)]
+            replanned = replan(scenario, previous, events, when, _options(params), progress)
+            schedule, changes = replanned.schedule, replanned.changes
+            based_on, result_scenario = params["schedule_id"], replanned.scenario
+        _finish(factory, job_id, clinic_id, user_id, schedule, changes, based_on,
+                result_scenario if kind == "replan" else None)
+    except InvalidInput as exc:
+        _fail(factory, job_id, "; ".join(str(i) for i in exc.issues))
+    except Exception as exc:  # a job's failure is reported on the job, not lost
+        log.exception("job %s failed", job_id)
+        _fail(factory, job_id, f"internal error: {exc}")
+
+
+def _finish(factory: Any, job_id: str, clinic_id: int, user_id: int | None, schedule: Schedule,
+            changes: Any, based_on: int | None, edited: Any) -> None:
+    with session_scope(factory) as session:
+        job = repo.job(session, job_id)
+        if job.status != "running":
+            return  # cancelled meanwhile: its result is not stored
+        user = session.get(User, user_id) if user_id else None
+        clinic = repo.clinic(session, clinic_id)
+        version = (repo.add_scenario_version(session, clinic, edited, user) if edited is not None
+                   else repo.scenario_version(session, clinic_id,
+                                              job.params.get("scenario_version")))
+        row = repo.add_schedule(session, clinic_id, version, schedule, user, based_on, changes)
+        job.status, job.finished_at, job.result_schedule_id = "done", now(), row.id
+
+
+def _fail(factory: Any, job_id: str, message: str) -> None:
+    with session_scope(factory) as session:
+        job = repo.job(session, job_id)
+        if job.status == "running":
+            job.status, job.finished_at, job.error = "failed", now(), message
+
+
+class JobRunner:
+    """Claims queued jobs and runs each in its own process, at most ``max_solves`` at once."""
+
+    def __init__(self, engine: Engine, database_url: str, max_solves: int = 1,
+                 poll_seconds: float = 0.25) -> None:
+        self.factory = sessions(engine)
+        self.url = database_url
+        self.max_solves = max(1, max_solves)
+        self.poll = poll_seconds
+        self.running: dict[str, BaseProcess] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="chairtime-jobs", daemon=True)
+        self._context = multiprocessing.get_context("spawn")
+
+    def start(self) -> None:
+        with session_scope(self.factory) as session:
+            for job_id in repo.jobs_with_status(session, "running"):
+                job = repo.job(session, job_id)  # left running by a service that stopped
+                job.status, job.finished_at = "failed", now()
+                job.error = "the service stopped while this job ran; start it again"
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        for process in self.running.values():
+            process.terminate()
+            process.join(timeout=5)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._tick()
+            except Exception:  # the runner must outlive a bad tick (a locked database, …)
+                log.exception("job runner tick failed")
+            self._stop.wait(self.poll)
+
+    def _tick(self) -> None:
+        with session_scope(self.factory) as session:
+            cancelled = set(repo.jobs_with_status(session, "cancelled"))
+        for job_id, process in list(self.running.items()):
+            if job_id in cancelled and process.is_alive():
+                process.terminate()
+            if not process.is_alive():
+                process.join()
+                del self.running[job_id]
+                if process.exitcode not in (0, None) and job_id not in cancelled:
+                    _fail(self.factory, job_id, f"the worker stopped (exit {process.exitcode})")
+        if len(self.running) >= self.max_solves:
+            return
+        with session_scope(self.factory) as session:
+            queued = repo.queued_jobs(session)
+        for job_id in queued[: self.max_solves - len(self.running)]:
+            with session_scope(self.factory) as session:
+                if not repo.claim_job(session, job_id):
+                    continue
+            process = self._context.Process(target=run_job, args=(self.url, job_id),
+                                            name=f"chairtime-job-{job_id}", daemon=True)
+            process.start()
+            self.running[job_id] = process

@@ -1,0 +1,476 @@
+"""The HTTP service and its storage, each test on SQLite and on PostgreSQL: migrations, sign-in
+and roles on every route, clinic data with field-path 422s, jobs, drafts and publishing (all or
+nothing, also when the process is killed), and concurrent edits of one draft."""
+
+from __future__ import annotations
+
+import copy
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import inspect as sa_inspect
+
+from scheduler.api.app import create_app
+from scheduler.api.security import hash_password
+from scheduler.check import check
+from scheduler.cli import main
+from scheduler.errors import Conflict
+from scheduler.settings import Settings
+from scheduler.storage import repo
+from scheduler.storage.db import connect, downgrade, session_scope, sessions, upgrade
+from scheduler.usecases import plan_week
+from scheduler.validate import validate_scenario
+from solver import Options
+from tests.conftest import patients, scenario_dict
+
+API = "/api/v1"
+ROLES = ("front_desk", "manager", "admin")
+
+
+def small_clinic() -> dict[str, Any]:
+    """Mon-Tue, two recliner rooms (one chair each), one nurse, one prescriber, 3 patients."""
+    data = scenario_dict(patients=patients(3, rems_enrolled=True))
+    days = {d: [["08:00", "18:00"]] for d in ("mon", "tue")}
+    data["clinic"]["hours"] = days
+    data["horizon"] = {"start": "2026-12-07", "days": 2}
+    data["rooms"].append({"id": "R2", "features": ["recliner"], "chairs": 1})
+    for s in data["staff"]:
+        s["shifts"] = days
+    return data
+
+
+@dataclass
+class Service:
+    client: TestClient
+    tokens: dict[str, str]
+    url: str
+
+    def auth(self, role: str | None) -> dict[str, str]:
+        return {} if role is None else {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def call(self, method: str, path: str, role: str | None = "admin", **kwargs: Any) -> Any:
+        return self.client.request(method, API + path, headers=self.auth(role), **kwargs)
+
+    def draft(self) -> dict[str, Any]:
+        """A solved draft of the small clinic, stored as a job would store it."""
+        factory = self.client.app.state.sessions  # type: ignore[attr-defined]
+        with session_scope(factory) as session:
+            version = repo.scenario_version(session, 1)
+            planned = plan_week(repo.scenario_of(version),
+                                Options(time_limit=2, workers=1, soft_goals=False))
+            row = repo.add_schedule(session, 1, version, planned.schedule)
+            schedule_id = row.id
+        body: dict[str, Any] = self.call("GET", f"/schedules/{schedule_id}").json()
+        return body
+
+
+def _service(database_url: str, tmp_path: Path, run_jobs: bool) -> Iterator[Service]:
+    settings = Settings(data_dir=tmp_path, database_url=database_url, time_limit=2)
+    app = create_app(settings, run_jobs=run_jobs)
+    with TestClient(app) as client:
+        factory = app.state.sessions
+        tokens = {}
+        with session_scope(factory) as session:
+            for role in ROLES:
+                user = repo.add_user(session, f"{role}@example.org",
+                                     hash_password("correct horse battery"), role)
+                tokens[role] = repo.issue_token(session, user, 30)[0]
+            clinic = repo.clinic(session, 1)
+            repo.add_scenario_version(session, clinic, validate_scenario(small_clinic()))
+        yield Service(client, tokens, database_url)
+
+
+@pytest.fixture
+def service(database_url: str, tmp_path: Path) -> Iterator[Service]:
+    yield from _service(database_url, tmp_path, run_jobs=False)
+
+
+@pytest.fixture
+def service_with_jobs(database_url: str, tmp_path: Path) -> Iterator[Service]:
+    yield from _service(database_url, tmp_path, run_jobs=True)
+
+
+# ----------------------------------------------------------------------------- storage
+def test_every_migration_runs_up_and_down(database_url: str) -> None:
+    engine = connect(database_url)
+    upgrade(engine)
+    assert {"schedules", "appointments", "jobs", "users", "audit_log"} <= set(
+        sa_inspect(engine).get_table_names())
+    downgrade(engine)
+    assert set(sa_inspect(engine).get_table_names()) <= {"alembic_version"}
+    upgrade(engine)
+    engine.dispose()
+
+
+def test_instants_are_stored_in_utc_and_read_back_aware(service: Service) -> None:
+    draft = service.draft()
+    first = draft["schedule"]["appointments"][0]
+    factory = service.client.app.state.sessions  # type: ignore[attr-defined]
+    with session_scope(factory) as session:
+        row = repo.schedule_row(session, draft["id"])
+        stored = min(row.appointments, key=lambda a: a.start_at)
+        assert stored.start_at.utcoffset() == timedelta(0)
+        assert stored.start_at == datetime.fromisoformat(first["start"])
+
+
+# ----------------------------------------------------------------------------- sign-in, roles
+def test_sign_in_gives_a_short_lived_bearer_token(service: Service) -> None:
+    bad = service.client.post(f"{API}/auth/token", data={"username": "admin@example.org",
+                                                          "password": "wrong"})
+    assert bad.status_code == 400
+    good = service.client.post(f"{API}/auth/token", data={"username": "admin@example.org",
+                                                           "password": "correct horse battery"})
+    assert good.status_code == 200
+    token = good.json()["access_token"]
+    expires = datetime.fromisoformat(good.json()["expires_at"])
+    assert timedelta(minutes=25) < expires - datetime.now(expires.tzinfo) <= timedelta(minutes=30)
+    me = service.client.get(f"{API}/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["role"] == "admin"
+    assert service.client.get(f"{API}/users/me",
+                              headers={"Authorization": "Bearer nope"}).status_code == 401
+
+
+def test_openapi_declares_the_password_flow(service: Service) -> None:
+    schemes = service.client.get("/openapi.json").json()["components"]["securitySchemes"]
+    (scheme,) = schemes.values()
+    assert scheme["flows"]["password"]["tokenUrl"] == f"{API}/auth/token"
+
+
+ANY, DESK, MANAGER, ADMIN = set(ROLES), set(ROLES), {"manager", "admin"}, {"admin"}
+ROUTES: list[tuple[str, str, set[str], Any]] = [
+    ("GET", "/users/me", ANY, None),
+    ("POST", "/users", ADMIN, {"email": "new@example.org", "password": "x" * 12,
+                               "role": "front_desk"}),
+    ("GET", "/clinics", ANY, None),
+    ("GET", "/clinics/1", ANY, None),
+    ("GET", "/clinics/1/scenario", ANY, None),
+    ("PUT", "/clinics/1/scenario", MANAGER, {"scenario": small_clinic()}),
+    ("GET", "/clinics/1/rooms", ANY, None),
+    ("GET", "/clinics/1/rooms/R1", ANY, None),
+    ("POST", "/clinics/1/rooms", MANAGER, {"id": "R7", "features": ["recliner"]}),
+    ("PUT", "/clinics/1/rooms/R2", MANAGER, {"id": "R2", "features": ["recliner"]}),
+    ("DELETE", "/clinics/1/rooms/R2", MANAGER, None),
+    ("GET", "/clinics/1/staff", ANY, None),
+    ("POST", "/clinics/1/staff", MANAGER, {"id": "N7", "role": "nurse"}),
+    ("GET", "/clinics/1/protocols", ANY, None),
+    ("GET", "/clinics/1/protocols/esk", ANY, None),
+    ("GET", "/clinics/1/patients", ANY, None),
+    ("POST", "/clinics/1/patients", DESK, {"id": "P77", "protocol": "esk",
+                                           "rems_enrolled": True}),
+    ("DELETE", "/clinics/1/patients/P03", DESK, None),
+    ("POST", "/clinics/1/solve", DESK, {"time_limit": 1}),
+    ("GET", "/clinics/1/schedules", ANY, None),
+    ("GET", "/schedules/{draft}", ANY, None),
+    ("GET", "/schedules/{draft}/unplaced", ANY, None),
+    ("GET", "/schedules/{draft}/diff/{draft}", ANY, None),
+    ("POST", "/schedules/{draft}/replan", DESK, {"events": []}),
+    ("POST", "/schedules/{draft}/appointments/{first}/cancel", DESK, {"version": 1}),
+    ("POST", "/schedules/{draft}/publish", DESK, {"version": 1}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "allowed", "body"), ROUTES,
+                         ids=[f"{m} {p}" for m, p, _, _ in ROUTES])
+def test_each_route_lets_each_role_do_what_the_table_says(
+        service: Service, method: str, path: str, allowed: set[str], body: Any) -> None:
+    if "{draft}" in path:
+        draft = service.draft()
+        path = path.format(draft=draft["id"], first=draft["schedule"]["appointments"][0]["id"])
+    assert service.call(method, path, None, json=body).status_code == 401
+    for role in ROLES:
+        code = service.call(method, path, role, json=copy.deepcopy(body)).status_code
+        if role in allowed:
+            assert code not in (401, 403), (role, code)
+        else:
+            assert code == 403, (role, code)
+        if role in allowed and method != "GET":
+            break  # the first allowed write changed the state; the table is about roles
+
+
+# ----------------------------------------------------------------------------- clinic data
+def test_clinic_data_rejects_bad_input_naming_the_field_and_stores_nothing(
+        service: Service) -> None:
+    before = service.call("GET", "/clinics/1/scenario").json()["version"]
+    cases = [
+        ("POST", "/clinics/1/rooms", {"id": "R9", "chairs": 0}, "rooms[2].chairs"),
+        ("PUT", "/clinics/1/staff/N1", {"id": "N1", "role": "nurse",
+                                        "shifts": {"mon": [["12:00", "09:00"]]}},
+         "staff[0].shifts.mon[0]"),
+        ("POST", "/clinics/1/patients", {"id": "P9", "protocol": "esk-85"},
+         "patients[3].protocol"),
+        ("PUT", "/clinics/1/scenario", {"scenario": {**small_clinic(), "horizon": {}}},
+         "horizon.start"),
+        ("DELETE", "/clinics/1/protocols/esk", None, "patients[0].protocol"),
+    ]
+    for method, path, body, field in cases:
+        response = service.call(method, path, json=body)
+        assert response.status_code == 422, (path, response.text)
+        assert field in [d["path"] for d in response.json()["detail"]], response.json()
+    assert service.call("GET", "/clinics/1/scenario").json()["version"] == before
+
+
+def test_clinic_data_changes_are_versioned_and_a_stale_writer_gets_409(
+        service: Service) -> None:
+    version = service.call("GET", "/clinics/1/scenario").json()["version"]
+    added = service.call("POST", f"/clinics/1/rooms?version={version}",
+                         json={"id": "R3", "features": ["recliner"]})
+    assert added.status_code == 201
+    stale = service.call("POST", f"/clinics/1/rooms?version={version}",
+                         json={"id": "R4", "features": ["recliner"]})
+    assert stale.status_code == 409
+    assert service.call("GET", "/clinics/1/scenario").json()["version"] == version + 1
+    assert [r["id"] for r in service.call("GET", "/clinics/1/rooms").json()] == \
+        ["R1", "R2", "R3"]
+
+
+def test_scenario_and_patients_import_from_files(service: Service) -> None:
+    import yaml
+
+    text = yaml.safe_dump(small_clinic())
+    ok = service.call("POST", "/clinics/1/scenario/file",
+                      files={"file": ("clinic.yaml", text, "application/yaml")})
+    assert ok.status_code == 200
+    csv = "id,protocol,sessions,rems_enrolled\nP1,esk,1,yes\nP2,esk-85,1,yes\n"
+    bad = service.call("POST", "/clinics/1/patients/file",
+                       files={"file": ("desk.csv", csv, "text/csv")})
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["path"] == "desk.csv row 3.protocol"
+    good = service.call("POST", "/clinics/1/patients/file",
+                        files={"file": ("desk.csv", csv.replace("esk-85", "esk"), "text/csv")})
+    assert [p["id"] for p in good.json()["scenario"]["patients"]] == ["P1", "P2"]
+
+
+def test_unknown_ids_are_404(service: Service) -> None:
+    for path in ("/clinics/9", "/clinics/9/rooms", "/clinics/1/rooms/R9", "/schedules/999",
+                 "/jobs/nope", "/schedules/999/unplaced"):
+        assert service.call("GET", path).status_code == 404, path
+
+
+# ----------------------------------------------------------------------------- jobs
+def _wait(service: Service, url: str, seconds: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = service.client.get(url, headers=service.auth("admin")).json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job still {job['status']} after {seconds} s")
+
+
+def test_solve_runs_as_a_job_in_a_worker_process(service_with_jobs: Service) -> None:
+    service = service_with_jobs
+    accepted = service.call("POST", "/clinics/1/solve", "front_desk", json={"time_limit": 2})
+    assert accepted.status_code == 202
+    job = _wait(service, accepted.headers["Location"])
+    assert job["status"] == "done", job
+    draft = service.client.get(job["result_url"], headers=service.auth("front_desk")).json()
+    assert draft["status"] == "draft" and draft["placed"] == 3
+    scenario = validate_scenario(service.call("GET", "/clinics/1/scenario").json()["scenario"])
+    assert check(scenario, draft["schedule"]) == []
+
+
+def test_a_cancelled_job_stores_nothing(service_with_jobs: Service) -> None:
+    service = service_with_jobs
+    service.call("PUT", "/clinics/1/rooms/R2", json={"id": "R2", "features": ["recliner"]})
+    accepted = service.call("POST", "/clinics/1/solve", json={"time_limit": 30})
+    cancelled = service.call("POST", f"/jobs/{accepted.json()['id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    time.sleep(1.5)
+    job = service.call("GET", f"/jobs/{accepted.json()['id']}").json()
+    assert job["status"] == "cancelled" and job["result_schedule_id"] is None
+    assert service.call("POST", f"/jobs/{job['id']}/cancel").status_code == 409
+    assert service.call("GET", "/clinics/1/schedules").json() == []
+
+
+def test_replan_runs_as_a_job_and_lists_the_changes(service_with_jobs: Service) -> None:
+    service = service_with_jobs
+    draft = service.draft()
+    first = draft["schedule"]["appointments"][0]
+    bad = service.call("POST", f"/schedules/{draft['id']}/replan",
+                       json={"events": [{"type": "cancel", "appointment": "A-9999"}]})
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["path"] == "events[0].appointment"
+    accepted = service.call("POST", f"/schedules/{draft['id']}/replan", json={
+        "events": [{"type": "cancel", "appointment": first["id"], "drop": True}],
+        "now": "2026-12-01T00:00:00Z", "time_limit": 2})
+    job = _wait(service, accepted.headers["Location"])
+    assert job["status"] == "done", job
+    result = service.client.get(job["result_url"], headers=service.auth("admin")).json()
+    assert result["based_on"] == draft["id"]
+    assert [c["id"] for c in result["changes"]] == [first["id"]]
+
+
+# ----------------------------------------------------------------------------- drafts
+def _free_slot(draft: dict[str, Any]) -> str:
+    """A start on Tuesday 2026-12-08 that no appointment's room R2 uses."""
+    return "2026-12-08T15:00:00-05:00"
+
+
+def test_a_move_that_breaks_a_rule_is_refused_with_the_checkers_words(
+        service: Service) -> None:
+    draft = service.draft()
+    a, b = draft["schedule"]["appointments"][:2]
+    refused = service.call("POST", f"/schedules/{draft['id']}/appointments/{a['id']}/move",
+                           json={"version": draft["version"], "start": b["start"],
+                                 "room": b["room"]})
+    assert refused.status_code == 422
+    (issue,) = [d for d in refused.json()["detail"] if "rooms rule" in d["message"]][:1]
+    assert issue["path"] == f"appointments.{a['id']}"
+    assert "holds more than 1 session(s)" in issue["message"]
+    after = service.call("GET", f"/schedules/{draft['id']}").json()
+    assert after["version"] == draft["version"]
+
+
+def test_a_move_and_a_cancel_change_the_draft_and_its_version(service: Service) -> None:
+    draft = service.draft()
+    a = draft["schedule"]["appointments"][0]
+    moved = service.call("POST", f"/schedules/{draft['id']}/appointments/{a['id']}/move",
+                         json={"version": draft["version"], "start": _free_slot(draft),
+                               "room": "R2"})
+    assert moved.status_code == 200, moved.text
+    body = moved.json()
+    assert body["version"] == draft["version"] + 1
+    mine = next(x for x in body["schedule"]["appointments"] if x["id"] == a["id"])
+    assert (mine["start"], mine["room"]) == (_free_slot(draft), "R2")
+    stale = service.call("POST", f"/schedules/{draft['id']}/appointments/{a['id']}/cancel",
+                         json={"version": draft["version"]})
+    assert stale.status_code == 409
+    cancelled = service.call("POST", f"/schedules/{draft['id']}/appointments/{a['id']}/cancel",
+                             json={"version": body["version"]})
+    assert cancelled.status_code == 200
+    assert a["patient"] in [u["patient"] for u in cancelled.json()["schedule"]["unplaced"]]
+    diff = service.call("GET", f"/schedules/{draft['id']}/diff/{draft['id']}").json()
+    assert diff["changes"] == []
+
+
+def test_two_concurrent_moves_into_the_last_free_chair_one_wins(service: Service) -> None:
+    """Two front-desk clerks move two different appointments into the same free chair at the
+    same time, each from the version they read: exactly one move is stored."""
+    draft = service.draft()
+    a, b = draft["schedule"]["appointments"][:2]
+    barrier = threading.Barrier(2)
+    codes: list[int] = []
+    original = repo.claim_draft
+
+    def synchronised(session: Any, row: Any, expected: int) -> None:
+        barrier.wait(timeout=10)  # both have read and validated; now both write
+        original(session, row, expected)
+
+    def move(ref: str) -> None:
+        response = service.call("POST", f"/schedules/{draft['id']}/appointments/{ref}/move",
+                                json={"version": draft["version"], "start": _free_slot(draft),
+                                      "room": "R2"})
+        codes.append(response.status_code)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(repo, "claim_draft", synchronised)
+        threads = [threading.Thread(target=move, args=(ref,)) for ref in (a["id"], b["id"])]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+    assert sorted(codes) == [200, 409]
+    final = service.call("GET", f"/schedules/{draft['id']}").json()
+    assert final["version"] == draft["version"] + 1
+    in_slot = [x for x in final["schedule"]["appointments"]
+               if x["room"] == "R2" and x["start"] == _free_slot(draft)]
+    assert len(in_slot) == 1
+
+
+# ----------------------------------------------------------------------------- publishing
+def test_publish_makes_numbered_immutable_versions(service: Service) -> None:
+    draft = service.draft()
+    published = service.call("POST", f"/schedules/{draft['id']}/publish",
+                             json={"version": draft["version"]})
+    assert published.status_code == 200 and published.json()["number"] == 1
+    again = service.call("POST", f"/schedules/{draft['id']}/publish",
+                         json={"version": published.json()["version"]})
+    assert again.status_code == 409
+    first = draft["schedule"]["appointments"][0]["id"]
+    frozen = service.call("POST", f"/schedules/{draft['id']}/appointments/{first}/cancel",
+                          json={"version": published.json()["version"]})
+    assert frozen.status_code == 409
+    latest = service.call("GET", "/clinics/1/schedules/published").json()
+    assert latest["id"] == draft["id"]
+
+
+def test_an_error_inside_publish_leaves_the_last_published_version(service: Service) -> None:
+    first = service.draft()
+    service.call("POST", f"/schedules/{first['id']}/publish", json={"version": first["version"]})
+    second = service.draft()
+
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk full")
+
+    client = TestClient(service.client.app, raise_server_exceptions=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(repo, "audit", boom)
+        failed = client.post(f"{API}/schedules/{second['id']}/publish",
+                             json={"version": second["version"]},
+                             headers=service.auth("admin"))
+    assert failed.status_code == 500
+    latest = service.call("GET", "/clinics/1/schedules/published").json()
+    assert (latest["id"], latest["number"]) == (first["id"], 1)
+    assert service.call("GET", f"/schedules/{second['id']}").json()["status"] == "draft"
+
+
+def _publish_and_hang(url: str, schedule_id: int, version: int, ready: Any) -> None:
+    """Begin publishing inside a transaction, flush it, tell the parent, and wait to die."""
+    factory = sessions(connect(url))
+    with session_scope(factory) as session:
+        repo.publish(session, repo.schedule_row(session, schedule_id), version)
+        session.flush()
+        ready.set()
+        time.sleep(60)
+
+
+def test_a_process_killed_mid_publish_leaves_the_last_published_version(
+        service: Service) -> None:
+    first = service.draft()
+    service.call("POST", f"/schedules/{first['id']}/publish", json={"version": first["version"]})
+    second = service.draft()
+    context = multiprocessing.get_context("spawn")
+    ready = context.Event()
+    process = context.Process(target=_publish_and_hang,
+                              args=(service.url, second["id"], second["version"], ready))
+    process.start()
+    assert ready.wait(timeout=60)
+    assert process.pid is not None
+    os.kill(process.pid, signal.SIGKILL)
+    process.join(timeout=10)
+    engine = connect(service.url)  # as after a restart: a new connection
+    with session_scope(sessions(engine)) as session:
+        latest = repo.published(session, 1)
+        assert (latest.id, latest.number) == (first["id"], 1)
+        assert repo.schedule_row(session, second["id"]).status == "draft"
+    engine.dispose()
+
+
+# ----------------------------------------------------------------------------- command line
+def test_user_add_reads_the_password_from_standard_input(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setenv("CHAIRTIME_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough secret\n"))
+    assert main(["-q", "user", "add", "desk@example.org", "--role", "front_desk"]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough secret\n"))
+    assert main(["-q", "user", "add", "desk@example.org", "--role", "front_desk"]) == 2
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["-q", "user", "add", "other@example.org", "--role", "admin"]) == 2
+    engine = connect(f"sqlite:///{tmp_path / 'chairtime.db'}")
+    with session_scope(sessions(engine)) as session:
+        assert repo.count_users(session) == 1
+        with pytest.raises(Conflict):
+            repo.add_user(session, "DESK@example.org", "x", "admin")
+    engine.dispose()
