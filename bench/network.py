@@ -62,7 +62,7 @@ def network(args: argparse.Namespace, console: Console) -> int:
     if args.dask:
         from dask.distributed import Client  # optional: pip install "dask[distributed]"
 
-        with Client(args.dask) as client:
+        with Client(args.dask) as client:  # type: ignore[no-untyped-call]
             futures = client.map(solve_site, specs, [limit] * len(specs), pure=False)
             results: list[Site] = client.gather(futures)
     else:

@@ -89,6 +89,24 @@ def _parser() -> argparse.ArgumentParser:
     search(r)
     r.add_argument("--json", action="store_true", help="print the changes as JSON")
 
+    w = sub.add_parser("whatif", help="solve the base and every variant side by side: "
+                       "headroom, bottleneck, charts and DIR/report.html")
+    w.add_argument("scenario", type=Path, help="scenario file; '-' for the embedded demo")
+    w.add_argument("variants", type=Path, help="variants file (YAML or JSON); '-' for the "
+                   "embedded demo's variants")
+    w.add_argument("--out", type=Path, required=True, help="output folder")
+    w.add_argument("--time-limit", type=float, help="seconds per solve (default 10)")
+    w.add_argument("--seed", type=int, help="CP-SAT random seed (default CHAIRTIME_SEED, 0)")
+    w.add_argument("--processes", type=int, help="solves at once on this machine, one CP-SAT "
+                   "worker each (default: every core)")
+    w.add_argument("--cluster", metavar="ADDRESS", help="run the solves on a Dask cluster "
+                   "instead (tcp://host:8786)")
+    w.add_argument("--headroom-limit", type=int, help="most new patients tried (default: "
+                   "twice the base's patients)")
+    w.add_argument("--no-headroom", action="store_true", help="skip the headroom search")
+    w.add_argument("--no-bottleneck", action="store_true", help="skip the bottleneck solves")
+    w.add_argument("--json", action="store_true", help="print the comparison as JSON")
+
     v = sub.add_parser("serve", help="the HTTP API on the configured database "
                        "(CHAIRTIME_DATABASE_URL; default SQLite in CHAIRTIME_DATA_DIR)")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
@@ -299,6 +317,72 @@ def _user_add(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _whatif(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    """What-if: the base and every variant solved side by side, with headroom, bottleneck,
+    charts and a self-contained report; a progress bar on a terminal."""
+    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    from scheduler.library import DEMO_VARIANTS
+    from scheduler.usecases.whatif import (
+        RESOURCES,
+        WhatIfOptions,
+        WhatIfProgress,
+        cluster_pool,
+        local_pool,
+        read_plan,
+        run_whatif,
+    )
+    from scheduler.usecases.whatif.report import comparison_json, write_report
+    from scheduler.validate import parse_text
+
+    scenario = load_input(None if str(args.scenario) == "-" else args.scenario)
+    variants = (parse_text(data_text(DEMO_VARIANTS)) if str(args.variants) == "-"
+                else read_data(args.variants))
+    plan = read_plan(variants, scenario)
+    options = WhatIfOptions(
+        time_limit=args.time_limit if args.time_limit is not None else 10.0,
+        seed=args.seed if args.seed is not None else settings.seed,
+        headroom=not args.no_headroom, headroom_limit=args.headroom_limit,
+        bottleneck=not args.no_bottleneck)
+    pool = cluster_pool(args.cluster) if args.cluster else local_pool(args.processes)
+    err = Console(stderr=True)
+    with Bar(TextColumn("what-if"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+             TextColumn("{task.description}"), console=err,
+             disable=args.json or args.quiet or not err.is_terminal) as bar:
+        task = bar.add_task("", total=None)
+
+        def advance(p: WhatIfProgress) -> None:
+            bar.update(task, completed=p.done, total=p.total,
+                       description=f"best so far: {p.best}" if p.best else "")
+
+        log.info("what-if: %d variant(s)%s on %s, %g s per solve", len(plan.variants),
+                 f" and {len(plan.cells)} sweep cells" if plan.cells else "", pool.where,
+                 options.time_limit)
+        result = run_whatif(scenario, plan, options, pool, advance)
+    paths = write_report(result, args.out)
+    log.info("wrote %s (and %d more files) in %g s", paths[-1], len(paths) - 1, result.seconds)
+    if args.json:
+        sys.stdout.write(json.dumps({"report": str(paths[-1]),
+                                     **comparison_json(result)}, indent=2) + "\n")
+    else:
+        t = Table(title=f"What if … {result.clinic}")
+        for col in ("variant", "placed", "unplaced", "headroom", "capacity", "bottleneck"):
+            t.add_column(col, justify="left" if col in ("variant", "bottleneck") else "right")
+        for o in result.compared:
+            k = o.schedule.kpis
+            assert k is not None
+            t.add_row(o.name, f"{k.placed}/{k.wanted}", str(k.wanted - k.placed),
+                      f"{o.headroom.text()} ({o.headroom.status})", str(o.capacity()),
+                      RESOURCES.get(o.bottleneck.resource, o.bottleneck.resource)
+                      if o.bottleneck else "")
+        console.print(t)
+        for o in result.compared:
+            if o.bottleneck is not None:
+                console.print(f"{o.name}: {o.bottleneck.sentence}", markup=False)
+    return EXIT_INTERNAL if any(o.violations for o in result.outcomes) else EXIT_OK
+
+
 def _settings() -> Settings:
     """The ``CHAIRTIME_*`` settings; a bad value is invalid input naming the variable."""
     try:
@@ -332,6 +416,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _replan(args, settings, console)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "whatif":
+            return _whatif(args, settings, console)
         if args.command == "serve":
             return _serve(args, settings)
         if args.command == "user":

@@ -220,13 +220,22 @@ class Set(_Edit):
 
     set: dict[str, Any]
 
+    @property
+    def target(self) -> str:
+        """Which section it names: ``clinic``, or the key whose value is an id. A protocol's
+        own ``staff`` list is a field, not a target: ``{protocol: kap, staff: [...]}``."""
+        if "clinic" in self.set:
+            return "clinic"
+        named = [k for k in _SECTIONS if isinstance(self.set.get(k), str)]
+        return named[0] if len(named) == 1 else ""
+
     @model_validator(mode="after")
     def _one_target(self) -> Set:
         targets = [k for k in ("clinic", *_SECTIONS) if k in self.set]
-        if len(targets) != 1:
+        if not self.target or (self.target == "clinic" and len(targets) != 1):
             raise ValueError("names exactly one of clinic, room, staff, protocol or patient")
-        if targets == ["clinic"] and (len(self.set) != 1 or not isinstance(self.set["clinic"],
-                                                                           dict)):
+        if self.target == "clinic" and (len(self.set) != 1 or not isinstance(self.set["clinic"],
+                                                                             dict)):
             raise ValueError("clinic takes a mapping of the clinic's fields")
         return self
 
@@ -685,10 +694,10 @@ def _remove_staff(data: Data, e: RemoveStaff, ctx: EditContext) -> list[Issue]:
 
 
 def _set(data: Data, e: Set, ctx: EditContext) -> list[Issue]:
-    if "clinic" in e.set:
+    if e.target == "clinic":
         data["clinic"] = _merged(data["clinic"], e.set["clinic"])
         return []
-    kind = next(k for k in _SECTIONS if k in e.set)
+    kind = e.target
     section, ident = _SECTIONS[kind], str(e.set[kind])
     issues = _unknown(data, section, ident, f"set.{kind}", kind)
     if not issues:

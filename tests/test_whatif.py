@@ -3,14 +3,28 @@ work out by hand, the command line, the Dask path and the report in a browser.""
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from scheduler.cli import main
 from scheduler.edits import edit_scenario
 from scheduler.errors import InvalidInput
 from scheduler.model import Scenario
 from scheduler.usecases import read_variants
+from scheduler.usecases.whatif import (
+    WhatIfOptions,
+    local_pool,
+    read_plan,
+    relaxations,
+    run_whatif,
+)
+from scheduler.usecases.whatif.report import write_report
 from scheduler.validate import validate_scenario
 from tests.conftest import patients, scenario_dict
 
@@ -129,3 +143,245 @@ def test_an_edit_that_does_not_parse_keeps_the_next_edits_numbers() -> None:
                                                                       "chairs": 1}}) == [
         "variants[0] (v).edits[0].add_chairs.chairs: is required",
         "variants[0] (v).edits[1].add_chairs.room: unknown room 'R9' (known: BAY, R4)"]
+
+
+# ------------------------------------------------------------------ clinics worked out by hand
+WATCH = {"id": "watch", "name": "Two hours watched", "turnover_minutes": 0,
+         "phases": [{"name": "session", "minutes": 120}], "room_features": ["recliner"],
+         "staff": [{"role": "nurse", "modes": {"session": "monitor"}}]}
+"""A session a nurse only watches: 120 minutes, no hands-on phase, no turnover, no prescriber.
+In a day open 08:00-16:00 a chair holds exactly four, a nurse watching one patient at a time
+four, so capacity is counted on one's fingers."""
+
+
+def _clinic(patients_: int, rooms: list[dict[str, Any]], max_patients: int) -> Scenario:
+    data = scenario_dict(patients=[{"id": f"P{i:02d}", "protocol": "watch"}
+                                   for i in range(1, patients_ + 1)])
+    data["clinic"]["hours"] = {"mon": [["08:00", "16:00"]]}
+    data["protocols"] = [WATCH]
+    data["rooms"] = rooms
+    data["staff"] = [{"id": "N1", "role": "nurse", "max_patients": max_patients,
+                      "shifts": {"mon": [["08:00", "16:00"]]}}]
+    return validate_scenario(data)
+
+
+def _one_nurse() -> Scenario:
+    """Twelve patients; R1 open all day (4 sessions), R2 mornings only (2): rooms hold 6. One
+    nurse watching one patient at a time holds 4: the nurse binds."""
+    return _clinic(12, [{"id": "R1", "features": ["recliner"]},
+                        {"id": "R2", "features": ["recliner"],
+                         "hours": {"mon": [["08:00", "12:00"]]}}], 1)
+
+
+NURSE_AND_ROOM = {"variants": [
+    {"name": "one more nurse", "edits": [{"add_staff": {"like": "N1", "id": "N2"}}]},
+    {"name": "one more room", "edits": [{"add_room": {"like": "R1", "id": "R3"}}]}]}
+
+
+def test_one_nurse_binds_and_a_second_moves_the_bottleneck_to_the_rooms() -> None:
+    """Base: 4 placed (the nurse's day); watching two at a time would place 6 (the rooms'), an
+    extra room of each kind none. A second nurse: 6 placed (8 for the nurses, 6 for the rooms),
+    and now the rooms bind: another room of each kind (R1's 4 and R2's 2 more) lets the nurses'
+    8 through, 2 more; a third patient each adds none. Another room alone changes nothing."""
+    result = run_whatif(_one_nurse(), read_plan(NURSE_AND_ROOM, _one_nurse()),
+                        WhatIfOptions(time_limit=3), local_pool(1))
+    base, nurse, room = result.outcomes
+    placed = {o.name: o.row()["placed"] for o in result.outcomes}
+    assert placed == {"base": 4, "one more nurse": 6, "one more room": 4}
+    assert all(o.row()["status"] == "OPTIMAL" and o.violations == 0 for o in result.outcomes)
+    assert base.bottleneck is not None and nurse.bottleneck is not None
+    assert room.bottleneck is not None
+    assert (base.bottleneck.resource, base.bottleneck.gain) == ("monitoring", 2)
+    assert (nurse.bottleneck.resource, nurse.bottleneck.gain) == ("rooms", 2)
+    assert nurse.bottleneck.gains()["monitoring"] == 0
+    assert (room.bottleneck.resource, room.bottleneck.gain) == ("monitoring", 4)
+    assert base.bottleneck.gains()["rooms"] == 0
+    assert nurse.bottleneck.sentence.startswith(
+        "The bottleneck is rooms/chairs: one more room of each kind (like R1, R2) adds ~2 "
+        "sessions (rooms ≥ 90 % busy Mon 08:00–16:00); every nurse taking one more patient at "
+        "a time adds 0;")
+    assert [o.headroom.text() for o in result.outcomes] == ["0", "0", "0"]  # all are full
+
+
+def test_headroom_three_more_patients_fit_and_a_fourth_is_proven_not_to() -> None:
+    """Three all-day rooms (4 sessions each) and a nurse watching three at a time (12): nine
+    patients leave room for exactly three more."""
+    clinic = _clinic(9, [{"id": f"R{i}", "features": ["recliner"]} for i in (1, 2, 3)], 3)
+    result = run_whatif(clinic, read_plan({"variants": []}, clinic),
+                        WhatIfOptions(time_limit=3, bottleneck=False), local_pool(1))
+    (base,) = result.outcomes
+    room = base.headroom
+    assert (room.patients, room.sessions, room.status) == (3, 3, "OPTIMAL")
+    assert [(s.patients, s.fits) for s in room.steps] == [(1, True), (2, True), (4, False),
+                                                          (3, True)]
+    assert next(s for s in room.steps if s.patients == 4).proven
+    assert base.capacity() == 12
+
+
+def test_a_sweep_fills_the_capacity_grid() -> None:
+    """Nurses 1-3 (each 4 sessions) by rooms like R1 1-3 (R1 4, R2 2, another R1 4): each cell
+    holds the smaller of the two, as long as twelve patients want more."""
+    plan = read_plan({"variants": [], "sweep": {"rows": {"staff": "N1", "counts": [1, 2, 3]},
+                                                "columns": {"rooms": "R1",
+                                                            "counts": [1, 2, 3]}}},
+                     _one_nurse())
+    result = run_whatif(_one_nurse(), plan, WhatIfOptions(time_limit=3, bottleneck=False),
+                        local_pool(1))
+    assert result.sweep is not None
+    assert result.sweep.rows == ("1 nurses", "2 nurses", "3 nurses")
+    assert result.sweep.columns == ("1 rooms like R1", "2 rooms like R1", "3 rooms like R1")
+    assert result.sweep.capacity == ((4, 4, 4), (4, 6, 8), (4, 6, 10))
+    assert [o.name for o in result.compared] == ["base"]
+
+
+def test_relaxations_cover_every_resource_the_scenario_has() -> None:
+    data = scenario_dict(patients=patients(2, rems_enrolled=True))
+    data["patients"][0]["availability"] = {"mon": [["09:00", "12:00"]]}
+    scenario = validate_scenario(data)
+    relaxed = relaxations(scenario)
+    assert [r for r, _, _ in relaxed] == ["rooms", "monitoring", "hands_on", "prescriber",
+                                          "hours", "availability"]
+    for resource, _, edits in relaxed:
+        after = edit_scenario(scenario, [(resource, e) for e in edits])
+        if resource == "hands_on":
+            assert set(after.protocols[0].staff[0].modes.values()) == {"monitor"}
+        if resource == "hours":
+            assert after.clinic.hours["mon"] == [("07:00", "19:00")]
+        if resource == "availability":
+            assert after.patients[0].availability is None
+
+
+def test_a_headroom_mix_and_a_sweep_name_their_problems() -> None:
+    with pytest.raises(InvalidInput) as caught:
+        read_plan({"variants": [], "headroom": {"mix": [{"protocol": "nope", "share": 0}]},
+                   "sweep": {"rows": {"staff": "N9", "counts": [1]}}, "colour": "red"},
+                  _one_nurse())
+    assert [str(i) for i in caught.value.issues] == [
+        "colour: is not a section of a variants document (variants, headroom, sweep)",
+        "headroom.mix[0].share: is a whole number of at least 1",
+        "headroom.mix[0].protocol: unknown protocol 'nope' (known: watch)",
+        "sweep.rows.staff: unknown staff 'N9'",
+    ]
+
+
+# ------------------------------------------------------------------ the command line
+def _files(tmp_path: Path, variants: dict[str, Any]) -> tuple[Path, Path]:
+    scenario, doc = tmp_path / "base.yaml", tmp_path / "variants.yaml"
+    scenario.write_text(yaml.safe_dump(_one_nurse().model_dump(mode="json", by_alias=True)),
+                        encoding="utf-8")
+    doc.write_text(yaml.safe_dump(variants), encoding="utf-8")
+    return scenario, doc
+
+
+def test_edits_naming_unknown_ids_exit_2_naming_the_variant_and_the_edit(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario, doc = _files(tmp_path, {"variants": [
+        {"name": "one more chair", "edits": [{"add_chairs": {"room": "R7", "chairs": 1}}]},
+        {"name": "Tuesday nurse", "edits": [{"add_staff": {"like": "N1", "id": "N2"}},
+                                            {"remove_shift": {"staff": "N8", "days": ["tue"]}}]},
+    ]})
+    code = main(["-q", "whatif", str(scenario), str(doc), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "invalid input: 2 problem(s)" in err
+    assert ("variants[0] (one more chair).edits[0].add_chairs.room: unknown room 'R7' "
+            "(known: R1, R2)") in err
+    assert ("variants[1] (Tuesday nurse).edits[1].remove_shift.staff: unknown staff 'N8' "
+            "(known: N1, N2)") in err  # the edits before it count
+    assert "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_whatif_command_writes_the_table_json_charts_and_report(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scenario, doc = _files(tmp_path, NURSE_AND_ROOM)
+    out = tmp_path / "out"
+    code = main(["-q", "whatif", str(scenario), str(doc), "--out", str(out), "--time-limit",
+                 "3", "--processes", "1", "--json"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["report"] == str(out / "report.html")
+    rows = list(csv.DictReader((out / "comparison.csv").open(encoding="utf-8")))
+    assert [r["variant"] for r in rows] == ["base", "one more nurse", "one more room"]
+    assert {"variant", "wanted", "placed", "weighted", "unplaced", "room_utilization",
+            "nurse_utilization", "headroom_patients", "bottleneck"} <= set(rows[0])
+    assert [(r["placed"], r["bottleneck"]) for r in rows] == [
+        ("4", "monitoring"), ("6", "rooms"), ("4", "monitoring")]
+    assert [v["variant"] for v in printed["variants"]] == ["base", "one more nurse",
+                                                          "one more room"]
+    charts = sorted(p.name for p in (out / "charts").iterdir())
+    assert charts == ["bottlenecks.png", "coverage.png", "headroom.png", "protocols.png",
+                      "usage-base.png", "usage-one-more-nurse.png", "usage-one-more-room.png"]
+    assert all((out / "charts" / c).read_bytes()[:4] == b"\x89PNG" for c in charts)
+
+
+# ------------------------------------------------------------------ scale out, and the report
+@pytest.mark.slow
+def test_a_dask_cluster_gives_the_same_table_as_local_processes(tmp_path: Path) -> None:
+    """Same seed, one CP-SAT worker per solve, and searches that end by proof: where they ran
+    does not show in the table."""
+    from distributed import LocalCluster
+
+    scenario, doc = _files(tmp_path, {"variants": NURSE_AND_ROOM["variants"][1:]})
+    here, there = tmp_path / "here", tmp_path / "there"
+    assert main(["-q", "whatif", str(scenario), str(doc), "--out", str(here), "--processes",
+                 "2", "--time-limit", "5", "--seed", "3"]) == 0
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,  # type: ignore[no-untyped-call]
+                      dashboard_address=None) as cluster:
+        assert main(["-q", "whatif", str(scenario), str(doc), "--out", str(there),
+                     "--cluster", cluster.scheduler_address, "--time-limit", "5",
+                     "--seed", "3"]) == 0
+    measured = json.loads((there / "comparison.json").read_text(encoding="utf-8"))
+    assert measured["run"]["where"].startswith("Dask cluster tcp://")
+    statuses = {v["status"] for v in measured["variants"]} | {
+        p["status"] for v in measured["variants"] for p in v["bottleneck"]["probes"]}
+    assert statuses == {"OPTIMAL"}  # every search ended by proof, not by the clock
+    assert (here / "comparison.csv").read_text(encoding="utf-8") == \
+        (there / "comparison.csv").read_text(encoding="utf-8")
+
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.mark.slow
+def test_the_report_opens_offline_in_chromium_and_shows_every_chart(tmp_path: Path) -> None:
+    """Debian's Chromium, every request that is not the file itself refused; the screenshot
+    stays in tests/artifacts/ (git-ignored) for a person to look at."""
+    from playwright.sync_api import Route, sync_playwright
+
+    if not CHROMIUM.exists():
+        message = f"{CHROMIUM} is missing (apt-get install -y chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    result = run_whatif(_one_nurse(), read_plan(NURSE_AND_ROOM, _one_nurse()),
+                        WhatIfOptions(time_limit=2), local_pool(1))
+    page_file = write_report(result, tmp_path / "out")[-1]
+    refused: list[str] = []
+
+    def offline(route: Route) -> None:
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "whatif-report.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM))
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.route("**/*", offline)
+        page.goto(page_file.as_uri(), wait_until="load")
+        widths = page.eval_on_selector_all(
+            "img", "images => images.map(i => i.complete ? i.naturalWidth : 0)")
+        title = page.title()
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    print(f"report screenshot: {shot}")
+    assert title == "What if … — Test Clinic"
+    assert len(widths) == 7  # headroom, bottlenecks, protocols, coverage, three heat maps
+    assert all(w > 0 for w in widths), widths
+    assert refused == []
+    assert shot.stat().st_size > 10_000

@@ -1,0 +1,592 @@
+"""What-if capacity analysis: the base and every variant solved, how many more patients each
+could take (headroom), and which resource holds it back (bottleneck), all measured by the
+solver, never by a formula.
+
+- **Variant**: the base scenario after the variant's edits (``scheduler.edits``), solved for
+  placement (priority-weighted sessions; the soft goals do not change capacity and are skipped).
+- **Headroom**: the most new patients of a mix (default: the base's own patients, cloned in a
+  spread order) for which a schedule was found that places every session of theirs and keeps
+  the weighted value of the variant's own schedule. Each step first keeps the variant's week as
+  scheduled and fits the newcomers into its gaps (a small, fast model: the warm start), and
+  only when that fails re-solves the whole week. Steps double until one fails, then bisect.
+  ``OPTIMAL`` means one more patient was proven not to fit (CP-SAT's bound); ``FEASIBLE`` means
+  at least this many fit and more were not ruled out; ``LIMIT`` means the search stopped at its
+  limit with every step fitting.
+- **Bottleneck**: at a load beyond the headroom (``stress_extra`` more patients than fit), each
+  resource is relaxed in turn (one more room of each kind; every nurse one patient more at a
+  time; hands-on phases done by someone extra; a prescriber whenever the clinic is open; an hour
+  more at both ends of the day; patients available whenever open), the week re-solved, and the
+  resource whose relaxation places the most more sessions is named.
+
+Every solve uses one CP-SAT worker and the same seed, so results do not depend on where they ran
+(local processes or a Dask cluster) as long as the searches end by proof rather than by the
+clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from scheduler.compile import Clock, to_problem
+from scheduler.documents import Schedule
+from scheduler.edits import (
+    AddRoom,
+    AddStaff,
+    Set,
+    Variant,
+    edit_scenario,
+    scenario_data,
+)
+from scheduler.errors import InvalidInput, Issue
+from scheduler.model import Scenario, clock_minutes
+from scheduler.usecases.plan import plan_week
+from scheduler.usecases.whatif.figures import Usage, booked, usage
+from scheduler.usecases.whatif.plan import (
+    BASE,
+    SweepCell,
+    WhatIfOptions,
+    WhatIfPlan,
+    fresh_ids,
+)
+from scheduler.usecases.whatif.pools import Pool, local_pool
+from scheduler.validate import validate_scenario
+from solver import Solution, solve
+
+__all__ = [
+    "BASE",
+    "COMBINED",
+    "RESOURCES",
+    "Bottleneck",
+    "Headroom",
+    "Outcome",
+    "Probe",
+    "Step",
+    "SweepGrid",
+    "WhatIf",
+    "WhatIfProgress",
+    "headroom",
+    "relaxations",
+    "run_whatif",
+]
+
+log = logging.getLogger(__name__)
+
+RESOURCES: dict[str, str] = {
+    "rooms": "rooms/chairs",
+    "monitoring": "nurses' monitoring capacity",
+    "hands_on": "hands-on time",
+    "prescriber": "prescriber coverage",
+    "hours": "opening hours",
+    "availability": "patient availability",
+}
+"""The resources a bottleneck can name, in the order they are tried (ties go to the first)."""
+COMBINED = "combined"
+"""No single relaxation places more: several resources bind together."""
+
+
+# ============================================================================ results
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One headroom probe: did ``patients`` more fit, how it was found, and whether a failure
+    is proven (CP-SAT's bound below the value needed)."""
+
+    patients: int
+    fits: bool
+    how: str
+    """``kept``: the variant's week as scheduled, newcomers in its gaps; ``re-solved``: the
+    whole week solved again."""
+    proven: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Headroom:
+    patients: int
+    sessions: int
+    status: str
+    """OPTIMAL (one more proven not to fit), FEASIBLE (at least), LIMIT (every step up to the
+    search limit fit), SKIPPED."""
+    limit: int = 0
+    steps: tuple[Step, ...] = ()
+
+    def text(self) -> str:
+        if self.status == "SKIPPED":
+            return "—"
+        if self.status == "LIMIT":
+            return f"≥ {self.patients} (search limit)"
+        if self.status == "OPTIMAL":
+            return f"+{self.patients}" if self.patients else "0"
+        return f"≥ {self.patients}"
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One bottleneck solve: the stressed week (``resource`` empty) or it with one resource
+    relaxed."""
+
+    resource: str
+    change: str
+    placed: int
+    weighted: int
+    status: str
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Bottleneck:
+    resource: str
+    """A key of :data:`RESOURCES`, or :data:`COMBINED`."""
+    gain: int
+    """Sessions the binding resource's relaxation adds."""
+    sentence: str
+    extra_patients: int
+    """Patients beyond the headroom in the stressed week."""
+    probes: tuple[Probe, ...]
+    """The stressed week first, then each relaxation."""
+
+    def gains(self) -> dict[str, int]:
+        reference = self.probes[0].placed
+        return {p.resource: p.placed - reference for p in self.probes[1:]}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One variant (or the base, or a sweep cell), solved and measured."""
+
+    name: str
+    edits: tuple[str, ...]
+    scenario: Scenario
+    schedule: Schedule
+    violations: int
+    usage: Usage
+    headroom: Headroom
+    bottleneck: Bottleneck | None = None
+    cell: SweepCell | None = None
+
+    def capacity(self) -> int:
+        """Sessions the clinic can treat in the horizon: those placed, plus the headroom's."""
+        placed = self.schedule.kpis.placed if self.schedule.kpis else 0
+        return placed + self.headroom.sessions
+
+    def row(self) -> dict[str, Any]:
+        """The comparison table's row (results only: nothing here depends on the machine)."""
+        k, sv = self.schedule.kpis, self.schedule.solver
+        assert k is not None and sv is not None
+        b = self.bottleneck
+        return {
+            "variant": self.name,
+            "edits": "; ".join(self.edits),
+            "status": sv.status,
+            "wanted": k.wanted,
+            "placed": k.placed,
+            "weighted": k.weighted,
+            "bound": sv.bound,
+            "unplaced": k.wanted - k.placed,
+            "room_utilization": k.room_utilization,
+            "nurse_utilization": k.nurse_utilization,
+            "headroom_patients": self.headroom.patients,
+            "headroom_sessions": self.headroom.sessions,
+            "headroom_status": self.headroom.status,
+            "capacity_sessions": self.capacity(),
+            "bottleneck": b.resource if b else "",
+            "bottleneck_gain": b.gain if b else "",
+            "bottleneck_explanation": b.sentence if b else "",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SweepGrid:
+    row_title: str
+    column_title: str
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    capacity: tuple[tuple[int, ...], ...]
+    """Sessions in the horizon (placed plus headroom), [row][column]."""
+    status: tuple[tuple[str, ...], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIf:
+    clinic: str
+    outcomes: tuple[Outcome, ...]
+    """The base first, then the variants in their file's order, then the sweep's cells."""
+    options: WhatIfOptions
+    where: str
+    seconds: float
+    sweep: SweepGrid | None = None
+
+    @property
+    def compared(self) -> tuple[Outcome, ...]:
+        """The base and the named variants (not the sweep's cells)."""
+        return tuple(o for o in self.outcomes if o.cell is None)
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIfProgress:
+    done: int
+    total: int
+    last: str
+    """What just finished: ``one more chair: solved, headroom ≥ 12``."""
+    best: str
+    """The best variant so far by weekly capacity."""
+
+
+# ============================================================================ the work (in pools)
+@dataclass(frozen=True, slots=True)
+class _VariantJob:
+    scenario: Scenario
+    clones: tuple[dict[str, Any], ...]
+    options: WhatIfOptions
+    now: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _VariantDone:
+    schedule: Schedule
+    violations: int
+    usage: Usage
+    headroom: Headroom
+
+
+def _run_variant(job: _VariantJob) -> _VariantDone:
+    """Solve the variant, lay out its use of the week, find its headroom."""
+    planned = plan_week(job.scenario, job.options.solver(), now=job.now)
+    clock = Clock(job.scenario)
+    problem = to_problem(job.scenario)
+    placed = booked(planned.schedule, clock)
+    room = headroom(job.scenario, planned.schedule, list(job.clones), job.options)
+    return _VariantDone(planned.schedule, len(planned.violations),
+                        usage(problem, clock, placed), room)
+
+
+def _placed_of(solution: Solution, ids: set[str]) -> int:
+    return sum(1 for a in solution.appointments if a.patient in ids)
+
+
+def headroom(scenario: Scenario, schedule: Schedule, clones: Sequence[dict[str, Any]],
+             options: WhatIfOptions) -> Headroom:
+    """How many of ``clones`` (new patients, in order) fit on top of ``schedule``."""
+    if not clones:
+        return Headroom(0, 0, "SKIPPED")
+    data = scenario_data(scenario)
+    data["patients"] = [*data["patients"], *clones]
+    problem = to_problem(validate_scenario(data))
+    n = len(scenario.patients)
+    mine, extra = problem.patients[:n], problem.patients[n:]
+    kept = tuple(booked(schedule, Clock(scenario)))
+    count = Counter(a.patient for a in kept)
+    frozen = tuple(replace(p, sessions=count[p.id]) for p in mine)
+    assert schedule.solver is not None
+    value = schedule.solver.objective
+    solver_options = options.solver()
+
+    def fits(k: int) -> Step:
+        new = extra[:k]
+        ids = {p.id for p in new}
+        wanted = sum(p.sessions for p in new)
+        worth = sum(p.sessions * p.priority for p in new)
+        gaps = solve(replace(problem, patients=frozen + new, fixed=kept), solver_options)
+        if _placed_of(gaps, ids) >= wanted:
+            return Step(k, True, "kept", True)
+        if not options.rearrange:
+            return Step(k, False, "kept", False)
+        week = solve(replace(problem, patients=mine + new), solver_options)
+        if _placed_of(week, ids) >= wanted and week.objective >= value + worth:
+            return Step(k, True, "re-solved", True)
+        return Step(k, False, "re-solved", week.bound < value + worth)
+
+    steps: list[Step] = []
+    lo, hi, k = 0, None, 1
+    while hi is None:
+        steps.append(fits(k))
+        if not steps[-1].fits:
+            hi = k
+        elif k == len(extra):
+            lo = k
+            break
+        else:
+            lo, k = k, min(2 * k, len(extra))
+    while hi is not None and hi - lo > 1:
+        mid = (lo + hi) // 2
+        steps.append(fits(mid))
+        lo, hi = (mid, hi) if steps[-1].fits else (lo, mid)
+    if hi is None:
+        status = "LIMIT"
+    else:
+        status = "OPTIMAL" if next(s for s in reversed(steps) if s.patients == hi).proven \
+            else "FEASIBLE"
+    return Headroom(lo, sum(p.sessions for p in extra[:lo]), status, len(extra), tuple(steps))
+
+
+@dataclass(frozen=True, slots=True)
+class _ProbeJob:
+    resource: str
+    change: str
+    scenario: Scenario
+    edits: tuple[tuple[str, Any], ...]
+    options: WhatIfOptions
+
+
+def _run_probe(job: _ProbeJob) -> Probe:
+    scenario = edit_scenario(job.scenario, list(job.edits)) if job.edits else job.scenario
+    problem = to_problem(scenario)
+    solution = solve(problem, job.options.solver())
+    laid_out = None if job.resource else usage(problem, Clock(scenario), solution.appointments)
+    return Probe(job.resource, job.change, len(solution.appointments), solution.objective,
+                 solution.status, laid_out)
+
+
+# ============================================================================ relaxations
+def _widen(spans: Sequence[tuple[str, str]], minutes: int = 60) -> list[list[str]]:
+    out: list[list[int]] = []
+    for a, b in sorted((max(0, clock_minutes(a) - minutes), min(1440, clock_minutes(b) + minutes))
+                       for a, b in spans):
+        if out and a <= out[-1][1]:
+            out[-1][1] = max(out[-1][1], b)
+        else:
+            out.append([a, b])
+    return [[f"{a // 60:02d}:{a % 60:02d}", f"{b // 60:02d}:{b % 60:02d}"] for a, b in out]
+
+
+def relaxations(s: Scenario) -> list[tuple[str, str, list[Any]]]:
+    """Each resource's relaxation as edits: ``(resource, what changes, edits)``; resources that
+    cannot be relaxed here (no prescriber to copy, no patient with narrow availability) are
+    left out."""
+    out: list[tuple[str, str, list[Any]]] = []
+    kinds: dict[tuple[Any, ...], str] = {}
+    for r in s.rooms:
+        hours = tuple(sorted((d, tuple(v)) for d, v in (r.hours or {}).items()))
+        kinds.setdefault((frozenset(r.features), r.chairs, hours), r.id)
+    taken_rooms = {r.id for r in s.rooms}
+    likes = list(kinds.values())
+    ids = fresh_ids("extra-room-", len(likes), taken_rooms)
+    what = (f"one more room like {likes[0]}" if len(likes) == 1
+            else f"one more room of each kind (like {', '.join(likes)})")
+    out.append(("rooms", what, [AddRoom.model_validate({"add_room": {"like": like, "id": i}})
+                                for like, i in zip(likes, ids, strict=True)]))
+
+    watching = sorted({n.role for p in s.protocols for n in p.staff
+                       if "monitor" in n.modes.values()})
+    members = [m for m in s.staff if m.role in watching and m.max_patients >= 1]
+    if members:
+        out.append(("monitoring", f"every {' and '.join(watching)} taking one more patient at "
+                                  "a time",
+                    [Set.model_validate({"set": {"staff": m.id,
+                                                 "max_patients": m.max_patients + 1}})
+                     for m in members]))
+
+    hands = [p for p in s.protocols if any("hands_on" in n.modes.values() for n in p.staff)]
+    if hands:
+        out.append(("hands_on", "hands-on phases done by someone extra (the assigned staff "
+                                "only monitor them)",
+                    [Set.model_validate({"set": {"protocol": p.id, "staff": [
+                        {**n.model_dump(exclude_defaults=True),
+                         "modes": {ph: "monitor" for ph in n.modes}} for n in p.staff]}})
+                     for p in hands]))
+
+    roles = sorted({rule.role for p in s.protocols for rule in p.on_site})
+    taken_staff = {m.id for m in s.staff}
+    edits = []
+    for role in roles:
+        like = next((m for m in s.staff if m.role == role), None)
+        if like is not None:
+            (new,) = fresh_ids(f"extra-{role}-", 1, taken_staff)
+            edits.append(AddStaff.model_validate({"add_staff": {
+                "like": like.id, "id": new, "time_off": [], "absences": [],
+                "shifts": {d: [list(x) for x in v] for d, v in s.clinic.hours.items()}}}))
+    if edits:
+        out.append(("prescriber", f"a {' and a '.join(roles)} on site whenever the clinic is "
+                                  "open", edits))
+
+    wider = [Set.model_validate({"set": {"clinic": {"hours": {
+        d: _widen(v) for d, v in s.clinic.hours.items()}}}})]
+    wider += [Set.model_validate({"set": {"room": r.id, "hours": {
+        d: _widen(v) for d, v in r.hours.items()}}}) for r in s.rooms if r.hours]
+    out.append(("hours", "the clinic open an hour earlier and an hour later (shifts as they are)",
+                wider))
+
+    narrow = [p for p in s.patients
+              if p.availability is not None or p.unavailable or p.earliest or p.latest]
+    if narrow:
+        out.append(("availability", "every patient available whenever the clinic is open",
+                    [Set.model_validate({"set": {"patient": p.id, "availability": None,
+                                                 "unavailable": [], "earliest": None,
+                                                 "latest": None}}) for p in narrow]))
+    return out
+
+
+def _bottleneck(probes: list[Probe], extra: int, per_week: float) -> Bottleneck:
+    reference, tried = probes[0], probes[1:]
+    order = list(RESOURCES)
+    gains = {p.resource: p.placed - reference.placed for p in tried}
+    best = max(tried, key=lambda p: (gains[p.resource], -order.index(p.resource)))
+    others = "; ".join(f"{p.change} adds {max(0, gains[p.resource])}" for p in
+                       sorted(tried, key=lambda p: (-gains[p.resource],
+                                                    order.index(p.resource))) if p is not best)
+    load = f" (at {extra} more patients than fit)"
+    if gains[best.resource] <= 0:
+        return Bottleneck(COMBINED, 0, "No single resource: relaxing any one alone places no "
+                          f"more sessions{load}: {best.change} adds 0; {others}.", extra,
+                          tuple(probes))
+    hot = ""
+    if reference.usage is not None:
+        grid = {"rooms": "rooms", "monitoring": "nurses", "hands_on": "nurses"}.get(
+            best.resource)
+        spots = reference.usage.hot(grid) if grid else ""
+        hot = f" ({grid} ≥ 90 % busy {spots})" if spots else ""
+    unit = " a week" if per_week == 1 else ""
+    sentence = (f"The bottleneck is {RESOURCES[best.resource]}: {best.change} adds "
+                f"~{gains[best.resource]} sessions{unit}{hot}; {others}{load}.")
+    return Bottleneck(best.resource, gains[best.resource], sentence, extra, tuple(probes))
+
+
+# ============================================================================ orchestration
+@dataclass
+class _Slot:
+    name: str
+    edits: tuple[str, ...]
+    scenario: Scenario
+    clones: tuple[dict[str, Any], ...]
+    bottleneck: bool
+    cell: SweepCell | None = None
+    done: _VariantDone | None = None
+    probes: dict[str, Probe] = field(default_factory=dict)
+    expected: int = 0
+
+
+def _clones(mix: list[tuple[dict[str, Any], int]], n: int, taken: set[str]
+            ) -> tuple[dict[str, Any], ...]:
+    """``n`` new patients following ``mix`` (smooth weighted round robin over its templates),
+    with ids none of ``taken`` has."""
+    if not mix or n <= 0:
+        return ()
+    credit = [0] * len(mix)
+    total = sum(share for _, share in mix)
+    ids = fresh_ids("new-", n, taken)
+    out = []
+    for ident in ids:
+        for i, (_, share) in enumerate(mix):
+            credit[i] += share
+        pick = max(range(len(mix)), key=lambda i: (credit[i], -i))
+        credit[pick] -= total
+        out.append({**mix[pick][0], "id": ident})
+    return tuple(out)
+
+
+def run_whatif(base: Scenario, plan: WhatIfPlan, options: WhatIfOptions,
+               pool: Pool | None = None,
+               on_progress: Callable[[WhatIfProgress], None] | None = None,
+               now: datetime | None = None) -> WhatIf:
+    """Solve the base and every variant of ``plan`` (and the sweep's cells), find each one's
+    headroom and bottleneck, in ``pool`` (default: every local core).
+
+    Raises :class:`InvalidInput` (naming the variant and the edit) before any solve when a
+    variant's edits leave an invalid scenario.
+    """
+    t0 = time.perf_counter()
+    now = now or datetime.now(UTC)
+    limit = plan.limit or options.headroom_limit or max(10, 2 * len(base.patients))
+    extra = options.stress_extra or max(4, math.ceil(len(base.patients) / 4))
+    slots: list[_Slot] = []
+    issues: list[Issue] = []
+    named: list[tuple[str, tuple[str, ...], Variant | None, SweepCell | None]] = [
+        (BASE, (), None, None),
+        *[(v.name, tuple(e.describe() for e in v.edits), v, None) for v in plan.variants],
+        *[(v.name, tuple(e.describe() for e in v.edits), v, cell) for cell, v in plan.cells],
+    ]
+    for name, described, variant, cell in named:
+        try:
+            scenario = base if variant is None else edit_scenario(base, variant.located())
+        except InvalidInput as exc:
+            issues += exc.issues
+            continue
+        taken = {p.id for p in scenario.patients}
+        wants = options.bottleneck and (cell is None or plan.sweep_bottleneck)
+        clones = _clones(plan.mix, limit + extra, taken) if options.headroom or wants else ()
+        slots.append(_Slot(name, described, scenario, clones, wants, cell))
+    if issues:
+        raise InvalidInput(issues)
+
+    pool = pool or local_pool()
+    for slot in slots:  # a first count for the progress bar, made exact as probes start
+        slot.expected = 1 + len(relaxations(slot.scenario)) if slot.bottleneck else 0
+    done = 0
+    with pool:
+        pending: dict[Any, tuple[int, bool]] = {}  # future -> (slot, a probe?)
+        for i, slot in enumerate(slots):
+            clones = slot.clones[:limit] if options.headroom else ()
+            pending[pool.submit(_run_variant, _VariantJob(slot.scenario, clones, options,
+                                                          now))] = (i, False)
+        while pending:
+            for future in pool.wait_any(list(pending)):
+                i, is_probe = pending.pop(future)
+                slot = slots[i]
+                if not is_probe:
+                    slot.done = future.result()
+                    if slot.bottleneck:
+                        probes = _probe_jobs(slot, extra, options)
+                        slot.expected = len(probes)
+                        for probe_job in probes:
+                            pending[pool.submit(_run_probe, probe_job)] = (i, True)
+                    last = f"{slot.name}: solved, headroom {slot.done.headroom.text()}"
+                else:
+                    probe: Probe = future.result()
+                    slot.probes[probe.resource] = probe
+                    last = f"{slot.name}: {RESOURCES.get(probe.resource, 'stressed week')}"
+                done += 1
+                if on_progress is not None:
+                    total = len(slots) + sum(s.expected for s in slots)
+                    on_progress(WhatIfProgress(done, total, last, _best(slots)))
+    outcomes = tuple(_outcome(s, extra) for s in slots)
+    return WhatIf(base.clinic.name, outcomes, replace(options, headroom_limit=limit,
+                                                      stress_extra=extra),
+                  pool.where, round(time.perf_counter() - t0, 1), _sweep(plan, outcomes))
+
+
+def _probe_jobs(slot: _Slot, extra: int, options: WhatIfOptions) -> list[_ProbeJob]:
+    assert slot.done is not None
+    data = scenario_data(slot.scenario)
+    data["patients"] = [*data["patients"],
+                        *slot.clones[:slot.done.headroom.patients + extra]]
+    stressed = validate_scenario(data)
+    jobs = [_ProbeJob("", "", stressed, (), options)]
+    for resource, change, edits in relaxations(stressed):
+        located = tuple((f"relaxation {resource}.edits[{j}]", e) for j, e in enumerate(edits))
+        jobs.append(_ProbeJob(resource, change, stressed, located, options))
+    return jobs
+
+
+def _outcome(slot: _Slot, extra: int) -> Outcome:
+    assert slot.done is not None
+    neck = None
+    if slot.bottleneck:
+        probes = [slot.probes[""], *[slot.probes[r] for r in RESOURCES if r in slot.probes]]
+        neck = _bottleneck(probes, extra, slot.scenario.horizon.days / 7)
+    d = slot.done
+    return Outcome(slot.name, slot.edits, slot.scenario, d.schedule, d.violations, d.usage,
+                   d.headroom, neck, slot.cell)
+
+
+def _best(slots: list[_Slot]) -> str:
+    scored = [(s.name, s.done) for s in slots if s.done is not None]
+    if not scored:
+        return ""
+    name, best = max(scored, key=lambda x: ((x[1].schedule.kpis.placed if x[1].schedule.kpis
+                                              else 0) + x[1].headroom.sessions))
+    return f"{name} (headroom {best.headroom.text()})"
+
+
+def _sweep(plan: WhatIfPlan, outcomes: tuple[Outcome, ...]) -> SweepGrid | None:
+    if not plan.cells:
+        return None
+    grid = {(o.cell.row, o.cell.column): o for o in outcomes if o.cell is not None}
+    rows, columns = range(len(plan.rows)), range(len(plan.columns))
+    return SweepGrid(plan.titles[0], plan.titles[1], plan.rows, plan.columns,
+                     tuple(tuple(grid[r, c].capacity() for c in columns) for r in rows),
+                     tuple(tuple(grid[r, c].headroom.status for c in columns) for r in rows))

@@ -1,0 +1,138 @@
+"""Where a week's capacity goes: room and nurse use by weekday and hour, prescriber cover.
+
+Computed from the solver's view of a scenario (minutes since the horizon's origin) and the
+appointments placed in it, then laid out on the clinic's wall clock (each minute's own UTC
+offset, so a daylight-saving week is right). Several weeks add up by weekday.
+
+>>> usage(problem, Clock(scenario), placed).rooms[0][9]  # Monday 09-10  # doctest: +SKIP
+0.75
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scheduler.compile import Clock
+from scheduler.documents import Schedule
+from solver import Appointment as Placed
+from solver import Interval, Problem
+
+__all__ = ["WEEKDAY_NAMES", "Usage", "booked", "usage"]
+
+WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+NURSE = "nurse"
+"""The role whose attention the nurse heat map shows (as the schedule's KPIs count it)."""
+
+Grid = tuple[tuple[float | None, ...], ...]
+"""Seven weekdays (Monday first) by 24 local hours; None where nothing is open."""
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Utilization by weekday and hour (0..1, None when closed) and prescriber cover."""
+
+    rooms: Grid
+    """Chair-minutes used (sessions and their turnover) over chair-minutes open."""
+    nurses: Grid
+    """Patient-minutes nurses attend or monitor over their ``max_patients`` x shift minutes,
+    inside the clinic's hours."""
+    coverage_hours: tuple[float, ...]
+    """Per weekday: hours someone of an ``on_site`` role (the prescriber) is on shift while
+    the clinic is open."""
+    open_hours: tuple[float, ...]
+    """Per weekday: hours the clinic is open."""
+    coverage_roles: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rooms": [list(r) for r in self.rooms], "nurses": [list(r) for r in self.nurses],
+                "coverage_hours": list(self.coverage_hours),
+                "open_hours": list(self.open_hours), "coverage_roles": list(self.coverage_roles)}
+
+    def hot(self, grid: str, at_least: float = 0.9) -> str:
+        """Where ``grid`` ("rooms" or "nurses") is at least ``at_least`` used, in a clerk's
+        words: ``Tue, Thu 09:00–13:00``; empty when nowhere."""
+        cells = getattr(self, grid)
+        days = [d for d in range(7) if any(v is not None and v >= at_least for v in cells[d])]
+        if not days:
+            return ""
+        hours = [h for d in days for h, v in enumerate(cells[d])
+                 if v is not None and v >= at_least]
+        return (f"{', '.join(WEEKDAY_NAMES[d] for d in days)} "
+                f"{min(hours):02d}:00–{max(hours) + 1:02d}:00")
+
+
+def booked(schedule: Schedule, clock: Clock) -> list[Placed]:
+    """A schedule's appointments as the solver's (minutes since the horizon's origin)."""
+    return [Placed(a.patient, clock.day_index(a.start.astimezone(clock.tz).date()),
+                   clock.minute(a.start), a.room, dict(a.staff), a.id)
+            for a in schedule.appointments]
+
+
+def _add(array: np.ndarray[Any, np.dtype[np.int64]], spans: Iterable[Interval],
+         amount: int = 1) -> None:
+    for a, b in spans:
+        array[max(a, 0):max(b, 0)] += amount
+
+
+def _clip(spans: Iterable[Interval], window: Sequence[Interval]) -> list[Interval]:
+    return [(max(a, x), min(b, y)) for a, b in spans for x, y in window
+            if max(a, x) < min(b, y)]
+
+
+def usage(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> Usage:
+    """Room and nurse utilization by weekday and hour, and prescriber cover, of a schedule."""
+    dates = clock.scenario.dates()
+    n = clock.minute(clock.wall(dates[-1] + timedelta(days=1), "00:00"))
+    local = pd.date_range(clock.origin, periods=n, freq="min", tz=UTC).tz_convert(clock.tz)
+    cell = np.asarray(local.day_of_week * 24 + local.hour, dtype=np.int64)
+    open_spans = [span for d in problem.days for span in d.hours]
+    is_open = np.zeros(n, dtype=np.int64)
+    _add(is_open, open_spans)
+
+    chairs = np.zeros(n, dtype=np.int64)
+    for r in problem.rooms:
+        _add(chairs, r.hours if r.hours is not None else open_spans, r.chairs)
+    seated = np.zeros(n, dtype=np.int64)
+    attention = np.zeros(n, dtype=np.int64)
+    nurses = {s.id for s in problem.staff if s.role == NURSE and s.max_patients > 0}
+    for a in appointments:
+        protocol = problem.session_protocol(a.patient, a.day)
+        _add(seated, [(a.start, a.start + protocol.minutes + protocol.turnover)])
+        offsets = protocol.phase_offsets()
+        for need in protocol.staff:
+            if a.staff.get(need.key) in nurses:
+                _add(attention, [(a.start + offsets[ph][0], a.start + offsets[ph][1])
+                                 for ph in need.modes])
+    minds = np.zeros(n, dtype=np.int64)
+    for s in problem.staff:
+        if s.id in nurses:
+            _add(minds, _clip(s.shifts, open_spans), s.max_patients)
+
+    roles = sorted({rule.role for p in problem.protocols.values() for rule in p.on_site})
+    covered = np.zeros(n, dtype=np.int64)
+    _add(covered, _clip([span for s in problem.staff if s.role in roles for span in s.shifts],
+                        open_spans))
+    covered = np.minimum(covered, 1) * is_open
+
+    def grid(used: np.ndarray[Any, np.dtype[np.int64]],
+             capacity: np.ndarray[Any, np.dtype[np.int64]]) -> Grid:
+        top = np.bincount(cell, weights=np.minimum(used, capacity), minlength=168)
+        bottom = np.bincount(cell, weights=capacity, minlength=168)
+        return tuple(tuple(round(float(top[d * 24 + h] / bottom[d * 24 + h]), 3)
+                           if bottom[d * 24 + h] > 0 else None for h in range(24))
+                     for d in range(7))
+
+    def by_weekday(minutes: np.ndarray[Any, np.dtype[np.int64]]) -> tuple[float, ...]:
+        per_cell = np.bincount(cell, weights=minutes, minlength=168)
+        return tuple(round(float(per_cell[d * 24:(d + 1) * 24].sum()) / 60, 2)
+                     for d in range(7))
+
+    return Usage(rooms=grid(seated, chairs), nurses=grid(attention, minds),
+                 coverage_hours=by_weekday(covered), open_hours=by_weekday(is_open),
+                 coverage_roles=tuple(roles))
