@@ -88,8 +88,11 @@ _Loader.yaml_implicit_resolvers = {
 
 
 def parse_text(text: str, json_: bool = False) -> Any:
-    """Parse YAML (or JSON) text; raises ``ValueError`` subclasses on malformed text."""
-    return json.loads(text) if json_ else yaml.load(text, Loader=_Loader)
+    """Parse YAML (or JSON) text; malformed text raises ``ValueError`` saying where."""
+    try:
+        return json.loads(text) if json_ else yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from exc
 
 
 def read_data(path: Path) -> Any:
@@ -100,7 +103,7 @@ def read_data(path: Path) -> Any:
         raise InvalidInput([Issue(str(path), f"cannot be read: {exc}")]) from exc
     try:
         return parse_text(text, json_=path.suffix.lower() == ".json")
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+    except ValueError as exc:
         raise InvalidInput([Issue(str(path), f"is not valid YAML or JSON: {exc}")]) from exc
 
 

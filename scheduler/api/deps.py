@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -57,3 +57,6 @@ AnyStaff = Annotated[User, Depends(require(*DESK))]
 Desk = Annotated[User, Depends(require(*DESK))]
 Manager = Annotated[User, Depends(require(*MANAGER))]
 Admin = Annotated[User, Depends(require(*ADMIN))]
+
+RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="A row's id")]
+"""An integer id in a path: positive and within the databases' INTEGER."""

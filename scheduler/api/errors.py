@@ -6,8 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request, status
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from scheduler.errors import Conflict, InvalidInput, NotFound
 
@@ -39,6 +42,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
         return _issues([issues_from_error(e) for e in exc.errors()])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Starlette's answers, but a 405's ``Allow`` lists every method of the path (each
+        method of a path is a route of its own, and Starlette names only the first)."""
+        headers = dict(exc.headers or {})
+        if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+            methods = {m for route in request.app.router.routes
+                       if isinstance(route, Route) and route.matches(request.scope)[0]
+                       != Match.NONE for m in (route.methods or ())}
+            headers["Allow"] = ", ".join(sorted(methods))
+        return await http_exception_handler(request, StarletteHTTPException(
+            exc.status_code, exc.detail, headers))
 
     @app.exception_handler(NotFound)
     async def not_found(_request: Request, exc: NotFound) -> JSONResponse:

@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StrictInt
 
 from scheduler.documents import Change, Schedule, Unplaced
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+Seconds = Annotated[float, Strict(), Field(gt=0, le=3600)]
 
 
 class IssueOut(BaseModel):
@@ -70,13 +73,13 @@ class ScenarioPublic(BaseModel):
 
 class ScenarioWrite(_Body):
     scenario: dict[str, Any] = Field(description="Contract v1 scenario, replacing the current")
-    version: int | None = Field(default=None, description="The version you read: a change in "
+    version: StrictInt | None = Field(default=None, description="The version you read: a change in "
                                 "between is a 409 instead of an overwrite")
 
 
 class SolveRequest(_Body):
-    time_limit: Annotated[float, Field(gt=0, le=3600)] | None = None
-    seed: int = 0
+    time_limit: Seconds | None = None
+    seed: StrictInt = 0
 
 
 class ReplanRequest(_Body):
@@ -84,8 +87,8 @@ class ReplanRequest(_Body):
                                          "room_closed, patient_unavailable, add_patient, …)")
     now: AwareDatetime | None = Field(default=None, description="Appointments before this "
                                       "never change (default: now)")
-    time_limit: Annotated[float, Field(gt=0, le=3600)] | None = None
-    seed: int = 0
+    time_limit: Seconds | None = None
+    seed: StrictInt = 0
 
 
 class JobPublic(BaseModel):
@@ -122,7 +125,8 @@ class SchedulePublic(ScheduleSummary):
 
 
 class VersionBody(_Body):
-    version: int = Field(description="The schedule's version you read (409 if it changed)")
+    version: StrictInt = Field(description="The schedule's version you read (409 if it "
+                               "changed)")
 
 
 class MoveRequest(VersionBody):

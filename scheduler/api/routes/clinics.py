@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
 
-from scheduler.api.deps import AnyStaff, Desk, Manager, SessionDep
-from scheduler.api.errors import R404, R409, R422, SIGNED_IN
+from scheduler.api.deps import AnyStaff, Desk, Manager, RowId, SessionDep
+from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
 from scheduler.api.schemas import ClinicPublic, ScenarioPublic, ScenarioWrite
 from scheduler.errors import InvalidInput, Issue
 from scheduler.storage import repo
@@ -16,7 +16,7 @@ from scheduler.storage.tables import Clinic
 from scheduler.usecases import with_patients_csv
 from scheduler.validate import parse_text, validate_scenario
 
-router = APIRouter(prefix="/clinics", tags=["clinics"])
+router = APIRouter(prefix="/clinics", tags=["clinics"], responses=R422)  # ids in the path
 MAX_UPLOAD = 5 * 1024 * 1024
 
 
@@ -34,21 +34,21 @@ def list_clinics(user: AnyStaff, session: SessionDep) -> list[ClinicPublic]:
 
 @router.get("/{clinic_id}", response_model=ClinicPublic, responses=SIGNED_IN | R404,
             summary="One clinic (any staff role)")
-def get_clinic(clinic_id: int, user: AnyStaff, session: SessionDep) -> ClinicPublic:
+def get_clinic(clinic_id: RowId, user: AnyStaff, session: SessionDep) -> ClinicPublic:
     return clinic_public(session, repo.clinic(session, clinic_id))
 
 
 @router.get("/{clinic_id}/scenario", response_model=ScenarioPublic,
             responses=SIGNED_IN | R404, summary="The clinic's current scenario (any staff role)")
-def get_scenario(clinic_id: int, user: AnyStaff, session: SessionDep) -> ScenarioPublic:
+def get_scenario(clinic_id: RowId, user: AnyStaff, session: SessionDep) -> ScenarioPublic:
     version = repo.scenario_version(session, repo.clinic(session, clinic_id).id)
     return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)
 
 
 @router.put("/{clinic_id}/scenario", response_model=ScenarioPublic,
-            responses=SIGNED_IN | R404 | R409 | R422,
+            responses=R400 | SIGNED_IN | R404 | R409 | R422,
             summary="Replace the clinic's scenario: a new version (manager, admin)")
-def put_scenario(clinic_id: int, body: ScenarioWrite, user: Manager,
+def put_scenario(clinic_id: RowId, body: ScenarioWrite, user: Manager,
                  session: SessionDep) -> ScenarioPublic:
     clinic = repo.clinic(session, clinic_id)
     version = repo.add_scenario_version(session, clinic, validate_scenario(body.scenario), user,
@@ -65,9 +65,9 @@ async def _read(upload: UploadFile) -> bytes:
 
 
 @router.post("/{clinic_id}/scenario/file", response_model=ScenarioPublic,
-             responses=SIGNED_IN | R404 | R422,
+             responses=R400 | SIGNED_IN | R404 | R422,
              summary="Import a scenario file, YAML or JSON: a new version (manager, admin)")
-async def import_scenario(clinic_id: int, user: Manager, session: SessionDep,
+async def import_scenario(clinic_id: RowId, user: Manager, session: SessionDep,
                           file: Annotated[UploadFile, File(description="scenario.yaml")]
                           ) -> ScenarioPublic:
     raw = await _read(file)
@@ -83,9 +83,9 @@ async def import_scenario(clinic_id: int, user: Manager, session: SessionDep,
 
 
 @router.post("/{clinic_id}/patients/file", response_model=ScenarioPublic,
-             responses=SIGNED_IN | R404 | R422,
+             responses=R400 | SIGNED_IN | R404 | R422,
              summary="Replace the patients from a front-desk CSV export (front desk and up)")
-async def import_patients(clinic_id: int, user: Desk, session: SessionDep,
+async def import_patients(clinic_id: RowId, user: Desk, session: SessionDep,
                           file: Annotated[UploadFile, File(description="patients.csv")]
                           ) -> ScenarioPublic:
     raw = await _read(file)

@@ -6,15 +6,15 @@ import uuid
 
 from fastapi import APIRouter, Request, Response, status
 
-from scheduler.api.deps import AnyStaff, Desk, SessionDep, SettingsDep
-from scheduler.api.errors import R404, R409, R422, SIGNED_IN
+from scheduler.api.deps import AnyStaff, Desk, RowId, SessionDep, SettingsDep
+from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
 from scheduler.api.schemas import JobPublic, ReplanRequest, SolveRequest
 from scheduler.errors import Conflict
 from scheduler.storage import repo
 from scheduler.storage.tables import Job, now
 from scheduler.usecases import read_events
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], responses=R422)  # ids in the path
 
 
 def job_public(request: Request, job: Job) -> JobPublic:
@@ -35,10 +35,10 @@ def _accepted(request: Request, response: Response, job: Job) -> JobPublic:
 
 
 @router.post("/clinics/{clinic_id}/solve", response_model=JobPublic,
-             status_code=status.HTTP_202_ACCEPTED, responses=SIGNED_IN | R404 | R422,
+             status_code=status.HTTP_202_ACCEPTED, responses=R400 | SIGNED_IN | R404 | R422,
              summary="Solve the clinic's week as a job: poll the job, then read its draft "
                      "(front desk and up)")
-def solve(clinic_id: int, body: SolveRequest, user: Desk, session: SessionDep,
+def solve(clinic_id: RowId, body: SolveRequest, user: Desk, session: SessionDep,
           settings: SettingsDep, request: Request, response: Response) -> JobPublic:
     version = repo.scenario_version(session, repo.clinic(session, clinic_id).id)
     job = repo.add_job(session, uuid.uuid4().hex, clinic_id, "solve", {
@@ -49,10 +49,10 @@ def solve(clinic_id: int, body: SolveRequest, user: Desk, session: SessionDep,
 
 
 @router.post("/schedules/{schedule_id}/replan", response_model=JobPublic,
-             status_code=status.HTTP_202_ACCEPTED, responses=SIGNED_IN | R404 | R422,
+             status_code=status.HTTP_202_ACCEPTED, responses=R400 | SIGNED_IN | R404 | R422,
              summary="Re-plan a schedule after events as a job; its draft lists the changes "
                      "(front desk and up)")
-def replan(schedule_id: int, body: ReplanRequest, user: Desk, session: SessionDep,
+def replan(schedule_id: RowId, body: ReplanRequest, user: Desk, session: SessionDep,
            settings: SettingsDep, request: Request, response: Response) -> JobPublic:
     row = repo.schedule_row(session, schedule_id)
     version = repo.scenario_version(session, row.clinic_id)

@@ -9,8 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Response, status
 
-from scheduler.api.deps import AnyStaff, SessionDep, require
-from scheduler.api.errors import R404, R409, R422, SIGNED_IN
+from scheduler.api.deps import AnyStaff, RowId, SessionDep, require
+from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
 from scheduler.api.security import DESK, MANAGER
 from scheduler.errors import Conflict, InvalidInput, Issue, NotFound
 from scheduler.model import PatientSpec, ProtocolSpec, RoomSpec, StaffSpec
@@ -27,15 +27,16 @@ VersionQuery = Query(default=None, description="The scenario version you read: a
 def resource_router(section: str, singular: str, model: Any, writers: tuple[str, ...]
                     ) -> APIRouter:
     """The routes of one section of the scenario (``rooms``, ``staff``, …)."""
-    router = APIRouter(prefix=f"/clinics/{{clinic_id}}/{section}", tags=[section])
+    router = APIRouter(prefix=f"/clinics/{{clinic_id}}/{section}", tags=[section],
+                       responses=R422)  # ids in the path
     who = " and ".join(writers)
     writer = Depends(require(*writers))
 
-    def items(session: SessionDep, clinic_id: int) -> tuple[Any, list[Item]]:
+    def items(session: SessionDep, clinic_id: RowId) -> tuple[Any, list[Item]]:
         version = repo.scenario_version(session, repo.clinic(session, clinic_id).id)
         return version, copy.deepcopy(version.data.get(section, []))
 
-    def store(session: SessionDep, clinic_id: int, version: Any, new: list[Item], user: User,
+    def store(session: SessionDep, clinic_id: RowId, version: Any, new: list[Item], user: User,
               expected: int | None) -> None:
         data = {**copy.deepcopy(version.data), section: new}
         scenario = validate_scenario(data)
@@ -45,21 +46,21 @@ def resource_router(section: str, singular: str, model: Any, writers: tuple[str,
 
     @router.get("", response_model=list[model], responses=SIGNED_IN | R404,
                 summary=f"Every {singular} of the clinic (any staff role)")
-    def list_items(clinic_id: int, user: AnyStaff, session: SessionDep) -> list[Item]:
+    def list_items(clinic_id: RowId, user: AnyStaff, session: SessionDep) -> list[Item]:
         return items(session, clinic_id)[1]
 
     @router.get("/{item_id}", response_model=model, responses=SIGNED_IN | R404,
                 summary=f"One {singular} (any staff role)")
-    def get_item(clinic_id: int, item_id: str, user: AnyStaff, session: SessionDep) -> Item:
+    def get_item(clinic_id: RowId, item_id: str, user: AnyStaff, session: SessionDep) -> Item:
         found = next((x for x in items(session, clinic_id)[1] if x.get("id") == item_id), None)
         if found is None:
             raise NotFound(singular, item_id)
         return found
 
     @router.post("", response_model=model, status_code=status.HTTP_201_CREATED,
-                 responses=SIGNED_IN | R404 | R409 | R422,
+                 responses=R400 | SIGNED_IN | R404 | R409 | R422,
                  summary=f"Add a {singular} ({who})")
-    def add_item(clinic_id: int, session: SessionDep, item: ItemBody,
+    def add_item(clinic_id: RowId, session: SessionDep, item: ItemBody,
                  user: User = writer, version: int | None = VersionQuery) -> Item:
         current, listed = items(session, clinic_id)
         if any(x.get("id") == item.get("id") for x in listed):
@@ -67,9 +68,9 @@ def resource_router(section: str, singular: str, model: Any, writers: tuple[str,
         store(session, clinic_id, current, [*listed, item], user, version)
         return item
 
-    @router.put("/{item_id}", response_model=model, responses=SIGNED_IN | R404 | R409 | R422,
+    @router.put("/{item_id}", response_model=model, responses=R400 | SIGNED_IN | R404 | R409 | R422,
                 summary=f"Replace a {singular} ({who})")
-    def put_item(clinic_id: int, item_id: str, session: SessionDep, item: ItemBody,
+    def put_item(clinic_id: RowId, item_id: str, session: SessionDep, item: ItemBody,
                  user: User = writer, version: int | None = VersionQuery) -> Item:
         current, listed = items(session, clinic_id)
         if item.get("id", item_id) != item_id:
@@ -83,9 +84,9 @@ def resource_router(section: str, singular: str, model: Any, writers: tuple[str,
         return listed[index]
 
     @router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT,
-                   responses=SIGNED_IN | R404 | R409 | R422,
+                   responses=R400 | SIGNED_IN | R404 | R409 | R422,
                    summary=f"Remove a {singular} ({who})")
-    def delete_item(clinic_id: int, item_id: str, session: SessionDep, user: User = writer,
+    def delete_item(clinic_id: RowId, item_id: str, session: SessionDep, user: User = writer,
                     version: int | None = VersionQuery) -> Response:
         current, listed = items(session, clinic_id)
         kept = [x for x in listed if x.get("id") != item_id]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
-from scheduler.api.deps import AnyStaff, Desk, SessionDep
-from scheduler.api.errors import R404, R409, R422, SIGNED_IN
+from scheduler.api.deps import AnyStaff, Desk, RowId, SessionDep
+from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
 from scheduler.api.schemas import (
     DiffPublic,
     SchedulePublic,
@@ -19,7 +19,7 @@ from scheduler.storage import repo
 from scheduler.storage.tables import Schedule as ScheduleRow
 from scheduler.usecases import diff_schedules
 
-router = APIRouter(tags=["schedules"])
+router = APIRouter(tags=["schedules"], responses=R422)  # ids in the path
 
 
 def summary(row: ScheduleRow) -> ScheduleSummary:
@@ -42,7 +42,7 @@ def full(row: ScheduleRow, response: Response | None = None) -> SchedulePublic:
 @router.get("/clinics/{clinic_id}/schedules", response_model=list[ScheduleSummary],
             responses=SIGNED_IN | R404, summary="The clinic's drafts and published versions "
                                                 "(any staff role)")
-def list_schedules(clinic_id: int, user: AnyStaff, session: SessionDep
+def list_schedules(clinic_id: RowId, user: AnyStaff, session: SessionDep
                    ) -> list[ScheduleSummary]:
     return [summary(r) for r in repo.schedules(session, repo.clinic(session, clinic_id).id)]
 
@@ -50,7 +50,7 @@ def list_schedules(clinic_id: int, user: AnyStaff, session: SessionDep
 @router.get("/clinics/{clinic_id}/schedules/published", response_model=SchedulePublic,
             responses=SIGNED_IN | R404,
             summary="The clinic's latest published schedule (any staff role)")
-def get_published(clinic_id: int, user: AnyStaff, session: SessionDep,
+def get_published(clinic_id: RowId, user: AnyStaff, session: SessionDep,
                   response: Response) -> SchedulePublic:
     return full(repo.published(session, repo.clinic(session, clinic_id).id), response)
 
@@ -59,7 +59,7 @@ def get_published(clinic_id: int, user: AnyStaff, session: SessionDep,
             responses=SIGNED_IN | R404,
             summary="A schedule as contract v1's schedule.json, with its version "
                     "(any staff role)")
-def get_schedule(schedule_id: int, user: AnyStaff, session: SessionDep,
+def get_schedule(schedule_id: RowId, user: AnyStaff, session: SessionDep,
                  response: Response) -> SchedulePublic:
     return full(repo.schedule_row(session, schedule_id), response)
 
@@ -67,7 +67,7 @@ def get_schedule(schedule_id: int, user: AnyStaff, session: SessionDep,
 @router.get("/schedules/{schedule_id}/unplaced", response_model=UnplacedPublic,
             responses=SIGNED_IN | R404,
             summary="Sessions not placed, each with its reason (any staff role)")
-def get_unplaced(schedule_id: int, user: AnyStaff, session: SessionDep) -> UnplacedPublic:
+def get_unplaced(schedule_id: RowId, user: AnyStaff, session: SessionDep) -> UnplacedPublic:
     schedule = repo.to_schedule(repo.schedule_row(session, schedule_id))
     return UnplacedPublic(schedule_id=schedule_id, unplaced=schedule.unplaced)
 
@@ -75,7 +75,7 @@ def get_unplaced(schedule_id: int, user: AnyStaff, session: SessionDep) -> Unpla
 @router.get("/schedules/{schedule_id}/diff/{other_id}", response_model=DiffPublic,
             responses=SIGNED_IN | R404 | R422,
             summary="What changed from one schedule to another (any staff role)")
-def diff(schedule_id: int, other_id: int, user: AnyStaff, session: SessionDep) -> DiffPublic:
+def diff(schedule_id: RowId, other_id: RowId, user: AnyStaff, session: SessionDep) -> DiffPublic:
     before, after = repo.schedule_row(session, schedule_id), repo.schedule_row(session, other_id)
     if before.clinic_id != after.clinic_id:
         raise InvalidInput([Issue("other_id", f"schedule {other_id} is of another clinic")])
@@ -84,10 +84,10 @@ def diff(schedule_id: int, other_id: int, user: AnyStaff, session: SessionDep) -
 
 
 @router.post("/schedules/{schedule_id}/publish", response_model=SchedulePublic,
-             responses=SIGNED_IN | R404 | R409 | R422,
+             responses=R400 | SIGNED_IN | R404 | R409 | R422,
              summary="Publish a draft as the clinic's next version, all or nothing "
                      "(front desk and up)")
-def publish(schedule_id: int, body: VersionBody, user: Desk, session: SessionDep,
+def publish(schedule_id: RowId, body: VersionBody, user: Desk, session: SessionDep,
             response: Response) -> SchedulePublic:
     row = repo.publish(session, repo.schedule_row(session, schedule_id), body.version, user)
     session.commit()

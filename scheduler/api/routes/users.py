@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from scheduler.api.deps import Admin, AnyStaff, SessionDep
-from scheduler.api.errors import R409, R422, SIGNED_IN
+from scheduler.api.errors import R400, R409, R422, SIGNED_IN
 from scheduler.api.schemas import UserCreate, UserPublic
 from scheduler.api.security import hash_password
 from scheduler.storage import repo
@@ -26,7 +26,7 @@ def me(user: AnyStaff) -> UserPublic:
 
 
 @router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED,
-             responses=SIGNED_IN | R409 | R422, summary="Add a staff account (admin)")
+             responses=R400 | SIGNED_IN | R409 | R422, summary="Add a staff account (admin)")
 def add_user(body: UserCreate, user: Admin, session: SessionDep) -> UserPublic:
     created = repo.add_user(session, body.email, hash_password(body.password), body.role, user)
     session.commit()
