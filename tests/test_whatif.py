@@ -310,8 +310,8 @@ def test_whatif_command_writes_the_table_json_charts_and_report(
     assert [v["variant"] for v in printed["variants"]] == ["base", "one more nurse",
                                                           "one more room"]
     charts = sorted(p.name for p in (out / "charts").iterdir())
-    assert charts == ["bottlenecks.png", "coverage.png", "headroom.png", "protocols.png",
-                      "usage-base.png", "usage-one-more-nurse.png", "usage-one-more-room.png"]
+    assert charts == ["bottlenecks.png", "headroom.png", "protocols.png", "usage-base.png",
+                      "usage-one-more-nurse.png", "usage-one-more-room.png"]  # no prescriber
     assert all((out / "charts" / c).read_bytes()[:4] == b"\x89PNG" for c in charts)
 
 
@@ -381,7 +381,7 @@ def test_the_report_opens_offline_in_chromium_and_shows_every_chart(tmp_path: Pa
         browser.close()
     print(f"report screenshot: {shot}")
     assert title == "What if … — Test Clinic"
-    assert len(widths) == 7  # headroom, bottlenecks, protocols, coverage, three heat maps
+    assert len(widths) == 6  # headroom, bottlenecks, protocols, three heat maps
     assert all(w > 0 for w in widths), widths
     assert refused == []
     assert shot.stat().st_size > 10_000

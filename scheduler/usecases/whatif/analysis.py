@@ -174,11 +174,13 @@ class Outcome:
         placed = self.schedule.kpis.placed if self.schedule.kpis else 0
         return placed + self.headroom.sessions
 
-    def row(self) -> dict[str, Any]:
-        """The comparison table's row (results only: nothing here depends on the machine)."""
+    def row(self, base: Outcome | None = None) -> dict[str, Any]:
+        """The comparison table's row (results only: nothing here depends on the machine);
+        with ``base``, also what changes against it."""
         k, sv = self.schedule.kpis, self.schedule.solver
         assert k is not None and sv is not None
         b = self.bottleneck
+        placed_base = base.schedule.kpis.placed if base and base.schedule.kpis else k.placed
         return {
             "variant": self.name,
             "edits": "; ".join(self.edits),
@@ -194,6 +196,8 @@ class Outcome:
             "headroom_sessions": self.headroom.sessions,
             "headroom_status": self.headroom.status,
             "capacity_sessions": self.capacity(),
+            "placed_vs_base": k.placed - placed_base,
+            "capacity_vs_base": self.capacity() - (base or self).capacity(),
             "bottleneck": b.resource if b else "",
             "bottleneck_gain": b.gain if b else "",
             "bottleneck_explanation": b.sentence if b else "",
@@ -225,6 +229,10 @@ class WhatIf:
     def compared(self) -> tuple[Outcome, ...]:
         """The base and the named variants (not the sweep's cells)."""
         return tuple(o for o in self.outcomes if o.cell is None)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """The comparison table: the base and the named variants, each against the base."""
+        return [o.row(self.outcomes[0]) for o in self.compared]
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,24 +35,38 @@ def _height(rows: int) -> float:
 
 
 def headroom_chart(outcomes: Sequence[Outcome]) -> bytes:
-    """More patients each variant could take: solid when proven, hatched when "at least"."""
+    """Left: sessions each variant's week holds (placed, plus the headroom's sessions), the
+    base's as a line. Right: more patients each could take, solid when proven, hatched when
+    "at least"."""
     names = [o.name for o in outcomes][::-1]
     rooms = [o.headroom for o in outcomes][::-1]
-    fig = Figure(figsize=(8, _height(len(names))))
-    ax = fig.add_subplot()
+    fig = Figure(figsize=(11, _height(len(names))))
+    held, more = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [3, 2]})
+    placed = [o.schedule.kpis.placed if o.schedule.kpis else 0 for o in outcomes][::-1]
+    extra = [h.sessions for h in rooms]
+    held.barh(names, placed, color=BLUE, label="placed")
+    held.barh(names, extra, left=placed, color="#8fb2dd", label="headroom")
+    for y, (p, x) in enumerate(zip(placed, extra, strict=True)):
+        held.text(p + x, y, f" {p + x}", va="center", fontsize=9)
+    held.axvline(outcomes[0].capacity(), color=ORANGE, linestyle="--", linewidth=1.2,
+                 label="base")
+    held.set_xlim(0, max([*(p + x for p, x in zip(placed, extra, strict=True)), 1]) * 1.12)
+    held.set_title("Sessions the week holds: placed + headroom")
+    held.legend(fontsize=8, frameon=False, loc="lower right")
     values = [h.patients for h in rooms]
-    bars = ax.barh(names, values, color=[BLUE if h.status == "OPTIMAL" else "#8fb2dd"
-                                         for h in rooms])
+    bars = more.barh(names, values, color=[BLUE if h.status == "OPTIMAL" else "#8fb2dd"
+                                           for h in rooms])
     for bar, h in zip(bars, rooms, strict=True):
         if h.status != "OPTIMAL":
             bar.set_hatch("//")
-        ax.annotate(h.text() + (" proven" if h.status == "OPTIMAL" else ""),
-                    (bar.get_width(), bar.get_y() + bar.get_height() / 2),
-                    xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
-    ax.set_xlim(0, max([*values, 1]) * 1.35)
-    ax.set_xlabel("more patients of the mix the week could take")
-    ax.set_title("Headroom: new patients that fit (hatched: at least, not proven)")
-    ax.spines[["top", "right"]].set_visible(False)
+        more.annotate(h.text() + (" proven" if h.status == "OPTIMAL" else ""),
+                      (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+                      xytext=(4, 0), textcoords="offset points", va="center", fontsize=9)
+    more.set_xlim(0, max([*values, 1]) * 1.6)
+    more.xaxis.get_major_locator().set_params(integer=True)
+    more.set_title("Headroom: more patients of the mix")
+    for ax in (held, more):
+        ax.spines[["top", "right"]].set_visible(False)
     return _png(fig)
 
 

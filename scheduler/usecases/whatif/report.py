@@ -32,8 +32,8 @@ __all__ = ["COLUMNS", "comparison_json", "write_report"]
 
 COLUMNS = ("variant", "edits", "status", "wanted", "placed", "weighted", "bound", "unplaced",
            "room_utilization", "nurse_utilization", "headroom_patients", "headroom_sessions",
-           "headroom_status", "capacity_sessions", "bottleneck", "bottleneck_gain",
-           "bottleneck_explanation")
+           "headroom_status", "capacity_sessions", "placed_vs_base", "capacity_vs_base",
+           "bottleneck", "bottleneck_gain", "bottleneck_explanation")
 """``comparison.csv``'s columns: contract v1's (variant, wanted, placed, weighted, unplaced,
 room_utilization, nurse_utilization, headroom_patients, bottleneck) and more."""
 
@@ -42,11 +42,11 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "variant"
 
 
-def _outcome_json(o: Outcome) -> dict[str, Any]:
+def _outcome_json(o: Outcome, base: Outcome) -> dict[str, Any]:
     k = o.schedule.kpis
     assert k is not None
     out: dict[str, Any] = {
-        **o.row(),
+        **o.row(base),
         "edits": list(o.edits),
         "by_protocol": k.by_protocol,
         "violations": o.violations,
@@ -78,7 +78,7 @@ def comparison_json(result: WhatIf) -> dict[str, Any]:
         "settings": {"time_limit": o.time_limit, "seed": o.seed, "headroom": o.headroom,
                      "headroom_limit": o.headroom_limit, "rearrange": o.rearrange,
                      "bottleneck": o.bottleneck, "stress_extra": o.stress_extra},
-        "variants": [_outcome_json(x) for x in result.outcomes],
+        "variants": [_outcome_json(x, result.outcomes[0]) for x in result.outcomes],
         "run": {"where": result.where, "seconds": result.seconds,
                 "solve_seconds": {x.name: x.schedule.solver.seconds for x in result.outcomes
                                   if x.schedule.solver is not None}},
@@ -107,7 +107,7 @@ def write_report(result: WhatIf, out: Path, now: datetime | None = None) -> list
     charts_dir = out / "charts"
     charts_dir.mkdir(exist_ok=True)
     written = [_write_csv(out / "comparison.csv", COLUMNS,
-                          [[o.row()[c] for c in COLUMNS] for o in result.compared])]
+                          [[row[c] for c in COLUMNS] for row in result.rows()])]
     doc = comparison_json(result)
     (out / "comparison.json").write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
                                          encoding="utf-8")
@@ -134,7 +134,8 @@ def _charts(result: WhatIf) -> dict[str, bytes]:
     if any(o.bottleneck is not None for o in result.outcomes):
         charts["bottlenecks"] = gains_chart([o for o in result.outcomes
                                              if o.bottleneck is not None])
-    charts["coverage"] = coverage_chart(compared)
+    if any(o.usage.coverage_roles for o in compared):
+        charts["coverage"] = coverage_chart(compared)
     if result.sweep is not None:
         charts["sweep"] = sweep_chart(result.sweep)
     span = open_span([g for o in compared for g in (o.usage.rooms, o.usage.nurses)])
@@ -159,7 +160,12 @@ img{max-width:100%;height:auto;display:block;margin:8px 0 4px}
 .answers li{margin:6px 0}
 .tag{display:inline-block;padding:0 6px;border-radius:9px;background:#e8eef8;font-size:12px}
 .small{font-size:13px;color:#4a5562}
+.wide{overflow-x:auto}
 """
+
+
+def _signed(v: Any) -> str:
+    return f"{v:+d}" if isinstance(v, int) and v else "0" if v == 0 else str(v)
 
 
 def _img(charts: dict[str, bytes], name: str, alt: str) -> str:
@@ -179,30 +185,32 @@ def _html(result: WhatIf, charts: dict[str, bytes], now: datetime) -> str:
             f" · each solve {o.time_limit:g} s, seed {o.seed}, one CP-SAT worker · ran on "
             f"{result.where} in {result.seconds:g} s · written {now:%Y-%m-%d %H:%M} UTC")
     answers = []
-    for x in compared:
-        k = x.schedule.kpis
-        assert k is not None
+    for x, row in zip(compared, result.rows(), strict=True):
         neck = f" {e(x.bottleneck.sentence)}" if x.bottleneck else ""
         edits = f" <span class=small>({e('; '.join(x.edits))})</span>" if x.edits else ""
-        answers.append(f"<li><b>{e(x.name)}</b>{edits}: {k.placed} of {k.wanted} sessions "
-                       f"placed; <b>headroom {e(x.headroom.text())} patients</b> "
-                       f"<span class=tag>{e(x.headroom.status)}</span>.{neck}</li>")
-    head = "".join(f'<th class="{"l" if c in ("variant", "edits", "bottleneck") else ""}">'
-                   f"{e(c.replace('_', ' '))}</th>"
-                   for c in COLUMNS if c != "bottleneck_explanation")
+        versus = "" if x is base else f" ({_signed(row['placed_vs_base'])} against the base)"
+        left = (f"; {row['unplaced']} wanted session(s) still not placed, so no room for more "
+                "patients of the mix" if row["unplaced"] and x.headroom.patients == 0 else "")
+        answers.append(
+            f"<li><b>{e(x.name)}</b>{edits}: {row['placed']} of {row['wanted']} sessions placed"
+            f"{e(versus)}; <b>headroom {e(x.headroom.text())} patient(s)</b> "
+            f"<span class=tag>{e(x.headroom.status)}</span>{e(left)}; the week holds "
+            f"{row['capacity_sessions']} sessions of the mix.{neck}</li>")
+    shown = [c for c in COLUMNS if c not in ("edits", "bottleneck_explanation", "bound",
+                                             "headroom_sessions")]
+    head = "".join(f'<th class="{"l" if c in ("variant", "bottleneck") else ""}">'
+                   f"{e(c.replace('_', ' '))}</th>" for c in shown)
     rows = []
-    for x in compared:
-        row = x.row()
+    for x, row in zip(compared, result.rows(), strict=True):
         cells = []
-        for c in COLUMNS:
-            if c == "bottleneck_explanation":
-                continue
+        for c in shown:
             v = row[c]
-            text = f"{v:.0%}" if c.endswith("utilization") else str(v)
+            text = (f"{v:.0%}" if c.endswith("utilization") else _signed(v)
+                    if c.endswith("vs_base") else str(v))
             if c == "bottleneck" and v:
                 text = RESOURCES.get(str(v), str(v))
-            cls = "l" if c in ("variant", "edits", "bottleneck") else ""
-            cells.append(f'<td class="{cls}">{e(text)}</td>')
+            cells.append(f'<td class="{"l" if c in ("variant", "bottleneck") else ""}">'
+                         f"{e(text)}</td>")
         rows.append(f'<tr class="{"base" if x is base else ""}">{"".join(cells)}</tr>')
     parts = [
         "<!doctype html>",
@@ -213,8 +221,8 @@ def _html(result: WhatIf, charts: dict[str, bytes], now: datetime) -> str:
         f"<title>What if … — {e(result.clinic)}</title><style>{_CSS}</style></head><body><main>",
         f"<h1>What if …? {e(result.clinic)}</h1><p class=meta>{e(meta)}</p>",
         f"<h2>Answers</h2><ul class=answers>{''.join(answers)}</ul>",
-        f"<h2>Side by side</h2><table><thead><tr>{head}</tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>",
+        f"<h2>Side by side</h2><div class=wide><table><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></div>",
         "<h2>Headroom</h2>", _img(charts, "headroom", "headroom per variant"),
         "<p class=small>New patients of the mix (the base's own patients unless the variants "
         "file gives one) that fit on top of each variant's week while everyone it already "
@@ -226,8 +234,9 @@ def _html(result: WhatIf, charts: dict[str, bytes], now: datetime) -> str:
                   "<p class=small>Measured at a load beyond the headroom: each resource is "
                   "relaxed alone and the week re-solved; the one whose relaxation places the "
                   "most more sessions binds.</p>"]
-    parts += ["<h2>Sessions by protocol</h2>", _img(charts, "protocols", "sessions by protocol"),
-              "<h2>Prescriber coverage</h2>", _img(charts, "coverage", "prescriber coverage")]
+    parts += ["<h2>Sessions by protocol</h2>", _img(charts, "protocols", "sessions by protocol")]
+    if "coverage" in charts:
+        parts += ["<h2>Prescriber coverage</h2>", _img(charts, "coverage", "prescriber coverage")]
     if "sweep" in charts and result.sweep is not None:
         parts += ["<h2>Sweep</h2>", _img(charts, "sweep", "sweep of weekly capacity"),
                   f"<p class=small>{e(result.sweep.row_title)} × "
