@@ -4,6 +4,9 @@
 - ``python -m bench --quick`` — four small instances (under 2 minutes);
 - ``python -m bench network`` — 50 sites x M solved in parallel (``--dask ADDRESS`` for a cluster);
 - ``python -m bench replan`` — moved appointments per random event, re-plan vs from scratch;
+- ``python -m bench serve`` — loopback load on reading a published schedule, SQLite and
+  PostgreSQL (``--seconds``, ``--connections``);
+- ``python -m bench whatif`` — a 12-variant what-if sweep on M: 1 vs 2 processes vs Dask;
 - ``python -m bench generate DIR`` — write the suite's scenarios as YAML.
 """
 
@@ -25,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="?", default="suite",
-                        choices=["suite", "network", "replan", "generate"])
+                        choices=["suite", "network", "replan", "generate", "whatif", "serve"])
     parser.add_argument("dir", nargs="?", type=Path, help="output folder for generate")
     parser.add_argument("--quick", action="store_true", help="the small, fast subset")
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers per solve")
@@ -35,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dask", help="network: address of a Dask scheduler")
     parser.add_argument("--events", type=int, default=20, help="replan: events per size")
     parser.add_argument("--out", type=Path, default=OUT, help="where CSV and charts go")
+    parser.add_argument("--seconds", type=float, default=30, help="serve: load duration")
+    parser.add_argument("--connections", type=int, default=32,
+                        help="serve: requests in flight")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     console = Console(width=170)
@@ -50,6 +56,14 @@ def main(argv: list[str] | None = None) -> int:
         from bench.network import network
 
         return network(args, console)
+    if args.what == "serve":
+        from bench.serve import serve_bench
+
+        return serve_bench(args, console)
+    if args.what == "whatif":
+        from bench.whatif import whatif_bench
+
+        return whatif_bench(args, console)
     if args.what == "replan":
         from bench.replan import replan_bench
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
         upgrade(engine)
         app.state.sessions = sessions(engine)
         app.state.settings = settings
+        app.state.rendered = OrderedDict()
         password = bootstrap(app.state.sessions, settings)
         if password is not None:
             log.warning("first admin: %s, one-time password: %s (shown once; add your own "

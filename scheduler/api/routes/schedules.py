@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from collections import OrderedDict
+
+from fastapi import APIRouter, Request, Response
 
 from scheduler.api.deps import AnyStaff, Desk, RowId, SessionDep
 from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
@@ -39,6 +41,26 @@ def full(row: ScheduleRow, response: Response | None = None) -> SchedulePublic:
                           changes=changes)
 
 
+RENDERED = 64
+"""Schedules kept rendered (a published one never changes; a draft's key is its version)."""
+
+
+def rendered(request: Request, row: ScheduleRow) -> Response:
+    """``full(row)`` as JSON bytes, rendered once per (schedule, version)."""
+    cache: OrderedDict[tuple[int, int], bytes] = request.app.state.rendered
+    key = (row.id, row.row_version)
+    body = cache.get(key)
+    if body is None:
+        body = full(row).model_dump_json().encode()
+        cache[key] = body
+        while len(cache) > RENDERED:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return Response(body, media_type="application/json",
+                    headers={"ETag": f'"{row.row_version}"'})
+
+
 @router.get("/clinics/{clinic_id}/schedules", response_model=list[ScheduleSummary],
             responses=SIGNED_IN | R404, summary="The clinic's drafts and published versions "
                                                 "(any staff role)")
@@ -51,8 +73,8 @@ def list_schedules(clinic_id: RowId, user: AnyStaff, session: SessionDep
             responses=SIGNED_IN | R404,
             summary="The clinic's latest published schedule (any staff role)")
 def get_published(clinic_id: RowId, user: AnyStaff, session: SessionDep,
-                  response: Response) -> SchedulePublic:
-    return full(repo.published(session, repo.clinic(session, clinic_id).id), response)
+                  request: Request) -> Response:
+    return rendered(request, repo.published(session, repo.clinic(session, clinic_id).id))
 
 
 @router.get("/schedules/{schedule_id}", response_model=SchedulePublic,
@@ -60,8 +82,8 @@ def get_published(clinic_id: RowId, user: AnyStaff, session: SessionDep,
             summary="A schedule as contract v1's schedule.json, with its version "
                     "(any staff role)")
 def get_schedule(schedule_id: RowId, user: AnyStaff, session: SessionDep,
-                 response: Response) -> SchedulePublic:
-    return full(repo.schedule_row(session, schedule_id), response)
+                 request: Request) -> Response:
+    return rendered(request, repo.schedule_row(session, schedule_id))
 
 
 @router.get("/schedules/{schedule_id}/unplaced", response_model=UnplacedPublic,

@@ -1,0 +1,173 @@
+"""``python -m bench serve``: a bounded loopback load on reading a published schedule.
+
+For SQLite (a file) and PostgreSQL (when one answers: CHAIRTIME_TEST_POSTGRES_URL or
+127.0.0.1:5432), a database is prepared with the demo clinic, a user and a published schedule;
+``chairtime serve`` runs it in a process of its own (one uvicorn worker), and this process
+keeps ``--connections`` requests in flight for ``--seconds`` against
+``GET /api/v1/clinics/1/schedules/published``, then prints requests/s and p50/p99 latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import create_engine, text
+
+from scheduler.api.security import hash_password
+from scheduler.storage import repo
+from scheduler.storage.db import connect, session_scope, sessions, upgrade
+from scheduler.usecases import load_input, plan_week
+from solver import Options
+
+PASSWORD = "benchmark password"
+PATH = "/api/v1/clinics/1/schedules/published"
+
+
+@dataclass(frozen=True)
+class Load:
+    database: str
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+def _prepare(url: str) -> None:
+    """Demo clinic, an admin, and a published schedule (a short solve of the demo)."""
+    engine = connect(url)
+    upgrade(engine)
+    scenario = load_input()
+    with session_scope(sessions(engine)) as session:
+        clinic = repo.add_clinic(session, "demo", scenario)
+        repo.add_user(session, "bench@example.org", hash_password(PASSWORD), "admin")
+        version = repo.scenario_version(session, clinic.id)
+        planned = plan_week(scenario, Options(time_limit=3, workers=1))
+        row = repo.add_schedule(session, clinic.id, version, planned.schedule)
+        repo.publish(session, row, row.row_version)
+    engine.dispose()
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def _server(url: str, folder: Path) -> Iterator[str]:
+    port = _port()
+    env = {**os.environ, "CHAIRTIME_DATABASE_URL": url, "CHAIRTIME_DATA_DIR": str(folder),
+           "CHAIRTIME_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen([sys.executable, "-m", "scheduler", "-q", "serve", "--port",
+                                str(port)], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+async def _load(base: str, connections: int, seconds: float, database: str) -> Load:
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
+        token = (await client.post("/api/v1/auth/token", data={
+            "username": "bench@example.org", "password": PASSWORD})).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        latencies: list[float] = []
+        errors = 0
+        stop = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                response = await client.get(PATH, headers=headers)
+                if response.status_code == 200:
+                    latencies.append(time.perf_counter() - t0)
+                else:
+                    errors += 1
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        return Load(database, len(latencies), errors, time.perf_counter() - t0, latencies)
+
+
+def _postgres() -> Iterator[str]:
+    base = os.environ.get("CHAIRTIME_TEST_POSTGRES_URL",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    engine = create_engine(base)
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception:
+        return
+    try:
+        yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+
+def serve_bench(args: argparse.Namespace, console: Console) -> int:
+    seconds, connections = args.seconds, args.connections
+    results: list[Load] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        targets = [("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}")]
+        pg = _postgres()
+        url = next(pg, None)
+        if url is not None:
+            targets.append(("PostgreSQL", url))
+        else:
+            console.print("PostgreSQL not reachable: SQLite only", style="yellow")
+        for name, database in targets:
+            console.print(f"  preparing {name} …", style="dim")
+            _prepare(database)
+            with _server(database, Path(tmp)) as base:
+                results.append(asyncio.run(_load(base, connections, seconds, name)))
+        if url is not None:
+            next(pg, None)  # drops the schema
+    t = Table(title=f"GET {PATH}: {connections} connections, {seconds:g} s, loopback")
+    for col in ("database", "requests", "errors", "requests/s", "p50 ms", "p99 ms",
+                "mean ms"):
+        t.add_column(col, justify="left" if col == "database" else "right")
+    for r in results:
+        t.add_row(r.database, str(r.requests), str(r.errors), f"{r.per_second:.0f}",
+                  f"{r.quantile(0.5):.1f}", f"{r.quantile(0.99):.1f}",
+                  f"{statistics.mean(r.latencies) * 1000:.1f}")
+    console.print(t)
+    return 0 if all(r.errors == 0 for r in results) else 1
