@@ -394,13 +394,15 @@ def _settings() -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    err = Console(stderr=True, soft_wrap=True)
+    err = Console(stderr=True, soft_wrap=True,
+                  width=None if sys.stderr.isatty() else 200)  # logs to a file stay one line
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(message)s",
         handlers=[RichHandler(console=err, show_path=False)],
         force=True,
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # not a line per plugin on start
     console = Console(soft_wrap=True)
     try:
         settings = _settings()

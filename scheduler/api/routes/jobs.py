@@ -42,7 +42,7 @@ def solve(clinic_id: RowId, body: SolveRequest, user: Desk, session: SessionDep,
           settings: SettingsDep, request: Request, response: Response) -> JobPublic:
     version = repo.scenario_version(session, repo.clinic(session, clinic_id).id)
     job = repo.add_job(session, uuid.uuid4().hex, clinic_id, "solve", {
-        "scenario_version": version.number, "seed": body.seed,
+        "scenario_version": version.number, "seed": body.seed, "workers": settings.workers,
         "time_limit": body.time_limit or settings.time_limit}, user)
     session.commit()
     return _accepted(request, response, job)
@@ -62,7 +62,7 @@ def replan(schedule_id: RowId, body: ReplanRequest, user: Desk, session: Session
     job = repo.add_job(session, uuid.uuid4().hex, row.clinic_id, "replan", {
         "scenario_version": version.number, "schedule_id": schedule_id,
         "events": body.events, "now": when.isoformat(), "seed": body.seed,
-        "time_limit": body.time_limit or settings.time_limit}, user)
+        "workers": settings.workers, "time_limit": body.time_limit or settings.time_limit}, user)
     session.commit()
     return _accepted(request, response, job)
 
