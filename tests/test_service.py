@@ -474,3 +474,45 @@ def test_user_add_reads_the_password_from_standard_input(
         with pytest.raises(Conflict):
             repo.add_user(session, "DESK@example.org", "x", "admin")
     engine.dispose()
+
+
+BAD_WRITES: list[tuple[str, str, dict[str, Any], str]] = [
+    ("POST", "/users", {"email": "not-an-email", "password": "x" * 12, "role": "admin"},
+     "body.email"),
+    ("POST", "/users", {"email": "a@example.org", "password": "short", "role": "admin"},
+     "body.password"),
+    ("PUT", "/clinics/1/scenario", {"scenario": {}}, "clinic"),
+    ("POST", "/clinics/1/rooms", {"id": "R 9"}, "rooms[2].id"),
+    ("PUT", "/clinics/1/rooms/R2", {"id": "R2", "features": "recliner"}, "rooms[1].features"),
+    ("POST", "/clinics/1/staff", {"id": "N9", "role": "nurse", "max_patients": -1},
+     "staff[2].max_patients"),
+    ("PUT", "/clinics/1/protocols/esk", {"id": "esk", "name": "E", "phases": []},
+     "protocols[0].phases"),
+    ("POST", "/clinics/1/patients", {"id": "P9", "protocol": "esk", "priority": 9},
+     "patients[3].priority"),
+    ("POST", "/clinics/1/solve", {"time_limit": -1}, "body.time_limit"),
+    ("POST", "/schedules/{draft}/replan", {"events": [{"type": "teleport"}]}, "events[0]"),
+    ("POST", "/schedules/{draft}/publish", {}, "body.version"),
+    ("POST", "/schedules/{draft}/appointments/{first}/cancel", {"version": "one"},
+     "body.version"),
+    ("POST", "/schedules/{draft}/appointments/{first}/move",
+     {"version": 1, "start": "2026-12-08T09:00"}, "body.start"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), BAD_WRITES,
+                         ids=[f"{m} {p} {f}" for m, p, _, f in BAD_WRITES])
+def test_bad_input_on_each_write_route_is_a_422_naming_the_field_and_stores_nothing(
+        service: Service, method: str, path: str, body: dict[str, Any], field: str) -> None:
+    draft = service.draft() if "{draft}" in path else None
+    if draft is not None:
+        path = path.format(draft=draft["id"], first=draft["schedule"]["appointments"][0]["id"])
+    before = (service.call("GET", "/clinics/1/scenario").json(),
+              service.call("GET", "/clinics/1/schedules").json())
+    response = service.call(method, path, json=body)
+    assert response.status_code == 422, response.text
+    paths = [d["path"] for d in response.json()["detail"]]
+    assert any(p == field or p.startswith(field) for p in paths), paths
+    after = (service.call("GET", "/clinics/1/scenario").json(),
+             service.call("GET", "/clinics/1/schedules").json())
+    assert after == before
