@@ -7,7 +7,6 @@ converted with its own date's UTC offset, so a week that crosses a daylight-savi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 
 from scheduler.model import (
@@ -34,6 +33,7 @@ from solver import (
     Staff,
     StaffNeed,
     Weights,
+    union,
 )
 
 NEVER = 10**6
@@ -61,9 +61,9 @@ class Clock:
     def day_index(self, day: date) -> int:
         return (day - self.scenario.horizon.start).days
 
-    def spans(self, week: WeekHours, day: date) -> list[Interval]:
+    def spans(self, week: WeekHours, day: date) -> tuple[Interval, ...]:
         """The day's intervals of ``week`` in minutes; touching ones form one (contract v1)."""
-        return merged(
+        return union(
             (self.minute(self.wall(day, a)), self.minute(self.wall(day, b)))
             for a, b in week.get(WEEKDAYS[day.weekday()], [])
         )
@@ -86,17 +86,6 @@ class Clock:
     def outages(self, outages: list[Outage]) -> list[Interval]:
         return [(self.minute(self.wall(o.date, o.span()[0])),
                  self.minute(self.wall(o.date, o.span()[1]))) for o in outages]
-
-
-def merged(spans: Iterable[Interval]) -> list[Interval]:
-    """Sorted spans with overlapping or touching ones joined (``[8-12) + [12-17)`` is one)."""
-    out: list[Interval] = []
-    for a, b in sorted(spans):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out
 
 
 def subtract(spans: tuple[Interval, ...], cuts: list[Interval]) -> tuple[Interval, ...]:
@@ -160,7 +149,7 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
         Staff(m.id, m.name or m.id, m.role, frozenset(m.qualifications), m.max_patients,
               subtract(clock.week_spans(m.shifts, frozenset(m.time_off)),
                        clock.outages(m.absences)),
-              tuple(merged([*clock.whole_days(m.time_off), *clock.outages(m.absences)])))
+              union([*clock.whole_days(m.time_off), *clock.outages(m.absences)]))
         for m in scenario.staff
     )
     patients = []

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from solver.candidates import build_visits, remaining_sessions
+from solver.candidates import build_visits, remaining_sessions, union
 from solver.explain import explain
 from solver.greedy import greedy
 from solver.model import ChairModel, ProgressFn
@@ -58,6 +58,7 @@ __all__ = [
     "capacity_bound",
     "greedy_solve",
     "solve",
+    "union",
 ]
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ funnel counts explain why a session could not be placed at all.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from solver.problem import Day, Interval, Mode, Patient, Problem, Protocol, Room, Staff
@@ -35,7 +35,7 @@ def overlaps_any(start: int, end: int, spans: Sequence[Interval]) -> bool:
     return i >= 0 and spans[i][1] > start
 
 
-def union(spans: Sequence[Interval]) -> tuple[Interval, ...]:
+def union(spans: Iterable[Interval]) -> tuple[Interval, ...]:
     """Sorted spans with overlapping or touching ones joined: a hand-over at 12:00 between two
     people's shifts covers a phase across 12:00."""
     out: list[Interval] = []
