@@ -346,6 +346,11 @@ def _whatif(args: argparse.Namespace, settings: Settings, console: Console) -> i
         headroom=not args.no_headroom, headroom_limit=args.headroom_limit,
         bottleneck=not args.no_bottleneck)
     pool = cluster_pool(args.cluster) if args.cluster else local_pool(args.processes)
+    if not args.verbose:  # hundreds of solves: their own progress lines would drown the bar
+        logging.getLogger("solver").setLevel(logging.WARNING)
+    log.info("what-if: %d variant(s)%s on %s, %g s per solve", len(plan.variants),
+             f" and {len(plan.cells)} sweep cells" if plan.cells else "", pool.where,
+             options.time_limit)
     err = Console(stderr=True)
     with Bar(TextColumn("what-if"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
              TextColumn("{task.description}"), console=err,
@@ -356,9 +361,6 @@ def _whatif(args: argparse.Namespace, settings: Settings, console: Console) -> i
             bar.update(task, completed=p.done, total=p.total,
                        description=f"best so far: {p.best}" if p.best else "")
 
-        log.info("what-if: %d variant(s)%s on %s, %g s per solve", len(plan.variants),
-                 f" and {len(plan.cells)} sweep cells" if plan.cells else "", pool.where,
-                 options.time_limit)
         result = run_whatif(scenario, plan, options, pool, advance)
     paths = write_report(result, args.out)
     log.info("wrote %s (and %d more files) in %g s", paths[-1], len(paths) - 1, result.seconds)

@@ -3,6 +3,7 @@ sweeps, in local processes or on a Dask cluster; and the report (CSV, JSON, char
 
 >>> plan = read_plan(read_data(Path("variants.yaml")), scenario)            # doctest: +SKIP
 >>> result = run_whatif(scenario, plan, WhatIfOptions(time_limit=5))        # doctest: +SKIP
+>>> from scheduler.usecases.whatif.report import write_report    # matplotlib: imported apart
 >>> write_report(result, Path("out/whatif"))                               # doctest: +SKIP
 """
 

@@ -5,13 +5,13 @@ solver, never by a formula.
 - **Variant**: the base scenario after the variant's edits (``scheduler.edits``), solved for
   placement (priority-weighted sessions; the soft goals do not change capacity and are skipped).
 - **Headroom**: the most new patients of a mix (default: the base's own patients, cloned in a
-  spread order) for which a schedule was found that places every session of theirs and keeps
-  the weighted value of the variant's own schedule. Each step first keeps the variant's week as
-  scheduled and fits the newcomers into its gaps (a small, fast model: the warm start), and
-  only when that fails re-solves the whole week. Steps double until one fails, then bisect.
-  ``OPTIMAL`` means one more patient was proven not to fit (CP-SAT's bound); ``FEASIBLE`` means
-  at least this many fit and more were not ruled out; ``LIMIT`` means the search stopped at its
-  limit with every step fitting.
+  spread order) for which a schedule was found that places every session of theirs while
+  every patient keeps as many sessions as the variant's own schedule gives them. Each step
+  first keeps the variant's week as scheduled and fits the newcomers into its gaps (a small,
+  fast model: the warm start), and only when that fails solves the week again with those
+  sessions held. Steps double until one fails, then bisect. ``OPTIMAL`` means one more patient
+  was proven not to fit (CP-SAT's bound); ``FEASIBLE`` means at least this many fit and more
+  were not ruled out; ``LIMIT`` means the search stopped at its limit with every step fitting.
 - **Bottleneck**: at a load beyond the headroom (``stress_extra`` more patients than fit), each
   resource is relaxed in turn (one more room of each kind; every nurse one patient more at a
   time; hands-on phases done by someone extra; a prescriber whenever the clinic is open; an hour
@@ -100,8 +100,8 @@ class Step:
     patients: int
     fits: bool
     how: str
-    """``kept``: the variant's week as scheduled, newcomers in its gaps; ``re-solved``: the
-    whole week solved again."""
+    """``kept``: the variant's week as scheduled, newcomers in its gaps; ``moved``: the week
+    solved again, every patient keeping their sessions (at other times, perhaps)."""
     proven: bool
 
 
@@ -279,7 +279,16 @@ def _placed_of(solution: Solution, ids: set[str]) -> int:
 
 def headroom(scenario: Scenario, schedule: Schedule, clones: Sequence[dict[str, Any]],
              options: WhatIfOptions) -> Headroom:
-    """How many of ``clones`` (new patients, in order) fit on top of ``schedule``."""
+    """How many of ``clones`` (new patients, in order) fit on top of ``schedule``: every
+    session of theirs placed while every patient keeps as many sessions as ``schedule`` gives
+    them (those it could not place still wait; nobody served is turned away for a newcomer).
+
+    A step first keeps the week exactly as scheduled and looks for gaps (a small model);
+    when that fails it re-plans the week: every appointment may move, but every patient's
+    sessions are rebooked first and held (the re-planning stages), starting from the week as
+    scheduled (the warm start). Newcomers fit when all of their sessions are placed too, and
+    are proven not to when CP-SAT's bound falls short of that.
+    """
     if not clones:
         return Headroom(0, 0, "SKIPPED")
     data = scenario_data(scenario)
@@ -289,25 +298,28 @@ def headroom(scenario: Scenario, schedule: Schedule, clones: Sequence[dict[str, 
     mine, extra = problem.patients[:n], problem.patients[n:]
     kept = tuple(booked(schedule, Clock(scenario)))
     count = Counter(a.patient for a in kept)
-    frozen = tuple(replace(p, sessions=count[p.id]) for p in mine)
-    assert schedule.solver is not None
-    value = schedule.solver.objective
+    served = tuple(replace(p, sessions=count[p.id]) for p in mine)
+    value = sum(p.priority * p.sessions for p in served)
+    confirmed = {a.id for a in problem.fixed}
+    known = tuple(a for a in kept if a.id not in confirmed)
     solver_options = options.solver()
 
     def fits(k: int) -> Step:
         new = extra[:k]
         ids = {p.id for p in new}
         wanted = sum(p.sessions for p in new)
-        worth = sum(p.sessions * p.priority for p in new)
-        gaps = solve(replace(problem, patients=frozen + new, fixed=kept), solver_options)
+        gaps = solve(replace(problem, patients=served + new, fixed=kept), solver_options)
         if _placed_of(gaps, ids) >= wanted:
             return Step(k, True, "kept", True)
         if not options.rearrange:
             return Step(k, False, "kept", False)
-        week = solve(replace(problem, patients=mine + new), solver_options)
-        if _placed_of(week, ids) >= wanted and week.objective >= value + worth:
-            return Step(k, True, "re-solved", True)
-        return Step(k, False, "re-solved", week.bound < value + worth)
+        needed = value + sum(p.sessions * p.priority for p in new)
+        week = solve(replace(problem, patients=served + new, previous=known,
+                             touched=frozenset(a.id for a in known if a.id)), solver_options)
+        everyone = len(week.appointments) - _placed_of(week, ids) >= len(kept)
+        if everyone and _placed_of(week, ids) >= wanted:
+            return Step(k, True, "moved", True)
+        return Step(k, False, "moved", week.bound < needed)
 
     steps: list[Step] = []
     lo, hi, k = 0, None, 1
@@ -587,7 +599,8 @@ def _best(slots: list[_Slot]) -> str:
         return ""
     name, best = max(scored, key=lambda x: ((x[1].schedule.kpis.placed if x[1].schedule.kpis
                                               else 0) + x[1].headroom.sessions))
-    return f"{name} (headroom {best.headroom.text()})"
+    placed = best.schedule.kpis.placed if best.schedule.kpis else 0
+    return f"{name}: {placed + best.headroom.sessions} sessions (headroom {best.headroom.text()})"
 
 
 def _sweep(plan: WhatIfPlan, outcomes: tuple[Outcome, ...]) -> SweepGrid | None:

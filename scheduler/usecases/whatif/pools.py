@@ -41,27 +41,37 @@ class Pool(Protocol):
 
 
 class _Inline:
-    """One solve after the other, in this process."""
+    """One solve after the other, in this process, each run when it is waited for (so
+    progress is reported as they finish)."""
 
     where = "1 process"
 
+    def __init__(self) -> None:
+        self.queue: dict[Future[Any], tuple[Callable[[Any], Any], Any]] = {}
+
     def submit(self, fn: Callable[[Any], T], job: Any) -> Future[T]:
         future: Future[T] = Future()
+        self.queue[future] = (fn, job)
+        return future
+
+    def wait_any(self, futures: Collection[Any]) -> set[Any]:
+        done = {f for f in futures if f.done()}
+        if done:
+            return done
+        future = next(f for f in self.queue if f in futures)
+        fn, job = self.queue.pop(future)
         try:
             future.set_result(fn(job))
         except Exception as exc:
             future.set_exception(exc)
-        return future
-
-    def wait_any(self, futures: Collection[Any]) -> set[Any]:
-        return set(futures)
+        return {future}
 
     def __enter__(self) -> _Inline:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  tb: TracebackType | None) -> None:
-        return None
+        self.queue.clear()
 
 
 class _Processes:

@@ -225,9 +225,10 @@ def _html(result: WhatIf, charts: dict[str, bytes], now: datetime) -> str:
         f"<tbody>{''.join(rows)}</tbody></table></div>",
         "<h2>Headroom</h2>", _img(charts, "headroom", "headroom per variant"),
         "<p class=small>New patients of the mix (the base's own patients unless the variants "
-        "file gives one) that fit on top of each variant's week while everyone it already "
-        "serves keeps their weighted value. Solid: proven (one more was shown not to fit); "
-        "hatched: at least this many, more not ruled out in the time given.</p>",
+        "file gives one) that fit on top of each variant's week while every patient keeps the "
+        "sessions the variant's schedule gives them (perhaps at another time). Solid: proven "
+        "(one more was shown not to fit); hatched: at least this many, more not ruled out in "
+        "the time given. Left: the sessions each week holds, placed plus the headroom's.</p>",
     ]
     if "bottlenecks" in charts:
         parts += ["<h2>Bottlenecks</h2>", _img(charts, "bottlenecks", "bottleneck gains"),
