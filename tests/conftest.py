@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from scheduler.check import Violation, check
 from scheduler.documents import Schedule
@@ -19,6 +20,12 @@ from scheduler.model import Scenario
 from scheduler.usecases import Replanned, plan_week, read_events, replan
 from scheduler.validate import validate_scenario
 from solver import Options
+
+# The long differential profile (tests/test_differential.py): registered here, before pytest
+# reads --hypothesis-profile, so `pytest -m fuzz --hypothesis-profile=fuzz` works.
+settings.register_profile("fuzz", max_examples=100_000, deadline=None, database=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                                 HealthCheck.filter_too_much])
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 # The contract's own example beside the project (as CI lays it out); a copy when run elsewhere.
