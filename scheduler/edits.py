@@ -226,7 +226,12 @@ class Set(_Edit):
         own ``staff`` list is a field, not a target: ``{protocol: kap, staff: [...]}``."""
         if "clinic" in self.set:
             return "clinic"
-        named = [k for k in _SECTIONS if isinstance(self.set.get(k), str)]
+        # a patient's protocol and a protocol's staff are fields: the most specific id names
+        # the target (patient, then protocol, then room or staff)
+        for key in ("patient", "protocol"):
+            if isinstance(self.set.get(key), str):
+                return key
+        named = [k for k in ("room", "staff") if isinstance(self.set.get(k), str)]
         return named[0] if len(named) == 1 else ""
 
     @model_validator(mode="after")
@@ -642,14 +647,22 @@ def _change_protocol(data: Data, e: ChangeProtocol, ctx: EditContext) -> list[Is
     if e.from_ > last:
         issues.append(Issue("from", f"{e.from_} is after the horizon ends ({last}); check "
                                     "the year"))
+    if ctx.now is not None:
+        today = ctx.now.astimezone(ZoneInfo(ctx.scenario.clinic.timezone)).date()
+        if e.from_ <= today:
+            issues.append(Issue("from", f"{e.from_} is not after --now's date ({today}): "
+                                        "sessions that started keep their durations; use "
+                                        f"{today + timedelta(days=1)} or later"))
+    in_force, turnover = protocol.on(e.from_)  # earlier revisions stay in force
     phases = [PhaseSpec(name=ph.name, minutes=e.minutes.get(ph.name, ph.minutes))
-              for ph in protocol.phases]
+              for ph in in_force]
     if protocol.requires_rems and (problem := rems_problem(protocol, phases)) is not None:
         issues.append(Issue("minutes", problem))
     if not issues:
         raw.setdefault("revisions", []).append(
             {"from": str(e.from_), "phases": [p.model_dump() for p in phases],
-             "turnover_minutes": e.turnover_minutes})
+             "turnover_minutes": (e.turnover_minutes if e.turnover_minutes is not None
+                                  else turnover)})
     return issues
 
 
@@ -849,6 +862,12 @@ def _set_minutes(data: Data, e: SetMinutes, ctx: EditContext) -> list[Issue]:
     if not issues:
         for raw, phases in changed:
             raw["phases"] = [p.model_dump() for p in phases]
+            for revision in raw.get("revisions", []):  # the whole horizon, revised days too
+                revision["phases"] = [{**ph, "minutes": spec.minutes.get(ph["name"],
+                                                                         ph["minutes"])}
+                                      for ph in revision["phases"]]
+                if spec.turnover_minutes is not None:
+                    revision["turnover_minutes"] = spec.turnover_minutes
             if spec.turnover_minutes is not None:
                 raw["turnover_minutes"] = spec.turnover_minutes
     return issues

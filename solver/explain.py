@@ -25,7 +25,12 @@ def _needs(protocol: Protocol, key: str) -> str:
 
 
 def _features(protocol: Protocol) -> str:
-    return " and ".join(sorted(protocol.room_features)) or "any"
+    return " and ".join(sorted(protocol.room_features))
+
+
+def _rooms(protocol: Protocol) -> str:
+    """``rooms with iv-pump and recliner``, or just ``rooms`` when any room will do."""
+    return f"rooms with {_features(protocol)}" if protocol.room_features else "rooms"
 
 
 def _max_days_with_gap(days: list[int], history: list[int], gap: int) -> int:
@@ -57,7 +62,8 @@ def _static_reason(p: Patient, protocol: Protocol, f: Funnel, missing: int,
         return (f"no {f.missing_on_site or 'required staff'} is on site for the whole session "
                 f"while {who} is available ({_days(f.days_after_gaps)})")
     if f.room_starts == 0:
-        return f"no room with {_features(protocol)} is open while {who} is available"
+        room = f"room with {_features(protocol)}" if protocol.room_features else "room"
+        return f"no {room} is open while {who} is available"
     if f.staffed_starts == 0:
         need = next(n for n in protocol.staff if n.key == f.short_need)  # set on that day
         if not need.modes:
@@ -106,12 +112,14 @@ def _capacity_reason(problem: Problem, p: Patient, visits: list[Visit], ledger: 
     if cause == "own":
         return (f"{p.id}'s other sessions this week and the {gap}-day gap leave no further day")
     if cause == "room":
-        return f"all {_features(protocol)} rooms are full during {p.id}'s hours ({days})"
+        return (f"all {_features(protocol)} rooms are full during {p.id}'s hours ({days})"
+                if protocol.room_features else
+                f"all rooms are full during {p.id}'s hours ({days})")
     if cause.startswith("staff:"):
         return (f"every {_needs(protocol, cause[6:])} on shift is fully booked while {p.id} is "
                 f"available ({days})")
     if cause.startswith("both:"):
-        return (f"rooms with {_features(protocol)} and every {_needs(protocol, cause[5:])} "
+        return (f"{_rooms(protocol)} and every {_needs(protocol, cause[5:])} "
                 f"are fully booked while {p.id} is available ({days})")
     who = _needs(protocol, protocol.staff[0].key) if protocol.staff else "staff member"
     return f"a free room and a free {who} never coincide while {p.id} is available ({days})"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import venv
 import zipfile
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ import yaml
 
 from scheduler.cli import main
 from scheduler.documents import Schedule
-from scheduler.edits import RemoveStaff, edit_scenario
+from scheduler.edits import RemoveStaff, Set, edit_scenario
 from scheduler.errors import InvalidInput
 from scheduler.library import DATA_FILES, DEMO, data_text
 from scheduler.model import Scenario
@@ -223,3 +224,22 @@ def test_a_wheel_installed_outside_the_repo_solves_the_demo(tmp_path: Path) -> N
     schedule = json.loads((where / "DIR" / "schedule.json").read_text(encoding="utf-8"))
     assert schedule["scenario"] == "Riverside Ketamine Clinic"
     assert len(schedule["appointments"]) > 100
+
+
+def test_set_can_change_a_patients_protocol() -> None:
+    data = scenario_dict(patients=patients(1))
+    data["protocols"].append({**data["protocols"][0], "id": "esk2"})
+    edited = edit_scenario(validate_scenario(data), [
+        ("e", Set(set={"patient": "P01", "protocol": "esk2"}))])
+    assert edited.patients[0].protocol == "esk2"
+
+
+def test_set_minutes_reaches_revised_days_too() -> None:
+    data = scenario_dict(patients=patients(1))
+    phases = [{**ph, "minutes": ph["minutes"] + 5} for ph in data["protocols"][0]["phases"]]
+    data["protocols"][0]["revisions"] = [{"from": "2026-12-07", "phases": phases}]
+    (variant,) = read_variants({"variants": [{"name": "v", "edits": [
+        {"set_minutes": {"protocol": "esk", "minutes": {"intake": 20}}}]}]},
+        validate_scenario(data))
+    edited = edit_scenario(validate_scenario(data), variant.located())
+    assert edited.protocols[0].on(date(2026, 12, 7))[0][0].minutes == 20

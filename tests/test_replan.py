@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +286,80 @@ def test_any_events_replan_to_a_valid_week_that_keeps_the_untouched(data: st.Dat
     extra = [c for c in result.changes if c.id not in touched and c.before is not None]
     assert len(extra) <= scenario.settings.replan_extra_moves
     validate_scenario(result.scenario.model_dump(mode="json", by_alias=True))
+
+
+# ------------------------------------------------------------------ review findings (regressions)
+def _half_hour_clinic(hours: dict[str, Any], start: str, days: int, n: int) -> dict[str, Any]:
+    return {"version": 1,
+            "clinic": {"name": "C", "timezone": "America/New_York", "slot_minutes": 5,
+                       "hours": hours},
+            "horizon": {"start": start, "days": days},
+            "protocols": [{"id": "p", "name": "P", "phases": [{"name": "a", "minutes": 30}]}],
+            "rooms": [{"id": "R1"}],
+            "patients": [{"id": f"P{i}", "protocol": "p"} for i in range(1, n + 1)]}
+
+
+def _one(aid: str, patient: str, start: str) -> dict[str, Any]:
+    end = (datetime.fromisoformat(start) + timedelta(minutes=30)).isoformat()
+    return {"id": aid, "patient": patient, "protocol": "p", "room": "R1", "staff": {},
+            "start": start, "end": end, "phases": [{"name": "a", "start": start, "end": end}]}
+
+
+def test_the_frozen_past_in_the_repeated_hour_stays_where_it_was() -> None:
+    """Fall-back night: a past session at 01:00 EST (the second 01:00) is frozen with its
+    offset, not moved to 01:00 EDT."""
+    scenario = validate_scenario(_half_hour_clinic({"sun": [["00:00", "06:00"]]},
+                                                   "2026-11-01", 1, 2))
+    doc = {"version": 1, "appointments": [_one("A-0002", "P2", "2026-11-01T01:00:00-05:00")]}
+    result = replan_events(scenario, doc, [], datetime.fromisoformat(
+        "2026-11-01T03:00:00-05:00"), OPTIONS)
+    kept = _by_id(result.schedule.to_json())["A-0002"]
+    assert kept["start"] == "2026-11-01T01:00:00-05:00"
+    assert "A-0002" not in {c.id for c in result.changes}
+
+
+def test_change_protocol_cannot_reach_back_before_now() -> None:
+    scenario, doc = solve_data(_week(2))
+    with pytest.raises(InvalidScenario) as err:
+        replan_events(scenario, doc, [{"type": "change_protocol", "protocol": "esk",
+                                       "from": "2026-12-07", "minutes": {"monitoring": 150}}],
+                      datetime.fromisoformat("2026-12-07T11:00:00-05:00"), OPTIONS)
+    (issue,) = err.value.issues
+    assert issue.path == "events[0].from"
+    assert "use 2026-12-08 or later" in issue.message
+
+
+def test_change_protocol_builds_on_the_revision_in_force() -> None:
+    data = _week(1)
+    data["protocols"][0]["revisions"] = [{"from": "2026-12-07", "phases": [
+        {"name": "intake", "minutes": 10}, {"name": "dosing", "minutes": 15},
+        {"name": "monitoring", "minutes": 150}, {"name": "discharge", "minutes": 5}]}]
+    scenario, doc = solve_data(data)
+    result = _replan(scenario, doc, [{"type": "change_protocol", "protocol": "esk",
+                                      "from": "2026-12-08", "minutes": {"intake": 15}}])
+    esk = result.scenario.protocols[0]
+    assert [ph.minutes for ph in esk.on(date(2026, 12, 8))[0]] == [15, 15, 150, 5]
+
+
+def test_a_cancelled_confirmed_appointment_is_rebooked_under_its_id() -> None:
+    data = _week(2)
+    data["fixed"] = [{"id": "F-1", "patient": "P02", "start": "2026-12-08T10:00", "room": "R1",
+                      "staff": {"nurse": "N1"}}]
+    scenario, doc = solve_data(data)
+    result = _replan(scenario, doc, [{"type": "cancel", "appointment": "F-1"}])
+    moved = _by_id(result.schedule.to_json())["F-1"]
+    assert moved["patient"] == "P02" and moved["start"] != "2026-12-08T10:00:00-05:00"
+    assert [c.id for c in result.changes] == ["F-1"]
+
+
+def test_new_ids_never_reuse_a_confirmed_appointments_id() -> None:
+    scenario, doc = solve_data(_week(2))
+    data = scenario.model_dump(mode="json", by_alias=True)
+    data["patients"].append({"id": "P03", "protocol": "esk"})
+    taken = f"A-{len(doc['appointments']) + 1:04d}"  # the number a new session would get
+    data["fixed"] = [{"id": taken, "patient": "P03", "start": "2026-12-09T09:00", "room": "R2",
+                      "staff": {"nurse": "N2"}}]
+    result = _replan(validate_scenario(data), doc, [
+        {"type": "add_patient", "patient": {"id": "P04", "protocol": "esk"}}])
+    ids = [a["id"] for a in result.schedule.to_json()["appointments"]]
+    assert len(ids) == len(set(ids)) and taken in ids

@@ -3,7 +3,7 @@ compare two schedules."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from scheduler.check import Violation
 from scheduler.compile import Clock, to_problem
@@ -101,7 +101,8 @@ def diff_schedules(before: Schedule, after: Schedule) -> ChangeList:
     for ref in sorted(old.keys() | new.keys()):
         b, a = old.get(ref), new.get(ref)
         if a is not None and b is not None:
-            if (a.start, a.end) != (b.start, b.end):
+            if (a.start.astimezone(UTC), a.end.astimezone(UTC)) != (b.start.astimezone(UTC),
+                                                                     b.end.astimezone(UTC)):
                 reason = "moved"
             elif (a.room, a.staff, a.patient) != (b.room, b.staff, b.patient):
                 reason = "room or staff changed"

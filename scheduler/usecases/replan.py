@@ -19,7 +19,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from scheduler.check import Violation, check
@@ -82,11 +82,11 @@ def _frozen_scenario(scenario: Scenario, previous: Schedule, events: Sequence[An
     past = [a for a in previous.appointments
             if a.start < now and a.id not in ctx.cancelled and a.id not in kept_ids]
     rebook = {e.appointment for e in events if isinstance(e, Cancel) and not e.drop}
-    future = [a for a in previous.appointments if a.start >= now and a.id not in kept_ids
-              and (a.id not in ctx.cancelled or a.id in rebook)]
+    future = [a for a in previous.appointments if a.start >= now and (
+        a.id in rebook or (a.id not in kept_ids and a.id not in ctx.cancelled))]
     data["fixed"] = confirmed + [
         {"id": a.id, "patient": a.patient,
-         "start": a.start.astimezone(tz).replace(tzinfo=None).isoformat(),
+         "start": a.start.astimezone(tz).isoformat(),  # with its offset: 01:30 twice
          "room": a.room, "staff": dict(a.staff)} for a in past]
     why = [f"{f['id']} (fixed: confirmed, kept exactly; cancel it with an event to rebook it)"
            for f in confirmed] + [f"{a.id} (started before --now, frozen)" for a in past]
@@ -152,7 +152,10 @@ def _affects(event: Any, a: Appointment, clock: Clock) -> bool:
 
 
 def _essence(a: Appointment) -> tuple[Any, ...]:
-    return (a.patient, a.start, a.end, a.room, sorted(a.staff.items()))
+    # in UTC: Python never calls a time in a fall-back night's repeated hour equal to the
+    # same instant written in another zone (PEP 495)
+    return (a.patient, a.start.astimezone(UTC), a.end.astimezone(UTC), a.room,
+            sorted(a.staff.items()))
 
 
 def changes(previous: Schedule, schedule: Schedule, events: Sequence[Any],
@@ -231,7 +234,7 @@ def replan(scenario: Scenario, previous: Schedule, events: Sequence[Any], now: d
     log.info("re-planning: %d appointment(s) touched by the events, %d untouched",
              len(affected), len(untouched))
     solution = solve(problem, options, on_progress)
-    taken = {a.id for a in previous.appointments}
+    taken = {a.id for a in previous.appointments} | {f.id for f in updated.fixed}
     fixed_ids = {f.id for f in problem.fixed}
     new = [a for a in solution.appointments if a.id not in fixed_ids]
     renamed = [a for a in solution.appointments if a.id in fixed_ids]
