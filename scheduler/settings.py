@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
@@ -45,6 +46,45 @@ class Settings(BaseSettings):
         default=1, description="Solves the service runs at once (more wait in the queue).")
     token_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
         default=30, description="Minutes a sign-in's bearer token lasts.")
+    public_url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")] | None = Field(
+        default=None, description="The service's address as patients reach it "
+        "(https://calendar.example.org): the base of feed links; default the request's own.")
+    scheduler: bool = Field(
+        default=True, description="Run the scheduled jobs in this process (only the one that "
+        "holds the database's jobs lock does).")
+    draft_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = Field(
+        default="thu", description="Weekday the next week's draft is solved.")
+    draft_time: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = Field(
+        default="07:00", description="Time of day (jobs_timezone) of the weekly draft.")
+    backup_time: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = Field(
+        default="02:30", description="Time of day (jobs_timezone) of the nightly SQLite backup "
+        "and of dropping expired cancelled events from feeds.")
+    jobs_timezone: str = Field(default="UTC", description="Time zone of draft_time and "
+                               "backup_time (an IANA name: America/New_York).")
+    backup_days: Annotated[int, Field(ge=0, le=3650)] = Field(
+        default=7, description="Days a nightly SQLite backup is kept (0: no backups).")
+    feed_token_limit: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=60, description="Feed requests one token may make per feed_limit_seconds.")
+    feed_address_limit: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=600, description="Feed requests one client address may make per "
+        "feed_limit_seconds.")
+    feed_limit_seconds: Annotated[float, Field(gt=0, le=24 * 3600)] = Field(
+        default=60.0, description="The window of the feed rate limits.")
+
+    @field_validator("jobs_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a known time zone (IANA names: "
+                             "America/New_York)") from exc
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else value
 
     @property
     def database(self) -> str:

@@ -2,11 +2,15 @@
 
 SQLite connections get ``foreign_keys=ON``, WAL and a busy timeout on every connect; the schema
 is Alembic's (``upgrade`` on start; every migration runs up and down in the tests).
+``try_lock`` takes a named lock that one process at a time can hold (the scheduled jobs').
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import fcntl
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.resources import as_file, files
 from pathlib import Path
@@ -14,11 +18,13 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["connect", "downgrade", "session_scope", "upgrade"]
+__all__ = ["Lock", "connect", "downgrade", "session_scope", "try_lock", "upgrade"]
+
+log = logging.getLogger(__name__)
 
 
 def connect(url: str) -> Engine:
@@ -70,3 +76,70 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str = "base") -> None:
     with _config(engine) as config:
         command.downgrade(config, revision)
+
+
+class Lock:
+    """A named lock held by this process until :meth:`release` (or until the process ends)."""
+
+    def __init__(self, name: str, release: Callable[[], None]) -> None:
+        self.name = name
+        self._release: Callable[[], None] | None = release
+
+    def release(self) -> None:
+        if self._release is not None:
+            release, self._release = self._release, None
+            release()
+
+
+def try_lock(engine: Engine, name: str) -> Lock | None:
+    """Take the database's lock ``name`` unless another process holds it (then None).
+
+    PostgreSQL: a session-level advisory lock (keyed by the schema and ``name``) on a connection
+    kept open for it. SQLite: an exclusive ``flock`` on ``<database>.<name>.lock`` beside the
+    file (every process of one SQLite database is on its machine). Both end with the process,
+    so a killed holder never leaves the lock taken.
+    """
+    url = engine.url
+    if url.get_backend_name() == "postgresql":
+        connection = engine.connect()
+        try:
+            schema = connection.execute(text("SELECT current_schema()")).scalar()
+            digest = hashlib.sha256(f"chairtime:{schema}:{name}".encode()).digest()
+            key = int.from_bytes(digest[:8], "big", signed=True)
+            got = connection.execute(text("SELECT pg_try_advisory_lock(:key)"),
+                                     {"key": key}).scalar()
+            connection.commit()
+        except BaseException:
+            connection.close()
+            raise
+        if not got:
+            connection.close()
+            return None
+
+        def unlock_pg() -> None:
+            try:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                connection.commit()
+            except Exception:  # the connection is gone: so is the lock
+                log.debug("releasing lock %s: connection already closed", name, exc_info=True)
+            finally:
+                connection.close()
+
+        return Lock(name, unlock_pg)
+    if url.get_backend_name() != "sqlite":
+        raise ValueError(f"no lock for a {url.get_backend_name()} database")
+    if not url.database or url.database == ":memory:":
+        return Lock(name, lambda: None)  # a database of this process alone
+    path = Path(url.database).with_name(f"{Path(url.database).name}.{name}.lock")
+    handle = path.open("a+b")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+
+    def unlock_file() -> None:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        handle.close()
+
+    return Lock(name, unlock_file)

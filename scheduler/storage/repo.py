@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler.documents import ChangeList, Schedule, changes_json
@@ -22,6 +24,9 @@ from scheduler.storage.tables import (
     AppointmentRow,
     AuditEntry,
     Clinic,
+    FeedBody,
+    FeedState,
+    FeedToken,
     Job,
     ScenarioVersion,
     User,
@@ -61,6 +66,23 @@ def user_by_email(session: Session, email: str) -> User | None:
 
 def count_users(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def user(session: Session, user_id: int) -> User:
+    found = session.get(User, user_id)
+    if found is None:
+        raise NotFound("user", str(user_id))
+    return found
+
+
+def link_staff(session: Session, target: User, staff_id: str | None, by: User | None) -> User:
+    """Say which staff member (a scenario's ``staff[].id``) ``target`` is; None unlinks."""
+    before = target.staff_id
+    target.staff_id = staff_id
+    session.flush()
+    audit(session, by, "link_staff", "user", target.id, {"staff_id": before},
+          {"staff_id": staff_id})
+    return target
 
 
 def issue_token(session: Session, user: User, minutes: int) -> tuple[str, datetime]:
@@ -280,6 +302,155 @@ def queued_jobs(session: Session) -> list[str]:
 
 def jobs_with_status(session: Session, status: str) -> list[str]:
     return list(session.scalars(select(Job.id).where(Job.status == status)))
+
+
+# ----------------------------------------------------------------------------- feeds
+FEED_TOKEN_BYTES = 24
+"""192 bits from ``secrets``: a feed token is a capability (at least 128 bits, per the W3C
+TAG's capability URLs)."""
+
+
+def live_feed_token(session: Session, clinic_id: int, kind: str, subject: str
+                    ) -> FeedToken | None:
+    """The feed's token in force (not revoked), if any."""
+    return session.scalar(select(FeedToken).where(
+        FeedToken.clinic_id == clinic_id, FeedToken.kind == kind, FeedToken.subject == subject,
+        FeedToken.revoked_at.is_(None)))
+
+
+def issue_feed_token(session: Session, clinic_id: int, kind: str, subject: str,
+                     by: User | None = None) -> tuple[str, FeedToken]:
+    """A new token for a feed that has none in force (else a Conflict: rotate it instead).
+    Returns the token itself, which is never stored (only its hash): show it once."""
+    if live_feed_token(session, clinic_id, kind, subject) is not None:
+        raise Conflict(f"the {kind} feed {subject or clinic_id} has a link already; rotate it "
+                       "for a new one, or revoke it")
+    token = secrets.token_urlsafe(FEED_TOKEN_BYTES)
+    row = FeedToken(clinic_id=clinic_id, kind=kind, subject=subject, token_hash=token_hash(token),
+                    created_by=by.id if by else None)
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent issue won the partial unique index
+        raise Conflict(f"the {kind} feed {subject or clinic_id} got a link meanwhile") from exc
+    audit(session, by, "issue", "feed_token", row.id, None,
+          {"clinic": clinic_id, "kind": kind, "subject": subject})
+    return token, row
+
+
+def revoke_feed_token(session: Session, clinic_id: int, kind: str, subject: str,
+                      by: User | None = None, action: str = "revoke") -> FeedToken:
+    """End the feed's token in force (NotFound when there is none): it answers 404 from now on."""
+    row = live_feed_token(session, clinic_id, kind, subject)
+    if row is None:
+        raise NotFound(f"{kind} feed link", f"{clinic_id}/{subject}" if subject else str(clinic_id))
+    row.revoked_at, row.revoked_by = now(), by.id if by else None
+    session.flush()
+    audit(session, by, action, "feed_token", row.id, {"revoked_at": None},
+          {"revoked_at": row.revoked_at.isoformat()})
+    return row
+
+
+def rotate_feed_token(session: Session, clinic_id: int, kind: str, subject: str,
+                      by: User | None = None) -> tuple[str, FeedToken]:
+    """Replace the feed's token in force by a new one: the old one answers 404 from now on."""
+    revoke_feed_token(session, clinic_id, kind, subject, by, action="rotate")
+    return issue_feed_token(session, clinic_id, kind, subject, by)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHead:
+    """What a conditional request needs of a feed, without its body."""
+
+    body_id: int
+    etag: str
+    last_modified: datetime
+
+
+def feed_head(session: Session, token: str) -> FeedHead | None:
+    """The feed a live ``token`` opens (one indexed query), or None for an unknown, revoked or
+    rotated-away token, and for a feed not rendered yet."""
+    found = session.execute(
+        select(FeedBody.id, FeedBody.etag, FeedBody.last_modified)
+        .join(FeedToken, and_(FeedToken.clinic_id == FeedBody.clinic_id,
+                              FeedToken.kind == FeedBody.kind,
+                              FeedToken.subject == FeedBody.subject))
+        .where(FeedToken.token_hash == token_hash(token), FeedToken.revoked_at.is_(None))
+    ).first()
+    return None if found is None else FeedHead(found[0], found[1], found[2])
+
+
+def feed_body(session: Session, body_id: int) -> tuple[bytes, FeedHead]:
+    """A feed's body with its own ETag and Last-Modified (read together: a publish in between
+    cannot pair one version's body with another's ETag)."""
+    found = session.execute(select(FeedBody.body, FeedBody.etag, FeedBody.last_modified)
+                            .where(FeedBody.id == body_id)).first()
+    if found is None:
+        raise NotFound("feed", str(body_id))
+    return bytes(found[0]), FeedHead(body_id, found[1], found[2])
+
+
+def feed_body_exists(session: Session, clinic_id: int, kind: str, subject: str) -> bool:
+    return session.scalar(select(FeedBody.id).where(
+        FeedBody.clinic_id == clinic_id, FeedBody.kind == kind,
+        FeedBody.subject == subject)) is not None
+
+
+def feed_bodies(session: Session, clinic_id: int) -> dict[tuple[str, str], FeedBody]:
+    return {(b.kind, b.subject): b for b in session.scalars(
+        select(FeedBody).where(FeedBody.clinic_id == clinic_id))}
+
+
+def feed_subjects_with_tokens(session: Session, clinic_id: int) -> list[tuple[str, str]]:
+    """(kind, subject) of every feed with a live token: they are rendered even when their
+    subject has left the scenario, so subscribers see its events cancelled, not frozen."""
+    return [(k, s) for k, s in session.execute(
+        select(FeedToken.kind, FeedToken.subject).where(
+            FeedToken.clinic_id == clinic_id, FeedToken.revoked_at.is_(None))
+        .order_by(FeedToken.kind, FeedToken.subject))]
+
+
+def store_feeds(session: Session, clinic_id: int, schedule_id: int | None,
+                bodies: dict[tuple[str, str], bytes], when: datetime) -> int:
+    """Make the clinic's stored feeds ``bodies`` (keyed by kind and subject), in the caller's
+    transaction; feeds not named go. A changed body gets a new ETag (its SHA-256) and a
+    Last-Modified of ``when`` to the second, but always later than the one before (HTTP dates
+    have seconds); an unchanged one keeps both. Returns how many bodies changed."""
+    stored = feed_bodies(session, clinic_id)
+    second = when.replace(microsecond=0)
+    changed = 0
+    for (kind, subject), body in bodies.items():
+        etag = hashlib.sha256(body).hexdigest()
+        row = stored.pop((kind, subject), None)
+        if row is None:
+            session.add(FeedBody(clinic_id=clinic_id, kind=kind, subject=subject, body=body,
+                                 etag=etag, last_modified=second, schedule_id=schedule_id))
+            changed += 1
+            continue
+        row.schedule_id = schedule_id
+        if row.etag != etag:
+            row.body, row.etag = body, etag
+            row.last_modified = max(second, row.last_modified + timedelta(seconds=1))
+            changed += 1
+    for row in stored.values():
+        session.delete(row)
+    session.flush()
+    return changed
+
+
+def feed_state(session: Session, clinic_id: int) -> FeedState | None:
+    return session.get(FeedState, clinic_id)
+
+
+def save_feed_state(session: Session, clinic_id: int, schedule_id: int | None,
+                    events: dict[str, Any], when: datetime) -> None:
+    row = session.get(FeedState, clinic_id)
+    if row is None:
+        session.add(FeedState(clinic_id=clinic_id, schedule_id=schedule_id, events=events,
+                              updated_at=when))
+    else:
+        row.schedule_id, row.events, row.updated_at = schedule_id, events, when
+    session.flush()
 
 
 def validation_issues(exc: InvalidInput) -> list[dict[str, str]]:

@@ -1,7 +1,8 @@
 """The database tables (SQLAlchemy 2, typed ORM): clinics with versioned scenario data, schedules
-as drafts and published versions with their appointments, users, access tokens, jobs and the
-audit log. Every instant is stored as UTC (a naive UTC column, read back as aware UTC), so
-SQLite and PostgreSQL store the same thing."""
+as drafts and published versions with their appointments, users, access tokens, jobs, the
+audit log, and calendar feeds (tokens, published bodies, event history). Every instant is
+stored as UTC (a naive UTC column, read back as aware UTC), so SQLite and PostgreSQL store the
+same thing."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -27,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 ROLES = ("front_desk", "manager", "admin")
 SCHEDULE_STATES = ("draft", "published")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+FEED_KINDS = ("patient", "staff", "room", "clinic")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -71,6 +75,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=now)
+    staff_id: Mapped[str | None] = mapped_column(String(64))
+    """The staff member (a scenario's ``staff[].id``) this account is, set by an admin: its
+    holder may take a link to that staff member's own feed."""
 
 
 class AccessToken(Base):
@@ -183,3 +190,61 @@ class AuditEntry(Base):
     entity_id: Mapped[str] = mapped_column(String(64))
     before: Mapped[dict[str, Any] | None]
     after: Mapped[dict[str, Any] | None]
+
+
+class FeedToken(Base):
+    """A capability for one calendar feed (a patient's, a staff member's, a room's, the
+    clinic's): only the token's SHA-256 is stored. Revoked and rotated-away tokens stay, with
+    ``revoked_at``; at most one live token per feed (a partial unique index)."""
+
+    __tablename__ = "feed_tokens"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {FEED_KINDS}", name="kind"),
+        Index("ix_feed_tokens_live", "clinic_id", "kind", "subject", unique=True,
+              sqlite_where=text("revoked_at IS NULL"),
+              postgresql_where=text("revoked_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(12))
+    subject: Mapped[str] = mapped_column(String(64))
+    """The patient's, staff member's or room's id; empty for the clinic's feed."""
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class FeedBody(Base):
+    """One feed's bytes as rendered from the clinic's latest published version: what
+    ``GET /feeds/{token}.ics`` serves. ``etag`` is the body's SHA-256; ``last_modified`` moves
+    only when the body changes, and never backwards."""
+
+    __tablename__ = "feed_bodies"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {FEED_KINDS}", name="kind"),
+        UniqueConstraint("clinic_id", "kind", "subject"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(12))
+    subject: Mapped[str] = mapped_column(String(64))
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    etag: Mapped[str] = mapped_column(String(64))
+    last_modified: Mapped[datetime]
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id"))
+    """The published version it was rendered from (None: before any publish)."""
+
+
+class FeedState(Base):
+    """A clinic's published event history (calendars' ``advance`` state: each event's
+    sequence, last change and cancellation), continued from version to version."""
+
+    __tablename__ = "feed_state"
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"),
+                                           primary_key=True)
+    schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id"))
+    """The published version the state reflects."""
+    events: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime] = mapped_column(default=now)
