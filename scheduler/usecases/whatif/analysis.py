@@ -15,8 +15,9 @@ solver, never by a formula.
 - **Bottleneck**: at a load beyond the headroom (``stress_extra`` more patients than fit), each
   resource is relaxed in turn (one more room of each kind; every nurse one patient more at a
   time; hands-on phases done by someone extra; a prescriber whenever the clinic is open; an hour
-  more at both ends of the day; patients available whenever open), the week re-solved, and the
-  resource whose relaxation places the most more sessions is named.
+  more at both ends of the day; patients available whenever open), the week re-planned from
+  the variant's schedule (every patient's sessions rebooked first, then as many more as fit),
+  and the resource whose relaxation places the most more sessions is named.
 
 Every solve uses one CP-SAT worker and the same seed, so results do not depend on where they ran
 (local processes or a Dask cluster) as long as the searches end by proof rather than by the
@@ -57,6 +58,7 @@ from scheduler.usecases.whatif.plan import (
 )
 from scheduler.usecases.whatif.pools import Pool, local_pool
 from scheduler.validate import validate_scenario
+from solver import Appointment as Placed
 from solver import Solution, solve
 
 __all__ = [
@@ -249,7 +251,6 @@ class WhatIfProgress:
 @dataclass(frozen=True, slots=True)
 class _VariantJob:
     scenario: Scenario
-    clones: tuple[dict[str, Any], ...]
     options: WhatIfOptions
     now: datetime
 
@@ -259,89 +260,110 @@ class _VariantDone:
     schedule: Schedule
     violations: int
     usage: Usage
-    headroom: Headroom
 
 
 def _run_variant(job: _VariantJob) -> _VariantDone:
-    """Solve the variant, lay out its use of the week, find its headroom."""
+    """Solve the variant (the checker re-checks it) and lay out its use of the week."""
     planned = plan_week(job.scenario, job.options.solver(), now=job.now)
     clock = Clock(job.scenario)
-    problem = to_problem(job.scenario)
     placed = booked(planned.schedule, clock)
-    room = headroom(job.scenario, planned.schedule, list(job.clones), job.options)
     return _VariantDone(planned.schedule, len(planned.violations),
-                        usage(problem, clock, placed), room)
+                        usage(to_problem(job.scenario), clock, placed))
 
 
 def _placed_of(solution: Solution, ids: set[str]) -> int:
     return sum(1 for a in solution.appointments if a.patient in ids)
 
 
-def headroom(scenario: Scenario, schedule: Schedule, clones: Sequence[dict[str, Any]],
-             options: WhatIfOptions) -> Headroom:
-    """How many of ``clones`` (new patients, in order) fit on top of ``schedule``: every
-    session of theirs placed while every patient keeps as many sessions as ``schedule`` gives
-    them (those it could not place still wait; nobody served is turned away for a newcomer).
+@dataclass(frozen=True, slots=True)
+class _StepJob:
+    scenario: Scenario
+    schedule: Schedule
+    newcomers: tuple[dict[str, Any], ...]
+    options: WhatIfOptions
 
-    A step first keeps the week exactly as scheduled and looks for gaps (a small model);
-    when that fails it re-plans the week: every appointment may move, but every patient's
-    sessions are rebooked first and held (the re-planning stages), starting from the week as
-    scheduled (the warm start). Newcomers fit when all of their sessions are placed too, and
-    are proven not to when CP-SAT's bound falls short of that.
+
+def _run_step(job: _StepJob) -> Step:
+    """Do ``newcomers`` fit on top of ``schedule``? Every session of theirs placed while every
+    patient keeps as many sessions as ``schedule`` gives them (those it could not place still
+    wait; nobody served is turned away for a newcomer).
+
+    First the week is kept exactly as scheduled and searched for gaps (a small model); when
+    that fails the week is re-planned: every appointment may move, but every patient's sessions
+    are rebooked first and held (the re-planning stages), starting from the week as scheduled
+    (the warm start). A failure is proven when CP-SAT's bound falls short.
     """
-    if not clones:
-        return Headroom(0, 0, "SKIPPED")
-    data = scenario_data(scenario)
-    data["patients"] = [*data["patients"], *clones]
+    data = scenario_data(job.scenario)
+    data["patients"] = [*data["patients"], *job.newcomers]
     problem = to_problem(validate_scenario(data))
-    n = len(scenario.patients)
-    mine, extra = problem.patients[:n], problem.patients[n:]
-    kept = tuple(booked(schedule, Clock(scenario)))
+    n = len(job.scenario.patients)
+    mine, new = problem.patients[:n], problem.patients[n:]
+    kept = tuple(booked(job.schedule, Clock(job.scenario)))
     count = Counter(a.patient for a in kept)
     served = tuple(replace(p, sessions=count[p.id]) for p in mine)
-    value = sum(p.priority * p.sessions for p in served)
+    ids = {p.id for p in new}
+    wanted = sum(p.sessions for p in new)
+    options = job.options.solver()
+    gaps = solve(replace(problem, patients=served + new, fixed=kept), options)
+    if _placed_of(gaps, ids) >= wanted:
+        return Step(len(new), True, "kept", True)
+    if not job.options.rearrange:
+        return Step(len(new), False, "kept", False)
     confirmed = {a.id for a in problem.fixed}
     known = tuple(a for a in kept if a.id not in confirmed)
-    solver_options = options.solver()
+    week = solve(replace(problem, patients=served + new, previous=known,
+                         touched=frozenset(a.id for a in known if a.id)), options)
+    needed = sum(p.priority * p.sessions for p in (*served, *new))
+    everyone = len(week.appointments) - _placed_of(week, ids) >= len(kept)
+    if everyone and _placed_of(week, ids) >= wanted:
+        return Step(len(new), True, "moved", True)
+    return Step(len(new), False, "moved", week.bound < needed)
 
-    def fits(k: int) -> Step:
-        new = extra[:k]
-        ids = {p.id for p in new}
-        wanted = sum(p.sessions for p in new)
-        gaps = solve(replace(problem, patients=served + new, fixed=kept), solver_options)
-        if _placed_of(gaps, ids) >= wanted:
-            return Step(k, True, "kept", True)
-        if not options.rearrange:
-            return Step(k, False, "kept", False)
-        needed = value + sum(p.sessions * p.priority for p in new)
-        week = solve(replace(problem, patients=served + new, previous=known,
-                             touched=frozenset(a.id for a in known if a.id)), solver_options)
-        everyone = len(week.appointments) - _placed_of(week, ids) >= len(kept)
-        if everyone and _placed_of(week, ids) >= wanted:
-            return Step(k, True, "moved", True)
-        return Step(k, False, "moved", week.bound < needed)
 
-    steps: list[Step] = []
-    lo, hi, k = 0, None, 1
-    while hi is None:
-        steps.append(fits(k))
-        if not steps[-1].fits:
-            hi = k
-        elif k == len(extra):
-            lo = k
-            break
+@dataclass
+class _Search:
+    """How many newcomers fit: double until a step fails, then bisect."""
+
+    limit: int
+    lo: int = 0
+    hi: int | None = None
+    steps: list[Step] = field(default_factory=list)
+
+    def next(self) -> int | None:
+        """The next number of newcomers to try; None when the answer is known."""
+        if self.hi is None:
+            if self.lo >= self.limit:
+                return None
+            return 1 if not self.steps else min(2 * self.lo, self.limit)
+        return (self.lo + self.hi) // 2 if self.hi - self.lo > 1 else None
+
+    def record(self, step: Step) -> None:
+        self.steps.append(step)
+        if step.fits:
+            self.lo = max(self.lo, step.patients)
         else:
-            lo, k = k, min(2 * k, len(extra))
-    while hi is not None and hi - lo > 1:
-        mid = (lo + hi) // 2
-        steps.append(fits(mid))
-        lo, hi = (mid, hi) if steps[-1].fits else (lo, mid)
-    if hi is None:
-        status = "LIMIT"
-    else:
-        status = "OPTIMAL" if next(s for s in reversed(steps) if s.patients == hi).proven \
-            else "FEASIBLE"
-    return Headroom(lo, sum(p.sessions for p in extra[:lo]), status, len(extra), tuple(steps))
+            self.hi = step.patients if self.hi is None else min(self.hi, step.patients)
+
+    def answer(self, clones: Sequence[dict[str, Any]]) -> Headroom:
+        if self.hi is None:
+            status = "LIMIT"
+        else:
+            last = next(s for s in reversed(self.steps) if s.patients == self.hi)
+            status = "OPTIMAL" if last.proven else "FEASIBLE"
+        sessions = sum(int(c.get("sessions", 1)) for c in clones[:self.lo])
+        return Headroom(self.lo, sessions, status, self.limit, tuple(self.steps))
+
+
+def headroom(scenario: Scenario, schedule: Schedule, clones: Sequence[dict[str, Any]],
+             options: WhatIfOptions) -> Headroom:
+    """How many of ``clones`` (new patients, in order) fit on top of ``schedule``, one step
+    after the other here (``run_whatif`` runs the steps of many variants in its pool)."""
+    if not clones:
+        return Headroom(0, 0, "SKIPPED")
+    search = _Search(len(clones))
+    while (k := search.next()) is not None:
+        search.record(_run_step(_StepJob(scenario, schedule, tuple(clones[:k]), options)))
+    return search.answer(clones)
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,12 +372,20 @@ class _ProbeJob:
     change: str
     scenario: Scenario
     edits: tuple[tuple[str, Any], ...]
+    known: tuple[Placed, ...]
+    """The variant's appointments (its confirmed ``fixed`` ones aside): the start of every
+    probe, and what each patient keeps."""
     options: WhatIfOptions
 
 
 def _run_probe(job: _ProbeJob) -> Probe:
+    """The stressed week (or it with one resource relaxed), re-planned from the variant's
+    schedule: every patient's sessions rebooked first, then as many more as fit."""
     scenario = edit_scenario(job.scenario, list(job.edits)) if job.edits else job.scenario
     problem = to_problem(scenario)
+    if job.known:
+        problem = replace(problem, previous=job.known,
+                          touched=frozenset(a.id for a in job.known if a.id))
     solution = solve(problem, job.options.solver())
     laid_out = None if job.resource else usage(problem, Clock(scenario), solution.appointments)
     return Probe(job.resource, job.change, len(solution.appointments), solution.objective,
@@ -476,8 +506,15 @@ class _Slot:
     bottleneck: bool
     cell: SweepCell | None = None
     done: _VariantDone | None = None
+    search: _Search | None = None
     probes: dict[str, Probe] = field(default_factory=dict)
     expected: int = 0
+    """Jobs after the solve, as far as known (for the progress bar)."""
+
+    def headroom(self) -> Headroom:
+        if self.search is None:
+            return Headroom(0, 0, "SKIPPED")
+        return self.search.answer(self.clones)
 
 
 def _clones(mix: list[tuple[dict[str, Any], int]], n: int, taken: set[str]
@@ -534,34 +571,58 @@ def run_whatif(base: Scenario, plan: WhatIfPlan, options: WhatIfOptions,
         raise InvalidInput(issues)
 
     pool = pool or local_pool()
-    for slot in slots:  # a first count for the progress bar, made exact as probes start
-        slot.expected = 1 + len(relaxations(slot.scenario)) if slot.bottleneck else 0
+    for slot in slots:  # a first count for the progress bar, made exact as the work unfolds
+        slot.expected = (1 if options.headroom else 0) + (
+            1 + len(relaxations(slot.scenario)) if slot.bottleneck else 0)
     done = 0
     with pool:
-        pending: dict[Any, tuple[int, bool]] = {}  # future -> (slot, a probe?)
+        pending: dict[Any, tuple[int, str]] = {}  # future -> (slot, what it is)
+
+        def step(i: int) -> bool:
+            """Submit slot ``i``'s next headroom step; False when its headroom is known."""
+            slot = slots[i]
+            k = slot.search.next() if slot.search is not None else None
+            if k is None or slot.done is None:
+                return False
+            job = _StepJob(slot.scenario, slot.done.schedule, slot.clones[:k], options)
+            pending[pool.submit(_run_step, job)] = (i, "step")
+            slot.expected += 1
+            return True
+
+        def probes(i: int) -> None:
+            slot = slots[i]
+            if slot.bottleneck:
+                jobs = _probe_jobs(slot, extra, options)
+                slot.expected += len(jobs) - 1 - len(relaxations(slot.scenario))
+                for job in jobs:
+                    pending[pool.submit(_run_probe, job)] = (i, "probe")
+
         for i, slot in enumerate(slots):
-            clones = slot.clones[:limit] if options.headroom else ()
-            pending[pool.submit(_run_variant, _VariantJob(slot.scenario, clones, options,
-                                                          now))] = (i, False)
+            pending[pool.submit(_run_variant, _VariantJob(slot.scenario, options,
+                                                          now))] = (i, "variant")
         while pending:
             for future in pool.wait_any(list(pending)):
-                i, is_probe = pending.pop(future)
+                i, what = pending.pop(future)
                 slot = slots[i]
-                if not is_probe:
+                if what == "variant":
                     slot.done = future.result()
-                    if slot.bottleneck:
-                        probes = _probe_jobs(slot, extra, options)
-                        slot.expected = len(probes)
-                        for probe_job in probes:
-                            pending[pool.submit(_run_probe, probe_job)] = (i, True)
-                    last = f"{slot.name}: solved, headroom {slot.done.headroom.text()}"
+                    slot.search = _Search(limit) if options.headroom else None
+                    last = f"{slot.name}: solved"
+                    if not step(i):
+                        probes(i)
+                elif what == "step":
+                    assert slot.search is not None
+                    slot.search.record(future.result())
+                    last = f"{slot.name}: {slot.search.steps[-1].patients} more patient(s)"
+                    if not step(i):
+                        probes(i)
                 else:
                     probe: Probe = future.result()
                     slot.probes[probe.resource] = probe
                     last = f"{slot.name}: {RESOURCES.get(probe.resource, 'stressed week')}"
                 done += 1
                 if on_progress is not None:
-                    total = len(slots) + sum(s.expected for s in slots)
+                    total = sum(1 + s.expected for s in slots)
                     on_progress(WhatIfProgress(done, total, last, _best(slots)))
     outcomes = tuple(_outcome(s, extra) for s in slots)
     return WhatIf(base.clinic.name, outcomes, replace(options, headroom_limit=limit,
@@ -573,12 +634,15 @@ def _probe_jobs(slot: _Slot, extra: int, options: WhatIfOptions) -> list[_ProbeJ
     assert slot.done is not None
     data = scenario_data(slot.scenario)
     data["patients"] = [*data["patients"],
-                        *slot.clones[:slot.done.headroom.patients + extra]]
+                        *slot.clones[:slot.headroom().patients + extra]]
     stressed = validate_scenario(data)
-    jobs = [_ProbeJob("", "", stressed, (), options)]
+    confirmed = {f.id for f in slot.scenario.fixed}
+    known = tuple(a for a in booked(slot.done.schedule, Clock(slot.scenario))
+                  if a.id not in confirmed)
+    jobs = [_ProbeJob("", "", stressed, (), known, options)]
     for resource, change, edits in relaxations(stressed):
         located = tuple((f"relaxation {resource}.edits[{j}]", e) for j, e in enumerate(edits))
-        jobs.append(_ProbeJob(resource, change, stressed, located, options))
+        jobs.append(_ProbeJob(resource, change, stressed, located, known, options))
     return jobs
 
 
@@ -590,17 +654,20 @@ def _outcome(slot: _Slot, extra: int) -> Outcome:
         neck = _bottleneck(probes, extra, slot.scenario.horizon.days / 7)
     d = slot.done
     return Outcome(slot.name, slot.edits, slot.scenario, d.schedule, d.violations, d.usage,
-                   d.headroom, neck, slot.cell)
+                   slot.headroom(), neck, slot.cell)
 
 
 def _best(slots: list[_Slot]) -> str:
-    scored = [(s.name, s.done) for s in slots if s.done is not None]
+    """The variant whose week holds the most sessions so far (headroom as found so far)."""
+    def held(s: _Slot) -> int:
+        assert s.done is not None and s.done.schedule.kpis is not None
+        return s.done.schedule.kpis.placed + s.headroom().sessions
+
+    scored = [s for s in slots if s.done is not None]
     if not scored:
         return ""
-    name, best = max(scored, key=lambda x: ((x[1].schedule.kpis.placed if x[1].schedule.kpis
-                                              else 0) + x[1].headroom.sessions))
-    placed = best.schedule.kpis.placed if best.schedule.kpis else 0
-    return f"{name}: {placed + best.headroom.sessions} sessions (headroom {best.headroom.text()})"
+    best = max(scored, key=held)
+    return f"{best.name}: {held(best)} sessions (headroom {best.headroom().text()})"
 
 
 def _sweep(plan: WhatIfPlan, outcomes: tuple[Outcome, ...]) -> SweepGrid | None:
