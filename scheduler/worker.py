@@ -118,9 +118,11 @@ class JobRunner:
         self._thread = threading.Thread(target=self._loop, name="chairtime-jobs", daemon=True)
         self._context = multiprocessing.get_context("spawn")
 
-    def start(self) -> None:
+    def start(self, reclaim: bool = True) -> None:
+        """Run queued jobs from now on; with ``reclaim``, first fail the jobs a stopped service
+        left running (only a process that knows no other runs them may)."""
         with session_scope(self.factory) as session:
-            for job_id in repo.jobs_with_status(session, "running"):
+            for job_id in repo.jobs_with_status(session, "running") if reclaim else []:
                 job = repo.job(session, job_id)  # left running by a service that stopped
                 job.status, job.finished_at = "failed", now()
                 job.error = "the service stopped while this job ran; start it again"

@@ -1,8 +1,9 @@
 """The HTTP service: ``create_app(settings)`` gives the FastAPI app.
 
 On start (``lifespan``) it upgrades the database, loads the embedded demo clinic into an empty
-one, creates a first admin when there is no user (its one-time password is logged once), and
-starts the job runner; on stop it stops the runner.
+one, creates a first admin when there is no user (its one-time password is logged once), keeps
+feed tokens out of every log, starts the job runner, and starts the scheduled jobs when this
+process holds the database's jobs lock; on stop it stops them.
 """
 
 from __future__ import annotations
@@ -15,17 +16,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from scheduler.api import errors
+from scheduler.api import errors, redact
 from scheduler.api.routes import (
     appointments,
     auth,
     clinics,
+    feeds,
     jobs,
     resources,
     schedules,
     users,
 )
 from scheduler.api.security import hash_password
+from scheduler.jobs import ScheduledJobs
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
@@ -58,6 +61,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        unredact = redact.install()
         engine = connect(settings.database)
         upgrade(engine)
         app.state.sessions = sessions(engine)
@@ -68,23 +72,38 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
             log.warning("first admin: %s, one-time password: %s (shown once; add your own "
                         "users and keep this one safe)", FIRST_ADMIN, password)
         app.state.first_password = password
+        scheduled = (ScheduledJobs(engine, settings) if run_jobs and settings.scheduler
+                     else None)
+        # Jobs left running by a stopped service are failed by the lock's holder only: another
+        # process's runner may be running them right now.
+        reclaim = scheduled.acquire() if scheduled is not None else True
         runner = JobRunner(engine, settings.database, settings.max_solves) if run_jobs else None
         if runner is not None:
-            runner.start()
+            runner.start(reclaim=reclaim)
         app.state.runner = runner
+        if scheduled is not None:
+            scheduled.start()
+        app.state.scheduled = scheduled
+        feeds.install(app, settings)
         try:
             yield
         finally:
+            if scheduled is not None:
+                scheduled.stop()
             if runner is not None:
                 runner.stop()
             engine.dispose()
+            unredact()
 
     app = FastAPI(title="Chairtime", version="1", lifespan=lifespan,
                   summary="Schedules for ketamine and esketamine clinics: chairs, nurses, "
                           "prescribers; solved by CP-SAT, checked independently.")
     errors.install(app)
+    app.add_middleware(redact.LogErrors)
     for module in (auth, users, clinics, jobs, schedules, appointments):
         app.include_router(module.router, prefix=API)
-    for router in (resources.rooms, resources.staff, resources.protocols, resources.patients):
+    for router in (resources.rooms, resources.staff, resources.protocols, resources.patients,
+                   feeds.links):
         app.include_router(router, prefix=API)
+    app.include_router(feeds.public)
     return app

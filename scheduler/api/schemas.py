@@ -56,6 +56,14 @@ class UserPublic(BaseModel):
     email: str
     role: Role
     active: bool
+    staff_id: str | None = Field(default=None, description="The staff member this account is "
+                                 "(for their own feed link)")
+
+
+class StaffLink(_Body):
+    staff_id: Annotated[str, Field(min_length=1, max_length=64,
+                                   pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")] | None = Field(
+        description="A staff id of the clinics' scenarios (N1); null unlinks", examples=["N1"])
 
 
 class ClinicPublic(BaseModel):

@@ -14,6 +14,7 @@ import logging
 import re
 import shutil
 import tempfile
+from collections.abc import Iterable
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -71,16 +72,21 @@ def read_state(folder: Path) -> dict[str, Any]:
 
 
 def build_feeds(scenario: Scenario, schedule: Schedule | dict[str, Any],
-                previous: dict[str, Any], now: datetime) -> tuple[dict[str, bytes], dict[str, Any]]:
+                previous: dict[str, Any], now: datetime,
+                also: Iterable[tuple[str, str]] = ()) -> tuple[dict[str, bytes], dict[str, Any]]:
     """Feed files and the new event state for ``schedule`` (or a parsed ``schedule.json``)
-    published at ``now``."""
+    published at ``now``. ``also`` names more feeds as (kind, id), rendered even when their
+    patient, staff member or room has left the scenario (someone still subscribes to them:
+    they show that subject's events cancelled, then empty)."""
     options = feed_options(scenario)
     document = schedule.to_json() if isinstance(schedule, Schedule) else schedule
     state = advance(previous, document["appointments"], now, options.cancelled_days)
+    extra = {kind: [key for k, key in also if k == kind] for kind in ("patient", "staff", "room")}
     files = render_all(state, options, directory(scenario),
-                       patients=[p.id for p in scenario.patients],
-                       staff=[s.id for s in scenario.staff],
-                       rooms=[r.id for r in scenario.rooms])
+                       patients=dict.fromkeys([*(p.id for p in scenario.patients),
+                                               *extra["patient"]]),
+                       staff=dict.fromkeys([*(s.id for s in scenario.staff), *extra["staff"]]),
+                       rooms=dict.fromkeys([*(r.id for r in scenario.rooms), *extra["room"]]))
     return files, state
 
 

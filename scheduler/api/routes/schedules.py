@@ -17,8 +17,10 @@ from scheduler.api.schemas import (
 )
 from scheduler.documents import Change
 from scheduler.errors import InvalidInput, Issue
+from scheduler.jobs import regenerate_feeds
 from scheduler.storage import repo
 from scheduler.storage.tables import Schedule as ScheduleRow
+from scheduler.storage.tables import now
 from scheduler.usecases import diff_schedules
 
 router = APIRouter(tags=["schedules"], responses=R422)  # ids in the path
@@ -107,10 +109,11 @@ def diff(schedule_id: RowId, other_id: RowId, user: AnyStaff, session: SessionDe
 
 @router.post("/schedules/{schedule_id}/publish", response_model=SchedulePublic,
              responses=R400 | SIGNED_IN | R404 | R409 | R422,
-             summary="Publish a draft as the clinic's next version, all or nothing "
-                     "(front desk and up)")
+             summary="Publish a draft as the clinic's next version, with its calendar "
+                     "feeds, all or nothing (front desk and up)")
 def publish(schedule_id: RowId, body: VersionBody, user: Desk, session: SessionDep,
             response: Response) -> SchedulePublic:
     row = repo.publish(session, repo.schedule_row(session, schedule_id), body.version, user)
+    regenerate_feeds(session, row.clinic_id, now())  # the same transaction: feeds and version
     session.commit()
     return full(row, response)

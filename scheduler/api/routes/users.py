@@ -1,12 +1,12 @@
-"""Staff accounts: who am I; admins add users."""
+"""Staff accounts: who am I; admins add users and link them to a staff member."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from scheduler.api.deps import Admin, AnyStaff, SessionDep
-from scheduler.api.errors import R400, R409, R422, SIGNED_IN
-from scheduler.api.schemas import UserCreate, UserPublic
+from scheduler.api.deps import Admin, AnyStaff, RowId, SessionDep
+from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
+from scheduler.api.schemas import StaffLink, UserCreate, UserPublic
 from scheduler.api.security import hash_password
 from scheduler.storage import repo
 from scheduler.storage.tables import User
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 
 def public(user: User) -> UserPublic:
     return UserPublic(id=user.id, email=user.email, role=user.role,
-                      active=user.active)
+                      active=user.active, staff_id=user.staff_id)
 
 
 @router.get("/me", response_model=UserPublic, responses=SIGNED_IN,
@@ -31,3 +31,11 @@ def add_user(body: UserCreate, user: Admin, session: SessionDep) -> UserPublic:
     created = repo.add_user(session, body.email, hash_password(body.password), body.role, user)
     session.commit()
     return public(created)
+
+
+@router.put("/{user_id}/staff", response_model=UserPublic, responses=R400 | SIGNED_IN | R404 | R422,
+            summary="Say which staff member an account is, for their own feed link (admin)")
+def link_staff(user_id: RowId, body: StaffLink, user: Admin, session: SessionDep) -> UserPublic:
+    linked = repo.link_staff(session, repo.user(session, user_id), body.staff_id, user)
+    session.commit()
+    return public(linked)

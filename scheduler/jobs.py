@@ -1,0 +1,383 @@
+"""Scheduled jobs (APScheduler 3), and the feed regeneration they share with publishing.
+
+One process runs the jobs: the one that holds the database's ``jobs`` lock
+(:func:`scheduler.storage.db.try_lock`); every other service process serves HTTP only and tries
+the lock again every ``retry`` seconds, so it takes over when the holder ends. Jobs are stored
+in the database (APScheduler's SQLAlchemyJobStore), are module-level functions with fixed ids,
+``coalesce``, one instance at a time and a chosen misfire grace, and are idempotent: running one
+twice does what running it once does.
+
+- ``weekly-draft`` (CHAIRTIME_DRAFT_DAY at CHAIRTIME_DRAFT_TIME): queue a solve of next week for
+  every clinic: a draft, which a person reads and publishes (nothing here publishes);
+- ``refresh-feeds`` (every minute): render the feeds of a clinic whose latest published version
+  has none yet (the publish route renders them in its own transaction; this catches a version
+  published by any other way);
+- ``expire-cancelled`` (nightly at CHAIRTIME_BACKUP_TIME): drop cancelled events older than the
+  clinic's ``feeds.cancelled_days`` from its feeds;
+- ``backup`` (nightly, SQLite only): an online backup (sqlite3's backup API) into
+  ``DATA_DIR/backups/``, kept CHAIRTIME_BACKUP_DAYS days.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from calendars import feed_name
+from scheduler.errors import InvalidInput, NotFound
+from scheduler.settings import Settings
+from scheduler.storage import repo
+from scheduler.storage.db import Lock, connect, session_scope, sessions, try_lock
+from scheduler.storage.tables import now
+from scheduler.usecases import build_feeds
+from scheduler.validate import validate_scenario
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ScheduledJobs",
+    "backup_sqlite",
+    "draft_next_weeks",
+    "expire_cancelled_events",
+    "refresh_published_feeds",
+    "regenerate_feeds",
+]
+
+LOCK = "jobs"
+BACKUP_PREFIX = "chairtime-"
+
+
+# ----------------------------------------------------------------------------- feeds
+def regenerate_feeds(session: Session, clinic_id: int, when: datetime) -> int:
+    """Render every feed of the clinic from its latest published version (never a draft),
+    continuing the stored event history, and store bodies and history in the caller's
+    transaction. Idempotent: an unchanged body keeps its bytes, ETag and Last-Modified.
+    Returns how many feed bodies changed."""
+    try:
+        row = repo.published(session, clinic_id)
+    except NotFound:
+        row = None
+    if row is not None:
+        scenario = repo.scenario_for(session, row)
+        document: dict[str, Any] = repo.to_schedule(row).to_json()
+    else:  # nothing published yet: valid, empty calendars
+        scenario = repo.scenario_of(repo.scenario_version(session, clinic_id))
+        document = {"appointments": []}
+    state = repo.feed_state(session, clinic_id)
+    subscribed = [(k, s) for k, s in repo.feed_subjects_with_tokens(session, clinic_id)
+                  if k != "clinic"]
+    files, events = build_feeds(scenario, document, state.events if state else {}, when,
+                                also=subscribed)
+    keys = [("clinic", ""), *subscribed, *(("patient", p.id) for p in scenario.patients),
+            *(("staff", s.id) for s in scenario.staff), *(("room", r.id) for r in scenario.rooms)]
+    names = {feed_name(kind, key): (kind, key) for kind, key in keys}  # type: ignore[arg-type]
+    schedule_id = row.id if row is not None else None
+    changed = repo.store_feeds(session, clinic_id, schedule_id,
+                               {names[name]: body for name, body in files.items()}, when)
+    repo.save_feed_state(session, clinic_id, schedule_id, events, when)
+    return changed
+
+
+def _each_clinic(database_url: str, work: Callable[[Session, int], str | None]) -> list[str]:
+    """Run ``work`` for every clinic, each in a transaction of its own; one clinic's failure
+    is logged and does not stop the others. Returns what ``work`` reported."""
+    engine = connect(database_url)
+    try:
+        factory = sessions(engine)
+        with session_scope(factory) as session:
+            ids = [c.id for c in repo.clinics(session)]
+        done: list[str] = []
+        for clinic_id in ids:
+            try:
+                with session_scope(factory) as session:
+                    result = work(session, clinic_id)
+            except InvalidInput as exc:
+                log.error("clinic %d: %s", clinic_id, "; ".join(map(str, exc.issues)))
+                continue
+            except IntegrityError:  # another run did the same meanwhile: nothing to do
+                log.info("clinic %d: done by another run meanwhile", clinic_id)
+                continue
+            except Exception:
+                log.exception("clinic %d: job failed", clinic_id)
+                continue
+            if result is not None:
+                done.append(result)
+        return done
+    finally:
+        engine.dispose()
+
+
+def refresh_published_feeds(database_url: str) -> list[str]:
+    """Render feeds for every clinic whose latest published version has none yet."""
+    def work(session: Session, clinic_id: int) -> str | None:
+        try:
+            latest = repo.published(session, clinic_id)
+        except NotFound:
+            return None
+        state = repo.feed_state(session, clinic_id)
+        if state is not None and state.schedule_id == latest.id:
+            return None
+        changed = regenerate_feeds(session, clinic_id, now())
+        log.info("clinic %d: feeds of published version %s rendered (%d changed)", clinic_id,
+                 latest.number, changed)
+        return f"{clinic_id}"
+
+    return _each_clinic(database_url, work)
+
+
+def expire_cancelled_events(database_url: str) -> list[str]:
+    """Re-render the feeds of every clinic with a published version at the present time, which
+    drops cancelled events older than ``feeds.cancelled_days`` (nothing else changes)."""
+    def work(session: Session, clinic_id: int) -> str | None:
+        state = repo.feed_state(session, clinic_id)
+        if state is None:
+            return None
+        before = len(state.events)
+        changed = regenerate_feeds(session, clinic_id, now())
+        after = repo.feed_state(session, clinic_id)
+        dropped = before - len(after.events) if after is not None else 0
+        if dropped:
+            log.info("clinic %d: %d expired cancelled event(s) dropped, %d feed(s) changed",
+                     clinic_id, dropped, changed)
+        return f"{clinic_id}" if changed else None
+
+    return _each_clinic(database_url, work)
+
+
+# ----------------------------------------------------------------------------- weekly draft
+def next_week_start(start: date, today: date) -> date:
+    """The first day after ``today`` that falls on the weekday the clinic's weeks start on
+    (its scenario's ``horizon.start``).
+
+    >>> next_week_start(date(2026, 12, 7), date(2026, 12, 10))  # weeks start Mondays; a Thu
+    datetime.date(2026, 12, 14)
+    """
+    return today + timedelta(days=(start.weekday() - today.weekday()) % 7 or 7)
+
+
+def weekly_job_id(clinic_id: int, week: date) -> str:
+    return f"week-{clinic_id}-{week:%Y%m%d}"
+
+
+def draft_next_weeks(database_url: str, workers: int, time_limit: float) -> list[str]:
+    """Queue a solve of next week for every clinic, once per clinic and week (the queued job's
+    id names both, so a second run finds it and does nothing). When the clinic's scenario is
+    for another week, its horizon moves to next week first (a new scenario version). The job
+    runner solves it into a draft. Returns the ids of the jobs queued."""
+    def work(session: Session, clinic_id: int) -> str | None:
+        version = repo.scenario_version(session, clinic_id)
+        scenario = repo.scenario_of(version)
+        today = now().astimezone(ZoneInfo(scenario.clinic.timezone)).date()
+        week = next_week_start(scenario.horizon.start, today)
+        job_id = weekly_job_id(clinic_id, week)
+        try:
+            repo.job(session, job_id)
+            return None  # queued by an earlier run
+        except NotFound:
+            pass
+        if scenario.horizon.start != week:
+            data = {**version.data, "horizon": {**version.data["horizon"],
+                                                "start": week.isoformat()}}
+            version = repo.add_scenario_version(session, repo.clinic(session, clinic_id),
+                                                validate_scenario(data))
+        repo.add_job(session, job_id, clinic_id, "solve", {
+            "scenario_version": version.number, "seed": 0, "workers": workers,
+            "time_limit": time_limit, "week": week.isoformat()})
+        log.info("clinic %d: solve of the week of %s queued (job %s)", clinic_id, week, job_id)
+        return job_id
+
+    return _each_clinic(database_url, work)
+
+
+# ----------------------------------------------------------------------------- backups
+def backup_sqlite(database_url: str, folder: str, keep_days: int) -> Path | None:
+    """Copy a SQLite database with sqlite3's online backup API (consistent while the service
+    writes) into ``folder/chairtime-YYYY-MM-DD.db``, replacing today's, and delete backups
+    older than ``keep_days`` days. None for a database that is not a SQLite file."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    target_dir = Path(folder)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    today = now().date()
+    target = target_dir / f"{BACKUP_PREFIX}{today:%Y-%m-%d}.db"
+    partial = target.with_name(f".{target.name}.part")
+    source = sqlite3.connect(url.database, timeout=30)
+    try:
+        copy = sqlite3.connect(partial)
+        try:
+            source.backup(copy)
+        finally:
+            copy.close()
+    finally:
+        source.close()
+    partial.replace(target)  # never half a backup under the real name
+    for old in target_dir.glob(f"{BACKUP_PREFIX}*.db"):
+        try:
+            day = date.fromisoformat(old.stem.removeprefix(BACKUP_PREFIX))
+        except ValueError:
+            continue
+        if day <= today - timedelta(days=keep_days):
+            old.unlink()
+    log.info("backed up the database to %s", target)
+    return target
+
+
+# ----------------------------------------------------------------------------- the scheduler
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    id: str
+    func: Callable[..., Any]
+    trigger: Any
+    kwargs: dict[str, Any]
+    misfire_grace: int
+    """Seconds late a run may still start (after a restart); later runs are skipped."""
+
+
+def job_specs(settings: Settings) -> list[JobSpec]:
+    """The scheduled jobs for ``settings``."""
+    tz = ZoneInfo(settings.jobs_timezone)
+    draft_hour, draft_minute = map(int, settings.draft_time.split(":"))
+    night_hour, night_minute = map(int, settings.backup_time.split(":"))
+    url = settings.database
+    specs = [
+        JobSpec("weekly-draft", draft_next_weeks,
+                CronTrigger(day_of_week=settings.draft_day, hour=draft_hour,
+                            minute=draft_minute, timezone=tz),
+                {"database_url": url, "workers": settings.workers,
+                 "time_limit": settings.time_limit},
+                misfire_grace=6 * 3600),  # a morning's restart still drafts the week
+        JobSpec("refresh-feeds", refresh_published_feeds, IntervalTrigger(minutes=1,
+                                                                          timezone=tz),
+                {"database_url": url}, misfire_grace=60),
+        JobSpec("expire-cancelled", expire_cancelled_events,
+                CronTrigger(hour=night_hour, minute=night_minute, timezone=tz),
+                {"database_url": url}, misfire_grace=20 * 3600),
+    ]
+    if make_url(url).get_backend_name() == "sqlite" and settings.backup_days > 0:
+        specs.append(JobSpec(
+            "backup", backup_sqlite, CronTrigger(hour=night_hour, minute=night_minute,
+                                                 timezone=tz),
+            {"database_url": url, "folder": str(settings.data_dir / "backups"),
+             "keep_days": settings.backup_days}, misfire_grace=20 * 3600))
+    return specs
+
+
+def start_scheduler(engine: Engine, settings: Settings) -> BackgroundScheduler:
+    """APScheduler over the database's job store, with every job of :func:`job_specs` (a job
+    whose trigger is unchanged keeps its stored next run, so a run missed while no service ran
+    still happens within its misfire grace)."""
+    scheduler = BackgroundScheduler(
+        jobstores={"default": SQLAlchemyJobStore(engine=engine)},
+        executors={"default": ThreadPoolExecutor(max_workers=2)},
+        job_defaults={"coalesce": True, "max_instances": 1},
+        timezone=ZoneInfo(settings.jobs_timezone))
+    scheduler.start(paused=True)
+    specs = job_specs(settings)
+    for spec in specs:
+        stored = scheduler.get_job(spec.id)
+        keep: dict[str, Any] = {}
+        if (stored is not None and stored.next_run_time is not None
+                and repr(stored.trigger) == repr(spec.trigger)):
+            keep["next_run_time"] = stored.next_run_time
+        scheduler.add_job(spec.func, spec.trigger, id=spec.id, name=spec.id,
+                          kwargs=spec.kwargs, replace_existing=True, coalesce=True,
+                          max_instances=1, misfire_grace_time=spec.misfire_grace, **keep)
+    for job in scheduler.get_jobs():
+        if job.id not in {s.id for s in specs}:
+            job.remove()  # a job these settings turned off (backups on PostgreSQL, …)
+    scheduler.resume()
+    log.info("scheduled jobs: %s", ", ".join(
+        f"{j.id} (next {j.next_run_time:%Y-%m-%d %H:%M %Z})" for j in scheduler.get_jobs()))
+    return scheduler
+
+
+class ScheduledJobs:
+    """The scheduled jobs of one service process: started only while it holds the database's
+    ``jobs`` lock; without it, a thread tries again every ``retry`` seconds."""
+
+    def __init__(self, engine: Engine, settings: Settings, retry: float = 30.0) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.retry = retry
+        self.lock: Lock | None = None
+        self.scheduler: BackgroundScheduler | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._mutex = threading.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self.scheduler is not None
+
+    def acquire(self) -> bool:
+        """Take the database's jobs lock if no other process holds it; True while held."""
+        with self._mutex:
+            if self.lock is None and not self._stop.is_set():
+                self.lock = try_lock(self.engine, LOCK)
+            return self.lock is not None
+
+    def start(self) -> bool:
+        """Start the jobs now if this process holds the lock or can take it (True); else keep
+        trying in the background (False)."""
+        if self._try():
+            return True
+        log.info("another process runs the scheduled jobs; this one tries again every %g s",
+                 self.retry)
+        self._thread = threading.Thread(target=self._wait_for_lock, name="chairtime-jobs-lock",
+                                        daemon=True)
+        self._thread.start()
+        return False
+
+    def _try(self) -> bool:
+        if not self.acquire():
+            return False
+        with self._mutex:
+            if self._stop.is_set() or self.lock is None:
+                return False
+            if self.scheduler is None:
+                try:
+                    self.scheduler = start_scheduler(self.engine, self.settings)
+                except BaseException:
+                    self.lock.release()
+                    self.lock = None
+                    raise
+            return True
+
+    def _wait_for_lock(self) -> None:
+        while not self._stop.wait(self.retry):
+            try:
+                if self._try():
+                    log.info("took over the scheduled jobs")
+                    return
+            except Exception:  # a database that is away now may answer next time
+                log.exception("trying the jobs lock failed")
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        with self._mutex:
+            if self.scheduler is not None:
+                self.scheduler.shutdown(wait=True)
+                self.scheduler = None
+            if self.lock is not None:
+                self.lock.release()
+                self.lock = None
