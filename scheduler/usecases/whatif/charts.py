@@ -52,7 +52,8 @@ def headroom_chart(outcomes: Sequence[Outcome]) -> bytes:
                  label="base")
     held.set_xlim(0, max([*(p + x for p, x in zip(placed, extra, strict=True)), 1]) * 1.12)
     held.set_title("Sessions the week holds: placed + headroom")
-    held.legend(fontsize=8, frameon=False, loc="lower right")
+    held.legend(fontsize=8, frameon=False, ncol=3, loc="upper center",
+                bbox_to_anchor=(0.5, -0.06))
     values = [h.patients for h in rooms]
     bars = more.barh(names, values, color=[BLUE if h.status == "OPTIMAL" else "#8fb2dd"
                                            for h in rooms])

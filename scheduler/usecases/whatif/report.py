@@ -189,8 +189,8 @@ def _html(result: WhatIf, charts: dict[str, bytes], now: datetime) -> str:
         neck = f" {e(x.bottleneck.sentence)}" if x.bottleneck else ""
         edits = f" <span class=small>({e('; '.join(x.edits))})</span>" if x.edits else ""
         versus = "" if x is base else f" ({_signed(row['placed_vs_base'])} against the base)"
-        left = (f"; {row['unplaced']} wanted session(s) still not placed, so no room for more "
-                "patients of the mix" if row["unplaced"] and x.headroom.patients == 0 else "")
+        left = (f"; {row['unplaced']} wanted session(s) of its own still not placed"
+                if row["unplaced"] else "")
         answers.append(
             f"<li><b>{e(x.name)}</b>{edits}: {row['placed']} of {row['wanted']} sessions placed"
             f"{e(versus)}; <b>headroom {e(x.headroom.text())} patient(s)</b> "
