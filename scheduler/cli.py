@@ -121,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="copy the embedded demo clinic's files into a folder")
     d.add_argument("--out", type=Path, required=True, help="folder for demo.yaml, "
-                   "demo-events.yaml and protocols.yaml")
+                   "demo-events.yaml, demo-variants.yaml and protocols.yaml")
 
     sub.add_parser("schema", help="print the scenario format's JSON Schema")
     return parser
