@@ -27,6 +27,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from scheduler.api.deps import RowId, SessionDep, SettingsDep, current_user, require
 from scheduler.api.errors import R404, R409, R422, SIGNED_IN
@@ -300,34 +302,54 @@ FEED_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @public.get("/feeds/{token}.ics", response_class=Response, responses=FEED_RESPONSES,
             summary="A calendar feed (anyone holding its link)")
-def get_feed(token: str, request: Request, session: SessionDep, settings: SettingsDep,
-             if_none_match: Annotated[str | None, Header()] = None,
-             if_modified_since: Annotated[str | None, Header()] = None) -> Response:
+async def get_feed(token: str, request: Request,
+                   if_none_match: Annotated[str | None, Header()] = None,
+                   if_modified_since: Annotated[str | None, Header()] = None) -> Response:
+    """In the event loop but for the database: one query, in one trip to the thread pool (no
+    sync dependencies, each of which would be a trip of its own); a body from the cache by its
+    ETag, else one more query (bench/README.md, 'Calendar feeds')."""
+    state = request.app.state
+    settings: Settings = state.settings
     key = repo.token_hash(token)
     address = request.client.host if request.client else "unknown"
-    wait = request.app.state.feed_limits.wait((f"t:{key}", settings.feed_token_limit),
-                                              (f"a:{address}", settings.feed_address_limit))
+    wait = state.feed_limits.wait((f"t:{key}", settings.feed_token_limit),
+                                  (f"a:{address}", settings.feed_address_limit))
     if wait > 0:
         return JSONResponse({"detail": "too many requests: ask again later"},
                             status_code=status.HTTP_429_TOO_MANY_REQUESTS,
                             headers={**FEED_HEADERS, "Retry-After": str(math.ceil(wait))})
-    head = repo.feed_head(session, token) if _TOKEN.match(token) else None
+    if not _TOKEN.match(token):
+        raise _not_found()
+    head = await run_in_threadpool(_head, state.feed_engine, token)
     if head is None:
         raise _not_found()
-    headers = {**FEED_HEADERS, "ETag": f'"{head.etag}"', "Cache-Control": CACHE,
-               "Last-Modified": format_datetime(head.last_modified, usegmt=True)}
+    headers = _headers(head)
     if (_matches(if_none_match, head.etag) if if_none_match is not None
             else if_modified_since is not None
             and _not_modified_since(if_modified_since, head.last_modified)):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    cache: BodyCache = request.app.state.feed_bodies
+    cache: BodyCache = state.feed_bodies
     body = cache.get(head.etag)
     if body is None:
-        body, head = repo.feed_body(session, head.body_id)  # the body and its own headers
-        cache.put(head.etag, body)
-        headers.update({"ETag": f'"{head.etag}"',
-                        "Last-Modified": format_datetime(head.last_modified, usegmt=True)})
+        fresh, own = await run_in_threadpool(_body, state.feed_engine, head.body_id)
+        cache.put(own.etag, fresh)
+        body, headers = fresh, _headers(own)  # its own, should a publish have come between
     return Response(body, media_type="text/calendar", headers=headers)
+
+
+def _head(engine: Engine, token: str) -> repo.FeedHead | None:
+    with engine.connect() as connection:  # a plain connection: no ORM session to set up
+        return repo.feed_head(connection, token)
+
+
+def _body(engine: Engine, body_id: int) -> tuple[bytes, repo.FeedHead]:
+    with engine.connect() as connection:
+        return repo.feed_body(connection, body_id)
+
+
+def _headers(head: repo.FeedHead) -> dict[str, str]:
+    return {**FEED_HEADERS, "ETag": f'"{head.etag}"', "Cache-Control": CACHE,
+            "Last-Modified": format_datetime(head.last_modified, usegmt=True)}
 
 
 @public.get("/robots.txt", response_class=PlainTextResponse,
@@ -338,7 +360,8 @@ def robots() -> PlainTextResponse:
 
 
 def install(app: Any, settings: Settings) -> None:
-    """The serving side's per-process state: rate limits and the body cache."""
+    """The serving side's per-process state: rate limits, the body cache, the engine."""
+    app.state.feed_engine = app.state.sessions.kw["bind"]
     app.state.feed_limits = RateLimits(settings.feed_limit_seconds)
     app.state.feed_bodies = BodyCache()
 
