@@ -6,6 +6,8 @@
 - ``python -m bench replan`` — moved appointments per random event, re-plan vs from scratch;
 - ``python -m bench serve`` — loopback load on reading a published schedule, SQLite and
   PostgreSQL (``--seconds``, ``--connections``);
+- ``python -m bench feeds`` — loopback load on one patient's calendar feed (200 and 304) against a
+  bare FastAPI endpoint answering the same bytes, SQLite and PostgreSQL;
 - ``python -m bench whatif`` — a 12-variant what-if sweep on M: 1 vs 2 processes vs Dask;
 - ``python -m bench generate DIR`` — write the suite's scenarios as YAML.
 """
@@ -28,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="?", default="suite",
-                        choices=["suite", "network", "replan", "generate", "whatif", "serve"])
+                        choices=["suite", "network", "replan", "generate", "whatif", "serve",
+                                 "feeds"])
     parser.add_argument("dir", nargs="?", type=Path, help="output folder for generate")
     parser.add_argument("--quick", action="store_true", help="the small, fast subset")
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers per solve")
@@ -38,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dask", help="network: address of a Dask scheduler")
     parser.add_argument("--events", type=int, default=20, help="replan: events per size")
     parser.add_argument("--out", type=Path, default=OUT, help="where CSV and charts go")
-    parser.add_argument("--seconds", type=float, default=30, help="serve: load duration")
+    parser.add_argument("--seconds", type=float, default=30,
+                        help="serve, feeds: load duration (per run)")
     parser.add_argument("--connections", type=int, default=32,
-                        help="serve: requests in flight")
+                        help="serve, feeds: requests in flight")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     console = Console(width=170)
@@ -60,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.serve import serve_bench
 
         return serve_bench(args, console)
+    if args.what == "feeds":
+        from bench.feeds import feeds_bench
+
+        return feeds_bench(args, console)
     if args.what == "whatif":
         from bench.whatif import whatif_bench
 
