@@ -166,6 +166,9 @@ def test_staff_rooms_and_the_clinic_get_links_by_role(service: Service) -> None:
                 allowed, key=ROLES.index) else 409), (path, role, code)
             assert service.call("GET", target, role).status_code == (
                 200 if role in allowed else 403)
+            if role not in allowed:
+                assert service.call("POST", f"{target}/rotate", role).status_code == 403
+                assert service.call("DELETE", target, role).status_code == 403
     clinic = service.call("POST", "/clinics/1/feed-link/rotate", "manager").json()["url"]
     assert service.client.get(urlsplit(clinic).path).content.count(b"BEGIN:VEVENT") == 3
 
