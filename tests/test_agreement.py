@@ -251,7 +251,7 @@ def test_change_protocol_event_cannot_cut_rems_monitoring() -> None:
         read_events({"events": [{"type": "change_protocol", "protocol": "esk",
                                  "from": "2026-12-07", "minutes": {"monitoring": 90}}]},
                     scenario, Schedule.from_json(doc),
-                    datetime.fromisoformat("2026-12-07T07:00:00-05:00"))
+                    datetime.fromisoformat("2026-12-01T07:00:00-05:00"))
     (issue,) = caught.value.issues
     assert issue.path == "events[0].minutes"
     assert "at least 120 minutes" in issue.message
