@@ -137,10 +137,12 @@ def validate_scenario(data: Any) -> Scenario:
     for key, model in _SINGLES.items():
         if key not in data and key in _OPTIONAL:
             continue
-        try:
-            parsed[key] = TypeAdapter(model).validate_python(data.get(key))
-        except ValidationError as exc:
-            issues += issues_from(exc, key)
+        value, problems = validate_item(model, data.get(key), key)
+        issues += problems
+        if value is not None:  # what parsed is still cross-checked (the clinic's time zone)
+            parsed[key] = value
+    clinic = data.get("clinic")  # its time zone is checked even when another field broke
+    parsed["timezone"] = clinic.get("timezone") if isinstance(clinic, dict) else None
     for key, model in _SECTIONS.items():
         raw = data.get(key, [])
         if raw is None:
@@ -207,12 +209,12 @@ def _duplicates(section: str, items: list[tuple[int, Any]]) -> list[Issue]:
 def cross_check(parsed: dict[str, Any]) -> list[Issue]:
     """References between sections: every id named must exist and fit."""
     issues: list[Issue] = []
-    clinic = parsed.get("clinic")
-    if clinic is not None:
+    zone = parsed.get("timezone")
+    if isinstance(zone, str):
         try:
-            ZoneInfo(clinic.timezone)
+            ZoneInfo(zone)
         except (ZoneInfoNotFoundError, ValueError):
-            issues.append(Issue("clinic.timezone", f"'{clinic.timezone}' is not an IANA time "
+            issues.append(Issue("clinic.timezone", f"'{zone}' is not an IANA time "
                                                    "zone name such as America/New_York"))
     protocols = {p.id: p for _, p in parsed["protocols"]}
     rooms = {r.id: r for _, r in parsed["rooms"]}

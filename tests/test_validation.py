@@ -115,6 +115,17 @@ def test_all_problems_reported_at_once(tmp_path: Path,
         assert path in err
 
 
+def test_a_bad_time_zone_is_reported_beside_the_clinics_other_problems(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = scenario_dict(patients=patients(1))
+    data["clinic"]["timezone"] = "America/Springfield"
+    data["clinic"]["hours"] = {"mon": [["12:00", "09:00"]]}
+    code, err = _run(data, tmp_path, capsys)
+    assert code == 2
+    assert "clinic.hours.mon[0]: ends at 09:00" in err
+    assert "clinic.timezone: 'America/Springfield' is not an IANA time zone" in err
+
+
 @pytest.mark.parametrize("text", ["clinic: [unclosed", "- just\n- a list\n", ""])
 def test_unreadable_file_exits_2(text: str, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
