@@ -30,7 +30,7 @@ from fastapi import FastAPI, Response
 from rich.console import Console
 from rich.table import Table
 
-from bench.serve import Load, _port, _postgres
+from bench.serve import Load, _port, _postgres, load
 from scheduler.jobs import regenerate_feeds
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
@@ -97,33 +97,6 @@ def _process(command: list[str], env: dict[str, str], probe: str) -> Iterator[st
         process.wait(timeout=20)
 
 
-async def _load(url: str, headers: dict[str, str], expect: int, connections: int,
-                seconds: float, name: str) -> Load:
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        latencies: list[float] = []
-        errors = 0
-        stop = time.perf_counter() + seconds
-
-        async def worker() -> None:
-            nonlocal errors
-            while time.perf_counter() < stop:
-                t0 = time.perf_counter()
-                try:
-                    response = await client.get(url, headers=headers)
-                except httpx.HTTPError:  # counted, as a status other than the one expected
-                    errors += 1
-                    continue
-                if response.status_code == expect:
-                    latencies.append(time.perf_counter() - t0)
-                else:
-                    errors += 1
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
-        return Load(name, len(latencies), errors, time.perf_counter() - t0, latencies)
-
-
 def feeds_bench(args: argparse.Namespace, console: Console) -> int:
     seconds, connections = args.seconds, args.connections
     results: list[tuple[str, Load]] = []
@@ -152,12 +125,12 @@ def feeds_bench(args: argparse.Namespace, console: Console) -> int:
                     with _process([sys.executable, "-m", "uvicorn", "bench.feeds:bare_app",
                                    "--factory", "--log-level", "warning"],
                                   {BODY_FILE: str(folder / "body.ics")}, "/bare.ics") as bare:
-                        results.append(("bare FastAPI, same bytes", asyncio.run(_load(
+                        results.append(("bare FastAPI, same bytes", asyncio.run(load(
                             bare + "/bare.ics", {}, 200, connections, seconds, "—"))))
                     bare_done = True
-                results.append(("feed, 200 (no ETag)", asyncio.run(_load(
+                results.append(("feed, 200 (no ETag)", asyncio.run(load(
                     base + path, {}, 200, connections, seconds, name))))
-                results.append(("feed, If-None-Match: 304", asyncio.run(_load(
+                results.append(("feed, If-None-Match: 304", asyncio.run(load(
                     base + path, {"If-None-Match": first.headers["etag"]}, 304, connections,
                     seconds, name))))
         if pg_url is not None:

@@ -100,12 +100,12 @@ def _server(url: str, folder: Path) -> Iterator[str]:
         process.wait(timeout=20)
 
 
-async def _load(base: str, connections: int, seconds: float, database: str) -> Load:
+async def load(url: str, headers: dict[str, str], expect: int, connections: int,
+               seconds: float, name: str) -> Load:
+    """Keep ``connections`` GETs of ``url`` in flight for ``seconds``; answers other than
+    ``expect`` (and transport errors) count as errors."""
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as client:
-        token = (await client.post("/api/v1/auth/token", data={
-            "username": "bench@example.org", "password": PASSWORD})).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         latencies: list[float] = []
         errors = 0
         stop = time.perf_counter() + seconds
@@ -114,15 +114,27 @@ async def _load(base: str, connections: int, seconds: float, database: str) -> L
             nonlocal errors
             while time.perf_counter() < stop:
                 t0 = time.perf_counter()
-                response = await client.get(PATH, headers=headers)
-                if response.status_code == 200:
+                try:
+                    response = await client.get(url, headers=headers)
+                except httpx.HTTPError:  # counted, as a status other than the one expected
+                    errors += 1
+                    continue
+                if response.status_code == expect:
                     latencies.append(time.perf_counter() - t0)
                 else:
                     errors += 1
 
         t0 = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(connections)))
-        return Load(database, len(latencies), errors, time.perf_counter() - t0, latencies)
+        return Load(name, len(latencies), errors, time.perf_counter() - t0, latencies)
+
+
+async def _signed_in_load(base: str, connections: int, seconds: float, database: str) -> Load:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        token = (await client.post("/api/v1/auth/token", data={
+            "username": "bench@example.org", "password": PASSWORD})).json()["access_token"]
+    return await load(base + PATH, {"Authorization": f"Bearer {token}"}, 200, connections,
+                      seconds, database)
 
 
 def _postgres() -> Iterator[str]:
@@ -158,7 +170,7 @@ def serve_bench(args: argparse.Namespace, console: Console) -> int:
             console.print(f"  preparing {name} …", style="dim")
             _prepare(database)
             with _server(database, Path(tmp)) as base:
-                results.append(asyncio.run(_load(base, connections, seconds, name)))
+                results.append(asyncio.run(_signed_in_load(base, connections, seconds, name)))
         if url is not None:
             next(pg, None)  # drops the schema
     t = Table(title=f"GET {PATH}: {connections} connections, {seconds:g} s, loopback")
