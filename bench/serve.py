@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, text
 
-from scheduler.api.security import hash_password
+from scheduler.security import hash_password
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
 from scheduler.usecases import load_input, plan_week

@@ -298,7 +298,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _user_add(args: argparse.Namespace, settings: Settings) -> int:
-    from scheduler.api.security import hash_password
+    from scheduler.security import hash_password
     from scheduler.storage import repo
     from scheduler.storage.db import connect, session_scope, sessions, upgrade
 

@@ -32,7 +32,7 @@ from sqlalchemy import select, text
 
 from scheduler.api.app import create_app
 from scheduler.api.routes.feeds import RateLimits
-from scheduler.api.security import hash_password
+from scheduler.security import hash_password
 from scheduler.jobs import regenerate_feeds
 from scheduler.settings import Settings
 from scheduler.storage import repo

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
 from scheduler.api.app import create_app
-from scheduler.api.security import hash_password
+from scheduler.security import hash_password
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.db import session_scope

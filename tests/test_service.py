@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect as sa_inspect
 
 from scheduler.api.app import create_app
-from scheduler.api.security import hash_password
+from scheduler.security import hash_password
 from scheduler.check import check
 from scheduler.cli import main
 from scheduler.errors import Conflict

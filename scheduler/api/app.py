@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from scheduler import pages
 from scheduler.api import errors, redact
 from scheduler.api.routes import (
     appointments,
@@ -27,8 +28,8 @@ from scheduler.api.routes import (
     schedules,
     users,
 )
-from scheduler.api.security import hash_password
 from scheduler.jobs import ScheduledJobs
+from scheduler.security import hash_password
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
@@ -98,7 +99,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
     app = FastAPI(title="Chairtime", version="1", lifespan=lifespan,
                   summary="Schedules for ketamine and esketamine clinics: chairs, nurses, "
                           "prescribers; solved by CP-SAT, checked independently.")
-    errors.install(app)
+    errors.install(app, pages.page_error)
     app.add_middleware(redact.LogErrors)
     for module in (auth, users, clinics, jobs, schedules, appointments):
         app.include_router(module.router, prefix=API)
@@ -106,4 +107,5 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
                    feeds.links):
         app.include_router(router, prefix=API)
     app.include_router(feeds.public)
+    pages.install(app)
     return app

@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
-from scheduler.api.security import ADMIN, DESK, MANAGER
+from scheduler.security import ADMIN, DESK, MANAGER
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.tables import User

@@ -3,6 +3,7 @@ path), NotFound 404, Conflict 409; FastAPI's own request errors in the same 422 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -34,19 +35,35 @@ def _issues(items: list[tuple[str, str]]) -> JSONResponse:
                         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
-def install(app: FastAPI) -> None:
+PageError = Callable[[Request, int, str], Response | None]
+"""Answers an error on a page's path with a page (None: the path is the API's)."""
+
+
+def _no_page(_request: Request, _code: int, _message: str) -> Response | None:
+    return None
+
+
+def install(app: FastAPI, page: PageError = _no_page) -> None:
+    """The handlers; an error on a page's path is answered by ``page``."""
     @app.exception_handler(InvalidInput)
-    async def invalid(_request: Request, exc: InvalidInput) -> JSONResponse:
-        return _issues([(i.path, i.message) for i in exc.issues])
+    async def invalid(request: Request, exc: InvalidInput) -> Response:
+        items = [(i.path, i.message) for i in exc.issues]
+        shown = page(request, 422, "; ".join(f"{p}: {m}" for p, m in items))
+        return shown if shown is not None else _issues(items)
 
     @app.exception_handler(RequestValidationError)
-    async def request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _issues([issues_from_error(e) for e in exc.errors()])
+    async def request_invalid(request: Request, exc: RequestValidationError) -> Response:
+        items = [issues_from_error(e) for e in exc.errors()]
+        shown = page(request, 422, "; ".join(f"{p}: {m}" for p, m in items))
+        return shown if shown is not None else _issues(items)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         """Starlette's answers, but a 405's ``Allow`` lists every method of the path (each
         method of a path is a route of its own, and Starlette names only the first)."""
+        shown = page(request, exc.status_code, str(exc.detail))
+        if shown is not None:
+            return shown
         headers = dict(exc.headers or {})
         if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
             methods = {m for route in request.app.router.routes
@@ -57,12 +74,16 @@ def install(app: FastAPI) -> None:
             exc.status_code, exc.detail, headers))
 
     @app.exception_handler(NotFound)
-    async def not_found(_request: Request, exc: NotFound) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        shown = page(request, 404, str(exc))
+        return shown if shown is not None else JSONResponse(
+            {"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
 
     @app.exception_handler(Conflict)
-    async def conflict(_request: Request, exc: Conflict) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+    async def conflict(request: Request, exc: Conflict) -> Response:
+        shown = page(request, 409, str(exc))
+        return shown if shown is not None else JSONResponse(
+            {"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
 
 
 def issues_from_error(error: Any) -> tuple[str, str]:

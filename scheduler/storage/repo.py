@@ -100,6 +100,13 @@ def user_for_token(session: Session, token: str) -> User | None:
     return row.user
 
 
+def revoke_token(session: Session, token: str) -> None:
+    """Sign out: the access token stops working at once."""
+    row = session.scalar(select(AccessToken).where(AccessToken.token_hash == token_hash(token)))
+    if row is not None and row.expires_at > now():
+        row.expires_at = now()
+
+
 # ----------------------------------------------------------------------------- clinics
 def add_clinic(session: Session, slug: str, scenario: Scenario, by: User | None = None
                ) -> Clinic:
@@ -286,6 +293,12 @@ def job(session: Session, job_id: str) -> Job:
     if found is None:
         raise NotFound("job", job_id)
     return found
+
+
+def jobs_of(session: Session, clinic_id: int, limit: int = 50) -> list[Job]:
+    """The clinic's latest jobs, newest first."""
+    return list(session.scalars(select(Job).where(Job.clinic_id == clinic_id)
+                                .order_by(Job.created_at.desc(), Job.id).limit(limit)))
 
 
 def claim_job(session: Session, job_id: str) -> bool:

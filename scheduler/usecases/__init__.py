@@ -6,7 +6,13 @@ re-plans, checks and publishes through these functions, typed in and typed out.
 >>> publish(scenario, planned.schedule, Path("out/demo"))                    # doctest: +SKIP
 """
 
-from scheduler.usecases.appointments import cancel_appointment, diff_schedules, move_appointment
+from scheduler.usecases.appointments import (
+    cancel_appointment,
+    diff_schedules,
+    move_appointment,
+    place_session,
+    try_placement,
+)
 from scheduler.usecases.check import check_schedule
 from scheduler.usecases.inputs import (
     load_input,
@@ -34,6 +40,7 @@ __all__ = [
     "diff_schedules",
     "load_input",
     "move_appointment",
+    "place_session",
     "plan_week",
     "publish",
     "publish_feeds",
@@ -42,5 +49,6 @@ __all__ = [
     "read_variants",
     "replan",
     "solve_variants",
+    "try_placement",
     "with_patients_csv",
 ]

@@ -4,6 +4,7 @@ compare two schedules."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from itertools import islice, product
 
 from scheduler.check import Violation
 from scheduler.compile import Clock, to_problem
@@ -15,6 +16,7 @@ from scheduler.documents import (
     Schedule,
     Unplaced,
     appointment_of,
+    assign_ids,
     kpis,
 )
 from scheduler.errors import InvalidInput, Issue, NotFound
@@ -22,7 +24,8 @@ from scheduler.model import Scenario
 from scheduler.usecases.check import check_schedule
 from solver import Appointment as Placed
 
-__all__ = ["cancel_appointment", "diff_schedules", "move_appointment"]
+__all__ = ["cancel_appointment", "diff_schedules", "move_appointment", "place_session",
+           "try_placement"]
 
 
 def _find(schedule: Schedule, ref: str) -> Appointment:
@@ -89,6 +92,82 @@ def move_appointment(scenario: Scenario, schedule: Schedule, ref: str, start: da
         where = f"{start.astimezone(clock.tz):%a %d %b %H:%M} in {moved.room}"
         raise InvalidInput([Issue(f"appointments.{ref}", f"moving it to {where} breaks the "
                                   f"{v.rule} rule: {v.appointment}: {v.what}") for v in new])
+    return candidate
+
+
+STAFF_TRIES = 200
+"""Staff combinations tried for one placement (one nurse and one prescriber each from a
+handful is far fewer; a bigger clinic gets the first 200 in the scenario's order)."""
+
+
+def try_placement(scenario: Scenario, schedule: Schedule, patient: str, start: datetime,
+                  room: str, staff: dict[str, str] | None = None) -> tuple[Schedule, list[str]]:
+    """One more session of ``patient`` at ``start`` in ``room`` (with ``staff``, else the staff
+    combination the checker objects to least): the schedule it gives and, when it breaks hard
+    rules, the independent checker's words for each (empty: it fits). "Why not here?"."""
+    if start.tzinfo is None:
+        raise InvalidInput([Issue("start", "needs a UTC offset, e.g. "
+                                           "2026-12-08T09:00:00-05:00")])
+    issues = []
+    spec = next((p for p in scenario.patients if p.id == patient), None)
+    if spec is None:
+        issues.append(Issue("patient", f"{patient!r} is not a patient of this clinic"))
+    if room not in {r.id for r in scenario.rooms}:
+        issues.append(Issue("room", f"{room!r} is not a room of this clinic"))
+    clock = Clock(scenario)
+    day = clock.day_index(start.astimezone(clock.tz).date())
+    if not 0 <= day < scenario.horizon.days:
+        issues.append(Issue("start", f"{start.astimezone(clock.tz):%a %d %b %Y} is outside the "
+                                     "week being planned"))
+    if issues:
+        raise InvalidInput(issues)
+    assert spec is not None
+    protocol = next(p for p in scenario.protocols if p.id == spec.protocol)
+    keys = [n.key or n.role for n in protocol.staff]
+    if staff is not None:
+        choices: list[dict[str, str]] = [dict(staff)]
+    else:
+        pools = [[s.id for s in scenario.staff if s.role == n.role
+                  and (n.qualification is None or n.qualification in s.qualifications)]
+                 or [""] for n in protocol.staff]
+        choices = [dict(zip(keys, combo, strict=True)) for combo in
+                   islice(product(*pools), STAFF_TRIES)] or [{}]
+    problem = to_problem(scenario)
+    taken = {a.id for a in schedule.appointments} | {f.id for f in scenario.fixed}
+    before = {_key(v) for v in check_schedule(scenario, schedule)}
+    unplaced = []
+    for u in schedule.unplaced:
+        if u.patient == patient:
+            if u.sessions > 1:
+                unplaced.append(u.model_copy(update={"sessions": u.sessions - 1}))
+        else:
+            unplaced.append(u)
+    best: tuple[Schedule, list[str]] | None = None
+    for choice in choices:
+        [placed] = assign_ids([Placed(patient, day, clock.minute(start), room,
+                                      {k: v for k, v in choice.items() if v})], taken)
+        added = appointment_of(placed, problem, clock)
+        candidate = _with_figures(scenario, schedule, [*schedule.appointments, added],
+                                  unplaced)
+        new = [f"{v.rule}: {v.what}" for v in check_schedule(scenario, candidate)
+               if _key(v) not in before]
+        if best is None or len(new) < len(best[1]):
+            best = (candidate, new)
+        if not new:
+            break
+    assert best is not None
+    return best
+
+
+def place_session(scenario: Scenario, schedule: Schedule, patient: str, start: datetime,
+                  room: str, staff: dict[str, str] | None = None) -> Schedule:
+    """:func:`try_placement`, refused (InvalidInput, the checker's words) unless it fits."""
+    candidate, problems = try_placement(scenario, schedule, patient, start, room, staff)
+    if problems:
+        clock = Clock(scenario)
+        where = f"{start.astimezone(clock.tz):%a %d %b %H:%M} in {room}"
+        raise InvalidInput([Issue("start", f"{patient} at {where} breaks the {p}")
+                            for p in problems])
     return candidate
 
 

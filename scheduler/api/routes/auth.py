@@ -10,7 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from scheduler.api.deps import SessionDep, SettingsDep
 from scheduler.api.errors import R400, R422
 from scheduler.api.schemas import Token
-from scheduler.api.security import verify_password
+from scheduler.security import verify_password
 from scheduler.storage import repo
 
 router = APIRouter(prefix="/auth", tags=["auth"])

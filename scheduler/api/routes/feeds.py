@@ -33,9 +33,9 @@ from starlette.concurrency import run_in_threadpool
 from scheduler.api.deps import RowId, SessionDep, SettingsDep, current_user, require
 from scheduler.api.errors import R404, R409, R422, SIGNED_IN
 from scheduler.api.schemas import Message
-from scheduler.api.security import DESK, MANAGER
 from scheduler.errors import Conflict, NotFound
 from scheduler.jobs import regenerate_feeds
+from scheduler.security import DESK, MANAGER
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.tables import FeedToken, User, now

@@ -11,9 +11,9 @@ from fastapi import APIRouter, Body, Depends, Query, Response, status
 
 from scheduler.api.deps import AnyStaff, RowId, SessionDep, require
 from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
-from scheduler.api.security import DESK, MANAGER
 from scheduler.errors import Conflict, InvalidInput, Issue, NotFound
 from scheduler.model import PatientSpec, ProtocolSpec, RoomSpec, StaffSpec
+from scheduler.security import DESK, MANAGER
 from scheduler.storage import repo
 from scheduler.storage.tables import User
 from scheduler.validate import validate_scenario

@@ -7,7 +7,7 @@ from fastapi import APIRouter, status
 from scheduler.api.deps import Admin, AnyStaff, RowId, SessionDep
 from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
 from scheduler.api.schemas import StaffLink, UserCreate, UserPublic
-from scheduler.api.security import hash_password
+from scheduler.security import hash_password
 from scheduler.storage import repo
 from scheduler.storage.tables import User
 

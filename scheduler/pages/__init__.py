@@ -1,0 +1,35 @@
+"""The pages for the front desk and the manager: server-rendered (Jinja2), plain forms with a
+little script of our own (no build step, no inline script), behind the API's accounts.
+
+``install(app)`` adds them to the service; ``error_page`` answers an error on a page's path
+with a page instead of the API's JSON.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from scheduler.pages import desk, manager
+from scheduler.pages.web import HERE, LoginRequired, error_page, security_headers, wants_page
+
+__all__ = ["install", "page_error"]
+
+
+def page_error(request: Request, code: int, message: str) -> Response | None:
+    """An error as a page when the path is a page's; None for the API's paths."""
+    return error_page(request, code, message) if wants_page(request) else None
+
+
+def install(app: FastAPI) -> None:
+    app.include_router(desk.router)
+    app.include_router(manager.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.middleware("http")(security_headers)
+
+    @app.exception_handler(LoginRequired)
+    async def login_required(_request: Request, exc: LoginRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(exc.next_url, safe='/')}", status_code=303)

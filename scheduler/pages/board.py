@@ -1,0 +1,283 @@
+"""The week board as plain geometry: rows (chairs, or nurses) and blocks in minutes from the
+day's opening, ready for an SVG. No web here: a schedule and its scenario in, numbers out.
+
+Chairs are lanes: a room's appointments (with turnover) are dealt to its chairs first-free, which
+is always possible when the schedule keeps rule 3. A nurse's row shows her load over the day
+(appointments in a hands-on or monitoring phase of hers) against her ``max_patients``; the
+prescriber band shows when a prescriber is on shift beside when one must be (on-site phases).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from scheduler.documents import Appointment, Schedule
+from scheduler.model import Scenario, StaffSpec, Weekday
+
+__all__ = ["Block", "DayPanel", "Lane", "NurseRow", "Span", "day_panels", "initials",
+           "week_dates"]
+
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Span:
+    x: float
+    w: float
+    kind: str = ""
+    level: int = 0
+
+
+@dataclass
+class Block:
+    id: str
+    patient: str
+    initials: str
+    protocol: str
+    nurse: str
+    start: datetime
+    end: datetime
+    x: float
+    w: float
+    phases: list[Span]
+    turnover: Span | None
+    fixed: bool = False
+
+
+@dataclass
+class Lane:
+    label: str
+    room: str
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class NurseRow:
+    id: str
+    name: str
+    role: str
+    max_patients: int
+    shifts: list[Span]
+    load: list[Span]
+    peak: int
+    blocks: list[Block] = field(default_factory=list)
+
+
+@dataclass
+class DayPanel:
+    day: date
+    label: str
+    opens: datetime
+    minutes: int
+    ticks: list[tuple[float, str]]
+    lanes: list[Lane]
+    nurses: list[NurseRow]
+    prescribers: list[Span]
+    needs_prescriber: list[Span]
+    uncovered: list[Span]
+    now_x: float | None
+    count: int
+
+
+def initials(name: str | None, fallback: str) -> str:
+    """``Ana María Ruiz`` -> ``AMR``; a patient without a name shows their id."""
+    if not name:
+        return fallback
+    parts = [p for p in name.replace("-", " ").split() if p[:1].isalpha()]
+    return "".join(p[0].upper() for p in parts[:3]) or fallback
+
+
+def week_dates(scenario: Scenario) -> list[date]:
+    """The horizon's days on which the clinic opens."""
+    start = scenario.horizon.start
+    out = []
+    for i in range(scenario.horizon.days):
+        day = start + timedelta(days=i)
+        if scenario.clinic.hours.get(WEEKDAYS[day.weekday()]) and \
+                day not in scenario.clinic.closed_dates:
+            out.append(day)
+    return out
+
+
+def _wall(tz: ZoneInfo, day: date, clock: str) -> datetime:
+    if clock == "24:00":
+        return datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
+    hh, mm = clock.split(":")
+    return datetime(day.year, day.month, day.day, int(hh), int(mm), tzinfo=tz)
+
+
+def _minutes(a: datetime, b: datetime) -> float:
+    return (b - a).total_seconds() / 60
+
+
+def _mode_of(scenario: Scenario, protocol: str) -> tuple[str, dict[str, str]]:
+    """The staff key of the protocol's (first) nurse-like entry with modes, and its modes."""
+    spec = next((p for p in scenario.protocols if p.id == protocol), None)
+    if spec is None:
+        return "", {}
+    for need in spec.staff:
+        if need.modes:
+            return need.key or need.role, dict(need.modes)
+    return "", {}
+
+
+def _block(a: Appointment, opens: datetime, scenario: Scenario, names: dict[str, str | None],
+           turnover: dict[str, int], fixed: set[str]) -> Block:
+    key, modes = _mode_of(scenario, a.protocol)
+    phases = [Span(_minutes(opens, p.start), _minutes(p.start, p.end),
+                   modes.get(p.name, "other")) for p in a.phases]
+    x, w = _minutes(opens, a.start), _minutes(a.start, a.end)
+    gap = turnover.get(a.protocol, 0)
+    return Block(id=a.id, patient=a.patient, initials=initials(names.get(a.patient), a.patient),
+                 protocol=a.protocol, nurse=a.staff.get(key, next(iter(a.staff.values()), "")),
+                 start=a.start, end=a.end, x=x, w=w, phases=phases,
+                 turnover=Span(x + w, gap, "turnover") if gap else None, fixed=a.id in fixed)
+
+
+def _lanes(scenario: Scenario, blocks: list[tuple[Appointment, Block]]) -> list[Lane]:
+    lanes: list[Lane] = []
+    by_room: dict[str, list[Block]] = defaultdict(list)
+    for a, b in blocks:
+        by_room[a.room].append(b)
+    for room in scenario.rooms:
+        chairs = [Lane(f"{room.name or room.id}" + (f" · {i + 1}" if room.chairs > 1 else ""),
+                       room.id) for i in range(room.chairs)]
+        free = [float("-inf")] * room.chairs
+        for b in sorted(by_room.pop(room.id, []), key=lambda b: b.x):
+            end = b.x + b.w + (b.turnover.w if b.turnover else 0)
+            i = next((i for i, f in enumerate(free) if f <= b.x + 1e-9),
+                     min(range(room.chairs), key=lambda i: free[i]))  # overbooked: still shown
+            free[i] = end
+            chairs[i].blocks.append(b)
+        lanes.extend(chairs)
+    for room_id, rest in by_room.items():  # a room no longer in the scenario
+        lanes.append(Lane(room_id, room_id, rest))
+    return lanes
+
+
+def _steps(events: list[tuple[float, int]]) -> list[Span]:
+    """A step function from (x, +-1) events: spans of constant positive level."""
+    out: list[Span] = []
+    level, last = 0, 0.0
+    for x, d in sorted(events):
+        if level > 0 and x > last:
+            out.append(Span(last, x - last, "load", level))
+        level, last = level + d, x
+    return out
+
+
+def _shifts(staff: StaffSpec, day: date, tz: ZoneInfo, opens: datetime) -> list[Span]:
+    if day in staff.time_off:
+        return []
+    spans = []
+    for a, b in staff.shifts.get(WEEKDAYS[day.weekday()], []):
+        s, e = _wall(tz, day, a), _wall(tz, day, b)
+        for out in staff.absences:
+            if out.date == day:
+                cut_s = _wall(tz, day, out.from_) if out.from_ else _wall(tz, day, "00:00")
+                cut_e = _wall(tz, day, out.to) if out.to else _wall(tz, day, "24:00")
+                if cut_s <= s and cut_e >= e:
+                    s = e
+                elif cut_s <= s < cut_e:
+                    s = cut_e
+                elif s < cut_s < e:
+                    spans.append(Span(_minutes(opens, s), _minutes(s, cut_s), "shift"))
+                    s = max(cut_e, s)
+        if e > s:
+            spans.append(Span(_minutes(opens, s), _minutes(s, e), "shift"))
+    return spans
+
+
+def _clip(spans: list[Span], minutes: int) -> list[Span]:
+    """``spans`` cut to the day's opening hours (a shift may start before the doors open)."""
+    out = []
+    for s in spans:
+        a, b = max(s.x, 0.0), min(s.x + s.w, float(minutes))
+        if b > a:
+            out.append(Span(a, b - a, s.kind, s.level))
+    return out
+
+
+def _merge(spans: list[Span]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for s in sorted(spans, key=lambda s: s.x):
+        if out and s.x <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], s.x + s.w))
+        else:
+            out.append((s.x, s.x + s.w))
+    return out
+
+
+def _uncovered(need: list[Span], cover: list[Span]) -> list[Span]:
+    covered = _merge(cover)
+    out = []
+    for a, b in _merge(need):
+        t = a
+        for c, d in covered:
+            if d <= t or c >= b:
+                continue
+            if c > t:
+                out.append(Span(t, c - t, "uncovered"))
+            t = max(t, d)
+        if t < b:
+            out.append(Span(t, b - t, "uncovered"))
+    return out
+
+
+def day_panels(scenario: Scenario, schedule: Schedule, days: list[date],
+               now: datetime | None = None) -> list[DayPanel]:
+    """One panel per day of ``days`` on which the clinic opens."""
+    tz = ZoneInfo(scenario.clinic.timezone)
+    names = {p.id: p.name for p in scenario.patients}
+    turnover = {p.id: p.turnover_minutes for p in scenario.protocols}
+    fixed = {f.id for f in scenario.fixed}
+    on_site = {p.id: {o.role: set(o.phases) for o in p.on_site} for p in scenario.protocols}
+    panels = []
+    for day in days:
+        hours = scenario.clinic.hours.get(WEEKDAYS[day.weekday()])
+        if not hours:
+            continue
+        opens = _wall(tz, day, min(h[0] for h in hours))
+        closes = _wall(tz, day, max(h[1] for h in hours))
+        minutes = int(_minutes(opens, closes))
+        todays = [a for a in schedule.appointments if a.start.astimezone(tz).date() == day]
+        blocks = [(a, _block(a, opens, scenario, names, turnover, fixed)) for a in todays]
+        ticks = []
+        t = opens.replace(minute=0) if opens.minute else opens
+        while t <= closes:
+            if t >= opens:
+                ticks.append((_minutes(opens, t), f"{t.astimezone(tz):%H:%M}"))
+            t = (t + timedelta(hours=1)).astimezone(tz)
+        nurses = []
+        prescribers: list[Span] = []
+        for staff in scenario.staff:
+            shifts = _clip(_shifts(staff, day, tz, opens), minutes)
+            if staff.role == "prescriber":
+                prescribers.extend(shifts)
+            mine = [(a, b) for a, b in blocks if staff.id in a.staff.values()]
+            if not shifts and not mine:
+                continue
+            events: list[tuple[float, int]] = []
+            for a, b in mine:
+                key = next(k for k, v in a.staff.items() if v == staff.id)
+                modes = next((dict(n.modes) for p in scenario.protocols if p.id == a.protocol
+                              for n in p.staff if (n.key or n.role) == key), {})
+                for p, span in zip(a.phases, b.phases, strict=True):
+                    if modes.get(p.name) in ("hands_on", "monitor"):
+                        events += [(span.x, 1), (span.x + span.w, -1)]
+            load = _steps(events)
+            nurses.append(NurseRow(staff.id, staff.name or staff.id, staff.role,
+                                   staff.max_patients, shifts, load,
+                                   max((s.level for s in load), default=0),
+                                   [b for _, b in mine]))
+        needs = [ph for a, b in blocks for p, ph in zip(a.phases, b.phases, strict=True)
+                 if p.name in on_site.get(a.protocol, {}).get("prescriber", set())]
+        now_x = (_minutes(opens, now) if now is not None and opens <= now <= closes else None)
+        panels.append(DayPanel(day, f"{day:%A %d %B}", opens, minutes, ticks,
+                               _lanes(scenario, blocks), nurses, prescribers,
+                               [Span(a, b - a, "need") for a, b in _merge(needs)],
+                               _uncovered(needs, prescribers), now_x, len(todays)))
+    return panels

@@ -1,0 +1,92 @@
+// Chairtime pages: small progressive enhancements; every action also works without this file.
+"use strict";
+document.documentElement.classList.add("js");
+
+// A job's page: poll its progress and go on to the result when it is done.
+function watchJob(section) {
+  const id = section.dataset.job;
+  const status = document.getElementById("job-status");
+  const list = document.getElementById("job-progress");
+  const bar = document.getElementById("job-bar");
+  const words = { queued: "Waiting for a free worker…", running: "Working…", done: "Done.",
+                  cancelled: "Cancelled." };
+  async function tick() {
+    let data;
+    try {
+      const answer = await fetch(`/jobs/${id}/progress.json`, { credentials: "same-origin" });
+      if (!answer.ok) { setTimeout(tick, 2000); return; }
+      data = await answer.json();
+    } catch (e) { setTimeout(tick, 2000); return; }
+    status.dataset.status = data.status;
+    status.textContent = data.status === "failed" ? `Failed: ${data.error}` : words[data.status] || data.status;
+    list.replaceChildren();
+    for (const [key, value] of Object.entries(data.progress || {})) {
+      const dt = document.createElement("dt"); dt.textContent = key;
+      const dd = document.createElement("dd"); dd.textContent = value;
+      list.append(dt, dd);
+    }
+    const p = data.progress || {};
+    if (p.objective != null && p.bound) { bar.value = Math.round(100 * p.objective / p.bound); }
+    if (data.next) { window.location.assign(data.next); return; }
+    if (data.status === "queued" || data.status === "running") { setTimeout(tick, 1000); }
+    else { bar.value = 100; }
+  }
+  const done = ["done", "failed", "cancelled"].includes(status.dataset.status);
+  if (!done) { setTimeout(tick, 500); }
+}
+
+// The board: drag a block to another time or chair lane; the move form is sent and the
+// independent checker judges it (a refusal comes back with its reasons).
+function dragMoves(svg) {
+  const scale = parseFloat(svg.dataset.scale), lw = parseFloat(svg.dataset.lw);
+  const rowH = parseFloat(svg.dataset.row), top = parseFloat(svg.dataset.top);
+  const slot = parseInt(svg.dataset.slot, 10);
+  const [oh, om] = svg.dataset.opens.split(":").map(Number);
+  const form = document.getElementById("drag-move");
+  if (!form) { return; }
+  const lanes = Array.from(svg.querySelectorAll("g.lane")).map((g) => g.dataset.room);
+  for (const block of svg.querySelectorAll("a.appt")) {
+    let start = null, moved = false;
+    block.addEventListener("pointerdown", (e) => {
+      if (e.button !== 0) { return; }
+      start = { x: e.clientX, y: e.clientY }; moved = false;
+      block.setPointerCapture(e.pointerId);
+    });
+    block.addEventListener("pointermove", (e) => {
+      if (!start) { return; }
+      const dx = e.clientX - start.x, dy = e.clientY - start.y;
+      if (Math.abs(dx) + Math.abs(dy) > 6) { moved = true; }
+      if (moved) { block.classList.add("dragging"); block.setAttribute("transform", `translate(${dx} ${dy})`); }
+    });
+    block.addEventListener("pointerup", (e) => {
+      if (!start) { return; }
+      const dx = e.clientX - start.x, dy = e.clientY - start.y;
+      start = null;
+      if (!moved) { return; }
+      e.preventDefault();
+      const rect = svg.getBoundingClientRect();
+      const lane = Math.floor((e.clientY - rect.top - top) / rowH);
+      const minutes = parseFloat(block.dataset.x) + dx / scale;
+      const at = Math.round(minutes / slot) * slot + oh * 60 + om;
+      const hh = String(Math.floor(at / 60)).padStart(2, "0"), mm = String(at % 60).padStart(2, "0");
+      form.action = `/schedules/${form.dataset.schedule}/appointments/${block.dataset.id}/move`;
+      form.elements.date.value = svg.dataset.day;
+      form.elements.time.value = `${hh}:${mm}`;
+      form.elements.room.value = lanes[lane] || block.dataset.room;
+      form.submit();
+    });
+    block.addEventListener("click", (e) => { if (moved) { e.preventDefault(); moved = false; } });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  const job = document.querySelector("section.job[data-job]");
+  if (job) { watchJob(job); }
+  for (const svg of document.querySelectorAll("svg.lanes[data-day]")) { dragMoves(svg); }
+  for (const button of document.querySelectorAll("[data-print]")) {
+    button.addEventListener("click", () => window.print());
+  }
+  for (const input of document.querySelectorAll("input.copy")) {
+    input.addEventListener("focus", () => input.select());
+  }
+});
