@@ -1,0 +1,284 @@
+"""The pages in a real browser: Debian's Chromium driven by Playwright against ``chairtime
+serve`` (uvicorn, the job runner, SQLite), as the front desk and the manager use them.
+
+One end-to-end walk (sign in, solve the demo, the board, cancel, re-plan, publish, a patient's
+feed link read back with icalendar), axe-core on every page (no serious or critical violation),
+who may open what, keyboard and tablet width, and no Content-Security-Policy violation anywhere.
+Screenshots go to tests/artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from icalendar import Calendar
+
+from scheduler.security import hash_password
+from scheduler.storage import repo
+from scheduler.storage.db import connect, session_scope, sessions, upgrade
+from tests.test_feeds_http import server
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+AXE = Path(__file__).parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = Path(__file__).parent / "artifacts"
+PASSWORD = "correct horse battery"
+USERS = {"front_desk": "desk@example.org", "manager": "manager@example.org"}
+
+
+@dataclass
+class Site:
+    base: str
+    log: Path
+    csp_errors: list[str] = field(default_factory=list)
+
+
+def _needs(path: Path, what: str) -> None:
+    if not path.exists():
+        message = f"{path} is missing ({what})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """The service on a fresh SQLite database: the demo clinic (loaded on first start), one
+    front-desk user and one manager."""
+    _needs(CHROMIUM, "apt-get install -y chromium")
+    _needs(AXE, "npm ci --prefix tests/js")
+    folder = tmp_path_factory.mktemp("pages")
+    url = f"sqlite:///{folder / 'chairtime.db'}"
+    engine = connect(url)
+    upgrade(engine)
+    with session_scope(sessions(engine)) as session:
+        for role, email in USERS.items():
+            repo.add_user(session, email, hash_password(PASSWORD), role)
+    engine.dispose()
+    with server(url, folder, {"CHAIRTIME_TIME_LIMIT": "4"}) as (base, _, log):
+        yield Site(base, log)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    _needs(CHROMIUM, "apt-get install -y chromium")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM))
+        yield chromium
+        chromium.close()
+
+
+def _context(browser: Any, site: Site, width: int = 1280, height: int = 800) -> Any:
+    context = browser.new_context(viewport={"width": width, "height": height},
+                                  base_url=site.base)
+    return context
+
+
+def _watch_csp(page: Any, site: Site) -> None:
+    def seen(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            site.csp_errors.append(f"{page.url}: {message.text}")
+    page.on("console", seen)
+
+
+def sign_in(page: Any, role: str) -> None:
+    page.goto("/login")
+    page.get_by_label("Email").fill(USERS[role])
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile(r"/board"))
+
+
+def axe(browser: Any, site: Site, role: str, paths: list[str]) -> dict[str, list[str]]:
+    """axe-core's serious and critical violations on each page (CSP bypassed for the
+    injected script only: the pages themselves are checked under theirs elsewhere)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=site.base,
+                                  bypass_csp=True)
+    page = context.new_page()
+    sign_in(page, role)
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        page.goto(path)
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("async () => (await axe.run(document, "
+                               "{resultTypes: ['violations']})).violations")
+        bad = [f"{v['id']} ({v['impact']}): {v['help']} — "
+               f"{[n['target'] for n in v['nodes']][:3]}"
+               for v in result if v["impact"] in ("serious", "critical")]
+        if bad:
+            found[path] = bad
+    context.close()
+    return found
+
+
+def _shot(page: Any, name: str, **options: Any) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True, **options)
+    return path
+
+
+# ----------------------------------------------------------------------------- the walk
+def test_the_front_desk_week_end_to_end(browser: Any, site: Site) -> None:
+    """Sign in, solve the demo, see the board, cancel one appointment, re-plan after an
+    absence, read the changes, publish, open a patient's feed link and parse what it returns."""
+    context = _context(browser, site)
+    page = context.new_page()
+    _watch_csp(page, site)
+    page.goto("/board")
+    assert "/login" in page.url  # signed out: sent to sign in, and back after
+    sign_in(page, "front_desk")
+
+    page.get_by_label("Solve time limit (seconds)").fill("4")
+    page.get_by_role("button", name="Solve the week").click()
+    page.wait_for_url(re.compile(r"/board\?schedule=\d+"), timeout=120_000)
+    assert page.locator("svg.lanes").count() == 5  # Monday to Friday
+    blocks = page.locator("a.appt")
+    placed = blocks.count()
+    assert placed > 80
+    status = page.locator("p.status").inner_text()
+    assert f"{placed} sessions placed of 129 wanted" in status
+    _shot(page, "board-week")
+
+    # the day view and its printed sheet
+    page.goto(page.url + "&zoom=day&day=2026-12-08")
+    assert page.locator("table.day-sheet tbody tr").count() == page.locator("a.appt").count()
+    page.emulate_media(media="print")
+    assert not page.locator("aside.side").is_visible()
+    _shot(page, "board-print")
+    page.emulate_media(media="screen")
+
+    # the nurses' view: each nurse's load never above her maximum
+    page.goto(page.url.replace("zoom=day", "zoom=day&view=nurses"))
+    assert page.locator("g.nurse").count() >= 4
+    assert page.locator("g.nurse.over").count() == 0
+    _shot(page, "board-nurses")
+
+    # cancel one appointment: it leaves the board and its patient is listed as unplaced
+    page.goto(page.url.split("&")[0])
+    first = page.locator("a.appt").first
+    ref = first.get_attribute("data-id")
+    first.click()
+    page.wait_for_url(re.compile(rf"/appointments/{ref}$"))
+    patient = page.locator("dl.facts dd").nth(1).inner_text()
+    page.get_by_label("Reason (shown in the unplaced list)").fill("called in sick")
+    page.get_by_role("button", name="Cancel this appointment").click()
+    page.wait_for_url(re.compile(r"/board\?schedule="))
+    assert page.locator(f"a.appt[data-id='{ref}']").count() == 0
+    assert "called in sick" in page.locator("ul.unplaced").inner_text()
+    assert patient in page.locator("ul.unplaced").inner_text()
+
+    # a bad move: the checker's words beside the time, the typed values kept
+    page.locator("a.appt").first.click()
+    page.get_by_label("Start time").fill("06:00")
+    page.get_by_role("button", name=re.compile("Move it")).click()
+    assert "breaks the hours rule" in page.locator(".field.invalid .message").first.inner_text()
+    assert page.get_by_label("Start time").input_value() == "06:00"
+
+    # re-plan after an event; first a bad date, shown beside the date field
+    page.goto("/board")
+    page.get_by_role("link", name="Re-plan after an event…").click()
+    page.get_by_label("What happened").select_option("staff_absent")
+    page.get_by_label("Staff member (for an absence)").fill("N4")
+    page.get_by_label("Date").fill("2026-12-09")
+    page.get_by_role("button", name="Re-plan").click()
+    page.wait_for_url(re.compile(r"/schedules/\d+/changes"), timeout=120_000)
+    rows = page.locator("table.changes tbody tr")
+    assert rows.count() > 0
+    assert "N4" in page.locator("table.changes").inner_text()
+    page.get_by_role("button", name="Publish these changes").click()
+    page.wait_for_url(re.compile(r"published=1"))
+    assert "published" in page.locator("p.status").inner_text()
+
+    # a booked patient's page: a feed link with its QR code; the link gives their calendar
+    page.locator("a.appt").first.click()
+    booked = page.locator("dl.facts dd").nth(1).inner_text()
+    page.get_by_role("link", name=booked).click()
+    assert page.locator("table tbody tr").count() >= 1  # the published session, listed
+    page.get_by_role("button", name="Make a calendar link").click()
+    url = page.locator("#feed-url").input_value()
+    assert page.locator("#feed-webcal").input_value().startswith("webcal://")
+    assert page.get_by_role("img", name=re.compile("QR code")).is_visible()
+    _shot(page, "patient")
+    feed = httpx.get(url)
+    assert feed.status_code == 200
+    assert feed.headers["content-type"].startswith("text/calendar")
+    calendar = Calendar.from_ical(feed.content)
+    assert all(not c.errors for c in calendar.walk())
+    assert calendar.walk("VEVENT")  # the published sessions of this patient
+    # rotate: the old link stops at once
+    page.get_by_role("button", name="Rotate the link").click()
+    assert httpx.get(url).status_code == 404
+    context.close()
+    assert site.csp_errors == []
+
+
+def test_keyboard_and_tablet_width(browser: Any, site: Site) -> None:
+    """Every action is reachable by keyboard; at tablet width nothing spills sideways."""
+    context = _context(browser, site, width=820, height=1180)
+    page = context.new_page()
+    _watch_csp(page, site)
+    sign_in(page, "front_desk")
+    # the skip link, then focus reaches a session block; Enter opens it
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.locator("a.appt").first.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r"/appointments/"))
+    page.goto("/board")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    _shot(page, "board-tablet")
+    context.close()
+    assert site.csp_errors == []
+
+
+def test_who_may_open_what(browser: Any, site: Site) -> None:
+    context = _context(browser, site)
+    page = context.new_page()
+    for path in ("/board", "/patients", "/whatif", "/utilization"):
+        page.goto(path)
+        assert "/login" in page.url, path
+    sign_in(page, "front_desk")
+    for path in ("/whatif", "/utilization"):
+        answer = page.goto(path)
+        assert answer is not None and answer.status == 403, path
+        assert "for manager" in page.locator("main").inner_text()
+    assert page.get_by_role("link", name="What-if").count() == 0
+    # a form posted without its token is refused
+    answer = page.request.post(f"{site.base}/solve", form={"time_limit": "1"})
+    assert answer.status == 403
+    context.close()
+
+
+def test_no_serious_accessibility_violation_on_any_page(browser: Any, site: Site) -> None:
+    desk_pages = ["/login", "/board", "/board?zoom=day&day=2026-12-08",
+                  "/board?view=nurses&zoom=day&day=2026-12-08", "/patients", "/patients/P001",
+                  "/nowhere"]
+    found = axe(browser, site, "front_desk", desk_pages + _schedule_pages(browser, site))
+    found |= axe(browser, site, "manager", ["/whatif", "/utilization"])
+    assert found == {}
+
+
+def _schedule_pages(browser: Any, site: Site) -> list[str]:
+    """The pages of the newest schedule (the walk above made and published one)."""
+    context = _context(browser, site)
+    page = context.new_page()
+    sign_in(page, "front_desk")
+    page.goto("/board")
+    link = page.locator("a.appt").first.get_attribute("href")
+    context.close()
+    assert link is not None
+    schedule = link.split("/")[2]
+    return [link, f"/schedules/{schedule}/unplaced", f"/schedules/{schedule}/replan",
+            f"/schedules/{schedule}/changes"]
