@@ -23,7 +23,7 @@ from scheduler.documents import Schedule
 from solver import Appointment as Placed
 from solver import Interval, Problem
 
-__all__ = ["WEEKDAY_NAMES", "Usage", "booked", "usage"]
+__all__ = ["LOADS", "WEEKDAY_NAMES", "Load", "Usage", "booked", "load", "usage"]
 
 WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 NURSE = "nurse"
@@ -85,8 +85,24 @@ def _clip(spans: Iterable[Interval], window: Sequence[Interval]) -> list[Interva
             if max(a, x) < min(b, y)]
 
 
-def usage(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> Usage:
-    """Room and nurse utilization by weekday and hour, and prescriber cover, of a schedule."""
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """Per minute of the horizon: its weekday-hour cell and what is used and available."""
+
+    cell: np.ndarray[Any, np.dtype[np.int64]]
+    is_open: np.ndarray[Any, np.dtype[np.int64]]
+    chairs: np.ndarray[Any, np.dtype[np.int64]]
+    seated: np.ndarray[Any, np.dtype[np.int64]]
+    minds: np.ndarray[Any, np.dtype[np.int64]]
+    attention: np.ndarray[Any, np.dtype[np.int64]]
+    covered: np.ndarray[Any, np.dtype[np.int64]]
+    """1 where someone of an ``on_site`` role is on shift while the clinic is open."""
+    needed: np.ndarray[Any, np.dtype[np.int64]]
+    """1 where some session is in a phase that needs someone of an ``on_site`` role."""
+    roles: tuple[str, ...]
+
+
+def _timeline(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> _Timeline:
     dates = clock.scenario.dates()
     n = clock.minute(clock.wall(dates[-1] + timedelta(days=1), "00:00"))
     local = pd.date_range(clock.origin, periods=n, freq="min", tz=UTC).tz_convert(clock.tz)
@@ -100,6 +116,7 @@ def usage(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> Usa
         _add(chairs, r.hours if r.hours is not None else open_spans, r.chairs)
     seated = np.zeros(n, dtype=np.int64)
     attention = np.zeros(n, dtype=np.int64)
+    needed = np.zeros(n, dtype=np.int64)
     nurses = {s.id for s in problem.staff if s.role == NURSE and s.max_patients > 0}
     for a in appointments:
         protocol = problem.session_protocol(a.patient, a.day)
@@ -109,6 +126,8 @@ def usage(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> Usa
             if a.staff.get(need.key) in nurses:
                 _add(attention, [(a.start + offsets[ph][0], a.start + offsets[ph][1])
                                  for ph in need.modes])
+        _add(needed, [(a.start + offsets[ph][0], a.start + offsets[ph][1])
+                      for rule in protocol.on_site for ph in rule.phases if ph in offsets])
     minds = np.zeros(n, dtype=np.int64)
     for s in problem.staff:
         if s.id in nurses:
@@ -119,6 +138,14 @@ def usage(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> Usa
     _add(covered, _clip([span for s in problem.staff if s.role in roles for span in s.shifts],
                         open_spans))
     covered = np.minimum(covered, 1) * is_open
+    return _Timeline(cell, is_open, chairs, seated, minds, attention, covered,
+                     np.minimum(needed, 1), tuple(roles))
+
+
+def usage(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> Usage:
+    """Room and nurse utilization by weekday and hour, and prescriber cover, of a schedule."""
+    t = _timeline(problem, clock, appointments)
+    cell = t.cell
 
     def grid(used: np.ndarray[Any, np.dtype[np.int64]],
              capacity: np.ndarray[Any, np.dtype[np.int64]]) -> Grid:
@@ -133,6 +160,59 @@ def usage(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> Usa
         return tuple(round(float(per_cell[d * 24:(d + 1) * 24].sum()) / 60, 2)
                      for d in range(7))
 
-    return Usage(rooms=grid(seated, chairs), nurses=grid(attention, minds),
-                 coverage_hours=by_weekday(covered), open_hours=by_weekday(is_open),
-                 coverage_roles=tuple(roles))
+    return Usage(rooms=grid(t.seated, t.chairs), nurses=grid(t.attention, t.minds),
+                 coverage_hours=by_weekday(t.covered), open_hours=by_weekday(t.is_open),
+                 coverage_roles=t.roles)
+
+
+LOADS = ("chairs", "nurses", "prescribers")
+"""The resources a :class:`Load` counts, in the order pages show them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Load:
+    """Minutes used and minutes available in each weekday-hour cell (``[day * 24 + hour]``,
+    Monday 00:00 first), summed over the weeks added together, so that several weeks' use is
+    their minutes' ratio, never an average of ratios.
+
+    - chairs: chair-minutes seated (sessions and turnover) / chair-minutes open;
+    - nurses: patient-minutes attended or monitored / ``max_patients`` x shift minutes while
+      the clinic is open;
+    - prescribers: minutes some session needs someone of an ``on_site`` role / minutes one is
+      on shift while the clinic is open.
+
+    >>> week_1, week_2 = load(problem, clock, placed), load(problem_2, clock_2, placed_2)
+    >>> (week_1 + week_2).grid("chairs")[0][9]  # Monday 09-10        # doctest: +SKIP
+    0.8
+    """
+
+    used: dict[str, tuple[int, ...]]
+    capacity: dict[str, tuple[int, ...]]
+    weeks: int = 1
+
+    def __add__(self, other: Load) -> Load:
+        return Load({k: tuple(a + b for a, b in zip(self.used[k], other.used[k], strict=True))
+                     for k in LOADS},
+                    {k: tuple(a + b for a, b in zip(self.capacity[k], other.capacity[k],
+                                                    strict=True)) for k in LOADS},
+                    self.weeks + other.weeks)
+
+    def grid(self, kind: str) -> Grid:
+        """``kind``'s use (0..1) by weekday and hour; None where nothing was available."""
+        used, capacity = self.used[kind], self.capacity[kind]
+        return tuple(tuple(round(used[d * 24 + h] / capacity[d * 24 + h], 3)
+                           if capacity[d * 24 + h] > 0 else None for h in range(24))
+                     for d in range(7))
+
+
+def load(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> Load:
+    """The minutes behind the utilization of one schedule (see :class:`Load`)."""
+    t = _timeline(problem, clock, appointments)
+
+    def minutes(values: np.ndarray[Any, np.dtype[np.int64]]) -> tuple[int, ...]:
+        return tuple(int(v) for v in np.bincount(t.cell, weights=values, minlength=168))
+
+    pairs = {"chairs": (t.seated, t.chairs), "nurses": (t.attention, t.minds),
+             "prescribers": (t.needed, t.covered)}
+    return Load({k: minutes(np.minimum(u, c)) for k, (u, c) in pairs.items()},
+                {k: minutes(c) for k, (u, c) in pairs.items()})
