@@ -1,10 +1,12 @@
-"""Long jobs (solves, re-plans) run in worker processes, never in the web server's event loop.
+"""Long jobs (solves, re-plans, what-if analyses) run in worker processes, never in the web
+server's event loop.
 
 A :class:`JobRunner` thread in the service claims queued jobs from the database (an atomic
 UPDATE, so a job runs once) and starts at most ``max_solves`` processes; more wait in the queue.
 Each process (:func:`run_job`) opens its own database connection, reports progress into the
-job's row, stores the result as a draft schedule and marks the job done. Cancelling a running
-job terminates its process; a time limit ends a solve with the best schedule found.
+job's row, stores the result (a draft schedule; a what-if's report in the folder its params
+name) and marks the job done. Cancelling a running job terminates its process; a time limit ends
+a solve with the best schedule found.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import threading
 import time
 from datetime import datetime
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
@@ -56,6 +59,9 @@ def run_job(database_url: str, job_id: str) -> None:
                 row.progress = {"stage": p.stage, "seconds": round(p.seconds, 1),
                                 "objective": p.objective, "bound": p.bound}
 
+    if kind == "whatif":
+        _run_whatif(factory, job_id, clinic_id, params)
+        return
     try:
         with session_scope(factory) as session:
             version = repo.scenario_version(session, clinic_id, params.get("scenario_version"))
@@ -75,6 +81,58 @@ def run_job(database_url: str, job_id: str) -> None:
             based_on, result_scenario = params["schedule_id"], replanned.scenario
         _finish(factory, job_id, clinic_id, user_id, schedule, changes, based_on,
                 result_scenario if kind == "replan" else None)
+    except InvalidInput as exc:
+        _fail(factory, job_id, "; ".join(str(i) for i in exc.issues))
+    except Exception as exc:  # a job's failure is reported on the job, not lost
+        log.exception("job %s failed", job_id)
+        _fail(factory, job_id, f"internal error: {exc}")
+
+
+def _run_whatif(factory: Any, job_id: str, clinic_id: int, params: dict[str, Any]) -> None:
+    """A what-if analysis of the clinic's scenario version: the plan read again (the page
+    checked it before queueing), every solve one after the other in this process with one
+    CP-SAT worker (one core, beside the service), progress as solves finish, and the report
+    written into ``params["out"]``."""
+    from scheduler.usecases.whatif import (  # pandas, matplotlib: imported here only
+        WhatIfOptions,
+        WhatIfProgress,
+        local_pool,
+        read_plan,
+        run_whatif,
+    )
+    from scheduler.usecases.whatif.report import write_report
+
+    logging.getLogger("solver").setLevel(logging.WARNING)  # hundreds of solves' chatter
+    last = [0.0]
+
+    def progress(p: WhatIfProgress) -> None:
+        if time.monotonic() - last[0] < 0.5 and p.done < p.total:
+            return
+        last[0] = time.monotonic()
+        with session_scope(factory) as session:
+            row = repo.job(session, job_id)
+            if row.status == "running":
+                row.progress = {"stage": "what-if", "done": p.done, "total": p.total,
+                                "last": p.last, "best so far": p.best}
+
+    try:
+        with session_scope(factory) as session:
+            version = repo.scenario_version(session, clinic_id, params.get("scenario_version"))
+            scenario = repo.scenario_of(version)
+        plan = read_plan(params["variants"], scenario)
+        options = WhatIfOptions(time_limit=float(params.get("time_limit", 10.0)),
+                                seed=int(params.get("seed", 0)),
+                                headroom=bool(params.get("headroom", True)),
+                                bottleneck=bool(params.get("bottleneck", True)))
+        result = run_whatif(scenario, plan, options, local_pool(1), progress, now())
+        write_report(result, Path(params["out"]))
+        with session_scope(factory) as session:
+            job = repo.job(session, job_id)
+            if job.status == "running":
+                job.status, job.finished_at = "done", now()
+                solves = (job.progress or {}).get("done", 0)
+                job.progress = {**(job.progress or {}), "total": solves,
+                                "seconds": result.seconds}
     except InvalidInput as exc:
         _fail(factory, job_id, "; ".join(str(i) for i in exc.issues))
     except Exception as exc:  # a job's failure is reported on the job, not lost
