@@ -178,6 +178,26 @@ def test_the_front_desk_week_end_to_end(browser: Any, site: Site) -> None:
     assert "called in sick" in (page.locator("ul.unplaced").text_content() or "")
     assert patient in (page.locator("ul.unplaced").text_content() or "")
 
+    # drag a block 40 minutes later on the week board: the move form goes, the checker judges
+    block = page.locator("a.appt").nth(2)
+    ref = block.get_attribute("data-id")
+    before_x = float(block.get_attribute("data-x") or 0)
+    box = block.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 40, y, steps=8)
+    with page.expect_navigation():
+        page.mouse.up()
+    if "zoom=day" in page.url:  # moved: the board of that day, the block 40 minutes later
+        moved = page.locator(f"a.appt[data-id='{ref}']")
+        assert float(moved.get_attribute("data-x") or 0) == before_x + 40
+    else:  # refused, with the checker's words beside the time
+        assert f"/appointments/{ref}/move" in page.url
+        assert "breaks the" in page.locator(".field.invalid .message").first.inner_text()
+    page.goto("/board")
+
     # a bad move: the checker's words beside the time, the typed values kept
     page.locator("a.appt").first.click()
     page.get_by_label("Start time").fill("06:00")
