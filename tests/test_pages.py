@@ -198,6 +198,19 @@ def test_the_front_desk_week_end_to_end(browser: Any, site: Site) -> None:
         assert "breaks the" in page.locator(".field.invalid .message").first.inner_text()
     page.goto("/board")
 
+    # a click on an empty stretch of a chair asks "why not here?" for that slot
+    lane = page.locator("svg.lanes").first.locator("g.lane").last
+    lane_box = lane.locator("rect.lane-bg").bounding_box()
+    room = lane.get_attribute("data-room")
+    assert lane_box is not None
+    page.mouse.click(lane_box["x"] + 150 + 9 * 60 + 7, lane_box["y"] + 5)  # 17:05 (1 px/min)
+    page.wait_for_url(re.compile(r"/unplaced\?date=2026-12-07&time=17%3A\d\d&room="))
+    assert page.get_by_label("Room").input_value() == room
+    page.get_by_label("Patient").select_option(index=1)
+    page.get_by_role("button", name="Why not here?").click()
+    assert page.locator("section.verdict").is_visible()  # fits, or the checker's words
+    page.goto("/board")
+
     # a bad move: the checker's words beside the time, the typed values kept
     page.locator("a.appt").first.click()
     page.get_by_label("Start time").fill("06:00")

@@ -395,11 +395,15 @@ def _form_paths(issues: list[Issue], ref: str) -> list[Issue]:
 # ----------------------------------------------------------------------------- unplaced
 @router.get("/schedules/{schedule_id}/unplaced", response_class=HTMLResponse)
 def unplaced_page(request: Request, schedule_id: int, user: PageUser, session: PageSession,
-                  patient: str = "") -> HTMLResponse:
+                  patient: str = "", day: Annotated[str, Query(alias="date")] = "",
+                  clock: Annotated[str, Query(alias="time")] = "", room: str = ""
+                  ) -> HTMLResponse:
+    """The unplaced sessions and the "why not here?" form, filled from the query (a click on
+    an empty stretch of the board sends its day, time and room)."""
     ctx = _context(session, request, repo.schedule_row(session, schedule_id))
     first = week_dates(ctx["scenario"])
-    form = {"patient": patient, "date": first[0].isoformat() if first else "",
-            "time": "09:00", "room": ctx["scenario"].rooms[0].id}
+    form = {"patient": patient, "date": day or (first[0].isoformat() if first else ""),
+            "time": clock or "09:00", "room": room or ctx["scenario"].rooms[0].id}
     return page(request, "unplaced.html", {**ctx, "form": form, "verdict": None})
 
 

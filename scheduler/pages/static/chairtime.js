@@ -79,10 +79,31 @@ function dragMoves(svg) {
   }
 }
 
+// The board: a click on an empty stretch of a chair's lane asks "why not here?" for that slot.
+function whyNotHere(svg) {
+  const form = document.getElementById("drag-move");
+  if (!form) { return; }
+  const scale = parseFloat(svg.dataset.scale), lw = parseFloat(svg.dataset.lw);
+  const slot = parseInt(svg.dataset.slot, 10);
+  const [oh, om] = svg.dataset.opens.split(":").map(Number);
+  for (const lane of svg.querySelectorAll("g.lane")) {
+    const bg = lane.querySelector("rect.lane-bg");
+    bg.addEventListener("click", (e) => {
+      const rect = svg.getBoundingClientRect();
+      const minutes = (e.clientX - rect.left - lw) / scale;
+      if (minutes < 0) { return; }
+      const at = Math.floor(minutes / slot) * slot + oh * 60 + om;
+      const hh = String(Math.floor(at / 60)).padStart(2, "0"), mm = String(at % 60).padStart(2, "0");
+      const query = new URLSearchParams({ date: svg.dataset.day, time: `${hh}:${mm}`, room: lane.dataset.room });
+      window.location.assign(`/schedules/${form.dataset.schedule}/unplaced?${query}`);
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const job = document.querySelector("section.job[data-job]");
   if (job) { watchJob(job); }
-  for (const svg of document.querySelectorAll("svg.lanes[data-day]")) { dragMoves(svg); }
+  for (const svg of document.querySelectorAll("svg.lanes[data-day]")) { dragMoves(svg); whyNotHere(svg); }
   for (const button of document.querySelectorAll("[data-print]")) {
     button.addEventListener("click", () => window.print());
   }
