@@ -178,7 +178,7 @@ def test_the_front_desk_week_end_to_end(browser: Any, site: Site) -> None:
     assert "called in sick" in (page.locator("ul.unplaced").text_content() or "")
     assert patient in (page.locator("ul.unplaced").text_content() or "")
 
-    # drag a block 40 minutes later on the week board: the move form goes, the checker judges
+    # drag a block 40 px (35 minutes) later on the week board: the move form goes, the checker judges
     block = page.locator("a.appt").nth(2)
     ref = block.get_attribute("data-id")
     before_x = float(block.get_attribute("data-x") or 0)
@@ -190,9 +190,9 @@ def test_the_front_desk_week_end_to_end(browser: Any, site: Site) -> None:
     page.mouse.move(x + 40, y, steps=8)
     with page.expect_navigation():
         page.mouse.up()
-    if "zoom=day" in page.url:  # moved: the board of that day, the block 40 minutes later
+    if "zoom=day" in page.url:  # moved: the board of that day, the block 35 minutes later
         moved = page.locator(f"a.appt[data-id='{ref}']")
-        assert float(moved.get_attribute("data-x") or 0) == before_x + 40
+        assert float(moved.get_attribute("data-x") or 0) == before_x + 35  # 40 px / 1.15
     else:  # refused, with the checker's words beside the time
         assert f"/appointments/{ref}/move" in page.url
         assert "breaks the" in page.locator(".field.invalid .message").first.inner_text()
@@ -203,7 +203,7 @@ def test_the_front_desk_week_end_to_end(browser: Any, site: Site) -> None:
     lane_box = lane.locator("rect.lane-bg").bounding_box()
     room = lane.get_attribute("data-room")
     assert lane_box is not None
-    page.mouse.click(lane_box["x"] + 150 + 9 * 60 + 7, lane_box["y"] + 5)  # 17:05 (1 px/min)
+    page.mouse.click(lane_box["x"] + 150 + (9 * 60 + 7) * 1.15, lane_box["y"] + 5)  # 17:05
     page.wait_for_url(re.compile(r"/unplaced\?date=2026-12-07&time=17%3A\d\d&room="))
     assert page.get_by_label("Room").input_value() == room
     page.get_by_label("Patient").select_option(index=1)

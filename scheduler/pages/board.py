@@ -45,6 +45,9 @@ class Block:
     phases: list[Span]
     turnover: Span | None
     fixed: bool = False
+    label_x: float = 0.0
+    """Where the label starts: on the first light (monitoring) phase when there is one."""
+    label_on_dark: bool = False
 
 
 @dataclass
@@ -131,10 +134,13 @@ def _block(a: Appointment, opens: datetime, scenario: Scenario, names: dict[str,
                    modes.get(p.name, "other")) for p in a.phases]
     x, w = _minutes(opens, a.start), _minutes(a.start, a.end)
     gap = turnover.get(a.protocol, 0)
+    light = next((p for p in phases if p.kind == "monitor" and p.w >= 20), None)
     return Block(id=a.id, patient=a.patient, initials=initials(names.get(a.patient), a.patient),
                  protocol=a.protocol, nurse=a.staff.get(key, next(iter(a.staff.values()), "")),
                  start=a.start, end=a.end, x=x, w=w, phases=phases,
-                 turnover=Span(x + w, gap, "turnover") if gap else None, fixed=a.id in fixed)
+                 turnover=Span(x + w, gap, "turnover") if gap else None, fixed=a.id in fixed,
+                 label_x=(light.x if light else x) + 3,
+                 label_on_dark=light is None and any(p.kind == "hands_on" for p in phases))
 
 
 def _lanes(scenario: Scenario, blocks: list[tuple[Appointment, Block]]) -> list[Lane]:

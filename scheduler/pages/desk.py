@@ -228,7 +228,7 @@ def board(request: Request, user: PageUser, session: PageSession,
         "days": days, "day": chosen, "view": "nurses" if view == "nurses" else "rooms",
         "zoom": "day" if zoom == "day" else "week", "names": _patients(scenario),
         "tz": _tz(scenario), "rows": repo.schedules(session, clinic.id), "running": jobs,
-        "scale": 1.25 if zoom == "day" else 1.0, "initials": initials})
+        "scale": 1.25 if zoom == "day" else 1.15, "initials": initials})
 
 
 # ----------------------------------------------------------------------------- jobs
