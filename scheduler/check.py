@@ -363,6 +363,23 @@ class _Checker:
                                                 f"{gap} day(s) apart; at least "
                                                 f"{pat.min_gap_days} wanted")
                 previous = day
+            self.per_week(pid, items)
+
+    def per_week(self, pid: str, items: list[Booked]) -> None:
+        """Rule 6 (extension): at most ``max_sessions`` of the patient's appointments in each
+        listed calendar week, Monday to Sunday of the clinic's local dates."""
+        limits = {w.week: w.max_sessions for w in self.patients[pid].per_week}
+        if not limits:
+            return
+        in_week: dict[date, list[Booked]] = defaultdict(list)
+        for a in items:
+            day = self.day_of(a.start)
+            in_week[day - timedelta(days=day.weekday())].append(a)
+        for week, booked in sorted(in_week.items()):
+            cap = limits.get(week)
+            if cap is not None and len(booked) > cap:
+                self.bad("patients", booked[cap], f"{pid} has {len(booked)} appointments in "
+                                                  f"the week of {week}; at most {cap} wanted")
 
     def fixed_rule(self) -> None:
         """Rule 7: every fixed appointment appears unchanged."""

@@ -172,6 +172,11 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
             priority=p.priority,
             preferred_staff=frozenset(p.preferred_staff),
             blocked=blocked,
+            week_caps=tuple((clock.day_index(w.week), clock.day_index(w.week) + 6,
+                             w.max_sessions) for w in p.per_week),
+            ideal_gaps=tuple((clock.day_index(w.week), clock.day_index(w.week) + 6,
+                              *w.ideal_gap_days) for w in p.per_week
+                             if w.ideal_gap_days is not None),
         ))
     fixed = []
     for f in scenario.fixed:
@@ -181,7 +186,7 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
     s = scenario.settings
     weights = Weights(s.preferred_staff_weight, s.stagger_weight, s.slack_weight,
                       s.compact_weight, s.stagger_minutes, s.slack_minutes,
-                      s.replan_extra_moves)
+                      s.replan_extra_moves, s.spacing_weight, s.continuity_weight)
     return Problem(_days(scenario, clock), protocols, rooms, staff, tuple(patients),
                    tuple(fixed), weights, revisions,
                    clock.minute(not_before) if not_before is not None else None, previous)

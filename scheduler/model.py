@@ -180,6 +180,81 @@ class StaffSpec(_Model):
     absences: list[Outage] = Field(default=[], description="Absent on a date, or part of it.")
 
 
+class WeekLimit(_Model):
+    """A calendar week's limit for one patient (contract extension for multi-week plans)."""
+
+    week: date = Field(description="The Monday that starts the calendar week (Mon-Sun).")
+    max_sessions: Annotated[int, Field(ge=0, le=7)] = Field(
+        description="At most this many of the patient's appointments (fixed ones included) "
+        "fall in the week: a hard rule check verifies.")
+    ideal_gap_days: tuple[Annotated[int, Field(ge=0, le=365)],
+                          Annotated[int, Field(ge=0, le=365)]] | None = Field(
+        default=None, description="Soft: days from the previous session to a session of this "
+        "week ideally lie in [low, high]; each day outside costs settings.spacing_weight.")
+
+    @model_validator(mode="after")
+    def _monday(self) -> WeekLimit:
+        if self.week.weekday() != 0:
+            raise ValueError(f"week {self.week} is a {self.week:%A}; name the Monday that "
+                             "starts the calendar week")
+        if self.ideal_gap_days is not None and self.ideal_gap_days[1] < self.ideal_gap_days[0]:
+            raise ValueError(f"ideal_gap_days {list(self.ideal_gap_days)}: the high end is "
+                             "below the low end")
+        return self
+
+
+class CourseState(_Model):
+    """Where a patient stands in a treatment course; the plan's sessions derive from it
+    (``scheduler.courses``)."""
+
+    id: Id = Field(description="A course of the library (scheduler/data/courses.yaml) or of "
+                   "the scenario's own courses.")
+    history: list[date] = Field(default=[], description="Dates of the course's sessions done "
+                                "before the horizon (missed ones are simply absent).")
+    started: date | None = Field(default=None, description="First session's date, when the "
+                                 "history is not listed in full; default the first in history.")
+    done: Annotated[int, Field(ge=0, le=1000)] | None = Field(
+        default=None, description="Sessions done, when the history is not listed in full; "
+        "default len(history).")
+    dose: Annotated[int, Field(ge=1, le=10000)] | None = Field(
+        default=None, description="Current dose step (mg): picks the protocol; default the "
+        "course's first dose for a new patient, else the patient's protocol.")
+    every_weeks: Annotated[int, Field(ge=1, le=12)] | None = Field(
+        default=None, description="Maintenance interval chosen for this patient (weeks).")
+    worsening: bool = Field(default=False, description="A maintenance patient getting worse "
+                            "returns to the previous stage's frequency.")
+
+
+class CourseStage(_Model):
+    """One stage of a course: how many sessions, at what cadence."""
+
+    name: Id
+    sessions: Annotated[int, Field(ge=1, le=200)] | None = Field(
+        default=None, description="Sessions in the stage; absent: open-ended (maintenance).")
+    per_week: Annotated[int, Field(ge=1, le=7)] = 1
+    every_weeks: Annotated[int, Field(ge=1, le=12)] = 1
+    min_gap_days: Annotated[int, Field(ge=1, le=90)] = 2
+    ideal_gap_days: tuple[Annotated[int, Field(ge=1, le=90)],
+                          Annotated[int, Field(ge=1, le=90)]]
+    priority: Annotated[int, Field(ge=1, le=5)] = 1
+
+
+class CourseSpec(_Model):
+    """A treatment course: stages in order, and the dose steps that pick the protocol."""
+
+    id: Id
+    name: str = Field(min_length=1)
+    protocol: Id | None = Field(default=None, description="The protocol of every session, "
+                                "unless doses name one per dose step.")
+    doses: dict[int, Id] = Field(default={}, description="Dose step (mg) -> protocol id.")
+    first_dose: int | None = Field(default=None, description="A new patient's first dose.")
+    deadline_days: Annotated[int, Field(ge=1, le=365)] | None = Field(
+        default=None, description="The first stage should be complete within this many days "
+        "of the first session; falling behind raises priority.")
+    stages: list[CourseStage] = Field(min_length=1)
+    source: str | None = None
+
+
 class PatientSpec(_Model):
     id: Id
     name: str | None = None
@@ -195,6 +270,12 @@ class PatientSpec(_Model):
     unavailable: list[Outage] = Field(default=[], description="Cannot come on a date, or part.")
     rems_enrolled: bool | None = Field(
         default=None, description="Enrolled in the Spravato REMS; false blocks REMS protocols.")
+    per_week: list[WeekLimit] = Field(
+        default=[], description="Per calendar week: at most max_sessions (hard), ideal spacing "
+        "(soft). Written by course expansion; may be given by hand.")
+    course: CourseState | None = Field(
+        default=None, description="Treatment course state: sessions, gaps, per-week limits and "
+        "priority are derived from it (and replace the plain fields).")
 
 
 class FixedSpec(_Model):
@@ -212,6 +293,11 @@ class SoftGoals(_Model):
     stagger_weight: Annotated[int, Field(ge=0, le=1000)] = 2
     slack_weight: Annotated[int, Field(ge=0, le=1000)] = 2
     compact_weight: Annotated[int, Field(ge=0, le=1000)] = 1
+    spacing_weight: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=30, description="Per day a session lies outside its week's ideal_gap_days.")
+    continuity_weight: Annotated[int, Field(ge=0, le=1000)] = Field(
+        default=1, description="Per minute a patient's session starts away from the time of "
+        "day of their other sessions (same time week to week).")
     stagger_minutes: Annotated[int, Field(ge=1, le=240)] = 20
     slack_minutes: Annotated[int, Field(ge=1, le=240)] = 15
     replan_extra_moves: Annotated[int, Field(ge=0, le=100)] = Field(
@@ -244,6 +330,8 @@ class Scenario(_Model):
     staff: list[StaffSpec] = []
     patients: list[PatientSpec] = []
     fixed: list[FixedSpec] = []
+    courses: list[CourseSpec] = Field(default=[], description="The clinic's own courses, added "
+                                      "to (or replacing by id) the library's.")
     settings: SoftGoals = SoftGoals()
     feeds: FeedSettings = FeedSettings()
 

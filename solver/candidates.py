@@ -202,6 +202,8 @@ def build_visits(problem: Problem) -> tuple[list[Visit], dict[str, Funnel]]:
         for day in problem.days:
             if not patient.earliest_day <= day.index <= patient.latest_day:
                 continue
+            if not patient.cap_allows(day.index, fixed.get(patient.id, [])):
+                continue  # a calendar week whose sessions are all booked (or none wanted)
             funnel.days_in_window.append(day)
             if not _gap_ok(day.index, history, patient.min_gap_days):
                 continue

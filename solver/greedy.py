@@ -139,7 +139,8 @@ def greedy(problem: Problem, visits: list[Visit]) -> list[Appointment]:
         visit = where.get((a.patient, a.day))
         gap = max(1, patients[a.patient].min_gap_days) if a.patient in patients else 1
         if (visit is None or remaining[a.patient] == 0 or not _fits_as_is(ledger, visit, a)
-                or any(abs(a.day - d) < gap for d in taken.get(a.patient, []))):
+                or any(abs(a.day - d) < gap for d in taken.get(a.patient, []))
+                or not patients[a.patient].cap_allows(a.day, taken.get(a.patient, []))):
             continue
         kept = Appointment(a.patient, a.day, a.start, a.room, dict(a.staff))
         ledger.book(visit.protocol, kept)
@@ -153,6 +154,8 @@ def greedy(problem: Problem, visits: list[Visit]) -> list[Appointment]:
             if remaining[pid] == 0:
                 break
             if any(abs(visit.day.index - d) < gap for d in taken.get(pid, [])):
+                continue
+            if not patient.cap_allows(visit.day.index, taken.get(pid, [])):
                 continue
             appointment = _first_fit(ledger, visit)
             if appointment is not None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
-from solver.candidates import Visit, mode_blocks, remaining_sessions
+from solver.candidates import Visit, fixed_days, mode_blocks, remaining_sessions
 from solver.greedy import HANDS, LOAD
 from solver.problem import Appointment, Interval, Options, Problem, Progress, Protocol
 from solver.rooms import room_classes
@@ -117,14 +117,22 @@ class ChairModel:
                     m.add_at_most_one(lits)
 
     def _rule_patient_sessions_and_gaps(self) -> None:
-        """Hard: at most the wanted sessions, one a day, consecutive ones min_gap_days apart."""
+        """Hard: at most the wanted sessions, one a day, consecutive ones min_gap_days apart,
+        at most a calendar week's cap in that week (fixed sessions included)."""
         m, v = self.model, self.vars
         remaining = remaining_sessions(self.problem)
         by_patient: dict[str, list[int]] = defaultdict(list)
         for i, visit in enumerate(self.visits):
             by_patient[visit.patient.id].append(i)
+        fixed = fixed_days(self.problem)
         for pid, idx in by_patient.items():
             m.add(sum(v.present[i] for i in idx) <= remaining[pid])
+            patient = self.visits[idx[0]].patient
+            for first, last, most in patient.week_caps:
+                mine = [v.present[i] for i in idx if first <= self.visits[i].day.index <= last]
+                booked = sum(1 for d in fixed.get(pid, []) if first <= d <= last)
+                if mine:
+                    m.add(sum(mine) <= max(0, most - booked))
             for a in idx:
                 for b in idx:
                     da, db = self.visits[a].day.index, self.visits[b].day.index
@@ -338,6 +346,72 @@ class ChairModel:
             terms.append((1, hi - lo))
         return terms
 
+    def _soft_spacing(self) -> list[tuple[int, cp_model.LinearExprT]]:
+        """Soft: days a session lies outside its ideal gap from the patient's previous one.
+
+        For every pair of a patient's possible sessions (the last one before the horizon and
+        fixed ones included, always present) whose distance is off the later one's ideal, a
+        literal forced true when both are present and none in between is: the pair is then
+        consecutive and costs its days off the ideal.
+        """
+        m, v = self.model, self.vars
+        fixed = fixed_days(self.problem)
+        by_patient: dict[str, list[int]] = defaultdict(list)
+        for i, visit in enumerate(self.visits):
+            if visit.patient.ideal_gaps:
+                by_patient[visit.patient.id].append(i)
+        terms: list[tuple[int, cp_model.LinearExprT]] = []
+        for pid, idx in by_patient.items():
+            patient = self.visits[idx[0]].patient
+            nodes: list[tuple[int, cp_model.LinearExprT]] = [
+                (d, 1) for d in fixed.get(pid, [])]
+            if patient.last_session_day is not None:
+                nodes.append((patient.last_session_day, 1))
+            nodes += [(self.visits[i].day.index, v.present[i]) for i in idx]
+            nodes.sort(key=lambda n: n[0])
+            for a, (da, pa) in enumerate(nodes):
+                for b in range(a + 1, len(nodes)):
+                    db, pb = nodes[b]
+                    ideal = patient.ideal_gap(db)
+                    if ideal is None or db == da:
+                        continue
+                    lo, hi = ideal
+                    if db - da > hi + 14:
+                        break  # far apart: a session between them is all but certain
+                    cost = max(lo - (db - da), (db - da) - hi, 0)
+                    if cost == 0:
+                        continue
+                    between = cp_model.LinearExpr.sum([p for _, p in nodes[a + 1:b]])
+                    pair = m.new_bool_var(f"consecutive{pid}_{da}_{db}")
+                    both = cp_model.LinearExpr.sum([pa, pb])
+                    m.add(pair >= both - 1 - between)
+                    terms.append((cost, pair))
+        return terms
+
+    def _soft_continuity(self) -> list[tuple[int, cp_model.LinearExprT]]:
+        """Soft: minutes a patient's session starts away from their usual time of day (one
+        time per patient, chosen by the model), so a series keeps its hour week to week.
+
+        The time of day is the start less 24 h per day index (a daylight-saving day is off by
+        its hour: a soft measure, the KPI reads the wall clock)."""
+        m, v = self.model, self.vars
+        remaining = remaining_sessions(self.problem)
+        by_patient: dict[str, list[int]] = defaultdict(list)
+        for i, visit in enumerate(self.visits):
+            if remaining[visit.patient.id] >= 2:
+                by_patient[visit.patient.id].append(i)
+        terms: list[tuple[int, cp_model.LinearExprT]] = []
+        day = 24 * 60
+        for pid, idx in by_patient.items():
+            usual = m.new_int_var(0, 2 * day, f"usual{pid}")
+            for i in idx:
+                offset = self.visits[i].day.index * day
+                away = m.new_int_var(0, 2 * day, f"away{i}")
+                m.add(away >= v.start[i] - offset - usual).only_enforce_if(v.present[i])
+                m.add(away >= usual - v.start[i] + offset).only_enforce_if(v.present[i])
+                terms.append((1, away))
+        return terms
+
     # ----------------------------------------------------------------- re-planning
     def _kept_literals(self) -> dict[str, tuple[int, cp_model.IntVar]]:
         """Per previous appointment that could stay: (visit, literal true when its patient has
@@ -443,6 +517,8 @@ class ChairModel:
             (w.stagger, self._soft_stagger(w.stagger_minutes) if w.stagger else []),
             (w.slack, self._soft_slack(w.slack_minutes) if w.slack else []),
             (w.compact, self._soft_compact() if w.compact else []),
+            (w.spacing, self._soft_spacing() if w.spacing else []),
+            (w.continuity, self._soft_continuity() if w.continuity else []),
         ]
         exprs = [expr for weight, terms in goals for _, expr in terms if weight]
         coefs = [weight * k for weight, terms in goals for k, _ in terms if weight]

@@ -121,6 +121,22 @@ class Patient:
     preferred_staff: frozenset[str] = frozenset()
     blocked: str | None = None
     """Why this patient cannot be booked at all (e.g. not enrolled in a required programme)."""
+    week_caps: tuple[tuple[int, int, int], ...] = ()
+    """(first day, last day, most sessions): at most that many sessions, fixed ones included,
+    on the days first..last (a calendar week; day indices, inclusive)."""
+    ideal_gaps: tuple[tuple[int, int, int, int], ...] = ()
+    """(first day, last day, low, high): soft, a session on those days ideally comes low..high
+    days after the patient's previous one."""
+
+    def cap_allows(self, day: int, taken: list[int]) -> bool:
+        """Whether one more session on ``day`` keeps the week cap, with sessions on ``taken``."""
+        return all(sum(1 for t in taken if first <= t <= last) < most
+                   for first, last, most in self.week_caps if first <= day <= last)
+
+    def ideal_gap(self, day: int) -> tuple[int, int] | None:
+        """The ideal days since the previous session for a session on ``day``, if any."""
+        return next(((lo, hi) for first, last, lo, hi in self.ideal_gaps
+                     if first <= day <= last), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +173,10 @@ class Weights:
     slack_minutes: int = 15
     extra_moves: int = 2
     """Re-planning: untouched appointments that may move to save a touched patient's session."""
+    spacing: int = 30
+    """Per day a session lies outside its ideal gap from the patient's previous one."""
+    continuity: int = 1
+    """Per minute a patient's session starts away from their usual time of day."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ def _union_length(spans: list[Interval]) -> int:
 
 
 def penalties(problem: Problem, appointments: list[Appointment]) -> dict[str, int]:
-    """``preferred_staff``, ``stagger``, ``slack`` and ``compact`` (idle) minutes."""
+    """``preferred_staff``, ``stagger``, ``slack``, ``compact`` (idle) and ``continuity``
+    minutes, and ``spacing_days`` when any patient has an ideal spacing."""
     w = problem.weights
     patients = {p.id: p for p in problem.patients}
     staff_role = {s.id: s.role for s in problem.staff}
@@ -61,4 +62,40 @@ def penalties(problem: Problem, appointments: list[Appointment]) -> dict[str, in
         if spans:
             out["compact"] += max(b for _, b in spans) - min(a for a, _ in spans) - \
                 _union_length(spans)
+    if any(p.ideal_gaps for p in problem.patients):
+        out["spacing_days"] = spacing_days(problem, appointments)
+    out["continuity"] = _continuity(appointments)
     return out
+
+
+def spacing_days(problem: Problem, appointments: list[Appointment]) -> int:
+    """Days by which consecutive sessions (the last one before the horizon included) lie
+    outside the later session's ideal gap."""
+    days: dict[str, list[int]] = defaultdict(list)
+    for a in appointments:
+        days[a.patient].append(a.day)
+    total = 0
+    for p in problem.patients:
+        mine = sorted(days.get(p.id, []))
+        if p.last_session_day is not None:
+            mine.insert(0, p.last_session_day)
+        for x, y in itertools.pairwise(mine):
+            ideal = p.ideal_gap(y)
+            if ideal is not None:
+                total += max(ideal[0] - (y - x), (y - x) - ideal[1], 0)
+    return total
+
+
+def _continuity(appointments: list[Appointment]) -> int:
+    """Minutes patients' sessions start away from their median time of day (24 h per day
+    index: the CP-SAT model's measure)."""
+    times: dict[str, list[int]] = defaultdict(list)
+    for a in appointments:
+        times[a.patient].append(a.start - a.day * 24 * 60)
+    total = 0
+    for mine in times.values():
+        if len(mine) >= 2:
+            mine.sort()
+            middle = mine[len(mine) // 2]
+            total += sum(abs(t - middle) for t in mine)
+    return total
