@@ -19,9 +19,11 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from scheduler.check import check_fixed
+from scheduler.courses import course_issues, expand
 from scheduler.errors import InvalidInput, Issue
 from scheduler.model import (
     Clinic,
+    CourseSpec,
     FeedSettings,
     FixedSpec,
     Horizon,
@@ -114,7 +116,7 @@ def load_scenario(path: Path) -> Scenario:
 
 _SECTIONS: dict[str, Any] = {
     "protocols": ProtocolSpec, "rooms": RoomSpec, "staff": StaffSpec,
-    "patients": PatientSpec, "fixed": FixedSpec,
+    "patients": PatientSpec, "fixed": FixedSpec, "courses": CourseSpec,
 }
 _SINGLES: dict[str, Any] = {"clinic": Clinic, "horizon": Horizon, "settings": SoftGoals,
                             "feeds": FeedSettings}
@@ -169,6 +171,7 @@ def validate_scenario(data: Any) -> Scenario:
         staff=[x for _, x in parsed["staff"]],
         patients=[x for _, x in parsed["patients"]],
         fixed=[x for _, x in parsed["fixed"]],
+        courses=[x for _, x in parsed["courses"]],
         settings=parsed.get("settings", SoftGoals()),
         feeds=parsed.get("feeds", FeedSettings()),
     )
@@ -176,6 +179,7 @@ def validate_scenario(data: Any) -> Scenario:
         raise InvalidInput([Issue("protocols", "must list at least one protocol")])
     if not scenario.rooms:
         raise InvalidInput([Issue("rooms", "must list at least one room")])
+    scenario = expand(scenario)  # courses -> plain sessions, gaps and per-week limits
     problems = check_fixed(scenario)
     if problems:
         raise InvalidInput(problems)
@@ -274,10 +278,18 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
         if p.earliest and p.latest and p.latest < p.earliest:
             issues.append(Issue(f"{where}.latest", f"{p.latest} is before earliest "
                                                    f"{p.earliest}"))
+        weeks = Counter(w.week for w in p.per_week)
+        for j, w in enumerate(p.per_week):
+            if weeks[w.week] > 1:
+                issues.append(Issue(f"{where}.per_week[{j}].week",
+                                    f"{w.week} is listed more than once"))
         horizon = parsed.get("horizon")
         if horizon is not None and p.last_session and p.last_session >= horizon.start:
             issues.append(Issue(f"{where}.last_session", f"{p.last_session} is not before the "
                                 f"horizon starts ({horizon.start}); list it under fixed"))
+    horizon = parsed.get("horizon")
+    issues += course_issues(parsed["patients"], parsed["courses"], set(protocols),
+                            horizon.start if horizon is not None else None)
     for i, a in parsed["fixed"]:
         where = f"fixed[{i}]"
         if a.patient not in patients:
