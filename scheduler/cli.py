@@ -8,6 +8,7 @@ violations; 1 internal error.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import sys
@@ -16,20 +17,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from scheduler.documents import Appointment, ChangeList, Schedule, changes_json
+from scheduler.documents import Appointment, ChangeList, Schedule, changes_json, rems_forms
 from scheduler.errors import Conflict, InvalidInput, Issue
 from scheduler.library import DATA_FILES, data_text
 from scheduler.model import Scenario
 from scheduler.settings import Settings
 from scheduler.usecases import (
+    MAX_WEEKS,
     Progress,
     check_schedule,
     load_input,
+    plain_scenario,
     plan_week,
     publish,
     publish_feeds,
@@ -66,6 +70,18 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--patients", type=Path, help="CSV of patients replacing the scenario's")
     s.add_argument("--json", action="store_true", help="print a JSON summary to stdout")
     s.add_argument("--now", help="publication time for feeds (ISO 8601; default: now)")
+    s.add_argument("--weeks", type=int, help=f"plan this many calendar weeks (1-{MAX_WEEKS}) "
+                   "from the horizon's first day instead of its own length")
+
+    e = sub.add_parser("expand", help="write the plain contract scenario for a horizon: "
+                       "courses turned into sessions, gaps, priorities and per-week limits")
+    e.add_argument("scenario", type=Path, nargs="?",
+                   help="scenario file (YAML or JSON); default: the embedded demo clinic")
+    e.add_argument("--weeks", type=int, help=f"horizon in calendar weeks (1-{MAX_WEEKS}); "
+                   "default: the scenario's own")
+    e.add_argument("--patients", type=Path, help="CSV of patients replacing the scenario's")
+    e.add_argument("--out", type=Path, required=True, help="file to write (YAML, or JSON "
+                   "when it ends in .json)")
 
     f = sub.add_parser("feeds", help="(re)publish DIR/feeds/ for a schedule")
     f.add_argument("scenario", type=Path)
@@ -77,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("scenario", type=Path)
     c.add_argument("schedule", type=Path)
     c.add_argument("--patients", type=Path, help="CSV of patients replacing the scenario's")
+    c.add_argument("--weeks", type=int, help=f"the horizon in calendar weeks (1-{MAX_WEEKS}), "
+                   "as solve --weeks had it")
     c.add_argument("--json", action="store_true", help="print violations as JSON")
 
     r = sub.add_parser("replan", help="apply events to a solved week, keeping what can stay")
@@ -87,6 +105,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--now", help="appointments starting before this never change (ISO 8601 "
                                  "with offset; default: now)")
     search(r)
+    r.add_argument("--weeks", type=int, help=f"the horizon in calendar weeks (1-{MAX_WEEKS}), "
+                   "as solve --weeks had it")
     r.add_argument("--json", action="store_true", help="print the changes as JSON")
 
     w = sub.add_parser("whatif", help="solve the base and every variant side by side: "
@@ -181,7 +201,7 @@ def _summary(schedule: Schedule, console: Console) -> None:
 
 
 def _solve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    scenario = load_input(args.scenario, args.patients)
+    scenario = load_input(args.scenario, args.patients, args.weeks)
     if args.scenario is None:
         log.info("solving the embedded demo clinic (chairtime demo --out DIR copies its files)")
     now = _now(args.now)
@@ -189,6 +209,10 @@ def _solve(args: argparse.Namespace, settings: Settings, console: Console) -> in
                         now)
     target = publish(scenario, planned.schedule, args.out, now)
     log.info("wrote %s", target)
+    forms = rems_forms(planned.schedule)
+    if forms:
+        _write_csv(args.out / "rems.csv", forms)
+        log.info("wrote %s (%d REMS monitoring forms)", args.out / "rems.csv", len(forms))
     if args.json:
         doc = planned.schedule.to_json()
         sys.stdout.write(json.dumps({"schedule": str(target), "solver": doc["solver"],
@@ -197,6 +221,30 @@ def _solve(args: argparse.Namespace, settings: Settings, console: Console) -> in
     else:
         _summary(planned.schedule, console)
     return EXIT_INTERNAL if planned.violations else EXIT_OK
+
+
+def _write_csv(target: Path, rows: list[dict[str, str]]) -> None:
+    with target.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _expand(args: argparse.Namespace) -> int:
+    """The plain scenario of a horizon, for ``check`` or an outside tool to read."""
+    scenario = load_input(args.scenario, args.patients, args.weeks)
+    data = plain_scenario(scenario)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix.lower() == ".json":
+        text = json.dumps(data, indent=2) + "\n"
+    else:
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True,
+                              default_flow_style=None, width=100)
+    args.out.write_text(text, encoding="utf-8")
+    log.info("wrote %s: %d patients, %d sessions wanted over %d days", args.out,
+             len(scenario.patients), sum(p.sessions for p in scenario.patients),
+             scenario.horizon.days)
+    return EXIT_OK
 
 
 def _now(text: str | None) -> datetime:
@@ -213,7 +261,7 @@ def _now(text: str | None) -> datetime:
 
 
 def _replan(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    scenario = load_input(args.scenario)
+    scenario = load_input(args.scenario, None, args.weeks)
     previous = read_schedule_file(args.previous)
     now = _now(args.now)
     events = [e for _, e in read_events(read_data(args.events), scenario, previous, now)]
@@ -258,7 +306,7 @@ def _feeds(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace, console: Console) -> int:
-    scenario = load_input(args.scenario, args.patients)
+    scenario = load_input(args.scenario, args.patients, args.weeks)
     try:
         document = json.loads(args.schedule.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -412,6 +460,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             logging.getLogger().setLevel(settings.log_level)
         if args.command == "solve":
             return _solve(args, settings, console)
+        if args.command == "expand":
+            return _expand(args)
         if args.command == "check":
             return _check(args, console)
         if args.command == "feeds":

@@ -10,9 +10,10 @@ True
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import (
@@ -31,7 +32,7 @@ from solver import Appointment as Placed
 from solver import Problem, Solution
 
 __all__ = ["Appointment", "Change", "ChangeList", "Kpis", "Phase", "Schedule", "SolverInfo",
-           "Unplaced", "appointment_of", "assign_ids", "changes_json", "kpis",
+           "Unplaced", "appointment_of", "assign_ids", "changes_json", "kpis", "rems_forms",
            "schedule_from_solution"]
 
 Instant = Annotated[AwareDatetime,
@@ -60,6 +61,9 @@ class Appointment(_Doc):
     start: Instant
     end: Instant
     phases: list[Phase]
+    rems_form_due: date | None = None
+    """REMS protocols: the date the patient monitoring form is due (within 7 days of the
+    session); absent otherwise."""
 
 
 class Unplaced(_Doc):
@@ -168,9 +172,88 @@ def appointment_of(a: Placed, problem: Problem, clock: Clock) -> Appointment:
                             end=clock.instant(t + ph.minutes)))
         t += ph.minutes
     assert a.id is not None
+    start = clock.instant(a.start)
+    rems = clock.scenario.protocol(protocol.id).requires_rems
     return Appointment(id=a.id, patient=a.patient, protocol=protocol.id, room=a.room,
-                       staff=dict(a.staff), start=clock.instant(a.start), end=clock.instant(t),
-                       phases=phases)
+                       staff=dict(a.staff), start=start, end=clock.instant(t),
+                       phases=phases,
+                       rems_form_due=start.date() + timedelta(days=REMS_FORM_DAYS)
+                       if rems else None)
+
+
+def rems_forms(schedule: Schedule) -> list[dict[str, str]]:
+    """The front desk's REMS paperwork list: one row per esketamine (REMS) session, in order
+    of the form's due date: appointment, patient, session date, form due."""
+    rows = [{"appointment": a.id, "patient": a.patient, "protocol": a.protocol,
+             "session": a.start.date().isoformat(), "form_due": a.rems_form_due.isoformat()}
+            for a in schedule.appointments if a.rems_form_due is not None]
+    return sorted(rows, key=lambda r: (r["form_due"], r["session"], r["appointment"]))
+
+
+REMS_FORM_DAYS = 7
+"""Spravato REMS: the patient monitoring form is due within 7 days of each session."""
+
+
+def continuity(problem: Problem, appointments: list[Placed], clock: Clock) -> dict[str, Any]:
+    """Week-to-week continuity of patients with two or more sessions: consecutive sessions
+    with the same nurse, and how far their wall-clock start times lie apart."""
+    nurses = {s.id for s in problem.staff if s.role == "nurse"}
+    mine: dict[str, list[Placed]] = defaultdict(list)
+    for a in appointments:
+        mine[a.patient].append(a)
+    pairs = same_nurse = same_time = shift = 0
+    for items in mine.values():
+        items.sort(key=lambda a: a.start)
+        for x, y in itertools.pairwise(items):
+            pairs += 1
+            if {s for s in x.staff.values() if s in nurses} & \
+                    {s for s in y.staff.values() if s in nurses}:
+                same_nurse += 1
+            tx, ty = clock.instant(x.start), clock.instant(y.start)
+            minutes = abs((tx.hour * 60 + tx.minute) - (ty.hour * 60 + ty.minute))
+            shift += minutes
+            same_time += minutes <= CONTINUITY_MINUTES
+    return {
+        "pairs": pairs,
+        "same_nurse": same_nurse,
+        "same_nurse_share": round(same_nurse / pairs, 3) if pairs else 0.0,
+        "same_time": same_time,
+        "same_time_share": round(same_time / pairs, 3) if pairs else 0.0,
+        "mean_time_shift_minutes": round(shift / pairs, 1) if pairs else 0.0,
+    }
+
+
+CONTINUITY_MINUTES = 30
+"""Two sessions starting within this many minutes of each other's time of day count as the
+same time."""
+
+
+def by_week(problem: Problem, appointments: list[Placed], clock: Clock) -> dict[str, Any]:
+    """Sessions placed per calendar week (Monday's date), and the spacing of consecutive
+    sessions against their week's ideal gap (days)."""
+    weeks: dict[str, int] = defaultdict(int)
+    days: dict[str, list[int]] = defaultdict(list)
+    for a in appointments:
+        day = clock.instant(a.start).date()
+        weeks[(day - timedelta(days=day.weekday())).isoformat()] += 1
+        days[a.patient].append(a.day)
+    pairs = within = off = 0
+    for p in problem.patients:
+        if not p.ideal_gaps:
+            continue
+        seq = sorted(days.get(p.id, []))
+        if p.last_session_day is not None:
+            seq.insert(0, p.last_session_day)
+        for x, y in itertools.pairwise(seq):
+            ideal = p.ideal_gap(y)
+            if ideal is None:
+                continue
+            pairs += 1
+            days_off = max(ideal[0] - (y - x), (y - x) - ideal[1], 0)
+            within += days_off == 0
+            off += days_off
+    return {"by_week": dict(sorted(weeks.items())),
+            "spacing": {"pairs": pairs, "within_ideal": within, "days_off_ideal": off}}
 
 
 def kpis(problem: Problem, appointments: list[Placed]) -> dict[str, Any]:
@@ -222,6 +305,8 @@ def schedule_from_solution(scenario: Scenario, problem: Problem, solution: Solut
     taken = {a.id for a in solution.appointments if a.id is not None}
     appointments = assign_ids(solution.appointments, taken)
     figures = kpis(problem, appointments)
+    figures["continuity"] = continuity(problem, appointments, clock)
+    figures |= by_week(problem, appointments, clock)
     return Schedule(
         scenario=scenario.clinic.name,
         generated_at=(now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0),

@@ -15,7 +15,9 @@ from scheduler.usecases.appointments import (
 )
 from scheduler.usecases.check import check_schedule
 from scheduler.usecases.inputs import (
+    MAX_WEEKS,
     load_input,
+    plain_scenario,
     read_events,
     read_schedule_file,
     read_variants,
@@ -28,6 +30,7 @@ from scheduler.usecases.variants import VariantResult, solve_variants
 from solver import Options, Progress
 
 __all__ = [
+    "MAX_WEEKS",
     "Options",
     "Planned",
     "Progress",
@@ -41,6 +44,7 @@ __all__ = [
     "load_input",
     "move_appointment",
     "place_session",
+    "plain_scenario",
     "plan_week",
     "publish",
     "publish_feeds",

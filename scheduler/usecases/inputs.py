@@ -23,11 +23,19 @@ from scheduler.model import Scenario
 from scheduler.patients_csv import read_patients_csv, relabel
 from scheduler.validate import parse_text, read_data, validate_scenario
 
+MAX_WEEKS = 8
+"""Longest horizon ``--weeks`` plans (a course's induction and consolidation, 8 weeks)."""
 
-def load_input(scenario: Path | None = None, patients: Path | None = None) -> Scenario:
+
+def load_input(scenario: Path | None = None, patients: Path | None = None,
+               weeks: int | None = None) -> Scenario:
     """A validated scenario from ``scenario`` (YAML or JSON; None: the embedded demo clinic),
-    its patients replaced by the rows of a front-desk CSV when ``patients`` is given."""
+    its patients replaced by the rows of a front-desk CSV when ``patients`` is given, over
+    ``weeks`` calendar weeks from its horizon's start when given. Patients' courses come back
+    expanded into plain sessions, gaps and per-week limits (``scheduler.courses``)."""
     data = parse_text(data_text(DEMO)) if scenario is None else read_data(scenario)
+    if weeks is not None:
+        data = with_weeks(data, weeks)
     if patients is None:
         return validate_scenario(data)
     return with_patients_csv(data, patients)
@@ -47,6 +55,21 @@ def with_patients_csv(data: Any, csv: Path | IO[bytes], name: str | None = None)
     if problems:
         raise InvalidInput(problems)
     return loaded
+
+
+def with_weeks(data: Any, weeks: int) -> Any:
+    """Scenario data whose horizon lasts ``weeks`` weeks (1 to 8) from the same first day."""
+    if not 1 <= weeks <= MAX_WEEKS:
+        raise InvalidInput([Issue("--weeks", f"{weeks} is not between 1 and {MAX_WEEKS}")])
+    if not isinstance(data, dict) or not isinstance(data.get("horizon"), dict):
+        return data  # validation names what is missing
+    return {**data, "horizon": {**data["horizon"], "days": 7 * weeks}}
+
+
+def plain_scenario(scenario: Scenario) -> dict[str, Any]:
+    """The scenario as contract data (what ``chairtime expand`` writes): explicit sessions,
+    gaps, priorities and per-week limits, no courses."""
+    return {"version": 1, **scenario_data(scenario)}
 
 
 def read_schedule_file(path: Path) -> Schedule:
