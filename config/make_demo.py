@@ -111,6 +111,70 @@ def patient(rng: random.Random, n: int) -> dict[str, Any]:
     return p
 
 
+def induction_history(rng: random.Random, done: int, missed: bool) -> list[str]:
+    """Mondays and Thursdays of the weeks before START, one session dropped when ``missed``."""
+    weeks = (done + 1 + missed) // 2
+    first = START - timedelta(days=7 * weeks)
+    days = [first + timedelta(days=7 * (k // 2) + 3 * (k % 2)) for k in range(done + missed)]
+    if missed:
+        days.pop(rng.randrange(1, len(days)))
+    return [str(d) for d in days]
+
+
+def with_course(rng: random.Random, p: dict[str, Any], kind: str) -> dict[str, Any]:
+    """The patient's plain week turned into a course state (scheduler/courses.py derives the
+    same week back: the 1-week demo keeps its sessions)."""
+    for plain in ("sessions", "min_gap_days"):
+        p.pop(plain, None)
+    if p.get("priority") != 5:
+        p.pop("priority", None)  # derived from the course (and its pace)
+    if kind == "esk-induction":
+        done = rng.choice((0, 2, 2, 4, 4, 6))
+        missed = done > 0 and rng.random() < 0.3
+        course: dict[str, Any] = {"id": "esk-trd",
+                                  "history": induction_history(rng, done, missed)}
+        if done:
+            course["dose"] = 84 if p["protocol"] == "esk-84" else 56
+        else:
+            p["protocol"] = "esk-56"  # the label's first dose
+    elif kind == "esk-maint":
+        since = (START - date.fromisoformat(p["last_session"])).days
+        course = {"id": "esk-trd", "done": rng.choice((12, 16, 20, 30)), "dose": 84}
+        if since >= 12:
+            course["every_weeks"] = 2
+            if rng.random() < 0.1:
+                course["worsening"] = True
+    elif kind == "iv-induction":
+        done = rng.choice((0, 2, 4))
+        course = {"id": "iv-ketamine", "history": induction_history(rng, done, False)}
+    elif kind == "iv-booster":
+        course = {"id": "iv-ketamine", "done": 6}
+        p["last_session"] = str(START - timedelta(days=rng.choice((15, 17, 19, 20))))
+    elif kind == "im":
+        course = {"id": "im-weekly", "done": rng.choice((8, 10, 14))}
+    else:
+        course = {"id": "kap", "done": rng.choice((0, 1, 2, 3, 4))}
+    p["course"] = course
+    return p
+
+
+IM_WEEKLY = {
+    "id": "im-weekly",
+    "name": "IM ketamine, weekly (this clinic's own course)",
+    "protocol": "im-ketamine",
+    "stages": [{"name": "maintenance", "per_week": 1, "min_gap_days": 5,
+                "ideal_gap_days": [7, 7], "priority": 2}],
+}
+
+
+def kind_of(p: dict[str, Any]) -> str:
+    if p["protocol"].startswith("esk"):
+        return "esk-induction" if p["sessions"] == 2 else "esk-maint"
+    if p["protocol"] == "iv-ketamine":
+        return "iv-induction" if p["sessions"] == 2 else "iv-booster"
+    return "im" if p["protocol"] == "im-ketamine" else "kap"
+
+
 def build() -> dict[str, Any]:
     rng = random.Random(SEED)
     patients = [patient(rng, n) for n in range(1, 113)]
@@ -119,9 +183,13 @@ def build() -> dict[str, Any]:
     patients[0].pop("availability", None)
     patients[0].pop("last_session", None)
     patients[7]["rems_enrolled"] = False if patients[7]["protocol"].startswith("esk") else None
+    courses = random.Random(SEED + 1)  # its own stream: the patients above stay as they were
     for p in patients:
         if p.get("rems_enrolled") is None:
             p.pop("rems_enrolled", None)
+        with_course(courses, p, kind_of(p))
+    patients[0]["course"] = {"id": "esk-trd", "history": ["2026-11-30", "2026-12-03"],
+                             "dose": 84}
     return {
         "version": 1,
         "clinic": {
@@ -136,6 +204,7 @@ def build() -> dict[str, Any]:
         "horizon": {"start": str(START), "days": 7},
         "feeds": {"name": "Riverside Clinic"},
         "protocols": PROTOCOLS,
+        "courses": [IM_WEEKLY],
         "rooms": ROOMS,
         "staff": STAFF,
         "patients": patients,
