@@ -102,10 +102,11 @@ def _run_whatif(factory: Any, job_id: str, clinic_id: int, params: dict[str, Any
     )
     from scheduler.usecases.whatif.report import write_report
 
-    logging.getLogger("solver").setLevel(logging.WARNING)  # hundreds of solves' chatter
     last = [0.0]
+    solves = [0]
 
     def progress(p: WhatIfProgress) -> None:
+        solves[0] = p.done
         if time.monotonic() - last[0] < 0.5 and p.done < p.total:
             return
         last[0] = time.monotonic()
@@ -124,15 +125,20 @@ def _run_whatif(factory: Any, job_id: str, clinic_id: int, params: dict[str, Any
                                 seed=int(params.get("seed", 0)),
                                 headroom=bool(params.get("headroom", True)),
                                 bottleneck=bool(params.get("bottleneck", True)))
-        result = run_whatif(scenario, plan, options, local_pool(1), progress, now())
+        chatter = logging.getLogger("solver")  # hundreds of solves' progress lines
+        level = chatter.level
+        chatter.setLevel(logging.WARNING)
+        try:
+            result = run_whatif(scenario, plan, options, local_pool(1), progress, now())
+        finally:
+            chatter.setLevel(level)
         write_report(result, Path(params["out"]))
         with session_scope(factory) as session:
             job = repo.job(session, job_id)
             if job.status == "running":
                 job.status, job.finished_at = "done", now()
-                solves = (job.progress or {}).get("done", 0)
-                job.progress = {**(job.progress or {}), "total": solves,
-                                "seconds": result.seconds}
+                job.progress = {**(job.progress or {}), "done": solves[0],
+                                "total": solves[0], "seconds": result.seconds}
     except InvalidInput as exc:
         _fail(factory, job_id, "; ".join(str(i) for i in exc.issues))
     except Exception as exc:  # a job's failure is reported on the job, not lost

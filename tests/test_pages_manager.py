@@ -243,3 +243,25 @@ def test_utilization_before_and_after_a_publish(site: Site) -> None:
     unmet = text.split('id="unmet-caption"', 1)[1].split("</table>")[0]
     assert re.search(r'<td class="num">3</td><td class="num">3</td><td class="num">0</td>',
                      unmet)
+
+
+def test_a_whatif_job_that_fails_says_why_on_the_job_and_its_page(site: Site) -> None:
+    """The clinic's data changed between the form and the run: the job fails with the edit's
+    path, and the result page shows it (nothing lost, no 500)."""
+    site.sign_in("manager")
+    job_id = "f" * 32
+    with session_scope(site.sessions()) as session:
+        repo.add_job(session, job_id, 1, "whatif", {
+            "scenario_version": 2, "time_limit": 1, "headroom": False, "bottleneck": False,
+            "out": str(site.data_dir / "whatif" / job_id), "names": ["gone"],
+            "variants": {"variants": [{"name": "gone", "edits": [
+                {"add_chairs": {"room": "GONE", "chairs": 1}}]}]}})
+        assert repo.claim_job(session, job_id)
+    run_job(site.url, job_id)
+    with session_scope(site.sessions()) as session:
+        job = repo.job(session, job_id)
+        assert job.status == "failed"
+        assert job.error is not None and "variants[0] (gone).edits[0]" in job.error
+    page = site.client.get(f"/whatif/{job_id}")
+    assert page.status_code == 200 and "This run failed: variants[0] (gone)" in page.text
+    assert "failed: variants[0] (gone)" in site.client.get("/whatif").text

@@ -39,8 +39,10 @@ __all__ = ["router"]
 router = APIRouter(include_in_schema=False)
 
 TIME_LIMIT = 10.0
-"""The form's default seconds per solve: the demo's base, 2 variants and the bottleneck in
-about six minutes on one core (measured through the page; see the report)."""
+"""The form's default seconds per solve, as the command line's: the demo's base and two presets
+with headroom and bottleneck (28 solves) took 146 s from "Run" to the result page on one core
+(2026-11-28); at 5 s they took 81 s, but every headroom came out 0 (the re-planning steps of
+an M-sized week need more than 5 s; bench/README.md says 10-12 s)."""
 MOST_SECONDS = 600
 CHART = re.compile(r"[a-z0-9][a-z0-9-]{0,100}")
 """A chart's file name (without ``.png``) as the report writes them."""
@@ -283,17 +285,21 @@ def _usage_chart(name: str) -> str:
     return "usage-" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "variant")
 
 
-def _heat_rows(grid: list[list[float | None]] | Grid, hours: range) -> list[dict[str, Any]]:
-    """A heat map's rows (open weekdays only), each cell a percentage and a shade 0..10."""
+def _heat_rows(grid: list[list[float | None]] | Grid, hours: range,
+               opening: Grid | None = None) -> list[dict[str, Any]]:
+    """A heat map's rows (open weekdays only), each cell a percentage and a shade 0..10;
+    with ``opening`` (a grid that is None where the clinic is closed), an hour open but with
+    nothing of this resource is a ``gap``, not ``closed``."""
     rows = []
     for d, values in enumerate(grid):
         cells = [values[h] for h in hours]
-        if all(v is None for v in cells):
+        is_open = [opening is not None and opening[d][h] is not None for h in hours]
+        if all(v is None for v in cells) and not any(is_open):
             continue
         rows.append({"day": WEEKDAY_NAMES[d],
-                     "cells": [(None, "closed") if v is None else
+                     "cells": [(None, "gap" if here else "closed") if v is None else
                                (round(100 * v), f"h{min(10, int(v * 10 + 0.5))}")
-                               for v in cells]})
+                               for v, here in zip(cells, is_open, strict=True)]})
     return rows
 
 
@@ -420,7 +426,9 @@ def utilization(request: Request, user: ManagerUser, session: PageSession) -> HT
         grids = {k: total.grid(k) for k in LOADS}
         hours = _hours(list(grids.values()))
         maps = [{"kind": k, "title": LOAD_TITLES[k], "hint": LOAD_HINTS[k],
-                 "rows": _heat_rows(grids[k], hours), "hours": hours,
+                 "rows": _heat_rows(grids[k], hours,
+                                    grids["chairs"] if k == "prescribers" else None),
+                 "hours": hours,
                  "overall": _overall(total, k)} for k in LOADS]
     return page(request, "utilization.html", {
         "clinic": clinic, "weeks": [w for w, _, _ in weeks], "maps": maps,
