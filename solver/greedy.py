@@ -11,7 +11,7 @@ from collections import defaultdict
 import numpy as np
 
 from solver.candidates import Visit, fixed_days, mode_blocks, remaining_sessions
-from solver.problem import Appointment, Interval, Mode, Problem, Protocol
+from solver.problem import Appointment, Interval, Mode, Patient, Problem, Protocol
 from solver.rooms import class_of, room_classes
 
 HANDS = {Mode.HANDS_ON}
@@ -150,20 +150,36 @@ def greedy(problem: Problem, visits: list[Visit]) -> list[Appointment]:
     for pid in order:
         patient = patients[pid]
         gap = max(1, patient.min_gap_days)
-        for visit in by_patient[pid]:
-            if remaining[pid] == 0:
+        tried: set[int] = set()
+        while remaining[pid] > 0:
+            mine = taken.get(pid, [])
+            open_days = [v for v in by_patient[pid] if v.day.index not in tried
+                       and all(abs(v.day.index - d) >= gap for d in mine)
+                       and patient.cap_allows(v.day.index, mine)]
+            if not open_days:
                 break
-            if any(abs(visit.day.index - d) < gap for d in taken.get(pid, [])):
-                continue
-            if not patient.cap_allows(visit.day.index, taken.get(pid, [])):
-                continue
-            appointment = _first_fit(ledger, visit)
+            chosen = min(open_days, key=lambda v: (_spacing_cost(patient, v.day.index, mine),
+                                                v.day.index))
+            tried.add(chosen.day.index)
+            appointment = _first_fit(ledger, chosen)
             if appointment is not None:
-                ledger.book(visit.protocol, appointment)
+                ledger.book(chosen.protocol, appointment)
                 placed.append(appointment)
-                taken.setdefault(pid, []).append(visit.day.index)
+                taken.setdefault(pid, []).append(chosen.day.index)
                 remaining[pid] -= 1
     return placed
+
+
+def _spacing_cost(patient: Patient, day: int, taken: list[int]) -> int:
+    """Days a session on ``day`` would lie off its ideal gap from the patient's previous
+    session (0 without an ideal or a previous one): the greedy tries the best days first, in
+    the order of the series, so the hint already keeps a twice-weekly 3-4 days apart."""
+    ideal = patient.ideal_gap(day)
+    before = [d for d in (*taken, patient.last_session_day) if d is not None and d < day]
+    if ideal is None or not before:
+        return 0
+    since = day - max(before)
+    return max(ideal[0] - since, since - ideal[1], 0)
 
 
 def _fits_as_is(ledger: Ledger, visit: Visit, a: Appointment) -> bool:
