@@ -20,13 +20,13 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from scheduler.documents import Schedule
 from scheduler.errors import InvalidInput
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions
-from scheduler.storage.tables import User, now
+from scheduler.storage.tables import Job, User, now
 from scheduler.usecases import Progress, plan_week, read_events, replan
 from solver import Options
 
@@ -168,8 +168,14 @@ def _fail(factory: Any, job_id: str, message: str) -> None:
             job.status, job.finished_at, job.error = "failed", now(), message
 
 
+ANALYSES = ("whatif",)
+"""Kinds of job with a lane of their own: one at a time, beside (never instead of) the front
+desk's solves and re-plans, so a manager's ten-minute what-if does not hold up a re-plan."""
+
+
 class JobRunner:
-    """Claims queued jobs and runs each in its own process, at most ``max_solves`` at once."""
+    """Claims queued jobs and runs each in its own process: at most ``max_solves`` solves and
+    re-plans at once, and besides them one analysis (a what-if, one CP-SAT worker)."""
 
     def __init__(self, engine: Engine, database_url: str, max_solves: int = 1,
                  poll_seconds: float = 0.25) -> None:
@@ -178,6 +184,7 @@ class JobRunner:
         self.max_solves = max(1, max_solves)
         self.poll = poll_seconds
         self.running: dict[str, BaseProcess] = {}
+        self.kinds: dict[str, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="chairtime-jobs", daemon=True)
         self._context = multiprocessing.get_context("spawn")
@@ -216,13 +223,19 @@ class JobRunner:
             if not process.is_alive():
                 process.join()
                 del self.running[job_id]
+                self.kinds.pop(job_id, None)
                 if process.exitcode not in (0, None) and job_id not in cancelled:
                     _fail(self.factory, job_id, f"the worker stopped (exit {process.exitcode})")
-        if len(self.running) >= self.max_solves:
-            return
         with session_scope(self.factory) as session:
-            queued = repo.queued_jobs(session)
-        for job_id in queued[: self.max_solves - len(self.running)]:
+            queued = [(job_id, kind) for job_id, kind in session.execute(
+                select(Job.id, Job.kind).where(Job.status == "queued")
+                .order_by(Job.created_at, Job.id))]
+        for job_id, kind in queued:
+            lane = kind in ANALYSES
+            busy = sum((k in ANALYSES) == lane for j, k in self.kinds.items()
+                       if j in self.running)
+            if busy >= (1 if lane else self.max_solves):
+                continue
             with session_scope(self.factory) as session:
                 if not repo.claim_job(session, job_id):
                     continue
@@ -230,3 +243,4 @@ class JobRunner:
                                             name=f"chairtime-job-{job_id}", daemon=True)
             process.start()
             self.running[job_id] = process
+            self.kinds[job_id] = kind

@@ -19,11 +19,11 @@ from scheduler.api.app import create_app
 from scheduler.security import hash_password
 from scheduler.settings import Settings
 from scheduler.storage import repo
-from scheduler.storage.db import session_scope
+from scheduler.storage.db import connect, session_scope
 from scheduler.storage.tables import Job
 from scheduler.usecases import plan_week
 from scheduler.validate import validate_scenario
-from scheduler.worker import run_job
+from scheduler.worker import JobRunner, run_job
 from solver import Options
 from tests.test_service import small_clinic
 
@@ -265,3 +265,45 @@ def test_a_whatif_job_that_fails_says_why_on_the_job_and_its_page(site: Site) ->
     page = site.client.get(f"/whatif/{job_id}")
     assert page.status_code == 200 and "This run failed: variants[0] (gone)" in page.text
     assert "failed: variants[0] (gone)" in site.client.get("/whatif").text
+
+
+class _Process:
+    """A worker process that runs until told (the runner's scheduling, without solving)."""
+
+    def __init__(self, **_: Any) -> None:
+        self.alive = True
+        self.exitcode: int | None = None
+
+    def start(self) -> None: ...
+
+    def is_alive(self) -> bool:
+        return self.alive
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+    def terminate(self) -> None:
+        self.alive = False
+
+
+def test_a_whatif_runs_beside_the_desks_solves_never_instead(site: Site) -> None:
+    """With one solve at a time, a queued re-plan still starts while a what-if runs, and a
+    second what-if waits for the first."""
+    engine = connect(site.url)
+    runner = JobRunner(engine, site.url, max_solves=1)
+    runner._context = type("Spawn", (), {"Process": _Process})()
+    with session_scope(site.sessions()) as session:
+        for job_id, kind in (("a", "whatif"), ("b", "whatif"), ("c", "solve"), ("d", "solve")):
+            repo.add_job(session, job_id * 32, 1, kind, {})
+
+    def states() -> str:
+        with session_scope(site.sessions()) as session:
+            return "".join(repo.job(session, j * 32).status[0] for j in "abcd")
+
+    runner._tick()
+    assert states() == "rqrq"  # a what-if and a solve: r(unning), q(ueued)
+    finished = runner.running["a" * 32]
+    assert isinstance(finished, _Process)
+    finished.alive, finished.exitcode = False, 0
+    runner._tick()
+    assert states() == "rrrq"  # the next what-if; the second solve still waits its turn
+    engine.dispose()
