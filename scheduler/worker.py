@@ -2,7 +2,8 @@
 server's event loop.
 
 A :class:`JobRunner` thread in the service claims queued jobs from the database (an atomic
-UPDATE, so a job runs once) and starts at most ``max_solves`` processes; more wait in the queue.
+UPDATE, so a job runs once) and starts at most ``max_solves`` processes for solves and
+re-plans, and one more for a what-if analysis; more wait in the queue.
 Each process (:func:`run_job`) opens its own database connection, reports progress into the
 job's row, stores the result (a draft schedule; a what-if's report in the folder its params
 name) and marks the job done. Cancelling a running job terminates its process; a time limit ends
