@@ -7,7 +7,7 @@ them (see ``model.ChairModel._soft_*``).
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from solver.candidates import mode_blocks
 from solver.greedy import LOAD, max_overlap
@@ -25,8 +25,9 @@ def _union_length(spans: list[Interval]) -> int:
 
 
 def penalties(problem: Problem, appointments: list[Appointment]) -> dict[str, int]:
-    """``preferred_staff``, ``stagger``, ``slack``, ``compact`` (idle) and ``continuity``
-    minutes, and ``spacing_days`` when any patient has an ideal spacing."""
+    """``preferred_staff``, ``stagger``, ``slack``, ``compact`` (idle), ``continuity`` (time of
+    day) and ``usual_staff`` minutes, and ``spacing_days`` when any patient has an ideal
+    spacing."""
     w = problem.weights
     patients = {p.id: p for p in problem.patients}
     staff_role = {s.id: s.role for s in problem.staff}
@@ -65,6 +66,7 @@ def penalties(problem: Problem, appointments: list[Appointment]) -> dict[str, in
     if any(p.ideal_gaps for p in problem.patients):
         out["spacing_days"] = spacing_days(problem, appointments)
     out["continuity"] = _continuity(appointments)
+    out["usual_staff"] = _other_staff(problem, appointments)
     return out
 
 
@@ -83,6 +85,30 @@ def spacing_days(problem: Problem, appointments: list[Appointment]) -> int:
             ideal = p.ideal_gap(y)
             if ideal is not None:
                 total += max(ideal[0] - (y - x), (y - x) - ideal[1], 0)
+    return total
+
+
+def _other_staff(problem: Problem, appointments: list[Appointment]) -> int:
+    """Session minutes of patients with two or more sessions spent with someone other than
+    their most frequent person for that staff entry (entries with modes)."""
+    mine: dict[str, list[Appointment]] = defaultdict(list)
+    for a in appointments:
+        mine[a.patient].append(a)
+    total = 0
+    for items in mine.values():
+        if len(items) < 2:
+            continue
+        seen: dict[str, Counter[str]] = defaultdict(Counter)
+        minutes: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for a in items:
+            protocol = problem.session_protocol(a.patient, a.day)
+            for need in protocol.staff:
+                if need.modes:
+                    seen[need.key][a.staff[need.key]] += 1
+                    minutes[need.key].append((a.staff[need.key], protocol.minutes))
+        for key, counts in seen.items():
+            usual = counts.most_common(1)[0][0]
+            total += sum(m for who, m in minutes[key] if who != usual)
     return total
 
 
