@@ -317,3 +317,16 @@ def test_spacing_is_kept_close_to_the_ideal() -> None:
     assert len(days) == 4
     assert all(3 <= g <= 4 for g in gaps[1:]), gaps  # the twice-weekly ideal: 3-4 days
     assert check(scenario, doc) == []
+
+
+def test_the_demo_clinics_patients_carry_courses() -> None:
+    from scheduler.library import DEMO, data_text
+    from scheduler.validate import parse_text
+
+    raw = parse_text(data_text(DEMO))
+    assert all("course" in p for p in raw["patients"])
+    week = load_input()
+    assert sum(p.sessions for p in week.patients) == 129  # the busy demo week, as before
+    month = load_input(None, None, 4)
+    assert all(len(p.per_week) == 4 for p in month.patients)
+    assert all(p.sessions == sum(w.max_sessions for w in p.per_week) for p in month.patients)
