@@ -40,9 +40,9 @@ router = APIRouter(include_in_schema=False)
 
 TIME_LIMIT = 10.0
 """The form's default seconds per solve, as the command line's: the demo's base and two presets
-with headroom and bottleneck (28 solves) took 146 s from "Run" to the result page on one core
-(2026-11-28); at 5 s they took 81 s, but every headroom came out 0 (the re-planning steps of
-an M-sized week need more than 5 s; bench/README.md says 10-12 s)."""
+with headroom and bottleneck (28 solves) took 146 s from "Run" to the result page on one core,
+all nine presets (90 solves) 457 s (2026-11-28, a shared machine); at 5 s the first took 81 s
+but found no headroom anywhere (bench/README.md: give an M-sized week 10-12 s a solve)."""
 MOST_SECONDS = 600
 CHART = re.compile(r"[a-z0-9][a-z0-9-]{0,100}")
 """A chart's file name (without ``.png``) as the report writes them."""
