@@ -43,7 +43,8 @@ class Settings(BaseSettings):
     seed: int = Field(default=0, description="CP-SAT random seed.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_solves: Annotated[int, Field(ge=1, le=64)] = Field(
-        default=1, description="Solves the service runs at once (more wait in the queue).")
+        default=1, description="Solves and re-plans the service runs at once (more wait in "
+                               "the queue); a what-if analysis runs beside them, one at a time.")
     token_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
         default=30, description="Minutes a sign-in's bearer token lasts.")
     public_url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")] | None = Field(

@@ -178,7 +178,7 @@ def test_the_front_desk_week_end_to_end(browser: Any, site: Site) -> None:
     assert "called in sick" in (page.locator("ul.unplaced").text_content() or "")
     assert patient in (page.locator("ul.unplaced").text_content() or "")
 
-    # drag a block 40 px (35 minutes) later on the week board: the move form goes, the checker judges
+    # drag a block 40 px (35 minutes) later on the week board: the move goes to the checker
     block = page.locator("a.appt").nth(2)
     ref = block.get_attribute("data-id")
     before_x = float(block.get_attribute("data-x") or 0)
@@ -203,8 +203,17 @@ def test_the_front_desk_week_end_to_end(browser: Any, site: Site) -> None:
     lane_box = lane.locator("rect.lane-bg").bounding_box()
     room = lane.get_attribute("data-room")
     assert lane_box is not None
-    page.mouse.click(lane_box["x"] + 150 + (9 * 60 + 7) * 1.15, lane_box["y"] + 5)  # 17:05
-    page.wait_for_url(re.compile(r"/unplaced\?date=2026-12-07&time=17%3A\d\d&room="))
+    taken = sorted(lane.locator("rect.outline").evaluate_all("rs => rs.map(r => "
+                   "[r.x.baseVal.value, r.x.baseVal.value + r.width.baseVal.value])"))
+    free, edge = None, 150.0  # the first stretch of 12 px or more between blocks
+    for a, b in [*taken, (150.0 + 600 * 1.15, 0.0)]:
+        if a - edge >= 12:
+            free = (edge + a) / 2
+            break
+        edge = max(edge, b)
+    assert free is not None
+    page.mouse.click(lane_box["x"] + free, lane_box["y"] + 5)
+    page.wait_for_url(re.compile(r"/unplaced\?date=2026-12-07&time=\d\d%3A\d\d&room="))
     assert page.get_by_label("Room").input_value() == room
     page.get_by_label("Patient").select_option(index=1)
     page.get_by_role("button", name="Why not here?").click()
@@ -252,6 +261,31 @@ def test_the_front_desk_week_end_to_end(browser: Any, site: Site) -> None:
     # rotate: the old link stops at once
     page.get_by_role("button", name="Rotate the link").click()
     assert httpx.get(url).status_code == 404
+    context.close()
+    assert site.csp_errors == []
+
+
+def test_the_managers_what_if_and_utilization(browser: Any, site: Site) -> None:
+    """Pick a preset, run it, read the comparison; then the week's use by hour."""
+    context = _context(browser, site)
+    page = context.new_page()
+    _watch_csp(page, site)
+    sign_in(page, "manager")
+    page.get_by_role("link", name="What-if").click()
+    page.get_by_label(re.compile("^one more chair")).check()
+    page.get_by_label("Seconds per solve").fill("2")
+    page.get_by_label(re.compile("^Headroom")).uncheck()
+    page.get_by_label(re.compile("^Bottleneck")).uncheck()
+    page.get_by_role("button", name="Run").click()
+    page.wait_for_url(re.compile(r"/whatif/[0-9a-f]+$"), timeout=180_000)
+    text = page.locator("main").inner_text()
+    assert "one more chair" in text and "base" in text.lower()
+    images = page.eval_on_selector_all("main img", "imgs => imgs.map(i => i.naturalWidth)")
+    assert images and all(w > 0 for w in images)  # every chart loaded under the CSP
+    _shot(page, "whatif")
+    page.get_by_role("link", name="Utilization").click()
+    assert page.locator("table caption").count() >= 3  # chairs, nurses, prescribers
+    _shot(page, "utilization")
     context.close()
     assert site.csp_errors == []
 

@@ -21,10 +21,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect as sa_inspect
 
 from scheduler.api.app import create_app
-from scheduler.security import hash_password
 from scheduler.check import check
 from scheduler.cli import main
 from scheduler.errors import Conflict
+from scheduler.security import hash_password
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.db import connect, downgrade, session_scope, sessions, upgrade

@@ -27,6 +27,7 @@ function watchJob(section) {
     }
     const p = data.progress || {};
     if (p.objective != null && p.bound) { bar.value = Math.round(100 * p.objective / p.bound); }
+    if (p.done != null && p.total) { bar.value = Math.round(100 * p.done / p.total); }
     if (data.next) { window.location.assign(data.next); return; }
     if (data.status === "queued" || data.status === "running") { setTimeout(tick, 1000); }
     else { bar.value = 100; }
