@@ -330,3 +330,29 @@ def test_the_demo_clinics_patients_carry_courses() -> None:
     month = load_input(None, None, 4)
     assert all(len(p.per_week) == 4 for p in month.patients)
     assert all(p.sessions == sum(w.max_sessions for w in p.per_week) for p in month.patients)
+
+
+PATIENTS = st.lists(st.tuples(st.sampled_from(("esk-trd", "esk-mdsi")), st.integers(0, 20),
+                              st.sampled_from((None, 1, 2)), st.booleans(),
+                              st.integers(2, 16)), min_size=1, max_size=5)
+
+
+@settings(max_examples=6, deadline=None)
+@given(PATIENTS, st.integers(2, 4))
+def test_every_multi_week_schedule_passes_check_on_the_expanded_scenario(
+        mix: list[tuple[str, int, int | None, bool, int]], weeks: int) -> None:
+    patients = []
+    for n, (cid, done, every, worsening, since) in enumerate(mix):
+        p = esk(f"P{n:02d}", [], done=done, every_weeks=every, worsening=worsening)
+        p["course"]["id"] = cid
+        if done:
+            p["last_session"] = str(START - timedelta(days=since))
+        else:
+            p["course"]["dose"] = 84 if cid == "esk-mdsi" else 56
+            p["protocol"] = "esk-84" if cid == "esk-mdsi" else "esk-56"
+        patients.append(p)
+    scenario, doc = solve_data(clinic(patients, weeks=weeks, rooms=1), seconds=1)
+    assert check(scenario, doc) == []  # solve_data's own check ran on the same scenario
+    for p in scenario.patients:
+        caps = {w.week: w.max_sessions for w in p.per_week}
+        assert all(n <= caps[w] for w, n in per_week(doc, p.id).items())
