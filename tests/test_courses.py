@@ -353,6 +353,6 @@ def test_every_multi_week_schedule_passes_check_on_the_expanded_scenario(
         patients.append(p)
     scenario, doc = solve_data(clinic(patients, weeks=weeks, rooms=1), seconds=1)
     assert check(scenario, doc) == []  # solve_data's own check ran on the same scenario
-    for p in scenario.patients:
-        caps = {w.week: w.max_sessions for w in p.per_week}
-        assert all(n <= caps[w] for w, n in per_week(doc, p.id).items())
+    for expanded in scenario.patients:
+        caps = {w.week: w.max_sessions for w in expanded.per_week}
+        assert all(n <= caps[w] for w, n in per_week(doc, expanded.id).items())
