@@ -131,7 +131,8 @@ def test_multi_week_schedule_passes_check_on_the_expanded_scenario(tmp_path: Pat
     assert main(["-q", "expand", str(source), "--weeks", "3", "--out", str(plain)]) == 0
     written = yaml.safe_load(plain.read_text(encoding="utf-8"))
     assert written["version"] == 1 and written["horizon"]["days"] == 21
-    assert all("course" not in p and p["per_week"] for p in written["patients"])
+    assert all("course" not in p and p["per_week"] and {"sessions", "min_gap_days", "priority"}
+               <= p.keys() for p in written["patients"])
     out = tmp_path / "out"
     assert main(["-q", "solve", str(source), "--weeks", "3", "--out", str(out),
                  "--time-limit", "3", "--workers", "2"]) == 0

@@ -68,8 +68,11 @@ def with_weeks(data: Any, weeks: int) -> Any:
 
 def plain_scenario(scenario: Scenario) -> dict[str, Any]:
     """The scenario as contract data (what ``chairtime expand`` writes): explicit sessions,
-    gaps, priorities and per-week limits, no courses."""
-    return {"version": 1, **scenario_data(scenario)}
+    gaps, priorities and per-week limits (defaults written out), no courses."""
+    data = {"version": 1, **scenario_data(scenario)}
+    for row, p in zip(data["patients"], scenario.patients, strict=True):
+        row |= {"sessions": p.sessions, "min_gap_days": p.min_gap_days, "priority": p.priority}
+    return data
 
 
 def read_schedule_file(path: Path) -> Schedule:
