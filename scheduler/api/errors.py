@@ -3,6 +3,7 @@ path), NotFound 404, Conflict 409; FastAPI's own request errors in the same 422 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +12,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match
 
 from scheduler.errors import Conflict, InvalidInput, NotFound
 
@@ -61,15 +62,13 @@ def install(app: FastAPI, page: PageError = _no_page) -> None:
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         """Starlette's answers, but a 405's ``Allow`` lists every method of the path (each
         method of a path is a route of its own, and Starlette names only the first)."""
-        shown = page(request, exc.status_code, str(exc.detail))
-        if shown is not None:
-            return shown
         headers = dict(exc.headers or {})
         if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
-            methods = {m for route in request.app.router.routes
-                       if isinstance(route, Route) and route.matches(request.scope)[0]
-                       != Match.NONE for m in (route.methods or ())}
-            headers["Allow"] = ", ".join(sorted(methods))
+            headers["Allow"] = ", ".join(_allowed(request))
+        shown = page(request, exc.status_code, str(exc.detail))
+        if shown is not None:
+            shown.headers.update(headers)
+            return shown
         return await http_exception_handler(request, StarletteHTTPException(
             exc.status_code, exc.detail, headers))
 
@@ -84,6 +83,26 @@ def install(app: FastAPI, page: PageError = _no_page) -> None:
         shown = page(request, 409, str(exc))
         return shown if shown is not None else JSONResponse(
             {"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
+
+
+METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def _allowed(request: Request) -> list[str]:
+    """The methods this path answers, as the OpenAPI document lists them (of the documented
+    paths it matches, the most specific: ``…/patients/file`` before ``…/patients/{id}``);
+    for an undocumented path (a page), each method tried against the router."""
+    path = request.url.path
+    documented = []
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = "^" + re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, path):
+            documented.append((template.count("{"), sorted(m.upper() for m in operations)))
+    if documented:
+        return min(documented)[1]
+    return [m for m in METHODS
+            if any(route.matches({**request.scope, "method": m})[0] == Match.FULL
+                   for route in request.app.router.routes)]
 
 
 def issues_from_error(error: Any) -> tuple[str, str]:

@@ -173,7 +173,7 @@ def wants_page(request: Request) -> bool:
     """Whether an error on this path is answered with a page (not the API's JSON)."""
     path = request.url.path
     return not (path.startswith(("/api/", "/feeds/", "/docs", "/redoc", "/openapi"))
-                or path.endswith((".json", ".png", ".svg", ".ics")))
+                or path.endswith((".json", ".png", ".svg", ".ics", ".txt", ".csv")))
 
 
 def error_page(request: Request, code: int, message: str) -> HTMLResponse:
