@@ -81,6 +81,7 @@ def browser() -> Iterator[Any]:
 def _context(browser: Any, site: Site, width: int = 1280, height: int = 800) -> Any:
     context = browser.new_context(viewport={"width": width, "height": height},
                                   base_url=site.base)
+    context.set_default_timeout(90_000)  # a loaded 2-core machine: slow, not broken
     return context
 
 
@@ -104,6 +105,7 @@ def axe(browser: Any, site: Site, role: str, paths: list[str]) -> dict[str, list
     injected script only: the pages themselves are checked under theirs elsewhere)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=site.base,
                                   bypass_csp=True)
+    context.set_default_timeout(90_000)
     page = context.new_page()
     sign_in(page, role)
     found: dict[str, list[str]] = {}
