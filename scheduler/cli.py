@@ -338,8 +338,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from scheduler.api.app import create_app
 
-    log.info("serving http://%s:%d/api/v1 on %s (API documentation at /docs)", args.host,
-             args.port, settings.database.split("@")[-1])
+    log.info("serving http://%s:%d/ (pages: sign in there) and the API at /api/v1 on %s "
+             "(API documentation at /docs)", args.host, args.port,
+             settings.database.split("@")[-1])
     uvicorn.run(create_app(settings), host=args.host, port=args.port,
                 log_level=settings.log_level.lower())
     return EXIT_OK
