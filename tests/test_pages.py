@@ -335,7 +335,7 @@ def test_no_serious_accessibility_violation_on_any_page(browser: Any, site: Site
                   "/board?view=nurses&zoom=day&day=2026-12-08", "/patients", "/patients/P001",
                   "/nowhere"]
     found = axe(browser, site, "front_desk", desk_pages + _schedule_pages(browser, site))
-    found |= axe(browser, site, "manager", ["/whatif", "/utilization"])
+    found |= axe(browser, site, "manager", ["/whatif", "/utilization", *_whatif_pages(site)])
     assert found == {}
 
 
@@ -351,3 +351,16 @@ def _schedule_pages(browser: Any, site: Site) -> list[str]:
     schedule = link.split("/")[2]
     return [link, f"/schedules/{schedule}/unplaced", f"/schedules/{schedule}/replan",
             f"/schedules/{schedule}/changes"]
+
+
+def _whatif_pages(site: Site) -> list[str]:
+    """The result and job pages of the what-if run the manager's test made."""
+    with httpx.Client(base_url=site.base) as client:
+        form = client.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        assert token is not None
+        client.post("/login", data={"email": USERS["manager"], "password": PASSWORD,
+                                    "csrf": token.group(1)})
+        runs = re.findall(r'href="/whatif/([0-9a-f]+)"', client.get("/whatif").text)
+    assert runs, "the manager's test ran a what-if"
+    return [f"/whatif/{runs[0]}", f"/jobs/{runs[0]}"]
