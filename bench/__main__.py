@@ -9,6 +9,8 @@
 - ``python -m bench feeds`` — loopback load on one patient's calendar feed (200 and 304) against a
   bare FastAPI endpoint answering the same bytes, SQLite and PostgreSQL;
 - ``python -m bench whatif`` — a 12-variant what-if sweep on M: 1 vs 2 processes vs Dask;
+- ``python -m bench network-whatif`` — 50 sites x M, where one more chair or nurse helps most
+  (``--processes N`` or ``--cluster ADDRESS``);
 - ``python -m bench generate DIR`` — write the suite's scenarios as YAML.
 """
 
@@ -31,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="?", default="suite",
                         choices=["suite", "network", "replan", "generate", "whatif", "serve",
-                                 "feeds"])
+                                 "feeds", "network-whatif"])
     parser.add_argument("dir", nargs="?", type=Path, help="output folder for generate")
     parser.add_argument("--quick", action="store_true", help="the small, fast subset")
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers per solve")
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="M", help="network: size of each site")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
     parser.add_argument("--dask", help="network: address of a Dask scheduler")
+    parser.add_argument("--processes", type=int, default=None,
+                        help="network-whatif: local processes (default: every core)")
+    parser.add_argument("--cluster", help="network-whatif: address of a Dask scheduler")
     parser.add_argument("--events", type=int, default=20, help="replan: events per size")
     parser.add_argument("--out", type=Path, default=OUT, help="where CSV and charts go")
     parser.add_argument("--seconds", type=float, default=30,
@@ -72,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.whatif import whatif_bench
 
         return whatif_bench(args, console)
+    if args.what == "network-whatif":
+        from bench.network_whatif import network_whatif
+
+        return network_whatif(args, console)
     if args.what == "replan":
         from bench.replan import replan_bench
 

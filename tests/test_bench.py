@@ -44,3 +44,23 @@ def test_small_instances_solve_greedy_is_valid_and_lp_bounds_both(spec: Spec) ->
     assert lp.bound <= capacity_bound(problem) + 1e-6
     if solution.status == "OPTIMAL":
         assert solution.bound == solution.objective <= lp.bound + 1e-6
+
+
+def test_network_whatif_on_three_small_sites() -> None:
+    """``python -m bench network-whatif`` in miniature, inline: one row per site with the base
+    and both variants, every schedule passes the checker and none is below its greedy start."""
+    from bench.network_whatif import CHAIR, NURSE, network_table, run_network, site_specs
+    from scheduler.usecases.whatif import BASE, local_pool
+
+    results = run_network(site_specs(3, "S"), 1.0, local_pool(1))
+    assert [r.site for r in results] == ["S-room-1.00#100", "S-staff-1.00#101",
+                                         "S-room-1.00#102"]
+    for r in results:
+        assert [v.name for v in r.variants] == [BASE, CHAIR, NURSE]
+        assert all(v.violations == 0 and v.weighted >= v.greedy_weighted for v in r.variants)
+        best, gain = r.best()
+        placed = {v.name: v.placed for v in r.variants}
+        assert gain == placed[best] - placed[BASE] >= 0
+        assert gain == max(placed.values()) - placed[BASE]
+    table = network_table(results, "t")
+    assert table.row_count == 4 and len(table.columns) == 9
