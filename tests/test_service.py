@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import multiprocessing
 import os
+import re
 import signal
 import threading
 import time
@@ -176,7 +177,49 @@ ROUTES: list[tuple[str, str, set[str], Any]] = [
     ("POST", "/schedules/{draft}/replan", DESK, {"events": []}),
     ("POST", "/schedules/{draft}/appointments/{first}/cancel", DESK, {"version": 1}),
     ("POST", "/schedules/{draft}/publish", DESK, {"version": 1}),
+    ("PUT", "/users/1/staff", ADMIN, {"staff_id": "N1"}),
+    ("POST", "/clinics/1/scenario/file", MANAGER, None),
+    ("POST", "/clinics/1/patients/file", DESK, None),
+    ("GET", "/jobs/0123456789abcdef0123456789abcdef", ANY, None),
+    ("POST", "/jobs/0123456789abcdef0123456789abcdef/cancel", DESK, None),
+    ("GET", "/clinics/1/schedules/published", ANY, None),
+    ("POST", "/schedules/{draft}/appointments/{first}/move", DESK,
+     {"version": 1, "start": "2026-12-07T09:00:00-05:00"}),
+    ("GET", "/clinics/1/staff/N1", ANY, None),
+    ("PUT", "/clinics/1/staff/N1", MANAGER, {"id": "N1", "role": "nurse"}),
+    ("DELETE", "/clinics/1/staff/N9", MANAGER, None),
+    ("POST", "/clinics/1/protocols", MANAGER, None),
+    ("PUT", "/clinics/1/protocols/esk", MANAGER, None),
+    ("DELETE", "/clinics/1/protocols/nope", MANAGER, None),
+    ("GET", "/clinics/1/patients/P01", ANY, None),
+    ("PUT", "/clinics/1/patients/P01", DESK, {"id": "P01", "protocol": "esk",
+                                              "rems_enrolled": True}),
+    *[(method, f"/clinics/1/{feed}/feed-link{tail}", allowed, None)
+      for feed, allowed in (("patients/P01", DESK), ("staff/me", ANY), ("rooms/R1", MANAGER),
+                            ("", MANAGER))
+      for method, tail in (("POST", ""), ("GET", ""), ("POST", "/rotate"), ("DELETE", ""))],
 ]
+ROUTES = [(m, p.replace("//", "/"), a, b) for m, p, a, b in ROUTES]
+PUBLIC = {("POST", "/auth/token")}
+"""Routes anyone may call (the feeds and robots.txt live outside /api/v1)."""
+
+
+def test_the_role_table_covers_every_operation_of_the_api(service: Service) -> None:
+    """Each operation the OpenAPI document lists under /api/v1 has a row above (or is public):
+    a route added without saying who may call it fails here."""
+    paths = service.client.get("/openapi.json").json()["paths"]
+    missing = []
+    for template, operations in paths.items():
+        if not template.startswith(API):
+            continue
+        pattern = re.compile("^" + re.sub(r"\\{[^}]+\\}", "[^/]+",
+                                          re.escape(template.removeprefix(API))) + "$")
+        for method in operations:
+            rows = [p for m, p, _, _ in ROUTES if m == method.upper() and pattern.match(
+                p.replace("{draft}", "1").replace("{first}", "A-0001"))]
+            if not rows and (method.upper(), template.removeprefix(API)) not in PUBLIC:
+                missing.append(f"{method.upper()} {template}")
+    assert missing == []
 
 
 @pytest.mark.parametrize(("method", "path", "allowed", "body"), ROUTES,
