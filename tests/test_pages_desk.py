@@ -227,3 +227,23 @@ def test_publish_from_the_board_and_the_patient_link_reads_back(desk: Service) -
     # the page never shows the link again, only that one is in force
     again = desk.client.get(f"/patients/{patient}")
     assert url.group(1) not in again.text and "A private link is in force" in again.text
+
+
+def test_a_solve_queued_from_the_board_can_be_cancelled_once(desk: Service) -> None:
+    token = csrf(desk.client.get("/board").text)
+    queued = desk.client.post("/solve", data={"csrf": token, "time_limit": "5"},
+                              follow_redirects=False)
+    assert queued.status_code == 303
+    job = queued.headers["location"]  # /jobs/{id}: no runner in this service, so it waits
+    page = desk.client.get(job)
+    assert "Waiting for a free worker" in page.text
+    assert desk.client.get(f"{job}/progress.json").json()["status"] == "queued"
+    bad = desk.client.post("/solve", data={"csrf": token, "time_limit": "0"})
+    assert bad.status_code == 422
+    assert messages(bad.text) == {"time_limit": ["&#39;0&#39;: give seconds between 1 and 3600"]}
+    assert 'name="time_limit" type="number" value="0"' in bad.text  # what was typed stays
+    desk.client.post(f"{job}/cancel", data={"csrf": token})
+    assert desk.client.get(f"{job}/progress.json").json()["status"] == "cancelled"
+    again = desk.client.post(f"{job}/cancel", data={"csrf": token})
+    assert again.status_code == 409
+    assert "cancelled already" in again.text

@@ -136,6 +136,17 @@ def _local_start(scenario: Scenario, day: str, clock: str, field: str = "start"
     return datetime.combine(parsed_day, parsed_time, _tz(scenario)), []
 
 
+def _slot(scenario: Scenario, form: dict[str, str]) -> tuple[datetime, dict[str, str]]:
+    """A form's date, time and ``staff.<key>`` fields: the instant and the staff asked for
+    (InvalidInput naming the fields otherwise)."""
+    start, issues = _local_start(scenario, form.get("date", ""), form.get("time", ""))
+    if issues or start is None:
+        raise InvalidInput(issues)
+    staff = {k.removeprefix("staff."): v for k, v in form.items()
+             if k.startswith("staff.") and v}
+    return start, staff
+
+
 def _patients(scenario: Scenario) -> dict[str, str]:
     return {p.id: p.name or p.id for p in scenario.patients}
 
@@ -204,6 +215,12 @@ def home() -> RedirectResponse:
 def board(request: Request, user: PageUser, session: PageSession,
           schedule: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
           day: str | None = None, view: str = "rooms", zoom: str = "week") -> HTMLResponse:
+    return page(request, "board.html", _board(request, session, schedule, day, view, zoom))
+
+
+def _board(request: Request, session: Any, schedule: int | None = None, day: str | None = None,
+           view: str = "rooms", zoom: str = "week") -> dict[str, Any]:
+    """What the board shows: the schedule asked for (else the current one), its days."""
     clinic = current_clinic(request, session)
     row = _pick_schedule(session, clinic.id, schedule)
     version = repo.scenario_version(session, clinic.id)
@@ -223,12 +240,12 @@ def board(request: Request, user: PageUser, session: PageSession,
     doc = repo.to_schedule(row) if row is not None else None
     panels = day_panels(scenario, doc, shown, now()) if doc is not None else []
     jobs = [j for j in repo.jobs_of(session, clinic.id) if j.status in ("queued", "running")]
-    return page(request, "board.html", {
+    return {
         "clinic": clinic, "row": row, "schedule": doc, "scenario": scenario, "panels": panels,
         "days": days, "day": chosen, "view": "nurses" if view == "nurses" else "rooms",
         "zoom": "day" if zoom == "day" else "week", "names": _patients(scenario),
         "tz": _tz(scenario), "rows": repo.schedules(session, clinic.id), "running": jobs,
-        "scale": 1.25 if zoom == "day" else 1.15, "initials": initials})
+        "scale": 1.25 if zoom == "day" else 1.15, "initials": initials, "form": {}}
 
 
 # ----------------------------------------------------------------------------- jobs
@@ -254,17 +271,13 @@ def solve(request: Request, user: PageUser, session: PageSession,
             if not 1 <= seconds <= 3600:
                 raise ValueError
         except ValueError:
-            return _board_error(request, session, [Issue(
-                "time_limit", f"{time_limit!r}: give seconds between 1 and 3600")])
+            return page(request, "board.html",
+                        {**_board(request, session), "form": {"time_limit": time_limit}},
+                        status_code=422, errors=[Issue(
+                            "time_limit", f"{time_limit!r}: give seconds between 1 and 3600")])
         params["time_limit"] = seconds
     job = _queue(session, request, user, clinic.id, "solve", params)
     return redirect(f"/jobs/{job.id}")
-
-
-def _board_error(request: Request, session: Any, issues: list[Issue]) -> HTMLResponse:
-    response = board(request, request.state.user, session)
-    return page(request, "board.html", {**response.context, "form_errors": issues},  # type: ignore[attr-defined]
-                status_code=422, errors=issues)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
@@ -293,11 +306,7 @@ def job_progress(job_id: str, user: PageUser, session: PageSession) -> JSONRespo
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[Csrf])
 def cancel_job(job_id: str, user: PageUser, session: PageSession) -> Response:
-    job = repo.job(session, job_id)
-    if job.status not in ("queued", "running"):
-        raise Conflict(f"this job is {job.status} already")
-    job.status, job.finished_at = "cancelled", now()
-    repo.audit(session, user, "cancel", "job", job_id, None, None)
+    repo.cancel_job(session, repo.job(session, job_id), user)
     session.commit()
     return redirect(f"/jobs/{job_id}")
 
@@ -362,11 +371,7 @@ async def move(request: Request, schedule_id: int, ref: str, user: PageUser,
     ctx = _context(session, request, row)
     try:
         _draft(row)
-        start, issues = _local_start(ctx["scenario"], form.get("date", ""), form.get("time", ""))
-        if issues or start is None:
-            raise InvalidInput(issues)
-        staff = {k.removeprefix("staff."): v for k, v in form.items()
-                 if k.startswith("staff.") and v}
+        start, staff = _slot(ctx["scenario"], form)
         before = ctx["schedule"]
         edited = move_appointment(ctx["scenario"], before, ref, start, form.get("room") or None,
                                   staff or None)
@@ -440,11 +445,7 @@ async def place(request: Request, schedule_id: int, user: PageUser,
     ctx = _context(session, request, row)
     try:
         _draft(row)
-        start, issues = _local_start(ctx["scenario"], form.get("date", ""), form.get("time", ""))
-        if issues or start is None:
-            raise InvalidInput(issues)
-        staff = {k.removeprefix("staff."): v for k, v in form.items()
-                 if k.startswith("staff.") and v}
+        start, staff = _slot(ctx["scenario"], form)
         edited = place_session(ctx["scenario"], ctx["schedule"], form.get("patient", ""),
                                start, form.get("room", ""), staff or None)
         added = next(a for a in edited.appointments

@@ -295,6 +295,15 @@ def job(session: Session, job_id: str) -> Job:
     return found
 
 
+def cancel_job(session: Session, job: Job, by: User | None) -> Job:
+    """Cancel a queued or running job (its runner stops the process); Conflict otherwise."""
+    if job.status not in ("queued", "running"):
+        raise Conflict(f"job {job.id} is {job.status} already")
+    job.status, job.finished_at = "cancelled", now()
+    audit(session, by, "cancel", "job", job.id, None, None)
+    return job
+
+
 def jobs_of(session: Session, clinic_id: int, limit: int = 50) -> list[Job]:
     """The clinic's latest jobs, newest first."""
     return list(session.scalars(select(Job).where(Job.clinic_id == clinic_id)

@@ -9,7 +9,6 @@ from fastapi import APIRouter, Request, Response, status
 from scheduler.api.deps import AnyStaff, Desk, RowId, SessionDep, SettingsDep
 from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
 from scheduler.api.schemas import JobPublic, ReplanRequest, SolveRequest
-from scheduler.errors import Conflict
 from scheduler.storage import repo
 from scheduler.storage.tables import Job, now
 from scheduler.usecases import read_events
@@ -77,10 +76,6 @@ def get_job(job_id: str, user: AnyStaff, session: SessionDep, request: Request) 
              responses=SIGNED_IN | R404 | R409,
              summary="Cancel a queued or running job (front desk and up)")
 def cancel_job(job_id: str, user: Desk, session: SessionDep, request: Request) -> JobPublic:
-    job = repo.job(session, job_id)
-    if job.status not in ("queued", "running"):
-        raise Conflict(f"job {job_id} is {job.status} already")
-    job.status, job.finished_at = "cancelled", now()
-    repo.audit(session, user, "cancel", "job", job_id, None, None)
+    job = repo.cancel_job(session, repo.job(session, job_id), user)
     session.commit()
     return job_public(request, job)
