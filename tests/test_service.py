@@ -559,3 +559,16 @@ def test_bad_input_on_each_write_route_is_a_422_naming_the_field_and_stores_noth
     after = (service.call("GET", "/clinics/1/scenario").json(),
              service.call("GET", "/clinics/1/schedules").json())
     assert after == before
+
+
+def test_a_stored_schedule_keeps_each_rems_forms_due_date(service: Service) -> None:
+    """What schedule.json says of REMS paperwork survives the database (migration 0003)."""
+    data = small_clinic()
+    data["protocols"][0]["requires_rems"] = True  # esketamine under the REMS program
+    assert service.call("PUT", "/clinics/1/scenario", json={"scenario": data}).status_code == 200
+    draft = service.draft()
+    appointments = draft["schedule"]["appointments"]
+    assert appointments
+    for a in appointments:
+        session_day = datetime.fromisoformat(a["start"]).date()
+        assert a["rems_form_due"] == (session_day + timedelta(days=7)).isoformat(), a

@@ -176,7 +176,8 @@ def add_scenario_version(session: Session, clinic: Clinic, scenario: Scenario,
 def _rows(schedule: Schedule) -> list[AppointmentRow]:
     return [AppointmentRow(ref=a.id, patient=a.patient, protocol=a.protocol, room=a.room,
                            staff=dict(a.staff), start_at=a.start, end_at=a.end,
-                           phases=[p.model_dump(mode="json") for p in a.phases])
+                           phases=[p.model_dump(mode="json") for p in a.phases],
+                           rems_form_due=a.rems_form_due)
             for a in schedule.appointments]
 
 
@@ -226,7 +227,8 @@ def published(session: Session, clinic_id: int) -> ScheduleRow:
 def to_schedule(row: ScheduleRow) -> Schedule:
     appointments = [{"id": a.ref, "patient": a.patient, "protocol": a.protocol,
                      "room": a.room, "staff": a.staff, "start": a.phases[0]["start"],
-                     "end": a.phases[-1]["end"], "phases": a.phases}
+                     "end": a.phases[-1]["end"], "phases": a.phases,
+                     "rems_form_due": a.rems_form_due}
                     for a in sorted(row.appointments, key=lambda a: (a.start_at, a.ref))]
     return Schedule.model_validate({**row.meta, "appointments": appointments})
 

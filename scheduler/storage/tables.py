@@ -6,7 +6,7 @@ same thing."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -156,6 +156,8 @@ class AppointmentRow(Base):
     start_at: Mapped[datetime]
     end_at: Mapped[datetime]
     phases: Mapped[list[Any]]
+    rems_form_due: Mapped[date | None]
+    """The REMS monitoring form's due date, for a session of a REMS protocol."""
     schedule: Mapped[Schedule] = relationship(back_populates="appointments")
 
 
