@@ -12,21 +12,21 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
+from scheduler.compile import Clock, subtract
 from scheduler.documents import Appointment, Schedule
-from scheduler.model import Scenario, StaffSpec, Weekday
+from scheduler.model import WEEKDAYS, Scenario, StaffSpec
+from solver import union
 
 __all__ = ["Block", "DayPanel", "Lane", "NurseRow", "Span", "day_panels", "initials",
            "week_dates"]
 
-WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
 @dataclass(frozen=True)
 class Span:
-    x: float
-    w: float
+    """A stretch of the day: minutes from the opening, and its length in minutes."""
+
+    x: int
+    w: int
     kind: str = ""
     level: int = 0
 
@@ -40,12 +40,12 @@ class Block:
     nurse: str
     start: datetime
     end: datetime
-    x: float
-    w: float
+    x: int
+    w: int
     phases: list[Span]
     turnover: Span | None
     fixed: bool = False
-    label_x: float = 0.0
+    label_x: int = 0
     """Where the label starts: on the first light (monitoring) phase when there is one."""
     label_on_dark: bool = False
 
@@ -75,13 +75,13 @@ class DayPanel:
     label: str
     opens: datetime
     minutes: int
-    ticks: list[tuple[float, str]]
+    ticks: list[tuple[int, str]]
     lanes: list[Lane]
     nurses: list[NurseRow]
     prescribers: list[Span]
     needs_prescriber: list[Span]
     uncovered: list[Span]
-    now_x: float | None
+    now_x: int | None
     count: int
 
 
@@ -95,25 +95,13 @@ def initials(name: str | None, fallback: str) -> str:
 
 def week_dates(scenario: Scenario) -> list[date]:
     """The horizon's days on which the clinic opens."""
-    start = scenario.horizon.start
-    out = []
-    for i in range(scenario.horizon.days):
-        day = start + timedelta(days=i)
-        if scenario.clinic.hours.get(WEEKDAYS[day.weekday()]) and \
-                day not in scenario.clinic.closed_dates:
-            out.append(day)
-    return out
+    return [d for d in scenario.dates() if scenario.clinic.hours.get(WEEKDAYS[d.weekday()])
+            and d not in scenario.clinic.closed_dates]
 
 
-def _wall(tz: ZoneInfo, day: date, clock: str) -> datetime:
-    if clock == "24:00":
-        return datetime.combine(day + timedelta(days=1), datetime.min.time(), tz)
-    hh, mm = clock.split(":")
-    return datetime(day.year, day.month, day.day, int(hh), int(mm), tzinfo=tz)
-
-
-def _minutes(a: datetime, b: datetime) -> float:
-    return (b - a).total_seconds() / 60
+def _minutes(a: datetime, b: datetime) -> int:
+    """Real minutes from ``a`` to ``b`` (a daylight-saving night's hour counts as it passes)."""
+    return int((b - a).total_seconds() // 60)
 
 
 def _mode_of(scenario: Scenario, protocol: str) -> tuple[str, dict[str, str]]:
@@ -154,7 +142,7 @@ def _lanes(scenario: Scenario, blocks: list[tuple[Appointment, Block]]) -> list[
         free = [float("-inf")] * room.chairs
         for b in sorted(by_room.pop(room.id, []), key=lambda b: b.x):
             end = b.x + b.w + (b.turnover.w if b.turnover else 0)
-            i = next((i for i, f in enumerate(free) if f <= b.x + 1e-9),
+            i = next((i for i, f in enumerate(free) if f <= b.x),
                      min(range(room.chairs), key=lambda i: free[i]))  # overbooked: still shown
             free[i] = end
             chairs[i].blocks.append(b)
@@ -164,10 +152,10 @@ def _lanes(scenario: Scenario, blocks: list[tuple[Appointment, Block]]) -> list[
     return lanes
 
 
-def _steps(events: list[tuple[float, int]]) -> list[Span]:
+def _steps(events: list[tuple[int, int]]) -> list[Span]:
     """A step function from (x, +-1) events: spans of constant positive level."""
     out: list[Span] = []
-    level, last = 0, 0.0
+    level, last = 0, 0
     for x, d in sorted(events):
         if level > 0 and x > last:
             out.append(Span(last, x - last, "load", level))
@@ -175,68 +163,35 @@ def _steps(events: list[tuple[float, int]]) -> list[Span]:
     return out
 
 
-def _shifts(staff: StaffSpec, day: date, tz: ZoneInfo, opens: datetime) -> list[Span]:
+def _shifts(clock: Clock, staff: StaffSpec, day: date, opens: datetime) -> list[Span]:
+    """The staff member's time on shift that day (touching intervals joined, absences and
+    time off taken out), read as the solver reads it."""
     if day in staff.time_off:
         return []
-    spans = []
-    for a, b in staff.shifts.get(WEEKDAYS[day.weekday()], []):
-        s, e = _wall(tz, day, a), _wall(tz, day, b)
-        for out in staff.absences:
-            if out.date == day:
-                cut_s = _wall(tz, day, out.from_) if out.from_ else _wall(tz, day, "00:00")
-                cut_e = _wall(tz, day, out.to) if out.to else _wall(tz, day, "24:00")
-                if cut_s <= s and cut_e >= e:
-                    s = e
-                elif cut_s <= s < cut_e:
-                    s = cut_e
-                elif s < cut_s < e:
-                    spans.append(Span(_minutes(opens, s), _minutes(s, cut_s), "shift"))
-                    s = max(cut_e, s)
-        if e > s:
-            spans.append(Span(_minutes(opens, s), _minutes(s, e), "shift"))
-    return spans
+    o = clock.minute(opens)
+    return [Span(a - o, b - o, "shift")
+            for a, b in subtract(clock.spans(staff.shifts, day), clock.outages(staff.absences))]
 
 
 def _clip(spans: list[Span], minutes: int) -> list[Span]:
     """``spans`` cut to the day's opening hours (a shift may start before the doors open)."""
     out = []
     for s in spans:
-        a, b = max(s.x, 0.0), min(s.x + s.w, float(minutes))
+        a, b = max(s.x, 0), min(s.x + s.w, minutes)
         if b > a:
             out.append(Span(a, b - a, s.kind, s.level))
     return out
 
 
-def _merge(spans: list[Span]) -> list[tuple[float, float]]:
-    out: list[tuple[float, float]] = []
-    for s in sorted(spans, key=lambda s: s.x):
-        if out and s.x <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], s.x + s.w))
-        else:
-            out.append((s.x, s.x + s.w))
-    return out
-
-
-def _uncovered(need: list[Span], cover: list[Span]) -> list[Span]:
-    covered = _merge(cover)
-    out = []
-    for a, b in _merge(need):
-        t = a
-        for c, d in covered:
-            if d <= t or c >= b:
-                continue
-            if c > t:
-                out.append(Span(t, c - t, "uncovered"))
-            t = max(t, d)
-        if t < b:
-            out.append(Span(t, b - t, "uncovered"))
-    return out
+def _spans(pieces: tuple[tuple[int, int], ...], kind: str) -> list[Span]:
+    return [Span(a, b - a, kind) for a, b in pieces]
 
 
 def day_panels(scenario: Scenario, schedule: Schedule, days: list[date],
                now: datetime | None = None) -> list[DayPanel]:
     """One panel per day of ``days`` on which the clinic opens."""
-    tz = ZoneInfo(scenario.clinic.timezone)
+    clock = Clock(scenario)
+    tz = clock.tz
     names = {p.id: p.name for p in scenario.patients}
     turnover = {p.id: p.turnover_minutes for p in scenario.protocols}
     fixed = {f.id for f in scenario.fixed}
@@ -246,9 +201,9 @@ def day_panels(scenario: Scenario, schedule: Schedule, days: list[date],
         hours = scenario.clinic.hours.get(WEEKDAYS[day.weekday()])
         if not hours:
             continue
-        opens = _wall(tz, day, min(h[0] for h in hours))
-        closes = _wall(tz, day, max(h[1] for h in hours))
-        minutes = int(_minutes(opens, closes))
+        opens = clock.wall(day, min(h[0] for h in hours))
+        closes = clock.wall(day, max(h[1] for h in hours))
+        minutes = _minutes(opens, closes)
         todays = [a for a in schedule.appointments if a.start.astimezone(tz).date() == day]
         blocks = [(a, _block(a, opens, scenario, names, turnover, fixed)) for a in todays]
         ticks = []
@@ -260,13 +215,13 @@ def day_panels(scenario: Scenario, schedule: Schedule, days: list[date],
         nurses = []
         prescribers: list[Span] = []
         for staff in scenario.staff:
-            shifts = _clip(_shifts(staff, day, tz, opens), minutes)
+            shifts = _clip(_shifts(clock, staff, day, opens), minutes)
             if staff.role == "prescriber":
                 prescribers.extend(shifts)
             mine = [(a, b) for a, b in blocks if staff.id in a.staff.values()]
             if not shifts and not mine:
                 continue
-            events: list[tuple[float, int]] = []
+            events: list[tuple[int, int]] = []
             for a, b in mine:
                 key = next(k for k, v in a.staff.items() if v == staff.id)
                 modes = next((dict(n.modes) for p in scenario.protocols if p.id == a.protocol
@@ -279,11 +234,14 @@ def day_panels(scenario: Scenario, schedule: Schedule, days: list[date],
                                    staff.max_patients, shifts, load,
                                    max((s.level for s in load), default=0),
                                    [b for _, b in mine]))
-        needs = [ph for a, b in blocks for p, ph in zip(a.phases, b.phases, strict=True)
-                 if p.name in on_site.get(a.protocol, {}).get("prescriber", set())]
+        needs = union((ph.x, ph.x + ph.w) for a, b in blocks
+                      for p, ph in zip(a.phases, b.phases, strict=True)
+                      if p.name in on_site.get(a.protocol, {}).get("prescriber", set()))
+        covered = list(union((s.x, s.x + s.w) for s in prescribers))
         now_x = (_minutes(opens, now) if now is not None and opens <= now <= closes else None)
         panels.append(DayPanel(day, f"{day:%A %d %B}", opens, minutes, ticks,
                                _lanes(scenario, blocks), nurses, prescribers,
-                               [Span(a, b - a, "need") for a, b in _merge(needs)],
-                               _uncovered(needs, prescribers), now_x, len(todays)))
+                               _spans(needs, "need"),
+                               _spans(subtract(needs, covered), "uncovered"), now_x,
+                               len(todays)))
     return panels
