@@ -55,6 +55,7 @@ __all__ = [
     "ScheduledJobs",
     "backup_sqlite",
     "draft_next_weeks",
+    "ensure_feed_body",
     "expire_cancelled_events",
     "refresh_published_feeds",
     "regenerate_feeds",
@@ -65,6 +66,13 @@ BACKUP_PREFIX = "chairtime-"
 
 
 # ----------------------------------------------------------------------------- feeds
+def ensure_feed_body(session: Session, clinic_id: int, kind: str, subject: str) -> None:
+    """A new link opens a feed at once: one is rendered when there is none yet (a patient added
+    since the last publish gets an empty calendar, then the next publish's)."""
+    if not repo.feed_body_exists(session, clinic_id, kind, subject):
+        regenerate_feeds(session, clinic_id, now())
+
+
 def regenerate_feeds(session: Session, clinic_id: int, when: datetime) -> int:
     """Render every feed of the clinic from its latest published version (never a draft),
     continuing the stored event history, and store bodies and history in the caller's

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     def _no_trailing_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else value
 
+    def feed_urls(self, served_at: str, token: str) -> tuple[str, str]:
+        """A feed link as https (behind ``public_url``, else where the request came in) and
+        as ``webcal://`` (which opens a calendar app's subscribe dialog)."""
+        url = f"{self.public_url or served_at.rstrip('/')}/feeds/{token}.ics"
+        return url, "webcal://" + url.split("://", 1)[1]
+
     @property
     def database(self) -> str:
         """The database URL in force: ``database_url``, else SQLite in ``data_dir``."""

@@ -11,7 +11,6 @@ import re
 import uuid
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 import segno
 import yaml
@@ -20,7 +19,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from scheduler.documents import Change, Schedule
 from scheduler.errors import Conflict, InvalidInput, Issue
-from scheduler.jobs import regenerate_feeds
+from scheduler.jobs import ensure_feed_body, regenerate_feeds
 from scheduler.model import Scenario
 from scheduler.pages.board import day_panels, initials, week_dates
 from scheduler.pages.web import (
@@ -30,12 +29,13 @@ from scheduler.pages.web import (
     PageSession,
     PageUser,
     current_clinic,
+    form_fields,
     page,
     redirect,
+    settings_of,
     templates,
 )
 from scheduler.security import verify_password
-from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.tables import Job, User, now
 from scheduler.storage.tables import Schedule as ScheduleRow
@@ -90,15 +90,6 @@ templates.env.globals.update(room_options=room_options, staff_options=staff_opti
                              patient_options=patient_options, event_options=event_options)
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-def _tz(scenario: Scenario) -> ZoneInfo:
-    return ZoneInfo(scenario.clinic.timezone)
-
-
 def _pick_schedule(session: Any, clinic_id: int, wanted: int | None) -> ScheduleRow | None:
     """The schedule asked for; else the newest draft not older than the last published
     version; else the last published; else none."""
@@ -133,7 +124,7 @@ def _local_start(scenario: Scenario, day: str, clock: str, field: str = "start"
         issues.append(Issue("time", f"{clock!r} is not a time of day (HH:MM)"))
     if issues or parsed_day is None or parsed_time is None:
         return None, issues
-    return datetime.combine(parsed_day, parsed_time, _tz(scenario)), []
+    return datetime.combine(parsed_day, parsed_time, scenario.tz), []
 
 
 def _slot(scenario: Scenario, form: dict[str, str]) -> tuple[datetime, dict[str, str]]:
@@ -154,7 +145,7 @@ def _patients(scenario: Scenario) -> dict[str, str]:
 def _context(session: Any, request: Request, row: ScheduleRow) -> dict[str, Any]:
     scenario = repo.scenario_for(session, row)
     return {"row": row, "scenario": scenario, "schedule": repo.to_schedule(row),
-            "names": _patients(scenario), "tz": _tz(scenario)}
+            "names": _patients(scenario), "tz": scenario.tz}
 
 
 # ----------------------------------------------------------------------------- sign in
@@ -184,7 +175,7 @@ def login(request: Request, session: PageSession, email: Annotated[str, Form()] 
     if issues or user is None:
         return page(request, "login.html", {"next": _safe_next(next), "email": email},
                     status_code=422, errors=issues)
-    settings = _settings(request)
+    settings = settings_of(request)
     token, _ = repo.issue_token(session, user, settings.token_minutes)
     session.commit()
     response = redirect(_safe_next(next))
@@ -244,14 +235,14 @@ def _board(request: Request, session: Any, schedule: int | None = None, day: str
         "clinic": clinic, "row": row, "schedule": doc, "scenario": scenario, "panels": panels,
         "days": days, "day": chosen, "view": "nurses" if view == "nurses" else "rooms",
         "zoom": "day" if zoom == "day" else "week", "names": _patients(scenario),
-        "tz": _tz(scenario), "rows": repo.schedules(session, clinic.id), "running": jobs,
+        "tz": scenario.tz, "rows": repo.schedules(session, clinic.id), "running": jobs,
         "scale": 1.25 if zoom == "day" else 1.15, "initials": initials, "form": {}}
 
 
 # ----------------------------------------------------------------------------- jobs
 def _queue(session: Any, request: Request, user: User, clinic_id: int, kind: str,
            params: dict[str, Any]) -> Job:
-    settings = _settings(request)
+    settings = settings_of(request)
     job = repo.add_job(session, uuid.uuid4().hex, clinic_id, kind,
                        {"workers": settings.workers, "time_limit": settings.time_limit,
                         "seed": settings.seed, **params}, user)
@@ -366,7 +357,7 @@ def _version(form: Any, row: ScheduleRow) -> int:
              dependencies=[Csrf])
 async def move(request: Request, schedule_id: int, ref: str, user: PageUser,
                session: PageSession) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = await form_fields(request)
     row = repo.schedule_row(session, schedule_id)
     ctx = _context(session, request, row)
     try:
@@ -416,7 +407,7 @@ def unplaced_page(request: Request, schedule_id: int, user: PageUser, session: P
              dependencies=[Csrf])
 async def why_not(request: Request, schedule_id: int, user: PageUser,
                   session: PageSession) -> HTMLResponse:
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = await form_fields(request)
     row = repo.schedule_row(session, schedule_id)
     ctx = _context(session, request, row)
     verdict: dict[str, Any] | None = None
@@ -440,7 +431,7 @@ async def why_not(request: Request, schedule_id: int, user: PageUser,
 @router.post("/schedules/{schedule_id}/place", response_class=HTMLResponse, dependencies=[Csrf])
 async def place(request: Request, schedule_id: int, user: PageUser,
                 session: PageSession) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = await form_fields(request)
     row = repo.schedule_row(session, schedule_id)
     ctx = _context(session, request, row)
     try:
@@ -515,7 +506,7 @@ def _event_paths(issues: list[Issue], form: dict[str, str]) -> list[Issue]:
              dependencies=[Csrf])
 async def replan(request: Request, schedule_id: int, user: PageUser,
                  session: PageSession) -> Response:
-    form = {k: str(v) for k, v in (await request.form()).items()}
+    form = await form_fields(request)
     row = repo.schedule_row(session, schedule_id)
     ctx = _context(session, request, row)
     when = now()
@@ -583,7 +574,7 @@ def _patient_context(request: Request, session: Any, patient_id: str) -> dict[st
     protocol = next((p for p in scenario.protocols if p.id == spec.protocol), None)
     link = repo.live_feed_token(session, clinic.id, "patient", patient_id)
     return {"clinic": clinic, "p": spec, "protocol": protocol, "sessions": sessions,
-            "link": link, "tz": _tz(scenario), "fresh": None}
+            "link": link, "tz": scenario.tz, "fresh": None}
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
@@ -609,13 +600,9 @@ async def patient_feed(request: Request, patient_id: str, user: PageUser,
         token, row = repo.rotate_feed_token(session, clinic_id, "patient", patient_id, user)
     else:
         token, row = repo.issue_feed_token(session, clinic_id, "patient", patient_id, user)
-    if not repo.feed_body_exists(session, clinic_id, "patient", patient_id):
-        regenerate_feeds(session, clinic_id, now())
+    ensure_feed_body(session, clinic_id, "patient", patient_id)
     session.commit()
-    settings = _settings(request)
-    base = settings.public_url or str(request.base_url).rstrip("/")
-    url = f"{base}/feeds/{token}.ics"
-    webcal = "webcal://" + url.split("://", 1)[1]
+    url, webcal = settings_of(request).feed_urls(str(request.base_url), token)
     qr = segno.make(webcal, error="m").svg_data_uri(scale=5, border=2)
     ctx.update(link=row, fresh={"url": url, "webcal": webcal, "qr": qr})
     response = page(request, "patient.html", ctx, status_code=201)

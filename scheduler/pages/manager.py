@@ -25,7 +25,15 @@ from scheduler.edits import edit_scenario
 from scheduler.errors import InvalidInput, Issue
 from scheduler.library import DEMO_VARIANTS, data_text
 from scheduler.model import Scenario
-from scheduler.pages.web import Csrf, ManagerUser, PageSession, current_clinic, page, redirect
+from scheduler.pages.web import (
+    Csrf,
+    ManagerUser,
+    PageSession,
+    current_clinic,
+    page,
+    redirect,
+    settings_of,
+)
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.tables import Job
@@ -55,11 +63,6 @@ LOAD_HINTS = {
     "prescribers": "minutes some session needs a prescriber on site of the minutes one is on "
                    "site",
 }
-
-
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
 
 
 def report_dir(settings: Settings, job_id: str) -> Path:
@@ -251,7 +254,7 @@ async def whatif_run(request: Request, user: ManagerUser, session: PageSession) 
     except InvalidInput as exc:
         return _whatif_page(request, session, form, exc.issues, 422)
     job_id = uuid.uuid4().hex
-    settings = _settings(request)
+    settings = settings_of(request)
     params = {"seed": settings.seed, "scenario_version": version.number, "variants": doc,
               **options, "out": str(report_dir(settings, job_id)), "preset": form["preset"],
               "variants_text": form["variants"],
@@ -315,7 +318,7 @@ def whatif_result(request: Request, job_id: JOB_ID, user: ManagerUser,
     job = _whatif_job(session, job_id)
     if job.status in ("queued", "running"):
         return RedirectResponse(f"/jobs/{job.id}", status_code=status.HTTP_303_SEE_OTHER)
-    out = report_dir(_settings(request), job.id)
+    out = report_dir(settings_of(request), job.id)
     report = out / "comparison.json"
     if job.status != "done" or not report.is_file():
         why = (f"This run {job.status}" + (f": {job.error}" if job.error else ".")
@@ -341,7 +344,7 @@ def whatif_result(request: Request, job_id: JOB_ID, user: ManagerUser,
 def whatif_chart(request: Request, job_id: JOB_ID, name: str, user: ManagerUser,
                  session: PageSession) -> FileResponse:
     job = _whatif_job(session, job_id)
-    path = report_dir(_settings(request), job.id) / "charts" / f"{name}.png"
+    path = report_dir(settings_of(request), job.id) / "charts" / f"{name}.png"
     if not CHART.fullmatch(name) or not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No chart {name} in this run.")
     return FileResponse(path, media_type="image/png",
@@ -356,7 +359,7 @@ def whatif_file(request: Request, job_id: JOB_ID, name: str, user: ManagerUser,
     types = {"comparison.csv": "text/csv; charset=utf-8",
              "report.html": "text/html; charset=utf-8"}
     job = _whatif_job(session, job_id)
-    path = report_dir(_settings(request), job.id) / name
+    path = report_dir(settings_of(request), job.id) / name
     if name not in types or not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No file {name} in this run.")
     return FileResponse(path, media_type=types[name], filename=f"whatif-{job.id[:8]}-{name}",

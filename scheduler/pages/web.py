@@ -26,6 +26,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from scheduler.errors import Issue
+from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.tables import Clinic, User
 
@@ -40,9 +41,11 @@ __all__ = [
     "PageUser",
     "check_csrf",
     "csrf_token",
+    "form_fields",
     "page",
     "require_page",
     "security_headers",
+    "settings_of",
     "templates",
 ]
 
@@ -110,6 +113,17 @@ def require_page(*roles: str) -> Callable[..., User]:
 
 PageUser = Annotated[User, Depends(require_page(*DESK))]
 ManagerUser = Annotated[User, Depends(require_page(*MANAGER))]
+
+
+def settings_of(request: Request) -> Settings:
+    """The service's settings, read once at start-up."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """A posted form's fields as text (the last value of a repeated name)."""
+    return {k: str(v) for k, v in (await request.form()).items()}
 
 
 def csrf_token(request: Request) -> str:

@@ -34,11 +34,11 @@ from scheduler.api.deps import RowId, SessionDep, SettingsDep, current_user, req
 from scheduler.api.errors import R404, R409, R422, SIGNED_IN
 from scheduler.api.schemas import Message
 from scheduler.errors import Conflict, NotFound
-from scheduler.jobs import regenerate_feeds
+from scheduler.jobs import ensure_feed_body
 from scheduler.security import DESK, MANAGER
 from scheduler.settings import Settings
 from scheduler.storage import repo
-from scheduler.storage.tables import FeedToken, User, now
+from scheduler.storage.tables import FeedToken, User
 
 __all__ = ["FEED_HEADERS", "BodyCache", "RateLimits", "install", "links", "public"]
 
@@ -85,18 +85,10 @@ class FeedLinkStatus(BaseModel):
 
 def _link(request: Request, settings: Settings, token: str, row: FeedToken,
           response: Response) -> FeedLink:
-    base = settings.public_url or str(request.base_url).rstrip("/")
-    url = f"{base}/feeds/{token}.ics"
+    url, webcal = settings.feed_urls(str(request.base_url), token)
     response.headers["Cache-Control"] = "no-store"  # the answer holds a secret
-    return FeedLink(kind=row.kind, subject=row.subject, url=url,
-                    webcal_url="webcal://" + url.split("://", 1)[1], created_at=row.created_at)
-
-
-def _ensure_body(session: SessionDep, clinic_id: int, kind: str, subject: str) -> None:
-    """A new link opens a feed at once: one is rendered when there is none yet (a patient added
-    since the last publish gets an empty calendar, then the next publish's)."""
-    if not repo.feed_body_exists(session, clinic_id, kind, subject):
-        regenerate_feeds(session, clinic_id, now())
+    return FeedLink(kind=row.kind, subject=row.subject, url=url, webcal_url=webcal,
+                    created_at=row.created_at)
 
 
 def _in_scenario(session: SessionDep, clinic_id: int, kind: str, subject: str) -> None:
@@ -128,7 +120,7 @@ def _link_routes(kind: FeedKind, path: str, who: str, user_dep: Any, subject: Su
         repo.clinic(session, clinic_id)
         _in_scenario(session, clinic_id, kind, key)
         token, row = repo.issue_feed_token(session, clinic_id, kind, key, user)
-        _ensure_body(session, clinic_id, kind, key)
+        ensure_feed_body(session, clinic_id, kind, key)
         session.commit()
         return _link(request, settings, token, row, response)
 
@@ -150,7 +142,7 @@ def _link_routes(kind: FeedKind, path: str, who: str, user_dep: Any, subject: Su
                response: Response, key: str = subject_dep, user: User = user_dep) -> FeedLink:
         repo.clinic(session, clinic_id)
         token, row = repo.rotate_feed_token(session, clinic_id, kind, key, user)
-        _ensure_body(session, clinic_id, kind, key)
+        ensure_feed_body(session, clinic_id, kind, key)
         session.commit()
         return _link(request, settings, token, row, response)
 
