@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -30,7 +29,7 @@ from fastapi import FastAPI, Response
 from rich.console import Console
 from rich.table import Table
 
-from bench.serve import Load, _port, _postgres, load
+from bench.serve import Load, _port, _postgres, load, wait_up
 from scheduler.jobs import regenerate_feeds
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
@@ -84,13 +83,7 @@ def _process(command: list[str], env: dict[str, str], probe: str) -> Iterator[st
                                    stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + probe, timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_up(base + probe)
         yield base
     finally:
         process.terminate()

@@ -77,6 +77,17 @@ def _port() -> int:
         return int(s.getsockname()[1])
 
 
+def wait_up(url: str, seconds: float = 60) -> None:
+    """Until ``url`` answers 200 (a server starting), at most ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+
+
 @contextmanager
 def _server(url: str, folder: Path) -> Iterator[str]:
     port = _port()
@@ -87,13 +98,7 @@ def _server(url: str, folder: Path) -> Iterator[str]:
                                stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_up(f"{base}/openapi.json")
         yield base
     finally:
         process.terminate()
