@@ -13,13 +13,15 @@ Three implementations read contract v1 here, each on its own:
 
 The generated scenarios cover the whole format (split and touching hours, room hours and
 closures, staff absences and days off, hand-overs, entries with and without modes, REMS,
-fixed appointments, daylight-saving weeks in several zones, 5/10/15/30-minute grids).
+fixed appointments, daylight-saving weeks in several zones, 5/10/15/30-minute grids,
+per-calendar-week caps and ideal spacing (``per_week``) on horizons that cross a Monday).
 
 Where the contract is silent the reference follows the project's documented reading: a wall-clock
 time that occurs twice means its first occurrence (PEP 495 ``fold=0``) but starts in the repeated
 hour are on the grid too; a staff entry without modes needs its person at work (no day off, no
 absence during the session); one person fills at most one entry of a session; a REMS protocol
-needs ``rems_enrolled: true``.
+needs ``rems_enrolled: true``; a ``per_week`` cap counts a patient's sessions (fixed ones
+included) by their local date's Monday-to-Sunday week.
 
 The default run is bounded; ``-m fuzz --hypothesis-profile=fuzz`` (or ``CHAIRTIME_FUZZ_MINUTES``)
 runs the same properties for a long time and writes every disagreement's scenario to a YAML file.
@@ -395,11 +397,20 @@ class Reference:
             p = self.patients[pid]
             if len(items) > p.sessions:
                 out.append(f"{pid} has {len(items)} sessions, wants {p.sessions}")
+            for week, cap in self.week_caps(p).items():
+                here = sum(1 for x in items if monday_of(x.day) == week)
+                if here > cap:
+                    out.append(f"{pid} has {here} sessions in the week of {week}, at most {cap}")
             days = sorted(x.day for x in items)
             for a, b in itertools.pairwise(days):
                 if (b - a).days < max(p.min_gap_days, 1):
                     out.append(f"{pid}'s sessions on {a} and {b} are too close")
         return out
+
+    @staticmethod
+    def week_caps(p: PatientSpec) -> dict[date, int]:
+        """The patient's hard per-calendar-week caps (``per_week``: Monday -> max_sessions)."""
+        return {w.week: w.max_sessions for w in p.per_week}
 
     # ------------------------------------------------------------------ fixed appointments
     def fixed_session(self, f: FixedSpec) -> Session:
@@ -526,8 +537,13 @@ class Reference:
             protocol = self.protocols[p.protocol]
             keys = [n.key or n.role for n in protocol.staff]
             gap = max(p.min_gap_days, 1)
+            caps = self.week_caps(p)
             for day in self.horizon:
                 if any(abs((day - d).days) < gap for d in held_days[p.id]):
+                    continue
+                week = monday_of(day)
+                if week in caps and caps[week] <= sum(1 for d in held_days[p.id]
+                                                      if monday_of(d) == week):
                     continue
                 for start in self.starts(day):
                     phases = self.layout(p.id, start)
@@ -566,6 +582,11 @@ class Reference:
                 window = frozenset(i for i in idx if 0 <= (free[i].day - day).days < gap)
                 if len(window) > 1:
                     rows[window] = min(rows.get(window, 1), 1)
+            for week, cap in self.week_caps(p).items():  # a calendar week's cap
+                room = cap - sum(1 for x in held if x.patient == pid and monday_of(x.day) == week)
+                inside = frozenset(i for i in idx if monday_of(free[i].day) == week)
+                if len(inside) > room:
+                    rows[inside] = min(rows.get(inside, room), max(room, 0))
         chosen = [free[i] for i in best_subset([x.value for x in free], rows)]
         value = sum(x.value for x in held) + sum(x.value for x in chosen)
         return Optimum(value, [*held, *chosen], len(free))
@@ -661,6 +682,11 @@ UNSAFE = {90, 120, 150}
 (01:00 repeats in New York in the autumn: its first occurrence counts, as for every reader.)"""
 SAFE = [m for m in range(0, 24 * 60 + 1, 30) if m not in UNSAFE]
 Spans = list[tuple[int, int]]
+
+
+def monday_of(day: date) -> date:
+    """The Monday that starts ``day``'s calendar week (``per_week``'s weeks)."""
+    return day - timedelta(days=day.weekday())
 
 
 def hhmm(minutes: int) -> str:
@@ -913,6 +939,8 @@ def scenarios(draw: st.DrawFn, size: Size) -> dict[str, Any]:
             p["last_session"] = (start - timedelta(days=draw(st.integers(1, 4)))).isoformat()
         if rarely(draw, 5):
             p["preferred_staff"] = draw(st.lists(st.sampled_from(ids), max_size=2, unique=True))
+        if rarely(draw, 2):
+            p["per_week"] = draw(per_week(dates))
         rems = draw(st.sampled_from([True, True, True, True, False, None]))
         if rems is not None:
             p["rems_enrolled"] = rems
@@ -931,6 +959,26 @@ def scenarios(draw: st.DrawFn, size: Size) -> dict[str, Any]:
             "preferred_staff_weight", "stagger_weight", "slack_weight", "compact_weight")}
         out["settings"] |= {k: draw(st.sampled_from([5, 20, 60])) for k in (
             "stagger_minutes", "slack_minutes")}
+        out["settings"] |= {k: draw(st.sampled_from([0, 1, 30, 200])) for k in (
+            "spacing_weight", "continuity_weight")}
+    return out
+
+
+@st.composite
+def per_week(draw: st.DrawFn, dates: Sequence[date]) -> list[dict[str, Any]]:
+    """A patient's per-calendar-week limits (the contract's extension for multi-week plans):
+    for some of the weeks the horizon touches (its Mondays; a horizon across a Monday touches
+    two), a hard cap of 0 to 2 sessions, and sometimes a soft ideal spacing."""
+    out = []
+    for week in sorted({monday_of(d) for d in dates}):
+        if rarely(draw, 4):
+            continue  # a week not listed has no cap
+        entry: dict[str, Any] = {"week": week.isoformat(),
+                                 "max_sessions": draw(st.sampled_from([1, 0, 2]))}
+        if draw(st.booleans()):
+            low = draw(st.integers(0, 4))
+            entry["ideal_gap_days"] = [low, low + draw(st.integers(0, 3))]
+        out.append(entry)
     return out
 
 
