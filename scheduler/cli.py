@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,8 @@ from scheduler.usecases import (
     read_schedule_file,
     replan,
 )
+from scheduler.usecases.publish import read_state, write_json, write_yaml
+from scheduler.usecases.roll import RollOptions, past_events, raw_scenario, roll
 from scheduler.validate import read_data
 from solver import Options
 
@@ -108,6 +110,24 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--weeks", type=int, help=f"the horizon in calendar weeks (1-{MAX_WEEKS}), "
                    "as solve --weeks had it")
     r.add_argument("--json", action="store_true", help="print the changes as JSON")
+
+    o = sub.add_parser("roll", help="fold the last published schedule into the patients' "
+                       "course history, keep its sessions ahead as fixed, plan the next week")
+    o.add_argument("scenario", type=Path, nargs="?",
+                   help="scenario with courses (YAML or JSON); default: the embedded demo")
+    o.add_argument("previous", type=Path, help="the schedule.json last published for it")
+    o.add_argument("--out", type=Path, required=True, help="output folder: scenario.yaml "
+                   "(next week's roll starts from it), schedule.json, feeds/")
+    o.add_argument("--weeks", type=int, help=f"the new horizon in calendar weeks (1-{MAX_WEEKS});"
+                   " default: the previous horizon's length")
+    o.add_argument("--start", help="the new horizon's first day (YYYY-MM-DD); default: one "
+                   "week after the previous horizon's")
+    o.add_argument("--now", help="when the roll is made (ISO 8601 with offset, not after the "
+                   "new horizon starts; default: its start); also the feeds' publication time")
+    o.add_argument("--missed", default="", help="published appointments that did not take "
+                   "place, comma-separated (A-0012,A-0031): the course continues without them")
+    search(o)
+    o.add_argument("--json", action="store_true", help="print a JSON summary to stdout")
 
     w = sub.add_parser("whatif", help="solve the base and every variant side by side: "
                        "headroom, bottleneck, charts and DIR/report.html")
@@ -274,6 +294,67 @@ def _replan(args: argparse.Namespace, settings: Settings, console: Console) -> i
         sys.stdout.write(json.dumps(changes_json(result.changes), indent=2) + "\n")
     else:
         _changes_table(result.schedule, result.changes, console)
+    return EXIT_INTERNAL if result.violations else EXIT_OK
+
+
+def _roll(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    """Next week from the last published one: history folded, the rest kept, then solved."""
+    if args.previous is None:  # one positional: the previous schedule, on the embedded demo
+        args.scenario, args.previous = None, args.scenario
+    data = raw_scenario(args.scenario)
+    previous = read_schedule_file(args.previous)
+    issues: list[Issue] = []
+    start = None
+    if args.start is not None:
+        try:
+            start = date.fromisoformat(args.start)
+        except ValueError:
+            issues.append(Issue("--start", f"'{args.start}' is not a date (YYYY-MM-DD)"))
+    now = None
+    if args.now is not None:
+        try:
+            now = _now(args.now)
+        except InvalidInput as exc:
+            issues += exc.issues
+    if issues:
+        raise InvalidInput(issues)
+    missed = tuple(m.strip() for m in args.missed.split(",") if m.strip())
+    options = RollOptions(weeks=args.weeks, start=start, now=now, missed=missed,
+                          where=args.previous.name)
+    at = now or datetime.now(UTC)
+    result = roll(data, previous, options, _options(args, settings),
+                  None if args.quiet else _progress, at)
+    rolled, schedule = result.rolled, result.schedule
+    history = args.previous.parent / "feeds"
+    published = read_state(args.out / "feeds" if (args.out / "feeds" / "state.json").exists()
+                           else history)
+    document = schedule.to_json()
+    feed_doc = {**document, "appointments": [*past_events(rolled, schedule, published),
+                                             *document["appointments"]]}
+    publish_feeds(rolled.scenario, feed_doc, args.out, at, history)
+    write_yaml(args.out / "scenario.yaml", rolled.data)
+    target = write_json(args.out / "schedule.json", document)
+    forms = rems_forms(schedule)
+    if forms:
+        _write_csv(args.out / "rems.csv", forms)
+    log.info("wrote %s, scenario.yaml (history up to %s) and feeds", target,
+             rolled.scenario.horizon.start)
+    if args.json:
+        sys.stdout.write(json.dumps({
+            "schedule": str(target), "scenario": str(args.out / "scenario.yaml"),
+            "horizon": {"start": rolled.scenario.horizon.start.isoformat(),
+                        "days": rolled.scenario.horizon.days},
+            "folded": {pid: [d.isoformat() for d in days]
+                       for pid, days in sorted(rolled.folded.items())},
+            "kept": rolled.kept, "missed": rolled.missed,
+            "solver": document["solver"], "kpis": document["kpis"],
+            "unplaced": document["unplaced"]}, indent=2) + "\n")
+    else:
+        console.print(f"rolled to {rolled.scenario.horizon.start} "
+                      f"({rolled.scenario.horizon.days} days): "
+                      f"{sum(map(len, rolled.folded.values()))} session(s) folded into "
+                      f"history, {len(rolled.kept)} kept as fixed, {len(rolled.missed)} missed")
+        _summary(schedule, console)
     return EXIT_INTERNAL if result.violations else EXIT_OK
 
 
@@ -469,6 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _feeds(args)
         if args.command == "replan":
             return _replan(args, settings, console)
+        if args.command == "roll":
+            return _roll(args, settings, console)
         if args.command == "demo":
             return _demo(args)
         if args.command == "whatif":
