@@ -22,6 +22,7 @@ from scheduler.model import (
     WEEKDAYS,
     FixedSpec,
     Outage,
+    PatientSpec,
     ProtocolSpec,
     Scenario,
     StaffSpec,
@@ -48,7 +49,8 @@ class Booked:
     id: str
     patient: str
     protocol: str
-    room: str
+    room: str | None
+    """None: no room (a video session)."""
     staff: dict[str, str]
     start: datetime
     end: datetime
@@ -82,8 +84,10 @@ def read_schedule(data: Any) -> list[Booked]:
                  _instant(p["end"], f"{where}.phases[{j}].end"))
                 for j, p in enumerate(a["phases"])
             )
+            room = a.get("room")
             out.append(Booked(str(a["id"]), str(a["patient"]), str(a["protocol"]),
-                              str(a["room"]), {str(k): str(v) for k, v in a["staff"].items()},
+                              None if room is None else str(room),
+                              {str(k): str(v) for k, v in a["staff"].items()},
                               _instant(a["start"], f"{where}.start"),
                               _instant(a["end"], f"{where}.end"), phases))
         except (KeyError, TypeError, AttributeError) as exc:
@@ -173,14 +177,14 @@ class _Checker:
             if a.patient not in self.patients:
                 self.bad("format", a, f"unknown patient '{a.patient}'")
                 ok = False
-            elif self.patients[a.patient].protocol != a.protocol:
+            elif a.protocol not in _own_protocols(self.patients[a.patient]):
                 self.bad("phases", a, f"protocol '{a.protocol}' is not {a.patient}'s protocol "
                                       f"'{self.patients[a.patient].protocol}'")
                 ok = False
             if a.protocol not in self.protocols:
                 self.bad("format", a, f"unknown protocol '{a.protocol}'")
                 ok = False
-            if a.room not in self.rooms:
+            if a.room is not None and a.room not in self.rooms:
                 self.bad("format", a, f"unknown room '{a.room}'")
                 ok = False
             for key, sid in a.staff.items():
@@ -228,6 +232,8 @@ class _Checker:
         if not _within_one(a.start, a.end, self.spans(self.s.clinic.hours, day)):
             self.bad("hours", a, f"{self.label(a.start)}–{a.end.astimezone(self.tz):%H:%M} is "
                                  "not inside one interval of the clinic's hours")
+        if a.room is None:  # a video session: the clinic's hours only
+            return
         room = self.rooms[a.room]
         if room.hours is not None or room.closures:
             week = room.hours if room.hours is not None else self.s.clinic.hours
@@ -240,6 +246,14 @@ class _Checker:
         per_room: dict[str, list[tuple[datetime, datetime, Booked]]] = defaultdict(list)
         for a in usable:
             p = self.protocols[a.protocol]
+            if p.video:  # extension: a video session takes no room
+                if a.room is not None:
+                    self.bad("rooms", a, f"{p.id} is a video session and takes no room, but "
+                                         f"room {a.room} is booked")
+                continue
+            if a.room is None:
+                self.bad("rooms", a, f"{p.id} needs a room and none is booked")
+                continue
             room = self.rooms[a.room]
             missing = set(p.room_features) - set(room.features)
             if missing:
@@ -325,25 +339,34 @@ class _Checker:
                                            f"phase ({self.label(s)})")
 
     def patients_rule(self, usable: list[Booked]) -> None:
-        """Rule 6: session count, one a day, windows, date range and minimum gaps."""
+        """Rule 6: session count, one a day, windows, date range and minimum gaps; with the
+        extensions, the dose step's protocol by place and each follow-up's own session."""
         per_patient: dict[str, list[Booked]] = defaultdict(list)
         for a in usable:
             per_patient[a.patient].append(a)
-        for pid, items in per_patient.items():
+        for pid, everything in per_patient.items():
             pat = self.patients[pid]
-            items.sort(key=lambda a: a.start)
+            everything.sort(key=lambda a: a.start)
+            follow = pat.follow_up.protocol if pat.follow_up is not None else None
+            items = [a for a in everything if a.protocol != follow]
             if len(items) > pat.sessions:
                 self.bad("patients", items[-1], f"{pid} has {len(items)} appointments but wants "
                                                 f"{pat.sessions}")
-            protocol = self.protocols[pat.protocol]
-            if protocol.requires_rems and pat.rems_enrolled is not True:
-                self.bad("patients", items[0],
-                         f"{pid} is not enrolled in the REMS that {protocol.id} requires"
-                         if pat.rems_enrolled is False else
-                         f"REMS enrollment not recorded for {pid} ({protocol.id} requires it)")
-            previous = pat.last_session
-            for a in items:
+            for a in everything:
+                protocol = self.protocols[a.protocol]
+                if protocol.requires_rems and pat.rems_enrolled is not True:
+                    self.bad("patients", a,
+                             f"{pid} is not enrolled in the REMS that {protocol.id} requires"
+                             if pat.rems_enrolled is False else
+                             f"REMS enrollment not recorded for {pid} ({protocol.id} requires "
+                             "it)")
+                    break
+            days: dict[date, Booked] = {}
+            for a in everything:
                 day = self.day_of(a.start)
+                if day in days:
+                    self.bad("patients", a, f"{pid} has two appointments on {day}")
+                days[day] = a
                 week = pat.availability if pat.availability is not None else (
                     self.s.clinic.hours if pat.unavailable else None)
                 if week is not None and not _within_one(
@@ -354,16 +377,46 @@ class _Checker:
                     self.bad("patients", a, f"{day} is before {pid}'s earliest {pat.earliest}")
                 if pat.latest and day > pat.latest:
                     self.bad("patients", a, f"{day} is after {pid}'s latest {pat.latest}")
+            previous = pat.last_session
+            for n, a in enumerate(items):
+                day = self.day_of(a.start)
                 if previous is not None:
                     gap = (day - previous).days
-                    if gap == 0:
-                        self.bad("patients", a, f"{pid} has two appointments on {day}")
-                    elif gap < pat.min_gap_days:
+                    if 0 < gap < pat.min_gap_days:
                         self.bad("patients", a, f"{pid}'s sessions on {previous} and {day} are "
                                                 f"{gap} day(s) apart; at least "
                                                 f"{pat.min_gap_days} wanted")
+                    elif gap == 0 and previous == pat.last_session:
+                        self.bad("patients", a, f"{pid} has two appointments on {day}")
                 previous = day
+                if pat.step is not None:  # extension: the dose step, by place in the horizon
+                    wanted = pat.step.protocol if n >= pat.step.after else pat.protocol
+                    if a.protocol != wanted:
+                        self.bad("patients", a, f"{pid}'s session {n + 1} in the horizon "
+                                                f"should be {wanted} (the dose step comes after "
+                                                f"{pat.step.after}), not {a.protocol}")
+            if pat.follow_up is not None:
+                self.follow_ups(pid, items, [a for a in everything if a.protocol == follow])
             self.per_week(pid, items)
+
+    def follow_ups(self, pid: str, sessions: list[Booked], follow: list[Booked]) -> None:
+        """Rule 6 (extension): each follow-up comes ``days`` after a session of the patient
+        (in the horizon or ``last_session``), a session of its own: no two share one."""
+        pat = self.patients[pid]
+        assert pat.follow_up is not None
+        low, high = pat.follow_up.days
+        free = sorted(self.day_of(a.start) for a in sessions)
+        if pat.last_session is not None:
+            free.insert(0, pat.last_session)
+        for a in follow:  # in date order; the earliest session that fits is the one to take
+            day = self.day_of(a.start)
+            match = next((d for d in free if low <= (day - d).days <= high), None)
+            if match is None:
+                self.bad("patients", a, f"{pid}'s {a.protocol} on {day} follows none of "
+                                        f"{pid}'s sessions by {low}-{high} days (each session "
+                                        "has at most one)")
+            else:
+                free.remove(match)
 
     def per_week(self, pid: str, items: list[Booked]) -> None:
         """Rule 6 (extension): at most ``max_sessions`` of the patient's appointments in each
@@ -407,6 +460,12 @@ class _Checker:
         if include_fixed:
             self.fixed_rule()
         return self.out
+
+
+def _own_protocols(p: PatientSpec) -> set[str]:
+    """The protocols a patient's appointments may have: theirs, the step's, the follow-up's."""
+    return {p.protocol, *([p.step.protocol] if p.step is not None else []),
+            *([p.follow_up.protocol] if p.follow_up is not None else [])}
 
 
 def _over_capacity(items: list[tuple[datetime, datetime, Booked]], capacity: int
@@ -453,9 +512,20 @@ def check(scenario: Scenario, schedule: Any) -> list[Violation]:
 
 
 def booked_from_fixed(scenario: Scenario, f: FixedSpec) -> Booked:
-    """A fixed appointment laid out as the contract defines it (phases back to back)."""
+    """A fixed appointment laid out as the contract defines it (phases back to back), with
+    the protocol of its place: a follow-up's when it names the patient's follow-up protocol,
+    else the dose step's by how many of the patient's fixed sessions come before it."""
     patient = next(p for p in scenario.patients if p.id == f.patient)
-    protocol = scenario.protocol(patient.protocol)
+    own = patient.protocol
+    if patient.follow_up is not None and f.protocol == patient.follow_up.protocol:
+        own = f.protocol
+    elif patient.step is not None:
+        t0 = _local_fixed(scenario, f)
+        follow = patient.follow_up.protocol if patient.follow_up is not None else None
+        before = sum(1 for g in scenario.fixed if g.patient == f.patient and g.protocol != follow
+                     and (_local_fixed(scenario, g), g.id) < (t0, f.id))
+        own = patient.step.protocol if before >= patient.step.after else patient.protocol
+    protocol = scenario.protocol(own)
     t = _local_fixed(scenario, f)
     phases = []
     for ph in protocol.on(t.astimezone(ZoneInfo(scenario.clinic.timezone)).date())[0]:

@@ -7,10 +7,13 @@ converted with its own date's UTC offset, so a week that crosses a daylight-savi
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from scheduler.model import (
     WEEKDAYS,
+    FixedSpec,
     Outage,
     PatientSpec,
     PhaseSpec,
@@ -97,6 +100,28 @@ def subtract(spans: tuple[Interval, ...], cuts: list[Interval]) -> tuple[Interva
     return tuple(out)
 
 
+def fixed_protocols(patients: Mapping[str, PatientSpec], fixed: Iterable[FixedSpec],
+                    tz: tzinfo) -> dict[str, str]:
+    """Each fixed appointment's protocol: the patient's follow-up protocol when it names it,
+    else the one its place among the patient's fixed sessions calls for (the dose step: the
+    first ``after`` use ``protocol``, the rest ``step.protocol``)."""
+    seen: Counter[str] = Counter()
+    out: dict[str, str] = {}
+    for f in sorted(fixed, key=lambda f: f.start if f.start.tzinfo else f.start.replace(
+            tzinfo=tz)):
+        p = patients.get(f.patient)
+        if p is None:
+            continue
+        if p.follow_up is not None and f.protocol == p.follow_up.protocol:
+            out[f.id] = f.protocol
+            continue
+        before = seen[f.patient]
+        seen[f.patient] += 1
+        out[f.id] = p.step.protocol if p.step is not None and before >= p.step.after \
+            else p.protocol
+    return out
+
+
 def _protocol(p: ProtocolSpec, phases: list[PhaseSpec], turnover: int) -> Protocol:
     return Protocol(
         id=p.id,
@@ -108,6 +133,7 @@ def _protocol(p: ProtocolSpec, phases: list[PhaseSpec], turnover: int) -> Protoc
                               {k: Mode(v) for k, v in n.modes.items()}) for n in p.staff),
         on_site=tuple(OnSite(o.role, tuple(o.phases)) for o in p.on_site),
         dose_phase=p.dose,
+        video=p.video,
     )
 
 
@@ -154,7 +180,8 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
     )
     patients = []
     for p in scenario.patients:
-        protocol = scenario.protocol(p.protocol)
+        protocol = next((scenario.protocol(x) for x in _protocols_of(p)
+                         if scenario.protocol(x).requires_rems), scenario.protocol(p.protocol))
         blocked = None
         if protocol.requires_rems and p.rems_enrolled is False:
             blocked = f"{p.id} is not enrolled in the REMS program that {protocol.id} requires"
@@ -177,12 +204,19 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
             ideal_gaps=tuple((clock.day_index(w.week), clock.day_index(w.week) + 6,
                               *w.ideal_gap_days) for w in p.per_week
                              if w.ideal_gap_days is not None),
+            step=(p.step.after, p.step.protocol) if p.step is not None else None,
+            follow_up=(p.follow_up.protocol, *p.follow_up.days)
+            if p.follow_up is not None else None,
         ))
     fixed = []
+    own = fixed_protocols({p.id: p for p in scenario.patients}, scenario.fixed, clock.tz)
+    mains = {p.id: p.protocol for p in scenario.patients}
     for f in scenario.fixed:
         start = f.start if f.start.tzinfo else f.start.replace(tzinfo=clock.tz)
+        kind = own.get(f.id)
         fixed.append(Appointment(f.patient, clock.day_index(start.astimezone(clock.tz).date()),
-                                 clock.minute(start), f.room, dict(f.staff), f.id))
+                                 clock.minute(start), f.room, dict(f.staff), f.id,
+                                 None if kind == mains.get(f.patient) else kind))
     s = scenario.settings
     weights = Weights(s.preferred_staff_weight, s.stagger_weight, s.slack_weight,
                       s.compact_weight, s.stagger_minutes, s.slack_minutes,
@@ -190,6 +224,12 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
     return Problem(_days(scenario, clock), protocols, rooms, staff, tuple(patients),
                    tuple(fixed), weights, revisions,
                    clock.minute(not_before) if not_before is not None else None, previous)
+
+
+def _protocols_of(p: PatientSpec) -> list[str]:
+    """Every protocol a patient's sessions may use: their own, the step's, the follow-up's."""
+    return [p.protocol, *([p.step.protocol] if p.step else []),
+            *([p.follow_up.protocol] if p.follow_up else [])]
 
 
 def _availability(clock: Clock, p: PatientSpec, clinic: tuple[Interval, ...]

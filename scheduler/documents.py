@@ -21,7 +21,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     PlainSerializer,
+    SerializerFunctionWrapHandler,
     ValidationError,
+    model_serializer,
 )
 
 from scheduler.compile import Clock
@@ -29,11 +31,11 @@ from scheduler.errors import InvalidInput
 from scheduler.model import Scenario
 from scheduler.validate import issues_from
 from solver import Appointment as Placed
-from solver import Problem, Solution
+from solver import Problem, Solution, follow_ups_wanted
 
 __all__ = ["Appointment", "Change", "ChangeList", "Kpis", "Phase", "Schedule", "SolverInfo",
-           "Unplaced", "appointment_of", "assign_ids", "changes_json", "kpis", "rems_forms",
-           "schedule_from_solution"]
+           "Unplaced", "appointment_of", "assign_ids", "changes_json", "kpis", "placed_of",
+           "rems_forms", "schedule_from_solution"]
 
 Instant = Annotated[AwareDatetime,
                     PlainSerializer(lambda t: t.isoformat(timespec="seconds"), when_used="json")]
@@ -56,7 +58,9 @@ class Appointment(_Doc):
     id: str
     patient: str
     protocol: str
-    room: str
+    room: str | None
+    """``None`` for a video session (a protocol with ``video: true``), which takes no room:
+    only scenarios that use video protocols have appointments without a room."""
     staff: dict[str, str]
     start: Instant
     end: Instant
@@ -64,6 +68,16 @@ class Appointment(_Doc):
     rems_form_due: date | None = None
     """REMS protocols: the date the patient monitoring form is due (within 7 days of the
     session); absent otherwise."""
+
+    @model_serializer(mode="wrap")
+    def _room_always(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """``room`` is written even when null (a video session), unlike the optional
+        fields that are left out when empty."""
+        out: dict[str, Any] = handler(self)
+        if "room" not in out:
+            out = {k: out[k] for k in ("id", "patient", "protocol") if k in out} | {
+                "room": None} | out
+        return out
 
 
 class Unplaced(_Doc):
@@ -157,14 +171,23 @@ def assign_ids(appointments: list[Placed], taken: set[str]) -> list[Placed]:
             n += 1
             while f"A-{n:04d}" in taken:
                 n += 1
-            a = Placed(a.patient, a.day, a.start, a.room, a.staff, f"A-{n:04d}")
+            a = Placed(a.patient, a.day, a.start, a.room, a.staff, f"A-{n:04d}", a.protocol)
         out.append(a)
     return out
 
 
+def placed_of(a: Appointment, clock: Clock) -> Placed:
+    """The solver's appointment for a contract appointment (minutes since the horizon's
+    origin; its own protocol kept when it is not the patient's: a dose step, a follow-up)."""
+    mine = next((p.protocol for p in clock.scenario.patients if p.id == a.patient), None)
+    return Placed(a.patient, clock.day_index(a.start.astimezone(clock.tz).date()),
+                  clock.minute(a.start), a.room, dict(a.staff), a.id,
+                  None if a.protocol == mine else a.protocol)
+
+
 def appointment_of(a: Placed, problem: Problem, clock: Clock) -> Appointment:
     """The contract's appointment for a solver appointment (phases laid out in real time)."""
-    protocol = problem.session_protocol(a.patient, a.day)
+    protocol = problem.appointment_protocol(a)
     phases = []
     t = a.start
     for ph in protocol.phases:
@@ -263,8 +286,12 @@ def kpis(problem: Problem, appointments: list[Placed]) -> dict[str, Any]:
         pid: {"wanted": 0, "placed": 0} for pid in problem.protocols}
     for p in problem.patients:
         by_protocol[p.protocol]["wanted"] += p.sessions
+    follow = follow_ups_wanted(problem)
+    for p in problem.patients:
+        if p.follow_up is not None:
+            by_protocol[p.follow_up[0]]["wanted"] += follow[p.id]
     for a in appointments:
-        by_protocol[patients[a.patient].protocol]["placed"] += 1
+        by_protocol[problem.protocol_id(a)]["placed"] += 1
     open_minutes = {
         r.id: r.chairs * sum(b - a for a, b in (r.hours if r.hours is not None else
                                                 [h for d in problem.days for h in d.hours]))
@@ -273,8 +300,9 @@ def kpis(problem: Problem, appointments: list[Placed]) -> dict[str, Any]:
     used: dict[str, int] = defaultdict(int)
     load: dict[str, int] = defaultdict(int)
     for a in appointments:
-        protocol = problem.session_protocol(a.patient, a.day)
-        used[a.room] += protocol.minutes + protocol.turnover
+        protocol = problem.appointment_protocol(a)
+        if a.room is not None:  # a video session takes no room
+            used[a.room] += protocol.minutes + protocol.turnover
         offsets = protocol.phase_offsets()
         for need in protocol.staff:
             load[a.staff[need.key]] += sum(offsets[ph][1] - offsets[ph][0] for ph in need.modes)
@@ -285,11 +313,14 @@ def kpis(problem: Problem, appointments: list[Placed]) -> dict[str, Any]:
         return round(x / y, 3) if y else 0.0
 
     return {
-        "wanted": sum(p.sessions for p in problem.patients),
+        "wanted": sum(p.sessions + follow.get(p.id, 0) for p in problem.patients),
         "placed": len(appointments),
-        "weighted_wanted": sum(p.priority * p.sessions for p in problem.patients),
+        "weighted_wanted": sum(p.priority * (p.sessions + follow.get(p.id, 0))
+                               for p in problem.patients),
         "weighted": sum(patients[a.patient].priority for a in appointments),
         "by_protocol": by_protocol,
+        **({"video_sessions": sum(1 for a in appointments if a.room is None)}
+           if any(p.video for p in problem.protocols.values()) else {}),
         "room_utilization": ratio(sum(used.values()), sum(open_minutes.values())),
         "rooms": {r: ratio(used[r], m) for r, m in open_minutes.items()},
         "nurse_utilization": ratio(sum(load[s.id] for s in nurses), nurse_capacity),

@@ -139,6 +139,10 @@ class ProtocolSpec(_Model):
         default=None,
         description="Phase whose start is the dosing moment (for staggering); default: a phase "
         "named dosing, infusion or injection, else the second phase.")
+    video: bool = Field(
+        default=False,
+        description="A video session: it takes no room (room_features must be empty; the "
+        "appointment's room is null) and needs only the clinic's hours and its staff.")
 
     def on(self, day: date) -> tuple[list[PhaseSpec], int]:
         """Phases and turnover in force on ``day`` (the latest revision from on or before it)."""
@@ -255,6 +259,31 @@ class CourseSpec(_Model):
     source: str | None = None
 
 
+class DoseStep(_Model):
+    """A dose step inside the horizon: the patient's first ``after`` sessions use the
+    patient's ``protocol``, the rest this ``protocol``."""
+
+    after: Annotated[int, Field(ge=0, le=62)] = Field(
+        description="Sessions in the horizon (by date, fixed ones counted, history not) "
+        "before the step.")
+    protocol: Id = Field(description="The protocol of the sessions after the step.")
+
+
+class FollowUp(_Model):
+    """Each session of the patient wants one follow-up session of ``protocol`` ``days``
+    after it (e.g. KAP integration 1-3 days after each dosing)."""
+
+    protocol: Id = Field(description="The follow-up's protocol (e.g. kap-integration).")
+    days: tuple[Annotated[int, Field(ge=1, le=30)], Annotated[int, Field(ge=1, le=30)]] = Field(
+        description="[low, high]: days from the session to its follow-up.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FollowUp:
+        if self.days[1] < self.days[0]:
+            raise ValueError(f"days {list(self.days)}: the high end is below the low end")
+        return self
+
+
 class PatientSpec(_Model):
     id: Id
     name: str | None = None
@@ -276,14 +305,25 @@ class PatientSpec(_Model):
     course: CourseState | None = Field(
         default=None, description="Treatment course state: sessions, gaps, per-week limits and "
         "priority are derived from it (and replace the plain fields).")
+    step: DoseStep | None = Field(
+        default=None, description="A dose step in the horizon: the first `after` sessions use "
+        "`protocol`, the rest `step.protocol`.")
+    follow_up: FollowUp | None = Field(
+        default=None, description="Each session wants one follow-up session of this protocol "
+        "days[0]..days[1] days after it; follow-ups do not count toward sessions, gaps or "
+        "per_week.")
 
 
 class FixedSpec(_Model):
     id: Id
     patient: Id
     start: datetime = Field(description="Local wall-clock time of the clinic, YYYY-MM-DDTHH:MM")
-    room: Id
+    room: Id | None = Field(default=None, description="Required, except for a video session "
+                            "(which has none).")
     staff: dict[str, Id] = {}
+    protocol: Id | None = Field(
+        default=None, description="The patient's follow_up protocol for a fixed follow-up; "
+        "otherwise the session's protocol by its place (the dose step), which is the default.")
 
 
 class SoftGoals(_Model):
@@ -317,6 +357,9 @@ class FeedSettings(_Model):
     staff_detail: bool = True
     room_detail: bool = True
     clinic_detail: bool = True
+    video_location: str = Field(
+        default="Video call", min_length=1, description="LOCATION of a video session's event "
+        "(it has no room); keep it free of treatment names.")
 
 
 class Scenario(_Model):

@@ -8,9 +8,11 @@ appointments are vetted by the independent checker.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Iterable
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -19,6 +21,7 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from scheduler.check import check_fixed
+from scheduler.compile import fixed_protocols
 from scheduler.courses import course_issues, expand
 from scheduler.errors import InvalidInput, Issue
 from scheduler.model import (
@@ -257,6 +260,9 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
             if [ph.name for ph in rev.phases] != names:
                 issues.append(Issue(f"{where}.revisions[{j}].phases", "must list the same phases "
                                     f"in the same order ({', '.join(names)}), with new minutes"))
+        if p.video and p.room_features:
+            issues.append(Issue(f"{where}.room_features", f"{p.id} is a video session and "
+                                "takes no room; leave room_features empty"))
         if p.dose_phase is not None and p.dose_phase not in names:
             issues.append(Issue(f"{where}.dose_phase", f"'{p.dose_phase}' is not a phase of "
                                                        f"{p.id}"))
@@ -272,6 +278,21 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
         if p.protocol not in protocols:
             issues.append(Issue(f"{where}.protocol", f"unknown protocol '{p.protocol}'"
                                 f"{_choices(protocols)}"))
+        if p.step is not None:
+            if p.step.protocol not in protocols:
+                issues.append(Issue(f"{where}.step.protocol", f"unknown protocol "
+                                    f"'{p.step.protocol}'{_choices(protocols)}"))
+            elif p.step.protocol == p.protocol:
+                issues.append(Issue(f"{where}.step.protocol", f"'{p.protocol}' is already "
+                                    f"{p.id}'s protocol; a step names the next one"))
+        if p.follow_up is not None:
+            if p.follow_up.protocol not in protocols:
+                issues.append(Issue(f"{where}.follow_up.protocol", f"unknown protocol "
+                                    f"'{p.follow_up.protocol}'{_choices(protocols)}"))
+            elif p.follow_up.protocol in (p.protocol, p.step.protocol if p.step else None):
+                issues.append(Issue(f"{where}.follow_up.protocol", f"'{p.follow_up.protocol}' "
+                                    f"is also {p.id}'s session protocol; a follow-up needs a "
+                                    "protocol of its own"))
         for j, sid in enumerate(p.preferred_staff):
             if sid not in staff:
                 issues.append(Issue(f"{where}.preferred_staff[{j}]", f"unknown staff '{sid}'"))
@@ -290,17 +311,31 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
     horizon = parsed.get("horizon")
     issues += course_issues(parsed["patients"], parsed["courses"], set(protocols),
                             horizon.start if horizon is not None else None)
+    local: tzinfo = UTC  # to order fixed appointments (a broken zone is reported above)
+    with contextlib.suppress(KeyError, AttributeError, ZoneInfoNotFoundError, ValueError):
+        local = ZoneInfo(parsed["clinic"].timezone)
+    own = fixed_protocols(patients, [a for _, a in parsed["fixed"]], local)
     for i, a in parsed["fixed"]:
         where = f"fixed[{i}]"
         if a.patient not in patients:
             issues.append(Issue(f"{where}.patient", f"unknown patient '{a.patient}'"))
-        if a.room not in rooms:
+        patient = patients.get(a.patient)
+        protocol = protocols.get(own.get(a.id, patient.protocol)) if patient else None
+        if patient is not None and a.protocol is not None and a.protocol != own.get(a.id):
+            issues.append(Issue(f"{where}.protocol", f"'{a.protocol}' is not {a.patient}'s "
+                                f"follow-up protocol nor this session's protocol by its place "
+                                f"('{own.get(a.id)}')"))
+        video = protocol is not None and protocol.video
+        if a.room is None and not video:
+            issues.append(Issue(f"{where}.room", "is required"))
+        elif a.room is not None and video:
+            issues.append(Issue(f"{where}.room", f"{protocol.id if protocol else ''} is a video "
+                                "session and takes no room; leave room out"))
+        elif a.room is not None and a.room not in rooms:
             issues.append(Issue(f"{where}.room", f"unknown room '{a.room}'{_choices(rooms)}"))
         for key, sid in a.staff.items():
             if sid not in staff:
                 issues.append(Issue(f"{where}.staff.{key}", f"unknown staff '{sid}'"))
-        patient = patients.get(a.patient)
-        protocol = protocols.get(patient.protocol) if patient else None
         if protocol is not None:
             wanted = {n.name for n in protocol.staff}
             for key in a.staff.keys() - wanted:

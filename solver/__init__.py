@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from solver.candidates import build_visits, remaining_sessions, union
+from solver.candidates import build_visits, follow_ups_wanted, remaining_sessions, union
 from solver.explain import explain
 from solver.greedy import greedy
 from solver.model import ChairModel, ProgressFn
@@ -56,6 +56,7 @@ __all__ = [
     "Unplaced",
     "Weights",
     "capacity_bound",
+    "follow_ups_wanted",
     "greedy_solve",
     "solve",
     "union",
@@ -164,7 +165,12 @@ def solve(problem: Problem, options: Options | None = None,
 
 
 def capacity_bound(problem: Problem) -> int:
-    """Every wanted session placed, weighted: the trivial upper bound."""
+    """Every wanted session (and follow-up) placed, weighted: the trivial upper bound."""
     remaining = remaining_sessions(problem)
+    follow = follow_ups_wanted(problem)
     fixed = _value(problem, list(problem.fixed))
-    return fixed + sum(p.priority * remaining[p.id] for p in problem.patients)
+    fixed_follow = {a.patient: 0 for a in problem.fixed}
+    for a in problem.fixed:
+        fixed_follow[a.patient] += problem.is_follow_up(a)
+    return fixed + sum(p.priority * (remaining[p.id] + max(
+        0, follow.get(p.id, 0) - fixed_follow.get(p.id, 0))) for p in problem.patients)

@@ -69,7 +69,8 @@ def mode_blocks(protocol: Protocol, modes: dict[str, Mode], wanted: set[Mode]) -
 
 @dataclass(slots=True)
 class Visit:
-    """One possible session of one patient on one day."""
+    """One possible session of one patient on one day (of one protocol: a patient with a dose
+    step has a visit of each protocol on a day, a follow-up one of the follow-up protocol)."""
 
     patient: Patient
     protocol: Protocol
@@ -77,9 +78,17 @@ class Visit:
     starts: list[int]
     rooms: dict[str, set[int]]
     """Room class id -> the starts its hours allow (classes with the features only; see
-    ``solver.rooms``: interchangeable rooms form one class, rooms are assigned afterwards)."""
+    ``solver.rooms``: interchangeable rooms form one class, rooms are assigned afterwards).
+    Empty for a video session, which takes no room."""
     staff: list[dict[str, set[int]]]
     """Per staff need of the protocol: staff id -> the starts its shifts allow."""
+    follow_up: bool = False
+    """A follow-up session (``Patient.follow_up``), not one of the wanted ``sessions``."""
+
+
+def follow_up_key(patient: str) -> str:
+    """The funnel key of a patient's follow-up sessions (ids never hold a '/')."""
+    return f"{patient}/follow-up"
 
 
 @dataclass(slots=True)
@@ -110,10 +119,39 @@ def staff_for_need(problem: Problem, role: str, qualification: str | None,
 
 
 def fixed_days(problem: Problem) -> dict[str, list[int]]:
+    """Per patient, the days of fixed sessions (follow-ups not included)."""
     out: dict[str, list[int]] = {}
     for a in problem.fixed:
-        out.setdefault(a.patient, []).append(a.day)
+        if not problem.is_follow_up(a):
+            out.setdefault(a.patient, []).append(a.day)
     return out
+
+
+def fixed_follow_up_days(problem: Problem) -> dict[str, list[int]]:
+    """Per patient, the days of fixed follow-up sessions."""
+    out: dict[str, list[int]] = {}
+    for a in problem.fixed:
+        if problem.is_follow_up(a):
+            out.setdefault(a.patient, []).append(a.day)
+    return out
+
+
+def follow_ups_wanted(problem: Problem) -> dict[str, int]:
+    """Per patient with follow-ups, how many the horizon could want: one per wanted session,
+    and one for the last session before the horizon when its follow-up days reach into it."""
+    out: dict[str, int] = {}
+    for p in problem.patients:
+        if p.follow_up is None:
+            continue
+        last = p.last_session_day
+        out[p.id] = p.sessions + (1 if last is not None and last + p.follow_up[2] >= 0 else 0)
+    return out
+
+
+def step_protocol(problem: Problem, patient: Patient, day: int, placed: list[int]) -> str:
+    """The protocol of a session of ``patient`` on ``day`` given their other sessions'
+    days ``placed`` (fixed ones included): the dose step counts the sessions before it."""
+    return patient.main_protocol(sum(1 for d in placed if d < day))
 
 
 def remaining_sessions(problem: Problem) -> dict[str, int]:
@@ -159,7 +197,8 @@ def _day_options(problem: Problem, protocol: Protocol, day: Day,
         by_rule.append((rule.role, set(kept)))
         starts = kept
     rooms = {c.id: {s for s in starts if room_allows(c, day, s, s + length)}
-             for c in room_classes(problem).values() if protocol.room_features <= c.features}
+             for c in room_classes(problem).values()
+             if protocol.room_features <= c.features and not protocol.video}
     staff = []
     for need, pool in zip(protocol.staff, needs, strict=True):
         spans = need_spans(protocol, need.modes)
@@ -176,73 +215,114 @@ def _day_options(problem: Problem, protocol: Protocol, day: Day,
 
 
 def build_visits(problem: Problem) -> tuple[list[Visit], dict[str, Funnel]]:
-    """All viable visits, and for every patient the funnel that led to them."""
+    """All viable visits, and for every patient the funnel that led to them (follow-ups have
+    their own funnel, under ``follow_up_key``)."""
     remaining = remaining_sessions(problem)
     fixed = fixed_days(problem)
+    fixed_follow = fixed_follow_up_days(problem)
     visits: list[Visit] = []
     funnels: dict[str, Funnel] = {}
     cache: dict[tuple[int, int], _DayOptions] = {}
     for patient in problem.patients:
         funnel = Funnel()
         funnels[patient.id] = funnel
-        protocol = problem.protocols[patient.protocol]
-        if remaining[patient.id] == 0 or patient.blocked is not None:
+        if patient.blocked is not None:
             continue
-        funnel.missing_room_features = not any(
-            protocol.room_features <= r.features for r in problem.rooms)
-        needs = [
-            staff_for_need(problem, n.role, n.qualification, bool(n.modes)) for n in protocol.staff
-        ]
-        for need, pool in zip(protocol.staff, needs, strict=True):
-            if not pool and funnel.unstaffed_need is None:
-                funnel.unstaffed_need = need.key
-        history = list(fixed.get(patient.id, []))
+        mine: list[Visit] = []
+        if remaining[patient.id] > 0:
+            ids = [patient.protocol]
+            if patient.step is not None and patient.step[1] != patient.protocol:
+                ids.append(patient.step[1])
+            history = list(fixed.get(patient.id, []))
+            if patient.last_session_day is not None:
+                history.append(patient.last_session_day)
+            for day in problem.days:
+                if not patient.earliest_day <= day.index <= patient.latest_day:
+                    continue
+                if not patient.cap_allows(day.index, fixed.get(patient.id, [])):
+                    continue  # a calendar week whose sessions are all booked (or none wanted)
+                funnel.days_in_window.append(day)
+                if (not _gap_ok(day.index, history, patient.min_gap_days)
+                        or day.index in fixed_follow.get(patient.id, [])):
+                    continue
+                funnel.days_after_gaps.append(day)
+                for pid in ids:
+                    visit = _visit(problem, patient, pid, day, funnel, cache)
+                    if visit is not None:
+                        mine.append(visit)
+        visits += mine
+        if patient.follow_up is None:
+            continue
+        follow = Funnel()
+        funnels[follow_up_key(patient.id)] = follow
+        sources = {v.day.index for v in mine} | set(fixed.get(patient.id, []))
         if patient.last_session_day is not None:
-            history.append(patient.last_session_day)
+            sources.add(patient.last_session_day)
+        taken = {a.day for a in problem.fixed if a.patient == patient.id}
+        _, lo, hi = patient.follow_up
         for day in problem.days:
             if not patient.earliest_day <= day.index <= patient.latest_day:
                 continue
-            if not patient.cap_allows(day.index, fixed.get(patient.id, [])):
-                continue  # a calendar week whose sessions are all booked (or none wanted)
-            funnel.days_in_window.append(day)
-            if not _gap_ok(day.index, history, patient.min_gap_days):
+            follow.days_in_window.append(day)
+            if day.index in taken or not any(lo <= day.index - s <= hi for s in sources):
                 continue
-            funnel.days_after_gaps.append(day)
-            protocol = problem.protocol_for(patient.protocol, day.index)
-            key = (id(protocol), day.index)
-            if key not in cache:
-                cache[key] = _day_options(problem, protocol, day, needs)
-            options = cache[key]
-            length = protocol.minutes
-            mine = [s for s in options.in_hours if patient.availability is None
-                    or inside(s, s + length, patient.availability)]
-            funnel.patient_starts += len(mine)
-            starts = options.covered.intersection(mine)
-            if mine and not starts and funnel.missing_on_site is None:
-                funnel.missing_on_site = next(
-                    (role for role, ok in options.by_rule if not ok.intersection(mine)), None)
-            funnel.covered_starts += len(starts)
-            room_sets = {k: v & starts for k, v in options.rooms.items()}
-            roomed = set().union(*room_sets.values()) if room_sets else set()
-            funnel.room_starts += len(roomed)
-            ok = set(roomed)
-            staff_sets = []
-            for need, sets in zip(protocol.staff, options.staff, strict=True):
-                mine_sets = {k: v & roomed for k, v in sets.items()}
-                staff_sets.append(mine_sets)
-                before = bool(ok)
-                ok &= set().union(*mine_sets.values()) if mine_sets else set()
-                if before and not ok and funnel.short_need is None:
-                    funnel.short_need = need.key
-            funnel.staffed_starts += len(ok)
-            if not ok:
-                continue
-            visits.append(Visit(
-                patient=patient,
-                protocol=protocol,
-                day=day,
-                starts=sorted(ok),
-                rooms={k: v & ok for k, v in room_sets.items() if v & ok},
-                staff=[{k: v & ok for k, v in sets.items() if v & ok} for sets in staff_sets],
-            ))
+            follow.days_after_gaps.append(day)
+            visit = _visit(problem, patient, patient.follow_up[0], day, follow, cache)
+            if visit is not None:
+                visit.follow_up = True
+                visits.append(visit)
     return visits, funnels
+
+
+def _visit(problem: Problem, patient: Patient, protocol_id: str, day: Day, funnel: Funnel,
+           cache: dict[tuple[int, int], _DayOptions]) -> Visit | None:
+    """The visit of ``patient`` on ``day`` with protocol ``protocol_id``, or None when no
+    start keeps every rule that holds whatever else is booked (counted in ``funnel``)."""
+    protocol = problem.protocol_for(protocol_id, day.index)
+    needs = [staff_for_need(problem, n.role, n.qualification, bool(n.modes))
+             for n in protocol.staff]
+    if not protocol.video and not any(protocol.room_features <= r.features
+                                      for r in problem.rooms):
+        funnel.missing_room_features = True
+    for need, pool in zip(protocol.staff, needs, strict=True):
+        if not pool and funnel.unstaffed_need is None:
+            funnel.unstaffed_need = need.key
+    key = (id(protocol), day.index)
+    if key not in cache:
+        cache[key] = _day_options(problem, protocol, day, needs)
+    options = cache[key]
+    length = protocol.minutes
+    mine = [s for s in options.in_hours if patient.availability is None
+            or inside(s, s + length, patient.availability)]
+    funnel.patient_starts += len(mine)
+    starts = options.covered.intersection(mine)
+    if mine and not starts and funnel.missing_on_site is None:
+        funnel.missing_on_site = next(
+            (role for role, ok in options.by_rule if not ok.intersection(mine)), None)
+    funnel.covered_starts += len(starts)
+    room_sets = {k: v & starts for k, v in options.rooms.items()}
+    if protocol.video:  # no room: only the clinic's hours and the staff
+        roomed = set(starts)
+    else:
+        roomed = set().union(*room_sets.values()) if room_sets else set()
+    funnel.room_starts += len(roomed)
+    ok = set(roomed)
+    staff_sets = []
+    for need, sets in zip(protocol.staff, options.staff, strict=True):
+        mine_sets = {k: v & roomed for k, v in sets.items()}
+        staff_sets.append(mine_sets)
+        before = bool(ok)
+        ok &= set().union(*mine_sets.values()) if mine_sets else set()
+        if before and not ok and funnel.short_need is None:
+            funnel.short_need = need.key
+    funnel.staffed_starts += len(ok)
+    if not ok:
+        return None
+    return Visit(
+        patient=patient,
+        protocol=protocol,
+        day=day,
+        starts=sorted(ok),
+        rooms={k: v & ok for k, v in room_sets.items() if v & ok},
+        staff=[{k: v & ok for k, v in sets.items() if v & ok} for sets in staff_sets],
+    )

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from solver.candidates import Funnel, Visit, remaining_sessions
+from solver.candidates import (
+    Funnel,
+    Visit,
+    fixed_days,
+    fixed_follow_up_days,
+    follow_up_key,
+    remaining_sessions,
+)
 from solver.greedy import Ledger
 from solver.problem import Appointment, Day, Patient, Problem, Protocol, Unplaced
 
@@ -127,27 +134,88 @@ def _capacity_reason(problem: Problem, p: Patient, visits: list[Visit], ledger: 
 
 def explain(problem: Problem, visits: list[Visit], funnels: dict[str, Funnel],
             appointments: list[Appointment]) -> list[Unplaced]:
-    """One entry per patient with sessions left unplaced, with the most telling reason."""
+    """One entry per patient with sessions left unplaced, with the most telling reason (and
+    one more for follow-ups left unplaced)."""
     remaining = remaining_sessions(problem)
     placed: dict[str, list[int]] = defaultdict(list)
+    placed_follow: dict[str, list[int]] = defaultdict(list)
     for a in appointments:
-        placed[a.patient].append(a.day)
+        (placed_follow if problem.is_follow_up(a) else placed)[a.patient].append(a.day)
     ledger = Ledger(problem)
     for a in [*problem.fixed, *appointments]:
-        ledger.book(problem.session_protocol(a.patient, a.day), a)
+        ledger.book(problem.appointment_protocol(a), a)
     by_patient: dict[str, list[Visit]] = defaultdict(list)
     for v in visits:
-        by_patient[v.patient.id].append(v)
-    fixed_days = [(a.patient, a.day) for a in problem.fixed]
+        if not v.follow_up:
+            by_patient[v.patient.id].append(v)
+    fixed = fixed_days(problem)
     out: list[Unplaced] = []
     for p in problem.patients:
         missing = remaining[p.id] - len(placed[p.id])
-        if missing <= 0:
-            continue
-        protocol = problem.protocols[p.protocol]
-        taken = placed[p.id] + [d for pid, d in fixed_days if pid == p.id]
-        reason = _static_reason(p, protocol, funnels[p.id], missing, placed[p.id])
-        if reason is None:
-            reason = _capacity_reason(problem, p, by_patient[p.id], ledger, taken)
-        out.append(Unplaced(p.id, missing, reason))
+        if missing > 0:
+            protocol = problem.protocols[p.protocol]
+            taken = placed[p.id] + fixed.get(p.id, [])
+            reason = _static_reason(p, protocol, funnels[p.id], missing, placed[p.id])
+            if reason is None:
+                reason = _capacity_reason(problem, p, by_patient[p.id], ledger, taken)
+            out.append(Unplaced(p.id, missing, reason))
+        if p.follow_up is not None:
+            follow = _follow_up_reason(problem, p, visits, funnels, ledger,
+                                       placed[p.id] + fixed.get(p.id, []),
+                                       placed_follow[p.id], max(missing, 0))
+            if follow is not None:
+                out.append(follow)
     return out
+
+
+def _follow_up_reason(problem: Problem, p: Patient, visits: list[Visit],
+                      funnels: dict[str, Funnel], ledger: Ledger, sessions: list[int],
+                      placed: list[int], unplaced_sessions: int) -> Unplaced | None:
+    """The follow-ups a patient still lacks: one per session (placed or fixed, and the last
+    before the horizon when its follow-up days reach into it) with none matched to it."""
+    assert p.follow_up is not None
+    protocol_id, lo, hi = p.follow_up
+    protocol = problem.protocols[protocol_id]
+    sources = sorted(sessions)
+    if p.last_session_day is not None and p.last_session_day + hi >= 0:
+        sources.insert(0, p.last_session_day)
+    for day in sorted([*placed, *fixed_follow_up_days(problem).get(p.id, [])]):
+        match = next((s for s in sources if lo <= day - s <= hi), None)
+        if match is not None:
+            sources.remove(match)
+    missing = len(sources) + unplaced_sessions
+    if missing == 0:
+        return None
+    what = f"{protocol_id} follow-up"
+    if not sources:
+        return Unplaced(p.id, missing, f"{what}: the session{'s' if missing > 1 else ''} it "
+                        f"follows {'were' if missing > 1 else 'was'} not placed")
+    first = sources[0]
+    label = next((d.label for d in problem.days if d.index == first), "the last session")
+    after = f"{lo}-{hi} days after {label if first >= 0 else 'the last session'}"
+    days = [d for d in problem.days if lo <= d.index - first <= hi
+            and p.earliest_day <= d.index <= p.latest_day]
+    funnel = funnels.get(follow_up_key(p.id), Funnel())
+    if p.blocked is not None:
+        return Unplaced(p.id, missing, f"{what}: {p.blocked}")
+    if funnel.unstaffed_need is not None:
+        return Unplaced(p.id, missing, f"{what}: no {_needs(protocol, funnel.unstaffed_need)} "
+                        "works at the clinic")
+    if not days:
+        return Unplaced(p.id, missing, f"{what}: no open clinic day {after} in this period "
+                        f"or {p.id}'s dates")
+    options = [v for v in visits if v.follow_up and v.patient.id == p.id
+               and v.day.index in {d.index for d in days}]
+    if not options:
+        if all(d.index in sessions for d in days):
+            return Unplaced(p.id, missing, f"{what}: {p.id}'s other sessions take every "
+                            f"day {after}")
+        need = _needs(protocol, protocol.staff[0].key) if protocol.staff else "staff member"
+        return Unplaced(p.id, missing, f"{what}: no {need} is on shift while {p.id} is "
+                        f"available {after} ({_days(days)})")
+    need = _needs(protocol, protocol.staff[0].key) if protocol.staff else "staff member"
+    if all(v.day.index in [*sessions, *placed] for v in options):
+        return Unplaced(p.id, missing, f"{what}: {p.id}'s other sessions take every day "
+                        f"{after}")
+    return Unplaced(p.id, missing, f"{what}: every {need} on shift is fully booked while "
+                    f"{p.id} is available {after} ({_days([v.day for v in options])})")

@@ -10,7 +10,14 @@ from collections import defaultdict
 
 import numpy as np
 
-from solver.candidates import Visit, fixed_days, mode_blocks, remaining_sessions
+from solver.candidates import (
+    Visit,
+    fixed_days,
+    fixed_follow_up_days,
+    mode_blocks,
+    remaining_sessions,
+    step_protocol,
+)
 from solver.problem import Appointment, Interval, Mode, Patient, Problem, Protocol
 from solver.rooms import class_of, room_classes
 
@@ -104,8 +111,9 @@ class Ledger:
 
     def book(self, protocol: Protocol, appointment: Appointment) -> None:
         s = appointment.start
-        room = self.room_class[appointment.room]
-        self._row(self.rooms, room)[s:s + protocol.minutes + protocol.turnover] += 1
+        if appointment.room is not None:  # a video session takes no room
+            room = self.room_class[appointment.room]
+            self._row(self.rooms, room)[s:s + protocol.minutes + protocol.turnover] += 1
         for n, need in enumerate(protocol.staff):
             who = appointment.staff[need.key]
             hands, load = self.blocks(protocol, n)
@@ -118,34 +126,49 @@ class Ledger:
 def greedy(problem: Problem, visits: list[Visit]) -> list[Appointment]:
     """New appointments (fixed ones excluded) placed first-fit in priority order.
 
-    When re-planning, every previous appointment that still fits exactly is kept first.
+    When re-planning, every previous appointment that still fits exactly is kept first. A
+    patient with a dose step gets their sessions in date order, each with the protocol its
+    place in the series calls for; a patient with follow-ups gets, after their sessions, one
+    follow-up for each session (the last one before the horizon included) not yet followed up.
     """
     ledger = Ledger(problem)
     patients = {p.id: p for p in problem.patients}
     for a in problem.fixed:
-        ledger.book(problem.session_protocol(a.patient, a.day), a)
+        ledger.book(problem.appointment_protocol(a), a)
     by_patient: dict[str, list[Visit]] = defaultdict(list)
+    follow_ups: dict[str, list[Visit]] = defaultdict(list)
     for v in visits:
-        by_patient[v.patient.id].append(v)
+        (follow_ups if v.follow_up else by_patient)[v.patient.id].append(v)
     options = {pid: sum(len(v.starts) for v in vs) for pid, vs in by_patient.items()}
     rebooking = {a.patient for a in problem.previous}  # known patients before new ones
-    order = sorted(by_patient, key=lambda pid: (pid not in rebooking, -patients[pid].priority,
-                                                options[pid], pid))
+    order = sorted({*by_patient, *follow_ups},
+                   key=lambda pid: (pid not in rebooking, -patients[pid].priority,
+                                    options.get(pid, 0), pid))
     remaining = remaining_sessions(problem)
     taken = fixed_days(problem)
+    used: dict[str, set[int]] = defaultdict(set)  # every day a patient has a session
+    for a in problem.fixed:
+        used[a.patient].add(a.day)
     placed: list[Appointment] = []
-    where = {(v.patient.id, v.day.index): v for v in visits}
+    where = {(v.patient.id, v.day.index, v.protocol.id): v for v in visits if not v.follow_up}
     for a in problem.previous:
-        visit = where.get((a.patient, a.day))
-        gap = max(1, patients[a.patient].min_gap_days) if a.patient in patients else 1
-        if (visit is None or remaining[a.patient] == 0 or not _fits_as_is(ledger, visit, a)
-                or any(abs(a.day - d) < gap for d in taken.get(a.patient, []))
-                or not patients[a.patient].cap_allows(a.day, taken.get(a.patient, []))):
+        visit = where.get((a.patient, a.day, problem.protocol_id(a)))
+        if visit is None or problem.is_follow_up(a):
+            continue  # follow-ups are matched again below
+        patient = patients[a.patient]
+        gap = max(1, patient.min_gap_days)
+        mine = taken.get(a.patient, [])
+        if (remaining[a.patient] == 0 or not _fits_as_is(ledger, visit, a)
+                or a.day in used[a.patient]
+                or any(abs(a.day - d) < gap for d in mine)
+                or not patient.cap_allows(a.day, mine)
+                or not _step_ok(problem, patient, visit, mine)):
             continue
-        kept = Appointment(a.patient, a.day, a.start, a.room, dict(a.staff))
+        kept = Appointment(a.patient, a.day, a.start, a.room, dict(a.staff), None, a.protocol)
         ledger.book(visit.protocol, kept)
         placed.append(kept)
         taken.setdefault(a.patient, []).append(a.day)
+        used[a.patient].add(a.day)
         remaining[a.patient] -= 1
     for pid in order:
         patient = patients[pid]
@@ -154,20 +177,73 @@ def greedy(problem: Problem, visits: list[Visit]) -> list[Appointment]:
         while remaining[pid] > 0:
             mine = taken.get(pid, [])
             open_days = [v for v in by_patient[pid] if v.day.index not in tried
-                       and all(abs(v.day.index - d) >= gap for d in mine)
-                       and patient.cap_allows(v.day.index, mine)]
+                         and all(abs(v.day.index - d) >= gap for d in mine)
+                         and patient.cap_allows(v.day.index, mine)
+                         and _step_ok(problem, patient, v, mine)]
             if not open_days:
                 break
             chosen = min(open_days, key=lambda v: (_spacing_cost(patient, v.day.index, mine),
-                                                v.day.index))
+                                                   v.day.index))
             tried.add(chosen.day.index)
             appointment = _first_fit(ledger, chosen)
             if appointment is not None:
                 ledger.book(chosen.protocol, appointment)
                 placed.append(appointment)
                 taken.setdefault(pid, []).append(chosen.day.index)
+                used[pid].add(chosen.day.index)
                 remaining[pid] -= 1
+        if patient.follow_up is not None:
+            placed += _follow_ups(problem, ledger, patient, follow_ups[pid],
+                                  taken.get(pid, []), used[pid])
     return placed
+
+
+def _step_ok(problem: Problem, patient: Patient, visit: Visit, mine: list[int]) -> bool:
+    """Whether a session ``visit`` keeps the dose step with the patient's sessions ``mine``:
+    its protocol is the one its place calls for, and every fixed session after it keeps
+    its own (the greedy books a stepped patient in date order, so nothing else comes after)."""
+    if patient.step is None:
+        return True
+    day = visit.day.index
+    if visit.protocol.id != step_protocol(problem, patient, day, mine):
+        return False
+    fixed = fixed_days(problem).get(patient.id, [])
+    if any(d > day for d in mine if d not in fixed):
+        return False
+    later = [a for a in problem.fixed if a.patient == patient.id and a.day > day
+             and not problem.is_follow_up(a)]
+    return all(problem.protocol_id(a) == step_protocol(problem, patient, a.day, [*mine, day])
+               for a in later)
+
+
+def _follow_ups(problem: Problem, ledger: Ledger, patient: Patient, visits: list[Visit],
+                mine: list[int], used: set[int]) -> list[Appointment]:
+    """One follow-up, first fit, for each of the patient's sessions not yet followed up.
+
+    Fixed follow-ups take their sessions first (earliest session first: the windows all have
+    the same length, so this matches as many as any matching could)."""
+    assert patient.follow_up is not None
+    _, lo, hi = patient.follow_up
+    sources = sorted([*mine, *([patient.last_session_day]
+                               if patient.last_session_day is not None else [])])
+    for day in sorted(fixed_follow_up_days(problem).get(patient.id, [])):
+        match = next((s for s in sources if lo <= day - s <= hi), None)
+        if match is not None:
+            sources.remove(match)
+    out: list[Appointment] = []
+    by_day = {v.day.index: v for v in visits}
+    for source in sources:
+        for day in range(source + lo, source + hi + 1):
+            visit = by_day.get(day)
+            if visit is None or day in used:
+                continue
+            appointment = _first_fit(ledger, visit)
+            if appointment is not None:
+                ledger.book(visit.protocol, appointment)
+                out.append(appointment)
+                used.add(day)
+                break
+    return out
 
 
 def _spacing_cost(patient: Patient, day: int, taken: list[int]) -> int:
@@ -185,9 +261,13 @@ def _spacing_cost(patient: Patient, day: int, taken: list[int]) -> int:
 def _fits_as_is(ledger: Ledger, visit: Visit, a: Appointment) -> bool:
     """Whether ``a`` could stand exactly as it is (time, room, staff) given the ledger."""
     protocol = visit.protocol
-    if a.start not in visit.starts or a.start not in visit.rooms.get(a.room, set()):
+    if a.start not in visit.starts:
         return False
-    if not ledger.room_free(a.room, protocol, a.start):
+    if protocol.video:
+        if a.room is not None:
+            return False
+    elif (a.room is None or a.start not in visit.rooms.get(a.room, set())
+          or not ledger.room_free(a.room, protocol, a.start)):
         return False
     for i, need in enumerate(protocol.staff):
         who = a.staff.get(need.key)
@@ -218,7 +298,11 @@ def _first_fit(ledger: Ledger, visit: Visit) -> Appointment | None:
         order = sorted(visit.staff[i], key=lambda sid: (sid not in preferred, sid))
         pools.append([(sid, ledger.staff_mask(sid, protocol, i, starts)
                        & allowed(visit.staff[i][sid])) for sid in order])
-    feasible = np.logical_or.reduce(list(rooms.values())) if rooms else np.zeros(0, bool)
+    if protocol.video:  # no room to find
+        feasible = np.ones(len(starts), bool)
+    else:
+        feasible = (np.logical_or.reduce(list(rooms.values())) if rooms
+                    else np.zeros(len(starts), bool))
     for pool in pools:
         feasible = feasible & (np.logical_or.reduce([m for _, m in pool]) if pool
                                else np.zeros(len(starts), bool))
@@ -231,6 +315,8 @@ def _first_fit(ledger: Ledger, visit: Visit) -> Appointment | None:
                 break
             staff[protocol.staff[i].key] = who
         else:
-            room = next(r for r, mask in rooms.items() if mask[k])
-            return Appointment(visit.patient.id, visit.day.index, int(starts[k]), room, staff)
+            room = None if protocol.video else next(r for r, mask in rooms.items() if mask[k])
+            own = None if protocol.id == visit.patient.protocol else protocol.id
+            return Appointment(visit.patient.id, visit.day.index, int(starts[k]), room, staff,
+                               None, own)
     return None

@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
-from solver.candidates import Visit, fixed_days, mode_blocks, remaining_sessions
+from solver.candidates import (
+    Visit,
+    fixed_days,
+    fixed_follow_up_days,
+    mode_blocks,
+    remaining_sessions,
+)
 from solver.greedy import HANDS, LOAD
 from solver.problem import Appointment, Interval, Options, Problem, Progress, Protocol
 from solver.rooms import room_classes
@@ -83,7 +89,7 @@ class ChairModel:
     def _make_variables(self) -> None:
         m, v = self.model, self.vars
         for i, visit in enumerate(self.visits):
-            tag = f"{visit.patient.id}_d{visit.day.index}"
+            tag = f"{visit.patient.id}_d{visit.day.index}_{visit.protocol.id}"
             v.present[i] = m.new_bool_var(f"present{tag}")
             v.start[i] = m.new_int_var_from_domain(
                 cp_model.Domain.from_values(visit.starts), f"start{tag}")
@@ -104,7 +110,8 @@ class ChairModel:
         """Hard: a present visit has exactly one room and one staff member per need."""
         m, v = self.model, self.vars
         for i, visit in enumerate(self.visits):
-            m.add(sum(v.room[i, r] for r in visit.rooms) == v.present[i])
+            if not visit.protocol.video:  # a video session takes no room
+                m.add(sum(v.room[i, r] for r in visit.rooms) == v.present[i])
             for r, allowed in visit.rooms.items():
                 self._restrict(i, allowed, v.room[i, r])
             chosen: dict[str, list[cp_model.IntVar]] = defaultdict(list)
@@ -119,12 +126,14 @@ class ChairModel:
 
     def _rule_patient_sessions_and_gaps(self) -> None:
         """Hard: at most the wanted sessions, one a day, consecutive ones min_gap_days apart,
-        at most a calendar week's cap in that week (fixed sessions included)."""
+        at most a calendar week's cap in that week (fixed sessions included); the dose step's
+        protocol by the session's place; each follow-up matched to its own earlier session."""
         m, v = self.model, self.vars
         remaining = remaining_sessions(self.problem)
         by_patient: dict[str, list[int]] = defaultdict(list)
+        follow: dict[str, list[int]] = defaultdict(list)
         for i, visit in enumerate(self.visits):
-            by_patient[visit.patient.id].append(i)
+            (follow if visit.follow_up else by_patient)[visit.patient.id].append(i)
         fixed = fixed_days(self.problem)
         for pid, idx in by_patient.items():
             m.add(sum(v.present[i] for i in idx) <= remaining[pid])
@@ -140,9 +149,72 @@ class ChairModel:
                     gap = max(1, self.visits[a].patient.min_gap_days)
                     if a < b and abs(da - db) < gap:
                         m.add_bool_or([~v.present[a], ~v.present[b]])
+            if patient.step is not None:
+                self._rule_step(pid, idx, fixed.get(pid, []))
+        for pid, idx in follow.items():
+            self._rule_follow_ups(pid, by_patient.get(pid, []), idx, fixed.get(pid, []))
+
+    def _rule_step(self, pid: str, idx: list[int], fixed: list[int]) -> None:
+        """Hard: a session uses the step's protocol exactly when ``after`` or more of the
+        patient's sessions (fixed ones included) come before it in the horizon."""
+        m, v = self.model, self.vars
+        patient = self.problem.patient[pid]
+        assert patient.step is not None
+        after = patient.step[0]
+        nodes: list[tuple[int, str, cp_model.IntVar | None]] = [
+            (self.visits[i].day.index, self.visits[i].protocol.id, v.present[i]) for i in idx]
+        nodes += [(a.day, self.problem.protocol_id(a), None) for a in self.problem.fixed
+                  if a.patient == pid and not self.problem.is_follow_up(a)]
+        for day, protocol, lit in nodes:
+            before = cp_model.LinearExpr.sum(
+                [v.present[i] for i in idx if self.visits[i].day.index < day]) + sum(
+                1 for d in fixed if d < day)
+            rule = before >= after if protocol != patient.protocol else before <= after - 1
+            if isinstance(rule, bool):  # nothing placed can come before it
+                if not rule:  # validation keeps fixed sessions in step: only a visit's
+                    m.add_bool_or([] if lit is None else [~lit])
+                continue
+            if lit is None:  # a fixed session: the placed ones before it keep its protocol
+                m.add(rule)
+            else:
+                m.add(rule).only_enforce_if(lit)
+
+    def _rule_follow_ups(self, pid: str, idx: list[int], follow: list[int],
+                         fixed: list[int]) -> None:
+        """Hard: one session a day with the patient's sessions; each follow-up matched to a
+        distinct session of the patient (placed, fixed or the last before the horizon) low..high
+        days before it; fixed follow-ups take their matches first."""
+        m, v = self.model, self.vars
+        patient = self.problem.patient[pid]
+        assert patient.follow_up is not None
+        _, lo, hi = patient.follow_up
+        for i in follow:
+            day = self.visits[i].day.index
+            same = [v.present[j] for j in idx if self.visits[j].day.index == day]
+            if same:
+                m.add_at_most_one([v.present[i], *same])
+        sources: list[tuple[int, cp_model.LinearExprT]] = [
+            (self.visits[j].day.index, v.present[j]) for j in idx]
+        sources += [(d, 1) for d in fixed]
+        if patient.last_session_day is not None:
+            sources.append((patient.last_session_day, 1))
+        sinks: list[tuple[int, cp_model.LinearExprT]] = [
+            (self.visits[i].day.index, v.present[i]) for i in follow]
+        sinks += [(d, 1) for d in fixed_follow_up_days(self.problem).get(pid, [])]
+        uses: dict[int, list[cp_model.IntVar]] = defaultdict(list)
+        for day, present in sinks:
+            pairs = []
+            for n, (source, _) in enumerate(sources):
+                if lo <= day - source <= hi:
+                    match = m.new_bool_var(f"match{pid}_{source}_{day}")
+                    pairs.append(match)
+                    uses[n].append(match)
+            m.add(cp_model.LinearExpr.sum(pairs) == present)
+        for n, matches in uses.items():
+            m.add(cp_model.LinearExpr.sum(matches) <= sources[n][1])
 
     def _fixed_protocol(self, a: Appointment) -> Protocol:
-        return self.problem.session_protocol(a.patient, a.day)
+        return self.problem.appointment_protocol(a)
 
     def _rule_rooms(self) -> None:
         """Hard: at most `chairs` sessions (turnover included) in a room at any moment."""
@@ -155,6 +227,8 @@ class ChairModel:
                     v.start[i], size, v.room[i, r], f"occupy{i}_{r}"))
         for a in self.problem.fixed:
             p = self._fixed_protocol(a)
+            if a.room is None:  # a video session
+                continue
             intervals_per_room[a.room].append(
                 m.new_fixed_size_interval_var(a.start, p.minutes + p.turnover, f"fixed_{a.id}"))
         self.intervals_per_room = intervals_per_room
@@ -213,13 +287,15 @@ class ChairModel:
         room_sets: dict[tuple[int, frozenset[str]], None] = {}
         staff_sets: dict[tuple[int, frozenset[str]], None] = {}
         for visit in self.visits:
-            room_sets[visit.day.index, frozenset(visit.rooms)] = None
+            if not visit.protocol.video:  # a video session takes no room
+                room_sets[visit.day.index, frozenset(visit.rooms)] = None
             for pool in visit.staff:
                 staff_sets[visit.day.index, frozenset(pool)] = None
         for day, room_pool in room_sets:
             d = days[day]
             confined = [i for i, vis in enumerate(self.visits)
-                        if vis.day.index == day and set(vis.rooms) <= room_pool]
+                        if vis.day.index == day and not vis.protocol.video
+                        and set(vis.rooms) <= room_pool]
             overhang = max(self.visits[i].protocol.turnover for i in confined)
             supply = 0
             for r in room_pool:  # a session lies in one open interval; its turnover may not
@@ -363,7 +439,7 @@ class ChairModel:
         fixed = fixed_days(self.problem)
         by_patient: dict[str, list[int]] = defaultdict(list)
         for i, visit in enumerate(self.visits):
-            if visit.patient.ideal_gaps:
+            if visit.patient.ideal_gaps and not visit.follow_up:
                 by_patient[visit.patient.id].append(i)
         terms: list[tuple[int, cp_model.LinearExprT]] = []
         for pid, idx in by_patient.items():
@@ -405,7 +481,7 @@ class ChairModel:
         remaining = remaining_sessions(self.problem)
         by_patient: dict[str, list[int]] = defaultdict(list)
         for i, visit in enumerate(self.visits):
-            if remaining[visit.patient.id] >= 2:
+            if remaining[visit.patient.id] >= 2 and not visit.follow_up:
                 by_patient[visit.patient.id].append(i)
         terms: list[tuple[int, cp_model.LinearExprT]] = []
         day = 24 * 60
@@ -459,7 +535,8 @@ class ChairModel:
         of day, its most frequent person per entry): left to the search, the usual time
         started at 0 and the first soft-goal solution of a 4-week demo cost ~30 times the
         final one."""
-        mine = sorted(a.start - a.day * 24 * 60 for a in self._hinted if a.patient == pid)
+        mine = sorted(a.start - a.day * 24 * 60 for a in self._hinted
+                      if a.patient == pid and not self.problem.is_follow_up(a))
         if not mine:
             return
         self.model.add_hint(usual, mine[len(mine) // 2])
@@ -477,10 +554,10 @@ class ChairModel:
         """Per previous appointment that could stay: (visit, literal true when its patient has
         a session at the very same minute). Created once, shared by the stages."""
         if self._kept_at is None:
-            where = {(vis.patient.id, vis.day.index): i for i, vis in enumerate(self.visits)}
+            where = {self._key(vis): i for i, vis in enumerate(self.visits)}
             self._kept_at = {}
             for a in self.problem.previous:
-                i = where.get((a.patient, a.day))
+                i = where.get((a.patient, a.day, self.problem.protocol_id(a)))
                 if a.id is None or i is None or a.start not in self.visits[i].starts:
                     continue
                 same = self.model.new_bool_var(f"kept_{a.id}")
@@ -523,9 +600,10 @@ class ChairModel:
             i, same = kept[a.id]
             visit = self.visits[i]
             parts = [same]
-            if a.room not in visit.rooms:
-                continue
-            parts.append(v.room[i, a.room])
+            if a.room is not None:
+                if a.room not in visit.rooms:
+                    continue
+                parts.append(v.room[i, a.room])
             for n, need in enumerate(visit.protocol.staff):
                 who = a.staff.get(need.key)
                 if who is None or who not in visit.staff[n]:
@@ -560,7 +638,8 @@ class ChairModel:
             i, same = kept[a.id]
             moves.append(1 - same)
             visit = self.visits[i]
-            swaps.append(1 - v.room[i, a.room] if a.room in visit.rooms else 1)
+            if a.room is not None:  # a video session has no room to swap
+                swaps.append(1 - v.room[i, a.room] if a.room in visit.rooms else 1)
             for n, need in enumerate(visit.protocol.staff):
                 who = a.staff.get(need.key)
                 swaps.append(1 - v.staff[i, n, who] if who is not None and who in visit.staff[n]
@@ -594,9 +673,9 @@ class ChairModel:
         m, v = self.model, self.vars
         m.clear_hints()  # type: ignore[no-untyped-call]
         self._hinted = appointments
-        chosen = {(a.patient, a.day): a for a in appointments}
+        chosen = {(a.patient, a.day, self.problem.protocol_id(a)): a for a in appointments}
         for i, visit in enumerate(self.visits):
-            a = chosen.get((visit.patient.id, visit.day.index))
+            a = chosen.get(self._key(visit))
             m.add_hint(v.present[i], a is not None)
             m.add_hint(v.start[i], a.start if a is not None else visit.starts[0])
             for r in visit.rooms:
@@ -612,15 +691,21 @@ class ChairModel:
         for i, visit in enumerate(self.visits):
             if not solver.boolean_value(v.present[i]):
                 continue
-            room = next(r for r in visit.rooms if solver.boolean_value(v.room[i, r]))
+            room = None if visit.protocol.video else next(
+                r for r in visit.rooms if solver.boolean_value(v.room[i, r]))
             staff = {
                 visit.protocol.staff[n].key: next(
                     s for s in pool if solver.boolean_value(v.staff[i, n, s]))
                 for n, pool in enumerate(visit.staff)
             }
+            own = None if visit.protocol.id == visit.patient.protocol else visit.protocol.id
             out.append(Appointment(visit.patient.id, visit.day.index,
-                                   int(solver.value(v.start[i])), room, staff))
+                                   int(solver.value(v.start[i])), room, staff, None, own))
         return out
+
+    @staticmethod
+    def _key(visit: Visit) -> tuple[str, int, str]:
+        return visit.patient.id, visit.day.index, visit.protocol.id
 
     def stage(self, name: str, expr: cp_model.LinearExprT, maximize: bool, seconds: float,
               options: Options, on_progress: ProgressFn | None = None) -> StageResult:

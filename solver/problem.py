@@ -59,6 +59,9 @@ class Protocol:
     on_site: tuple[OnSite, ...] = ()
     dose_phase: str = ""
     """The phase whose start is the moment of dosing (for staggering); default the first."""
+    video: bool = False
+    """A video session: it takes no room (``room_features`` is empty), only staff time within
+    the clinic's hours."""
 
     minutes: int = field(init=False)
     """The whole session, first phase's start to last phase's end."""
@@ -128,6 +131,20 @@ class Patient:
     """(first day, last day, low, high): soft, a session on those days ideally comes low..high
     days after the patient's previous one."""
 
+    step: tuple[int, str] | None = None
+    """(after, protocol): the patient's first ``after`` sessions in the horizon (fixed ones
+    included, follow-ups not) use ``protocol`` above, the rest this protocol (a dose step)."""
+    follow_up: tuple[str, int, int] | None = None
+    """(protocol, low, high): each session wants one follow-up session of this protocol low..high
+    days after it (matched one to one; not counted in ``sessions``, gaps or week caps)."""
+
+    def main_protocol(self, before: int) -> str:
+        """The protocol of a session with ``before`` of the patient's sessions before it in the
+        horizon (the dose step)."""
+        if self.step is not None and before >= self.step[0]:
+            return self.step[1]
+        return self.protocol
+
     def cap_allows(self, day: int, taken: list[int]) -> bool:
         """Whether one more session on ``day`` keeps the week cap, with sessions on ``taken``."""
         return all(sum(1 for t in taken if first <= t <= last) < most
@@ -156,9 +173,13 @@ class Appointment:
     patient: str
     day: int
     start: int
-    room: str
+    room: str | None
+    """``None`` for a video session."""
     staff: dict[str, str]
     id: str | None = None
+    protocol: str | None = None
+    """The session's protocol when it is not the patient's ``protocol`` (a dose step or a
+    follow-up); ``None`` means the patient's."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,8 +232,22 @@ class Problem:
         return current
 
     def session_protocol(self, patient: str, day: int) -> Protocol:
-        """The protocol of ``patient``'s session on day ``day``."""
+        """The protocol of ``patient``'s session on day ``day`` (the patient's own protocol:
+        use :meth:`appointment_protocol` for an appointment, which may be a step or follow-up)."""
         return self.protocol_for(self.patient[patient].protocol, day)
+
+    def protocol_id(self, a: Appointment) -> str:
+        """The protocol id of appointment ``a``."""
+        return a.protocol or self.patient[a.patient].protocol
+
+    def appointment_protocol(self, a: Appointment) -> Protocol:
+        """The protocol of appointment ``a`` as in force on its day."""
+        return self.protocol_for(self.protocol_id(a), a.day)
+
+    def is_follow_up(self, a: Appointment) -> bool:
+        """Whether ``a`` is a follow-up session of its patient (``Patient.follow_up``)."""
+        follow = self.patient[a.patient].follow_up
+        return follow is not None and a.protocol == follow[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,20 +56,20 @@ def assign_rooms(problem: Problem, appointments: list[Appointment]) -> list[Appo
     """Give every appointment booked in a pooled class a real room, chair by chair."""
     classes = room_classes(problem)
     chairs = {r.id: r.chairs for r in problem.rooms}
-    out = [a for a in appointments if not a.room.startswith("class:")]
+    out = [a for a in appointments if a.room is None or not a.room.startswith("class:")]
     pooled: dict[str, list[Appointment]] = {}
-    for a in appointments:
-        if a.room.startswith("class:"):
+    for a in appointments:  # a video session (room None) takes no room
+        if a.room is not None and a.room.startswith("class:"):
             pooled.setdefault(a.room, []).append(a)
     for cid, booked in pooled.items():
         free = [(-(10**9), room, seat) for room in classes[cid].rooms
                 for seat in range(chairs[room])]
         heapq.heapify(free)  # (free from, room, chair), earliest free first
         for a in sorted(booked, key=lambda a: (a.start, a.patient)):
-            protocol = problem.session_protocol(a.patient, a.day)
+            protocol = problem.appointment_protocol(a)
             ready, room, seat = heapq.heappop(free)
             if ready > a.start:  # cannot happen when the class never overlaps beyond its chairs
                 raise ValueError(f"room class {cid} over capacity at minute {a.start}")
-            out.append(Appointment(a.patient, a.day, a.start, room, a.staff, a.id))
+            out.append(Appointment(a.patient, a.day, a.start, room, a.staff, a.id, a.protocol))
             heapq.heappush(free, (a.start + protocol.minutes + protocol.turnover, room, seat))
     return out

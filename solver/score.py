@@ -38,8 +38,9 @@ def penalties(problem: Problem, appointments: list[Appointment]) -> dict[str, in
     engaged: dict[tuple[str, int], list[Interval]] = defaultdict(list)
     for a in appointments:
         p = patients[a.patient]
-        protocol = problem.session_protocol(a.patient, a.day)
-        occupancy[a.room].append((a.start, a.start + protocol.minutes + protocol.turnover))
+        protocol = problem.appointment_protocol(a)
+        if a.room is not None:  # a video session takes no room
+            occupancy[a.room].append((a.start, a.start + protocol.minutes + protocol.turnover))
         dose = a.start + protocol.phase_offsets()[protocol.dose][0]
         for need in protocol.staff:
             who = a.staff[need.key]
@@ -55,7 +56,9 @@ def penalties(problem: Problem, appointments: list[Appointment]) -> dict[str, in
         out["stagger"] += w.stagger_minutes * sum(
             1 for x, y in itertools.pairwise(starts) if y - x < w.stagger_minutes)
     for a in appointments:
-        protocol = problem.session_protocol(a.patient, a.day)
+        if a.room is None:
+            continue
+        protocol = problem.appointment_protocol(a)
         after = a.start + protocol.minutes + protocol.turnover
         if max_overlap(occupancy[a.room], after, after + w.slack_minutes) >= chairs[a.room]:
             out["slack"] += w.slack_minutes
@@ -65,8 +68,9 @@ def penalties(problem: Problem, appointments: list[Appointment]) -> dict[str, in
                 _union_length(spans)
     if any(p.ideal_gaps for p in problem.patients):
         out["spacing_days"] = spacing_days(problem, appointments)
-    out["continuity"] = _continuity(appointments)
-    out["usual_staff"] = _other_staff(problem, appointments)
+    sessions = [a for a in appointments if not problem.is_follow_up(a)]
+    out["continuity"] = _continuity(sessions)
+    out["usual_staff"] = _other_staff(problem, sessions)
     return out
 
 
@@ -75,7 +79,8 @@ def spacing_days(problem: Problem, appointments: list[Appointment]) -> int:
     outside the later session's ideal gap."""
     days: dict[str, list[int]] = defaultdict(list)
     for a in appointments:
-        days[a.patient].append(a.day)
+        if not problem.is_follow_up(a):
+            days[a.patient].append(a.day)
     total = 0
     for p in problem.patients:
         mine = sorted(days.get(p.id, []))
@@ -101,7 +106,7 @@ def _other_staff(problem: Problem, appointments: list[Appointment]) -> int:
         seen: dict[str, Counter[str]] = defaultdict(Counter)
         minutes: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for a in items:
-            protocol = problem.session_protocol(a.patient, a.day)
+            protocol = problem.appointment_protocol(a)
             for need in protocol.staff:
                 if need.modes:
                     seen[need.key][a.staff[need.key]] += 1
