@@ -48,6 +48,11 @@ class FeedOptions:
         "patient": False, "staff": True, "room": True, "clinic": True})
     """Per feed kind: show protocol, patient initials and phase times."""
     refresh: timedelta = timedelta(hours=1)
+    video: str = "Video call"
+    """LOCATION of a video session (an appointment without a room), in every feed: it names
+    no room, and nothing of the treatment."""
+    video_note: str = "The clinic sends the link for the call."
+    """A patient's video session's DESCRIPTION (instead of the ride-home reminder)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +133,12 @@ def _text(kind: Kind, key: str, a: dict[str, Any], options: FeedOptions,
         summary = f"Appointment — {options.name}"
         if detail:
             summary = f"{protocol} — {options.name}"
+        if a.get("room") is None:  # a video session: no address, no ride home
+            return summary, options.video, options.video_note
         lines = [options.arrival or "Please arrange a ride home: no driving until tomorrow."]
         return summary, options.address or options.name, "\n".join(lines)
     who = _initials(directory.patients.get(a["patient"]), "patient")
-    room = directory.rooms.get(a["room"], a["room"])
+    room = options.video if a.get("room") is None else directory.rooms.get(a["room"], a["room"])
     summary = f"{protocol} — {who}" if detail else f"Session — {room}"
     if kind in ("staff", "clinic") and detail:
         summary += f" ({room})"
@@ -215,8 +222,8 @@ def _belongs(kind: Kind, key: str, a: dict[str, Any]) -> bool:
         return bool(a["patient"] == key)
     if kind == "staff":
         return key in a["staff"].values()
-    if kind == "room":
-        return bool(a["room"] == key)
+    if kind == "room":  # a video session (room null) is in no room's feed
+        return a.get("room") is not None and bool(a["room"] == key)
     return True
 
 

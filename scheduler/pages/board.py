@@ -134,8 +134,12 @@ def _block(a: Appointment, opens: datetime, scenario: Scenario, names: dict[str,
 def _lanes(scenario: Scenario, blocks: list[tuple[Appointment, Block]]) -> list[Lane]:
     lanes: list[Lane] = []
     by_room: dict[str, list[Block]] = defaultdict(list)
+    video: list[Block] = []
     for a, b in blocks:
-        by_room[a.room].append(b)
+        if a.room is None:  # a video session takes no room: the Video lanes below
+            video.append(b)
+        else:
+            by_room[a.room].append(b)
     for room in scenario.rooms:
         chairs = [Lane(f"{room.name or room.id}" + (f" · {i + 1}" if room.chairs > 1 else ""),
                        room.id) for i in range(room.chairs)]
@@ -149,7 +153,22 @@ def _lanes(scenario: Scenario, blocks: list[tuple[Appointment, Block]]) -> list[
         lanes.extend(chairs)
     for room_id, rest in by_room.items():  # a room no longer in the scenario
         lanes.append(Lane(room_id, room_id, rest))
-    return lanes
+    calls: list[Lane] = []  # as many lanes as video sessions overlap, none when there are none
+    for b in sorted(video, key=lambda b: b.x):
+        lane = next((x for x in calls if x.blocks[-1].x + x.blocks[-1].w <= b.x), None)
+        if lane is None:
+            lane = Lane("Video", VIDEO_LANE)
+            calls.append(lane)
+        lane.blocks.append(b)
+    if len(calls) > 1:
+        for i, lane in enumerate(calls):
+            lane.label = f"Video · {i + 1}"
+    return lanes + calls
+
+
+VIDEO_LANE = ""
+"""The ``room`` of the board's Video lanes: video sessions take no room (nothing to drop
+an appointment into)."""
 
 
 def _steps(events: list[tuple[int, int]]) -> list[Span]:

@@ -151,7 +151,8 @@ class AppointmentRow(Base):
     """The appointment's stable id in schedule.json (``A-0001``)."""
     patient: Mapped[str] = mapped_column(String(64))
     protocol: Mapped[str] = mapped_column(String(64))
-    room: Mapped[str] = mapped_column(String(64))
+    room: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """None for a video session (it takes no room; migration 0004)."""
     staff: Mapped[dict[str, Any]]
     start_at: Mapped[datetime]
     end_at: Mapped[datetime]

@@ -18,6 +18,7 @@ from scheduler.documents import (
     appointment_of,
     assign_ids,
     kpis,
+    placed_of,
 )
 from scheduler.errors import InvalidInput, Issue, NotFound
 from scheduler.model import Scenario
@@ -39,8 +40,7 @@ def _with_figures(scenario: Scenario, schedule: Schedule,
                   appointments: list[Appointment], unplaced: list[Unplaced]) -> Schedule:
     """``schedule`` with new appointments and unplaced list, its figures recomputed."""
     problem, clock = to_problem(scenario), Clock(scenario)
-    placed = [Placed(a.patient, clock.day_index(a.start.astimezone(clock.tz).date()),
-                     clock.minute(a.start), a.room, dict(a.staff), a.id) for a in appointments]
+    placed = [placed_of(a, clock) for a in appointments]
     old = schedule.kpis.model_dump() if schedule.kpis is not None else {}
     figures = {**old, **kpis(problem, placed)}
     return schedule.model_copy(update={
@@ -81,15 +81,17 @@ def move_appointment(scenario: Scenario, schedule: Schedule, ref: str, start: da
     day = clock.day_index(start.astimezone(clock.tz).date())
     if not 0 <= day < scenario.horizon.days:
         raise InvalidInput([Issue("start", f"{start.isoformat()} is outside the horizon")])
+    own = placed_of(old, clock).protocol
     moved = appointment_of(Placed(old.patient, day, clock.minute(start), room or old.room,
-                                  dict(staff if staff is not None else old.staff), ref),
+                                  dict(staff if staff is not None else old.staff), ref, own),
                            problem, clock)
     appointments = [moved if a.id == ref else a for a in schedule.appointments]
     candidate = _with_figures(scenario, schedule, appointments, list(schedule.unplaced))
     before = {_key(v) for v in check_schedule(scenario, schedule)}
     new = [v for v in check_schedule(scenario, candidate) if _key(v) not in before]
     if new:
-        where = f"{start.astimezone(clock.tz):%a %d %b %H:%M} in {moved.room}"
+        where = (f"{start.astimezone(clock.tz):%a %d %b %H:%M} "
+                 f"{'in ' + moved.room if moved.room else 'by video'}")
         raise InvalidInput([Issue(f"appointments.{ref}", f"moving it to {where} breaks the "
                                   f"{v.rule} rule: {v.appointment}: {v.what}") for v in new])
     return candidate

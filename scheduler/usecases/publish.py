@@ -50,6 +50,7 @@ def feed_options(scenario: Scenario) -> FeedOptions:
         reminder=reminder,
         detail={"patient": f.patient_detail, "staff": f.staff_detail, "room": f.room_detail,
                 "clinic": f.clinic_detail},
+        video=f.video_location,
     )
 
 

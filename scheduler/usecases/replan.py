@@ -31,6 +31,7 @@ from scheduler.documents import (
     Kpis,
     Schedule,
     assign_ids,
+    placed_of,
     schedule_from_solution,
 )
 from scheduler.edits import (
@@ -84,10 +85,13 @@ def _frozen_scenario(scenario: Scenario, previous: Schedule, events: Sequence[An
     rebook = {e.appointment for e in events if isinstance(e, Cancel) and not e.drop}
     future = [a for a in previous.appointments if a.start >= now and (
         a.id in rebook or (a.id not in kept_ids and a.id not in ctx.cancelled))]
+    mains = {p["id"]: p.get("protocol") for p in data.get("patients", [])}
     data["fixed"] = confirmed + [
         {"id": a.id, "patient": a.patient,
          "start": a.start.astimezone(tz).isoformat(),  # with its offset: 01:30 twice
-         "room": a.room, "staff": dict(a.staff)} for a in past]
+         **({"room": a.room} if a.room is not None else {}), "staff": dict(a.staff),
+         **({"protocol": a.protocol} if a.protocol != mains.get(a.patient) else {})}
+        for a in past]
     why = [f"{f['id']} (fixed: confirmed, kept exactly; cancel it with an event to rebook it)"
            for f in confirmed] + [f"{a.id} (started before --now, frozen)" for a in past]
     try:
@@ -105,25 +109,26 @@ def _frozen(issue: Issue, why: list[str]) -> Issue:
 
 def _match_ids(appointments: list[Placed], known: list[Placed], taken: set[str]) -> list[Placed]:
     """Carry ids over: a patient's session on the same day first, then in date order."""
-    by_patient: dict[str, list[Placed]] = defaultdict(list)
-    for k in sorted(known, key=lambda a: a.start):
-        by_patient[k.patient].append(k)
+    by_patient: dict[tuple[str, str | None], list[Placed]] = defaultdict(list)
+    for k in sorted(known, key=lambda a: a.start):  # a session's id never goes to a follow-up
+        by_patient[k.patient, k.protocol].append(k)
     out: list[Placed] = []
     pending: list[Placed] = []
     for a in sorted(appointments, key=lambda a: a.start):
         if a.id is not None:
             out.append(a)
             continue
-        same_day = next((k for k in by_patient[a.patient] if k.day == a.day), None)
+        mine = by_patient[a.patient, a.protocol]
+        same_day = next((k for k in mine if k.day == a.day), None)
         if same_day is not None:
-            by_patient[a.patient].remove(same_day)
-            out.append(Placed(a.patient, a.day, a.start, a.room, a.staff, same_day.id))
+            mine.remove(same_day)
+            out.append(replace(a, id=same_day.id))
         else:
             pending.append(a)
     for a in pending:
-        rest = by_patient[a.patient]
+        rest = by_patient[a.patient, a.protocol]
         if rest:
-            out.append(Placed(a.patient, a.day, a.start, a.room, a.staff, rest.pop(0).id))
+            out.append(replace(a, id=rest.pop(0).id))
         else:
             out.append(a)
     return assign_ids(out, taken)
@@ -225,8 +230,7 @@ def replan(scenario: Scenario, previous: Schedule, events: Sequence[Any], now: d
     clock = Clock(updated)
 
     def known(a: Appointment) -> Placed:
-        return Placed(a.patient, clock.day_index(a.start.astimezone(clock.tz).date()),
-                      clock.minute(a.start), a.room, dict(a.staff), a.id)
+        return placed_of(a, clock)
 
     problem = to_problem(updated, not_before=now,
                          previous=tuple(map(known, [*untouched, *affected])))
@@ -238,7 +242,7 @@ def replan(scenario: Scenario, previous: Schedule, events: Sequence[Any], now: d
     fixed_ids = {f.id for f in problem.fixed}
     new = [a for a in solution.appointments if a.id not in fixed_ids]
     renamed = [a for a in solution.appointments if a.id in fixed_ids]
-    renamed += _match_ids([Placed(a.patient, a.day, a.start, a.room, a.staff) for a in new],
+    renamed += _match_ids([replace(a, id=None) for a in new],
                           list(problem.previous), taken)
     solved = Solution(solution.status, solution.seconds, solution.objective, solution.bound,
                       renamed, solution.unplaced, solution.penalties,
