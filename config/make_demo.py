@@ -136,6 +136,8 @@ def with_course(rng: random.Random, p: dict[str, Any], kind: str) -> dict[str, A
         if done:
             course["dose"] = 84 if p["protocol"] == "esk-84" else 56
         else:
+            if p["protocol"] == "esk-84":  # 84 mg chosen: the first session at 56, then 84
+                course["dose"] = 84       # (a dose step inside the week: patients[].step)
             p["protocol"] = "esk-56"  # the label's first dose
     elif kind == "esk-maint":
         since = (START - date.fromisoformat(p["last_session"])).days
@@ -190,6 +192,12 @@ def build() -> dict[str, Any]:
         with_course(courses, p, kind_of(p))
     patients[0]["course"] = {"id": "esk-trd", "history": ["2026-11-30", "2026-12-03"],
                              "dose": 84}
+    # KAP integration by video (the kap course's follow_up): P012 dosed last Friday, so its
+    # integration is due Mon-Tue; and a new esketamine patient whose prescriber chose 84 mg:
+    # the label's first dose is 56 mg, so the week steps from esk-56 to esk-84 (patients[].step)
+    patients[11]["last_session"] = str(START - timedelta(days=3))
+    patients.append({"id": "P113", "name": "Zoe Marsh", "protocol": "esk-56",
+                     "rems_enrolled": True, "course": {"id": "esk-trd", "dose": 84}})
     return {
         "version": 1,
         "clinic": {

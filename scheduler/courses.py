@@ -42,7 +42,15 @@ import yaml
 from pydantic import TypeAdapter, ValidationError
 
 from scheduler.errors import Issue
-from scheduler.model import CourseSpec, CourseStage, CourseState, PatientSpec, Scenario, WeekLimit
+from scheduler.model import (
+    CourseSpec,
+    CourseStage,
+    CourseState,
+    DoseStep,
+    PatientSpec,
+    Scenario,
+    WeekLimit,
+)
 
 __all__ = ["COURSES", "Derived", "WeekPlan", "course_issues", "derive", "expand", "library",
            "monday"]
@@ -83,6 +91,9 @@ class Derived:
 
     protocol: str | None
     """The protocol the dose step picks, or None to keep the patient's own."""
+    step: DoseStep | None
+    """A new patient whose chosen dose is not the first: the first session at ``first_dose``,
+    the rest at the chosen dose (``patients[].step``)."""
     sessions: int
     min_gap_days: int
     priority: int
@@ -172,9 +183,12 @@ def derive(course: CourseSpec, state: CourseState, start: date, days: int,
         weeks.append(WeekPlan(week, stage.name, n, ideal, min_gap, priority, behind))
         week += timedelta(days=7)
     planned = [w for w in weeks if w.sessions] or weeks
+    sessions = sum(w.sessions for w in weeks)
+    step = _step(course, state, history)
     return Derived(
         protocol=_protocol(course, state, history),
-        sessions=sum(w.sessions for w in weeks),
+        step=step if step is not None and sessions > step.after else None,
+        sessions=sessions,
         min_gap_days=min(w.min_gap_days for w in planned),
         priority=max(w.priority for w in planned),
         last_session=max([d for d in (*history[-1:], last_session) if d is not None],
@@ -183,12 +197,31 @@ def derive(course: CourseSpec, state: CourseState, start: date, days: int,
     )
 
 
+def _new(state: CourseState, history: list[date]) -> bool:
+    return state.done == 0 if state.done is not None else not history
+
+
 def _protocol(course: CourseSpec, state: CourseState, history: list[date]) -> str | None:
+    """The protocol of the horizon's first session: a new patient's is the first dose's (the
+    label: first dose 56 mg), anyone else's their current dose's."""
     if course.doses:
-        new = state.done == 0 if state.done is not None else not history
-        dose = state.dose if state.dose is not None else (course.first_dose if new else None)
+        new = _new(state, history)
+        dose = course.first_dose if new and course.first_dose is not None else state.dose
+        if dose is None and new:
+            dose = course.first_dose
         return course.doses.get(dose) if dose is not None else None
     return course.protocol
+
+
+def _step(course: CourseSpec, state: CourseState, history: list[date]) -> DoseStep | None:
+    """A new patient whose chosen dose differs from the first: the step comes after the
+    course's first session (``after`` counts the sessions still to come before it: 1 for a
+    patient with no history)."""
+    if not course.doses or course.first_dose is None or state.dose is None:
+        return None
+    if not _new(state, history) or state.dose == course.first_dose:
+        return None
+    return DoseStep(after=1, protocol=course.doses[state.dose])
 
 
 def courses_of(scenario: Scenario) -> dict[str, CourseSpec]:
@@ -260,8 +293,15 @@ def expand(scenario: Scenario) -> Scenario:
         d = derive(courses[p.course.id], p.course, scenario.horizon.start,
                    scenario.horizon.days, p.last_session)
         own = p.priority if "priority" in p.model_fields_set else 1
+        course = courses[p.course.id]
+        follow = p.follow_up
+        if course.follow_up is not None and any(
+                x.id == course.follow_up.protocol for x in scenario.protocols):
+            follow = course.follow_up  # only where the clinic has the follow-up's protocol
         patients.append(p.model_copy(update={
             "protocol": d.protocol or p.protocol,
+            "step": d.step or p.step,
+            "follow_up": follow,
             "sessions": d.sessions,
             "min_gap_days": d.min_gap_days,
             "last_session": d.last_session,

@@ -285,7 +285,10 @@ def kpis(problem: Problem, appointments: list[Placed]) -> dict[str, Any]:
     by_protocol: dict[str, dict[str, int]] = {
         pid: {"wanted": 0, "placed": 0} for pid in problem.protocols}
     for p in problem.patients:
-        by_protocol[p.protocol]["wanted"] += p.sessions
+        first = p.sessions if p.step is None else min(p.sessions, p.step[0])
+        by_protocol[p.protocol]["wanted"] += first
+        if p.step is not None:  # the sessions after the dose step
+            by_protocol[p.step[1]]["wanted"] += p.sessions - first
     follow = follow_ups_wanted(problem)
     for p in problem.patients:
         if p.follow_up is not None:

@@ -207,6 +207,31 @@ class WeekLimit(_Model):
         return self
 
 
+class DoseStep(_Model):
+    """A dose step inside the horizon: the patient's first ``after`` sessions use the
+    patient's ``protocol``, the rest this ``protocol``."""
+
+    after: Annotated[int, Field(ge=0, le=62)] = Field(
+        description="Sessions in the horizon (by date, fixed ones counted, history not) "
+        "before the step.")
+    protocol: Id = Field(description="The protocol of the sessions after the step.")
+
+
+class FollowUp(_Model):
+    """Each session of the patient wants one follow-up session of ``protocol`` ``days``
+    after it (e.g. KAP integration 1-3 days after each dosing)."""
+
+    protocol: Id = Field(description="The follow-up's protocol (e.g. kap-integration).")
+    days: tuple[Annotated[int, Field(ge=1, le=30)], Annotated[int, Field(ge=1, le=30)]] = Field(
+        description="[low, high]: days from the session to its follow-up.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FollowUp:
+        if self.days[1] < self.days[0]:
+            raise ValueError(f"days {list(self.days)}: the high end is below the low end")
+        return self
+
+
 class CourseState(_Model):
     """Where a patient stands in a treatment course; the plan's sessions derive from it
     (``scheduler.courses``)."""
@@ -256,32 +281,11 @@ class CourseSpec(_Model):
         default=None, description="The first stage should be complete within this many days "
         "of the first session; falling behind raises priority.")
     stages: list[CourseStage] = Field(min_length=1)
+    follow_up: FollowUp | None = Field(
+        default=None, description="Each session wants a follow-up session (e.g. KAP "
+        "integration by video 1-3 days after each dosing); emitted as the patient's follow_up "
+        "when the scenario has the follow-up's protocol.")
     source: str | None = None
-
-
-class DoseStep(_Model):
-    """A dose step inside the horizon: the patient's first ``after`` sessions use the
-    patient's ``protocol``, the rest this ``protocol``."""
-
-    after: Annotated[int, Field(ge=0, le=62)] = Field(
-        description="Sessions in the horizon (by date, fixed ones counted, history not) "
-        "before the step.")
-    protocol: Id = Field(description="The protocol of the sessions after the step.")
-
-
-class FollowUp(_Model):
-    """Each session of the patient wants one follow-up session of ``protocol`` ``days``
-    after it (e.g. KAP integration 1-3 days after each dosing)."""
-
-    protocol: Id = Field(description="The follow-up's protocol (e.g. kap-integration).")
-    days: tuple[Annotated[int, Field(ge=1, le=30)], Annotated[int, Field(ge=1, le=30)]] = Field(
-        description="[low, high]: days from the session to its follow-up.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> FollowUp:
-        if self.days[1] < self.days[0]:
-            raise ValueError(f"days {list(self.days)}: the high end is below the low end")
-        return self
 
 
 class PatientSpec(_Model):
