@@ -327,7 +327,9 @@ def test_the_demo_clinics_patients_carry_courses() -> None:
     raw = parse_text(data_text(DEMO))
     assert all("course" in p for p in raw["patients"])
     week = load_input()
-    assert sum(p.sessions for p in week.patients) == 129  # the busy demo week, as before
+    # the busy demo week as before, and P113, a new esketamine patient stepping 56 -> 84 mg
+    assert sum(p.sessions for p in week.patients) == 129 + 2
+    assert sum(p.follow_up is not None for p in week.patients) == 7  # KAP integration
     month = load_input(None, None, 4)
     assert all(len(p.per_week) == 4 for p in month.patients)
     assert all(p.sessions == sum(w.max_sessions for w in p.per_week) for p in month.patients)

@@ -167,8 +167,8 @@ def _lanes(scenario: Scenario, blocks: list[tuple[Appointment, Block]]) -> list[
 
 
 VIDEO_LANE = ""
-"""The ``room`` of the board's Video lanes: video sessions take no room (nothing to drop
-an appointment into)."""
+"""The ``room`` of the board's Video lanes: video sessions take no room, so these lanes are
+drawn as ``g.lane-video``, neither a drop target nor a "why not here?" chair."""
 
 
 def _steps(events: list[tuple[int, int]]) -> list[Span]:
