@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +25,7 @@ from scheduler.pages.board import day_panels
 from scheduler.storage import repo
 from scheduler.storage.db import connect, downgrade, session_scope, sessions, upgrade
 from scheduler.usecases.publish import build_feeds
-from scheduler.validate import validate_scenario
+from scheduler.validate import parse_text, validate_scenario
 from solver import Options, greedy_solve, solve
 from tests.conftest import replan_events, rules, solve_data
 from tests.test_check import ESK_PHASES, appointment, base, person, week
@@ -39,7 +38,7 @@ ESK56_PHASES = (("intake", 10), ("dosing", 10), ("monitoring", 120), ("discharge
 
 
 def fixture() -> Doc:
-    data: Doc = yaml.safe_load(FIXTURE.read_text(encoding="utf-8"))
+    data: Doc = parse_text(FIXTURE.read_text(encoding="utf-8"))  # dates as text, as JSON
     return data
 
 
@@ -435,3 +434,33 @@ def test_random_scenarios_with_the_extensions_solve_to_schedules_check_accepts(
         doc = schedule_from_solution(scenario, problem, solution).to_json()
         assert check(scenario, doc) == [], (data, doc)
         assert solution.objective <= solution.bound
+
+
+# ----------------------------------------------------------------------------- pages
+def test_the_board_and_the_appointment_page_show_a_video_session(database_url: str,
+                                                                 tmp_path: Path) -> None:
+    from tests.test_feeds_http import feeds_service
+    from tests.test_pages_desk import csrf, sign_in
+
+    with feeds_service(database_url, tmp_path) as service:
+        answer = service.call("PUT", "/clinics/1/scenario", json={"scenario": fixture()})
+        assert answer.status_code == 200, answer.text
+        draft = service.draft()
+        sign_in(service.client, "front_desk")
+        board = service.client.get("/board")
+        assert board.status_code == 200
+        assert 'class="lane-video" data-room=""' in board.text
+        calls = [a for a in draft["schedule"]["appointments"] if a["room"] is None]
+        assert calls
+        page = service.client.get(f"/schedules/{draft['id']}/appointments/{calls[0]['id']}")
+        assert page.status_code == 200 and "A video session: no room." in page.text
+        local = datetime.fromisoformat(calls[0]["start"])
+        moved = service.client.post(
+            f"/schedules/{draft['id']}/appointments/{calls[0]['id']}/move",
+            data={"csrf": csrf(page.text), "version": str(draft["version"]),
+                  "date": local.date().isoformat(), "time": "16:00", "room": "",
+                  "staff.therapist": "T1"}, follow_redirects=False)
+        assert moved.status_code == 303, moved.text
+        after = service.call("GET", f"/schedules/{draft['id']}").json()["schedule"]
+        again = next(a for a in after["appointments"] if a["id"] == calls[0]["id"])
+        assert (again["room"], again["start"][11:16]) == (None, "16:00")
