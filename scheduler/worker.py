@@ -12,11 +12,13 @@ a solve with the best schedule found.
 
 from __future__ import annotations
 
+import copy
 import logging
 import multiprocessing
 import threading
 import time
 from datetime import datetime
+from datetime import time as dtime
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
@@ -25,10 +27,12 @@ from sqlalchemy import Engine, select
 
 from scheduler.documents import Schedule
 from scheduler.errors import InvalidInput
+from scheduler.model import Scenario
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions
 from scheduler.storage.tables import Job, User, now
 from scheduler.usecases import Progress, plan_week, read_events, replan
+from scheduler.usecases.roll import keep_courses, number_after, numbers
 from solver import Options
 
 log = logging.getLogger(__name__)
@@ -67,11 +71,19 @@ def run_job(database_url: str, job_id: str) -> None:
         with session_scope(factory) as session:
             version = repo.scenario_version(session, clinic_id, params.get("scenario_version"))
             scenario = repo.scenario_of(version)
+            given = copy.deepcopy(version.data)
             previous = (repo.to_schedule(repo.schedule_row(session, params["schedule_id"]))
                         if kind == "replan" else None)
+            begins = datetime.combine(scenario.horizon.start, dtime(0), scenario.tz)
+            first_id = repo.highest_ref_before(session, clinic_id, begins) + 1
         if kind == "solve":
             planned = plan_week(scenario, _options(params), progress)
-            schedule, changes, based_on, result_scenario = planned.schedule, None, None, scenario
+            schedule, changes, based_on = planned.schedule, None, None
+            result_scenario: Scenario | dict[str, Any] = scenario
+            if first_id > 1:  # earlier weeks were published: their ids are never reused
+                fixed = [f.id for f in scenario.fixed]
+                schedule = number_after(schedule, set(fixed),
+                                        max([first_id, *(n + 1 for n in numbers(fixed))]))
         else:
             assert previous is not None
             when = datetime.fromisoformat(params["now"]) if params.get("now") else now()
@@ -79,7 +91,8 @@ def run_job(database_url: str, job_id: str) -> None:
                                                 previous, when)]
             replanned = replan(scenario, previous, events, when, _options(params), progress)
             schedule, changes = replanned.schedule, replanned.changes
-            based_on, result_scenario = params["schedule_id"], replanned.scenario
+            based_on = params["schedule_id"]
+            result_scenario = keep_courses(given, replanned.scenario)  # courses stay kept
         _finish(factory, job_id, clinic_id, user_id, schedule, changes, based_on,
                 result_scenario if kind == "replan" else None)
     except InvalidInput as exc:

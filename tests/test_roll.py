@@ -18,7 +18,7 @@ from scheduler.courses import library, monday
 from scheduler.documents import Schedule
 from scheduler.model import CourseSpec
 from scheduler.usecases import load_input, plan_week
-from scheduler.usecases.roll import RollOptions, roll
+from scheduler.usecases.roll import RollOptions, keep_courses, roll
 from scheduler.validate import validate_scenario
 from solver import Options
 from tests.test_courses import clinic, esk
@@ -197,3 +197,23 @@ def test_bad_input_exits_2_naming_the_field(demo_week_1: Path, tmp_path: Path,
     assert "--now: 2026-12-15T09:00:00-05:00 is after the new horizon starts" in err
     assert "--weeks: 9 is not between 1 and 8" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_replanned_scenario_keeps_its_courses() -> None:
+    """What a re-plan stores (the scenario after its events, expanded) goes back to the form
+    the clinic keeps: courses as they were, the events' changes (an absence) kept; when an
+    event changed what a course patient wants (more sessions), the plain form stays."""
+    given = clinic([esk("P01", ["2026-11-30", "2026-12-03"])], weeks=1)
+    expanded = validate_scenario(given)
+    absent = expanded.model_copy(update={"staff": [
+        s.model_copy(update={"time_off": [date(2026, 12, 9)]}) if s.id == "N1" else s
+        for s in expanded.staff]})
+    kept = keep_courses(given, absent)
+    assert isinstance(kept, dict)
+    assert kept["patients"][0]["course"] == given["patients"][0]["course"]
+    assert "sessions" not in kept["patients"][0]
+    assert next(s for s in kept["staff"] if s["id"] == "N1")["time_off"] == ["2026-12-09"]
+    assert validate_scenario(kept).patients == absent.patients
+    more = absent.model_copy(update={"patients": [
+        p.model_copy(update={"sessions": p.sessions + 1}) for p in absent.patients]})
+    assert keep_courses(given, more) is more

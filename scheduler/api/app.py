@@ -33,7 +33,7 @@ from scheduler.security import hash_password
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
-from scheduler.usecases import load_input
+from scheduler.usecases.roll import raw_scenario
 from scheduler.worker import JobRunner
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def bootstrap(factory: object, settings: Settings) -> str | None:
     Returns that admin's one-time password (None when users exist)."""
     with session_scope(factory) as session:  # type: ignore[arg-type]
         if not repo.clinics(session):
-            repo.add_clinic(session, "demo", load_input())
+            repo.add_clinic(session, "demo", raw_scenario(None))  # courses kept
             log.info("loaded the embedded demo clinic")
         if repo.count_users(session):
             return None

@@ -6,10 +6,13 @@ raise the application's errors (``NotFound``, ``Conflict``); transactions belong
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
+import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, select, update
@@ -34,6 +37,8 @@ from scheduler.storage.tables import (
 )
 from scheduler.storage.tables import Schedule as ScheduleRow
 from scheduler.validate import validate_scenario
+
+_NUMBERED = re.compile(r"^A-(\d+)$")
 
 
 # ----------------------------------------------------------------------------- audit
@@ -108,9 +113,9 @@ def revoke_token(session: Session, token: str) -> None:
 
 
 # ----------------------------------------------------------------------------- clinics
-def add_clinic(session: Session, slug: str, scenario: Scenario, by: User | None = None
-               ) -> Clinic:
-    clinic = Clinic(slug=slug, name=scenario.clinic.name)
+def add_clinic(session: Session, slug: str, scenario: Scenario | dict[str, Any],
+               by: User | None = None) -> Clinic:
+    clinic = Clinic(slug=slug, name=_as_given(scenario)[0].clinic.name)
     session.add(clinic)
     session.flush()
     add_scenario_version(session, clinic, scenario, by)
@@ -141,7 +146,25 @@ def scenario_version(session: Session, clinic_id: int, number: int | None = None
 
 
 def scenario_of(version: ScenarioVersion) -> Scenario:
-    return validate_scenario(version.data)
+    """The version's scenario, validated and expanded (courses turned into sessions, gaps and
+    week caps for its horizon): what is solved and checked. ``version.data`` keeps it as
+    given."""
+    return validate_scenario(copy.deepcopy(version.data))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON data")
+
+
+def _as_given(scenario: Scenario | dict[str, Any]) -> tuple[Scenario, dict[str, Any]]:
+    """A scenario to store: validated (every problem raised at once), and its data as given
+    (patients' ``course:`` and the clinic's own ``courses:`` kept, not expanded), as JSON."""
+    if isinstance(scenario, Scenario):
+        return scenario, scenario.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    data: dict[str, Any] = json.loads(json.dumps(scenario, default=_json_value))
+    return validate_scenario(copy.deepcopy(data)), data
 
 
 def scenario_for(session: Session, row: ScheduleRow) -> Scenario:
@@ -151,17 +174,19 @@ def scenario_for(session: Session, row: ScheduleRow) -> Scenario:
     return scenario_of(version)
 
 
-def add_scenario_version(session: Session, clinic: Clinic, scenario: Scenario,
-                         by: User | None = None, expected: int | None = None
-                         ) -> ScenarioVersion:
-    """A new version of the clinic's data. With ``expected`` (the version the writer read), a
-    concurrent change in between is a Conflict, never a silent overwrite."""
+def add_scenario_version(session: Session, clinic: Clinic,
+                         scenario: Scenario | dict[str, Any], by: User | None = None,
+                         expected: int | None = None) -> ScenarioVersion:
+    """A new version of the clinic's data: scenario data as given (validated here; courses
+    kept, so next week's plan knows where each patient stands), or a validated Scenario
+    (stored as it is). With ``expected`` (the version the writer read), a concurrent change
+    in between is a Conflict, never a silent overwrite."""
+    scenario, data = _as_given(scenario)
     latest = session.scalar(select(func.max(ScenarioVersion.number))
                             .where(ScenarioVersion.clinic_id == clinic.id)) or 0
     if expected is not None and expected != latest:
         raise Conflict(f"the clinic's data changed (version {latest}, you edited {expected}); "
                        "reload and apply your change again")
-    data = scenario.model_dump(mode="json", by_alias=True, exclude_defaults=True)
     version = ScenarioVersion(clinic_id=clinic.id, number=latest + 1, data=data,
                               created_by=by.id if by else None)
     session.add(version)
@@ -200,6 +225,17 @@ def add_schedule(session: Session, clinic_id: int, version: ScenarioVersion, sch
     audit(session, by, "create", "schedule", row.id, None,
           {"appointments": len(schedule.appointments), "based_on": based_on})
     return row
+
+
+def highest_ref_before(session: Session, clinic_id: int, before: datetime) -> int:
+    """The highest ``A-NNNN`` number among the clinic's published appointments that start
+    before ``before`` (0 when none): a plan of a later week numbers its new ids after it, so
+    an id once published is never given to another session."""
+    refs = session.scalars(
+        select(AppointmentRow.ref).join(ScheduleRow, AppointmentRow.schedule_id == ScheduleRow.id)
+        .where(ScheduleRow.clinic_id == clinic_id, ScheduleRow.status == "published",
+               AppointmentRow.start_at < before))
+    return max((int(m.group(1)) for r in refs if (m := _NUMBERED.match(r))), default=0)
 
 
 def schedule_row(session: Session, schedule_id: int) -> ScheduleRow:

@@ -35,19 +35,33 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from scheduler.check import Violation
-from scheduler.courses import courses_of
+from scheduler.courses import courses_of, derive, library
 from scheduler.documents import Appointment, Schedule
 from scheduler.errors import InvalidInput, Issue
 from scheduler.library import DEMO, data_text
-from scheduler.model import Scenario
+from scheduler.model import CourseSpec, CourseState, Scenario
 from scheduler.usecases.inputs import MAX_WEEKS
 from scheduler.usecases.plan import ProgressFn, plan_week
 from scheduler.validate import parse_text, read_data, validate_scenario
 from solver import Options
 
-__all__ = ["RollOptions", "Rolled", "RolledPlan", "number_after", "past_events", "raw_scenario",
-           "roll", "roll_scenario"]
+__all__ = [
+    "CourseStatus",
+    "RollOptions",
+    "Rolled",
+    "RolledPlan",
+    "course_status",
+    "keep_courses",
+    "number_after",
+    "numbers",
+    "past_events",
+    "raw_scenario",
+    "roll",
+    "roll_scenario",
+]
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +128,8 @@ def _local_date(t: datetime, scenario: Scenario) -> date:
     return t.astimezone(scenario.tz).date()
 
 
-def _numbers(ids: Sequence[str]) -> list[int]:
+def numbers(ids: Sequence[str]) -> list[int]:
+    """The numbers of ``A-NNNN`` ids."""
     return [int(m.group(1)) for i in ids if (m := _NUMBERED.match(i))]
 
 
@@ -132,7 +147,7 @@ def _previous_issues(previous: Schedule, old: Scenario, where: str) -> list[Issu
         if a.patient not in patients:
             issues.append(Issue(f"{where}.appointments[{i}].patient", f"unknown patient "
                                 f"'{a.patient}' ({a.id}): not a patient of this scenario"))
-        if a.room not in rooms:
+        if a.room is not None and a.room not in rooms:  # None: a session without a room
             issues.append(Issue(f"{where}.appointments[{i}].room", f"unknown room '{a.room}' "
                                 f"({a.id}): not a room of this scenario"))
         day = _local_date(a.start, old)
@@ -237,9 +252,11 @@ def roll_scenario(data: dict[str, Any], previous: Schedule,
         day = _local_date(a.start, old)
         if day >= start:
             wall = a.start.astimezone(tz)
-            fixed.append({"id": a.id, "patient": a.patient,
-                          "start": wall.strftime("%Y-%m-%dT%H:%M"), "room": a.room,
-                          "staff": dict(a.staff)})
+            kept: dict[str, Any] = {"id": a.id, "patient": a.patient,
+                                    "start": wall.strftime("%Y-%m-%dT%H:%M")}
+            if a.room is not None:
+                kept["room"] = a.room
+            fixed.append({**kept, "staff": dict(a.staff)})
         elif a.id not in missed:
             folded[a.patient].append(day)
             last_protocol[a.patient] = a.protocol
@@ -256,7 +273,7 @@ def roll_scenario(data: dict[str, Any], previous: Schedule,
     except InvalidInput as exc:
         raise InvalidInput([Issue(f"rolled scenario: {i.path}", i.message)
                             for i in exc.issues]) from exc
-    numbers = _numbers([a.id for a in previous.appointments] + [f["id"] for f in fixed])
+    used = numbers([a.id for a in previous.appointments] + [f["id"] for f in fixed])
     expected = [a.id for a in past if a.start >= now]
     if expected:
         log.info("%d session(s) before the new horizon have not taken place yet at %s; "
@@ -267,7 +284,7 @@ def roll_scenario(data: dict[str, Any], previous: Schedule,
              len(fixed), len(missed))
     return Rolled(data=out, scenario=scenario, folded=dict(folded),
                   kept=[f["id"] for f in fixed], missed=sorted(missed),
-                  first_id=max(numbers, default=0) + 1, now=now, past=past)
+                  first_id=max(used, default=0) + 1, now=now, past=past)
 
 
 def number_after(schedule: Schedule, keep: set[str], first: int) -> Schedule:
@@ -309,3 +326,99 @@ def roll(data: dict[str, Any], previous: Schedule, options: RollOptions, solve: 
     planned = plan_week(rolled.scenario, solve, on_progress, at or datetime.now(UTC))
     schedule = number_after(planned.schedule, set(rolled.kept), rolled.first_id)
     return RolledPlan(rolled, schedule, planned.violations)
+
+
+_DERIVED = ("sessions", "min_gap_days", "per_week", "priority", "last_session", "protocol")
+"""A course patient's fields that expansion writes; as given, they are the course's to say."""
+
+
+def keep_courses(given: dict[str, Any], edited: Scenario) -> dict[str, Any] | Scenario:
+    """``edited`` (a scenario after re-planning events, expanded) in the form the clinic keeps
+    (``given``'s): each course patient's derived fields replaced by the course they came from,
+    the clinic's own courses back. Everything the events changed stays (absences, closures,
+    new patients, the frozen past as fixed). When that form does not say the same (an event
+    added sessions to a course patient, which only the plain form can say) ``edited`` comes
+    back as it is, and the course is no longer kept."""
+    coursed = {str(p.get("id")): p for p in given.get("patients") or []
+               if isinstance(p, dict) and p.get("course")}
+    if not coursed and not given.get("courses"):
+        return edited
+    data = edited.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    for row in data.get("patients", []):
+        raw = coursed.get(row["id"])
+        if raw is None:
+            continue
+        for name in _DERIVED:
+            row.pop(name, None)
+            if name in raw:
+                row[name] = copy.deepcopy(raw[name])
+        row["course"] = copy.deepcopy(raw["course"])
+    data["courses"] = copy.deepcopy(given.get("courses") or [])
+    try:
+        again = validate_scenario(copy.deepcopy(data))
+    except InvalidInput as exc:
+        log.warning("the re-planned scenario keeps no course state: %s", exc)
+        return edited
+    wanted = {p.id: (p.protocol, p.sessions, p.min_gap_days) for p in edited.patients}
+    if {p.id: (p.protocol, p.sessions, p.min_gap_days) for p in again.patients} != wanted:
+        log.warning("the re-planned scenario keeps no course state: its events changed what a "
+                    "course patient wants")
+        return edited
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class CourseStatus:
+    """Where a patient stands in their course, for the front desk (the patient page)."""
+
+    id: str
+    name: str
+    stage: str
+    """The stage the next session belongs to (``complete`` when the course is done)."""
+    done: int
+    """Sessions done in the whole course."""
+    in_stage: int
+    """Sessions done in the current stage."""
+    stage_sessions: int | None
+    """Sessions the current stage has (None: open-ended, maintenance)."""
+    last: date | None
+    next_due: date | None
+    """The ideal day of the next session (previous + the stage's ideal gap); the horizon's
+    first day for a patient yet to start; None when complete."""
+    dose: int | None
+
+
+def course_status(given: dict[str, Any], patient_id: str, start: date,
+                  days: int = 7) -> CourseStatus | None:
+    """``patient_id``'s course state in the scenario as given (None without a course), as of
+    the horizon starting ``start``."""
+    patient = next((p for p in given.get("patients") or []
+                    if isinstance(p, dict) and str(p.get("id")) == patient_id), None)
+    if patient is None or not patient.get("course"):
+        return None
+    state = CourseState.model_validate(patient["course"])
+    own = TypeAdapter(list[CourseSpec]).validate_python(given.get("courses") or [])
+    course = {**library(), **{c.id: c for c in own}}.get(state.id)
+    if course is None:
+        return None
+    last_session = (date.fromisoformat(str(patient["last_session"]))
+                    if patient.get("last_session") else None)
+    derived = derive(course, state, start, days, last_session)
+    done = state.done if state.done is not None else len(state.history)
+    before, stage, in_stage, size = 0, "complete", 0, None
+    for s in course.stages:
+        if s.sessions is None or done < before + s.sessions:
+            stage, in_stage, size = s.name, done - before, s.sessions
+            break
+        before += s.sessions
+    last = derived.last_session
+    due: date | None = None
+    if stage != "complete":
+        gap = derived.weeks[0].ideal_gap_days[0] if derived.weeks else 0
+        due = start if last is None else last + timedelta(days=gap)  # may be overdue
+    dose = state.dose
+    if dose is None and derived.protocol is not None:
+        dose = next((d for d, pid in course.doses.items() if pid == derived.protocol), None)
+    return CourseStatus(id=course.id, name=course.name, stage=stage, done=done,
+                        in_stage=in_stage, stage_sessions=size, last=last, next_due=due,
+                        dose=dose)

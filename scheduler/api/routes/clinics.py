@@ -14,7 +14,7 @@ from scheduler.errors import InvalidInput, Issue
 from scheduler.storage import repo
 from scheduler.storage.tables import Clinic
 from scheduler.usecases import with_patients_csv
-from scheduler.validate import parse_text, validate_scenario
+from scheduler.validate import parse_text
 
 router = APIRouter(prefix="/clinics", tags=["clinics"], responses=R422)  # ids in the path
 MAX_UPLOAD = 5 * 1024 * 1024
@@ -51,7 +51,7 @@ def get_scenario(clinic_id: RowId, user: AnyStaff, session: SessionDep) -> Scena
 def put_scenario(clinic_id: RowId, body: ScenarioWrite, user: Manager,
                  session: SessionDep) -> ScenarioPublic:
     clinic = repo.clinic(session, clinic_id)
-    version = repo.add_scenario_version(session, clinic, validate_scenario(body.scenario), user,
+    version = repo.add_scenario_version(session, clinic, body.scenario, user,
                                         body.version)
     session.commit()
     return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)
@@ -77,7 +77,7 @@ async def import_scenario(clinic_id: RowId, user: Manager, session: SessionDep,
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidInput([Issue(name, f"is not valid YAML or JSON: {exc}")]) from exc
     clinic = repo.clinic(session, clinic_id)
-    version = repo.add_scenario_version(session, clinic, validate_scenario(data), user)
+    version = repo.add_scenario_version(session, clinic, data, user)
     session.commit()
     return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)
 
