@@ -8,7 +8,9 @@ in the database (APScheduler's SQLAlchemyJobStore), are module-level functions w
 twice does what running it once does.
 
 - ``weekly-draft`` (CHAIRTIME_DRAFT_DAY at CHAIRTIME_DRAFT_TIME): queue a solve of next week for
-  every clinic: a draft, which a person reads and publishes (nothing here publishes);
+  every clinic: a draft, which a person reads and publishes (nothing here publishes); the
+  scenario rolls on first: the published week's sessions go into the course history, so next
+  week's sessions follow from each patient's course;
 - ``refresh-feeds`` (every minute): render the feeds of a clinic whose latest published version
   has none yet (the publish route renders them in its own transaction; this catches a version
   published by any other way);
@@ -42,12 +44,13 @@ from sqlalchemy.orm import Session
 
 from calendars import feed_name
 from scheduler.errors import InvalidInput, NotFound
+from scheduler.model import Scenario
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.db import Lock, connect, session_scope, sessions, try_lock
-from scheduler.storage.tables import now
+from scheduler.storage.tables import ScenarioVersion, now
 from scheduler.usecases import build_feeds
-from scheduler.validate import validate_scenario
+from scheduler.usecases.roll import RollOptions, roll_scenario
 
 log = logging.getLogger(__name__)
 
@@ -187,8 +190,9 @@ def weekly_job_id(clinic_id: int, week: date) -> str:
 def draft_next_weeks(database_url: str, workers: int, time_limit: float) -> list[str]:
     """Queue a solve of next week for every clinic, once per clinic and week (the queued job's
     id names both, so a second run finds it and does nothing). When the clinic's scenario is
-    for another week, its horizon moves to next week first (a new scenario version). The job
-    runner solves it into a draft. Returns the ids of the jobs queued."""
+    for another week, it rolls on to next week first (a new scenario version: the published
+    sessions folded into the course history, :func:`_roll_on`). The job runner solves it into
+    a draft. Returns the ids of the jobs queued."""
     def work(session: Session, clinic_id: int) -> str | None:
         version = repo.scenario_version(session, clinic_id)
         scenario = repo.scenario_of(version)
@@ -201,10 +205,7 @@ def draft_next_weeks(database_url: str, workers: int, time_limit: float) -> list
         except NotFound:
             pass
         if scenario.horizon.start != week:
-            data = {**version.data, "horizon": {**version.data["horizon"],
-                                                "start": week.isoformat()}}
-            version = repo.add_scenario_version(session, repo.clinic(session, clinic_id),
-                                                validate_scenario(data))
+            version = _roll_on(session, clinic_id, version.data, scenario, week)
         repo.add_job(session, job_id, clinic_id, "solve", {
             "scenario_version": version.number, "seed": 0, "workers": workers,
             "time_limit": time_limit, "week": week.isoformat()})
@@ -212,6 +213,34 @@ def draft_next_weeks(database_url: str, workers: int, time_limit: float) -> list
         return job_id
 
     return _each_clinic(database_url, work)
+
+
+def _roll_on(session: Session, clinic_id: int, given: dict[str, Any], scenario: Scenario,
+             week: date) -> ScenarioVersion:
+    """A new scenario version for the week of ``week``: the latest published schedule's
+    sessions before it folded into the patients' course history, those from it on kept as
+    fixed (``scheduler.usecases.roll``). When nothing is published, or the published version
+    is not of the scenario's horizon (a week was skipped), only the horizon moves."""
+    clinic = repo.clinic(session, clinic_id)
+    try:
+        row = repo.published(session, clinic_id)
+    except NotFound:
+        row = None
+    if row is not None and week > scenario.horizon.start:
+        try:
+            rolled = roll_scenario(given, repo.to_schedule(row), RollOptions(
+                start=week, now=now(), where=f"published version {row.number}"))
+        except InvalidInput as exc:
+            log.warning("clinic %d: published version %s not folded into the history (%s); "
+                        "the horizon moves on alone", clinic_id, row.number,
+                        "; ".join(map(str, exc.issues)))
+        else:
+            log.info("clinic %d: published version %s rolled into the week of %s "
+                     "(%d sessions into history, %d kept)", clinic_id, row.number, week,
+                     sum(map(len, rolled.folded.values())), len(rolled.kept))
+            return repo.add_scenario_version(session, clinic, rolled.data)
+    data = {**given, "horizon": {**given["horizon"], "start": week.isoformat()}}
+    return repo.add_scenario_version(session, clinic, data)
 
 
 # ----------------------------------------------------------------------------- backups
