@@ -46,6 +46,7 @@ from scheduler.usecases import (
     read_events,
     try_placement,
 )
+from scheduler.usecases.roll import course_status
 
 router = APIRouter(include_in_schema=False)
 
@@ -557,10 +558,13 @@ def patients_page(request: Request, user: PageUser, session: PageSession,
 
 def _patient_context(request: Request, session: Any, patient_id: str) -> dict[str, Any]:
     clinic = current_clinic(request, session)
-    scenario = repo.scenario_of(repo.scenario_version(session, clinic.id))
+    version = repo.scenario_version(session, clinic.id)
+    scenario = repo.scenario_of(version)
     spec = next((p for p in scenario.patients if p.id == patient_id), None)
     if spec is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No patient {patient_id} here.")
+    course = course_status(version.data, patient_id, scenario.horizon.start,
+                           scenario.horizon.days)
     rows = repo.schedules(session, clinic.id)
     published = next((r for r in reversed(rows) if r.status == "published"), None)
     draft = _pick_schedule(session, clinic.id, None)
@@ -574,7 +578,7 @@ def _patient_context(request: Request, session: Any, patient_id: str) -> dict[st
     protocol = next((p for p in scenario.protocols if p.id == spec.protocol), None)
     link = repo.live_feed_token(session, clinic.id, "patient", patient_id)
     return {"clinic": clinic, "p": spec, "protocol": protocol, "sessions": sessions,
-            "link": link, "tz": scenario.tz, "fresh": None}
+            "link": link, "tz": scenario.tz, "fresh": None, "course": course}
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
