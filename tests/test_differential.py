@@ -419,6 +419,7 @@ class Reference:
         p = self.patients[f.patient]
         protocol = self.protocols[p.protocol]
         keys = [n.key or n.role for n in protocol.staff]
+        assert f.room is not None, "the generated scenarios have no video sessions"
         return Session(f.id, f.patient, p.protocol, f.room,
                        tuple((k, f.staff[k]) for k in keys if k in f.staff),
                        self.local(start).date(), self.layout(f.patient, start),
