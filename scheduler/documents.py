@@ -21,9 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     PlainSerializer,
-    SerializerFunctionWrapHandler,
     ValidationError,
-    model_serializer,
 )
 
 from scheduler.compile import Clock
@@ -68,16 +66,6 @@ class Appointment(_Doc):
     rems_form_due: date | None = None
     """REMS protocols: the date the patient monitoring form is due (within 7 days of the
     session); absent otherwise."""
-
-    @model_serializer(mode="wrap")
-    def _room_always(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        """``room`` is written even when null (a video session), unlike the optional
-        fields that are left out when empty."""
-        out: dict[str, Any] = handler(self)
-        if "room" not in out:
-            out = {k: out[k] for k in ("id", "patient", "protocol") if k in out} | {
-                "room": None} | out
-        return out
 
 
 class Unplaced(_Doc):
@@ -128,7 +116,12 @@ class Schedule(_Doc):
 
     def to_json(self) -> dict[str, Any]:
         """The document as the contract writes it (``json.dumps``-ready)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        data = self.model_dump(mode="json", exclude_none=True)
+        data["appointments"] = [  # a video session's room is written, as null
+            a if "room" in a else {"id": a["id"], "patient": a["patient"],
+                                   "protocol": a["protocol"], "room": None, **a}
+            for a in data["appointments"]]
+        return data
 
     @classmethod
     def from_json(cls, data: Any, where: str = "schedule") -> Schedule:
