@@ -443,7 +443,8 @@ class _Checker:
                 self.bad("fixed", f.id, "the fixed appointment is missing")
                 continue
             start = _local_fixed(self.s, f)
-            if (a.patient, a.start, a.room, a.staff) != (f.patient, start, f.room, f.staff):
+            if (a.patient, a.start, a.room, a.staff) != (f.patient, start, f.room or None,
+                                                          f.staff):
                 self.bad("fixed", f.id, "differs from the fixed appointment (patient, start, "
                                         "room or staff)")
 
@@ -532,7 +533,7 @@ def booked_from_fixed(scenario: Scenario, f: FixedSpec) -> Booked:
         end = t + timedelta(minutes=ph.minutes)
         phases.append((ph.name, t, end))
         t = end
-    return Booked(f.id, f.patient, protocol.id, f.room, dict(f.staff), phases[0][1], t,
+    return Booked(f.id, f.patient, protocol.id, f.room or None, dict(f.staff), phases[0][1], t,
                   tuple(phases))
 
 

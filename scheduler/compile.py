@@ -215,7 +215,7 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
         start = f.start if f.start.tzinfo else f.start.replace(tzinfo=clock.tz)
         kind = own.get(f.id)
         fixed.append(Appointment(f.patient, clock.day_index(start.astimezone(clock.tz).date()),
-                                 clock.minute(start), f.room, dict(f.staff), f.id,
+                                 clock.minute(start), f.room or None, dict(f.staff), f.id,
                                  None if kind == mains.get(f.patient) else kind))
     s = scenario.settings
     weights = Weights(s.preferred_staff_weight, s.stagger_weight, s.slack_weight,

@@ -322,8 +322,9 @@ class FixedSpec(_Model):
     id: Id
     patient: Id
     start: datetime = Field(description="Local wall-clock time of the clinic, YYYY-MM-DDTHH:MM")
-    room: Id | None = Field(default=None, description="Required, except for a video session "
-                            "(which has none).")
+    room: Annotated[str, Field(max_length=64, pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9_.\-]*$")] = \
+        Field(default="", description="Required, except for a video session, which has none "
+              "(left out, or empty).")
     staff: dict[str, Id] = {}
     protocol: Id | None = Field(
         default=None, description="The patient's follow_up protocol for a fixed follow-up; "

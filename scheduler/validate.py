@@ -326,12 +326,12 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
                                 f"follow-up protocol nor this session's protocol by its place "
                                 f"('{own.get(a.id)}')"))
         video = protocol is not None and protocol.video
-        if a.room is None and not video:
+        if not a.room and not video:
             issues.append(Issue(f"{where}.room", "is required"))
-        elif a.room is not None and video:
+        elif a.room and video:
             issues.append(Issue(f"{where}.room", f"{protocol.id if protocol else ''} is a video "
                                 "session and takes no room; leave room out"))
-        elif a.room is not None and a.room not in rooms:
+        elif a.room and a.room not in rooms:
             issues.append(Issue(f"{where}.room", f"unknown room '{a.room}'{_choices(rooms)}"))
         for key, sid in a.staff.items():
             if sid not in staff:
