@@ -38,7 +38,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from scheduler.check import Violation
-from scheduler.courses import courses_of, derive, library
+from scheduler.courses import derive, library
 from scheduler.documents import Appointment, Schedule
 from scheduler.errors import InvalidInput, Issue
 from scheduler.library import DEMO, data_text
@@ -126,6 +126,12 @@ class RolledPlan:
 
 def _local_date(t: datetime, scenario: Scenario) -> date:
     return t.astimezone(scenario.tz).date()
+
+
+def _courses(data: dict[str, Any]) -> dict[str, CourseSpec]:
+    """The library's courses and the scenario's own (as given), by id."""
+    own = TypeAdapter(list[CourseSpec]).validate_python(data.get("courses") or [])
+    return {**library(), **{c.id: c for c in own}}
 
 
 def numbers(ids: Sequence[str]) -> list[int]:
@@ -240,7 +246,7 @@ def roll_scenario(data: dict[str, Any], previous: Schedule,
         raise InvalidInput(issues)
 
     missed = set(options.missed)
-    courses = courses_of(old)
+    courses = _courses(data)
     out = copy.deepcopy(data)
     raw_patients = {str(p.get("id")): p for p in out.get("patients") or []
                     if isinstance(p, dict)}
@@ -248,24 +254,38 @@ def roll_scenario(data: dict[str, Any], previous: Schedule,
     last_protocol: dict[str, str] = {}
     past: list[Appointment] = []
     fixed: list[dict[str, Any]] = []
+    follow_ups = {p.id: p.follow_up.protocol for p in old.patients if p.follow_up is not None}
     for a in sorted(previous.appointments, key=lambda a: a.start):
         day = _local_date(a.start, old)
+        follow_up = follow_ups.get(a.patient) == a.protocol  # KAP integration: not a dose
         if day >= start:
             wall = a.start.astimezone(tz)
             kept: dict[str, Any] = {"id": a.id, "patient": a.patient,
                                     "start": wall.strftime("%Y-%m-%dT%H:%M")}
             if a.room is not None:
                 kept["room"] = a.room
+            if follow_up:
+                kept["protocol"] = a.protocol
             fixed.append({**kept, "staff": dict(a.staff)})
         elif a.id not in missed:
-            folded[a.patient].append(day)
-            last_protocol[a.patient] = a.protocol
             past.append(a)
+            if not follow_up:
+                folded[a.patient].append(day)
+                last_protocol[a.patient] = a.protocol
     for pid, dates in folded.items():
         raw = raw_patients[pid]
         course = raw.get("course")
         spec = courses.get(str(course.get("id"))) if isinstance(course, dict) else None
         _fold(raw, dates, last_protocol.get(pid), dict(spec.doses) if spec else {})
+    for f in fixed:  # a kept follow-up (its session folded) names its protocol
+        raw = raw_patients[f["patient"]]
+        course = raw.get("course")
+        spec = courses.get(str(course.get("id"))) if isinstance(course, dict) else None
+        if "protocol" in f and spec is not None and spec.follow_up is not None \
+                and not raw.get("follow_up"):
+            # Validation reads fixed follow-ups against the patient as given, whose follow-up
+            # only expansion derives from the course: say it (the same as the course's).
+            raw["follow_up"] = spec.follow_up.model_dump(mode="json")
     out["horizon"] = {**(out.get("horizon") or {}), "start": start.isoformat(), "days": days}
     out["fixed"] = fixed
     try:
@@ -328,7 +348,8 @@ def roll(data: dict[str, Any], previous: Schedule, options: RollOptions, solve: 
     return RolledPlan(rolled, schedule, planned.violations)
 
 
-_DERIVED = ("sessions", "min_gap_days", "per_week", "priority", "last_session", "protocol")
+_DERIVED = ("sessions", "min_gap_days", "per_week", "priority", "last_session", "protocol",
+            "step", "follow_up")
 """A course patient's fields that expansion writes; as given, they are the course's to say."""
 
 
@@ -397,8 +418,7 @@ def course_status(given: dict[str, Any], patient_id: str, start: date,
     if patient is None or not patient.get("course"):
         return None
     state = CourseState.model_validate(patient["course"])
-    own = TypeAdapter(list[CourseSpec]).validate_python(given.get("courses") or [])
-    course = {**library(), **{c.id: c for c in own}}.get(state.id)
+    course = _courses(given).get(state.id)
     if course is None:
         return None
     last_session = (date.fromisoformat(str(patient["last_session"]))
