@@ -53,7 +53,7 @@ from scheduler.model import (
 )
 
 __all__ = ["COURSES", "Derived", "WeekPlan", "course_issues", "derive", "expand", "library",
-           "monday"]
+           "monday", "with_extensions"]
 
 COURSES = "courses.yaml"
 """The course library's file in the package data."""
@@ -277,6 +277,28 @@ def course_issues(patients: list[tuple[int, PatientSpec]], courses: list[tuple[i
                     issues.append(Issue(f"{where}.history[{j}]", f"{day} is not before the "
                                         f"horizon starts ({start}); list it under fixed"))
     return issues
+
+
+def with_extensions(patients: dict[str, PatientSpec], courses: list[tuple[int, Any]],
+                    protocols: set[str], start: date | None, days: int
+                    ) -> dict[str, PatientSpec]:
+    """``patients`` with the ``step`` and ``follow_up`` their courses will give them (as
+    :func:`expand` does): validation reads fixed appointments against these, before the
+    expansion (a fixed KAP integration of a course patient is a follow-up)."""
+    known = {**library(), **{c.id: c for _, c in courses if isinstance(c, CourseSpec)}}
+    out = dict(patients)
+    for pid, p in patients.items():
+        course = known.get(p.course.id) if p.course is not None else None
+        if course is None or p.course is None:
+            continue
+        step = p.step
+        if start is not None:  # course_issues found nothing wrong with the course state
+            step = derive(course, p.course, start, days, p.last_session).step or step
+        follow = p.follow_up
+        if course.follow_up is not None and course.follow_up.protocol in protocols:
+            follow = course.follow_up
+        out[pid] = p.model_copy(update={"step": step, "follow_up": follow})
+    return out
 
 
 def expand(scenario: Scenario) -> Scenario:

@@ -22,7 +22,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from scheduler.check import check_fixed
 from scheduler.compile import fixed_protocols
-from scheduler.courses import course_issues, expand
+from scheduler.courses import course_issues, expand, with_extensions
 from scheduler.errors import InvalidInput, Issue
 from scheduler.model import (
     Clinic,
@@ -314,6 +314,10 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
     local: tzinfo = UTC  # to order fixed appointments (a broken zone is reported above)
     with contextlib.suppress(KeyError, AttributeError, ZoneInfoNotFoundError, ValueError):
         local = ZoneInfo(parsed["clinic"].timezone)
+    if not any(i.path.startswith(("patients", "courses")) for i in issues):
+        patients = with_extensions(patients, parsed["courses"], set(protocols),
+                                   horizon.start if horizon is not None else None,
+                                   horizon.days if horizon is not None else 7)
     own = fixed_protocols(patients, [a for _, a in parsed["fixed"]], local)
     for i, a in parsed["fixed"]:
         where = f"fixed[{i}]"

@@ -464,3 +464,14 @@ def test_the_board_and_the_appointment_page_show_a_video_session(database_url: s
         after = service.call("GET", f"/schedules/{draft['id']}").json()["schedule"]
         again = next(a for a in after["appointments"] if a["id"] == calls[0]["id"])
         assert (again["room"], again["start"][11:16]) == (None, "16:00")
+
+
+def test_a_fixed_integration_of_a_course_patient_is_read_as_the_courses_follow_up() -> None:
+    data = course_clinic(True)
+    data["fixed"] = [{"id": "F1", "patient": "K1", "protocol": "kap-integration",
+                      "start": "2026-12-08T10:00", "staff": {"therapist": "T1"}}]
+    data["patients"][1]["last_session"] = "2026-12-05"
+    scenario, doc = solve_data(data, seconds=3)
+    assert check(scenario, doc) == []
+    fixed = next(a for a in doc["appointments"] if a["id"] == "F1")
+    assert (fixed["protocol"], fixed["room"]) == ("kap-integration", None)
