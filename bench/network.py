@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from rich.console import Console
 from rich.table import Table
 
-from bench.bound import lp_bound
 from bench.generate import Spec, generate
 from scheduler.check import check
 from scheduler.compile import to_problem
 from scheduler.documents import schedule_from_solution
 from scheduler.validate import validate_scenario
 from solver import Options, solve
+from solver.bound import lp_bound
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,13 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.bound import lp_bound
 from bench.generate import Spec, generate
 from scheduler.check import check
 from scheduler.compile import to_problem
 from scheduler.documents import schedule_from_solution
 from scheduler.validate import validate_scenario
 from solver import Options, Progress, capacity_bound, solve
+from solver.bound import lp_bound
 from solver.candidates import build_visits
 from solver.greedy import greedy
 
@@ -75,7 +75,7 @@ def measure(spec: Spec, time_limit: float, workers: int = 2) -> Row:
     start = time.perf_counter()
 
     def record(p: Progress) -> None:
-        if p.stage == "placement":
+        if p.stage in ("greedy", "placement"):
             events.append((time.perf_counter() - start, p.objective))
 
     solution = solve(problem, Options(time_limit=time_limit, workers=workers), record)

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from bench.bound import lp_bound
 from bench.generate import Spec, generate, suite
 from scheduler.check import check
 from scheduler.compile import to_problem
 from scheduler.documents import schedule_from_solution
 from scheduler.validate import validate_scenario
 from solver import Options, capacity_bound, greedy_solve, solve
+from solver.bound import lp_bound
 
 SMALL = [Spec("S", limit, load, seed=seed)
          for limit in ("room", "staff") for load in (0.8, 1.15) for seed in (1, 2)]
@@ -38,10 +38,11 @@ def test_small_instances_solve_greedy_is_valid_and_lp_bounds_both(spec: Spec) ->
     solution = solve(problem, Options(time_limit=3, workers=2, soft_goals=False))
     assert check(scenario, schedule_from_solution(scenario, problem, solution).to_json()) == []
     assert solution.objective >= greedy.objective
-    lp = lp_bound(problem)
-    assert lp.status == "Optimal"
-    assert lp.bound >= solution.objective - 1e-6
-    assert lp.bound <= capacity_bound(problem) + 1e-6
+    for per_person in (False, True):
+        lp = lp_bound(problem, per_person=per_person)
+        assert lp.status == "OPTIMAL"
+        assert lp.bound >= solution.objective - 1e-6
+        assert lp.bound <= capacity_bound(problem) + 1e-6
     if solution.status == "OPTIMAL":
         assert solution.bound == solution.objective <= lp.bound + 1e-6
 
