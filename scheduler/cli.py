@@ -178,7 +178,7 @@ def _options(args: argparse.Namespace, settings: Settings) -> Options:
 def _progress(progress: Progress) -> None:
     """One line per better schedule: the placement value and its bound, or a later stage's
     own objective (weighted penalty, moves), whose bound says little to a reader."""
-    if progress.stage == "placement":
+    if progress.stage in ("greedy", "bound", "placement"):
         log.info("%-12s %6.1fs  weighted %g  bound %g", progress.stage, progress.seconds,
                  progress.objective, progress.bound)
     else:

@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Any
 
-from solver.candidates import build_visits, follow_ups_wanted, remaining_sessions, union
+from solver.bound import lp_bound
+from solver.candidates import Visit, build_visits, follow_ups_wanted, remaining_sessions, union
 from solver.explain import explain
 from solver.greedy import greedy
 from solver.model import ChairModel, ProgressFn
@@ -106,10 +108,18 @@ def solve(problem: Problem, options: Options | None = None,
     greedy_value = fixed_value + _value(problem, first)
     log.info("greedy first fit: %d sessions placed, fixed ones included (weighted %d)",
              len(first) + len(problem.fixed), greedy_value)
+    if on_progress is not None:  # the first schedule, before any model is built
+        on_progress(Progress("greedy", time.perf_counter() - t0, greedy_value,
+                             capacity_bound(problem)))
+    replanning = bool(problem.previous)
+    proven = _lp_bound(problem, visits, options, greedy_value) if not replanning else None
+    if proven is not None and on_progress is not None:
+        on_progress(Progress("bound", time.perf_counter() - t0, greedy_value, proven))
     model = ChairModel(problem, visits)
     if options.use_hint:
         model.hint(first)
-    replanning = bool(problem.previous)
+    if proven is not None:  # a proven bound: CP-SAT may stop as soon as it reaches it
+        model.model.add(model.placement_value() <= proven - fixed_value)
     stages: list[tuple[str, Callable[[], Any], bool, float]] = []
     if replanning:
         model.untouched_kept()  # the move budget binds every stage
@@ -125,9 +135,12 @@ def solve(problem: Problem, options: Options | None = None,
     def report(p: Progress) -> None:
         if on_progress is not None:  # the model sees new sessions only: add the fixed ones
             shift = fixed_value if p.stage == "placement" else 0
-            on_progress(Progress(p.stage, p.seconds, p.objective + shift, p.bound + shift))
+            on_progress(Progress(p.stage, time.perf_counter() - t0, p.objective + shift,
+                                 p.bound + shift))
 
     best, status, bound = first, "GREEDY", capacity_bound(problem)
+    if proven is not None:
+        bound = min(bound, proven)
     for k, (name, objective, maximize, share) in enumerate(stages):
         if not visits:
             status, bound = "OPTIMAL", fixed_value
@@ -146,6 +159,8 @@ def solve(problem: Problem, options: Options | None = None,
                 break  # cannot happen with the greedy hint held; the floor stays greedy
             # CP-SAT's bound can be looser than every wanted session placed: keep the smaller
             status, bound = result.status, min(result.bound + fixed_value, bound)
+            if fixed_value + _value(problem, result.appointments) >= bound:
+                status = "OPTIMAL"  # reached a proven bound (the LP's, or every session)
         best = result.appointments
     best = assign_rooms(problem, best)
     everything = [*problem.fixed, *best]
@@ -162,6 +177,26 @@ def solve(problem: Problem, options: Options | None = None,
         penalties=penalties(problem, everything),
         greedy_objective=greedy_value,
     )
+
+
+def _lp_bound(problem: Problem, visits: list[Visit], options: Options,
+              greedy_value: int) -> int | None:
+    """The LP relaxation's bound, rounded down (weights are whole), within its share of the
+    time limit; None when it is not proven in time, or not asked for."""
+    if options.lp_share <= 0 or not visits:
+        return None
+    lp = lp_bound(problem, visits, time_limit=max(0.5, options.time_limit * options.lp_share))
+    if lp.status != "OPTIMAL":
+        log.info("LP bound not proven in %.1f s (%s): CP-SAT's bound stands", lp.seconds,
+                 lp.status)
+        return None
+    proven = math.floor(lp.bound + 1e-6)
+    log.info("LP bound %d (%d columns, %d rows, %.1f s)", proven, lp.columns, lp.rows,
+             lp.seconds)
+    if proven < greedy_value:  # cannot be: a schedule beats it; never cut the greedy floor
+        log.error("LP bound %d below the greedy schedule's %d: left out", proven, greedy_value)
+        return None
+    return proven
 
 
 def capacity_bound(problem: Problem) -> int:

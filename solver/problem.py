@@ -258,6 +258,9 @@ class Options:
     use_hint: bool = True
     soft_goals: bool = True
     """Run the second stage that optimizes soft goals with the placements held."""
+    lp_share: float = 0.2
+    """Share of the time limit the LP bound (``solver.bound``) may take before the search, for
+    a new week; 0 leaves it out. Its bound proves schedules optimal that CP-SAT alone cannot."""
 
 
 @dataclass(frozen=True, slots=True)
