@@ -17,7 +17,10 @@ solver, never by a formula.
   time; hands-on phases done by someone extra; a prescriber whenever the clinic is open; an hour
   more at both ends of the day; patients available whenever open), the week re-planned from
   the variant's schedule (every patient's sessions rebooked first, then as many more as fit),
-  and the resource whose relaxation places the most more sessions is named.
+  and the resource whose relaxation places the most more sessions is named. Beside it, the LP
+  relaxation of the stressed week (``solver.bound``) prices the resources it has rows for
+  (rooms, monitoring, hands-on) by their dual values: what the same relaxation would add to
+  first order. Where the re-solves and the prices name the same resource, they agree.
 
 Every solve uses one CP-SAT worker and the same seed, so results do not depend on where they ran
 (local processes or a Dask cluster) as long as the searches end by proof rather than by the
@@ -46,7 +49,7 @@ from scheduler.edits import (
     scenario_data,
 )
 from scheduler.errors import InvalidInput, Issue
-from scheduler.model import Scenario, clock_minutes
+from scheduler.model import Scenario, StaffSpec, clock_minutes
 from scheduler.usecases.plan import plan_week
 from scheduler.usecases.whatif.figures import Usage, booked, usage
 from scheduler.usecases.whatif.plan import (
@@ -59,7 +62,8 @@ from scheduler.usecases.whatif.plan import (
 from scheduler.usecases.whatif.pools import Pool, local_pool
 from scheduler.validate import validate_scenario
 from solver import Appointment as Placed
-from solver import Solution, solve
+from solver import Problem, Solution, solve
+from solver.bound import lp_bound, prices
 
 __all__ = [
     "BASE",
@@ -138,6 +142,14 @@ class Probe:
     weighted: int
     status: str
     usage: Usage | None = None
+    priced: dict[str, float] | None = None
+    """The stressed week only: sessions each relaxation would add by the LP's dual values
+    (rooms, monitoring, hands_on; resources the LP has no rows for are absent), or None when
+    the LP was not solved to optimality."""
+
+
+PRICED = ("rooms", "monitoring", "hands_on")
+"""The resources the LP relaxation prices (the others shape which starts exist, not rows)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +167,29 @@ class Bottleneck:
     def gains(self) -> dict[str, int]:
         reference = self.probes[0].placed
         return {p.resource: p.placed - reference for p in self.probes[1:]}
+
+    @property
+    def priced(self) -> dict[str, float] | None:
+        """The LP's estimate of each priced relaxation's gain (see :attr:`Probe.priced`)."""
+        return self.probes[0].priced
+
+    def lp_names(self) -> tuple[str, ...] | None:
+        """The resources the LP's prices name: those within half a session of the dearest, if
+        it is worth half a session or more (a degenerate LP may price two alike); ``()`` when
+        none is (the LP sees no priced resource binding); None without an LP."""
+        priced = self.priced
+        if priced is None:
+            return None
+        top = max(priced.get(r, 0.0) for r in PRICED)
+        return tuple(r for r in PRICED if priced.get(r, 0.0) >= top - 0.5) if top >= 0.5 else ()
+
+    def lp_agrees(self) -> bool | None:
+        """Whether the prices name what the re-solves name (a resource the LP cannot price,
+        or none, agrees with prices that name none)."""
+        names = self.lp_names()
+        if names is None:
+            return None
+        return self.resource in names or (not names and self.resource not in PRICED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +238,16 @@ class Outcome:
             "bottleneck": b.resource if b else "",
             "bottleneck_gain": b.gain if b else "",
             "bottleneck_explanation": b.sentence if b else "",
+            "lp_rooms": _price(b, "rooms"),
+            "lp_monitoring": _price(b, "monitoring"),
+            "lp_hands_on": _price(b, "hands_on"),
+            "lp_agrees": "" if b is None or b.lp_agrees() is None else b.lp_agrees(),
         }
+
+
+def _price(b: Bottleneck | None, resource: str) -> float | str:
+    priced = b.priced if b is not None else None
+    return "" if priced is None else round(priced.get(resource, 0.0), 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -387,9 +431,27 @@ def _run_probe(job: _ProbeJob) -> Probe:
         problem = replace(problem, previous=job.known,
                           touched=frozenset(a.id for a in job.known if a.id))
     solution = solve(problem, job.options.solver())
-    laid_out = None if job.resource else usage(problem, Clock(scenario), solution.appointments)
-    return Probe(job.resource, job.change, len(solution.appointments), solution.objective,
-                 solution.status, laid_out)
+    if job.resource:
+        return Probe(job.resource, job.change, len(solution.appointments), solution.objective,
+                     solution.status)
+    return Probe("", "", len(solution.appointments), solution.objective, solution.status,
+                 usage(problem, Clock(scenario), solution.appointments),
+                 _priced(scenario, problem, job.options.time_limit))
+
+
+def _priced(s: Scenario, problem: Problem, time_limit: float) -> dict[str, float] | None:
+    """What each priced relaxation of :func:`relaxations` would add by the LP's duals (in
+    sessions, unweighted, as the re-solves count)."""
+    lp = lp_bound(problem, weighted=False, per_person=True,
+                  time_limit=max(time_limit, 10.0))
+    if lp.status != "OPTIMAL":
+        return None
+    price = prices(problem, lp)
+    chairs = {r.id: r.chairs for r in s.rooms}
+    watching = _watchers(s)
+    return {"rooms": sum(chairs[r] * price.chair.get(r, 0.0) for r in _room_likes(s)),
+            "monitoring": sum(price.monitoring.get(m.id, 0.0) for m in watching),
+            "hands_on": sum(price.hands_on.values())}
 
 
 # ============================================================================ relaxations
@@ -404,26 +466,41 @@ def _widen(spans: Sequence[tuple[str, str]], minutes: int = 60) -> list[list[str
     return [[f"{a // 60:02d}:{a % 60:02d}", f"{b // 60:02d}:{b % 60:02d}"] for a, b in out]
 
 
+def _room_likes(s: Scenario) -> list[str]:
+    """One room of each kind (features, chairs, hours): what the rooms relaxation copies."""
+    kinds: dict[tuple[Any, ...], str] = {}
+    for r in s.rooms:
+        hours = tuple(sorted((d, tuple(v)) for d, v in (r.hours or {}).items()))
+        kinds.setdefault((frozenset(r.features), r.chairs, hours), r.id)
+    return list(kinds.values())
+
+
+def _watching_roles(s: Scenario) -> list[str]:
+    return sorted({n.role for p in s.protocols for n in p.staff
+                   if "monitor" in n.modes.values()})
+
+
+def _watchers(s: Scenario) -> list[StaffSpec]:
+    """The staff the monitoring relaxation lets take one more patient at a time."""
+    roles = _watching_roles(s)
+    return [m for m in s.staff if m.role in roles and m.max_patients >= 1]
+
+
 def relaxations(s: Scenario) -> list[tuple[str, str, list[Any]]]:
     """Each resource's relaxation as edits: ``(resource, what changes, edits)``; resources that
     cannot be relaxed here (no prescriber to copy, no patient with narrow availability) are
     left out."""
     out: list[tuple[str, str, list[Any]]] = []
-    kinds: dict[tuple[Any, ...], str] = {}
-    for r in s.rooms:
-        hours = tuple(sorted((d, tuple(v)) for d, v in (r.hours or {}).items()))
-        kinds.setdefault((frozenset(r.features), r.chairs, hours), r.id)
     taken_rooms = {r.id for r in s.rooms}
-    likes = list(kinds.values())
+    likes = _room_likes(s)
     ids = fresh_ids("extra-room-", len(likes), taken_rooms)
     what = (f"one more room like {likes[0]}" if len(likes) == 1
             else f"one more room of each kind (like {', '.join(likes)})")
     out.append(("rooms", what, [AddRoom.model_validate({"add_room": {"like": like, "id": i}})
                                 for like, i in zip(likes, ids, strict=True)]))
 
-    watching = sorted({n.role for p in s.protocols for n in p.staff
-                       if "monitor" in n.modes.values()})
-    members = [m for m in s.staff if m.role in watching and m.max_patients >= 1]
+    watching = _watching_roles(s)
+    members = _watchers(s)
     if members:
         out.append(("monitoring", f"every {' and '.join(watching)} taking one more patient at "
                                   "a time",
@@ -481,9 +558,10 @@ def _bottleneck(probes: list[Probe], extra: int, per_week: float) -> Bottleneck:
                                                     order.index(p.resource))) if p is not best)
     load = f" (at {extra} more patients than fit)"
     if gains[best.resource] <= 0:
-        return Bottleneck(COMBINED, 0, "No single resource: relaxing any one alone places no "
+        neck = Bottleneck(COMBINED, 0, "No single resource: relaxing any one alone places no "
                           f"more sessions{load}: {best.change} adds 0; {others}.", extra,
                           tuple(probes))
+        return replace(neck, sentence=f"{neck.sentence} {_lp_sentence(neck)}".strip())
     hot = ""
     if reference.usage is not None:
         grid = {"rooms": "rooms", "monitoring": "nurses", "hands_on": "nurses"}.get(
@@ -493,7 +571,26 @@ def _bottleneck(probes: list[Probe], extra: int, per_week: float) -> Bottleneck:
     unit = " a week" if per_week == 1 else ""
     sentence = (f"The bottleneck is {RESOURCES[best.resource]}: {best.change} adds "
                 f"~{gains[best.resource]} sessions{unit}{hot}; {others}{load}.")
-    return Bottleneck(best.resource, gains[best.resource], sentence, extra, tuple(probes))
+    neck = Bottleneck(best.resource, gains[best.resource], sentence, extra, tuple(probes))
+    return replace(neck, sentence=f"{sentence} {_lp_sentence(neck)}".strip())
+
+
+_PRICE_NAMES = {"rooms": "a room of each kind", "monitoring": "one more patient at a time",
+                "hands_on": "shared hands-on time"}
+
+
+def _lp_sentence(neck: Bottleneck) -> str:
+    """What the LP's shadow prices say beside the re-solves, in one sentence."""
+    priced, names = neck.priced, neck.lp_names()
+    if priced is None or names is None:
+        return ""
+    figures = ", ".join(f"{_PRICE_NAMES[r]} ~+{priced.get(r, 0.0):.1f}" for r in PRICED)
+    if neck.lp_agrees():
+        return f"The LP's shadow prices agree ({figures})."
+    if not names:
+        return f"The LP's shadow prices see no room or staff row binding ({figures})."
+    return (f"The LP's shadow prices point to {' and '.join(RESOURCES[r] for r in names)} "
+            f"instead ({figures}).")
 
 
 # ============================================================================ orchestration

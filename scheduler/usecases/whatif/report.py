@@ -33,7 +33,8 @@ __all__ = ["COLUMNS", "comparison_json", "write_report"]
 COLUMNS = ("variant", "edits", "status", "wanted", "placed", "weighted", "bound", "unplaced",
            "room_utilization", "nurse_utilization", "headroom_patients", "headroom_sessions",
            "headroom_status", "capacity_sessions", "placed_vs_base", "capacity_vs_base",
-           "bottleneck", "bottleneck_gain", "bottleneck_explanation")
+           "bottleneck", "bottleneck_gain", "bottleneck_explanation", "lp_rooms", "lp_monitoring",
+           "lp_hands_on", "lp_agrees")
 """``comparison.csv``'s columns: contract v1's (variant, wanted, placed, weighted, unplaced,
 room_utilization, nurse_utilization, headroom_patients, bottleneck) and more."""
 
@@ -64,6 +65,7 @@ def _outcome_json(o: Outcome, base: Outcome) -> dict[str, Any]:
         out["bottleneck"] = {
             "resource": b.resource, "gain": b.gain, "sentence": b.sentence,
             "extra_patients": b.extra_patients, "gains": b.gains(),
+            "lp_prices": b.priced, "lp_names": b.lp_names(), "lp_agrees": b.lp_agrees(),
             "probes": [{"resource": p.resource or "stressed week", "change": p.change,
                         "placed": p.placed, "weighted": p.weighted, "status": p.status}
                        for p in b.probes]}
@@ -197,7 +199,8 @@ def _html(result: WhatIf, charts: dict[str, bytes], now: datetime) -> str:
             f"<span class=tag>{e(x.headroom.status)}</span>{e(left)}; the week holds "
             f"{row['capacity_sessions']} sessions of the mix.{neck}</li>")
     shown = [c for c in COLUMNS if c not in ("edits", "bottleneck_explanation", "bound",
-                                             "headroom_sessions")]
+                                             "headroom_sessions", "lp_rooms", "lp_monitoring",
+                                             "lp_hands_on")]
     head = "".join(f'<th class="{"l" if c in ("variant", "bottleneck") else ""}">'
                    f"{e(c.replace('_', ' '))}</th>" for c in shown)
     rows = []
