@@ -385,3 +385,21 @@ def test_the_report_opens_offline_in_chromium_and_shows_every_chart(tmp_path: Pa
     assert all(w > 0 for w in widths), widths
     assert refused == []
     assert shot.stat().st_size > 10_000
+
+
+def test_headroom_and_bottleneck_keep_dose_steps_and_video_follow_ups() -> None:
+    """A week with a dose step and KAP integrations by video (tests/fixtures/
+    video_and_steps.yaml): the headroom's kept week and the bottleneck's re-plans carry each
+    appointment's own protocol (a follow-up is not a session of the patient's main protocol,
+    and counts toward no one's ``sessions``). This crashed with KeyError 'vitals' when kept
+    appointments lost their protocol."""
+    fixture = Path(__file__).parent / "fixtures" / "video_and_steps.yaml"
+    data = yaml.safe_load(fixture.read_text(encoding="utf-8"))
+    kap = next(p for p in data["protocols"] if p["id"] == "kap")
+    kap["staff"].append({"role": "nurse", "key": "vitals", "modes": {"intake": "hands_on"}})
+    scenario = validate_scenario(data)  # as the demo's KAP: a nurse takes vitals, too
+    result = run_whatif(scenario, read_plan({"variants": []}, scenario),
+                        WhatIfOptions(time_limit=3), local_pool(1))
+    (base,) = result.outcomes
+    assert base.violations == 0 and base.headroom.steps
+    assert base.bottleneck is not None and base.bottleneck.probes[0].placed > 0

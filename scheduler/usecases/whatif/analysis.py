@@ -62,7 +62,7 @@ from scheduler.usecases.whatif.plan import (
 from scheduler.usecases.whatif.pools import Pool, local_pool
 from scheduler.validate import validate_scenario
 from solver import Appointment as Placed
-from solver import Problem, Solution, solve
+from solver import Problem, solve
 from solver.bound import lp_bound, prices
 
 __all__ = [
@@ -315,8 +315,12 @@ def _run_variant(job: _VariantJob) -> _VariantDone:
                         usage(to_problem(job.scenario), clock, placed))
 
 
-def _placed_of(solution: Solution, ids: set[str]) -> int:
-    return sum(1 for a in solution.appointments if a.patient in ids)
+def _sessions_of(problem: Problem, appointments: Sequence[Placed],
+                 ids: set[str] | None = None) -> int:
+    """Sessions (follow-ups aside: they are not ``sessions``) of the patients ``ids`` (all
+    when None)."""
+    return sum(1 for a in appointments
+               if (ids is None or a.patient in ids) and not problem.is_follow_up(a))
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,13 +347,13 @@ def _run_step(job: _StepJob) -> Step:
     n = len(job.scenario.patients)
     mine, new = problem.patients[:n], problem.patients[n:]
     kept = tuple(booked(job.schedule, Clock(job.scenario)))
-    count = Counter(a.patient for a in kept)
+    count = Counter(a.patient for a in kept if not problem.is_follow_up(a))
     served = tuple(replace(p, sessions=count[p.id]) for p in mine)
     ids = {p.id for p in new}
     wanted = sum(p.sessions for p in new)
     options = job.options.solver()
     gaps = solve(replace(problem, patients=served + new, fixed=kept), options)
-    if _placed_of(gaps, ids) >= wanted:
+    if _sessions_of(problem, gaps.appointments, ids) >= wanted:
         return Step(len(new), True, "kept", True)
     if not job.options.rearrange:
         return Step(len(new), False, "kept", False)
@@ -358,8 +362,9 @@ def _run_step(job: _StepJob) -> Step:
     week = solve(replace(problem, patients=served + new, previous=known,
                          touched=frozenset(a.id for a in known if a.id)), options)
     needed = sum(p.priority * p.sessions for p in (*served, *new))
-    everyone = len(week.appointments) - _placed_of(week, ids) >= len(kept)
-    if everyone and _placed_of(week, ids) >= wanted:
+    everyone = (_sessions_of(problem, week.appointments) - _sessions_of(
+        problem, week.appointments, ids) >= _sessions_of(problem, kept))
+    if everyone and _sessions_of(problem, week.appointments, ids) >= wanted:
         return Step(len(new), True, "moved", True)
     return Step(len(new), False, "moved", week.bound < needed)
 

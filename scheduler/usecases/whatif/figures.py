@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from scheduler.compile import Clock
-from scheduler.documents import Schedule
+from scheduler.documents import Schedule, placed_of
 from solver import Appointment as Placed
 from solver import Interval, Problem
 
@@ -69,9 +69,7 @@ class Usage:
 
 def booked(schedule: Schedule, clock: Clock) -> list[Placed]:
     """A schedule's appointments as the solver's (minutes since the horizon's origin)."""
-    return [Placed(a.patient, clock.day_index(a.start.astimezone(clock.tz).date()),
-                   clock.minute(a.start), a.room, dict(a.staff), a.id)
-            for a in schedule.appointments]
+    return [placed_of(a, clock) for a in schedule.appointments]
 
 
 def _add(array: np.ndarray[Any, np.dtype[np.int64]], spans: Iterable[Interval],
