@@ -63,6 +63,12 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, help="CP-SAT random seed (default 0)")
         p.add_argument("--workers", type=int,
                        help="CP-SAT search workers (default: the machine's cores, at least 2)")
+        p.add_argument("--deterministic", action="store_true",
+                       help="limit searches by work done, not seconds: with --workers 1 and "
+                            "--seed N the same schedule on every machine")
+        p.add_argument("--lns", type=float, default=0.0, metavar="SHARE",
+                       help="share of the placement time for large-neighbourhood search "
+                            "(0..0.9, default 0)")
 
     s = sub.add_parser("solve", help="solve a scenario into DIR/schedule.json")
     s.add_argument("scenario", type=Path, nargs="?",
@@ -172,7 +178,8 @@ def _options(args: argparse.Namespace, settings: Settings) -> Options:
     return Options(
         time_limit=args.time_limit if args.time_limit is not None else settings.time_limit,
         workers=args.workers if args.workers is not None else settings.workers,
-        seed=args.seed if args.seed is not None else settings.seed)
+        seed=args.seed if args.seed is not None else settings.seed,
+        deterministic=args.deterministic, lns=min(max(args.lns, 0.0), 0.9))
 
 
 def _progress(progress: Progress) -> None:

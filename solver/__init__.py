@@ -16,6 +16,7 @@ from solver.bound import lp_bound
 from solver.candidates import Visit, build_visits, follow_ups_wanted, remaining_sessions, union
 from solver.explain import explain
 from solver.greedy import greedy
+from solver.lns import improve
 from solver.model import ChairModel, ProgressFn
 from solver.problem import (
     Appointment,
@@ -141,14 +142,25 @@ def solve(problem: Problem, options: Options | None = None,
     best, status, bound = first, "GREEDY", capacity_bound(problem)
     if proven is not None:
         bound = min(bound, proven)
+    spent = time.perf_counter() - t0  # with deterministic limits: the budgets handed out
+
+    def budget(seconds: float) -> float:
+        nonlocal spent
+        if options.deterministic:
+            spent += seconds
+        return seconds
+
     for k, (name, objective, maximize, share) in enumerate(stages):
         if not visits:
             status, bound = "OPTIMAL", fixed_value
             break
-        left = options.time_limit - (time.perf_counter() - t0)
-        weight = share / sum(s[3] for s in stages[k:])
-        result = model.stage(name, objective(), maximize, max(left * weight, 0.5), options,
-                             report)
+        used = spent if options.deterministic else time.perf_counter() - t0
+        window = max((options.time_limit - used) * share / sum(s[3] for s in stages[k:]), 0.5)
+        search = options.lns > 0 and name == "placement" and not replanning
+        first_pass = window * (1 - options.lns) if search else window
+        stage_t0 = time.perf_counter()
+        result = model.stage(name, objective(), maximize, budget(max(first_pass, 0.5)),
+                             options, report)
         if result.appointments is None:
             if result.status == "INFEASIBLE" and name == "placement":
                 status = "INFEASIBLE"
@@ -159,7 +171,14 @@ def solve(problem: Problem, options: Options | None = None,
                 break  # cannot happen with the greedy hint held; the floor stays greedy
             # CP-SAT's bound can be looser than every wanted session placed: keep the smaller
             status, bound = result.status, min(result.bound + fixed_value, bound)
-            if fixed_value + _value(problem, result.appointments) >= bound:
+            value = _value(problem, result.appointments)
+            if search and status != "OPTIMAL" and fixed_value + value < bound:
+                rest = window - (spent - used if options.deterministic
+                                 else time.perf_counter() - stage_t0)
+                result.appointments, value = improve(
+                    model, result.appointments, value, bound - fixed_value, budget(rest),
+                    options, report)
+            if fixed_value + value >= bound:
                 status = "OPTIMAL"  # reached a proven bound (the LP's, or every session)
         best = result.appointments
     best = assign_rooms(problem, best)
@@ -185,7 +204,10 @@ def _lp_bound(problem: Problem, visits: list[Visit], options: Options,
     time limit; None when it is not proven in time, or not asked for."""
     if options.lp_share <= 0 or not visits:
         return None
-    lp = lp_bound(problem, visits, time_limit=max(0.5, options.time_limit * options.lp_share))
+    # HiGHS stops by the clock: with deterministic limits it runs to the end, or whether the
+    # cap is there (and so the schedule) would depend on the machine
+    limit = math.inf if options.deterministic else max(0.5, options.time_limit * options.lp_share)
+    lp = lp_bound(problem, visits, time_limit=limit)
     if lp.status != "OPTIMAL":
         log.info("LP bound not proven in %.1f s (%s): CP-SAT's bound stands", lp.seconds,
                  lp.status)

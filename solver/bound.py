@@ -26,6 +26,7 @@ the what-if analysis sets beside its relaxation re-solves.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -379,7 +380,8 @@ class _Builder:
         self._packing_rows()
         h = highspy.Highs()  # type: ignore[no-untyped-call]
         h.setOptionValue("output_flag", False)
-        h.setOptionValue("time_limit", max(0.1, float(time_limit)))
+        if math.isfinite(time_limit):
+            h.setOptionValue("time_limit", max(0.1, float(time_limit)))
         h.setOptionValue("threads", 1)
         ncol, nrow = len(self.cost), len(self.rows_upper)
         lp = highspy.HighsLp()

@@ -554,7 +554,7 @@ class ChairModel:
         """Per previous appointment that could stay: (visit, literal true when its patient has
         a session at the very same minute). Created once, shared by the stages."""
         if self._kept_at is None:
-            where = {self._key(vis): i for i, vis in enumerate(self.visits)}
+            where = {self.key(vis): i for i, vis in enumerate(self.visits)}
             self._kept_at = {}
             for a in self.problem.previous:
                 i = where.get((a.patient, a.day, self.problem.protocol_id(a)))
@@ -675,7 +675,7 @@ class ChairModel:
         self._hinted = appointments
         chosen = {(a.patient, a.day, self.problem.protocol_id(a)): a for a in appointments}
         for i, visit in enumerate(self.visits):
-            a = chosen.get(self._key(visit))
+            a = chosen.get(self.key(visit))
             m.add_hint(v.present[i], a is not None)
             m.add_hint(v.start[i], a.start if a is not None else visit.starts[0])
             for r in visit.rooms:
@@ -685,7 +685,8 @@ class ChairModel:
                 for s in pool:
                     m.add_hint(v.staff[i, n, s], a is not None and a.staff.get(key) == s)
 
-    def _read(self, solver: cp_model.CpSolver) -> list[Appointment]:
+    def read(self, solver: cp_model.CpSolver) -> list[Appointment]:
+        """The schedule of ``solver``'s last solution (of this model, or of a clone of it)."""
         v = self.vars
         out: list[Appointment] = []
         for i, visit in enumerate(self.visits):
@@ -704,7 +705,7 @@ class ChairModel:
         return out
 
     @staticmethod
-    def _key(visit: Visit) -> tuple[str, int, str]:
+    def key(visit: Visit) -> tuple[str, int, str]:
         return visit.patient.id, visit.day.index, visit.protocol.id
 
     def stage(self, name: str, expr: cp_model.LinearExprT, maximize: bool, seconds: float,
@@ -719,7 +720,10 @@ class ChairModel:
         else:
             self.model.minimize(expr)
         solver = cp_model.CpSolver()
-        solver.parameters.max_time_in_seconds = max(seconds, 0.1)
+        if options.deterministic:
+            solver.parameters.max_deterministic_time = max(seconds, 0.1)
+        else:
+            solver.parameters.max_time_in_seconds = max(seconds, 0.1)
         solver.parameters.num_workers = max(1, options.workers)
         solver.parameters.random_seed = options.seed
         # Presolve probing took 3 of the first 4 seconds on the demo week before the hint could
@@ -734,7 +738,7 @@ class ChairModel:
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return StageResult(label, 0, round(solver.best_objective_bound), None)
         value = round(solver.objective_value)
-        found = self._read(solver)
+        found = self.read(solver)
         self.model.add(expr >= value if maximize else expr <= value)
         self.hint(found)
         bound = solver.best_objective_bound

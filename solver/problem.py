@@ -258,6 +258,12 @@ class Options:
     use_hint: bool = True
     soft_goals: bool = True
     """Run the second stage that optimizes soft goals with the placements held."""
+    lns: float = 0.0
+    """Share of the placement stage's time given to large-neighbourhood search (``solver.lns``)
+    when CP-SAT's first pass ends short of the bound; 0 leaves it out."""
+    deterministic: bool = False
+    """Limit each search by CP-SAT's deterministic time (work counted) rather than seconds:
+    with ``workers=1`` and a seed, the same schedule on every machine."""
     lp_share: float = 0.2
     """Share of the time limit the LP bound (``solver.bound``) may take before the search, for
     a new week; 0 leaves it out. Its bound proves schedules optimal that CP-SAT alone cannot."""
