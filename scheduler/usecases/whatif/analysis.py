@@ -448,7 +448,7 @@ def _priced(s: Scenario, problem: Problem, time_limit: float) -> dict[str, float
     """What each priced relaxation of :func:`relaxations` would add by the LP's duals (in
     sessions, unweighted, as the re-solves count)."""
     lp = lp_bound(problem, weighted=False, per_person=True,
-                  time_limit=max(time_limit, 10.0))
+                  time_limit=max(120.0, 6 * time_limit))
     if lp.status != "OPTIMAL":
         return None
     price = prices(problem, lp)
