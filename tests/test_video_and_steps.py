@@ -323,6 +323,20 @@ def test_replan_ignores_video_sessions_when_a_room_closes_and_keeps_the_step() -
     assert [p for _, p, _ in placed(after)["P1"]] == ["esk-56", "esk-84"]
 
 
+def test_a_dosing_no_longer_wanted_takes_its_integration_with_it() -> None:
+    scenario, doc = solve_data(fixture(), seconds=3)
+    dosing = next(a for a in doc["appointments"] if a["patient"] == "P2" and a["protocol"] ==
+                  "kap")
+    call_ = next(a for a in doc["appointments"] if a["patient"] == "P2" and a["room"] is None)
+    result = replan_events(scenario, doc, [{"type": "cancel", "appointment": dosing["id"],
+                                            "drop": True}],
+                           datetime(2026, 12, 6, tzinfo=UTC), Options(time_limit=3, workers=1))
+    assert result.violations == []
+    assert {c.id: c.reason for c in result.changes} == {
+        dosing["id"]: f"{dosing['id']} cancelled (session no longer wanted)",
+        call_["id"]: "no longer fits after the changes"}
+
+
 # ----------------------------------------------------------------------------- courses
 def course_clinic(kap_integration: bool) -> Doc:
     data = fixture()
