@@ -402,7 +402,7 @@ def extended(draw: st.DrawFn) -> Doc:
     """A random small week of the fixture's clinic: a few patients with steps, follow-ups,
     fixed sessions and narrow days."""
     data = fixture()
-    protocols = ["esk-56", "esk-84", "kap"]
+    protocols = ["esk-56", "esk-84", "kap", "kap-integration"]  # the last: a video session
     patients = []
     for n in range(draw(st.integers(1, 4))):
         protocol = draw(st.sampled_from(protocols))
@@ -411,7 +411,7 @@ def extended(draw: st.DrawFn) -> Doc:
         if protocol.startswith("esk") and draw(st.booleans()):
             p["step"] = {"after": draw(st.integers(0, 2)),
                          "protocol": "esk-84" if protocol == "esk-56" else "esk-56"}
-        if draw(st.booleans()):
+        if protocol != "kap-integration" and draw(st.booleans()):
             low = draw(st.integers(1, 2))
             p["follow_up"] = {"protocol": "kap-integration",
                               "days": [low, low + draw(st.integers(0, 2))]}
@@ -431,11 +431,19 @@ def extended(draw: st.DrawFn) -> Doc:
             key = "therapist" if p["protocol"] == "kap" else "nurse"
             fixed.append({"id": "F-1", "patient": p["id"], "start": "2026-12-09T08:00",
                           "room": room, "staff": {key: "T1" if key == "therapist" else "N1"}})
+    follows = [q for q in patients if "follow_up" in q and "last_session" in q
+               and "earliest" not in q]
+    if follows and draw(st.booleans()):  # a fixed follow-up of the last session before
+        q = follows[0]
+        day = date.fromisoformat(q["last_session"]) + timedelta(days=q["follow_up"]["days"][1])
+        if day >= date(2026, 12, 7):
+            fixed.append({"id": "F-2", "patient": q["id"], "protocol": "kap-integration",
+                          "start": f"{day}T16:00", "staff": {"therapist": "T1"}})
     data["fixed"] = fixed
     return data
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(extended())
 def test_random_scenarios_with_the_extensions_solve_to_schedules_check_accepts(
         data: Doc) -> None:
