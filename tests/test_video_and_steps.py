@@ -427,13 +427,14 @@ def extended(draw: st.DrawFn) -> Doc:
     if draw(st.booleans()):
         p = patients[0]
         if "earliest" not in p and "last_session" not in p:
-            room = "R2" if p["protocol"] == "kap" else "R1"
-            key = "therapist" if p["protocol"] == "kap" else "nurse"
+            room = {"kap": "R2", "kap-integration": ""}.get(p["protocol"], "R1")
+            key = "nurse" if p["protocol"].startswith("esk") else "therapist"
             fixed.append({"id": "F-1", "patient": p["id"], "start": "2026-12-09T08:00",
                           "room": room, "staff": {key: "T1" if key == "therapist" else "N1"}})
     follows = [q for q in patients if "follow_up" in q and "last_session" in q
                and "earliest" not in q]
-    if follows and draw(st.booleans()):  # a fixed follow-up of the last session before
+    fixed_follow_up: bool = draw(st.booleans())
+    if follows and fixed_follow_up:  # a fixed follow-up of the last session before
         q = follows[0]
         day = date.fromisoformat(q["last_session"]) + timedelta(days=q["follow_up"]["days"][1])
         if day >= date(2026, 12, 7):
