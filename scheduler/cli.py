@@ -368,7 +368,8 @@ def _roll(args: argparse.Namespace, settings: Settings, console: Console) -> int
 def _when(a: Appointment | None, scenario_tz: Any) -> str:
     if a is None:
         return "—"
-    return f"{a.start.astimezone(scenario_tz):%a %d %b %H:%M} {a.room} {','.join(a.staff.values())}"
+    return (f"{a.start.astimezone(scenario_tz):%a %d %b %H:%M} {a.room or 'video'} "
+            f"{','.join(a.staff.values())}")
 
 
 def _changes_table(schedule: Schedule, listed: ChangeList, console: Console) -> None:

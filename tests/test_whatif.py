@@ -13,10 +13,12 @@ import pytest
 import yaml
 
 from scheduler.cli import main
+from scheduler.compile import Clock, to_problem
 from scheduler.edits import edit_scenario
 from scheduler.errors import InvalidInput
 from scheduler.model import Scenario
 from scheduler.usecases import read_variants
+from scheduler.usecases.plan import plan_week
 from scheduler.usecases.whatif import (
     WhatIfOptions,
     local_pool,
@@ -24,8 +26,10 @@ from scheduler.usecases.whatif import (
     relaxations,
     run_whatif,
 )
+from scheduler.usecases.whatif.figures import booked, usage
 from scheduler.usecases.whatif.report import write_report
 from scheduler.validate import validate_scenario
+from solver import Options
 from tests.conftest import patients, scenario_dict
 
 
@@ -403,3 +407,17 @@ def test_headroom_and_bottleneck_keep_dose_steps_and_video_follow_ups() -> None:
     (base,) = result.outcomes
     assert base.violations == 0 and base.headroom.steps
     assert base.bottleneck is not None and base.bottleneck.probes[0].placed > 0
+
+
+def test_video_sessions_take_no_chair_in_the_utilization_grids() -> None:
+    """Utilization counts a KAP integration by video as no chair's time (its protocol, not the
+    patient's in-room dosing, gives its length)."""
+    fixture = Path(__file__).parent / "fixtures" / "video_and_steps.yaml"
+    scenario = validate_scenario(yaml.safe_load(fixture.read_text(encoding="utf-8")))
+    problem = to_problem(scenario)
+    clock = Clock(scenario)
+    placed = booked(plan_week(scenario, Options(time_limit=5)).schedule, clock)
+    video = [a for a in placed if a.room is None]
+    assert video and all(a.protocol == "kap-integration" for a in video)
+    grid = usage(problem, clock, video)
+    assert all(not cell for row in grid.rooms for cell in row)

@@ -117,8 +117,9 @@ def _timeline(problem: Problem, clock: Clock, appointments: Sequence[Placed]) ->
     needed = np.zeros(n, dtype=np.int64)
     nurses = {s.id for s in problem.staff if s.role == NURSE and s.max_patients > 0}
     for a in appointments:
-        protocol = problem.session_protocol(a.patient, a.day)
-        _add(seated, [(a.start, a.start + protocol.minutes + protocol.turnover)])
+        protocol = problem.appointment_protocol(a)
+        if a.room is not None:  # a video session takes no chair
+            _add(seated, [(a.start, a.start + protocol.minutes + protocol.turnover)])
         offsets = protocol.phase_offsets()
         for need in protocol.staff:
             if a.staff.get(need.key) in nurses:
