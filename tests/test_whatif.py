@@ -205,6 +205,16 @@ def test_one_nurse_binds_and_a_second_moves_the_bottleneck_to_the_rooms() -> Non
         "sessions (rooms ≥ 90 % busy Mon 08:00–16:00); every nurse taking one more patient at "
         "a time adds 0;")
     assert [o.headroom.text() for o in result.outcomes] == ["0", "0", "0"]  # all are full
+    # the LP's shadow prices agree each time: with the second nurse only chairs are priced,
+    # with the second room only a nurse's next patient at a time; the base's LP prices both
+    # alike (degenerate) and so names both
+    for o in result.outcomes:
+        assert o.bottleneck is not None and o.bottleneck.lp_agrees() is True
+        assert o.row()["lp_agrees"] is True
+    assert nurse.bottleneck.lp_names() == ("rooms",)
+    assert room.bottleneck.lp_names() == ("monitoring",)
+    assert "monitoring" in (base.bottleneck.lp_names() or ())
+    assert "The LP's shadow prices agree" in nurse.bottleneck.sentence
 
 
 def test_headroom_three_more_patients_fit_and_a_fourth_is_proven_not_to() -> None:

@@ -18,7 +18,7 @@ solver, never by a formula.
   more at both ends of the day; patients available whenever open), the week re-planned from
   the variant's schedule (every patient's sessions rebooked first, then as many more as fit),
   and the resource whose relaxation places the most more sessions is named. Beside it, the LP
-  relaxation of the stressed week (``solver.bound``) prices the resources it has rows for
+  relaxation of the stressed week (``solver.bound``, staff pooled) prices the resources it has rows for
   (rooms, monitoring, hands-on) by their dual values: what the same relaxation would add to
   first order. Where the re-solves and the prices name the same resource, they agree.
 
@@ -447,8 +447,10 @@ def _run_probe(job: _ProbeJob) -> Probe:
 def _priced(s: Scenario, problem: Problem, time_limit: float) -> dict[str, float] | None:
     """What each priced relaxation of :func:`relaxations` would add by the LP's duals (in
     sessions, unweighted, as the re-solves count)."""
-    lp = lp_bound(problem, weighted=False, per_person=True,
-                  time_limit=max(120.0, 6 * time_limit))
+    # pooled staff rows: the per-person LP is exact about who keeps a session but can take
+    # minutes on a room-limited M week (many interchangeable nurses); a tie it leaves between
+    # two resources names both (Bottleneck.lp_names)
+    lp = lp_bound(problem, weighted=False, time_limit=max(120.0, 6 * time_limit))
     if lp.status != "OPTIMAL":
         return None
     price = prices(problem, lp)
