@@ -401,12 +401,16 @@ class _Checker:
 
     def follow_ups(self, pid: str, sessions: list[Booked], follow: list[Booked]) -> None:
         """Rule 6 (extension): each follow-up comes ``days`` after a session of the patient
-        (in the horizon or ``last_session``), a session of its own: no two share one."""
+        (in the horizon or ``last_session``) of the protocol it follows (after a dose step, the
+        step's), a session of its own: no two share one."""
         pat = self.patients[pid]
         assert pat.follow_up is not None
         low, high = pat.follow_up.days
-        free = sorted(self.day_of(a.start) for a in sessions)
-        if pat.last_session is not None:
+        # a follow-up follows a session of the protocol the patient ends the horizon on (the
+        # step's, else their own): a KAP integration follows a dosing, never a preparation
+        follows = pat.step.protocol if pat.step is not None else pat.protocol
+        free = sorted(self.day_of(a.start) for a in sessions if a.protocol == follows)
+        if pat.last_session is not None and pat.protocol == follows:
             free.insert(0, pat.last_session)
         for a in follow:  # in date order; the earliest session that fits is the one to take
             day = self.day_of(a.start)

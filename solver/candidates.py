@@ -137,14 +137,16 @@ def fixed_follow_up_days(problem: Problem) -> dict[str, list[int]]:
 
 
 def follow_ups_wanted(problem: Problem) -> dict[str, int]:
-    """Per patient with follow-ups, how many the horizon could want: one per wanted session,
-    and one for the last session before the horizon when its follow-up days reach into it."""
+    """Per patient with follow-ups, how many the horizon could want: one per wanted session of
+    the protocol they follow (after a dose step, the step's), and one for the last session
+    before the horizon when it was of that protocol and its follow-up days reach into it."""
     out: dict[str, int] = {}
     for p in problem.patients:
         if p.follow_up is None:
             continue
-        last = p.last_session_day
-        out[p.id] = p.sessions + (1 if last is not None and last + p.follow_up[2] >= 0 else 0)
+        last = p.last_session_day if p.protocol == p.follows else None
+        sessions = p.sessions - min(p.step[0], p.sessions) if p.step is not None else p.sessions
+        out[p.id] = sessions + (1 if last is not None and last + p.follow_up[2] >= 0 else 0)
     return out
 
 
@@ -255,8 +257,10 @@ def build_visits(problem: Problem) -> tuple[list[Visit], dict[str, Funnel]]:
             continue
         follow = Funnel()
         funnels[follow_up_key(patient.id)] = follow
-        sources = {v.day.index for v in mine} | set(fixed.get(patient.id, []))
-        if patient.last_session_day is not None:
+        sources = {v.day.index for v in mine if v.protocol.id == patient.follows} | {
+            a.day for a in problem.fixed if a.patient == patient.id
+            and not problem.is_follow_up(a) and problem.protocol_id(a) == patient.follows}
+        if patient.last_session_day is not None and patient.protocol == patient.follows:
             sources.add(patient.last_session_day)
         taken = {a.day for a in problem.fixed if a.patient == patient.id}
         _, lo, hi = patient.follow_up

@@ -176,9 +176,12 @@ def _follow_up_reason(problem: Problem, p: Patient, visits: list[Visit],
     assert p.follow_up is not None
     protocol_id, lo, hi = p.follow_up
     protocol = problem.protocols[protocol_id]
-    sources = sorted(sessions)
-    if p.last_session_day is not None and p.last_session_day + hi >= 0:
-        sources.insert(0, p.last_session_day)
+    sources = p.follow_up_sources(sessions)  # of the protocol follow-ups follow
+    if sources and sources[0] == p.last_session_day and sources[0] < 0 and sources[0] + hi < 0:
+        sources.pop(0)  # the last session before the horizon, out of reach
+    if p.step is not None:  # only the step's sessions (dosing, not preparation) want one
+        dosing = p.sessions - min(p.step[0], p.sessions)
+        unplaced_sessions = max(0, dosing - sum(1 for s in sources if s >= 0))
     for day in sorted([*placed, *fixed_follow_up_days(problem).get(p.id, [])]):
         match = next((s for s in sources if lo <= day - s <= hi), None)
         if match is not None:

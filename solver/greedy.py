@@ -224,8 +224,7 @@ def _follow_ups(problem: Problem, ledger: Ledger, patient: Patient, visits: list
     the same length, so this matches as many as any matching could)."""
     assert patient.follow_up is not None
     _, lo, hi = patient.follow_up
-    sources = sorted([*mine, *([patient.last_session_day]
-                               if patient.last_session_day is not None else [])])
+    sources = patient.follow_up_sources(mine)  # dosing sessions only, never preparation
     for day in sorted(fixed_follow_up_days(problem).get(patient.id, [])):
         match = next((s for s in sources if lo <= day - s <= hi), None)
         if match is not None:

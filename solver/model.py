@@ -182,8 +182,8 @@ class ChairModel:
     def _rule_follow_ups(self, pid: str, idx: list[int], follow: list[int],
                          fixed: list[int]) -> None:
         """Hard: one session a day with the patient's sessions; each follow-up matched to a
-        distinct session of the patient (placed, fixed or the last before the horizon) low..high
-        days before it; fixed follow-ups take their matches first."""
+        distinct session of the patient's ``follows`` protocol (placed, fixed or the last before
+        the horizon) low..high days before it; fixed follow-ups take their matches first."""
         m, v = self.model, self.vars
         patient = self.problem.patient[pid]
         assert patient.follow_up is not None
@@ -193,10 +193,15 @@ class ChairModel:
             same = [v.present[j] for j in idx if self.visits[j].day.index == day]
             if same:
                 m.add_at_most_one([v.present[i], *same])
+        # only sessions of the protocol follow-ups follow (after a step, its protocol: a KAP
+        # integration follows a dosing, never a preparation session)
         sources: list[tuple[int, cp_model.LinearExprT]] = [
-            (self.visits[j].day.index, v.present[j]) for j in idx]
-        sources += [(d, 1) for d in fixed]
-        if patient.last_session_day is not None:
+            (self.visits[j].day.index, v.present[j]) for j in idx
+            if self.visits[j].protocol.id == patient.follows]
+        sources += [(a.day, 1) for a in self.problem.fixed
+                    if a.patient == pid and not self.problem.is_follow_up(a)
+                    and self.problem.protocol_id(a) == patient.follows]
+        if patient.last_session_day is not None and patient.protocol == patient.follows:
             sources.append((patient.last_session_day, 1))
         sinks: list[tuple[int, cp_model.LinearExprT]] = [
             (self.visits[i].day.index, v.present[i]) for i in follow]

@@ -145,6 +145,23 @@ class Patient:
             return self.step[1]
         return self.protocol
 
+    @property
+    def follows(self) -> str:
+        """The protocol whose sessions follow-ups follow: the step's when there is one (a KAP
+        patient's dosing after their preparation sessions), else the patient's own."""
+        return self.step[1] if self.step is not None else self.protocol
+
+    def follow_up_sources(self, days: list[int]) -> list[int]:
+        """Of the patient's session days ``days`` in the horizon (placed and fixed, follow-ups
+        not), those a follow-up may follow (sessions of :attr:`follows`, by their place), with
+        ``last_session_day`` first when it was one (no step, or a step to the same protocol),
+        in date order."""
+        ordered = sorted(days)
+        out = [d for n, d in enumerate(ordered) if self.main_protocol(n) == self.follows]
+        if self.last_session_day is not None and self.protocol == self.follows:
+            out.insert(0, self.last_session_day)
+        return out
+
     def cap_allows(self, day: int, taken: list[int]) -> bool:
         """Whether one more session on ``day`` keeps the week cap, with sessions on ``taken``."""
         return all(sum(1 for t in taken if first <= t <= last) < most
