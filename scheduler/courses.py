@@ -21,7 +21,9 @@ The rules, in the order :func:`derive` applies them (docs/courses.md has the rea
 - a maintenance patient flagged ``worsening`` returns to the previous stage's frequency;
 - the first stage should end within ``deadline_days`` of the first session: behind the label's
   pace raises priority by one, unable to finish in time at that pace raises it to 5;
-- the dose step picks the protocol (``doses``); a new patient starts on ``first_dose``.
+- the dose step picks the protocol (``doses``); a new patient starts on ``first_dose``;
+- a stage may name its own protocol (KAP preparation, ``kap-prep``): its sessions use it, and a
+  horizon that crosses into the next stage steps to the course's protocol there.
 
 >>> from datetime import date
 >>> course = library()["esk-trd"]
@@ -52,8 +54,8 @@ from scheduler.model import (
     WeekLimit,
 )
 
-__all__ = ["COURSES", "Derived", "WeekPlan", "course_issues", "derive", "expand", "library",
-           "monday", "with_extensions"]
+__all__ = ["COURSES", "Derived", "WeekPlan", "course_issues", "derive", "expand",
+           "for_scenario", "library", "monday", "with_extensions"]
 
 COURSES = "courses.yaml"
 """The course library's file in the package data."""
@@ -99,6 +101,9 @@ class Derived:
     priority: int
     last_session: date | None
     weeks: list[WeekPlan]
+    follows: bool = True
+    """Whether the horizon's last protocol is the course's own (not a stage's, such as KAP
+    preparation): only then does the course's ``follow_up`` apply."""
 
     def per_week(self) -> list[WeekLimit]:
         return [WeekLimit(week=w.week, max_sessions=w.sessions, ideal_gap_days=w.ideal_gap_days)
@@ -145,6 +150,7 @@ def derive(course: CourseSpec, state: CourseState, start: date, days: int,
     started = state.started or (history[0] if history else None)
     end = start + timedelta(days=days - 1)
     weeks: list[WeekPlan] = []
+    protocols: list[str | None] = []  # each planned session's stage protocol, in order
     week = monday(start)
     while week <= end:
         sunday = week + timedelta(days=6)
@@ -175,6 +181,7 @@ def derive(course: CourseSpec, state: CourseState, start: date, days: int,
                 priority = 5
             elif behind:
                 priority = min(5, priority + 1)
+        protocols += [stage.protocol] * n
         for _ in range(n):
             ideal_day = max(week, start) if last is None else last + timedelta(days=ideal[0])
             last = min(max(ideal_day, week, start), sunday)
@@ -184,9 +191,13 @@ def derive(course: CourseSpec, state: CourseState, start: date, days: int,
         week += timedelta(days=7)
     planned = [w for w in weeks if w.sessions] or weeks
     sessions = sum(w.sessions for w in weeks)
-    step = _step(course, state, history)
+    protocol, step = _protocol(course, state, history), _step(course, state, history)
+    follows = True
+    if any(s.protocol for s in course.stages):  # e.g. KAP: preparation, then dosing
+        protocol, step, follows = _stage_protocols(course, state, protocols, protocol,
+                                                   bool(history) or last_session is not None)
     return Derived(
-        protocol=_protocol(course, state, history),
+        protocol=protocol,
         step=step if step is not None and sessions > step.after else None,
         sessions=sessions,
         min_gap_days=min(w.min_gap_days for w in planned),
@@ -194,7 +205,46 @@ def derive(course: CourseSpec, state: CourseState, start: date, days: int,
         last_session=max([d for d in (*history[-1:], last_session) if d is not None],
                          default=None),
         weeks=weeks,
+        follows=follows,
     )
+
+
+def _stage_protocols(course: CourseSpec, state: CourseState, planned: list[str | None],
+                     own: str | None, has_last: bool) -> tuple[str | None, DoseStep | None,
+                                                               bool]:
+    """(protocol, step, follows) for a course whose stages name protocols (KAP preparation):
+    the horizon's first session's protocol, a step where its sessions move to another (from
+    preparation into dosing: ``after`` = preparation sessions left), and whether the horizon
+    ends on the course's own protocol (the sessions a follow-up follows). A patient whose
+    previous session was a preparation and who doses from the horizon's first session gets
+    ``step: {after: 0}``, so the last session before the horizon (a preparation) takes no
+    integration. The dose step of a new patient does not combine with stage protocols."""
+    sequence = [p or own for p in planned]
+    done = state.done if state.done is not None else len(state.history)
+    where = _locate(course, done)
+    current = course.stages[where[0]].protocol if where is not None else None
+    previous = _locate(course, done - 1) if done > 0 else None
+    before = course.stages[previous[0]].protocol if previous is not None else None
+    if not sequence:
+        first = current or own
+        return first, None, first == own
+    first = sequence[0]
+    change = next((i for i, p in enumerate(sequence) if p != first), None)
+    if change is not None:
+        return first, DoseStep(after=change, protocol=sequence[change]), sequence[-1] == own
+    if has_last and before is not None and before != first:
+        return before, DoseStep(after=0, protocol=first), first == own
+    return first, None, first == own
+
+
+def for_scenario(course: CourseSpec, protocols: set[str]) -> CourseSpec:
+    """``course`` without the stages whose own protocol the scenario lacks (a library course
+    planned in a scenario written before that protocol: KAP without ``kap-prep`` plans its
+    dosing sessions only, as before)."""
+    stages = [s for s in course.stages if s.protocol is None or s.protocol in protocols]
+    if len(stages) == len(course.stages) or not stages:
+        return course
+    return course.model_copy(update={"stages": stages})
 
 
 def _new(state: CourseState, history: list[date]) -> bool:
@@ -245,6 +295,10 @@ def course_issues(patients: list[tuple[int, PatientSpec]], courses: list[tuple[i
             if pid not in protocols:
                 where = f"courses[{i}].doses.{dose}" if dose else f"courses[{i}].protocol"
                 issues.append(Issue(where, f"unknown protocol '{pid}'"))
+        for j, stage in enumerate(c.stages):
+            if stage.protocol is not None and stage.protocol not in protocols:
+                issues.append(Issue(f"courses[{i}].stages[{j}].protocol",
+                                    f"unknown protocol '{stage.protocol}'"))
         if c.first_dose is not None and c.first_dose not in c.doses:
             issues.append(Issue(f"courses[{i}].first_dose", f"{c.first_dose} is not one of "
                                 f"the dose steps ({', '.join(map(str, c.doses)) or 'none'})"))
@@ -291,13 +345,18 @@ def with_extensions(patients: dict[str, PatientSpec], courses: list[tuple[int, A
         course = known.get(p.course.id) if p.course is not None else None
         if course is None or p.course is None:
             continue
-        step = p.step
+        course = for_scenario(course, protocols)
+        step, protocol, follows = p.step, p.protocol, True
         if start is not None:  # course_issues found nothing wrong with the course state
-            step = derive(course, p.course, start, days, p.last_session).step or step
+            d = derive(course, p.course, start, days, p.last_session)
+            step, follows = d.step or step, d.follows
+            if any(s.protocol for s in course.stages):  # a stage's protocol (preparation)
+                protocol = d.protocol or protocol
         follow = p.follow_up
-        if course.follow_up is not None and course.follow_up.protocol in protocols:
+        if course.follow_up is not None and course.follow_up.protocol in protocols and follows:
             follow = course.follow_up
-        out[pid] = p.model_copy(update={"step": step, "follow_up": follow})
+        out[pid] = p.model_copy(update={"protocol": protocol, "step": step,
+                                        "follow_up": follow})
     return out
 
 
@@ -312,14 +371,15 @@ def expand(scenario: Scenario) -> Scenario:
         if p.course is None:
             patients.append(p)
             continue
-        d = derive(courses[p.course.id], p.course, scenario.horizon.start,
-                   scenario.horizon.days, p.last_session)
+        known = {x.id for x in scenario.protocols}
+        course = for_scenario(courses[p.course.id], known)
+        d = derive(course, p.course, scenario.horizon.start, scenario.horizon.days,
+                   p.last_session)
         own = p.priority if "priority" in p.model_fields_set else 1
-        course = courses[p.course.id]
         follow = p.follow_up
-        if course.follow_up is not None and any(
-                x.id == course.follow_up.protocol for x in scenario.protocols):
-            follow = course.follow_up  # only where the clinic has the follow-up's protocol
+        if course.follow_up is not None and course.follow_up.protocol in known and d.follows:
+            follow = course.follow_up  # where the clinic has the follow-up's protocol, and
+            # the horizon reaches the sessions it follows (not a preparation alone)
         patients.append(p.model_copy(update={
             "protocol": d.protocol or p.protocol,
             "step": d.step or p.step,

@@ -266,6 +266,10 @@ class CourseStage(_Model):
     ideal_gap_days: tuple[Annotated[int, Field(ge=1, le=90)],
                           Annotated[int, Field(ge=1, le=90)]]
     priority: Annotated[int, Field(ge=1, le=5)] = 1
+    protocol: Id | None = Field(
+        default=None, description="The protocol of this stage's sessions (e.g. KAP "
+        "preparation), instead of the course's protocol or dose step; a library stage whose "
+        "protocol the scenario lacks is left out of the course.")
 
 
 class CourseSpec(_Model):
