@@ -155,7 +155,8 @@ def with_course(rng: random.Random, p: dict[str, Any], kind: str) -> dict[str, A
     elif kind == "im":
         course = {"id": "im-weekly", "done": rng.choice((8, 10, 14))}
     else:
-        course = {"id": "kap", "done": rng.choice((0, 1, 2, 3, 4))}
+        # the two preparation sessions (kap-prep, by video) come first: these are dosing
+        course = {"id": "kap", "done": 2 + rng.choice((0, 1, 2, 3, 4))}
     p["course"] = course
     return p
 
@@ -196,6 +197,11 @@ def build() -> dict[str, Any]:
     # integration is due Mon-Tue; and a new esketamine patient whose prescriber chose 84 mg:
     # the label's first dose is 56 mg, so the week steps from esk-56 to esk-84 (patients[].step)
     patients[11]["last_session"] = str(START - timedelta(days=3))
+    # KAP preparation by video (the kap course's first stage, kap-prep): P046 is new (its
+    # first preparation this week, the second next week, then dosing: a multi-week plan steps
+    # from kap-prep to kap), P090 has one preparation left (this week; dosing from next week)
+    patients[45]["course"] = {"id": "kap", "done": 0}
+    patients[89]["course"] = {"id": "kap", "done": 1}
     patients.append({"id": "P113", "name": "Zoe Marsh", "protocol": "esk-56",
                      "rems_enrolled": True, "course": {"id": "esk-trd", "dose": 84}})
     return {

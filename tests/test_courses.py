@@ -329,7 +329,10 @@ def test_the_demo_clinics_patients_carry_courses() -> None:
     week = load_input()
     # the busy demo week as before, and P113, a new esketamine patient stepping 56 -> 84 mg
     assert sum(p.sessions for p in week.patients) == 129 + 2
-    assert sum(p.follow_up is not None for p in week.patients) == 7  # KAP integration
+    assert sum(p.follow_up is not None for p in week.patients) == 5  # KAP integration
+    # and two KAP patients in preparation (kap-prep, by video), who want no integration yet
+    assert sorted((p.id, p.protocol) for p in week.patients if p.protocol == "kap-prep") == [
+        ("P046", "kap-prep"), ("P090", "kap-prep")]
     month = load_input(None, None, 4)
     assert all(len(p.per_week) == 4 for p in month.patients)
     assert all(p.sessions == sum(w.max_sessions for w in p.per_week) for p in month.patients)
