@@ -134,7 +134,8 @@ class _Builder:
         self.bucket = bucket
         self.room_pools: set[frozenset[str]] = set()
         self.staff_pools: set[frozenset[str]] = set()
-        self.above: dict[frozenset[str], list[frozenset[str]]] = {}
+        self.above: dict[tuple[int, frozenset[str]], list[frozenset[str]]] = {}
+        self.tops: dict[int, list[frozenset[str]]] = {}
         self.weighted = weighted
         self.cost: list[float] = []
         self.lower: list[float] = []
@@ -230,11 +231,18 @@ class _Builder:
 
     def supersets(self, pool: frozenset[str], known: set[frozenset[str]]
                   ) -> list[frozenset[str]]:
-        """The known pools holding ``pool``: sessions confined to ``pool`` use the capacity of
-        each (rows per pool alone would let two kinds of session each use a shared room)."""
-        if pool not in self.above:
-            self.above[pool] = sorted((p for p in known if pool <= p), key=sorted)
-        return self.above[pool]
+        """``pool`` and the largest known pools holding it: sessions confined to ``pool`` use
+        the capacity of each (rows per pool alone would let two kinds of session each use a
+        shared room). Every known pool in between would be valid too; on the benchmark they
+        moved the bound by 0.1 on M-staff-1.15 (391.0 to 390.9) and tripled the LP's time on
+        L-room."""
+        key = (id(known), pool)  # room and staff ids may coincide: one cache for each
+        if key not in self.above:
+            if id(known) not in self.tops:
+                self.tops[id(known)] = [q for q in known if not any(q < r for r in known)]
+            self.above[key] = sorted({pool, *(q for q in self.tops[id(known)] if pool <= q)},
+                                     key=sorted)
+        return self.above[key]
 
     # --------------------------------------------------------------- columns
     def build(self, visits: list[Visit], per_person: bool) -> None:
