@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dir", nargs="?", type=Path, help="output folder for generate")
     parser.add_argument("--quick", action="store_true", help="the small, fast subset")
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers per solve")
+    parser.add_argument("--lns", type=float, default=0.0,
+                        help="suite: share of the placement time for large-neighbourhood search")
+    parser.add_argument("--only", nargs="*", default=None,
+                        help="suite: just these instances (e.g. M-staff-1.15 L-room-1.00)")
     parser.add_argument("--sites", type=int, default=50, help="network: how many sites")
     parser.add_argument("--size", default="M", help="network: size of each site")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds per solve")
@@ -86,13 +90,15 @@ def main(argv: list[str] | None = None) -> int:
 
         return replan_bench(args, console)
     cases = suite(args.quick)
+    if args.only:
+        cases = [(spec, limit) for spec, limit in cases if spec.name in args.only]
     if args.time_limit is not None:
         cases = [(spec, args.time_limit) for spec, _ in cases]
 
     def progress(row: Row) -> None:
         console.print(f"  done {row.instance}", style="dim")
 
-    rows = run_all(cases, args.workers, progress)
+    rows = run_all(cases, args.workers, progress, args.lns)
     console.print(table(rows))
     name = "quick" if args.quick else "suite"
     csv_path = write_csv(rows, args.out / f"{name}.csv")

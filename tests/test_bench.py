@@ -3,6 +3,8 @@ and the LP relaxation is a true upper bound (a bound below a feasible value is a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bench.generate import Spec, generate, suite
@@ -65,3 +67,21 @@ def test_network_whatif_on_three_small_sites() -> None:
         assert gain == max(placed.values()) - placed[BASE]
     table = network_table(results, "t")
     assert table.row_count == 4 and len(table.columns) == 9
+
+
+def test_measure_names_its_bound_and_keeps_the_best_known(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """One instance measured twice: the row says which bound is best and how far the value is
+    from the best any run found; the best-known file keeps the larger value."""
+    from bench import run
+
+    monkeypatch.setattr(run, "BEST_KNOWN", tmp_path / "best_known.json")
+    spec = Spec("S", "staff", 0.8, seed=3)
+    row = run.measure(spec, 3.0, workers=1)
+    assert row.valid and row.bound_by in ("LP", "CP-SAT", "demand")
+    assert row.weighted <= row.best_bound <= row.capacity
+    assert row.best_known == row.weighted and row.known_gap_pct == 0
+    assert row.first_s <= row.solve_s
+    run.remember(spec.name, row.weighted + 5)
+    assert run.best_known()[spec.name] == row.weighted + 5
+    assert run.remember(spec.name, row.weighted) == row.weighted + 5
