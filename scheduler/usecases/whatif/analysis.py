@@ -18,9 +18,9 @@ solver, never by a formula.
   more at both ends of the day; patients available whenever open), the week re-planned from
   the variant's schedule (every patient's sessions rebooked first, then as many more as fit),
   and the resource whose relaxation places the most more sessions is named. Beside it, the LP
-  relaxation of the stressed week (``solver.bound``, staff pooled) prices the resources it has rows for
-  (rooms, monitoring, hands-on) by their dual values: what the same relaxation would add to
-  first order. Where the re-solves and the prices name the same resource, they agree.
+  relaxation of the stressed week (``solver.bound``, staff pooled) prices the resources it has
+  rows for (rooms, monitoring, hands-on) by their dual values: what the same relaxation would
+  add to first order. Where the re-solves and the prices name the same resource, they agree.
 
 Every solve uses one CP-SAT worker and the same seed, so results do not depend on where they ran
 (local processes or a Dask cluster) as long as the searches end by proof rather than by the
