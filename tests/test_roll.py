@@ -16,10 +16,11 @@ from scheduler.check import check
 from scheduler.cli import main
 from scheduler.courses import library, monday
 from scheduler.documents import Schedule
+from scheduler.library import DEMO, data_text
 from scheduler.model import CourseSpec
 from scheduler.usecases import load_input, plan_week
-from scheduler.usecases.roll import RollOptions, keep_courses, roll
-from scheduler.validate import validate_scenario
+from scheduler.usecases.roll import RollOptions, course_status, keep_courses, roll
+from scheduler.validate import parse_text, validate_scenario
 from solver import Options
 from tests.test_courses import clinic, esk
 
@@ -223,3 +224,16 @@ def test_a_replanned_scenario_keeps_its_courses() -> None:
     more = absent.model_copy(update={"patients": [
         p.model_copy(update={"sessions": p.sessions + 1}) for p in absent.patients]})
     assert keep_courses(given, more) is more
+
+
+def test_course_status_reads_the_stages_the_scenario_has() -> None:
+    """The patient page's course status: a KAP patient one preparation in is in preparation
+    where the clinic has ``kap-prep``, and in dosing where it has not (the derivation plans that
+    course without its preparation stage, and the status says the same)."""
+    data = parse_text(data_text(DEMO))
+    start = date.fromisoformat(str(data["horizon"]["start"]))
+    status = course_status(data, "P090", start)
+    assert status is not None and (status.stage, status.in_stage) == ("preparation", 1)
+    data["protocols"] = [p for p in data["protocols"] if p["id"] != "kap-prep"]
+    status = course_status(data, "P090", start)
+    assert status is not None and status.stage == "dosing"

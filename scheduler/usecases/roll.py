@@ -38,7 +38,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from scheduler.check import Violation
-from scheduler.courses import derive, library
+from scheduler.courses import derive, for_scenario, library
 from scheduler.documents import Appointment, Schedule
 from scheduler.errors import InvalidInput, Issue
 from scheduler.library import DEMO, data_text
@@ -421,6 +421,8 @@ def course_status(given: dict[str, Any], patient_id: str, start: date,
     course = _courses(given).get(state.id)
     if course is None:
         return None
+    protocols = {str(p.get("id")) for p in given.get("protocols") or [] if isinstance(p, dict)}
+    course = for_scenario(course, protocols)  # as the derivation sees it: no missing stages
     last_session = (date.fromisoformat(str(patient["last_session"]))
                     if patient.get("last_session") else None)
     derived = derive(course, state, start, days, last_session)
