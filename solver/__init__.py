@@ -164,6 +164,12 @@ def solve(problem: Problem, options: Options | None = None,
         stage_t0 = time.perf_counter()
         result = model.stage(name, objective(), maximize, budget(max(first_pass, 0.5)),
                              options, report)
+        if result.appointments is None and search and result.status != "INFEASIBLE":
+            # CP-SAT found nothing in its first pass (an XL week can take longer than that
+            # to its first schedule): the neighbourhood search starts from the greedy one
+            result.appointments, result.status = list(first), "GREEDY"
+            result.bound = bound - fixed_value
+            model.model.add(model.placement_value() >= greedy_value - fixed_value)
         if result.appointments is None:
             if result.status == "INFEASIBLE" and name == "placement":
                 status = "INFEASIBLE"
@@ -181,6 +187,8 @@ def solve(problem: Problem, options: Options | None = None,
                 result.appointments, value = improve(
                     model, result.appointments, value, bound - fixed_value, budget(rest),
                     options, report)
+                if status == "GREEDY" and fixed_value + value > greedy_value:
+                    status = "FEASIBLE"
             if fixed_value + value >= bound:
                 status = "OPTIMAL"  # reached a proven bound (the LP's, or every session)
         best = result.appointments
