@@ -148,7 +148,7 @@ class _Builder:
         self.vals: list[float] = []
         self.classes = room_classes(problem)
         self.staff = {s.id: s for s in problem.staff}
-        self.turn = max((p.turnover for p in problem.protocols.values()), default=0)
+        self.turn = _turnover(problem)
         self.packing: dict[tuple[str, object, int, int], tuple[int, list[tuple[int, int]]]] = {}
         """Packing rows: (kind, owner, lo, hi) -> (lanes, [(column, minutes)]); see
         :meth:`_pack`."""
@@ -428,6 +428,14 @@ class _Builder:
                        time.perf_counter() - t0, per_person, nonzero)
 
 
+def _turnover(problem: Problem) -> int:
+    """The longest turnover of any protocol, revisions from a date included: a chair's last
+    session of an open interval may block it that long after the close."""
+    return max((p.turnover for p in (*problem.protocols.values(),
+                                     *(rev for revs in problem.revisions.values()
+                                       for _, rev in revs))), default=0)
+
+
 def _person_need(protocol: Protocol) -> int | None:
     """The first staff need whose person is engaged in some phase (None: no such need)."""
     return next((k for k, need in enumerate(protocol.staff) if need.modes), None)
@@ -453,7 +461,7 @@ def prices(problem: Problem, lp: LpBound) -> Prices:
     side."""
     classes = room_classes(problem)
     class_of = {r: c.id for c in classes.values() for r in c.rooms}
-    turn = max((p.turnover for p in problem.protocols.values()), default=0)
+    turn = _turnover(problem)
     all_hours = tuple(h for d in problem.days for h in d.hours)
     chair: dict[str, float] = defaultdict(float)
     monitoring: dict[str, float] = defaultdict(float)

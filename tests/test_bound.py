@@ -143,3 +143,19 @@ def test_the_bound_holds_with_dose_steps_follow_ups_and_video(squeeze: bool) -> 
     for per_person in (False, True):
         lp = lp_bound(problem, per_person=per_person)
         assert solution.objective - 1e-6 <= lp.bound <= capacity_bound(problem) + 1e-6
+
+
+def test_a_revised_longer_turnover_still_counts_as_overhang_at_the_close() -> None:
+    """A protocol whose turnover grows from 0 to 30 minutes on Tuesday (``revisions``): its
+    only Tuesday start ends at the close and blocks the chair 30 minutes after it. The room rows
+    gave that overhang only the original turnover, so the LP said 2 where 3 fit (B Monday, A
+    Tuesday), and ``solve`` capped by it stopped at 2 calling it optimal. Found by review."""
+    data = yaml.safe_load((Path(__file__).parent / "fixtures" / "revised_turnover.yaml")
+                          .read_text(encoding="utf-8"))
+    problem = _problem(data)
+    for per_person in (False, True):
+        for bucket in (15, 5):
+            lp = lp_bound(problem, per_person=per_person, bucket=bucket)
+            assert lp.bound >= 3 - 1e-6
+    solution = solve(problem, Options(time_limit=10, soft_goals=False))
+    assert (solution.objective, solution.status) == (3, "OPTIMAL")
