@@ -11,8 +11,10 @@ weeks, so this module solves the LP relaxation of a time-indexed model with HiGH
   columns held at one: what they take is not there for anyone else.
 - **Demand rows.** A group's sessions, at most one a day, the minimum gap, the per-week caps.
 - **Capacity rows**, per 15-minute bucket, for every set of rooms (of staff) some session is
-  confined to: the sessions confined to it or to a part of it use at most the chair-minutes
-  (attention-minutes, hands-on minutes) it offers; with ``per_person``, per staff member.
+  confined to: the sessions confined to it (and, for the largest such sets, to any part of it)
+  use at most the chair-minutes (attention-minutes, hands-on minutes) it offers; with
+  ``per_person``, per staff member. A chair's last session may overhang the close by its
+  turnover (the longest of any protocol, revisions included).
 - **Packing rows.** In one open span, ``k`` chairs (a nurse's ``max_patients``) are ``k`` lanes
   of disjoint sessions, so the minutes rounded down to whole sessions bound their number: a
   600-minute day holds three 155-minute sessions per chair, not 3.9.
@@ -94,8 +96,8 @@ def lp_bound(problem: Problem, visits: list[Visit] | None = None, *,
     ``weighted`` is False) sessions any schedule of ``problem`` places, fixed ones included.
 
     ``inf`` when HiGHS does not prove the LP optimal within ``time_limit`` seconds (an
-    unfinished simplex is no bound). ``per_person`` is tighter on staff-limited weeks and takes
-    two to six times as long.
+    unfinished simplex is no bound). ``per_person`` is tighter on staff-limited weeks (2-6 times
+    as long there); on a room-limited week with many interchangeable nurses it can take minutes.
     """
     t0 = time.perf_counter()
     if visits is None:
