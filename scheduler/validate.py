@@ -273,26 +273,26 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
                 problem = rems_problem(p, phases)
                 if problem is not None:
                     issues.append(Issue(path, problem))
+    def known(path: str, protocol: str) -> bool:
+        """Whether ``protocol`` exists; if not, says so at ``path``."""
+        if protocol not in protocols:
+            issues.append(Issue(path, f"unknown protocol '{protocol}'{_choices(protocols)}"))
+        return protocol in protocols
+
     for i, p in parsed["patients"]:
         where = f"patients[{i}]"
-        if p.protocol not in protocols:
-            issues.append(Issue(f"{where}.protocol", f"unknown protocol '{p.protocol}'"
-                                f"{_choices(protocols)}"))
-        if p.step is not None:
-            if p.step.protocol not in protocols:
-                issues.append(Issue(f"{where}.step.protocol", f"unknown protocol "
-                                    f"'{p.step.protocol}'{_choices(protocols)}"))
-            elif p.step.protocol == p.protocol:
-                issues.append(Issue(f"{where}.step.protocol", f"'{p.protocol}' is already "
-                                    f"{p.id}'s protocol; a step names the next one"))
-        if p.follow_up is not None:
-            if p.follow_up.protocol not in protocols:
-                issues.append(Issue(f"{where}.follow_up.protocol", f"unknown protocol "
-                                    f"'{p.follow_up.protocol}'{_choices(protocols)}"))
-            elif p.follow_up.protocol in (p.protocol, p.step.protocol if p.step else None):
-                issues.append(Issue(f"{where}.follow_up.protocol", f"'{p.follow_up.protocol}' "
-                                    f"is also {p.id}'s session protocol; a follow-up needs a "
-                                    "protocol of its own"))
+        known(f"{where}.protocol", p.protocol)
+        step = p.step
+        if (step is not None and known(f"{where}.step.protocol", step.protocol)
+                and step.protocol == p.protocol):
+            issues.append(Issue(f"{where}.step.protocol", f"'{p.protocol}' is already "
+                                f"{p.id}'s protocol; a step names the next one"))
+        follow = p.follow_up
+        if (follow is not None and known(f"{where}.follow_up.protocol", follow.protocol)
+                and follow.protocol in (p.protocol, step.protocol if step else None)):
+            issues.append(Issue(f"{where}.follow_up.protocol", f"'{follow.protocol}' is "
+                                f"also {p.id}'s session protocol; a follow-up needs a "
+                                "protocol of its own"))
         for j, sid in enumerate(p.preferred_staff):
             if sid not in staff:
                 issues.append(Issue(f"{where}.preferred_staff[{j}]", f"unknown staff '{sid}'"))
