@@ -114,9 +114,9 @@ def solve(problem: Problem, options: Options | None = None,
     greedy_value = fixed_value + _value(problem, first)
     log.info("greedy first fit: %d sessions placed, fixed ones included (weighted %d)",
              len(first) + len(problem.fixed), greedy_value)
+    demand = capacity_bound(problem)
     if on_progress is not None:  # the first schedule, before any model is built
-        on_progress(Progress("greedy", time.perf_counter() - t0, greedy_value,
-                             capacity_bound(problem)))
+        on_progress(Progress("greedy", time.perf_counter() - t0, greedy_value, demand))
     replanning = bool(problem.previous)
     proven = _lp_bound(problem, visits, options, greedy_value) if not replanning else None
     if proven is not None and on_progress is not None:
@@ -144,9 +144,7 @@ def solve(problem: Problem, options: Options | None = None,
             on_progress(Progress(p.stage, time.perf_counter() - t0, p.objective + shift,
                                  p.bound + shift))
 
-    best, status, bound = first, "GREEDY", capacity_bound(problem)
-    if proven is not None:
-        bound = min(bound, proven)
+    best, status, bound = first, "GREEDY", demand if proven is None else min(demand, proven)
     spent = time.perf_counter() - t0  # with deterministic limits: the budgets handed out
 
     def budget(seconds: float) -> float:
