@@ -27,7 +27,6 @@ the what-if analysis sets beside its relaxation re-solves.
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections import defaultdict
@@ -53,7 +52,6 @@ from solver.rooms import room_classes
 
 __all__ = ["LpBound", "Prices", "lp_bound", "prices"]
 
-log = logging.getLogger(__name__)
 BUCKET = 15
 """Minutes per bucket of the capacity rows (5, the usual slot grid, is exact and about three
 times the size; on the benchmark it moves the bound by under 1 %)."""
