@@ -12,6 +12,8 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from solver.problem import Day, Interval, Mode, Patient, Problem, Protocol, Room, Staff
 from solver.rooms import RoomClass, room_classes
 
@@ -27,6 +29,16 @@ def inside(start: int, end: int, spans: Sequence[Interval]) -> bool:
 
 
 _END = 10**12
+
+
+def inside_many(starts: np.ndarray, a: int, b: int, spans: Sequence[Interval]) -> np.ndarray:
+    """``inside(s + a, s + b, spans)`` for every ``s`` of ``starts`` at once."""
+    if not spans:
+        return np.zeros(len(starts), bool)
+    lo = np.fromiter((x for x, _ in spans), np.int64, len(spans))
+    hi = np.fromiter((y for _, y in spans), np.int64, len(spans))
+    i = np.searchsorted(lo, starts + a, side="right") - 1
+    return (i >= 0) & (hi[np.maximum(i, 0)] >= starts + b)
 
 
 def overlaps_any(start: int, end: int, spans: Sequence[Interval]) -> bool:
@@ -76,14 +88,33 @@ class Visit:
     protocol: Protocol
     day: Day
     starts: list[int]
-    rooms: dict[str, set[int]]
-    """Room class id -> the starts its hours allow (classes with the features only; see
-    ``solver.rooms``: interchangeable rooms form one class, rooms are assigned afterwards).
-    Empty for a video session, which takes no room."""
-    staff: list[dict[str, set[int]]]
-    """Per staff need of the protocol: staff id -> the starts its shifts allow."""
+    options: DayOptions
+    """What the protocol could use that day, whoever the patient (shared between visits)."""
     follow_up: bool = False
     """A follow-up session (``Patient.follow_up``), not one of the wanted ``sessions``."""
+    _rooms: dict[str, set[int]] | None = field(default=None, repr=False)
+    _staff: list[dict[str, set[int]]] | None = field(default=None, repr=False)
+
+    @property
+    def rooms(self) -> dict[str, set[int]]:
+        """Room class id -> the starts its hours allow (classes with the features only; see
+        ``solver.rooms``: interchangeable rooms form one class, rooms are assigned afterwards).
+        Empty for a video session, which takes no room. Built on first use: the greedy first
+        fit reads the day's masks instead, so the first schedule does not wait for these."""
+        if self._rooms is None:
+            ok = set(self.starts)
+            self._rooms = {k: both for k, v in self.options.rooms.items() if (both := v & ok)}
+        return self._rooms
+
+    @property
+    def staff(self) -> list[dict[str, set[int]]]:
+        """Per staff need of the protocol: staff id -> the starts its shifts allow (built on
+        first use, like ``rooms``)."""
+        if self._staff is None:
+            ok = set(self.starts)
+            self._staff = [{k: both for k, v in sets.items() if (both := v & ok)}
+                           for sets in self.options.staff]
+        return self._staff
 
 
 def follow_up_key(patient: str) -> str:
@@ -170,7 +201,7 @@ def room_allows(room: Room | RoomClass, day: Day, start: int, end: int) -> bool:
 
 
 @dataclass(slots=True)
-class _DayOptions:
+class DayOptions:
     """What a protocol's session could use on a day, whoever the patient (computed once)."""
 
     in_hours: list[int]
@@ -181,10 +212,43 @@ class _DayOptions:
     """Per on-site rule: its role and the starts it covers."""
     rooms: dict[str, set[int]]
     staff: list[dict[str, set[int]]]
+    room_union: set[int] = field(default_factory=set)
+    """Starts some room class allows."""
+    staff_unions: list[set[int]] = field(default_factory=list)
+    """Per staff need, the starts someone's shifts allow."""
+    base: int = 0
+    """The minute column 0 of the masks stands for."""
+    room_ids: list[str] = field(default_factory=list)
+    room_allow: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))
+    """``rooms`` as a boolean matrix: row per ``room_ids``, column per minute from ``base``."""
+    staff_ids: list[list[str]] = field(default_factory=list)
+    """Per staff need, the ids of ``staff`` sorted."""
+    staff_allow: list[np.ndarray] = field(default_factory=list)
+    """Per staff need, ``staff`` as a matrix like ``room_allow`` (rows per ``staff_ids``)."""
+
+    def masks(self) -> None:
+        """Fill the unions and matrices (numpy: the greedy reads a visit's starts off them)."""
+        starts = sorted(self.covered)
+        self.base = starts[0] if starts else 0
+        width = starts[-1] - self.base + 1 if starts else 0
+
+        def matrix(sets: list[set[int]]) -> np.ndarray:
+            out = np.zeros((len(sets), width), bool)
+            for row, ok in zip(out, sets, strict=True):
+                row[np.fromiter(ok, np.int64, len(ok)) - self.base] = True
+            return out
+
+        self.room_union = set().union(*self.rooms.values())
+        self.room_ids = list(self.rooms)  # the order the greedy tries them in
+        self.room_allow = matrix([self.rooms[r] for r in self.room_ids])
+        self.staff_unions = [set().union(*sets.values()) for sets in self.staff]
+        self.staff_ids = [sorted(sets) for sets in self.staff]
+        self.staff_allow = [matrix([sets[k] for k in ids])
+                            for sets, ids in zip(self.staff, self.staff_ids, strict=True)]
 
 
 def _day_options(problem: Problem, protocol: Protocol, day: Day,
-                 needs: list[list[Staff]]) -> _DayOptions:
+                 needs: list[list[Staff]]) -> DayOptions:
     offsets = protocol.phase_offsets()
     length = protocol.minutes
     earliest = problem.not_before if problem.not_before is not None else -(10**9)
@@ -198,22 +262,30 @@ def _day_options(problem: Problem, protocol: Protocol, day: Day,
                        for ph in rule.phases)]
         by_rule.append((rule.role, set(kept)))
         starts = kept
-    rooms = {c.id: {s for s in starts if room_allows(c, day, s, s + length)}
+    rooms = {c.id: set(starts) if c.hours is None  # the day's hours: every start fits them
+             else {s for s in starts if room_allows(c, day, s, s + length)}
              for c in room_classes(problem).values()
              if protocol.room_features <= c.features and not protocol.video}
     staff = []
     for need, pool in zip(protocol.staff, needs, strict=True):
         spans = need_spans(protocol, need.modes)
         if spans:  # on shift for every phase with a mode (days off are not in the shifts)
-            staff.append({m.id: {s for s in starts
-                                 if all(inside(s + a, s + b, m.shifts) for a, b in spans)}
-                          for m in pool})
+            array = np.asarray(starts, dtype=np.int64)
+            sets = {}
+            for m in pool:
+                ok = np.ones(len(array), bool)
+                for a, b in spans:
+                    ok &= inside_many(array, a, b, m.shifts)
+                sets[m.id] = set(array[ok].tolist())
+            staff.append(sets)
         else:  # no mode, so no shift needed: only never on a day off or absent
             staff.append({m.id: {s for s in starts if not overlaps_any(s, s + length, m.away)}
                           for m in pool})
-    return _DayOptions(opened, set(starts), by_rule,
-                       {k: v for k, v in rooms.items() if v},
-                       [{k: v for k, v in sets.items() if v} for sets in staff])
+    options = DayOptions(opened, set(starts), by_rule,
+                          {k: v for k, v in rooms.items() if v},
+                          [{k: v for k, v in sets.items() if v} for sets in staff])
+    options.masks()
+    return options
 
 
 def build_visits(problem: Problem) -> tuple[list[Visit], dict[str, Funnel]]:
@@ -224,7 +296,7 @@ def build_visits(problem: Problem) -> tuple[list[Visit], dict[str, Funnel]]:
     fixed_follow = fixed_follow_up_days(problem)
     visits: list[Visit] = []
     funnels: dict[str, Funnel] = {}
-    cache: dict[tuple[int, int], _DayOptions] = {}
+    cache: dict[tuple[int, int], DayOptions] = {}
     for patient in problem.patients:
         funnel = Funnel()
         funnels[patient.id] = funnel
@@ -279,7 +351,7 @@ def build_visits(problem: Problem) -> tuple[list[Visit], dict[str, Funnel]]:
 
 
 def _visit(problem: Problem, patient: Patient, protocol_id: str, day: Day, funnel: Funnel,
-           cache: dict[tuple[int, int], _DayOptions]) -> Visit | None:
+           cache: dict[tuple[int, int], DayOptions]) -> Visit | None:
     """The visit of ``patient`` on ``day`` with protocol ``protocol_id``, or None when no
     start keeps every rule that holds whatever else is booked (counted in ``funnel``)."""
     protocol = problem.protocol_for(protocol_id, day.index)
@@ -296,37 +368,27 @@ def _visit(problem: Problem, patient: Patient, protocol_id: str, day: Day, funne
         cache[key] = _day_options(problem, protocol, day, needs)
     options = cache[key]
     length = protocol.minutes
-    mine = [s for s in options.in_hours if patient.availability is None
-            or inside(s, s + length, patient.availability)]
+    if patient.availability is None:
+        mine = options.in_hours
+    else:
+        hours = np.asarray(options.in_hours, dtype=np.int64)
+        mine = hours[inside_many(hours, 0, length, patient.availability)].tolist()
     funnel.patient_starts += len(mine)
     starts = options.covered.intersection(mine)
     if mine and not starts and funnel.missing_on_site is None:
         funnel.missing_on_site = next(
             (role for role, ok in options.by_rule if not ok.intersection(mine)), None)
     funnel.covered_starts += len(starts)
-    room_sets = {k: v & starts for k, v in options.rooms.items()}
-    if protocol.video:  # no room: only the clinic's hours and the staff
-        roomed = set(starts)
-    else:
-        roomed = set().union(*room_sets.values()) if room_sets else set()
+    # a video session takes no room: only the clinic's hours and the staff
+    roomed = set(starts) if protocol.video else starts & options.room_union
     funnel.room_starts += len(roomed)
     ok = set(roomed)
-    staff_sets = []
-    for need, sets in zip(protocol.staff, options.staff, strict=True):
-        mine_sets = {k: v & roomed for k, v in sets.items()}
-        staff_sets.append(mine_sets)
+    for need, anyone in zip(protocol.staff, options.staff_unions, strict=True):
         before = bool(ok)
-        ok &= set().union(*mine_sets.values()) if mine_sets else set()
+        ok &= anyone
         if before and not ok and funnel.short_need is None:
             funnel.short_need = need.key
     funnel.staffed_starts += len(ok)
     if not ok:
         return None
-    return Visit(
-        patient=patient,
-        protocol=protocol,
-        day=day,
-        starts=sorted(ok),
-        rooms={k: v & ok for k, v in room_sets.items() if v & ok},
-        staff=[{k: v & ok for k, v in sets.items() if v & ok} for sets in staff_sets],
-    )
+    return Visit(patient=patient, protocol=protocol, day=day, starts=sorted(ok), options=options)

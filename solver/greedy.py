@@ -11,6 +11,7 @@ from collections import defaultdict
 import numpy as np
 
 from solver.candidates import (
+    DayOptions,
     Visit,
     fixed_days,
     fixed_follow_up_days,
@@ -41,26 +42,26 @@ def max_overlap(spans: list[Interval], start: int, end: int) -> int:
 
 
 class Ledger:
-    """Bookings so far: per room and staff member, how many sessions hold each minute."""
+    """Bookings so far: per room class and staff member, how many sessions hold each minute.
+
+    Staff are rows of two matrices (hands-on, engaged), so one staff need's whole pool is
+    checked in a handful of numpy operations."""
 
     def __init__(self, problem: Problem) -> None:
         self.problem = problem
         classes = room_classes(problem)
-        self.chairs = {c.id: c.chairs for c in classes.values()}
         self.room_class = class_of(problem)
-        self.capacity = {s.id: s.max_patients for s in problem.staff}
+        self.room_row = {c: k for k, c in enumerate(classes)}
+        self.chairs = np.array([c.chairs for c in classes.values()], dtype=np.int16)
+        self.row = {s.id: k for k, s in enumerate(problem.staff)}
+        self.capacity = np.array([s.max_patients for s in problem.staff], dtype=np.int16)
         last = max((d.index for d in problem.days), default=0)
         self.minutes = (last + 3) * 24 * 60
-        self.rooms: dict[str, np.ndarray] = {}
-        self.hands: dict[str, np.ndarray] = {}
-        self.load: dict[str, np.ndarray] = {}
+        self.rooms = np.zeros((len(classes), self.minutes), dtype=np.int16)
+        self.hands = np.zeros((len(problem.staff), self.minutes), dtype=np.int16)
+        self.load = np.zeros_like(self.hands)
         self._blocks: dict[tuple[int, int], tuple[list[Interval], list[Interval]]] = {}
-
-    def _row(self, table: dict[str, np.ndarray], key: str) -> np.ndarray:
-        row = table.get(key)
-        if row is None:
-            row = table[key] = np.zeros(self.minutes, dtype=np.int16)
-        return row
+        self._rows: dict[int, tuple[np.ndarray, list[np.ndarray]]] = {}
 
     def blocks(self, protocol: Protocol, need: int) -> tuple[list[Interval], list[Interval]]:
         """Hands-on and engaged (hands-on or monitor) offsets of one staff need."""
@@ -71,56 +72,78 @@ class Ledger:
                                  mode_blocks(protocol, modes, LOAD))
         return self._blocks[key]
 
+    def rows(self, ids: list[str], index: dict[str, int] | None = None) -> np.ndarray:
+        """The matrix rows of staff ``ids`` (or of room classes, with ``index``)."""
+        index = self.row if index is None else index
+        return np.array([index[i] for i in ids], dtype=np.intp)
+
+    def pool_rows(self, options: DayOptions) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Rows of the day's room classes and, per staff need, of its staff (cached: visits
+        share their day's options)."""
+        key = id(options)
+        if key not in self._rows:
+            self._rows[key] = (self.rows(options.room_ids, self.room_row),
+                               [self.rows(ids) for ids in options.staff_ids])
+        return self._rows[key]
+
     def room_free(self, room: str, protocol: Protocol, start: int) -> bool:
         """Whether room (or room class) ``room`` has a chair for the whole session."""
         return bool(self.room_mask(room, protocol, np.array([start]))[0])
 
-    def _free(self, table: dict[str, np.ndarray], key: str, starts: np.ndarray,
-              blocks: list[Interval], cap: int) -> np.ndarray:
-        """For each start, whether every block stays below ``cap`` on resource ``key``."""
-        ok: np.ndarray = np.ones(len(starts), dtype=bool)
+    @staticmethod
+    def _free(table: np.ndarray, rows: np.ndarray, starts: np.ndarray, blocks: list[Interval],
+              cap: np.ndarray | int) -> np.ndarray:
+        """For each of ``rows`` of ``table`` and each start, whether every block stays below
+        ``cap`` (per row) on it."""
+        ok: np.ndarray = np.ones((len(rows), len(starts)), dtype=bool)
         if not blocks:  # an entry without modes uses none of this resource
             return ok
-        row = table.get(key)
-        if row is None:
-            return ok if cap > 0 else ~ok
         lo = int(starts[0]) + min(a for a, _ in blocks)  # starts are sorted
         hi = int(starts[-1]) + max(b for _, b in blocks)
-        full = np.concatenate(([0], np.cumsum(row[lo:hi] >= cap)))
+        full = np.zeros((len(rows), hi - lo + 1), dtype=np.int32)
+        np.cumsum(table[rows, lo:hi] >= cap, axis=1, out=full[:, 1:])
         for a, b in blocks:
-            ok &= np.asarray(full[starts + (b - lo)] - full[starts + (a - lo)] == 0)
+            ok &= full[:, starts + (b - lo)] == full[:, starts + (a - lo)]
         return ok
 
     def room_mask(self, room: str, protocol: Protocol, starts: np.ndarray) -> np.ndarray:
         """``room_free`` for many starts at once."""
-        room = self.room_class[room]
-        return self._free(self.rooms, room, starts,
-                          [(0, protocol.minutes + protocol.turnover)], self.chairs[room])
+        rows = self.rows([self.room_class[room]], self.room_row)
+        mask: np.ndarray = self.room_masks(rows, protocol, starts)[0]
+        return mask
 
-    def staff_mask(self, staff: str, protocol: Protocol, need: int, starts: np.ndarray
+    def room_masks(self, rows: np.ndarray, protocol: Protocol, starts: np.ndarray
                    ) -> np.ndarray:
-        """``staff_free`` for many starts at once."""
+        """``room_free`` for room classes ``rows`` (of ``rooms``) and many starts at once."""
+        return self._free(self.rooms, rows, starts, [(0, protocol.minutes + protocol.turnover)],
+                          self.chairs[rows][:, None])
+
+    def staff_masks(self, rows: np.ndarray, protocol: Protocol, need: int, starts: np.ndarray
+                    ) -> np.ndarray:
+        """``staff_free`` for staff ``rows`` (of ``hands`` and ``load``) and many starts at
+        once."""
         hands, load = self.blocks(protocol, need)
-        free = self._free(self.hands, staff, starts, hands, 1)
-        free &= self._free(self.load, staff, starts, load, self.capacity[staff])
+        free = self._free(self.hands, rows, starts, hands, 1)
+        free &= self._free(self.load, rows, starts, load, self.capacity[rows][:, None])
         return free
 
     def staff_free(self, staff: str, protocol: Protocol, need: int, start: int) -> bool:
         """Whether ``staff`` can take need ``need`` of a session starting at ``start``."""
-        return bool(self.staff_mask(staff, protocol, need, np.array([start]))[0])
+        rows = self.rows([staff])
+        return bool(self.staff_masks(rows, protocol, need, np.array([start]))[0, 0])
 
     def book(self, protocol: Protocol, appointment: Appointment) -> None:
         s = appointment.start
         if appointment.room is not None:  # a video session takes no room
-            room = self.room_class[appointment.room]
-            self._row(self.rooms, room)[s:s + protocol.minutes + protocol.turnover] += 1
+            k = self.room_row[self.room_class[appointment.room]]
+            self.rooms[k, s:s + protocol.minutes + protocol.turnover] += 1
         for n, need in enumerate(protocol.staff):
-            who = appointment.staff[need.key]
+            k = self.row[appointment.staff[need.key]]
             hands, load = self.blocks(protocol, n)
             for a, b in hands:
-                self._row(self.hands, who)[s + a:s + b] += 1
+                self.hands[k, s + a:s + b] += 1
             for a, b in load:
-                self._row(self.load, who)[s + a:s + b] += 1
+                self.load[k, s + a:s + b] += 1
 
 
 def greedy(problem: Problem, visits: list[Visit]) -> list[Appointment]:
@@ -280,41 +303,47 @@ def _fits_as_is(ledger: Ledger, visit: Visit, a: Appointment) -> bool:
 def _first_fit(ledger: Ledger, visit: Visit) -> Appointment | None:
     """The earliest start with a free room and free staff, preferred staff first.
 
-    Each resource's free starts are computed for all of the visit's starts at once (numpy), so
-    the scan costs one pass per resource rather than one check per start and resource.
+    Each resource's free starts are computed for all of the visit's starts at once, a staff
+    need's whole pool in one matrix (numpy), and the starts the resource's own hours allow are
+    read off the day's masks (``Visit.options``), so nothing here loops over starts in Python
+    until the first feasible one.
     """
     protocol = visit.protocol
+    options = visit.options
     preferred = visit.patient.preferred_staff
     starts = np.asarray(visit.starts)
-
-    def allowed(ok: set[int]) -> np.ndarray | bool:  # most resources allow every start
-        return True if len(ok) == len(starts) else np.isin(starts, sorted(ok))
-
-    rooms = {r: ledger.room_mask(r, protocol, starts) & allowed(ok)
-             for r, ok in visit.rooms.items()}
-    pools = []
-    for i in range(len(protocol.staff)):
-        order = sorted(visit.staff[i], key=lambda sid: (sid not in preferred, sid))
-        pools.append([(sid, ledger.staff_mask(sid, protocol, i, starts)
-                       & allowed(visit.staff[i][sid])) for sid in order])
+    columns = starts - options.base
+    room_rows, staff_rows = ledger.pool_rows(options)
     if protocol.video:  # no room to find
         feasible = np.ones(len(starts), bool)
+        rooms = np.zeros((0, len(starts)), bool)
     else:
-        feasible = (np.logical_or.reduce(list(rooms.values())) if rooms
-                    else np.zeros(len(starts), bool))
-    for pool in pools:
-        feasible = feasible & (np.logical_or.reduce([m for _, m in pool]) if pool
-                               else np.zeros(len(starts), bool))
+        rooms = options.room_allow[:, columns]
+        if len(room_rows):
+            rooms &= ledger.room_masks(room_rows, protocol, starts)
+        feasible = np.asarray(rooms.any(axis=0))
+    pools: list[tuple[list[str], np.ndarray]] = []
+    for i, ids in enumerate(options.staff_ids):
+        allow, rows = options.staff_allow[i], staff_rows[i]
+        if preferred:
+            order = sorted(range(len(ids)), key=lambda k: (ids[k] not in preferred, ids[k]))
+            ids, allow, rows = [ids[k] for k in order], allow[order], rows[order]
+        masks = allow[:, columns]
+        if ids:
+            masks &= ledger.staff_masks(rows, protocol, i, starts)
+        pools.append((ids, masks))
+        feasible &= masks.any(axis=0)
     for k in np.flatnonzero(feasible):
         staff: dict[str, str] = {}
-        for i, pool in enumerate(pools):
-            who = next((sid for sid, mask in pool if mask[k] and sid not in staff.values()),
-                       None)
+        for i, (ids, masks) in enumerate(pools):
+            who = next((ids[j] for j in np.flatnonzero(masks[:, k])
+                        if ids[j] not in staff.values()), None)
             if who is None:
                 break
             staff[protocol.staff[i].key] = who
         else:
-            room = None if protocol.video else next(r for r, mask in rooms.items() if mask[k])
+            room = (None if protocol.video
+                    else options.room_ids[int(np.flatnonzero(rooms[:, k])[0])])
             own = None if protocol.id == visit.patient.protocol else protocol.id
             return Appointment(visit.patient.id, visit.day.index, int(starts[k]), room, staff,
                                None, own)
