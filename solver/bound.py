@@ -89,13 +89,18 @@ class LpBound:
 
 def lp_bound(problem: Problem, visits: list[Visit] | None = None, *,
              time_limit: float = 120.0, weighted: bool = True,
-             per_person: bool = False, bucket: int = BUCKET) -> LpBound:
+             per_person: bool = False, bucket: int = BUCKET, integral: bool = False) -> LpBound:
     """The LP relaxation's optimum: an upper bound on the (priority-weighted, unless
     ``weighted`` is False) sessions any schedule of ``problem`` places, fixed ones included.
 
     ``inf`` when HiGHS does not prove the LP optimal within ``time_limit`` seconds (an
     unfinished simplex is no bound). ``per_person`` is tighter on staff-limited weeks (2-6 times
     as long there); on a room-limited week with many interchangeable nurses it can take minutes.
+
+    ``integral`` asks for whole sessions in every column (HiGHS's branch and bound): the same
+    relaxation as a MIP, so its optimum, or when ``time_limit`` stops it first the best bound
+    branch and bound proved (status ``TIME_LIMIT``), is still an upper bound, tighter than the
+    LP's where fractions of a session fit. No duals then.
     """
     t0 = time.perf_counter()
     if visits is None:
@@ -105,7 +110,7 @@ def lp_bound(problem: Problem, visits: list[Visit] | None = None, *,
     fixed = sum(problem.patient[a.patient].priority if weighted else 1 for a in problem.fixed)
     if not builder.cost:
         return LpBound(float(fixed), "EMPTY", 0, 0, 0, time.perf_counter() - t0, per_person)
-    return builder.solve(fixed, time_limit, per_person, t0)
+    return builder.solve(fixed, time_limit, per_person, t0, integral)
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +389,7 @@ class _Builder:
 
     # ----------------------------------------------------------------- solve
     def solve(self, offset: float, time_limit: float, per_person: bool,
-              t0: float) -> LpBound:
+              t0: float, integral: bool = False) -> LpBound:
         self._packing_rows()
         h = highspy.Highs()  # type: ignore[no-untyped-call]
         h.setOptionValue("output_flag", False)
@@ -413,9 +418,18 @@ class _Builder:
         lp.a_matrix_.start_ = starts.astype(np.int32)
         lp.a_matrix_.index_ = rows.astype(np.int32)
         lp.a_matrix_.value_ = summed  # type: ignore[assignment]
+        if integral:
+            lp.integrality_ = [highspy.HighsVarType.kInteger] * ncol
         h.passModel(lp)
         h.run()
         status = h.modelStatusToString(h.getModelStatus())
+        if integral:  # branch and bound's proven bound holds even when time ran out
+            info = h.getInfo()
+            proven = info.mip_dual_bound if status != "Optimal" else info.objective_function_value
+            if status not in ("Optimal", "Time limit reached") or not math.isfinite(proven):
+                proven = float("inf")
+            return LpBound(proven + offset, "OPTIMAL" if status == "Optimal" else "TIME_LIMIT",
+                           ncol, nrow, len(cell), time.perf_counter() - t0, per_person)
         # Only a proven LP optimum is a bound; a time-limited simplex iterate is not reported.
         if status != "Optimal":
             return LpBound(float("inf"), status, ncol, nrow, len(cell),
