@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers per solve")
     parser.add_argument("--lns", type=float, default=0.0,
                         help="suite: share of the placement time for large-neighbourhood search")
+    parser.add_argument("--mip", type=float, default=0.0,
+                        help="suite: seconds for the relaxation in whole sessions (a tighter "
+                             "bound; per person where the per-person LP runs)")
     parser.add_argument("--only", nargs="*", default=None,
                         help="suite: just these instances (e.g. M-staff-1.15 L-room-1.00)")
     parser.add_argument("--sites", type=int, default=50, help="network: how many sites")
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     def progress(row: Row) -> None:
         console.print(f"  done {row.instance}", style="dim")
 
-    rows = run_all(cases, args.workers, progress, args.lns)
+    rows = run_all(cases, args.workers, progress, args.lns, args.mip)
     console.print(table(rows))
     name = "quick" if args.quick else "suite"
     csv_path = write_csv(rows, args.out / f"{name}.csv")

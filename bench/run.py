@@ -48,6 +48,7 @@ class Row:
     cp_bound: int
     lp_bound: float
     lp_person: float
+    mip_bound: float
     capacity: int
     best_bound: float
     bound_by: str
@@ -90,8 +91,10 @@ def remember(instance: str, value: int) -> int:
     return known[instance]
 
 
-def measure(spec: Spec, time_limit: float, workers: int = 2, lns: float = 0.0) -> Row:
-    """Everything the table shows for one instance (run it in its own process)."""
+def measure(spec: Spec, time_limit: float, workers: int = 2, lns: float = 0.0,
+            mip: float = 0.0) -> Row:
+    """Everything the table shows for one instance (run it in its own process); ``mip``
+    seconds for the relaxation in whole sessions (0: not run)."""
     scenario = validate_scenario(generate(spec))
     problem = to_problem(scenario)
     t0 = time.perf_counter()
@@ -109,12 +112,14 @@ def measure(spec: Spec, time_limit: float, workers: int = 2, lns: float = 0.0) -
     solution = solve(problem, Options(time_limit=time_limit, workers=workers, lns=lns), record)
     solve_s = time.perf_counter() - start
     lp = lp_bound(problem, visits, time_limit=600)
+    by_person = spec.limit == "staff" and sum(len(v.starts) for v in visits) <= PERSON_LP_STARTS
     person = (lp_bound(problem, visits, time_limit=600, per_person=True).bound
-              if spec.limit == "staff" and sum(len(v.starts) for v in visits)
-              <= PERSON_LP_STARTS else math.inf)
+              if by_person else math.inf)
+    whole = (lp_bound(problem, visits, time_limit=mip, per_person=by_person, integral=True).bound
+             if mip > 0 else math.inf)
     value = solution.objective
     capacity = capacity_bound(problem)
-    bounds = {"LP": min(lp.bound, person), "CP-SAT": float(solution.bound),
+    bounds = {"LP": min(lp.bound, person), "MIP": whole, "CP-SAT": float(solution.bound),
               "demand": float(capacity)}
     by = min(bounds, key=lambda k: bounds[k])
     best = bounds[by]
@@ -130,6 +135,7 @@ def measure(spec: Spec, time_limit: float, workers: int = 2, lns: float = 0.0) -
         wanted=sum(p.sessions for p in problem.patients), time_limit=time_limit,
         greedy=greedy_value, placed=len(solution.appointments), weighted=value,
         cp_bound=solution.bound, lp_bound=round(lp.bound, 1), lp_person=round(person, 1),
+        mip_bound=round(whole, 1),
         capacity=capacity, best_bound=round(best, 1), bound_by=by,
         gap_pct=round(100 * (best - value) / best, 2) if best else 0,
         best_known=known,
@@ -144,18 +150,19 @@ def measure(spec: Spec, time_limit: float, workers: int = 2, lns: float = 0.0) -
     )
 
 
-def _measure_args(args: tuple[Spec, float, int, float]) -> Row:
+def _measure_args(args: tuple[Spec, float, int, float, float]) -> Row:
     return measure(*args)
 
 
 def run_all(cases: Iterable[tuple[Spec, float]], workers: int = 2,
-            on_row: Callable[[Row], None] | None = None, lns: float = 0.0) -> list[Row]:
+            on_row: Callable[[Row], None] | None = None, lns: float = 0.0,
+            mip: float = 0.0) -> list[Row]:
     """Measure each case in a fresh process, one at a time (so timings do not compete)."""
     rows = []
     ctx = mp.get_context("spawn")
     for spec, limit in cases:
         with ctx.Pool(1, maxtasksperchild=1) as pool:
-            row = pool.apply(_measure_args, ((spec, limit, workers, lns),))
+            row = pool.apply(_measure_args, ((spec, limit, workers, lns, mip),))
         rows.append(row)
         if on_row is not None:
             on_row(row)

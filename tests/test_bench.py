@@ -85,3 +85,19 @@ def test_measure_names_its_bound_and_keeps_the_best_known(tmp_path: Path,
     run.remember(spec.name, row.weighted + 5)
     assert run.best_known()[spec.name] == row.weighted + 5
     assert run.remember(spec.name, row.weighted) == row.weighted + 5
+
+
+def test_measure_with_whole_sessions_reports_the_tighter_bound(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--mip``: the relaxation in whole sessions is measured beside the LP; it is never above
+    the LP nor below the schedule, and when it is the best bound the row names it."""
+    from bench import run
+
+    monkeypatch.setattr(run, "BEST_KNOWN", tmp_path / "best_known.json")
+    row = run.measure(Spec("S", "room", 0.8, seed=6), 3.0, workers=1, mip=30.0)
+    assert row.weighted - 1e-6 <= row.mip_bound <= min(row.lp_bound, row.lp_person) + 1e-6
+    assert row.best_bound <= row.mip_bound + 1e-6
+    if row.mip_bound < min(row.lp_bound, row.lp_person, row.cp_bound):
+        assert row.bound_by == "MIP"
+    no_mip = run.measure(Spec("S", "room", 0.8, seed=6), 3.0, workers=1)
+    assert no_mip.mip_bound == float("inf")
