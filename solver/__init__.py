@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import math
 import time
+import zlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from solver.bound import lp_bound
@@ -41,6 +43,7 @@ from solver.rooms import assign_rooms
 from solver.score import penalties
 
 __all__ = [
+    "STAFF_CHOICES",
     "Appointment",
     "Day",
     "Interval",
@@ -59,8 +62,10 @@ __all__ = [
     "Unplaced",
     "Weights",
     "capacity_bound",
+    "choices",
     "follow_ups_wanted",
     "greedy_solve",
+    "narrow",
     "solve",
     "union",
 ]
@@ -74,6 +79,16 @@ thousand, the benchmark's M 44, L 110, XL 240; L-room's LP took 27-105 s on a sh
 machine against a 12 s share). The benchmark still computes every instance's LP on its own."""
 PLACEMENT_SHARE = 0.6
 """Share of the time limit given to placing sessions; the rest polishes soft goals."""
+NARROW_CHOICES = 8_000
+"""New weeks whose sessions have more (session, staff member) choices than this search a
+narrower model: each session chooses among at most ``STAFF_CHOICES`` people per staff need. The
+benchmark's M weeks have 1,200-3,400 choices and keep them all; L has 8,700-13,400, XL
+37,000-59,000. In 120 s on XL-room the full model's search barely left the greedy (1,508 ->
+1,513) while the narrow one reached 1,586; L-room in 60 s 710 -> 722."""
+STAFF_CHOICES = 3
+"""People a session of a narrowed week may get per staff need: the one the greedy gave it,
+the patient's preferred staff, then others spread evenly by a hash of patient, day and
+person."""
 
 
 def _value(problem: Problem, appointments: list[Appointment]) -> int:
@@ -121,7 +136,11 @@ def solve(problem: Problem, options: Options | None = None,
     proven = _lp_bound(problem, visits, options, greedy_value) if not replanning else None
     if proven is not None and on_progress is not None:
         on_progress(Progress("bound", time.perf_counter() - t0, greedy_value, proven))
-    model = ChairModel(problem, visits)
+    narrowed = not replanning and choices(visits) > NARROW_CHOICES
+    model = ChairModel(problem, narrow(problem, visits, first) if narrowed else visits)
+    if narrowed:
+        log.info("%d staff choices: each session chooses among at most %d people per need",
+                 choices(visits), STAFF_CHOICES)
     if options.use_hint:
         model.hint(first)
     if proven is not None:  # a proven bound: CP-SAT may stop as soon as it reaches it
@@ -178,8 +197,12 @@ def solve(problem: Problem, options: Options | None = None,
             if not replanning and _value(problem, result.appointments) < greedy_value - \
                     fixed_value:
                 break  # cannot happen with the greedy hint held; the floor stays greedy
-            # CP-SAT's bound can be looser than every wanted session placed: keep the smaller
-            status, bound = result.status, min(result.bound + fixed_value, bound)
+            # CP-SAT's bound can be looser than every wanted session placed: keep the smaller.
+            # A narrowed model's optimum or bound is not the week's: neither is a proof
+            if narrowed:
+                status = "FEASIBLE" if result.status == "OPTIMAL" else result.status
+            else:
+                status, bound = result.status, min(result.bound + fixed_value, bound)
             value = _value(problem, result.appointments)
             if search and status != "OPTIMAL" and fixed_value + value < bound:
                 rest = window - (spent - used if options.deterministic
@@ -207,6 +230,35 @@ def solve(problem: Problem, options: Options | None = None,
         penalties=penalties(problem, everything),
         greedy_objective=greedy_value,
     )
+
+
+def choices(visits: list[Visit]) -> int:
+    """(Session, staff member) choices: how many staff literals the full model would have."""
+    return sum(len(pool) for v in visits for pool in v.staff)
+
+
+def narrow(problem: Problem, visits: list[Visit], first: list[Appointment]) -> list[Visit]:
+    """Copies of ``visits`` whose staff needs offer at most ``STAFF_CHOICES`` people each: the
+    person the greedy schedule ``first`` gave the session (so it stays a solution), the
+    patient's preferred staff, then a deterministic spread (a hash, so that each person keeps a
+    share of every day's sessions)."""
+    given = {(a.patient, a.day, problem.protocol_id(a)): a for a in first}
+    out = []
+    for v in visits:
+        a = given.get(ChairModel.key(v))
+        pools = []
+        for n, pool in enumerate(v.staff):
+            if len(pool) <= STAFF_CHOICES:
+                pools.append(pool)
+                continue
+            key = v.protocol.staff[n].key
+            mine = a.staff.get(key) if a is not None else None
+            ranked = sorted(pool, key=lambda s: (
+                s != mine, s not in v.patient.preferred_staff,
+                zlib.crc32(f"{v.patient.id}/{v.day.index}/{s}".encode())))
+            pools.append({s: pool[s] for s in ranked[:STAFF_CHOICES]})
+        out.append(replace(v, _staff=pools))
+    return out
 
 
 def _lp_bound(problem: Problem, visits: list[Visit], options: Options,
