@@ -4,6 +4,8 @@ model is never taken for a proof, and its schedules pass the independent check."
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytest
 
 import solver
@@ -42,7 +44,7 @@ def test_narrow_keeps_the_greedy_choice_and_at_most_a_few_people_per_need() -> N
 
 
 @pytest.mark.parametrize("limit", ["room", "staff"])
-def test_a_narrowed_week_is_valid_and_never_a_proof(limit: str,
+def test_a_narrowed_week_is_valid_and_never_a_proof(limit: Literal["room", "staff"],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A small week narrowed on purpose (threshold 0): the schedule passes check, is at least
     the greedy's, and OPTIMAL only where it reaches a bound proven on the whole week (the LP's
