@@ -27,7 +27,11 @@ def _days(days: list[Day]) -> str:
 
 
 def _needs(protocol: Protocol, key: str) -> str:
-    need = next(n for n in protocol.staff if n.key == key)
+    """Who staff entry ``key`` of ``protocol`` asks for (the key itself when the entry is the
+    protocol of a patient's dose step or follow-up rather than their own)."""
+    need = next((n for n in protocol.staff if n.key == key), None)
+    if need is None:
+        return key
     return f"{need.role} qualified for {need.qualification}" if need.qualification else need.role
 
 
@@ -101,8 +105,9 @@ def _capacity_reason(problem: Problem, p: Patient, visits: list[Visit], ledger: 
         for start in visit.starts[::stride]:
             room_ok = any(start in ok and ledger.room_free(r, visit.protocol, start)
                           for r, ok in visit.rooms.items())
-            staff_short = [
-                protocol.staff[n].key for n, pool in enumerate(visit.staff)
+            staff_short = [  # the visit's protocol: a dose step's may have other entries
+                _needs(visit.protocol, visit.protocol.staff[n].key)
+                for n, pool in enumerate(visit.staff)
                 if not any(start in ok and ledger.staff_free(s, visit.protocol, n, start)
                            for s, ok in pool.items())
             ]
@@ -123,10 +128,10 @@ def _capacity_reason(problem: Problem, p: Patient, visits: list[Visit], ledger: 
                 if protocol.room_features else
                 f"all rooms are full during {p.id}'s hours ({days})")
     if cause.startswith("staff:"):
-        return (f"every {_needs(protocol, cause[6:])} on shift is fully booked while {p.id} is "
+        return (f"every {cause[6:]} on shift is fully booked while {p.id} is "
                 f"available ({days})")
     if cause.startswith("both:"):
-        return (f"{_rooms(protocol)} and every {_needs(protocol, cause[5:])} "
+        return (f"{_rooms(protocol)} and every {cause[5:]} "
                 f"are fully booked while {p.id} is available ({days})")
     who = _needs(protocol, protocol.staff[0].key) if protocol.staff else "staff member"
     return f"a free room and a free {who} never coincide while {p.id} is available ({days})"

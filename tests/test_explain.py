@@ -71,3 +71,32 @@ def test_window_without_open_day() -> None:
     data = scenario_dict(patients=patients(1, earliest="2026-12-08"))
     data["horizon"]["days"] = 2
     assert "date window has no open clinic day" in _reason(data)
+
+
+def test_a_dose_step_with_more_staff_entries_is_explained_not_a_crash() -> None:
+    """A patient whose dose step goes to a protocol with one staff entry more than their own
+    (KAP with a therapist, then KAP dosing with a nurse too), the nurse fully booked by
+    urgent patients: the reason names the step's entries instead of indexing the patient's own
+    protocol's (an IndexError, found by review, that took ``solve`` down with it)."""
+    import copy
+    from pathlib import Path
+
+    from scheduler.compile import to_problem
+    from scheduler.validate import parse_text, validate_scenario
+    from solver import greedy_solve
+
+    data = parse_text((Path(__file__).parent / "fixtures" / "video_and_steps.yaml")
+                      .read_text(encoding="utf-8"))
+    kap = next(p for p in data["protocols"] if p["id"] == "kap")
+    dose = copy.deepcopy(kap)
+    dose["id"], dose["name"] = "kap-dose", "KAP dosing with a nurse"
+    dose["staff"].append({"role": "nurse", "modes": {"dosing": "hands_on", "session": "monitor"}})
+    data["protocols"].append(dose)
+    data["staff"][0]["max_patients"] = 1
+    data["patients"] = [{"id": f"E{i}", "protocol": "esk-84", "sessions": 2, "min_gap_days": 1,
+                         "priority": 5} for i in range(10)]
+    data["patients"].append({"id": "PX", "protocol": "kap", "sessions": 3, "min_gap_days": 1,
+                             "priority": 1, "step": {"after": 1, "protocol": "kap-dose"}})
+    solution = greedy_solve(to_problem(validate_scenario(data)))
+    reasons = {u.patient: u.reason for u in solution.unplaced}
+    assert "PX" in reasons and "PX is available" in reasons["PX"]
