@@ -160,8 +160,9 @@ def solve(problem: Problem, options: Options | None = None,
     def report(p: Progress) -> None:
         if on_progress is not None:  # the model sees new sessions only: add the fixed ones
             shift = fixed_value if p.stage == "placement" else 0
-            on_progress(Progress(p.stage, time.perf_counter() - t0, p.objective + shift,
-                                 p.bound + shift))
+            # a narrowed model's bound is not the week's: report the week's proven one
+            week = bound if narrowed and p.stage == "placement" else p.bound + shift
+            on_progress(Progress(p.stage, time.perf_counter() - t0, p.objective + shift, week))
 
     best, status, bound = first, "GREEDY", demand if proven is None else min(demand, proven)
     spent = time.perf_counter() - t0  # with deterministic limits: the budgets handed out
@@ -204,7 +205,7 @@ def solve(problem: Problem, options: Options | None = None,
             else:
                 status, bound = result.status, min(result.bound + fixed_value, bound)
             value = _value(problem, result.appointments)
-            if search and status != "OPTIMAL" and fixed_value + value < bound:
+            if search and result.status != "OPTIMAL" and fixed_value + value < bound:
                 rest = window - (spent - used if options.deterministic
                                  else time.perf_counter() - stage_t0)
                 result.appointments, value = improve(
@@ -240,8 +241,9 @@ def choices(visits: list[Visit]) -> int:
 def narrow(problem: Problem, visits: list[Visit], first: list[Appointment]) -> list[Visit]:
     """Copies of ``visits`` whose staff needs offer at most ``STAFF_CHOICES`` people each: the
     person the greedy schedule ``first`` gave the session (so it stays a solution), the
-    patient's preferred staff, then a deterministic spread (a hash, so that each person keeps a
-    share of every day's sessions)."""
+    patient's preferred staff, then a deterministic spread (a hash of patient, day, need and
+    person, so that each person keeps a share of every day's sessions and two needs drawing on
+    the same people keep different ones)."""
     given = {(a.patient, a.day, problem.protocol_id(a)): a for a in first}
     out = []
     for v in visits:
@@ -255,7 +257,7 @@ def narrow(problem: Problem, visits: list[Visit], first: list[Appointment]) -> l
             mine = a.staff.get(key) if a is not None else None
             ranked = sorted(pool, key=lambda s: (
                 s != mine, s not in v.patient.preferred_staff,
-                zlib.crc32(f"{v.patient.id}/{v.day.index}/{s}".encode())))
+                zlib.crc32(f"{v.patient.id}/{v.day.index}/{n}/{s}".encode())))
             pools.append({s: pool[s] for s in ranked[:STAFF_CHOICES]})
         out.append(replace(v, _staff=pools))
     return out

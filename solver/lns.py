@@ -156,7 +156,13 @@ def _solve_window(model: ChairModel, placed: list[Appointment], window: Window, 
         solver.parameters.interleave_search = True
     solver.parameters.random_seed = options.seed
     solver.parameters.cp_model_probing_level = 0
-    status = solver.solve(m)
+    try:
+        status = solver.solve(m)
+    except (IndexError, RuntimeError) as exc:
+        # OR-Tools 9.15's presolve can fail on a window with no better schedule (seen once:
+        # IndexError raw_hash_map::at, with the LP cap): the window has nothing to give
+        log.warning("LNS window failed inside CP-SAT (%s): skipped", exc)
+        return None
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
     return model.read(solver)
