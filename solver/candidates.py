@@ -200,9 +200,10 @@ def room_allows(room: Room | RoomClass, day: Day, start: int, end: int) -> bool:
     return inside(start, end, room.hours if room.hours is not None else day.hours)
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class DayOptions:
-    """What a protocol's session could use on a day, whoever the patient (computed once)."""
+    """What a protocol's session could use on a day, whoever the patient (computed once;
+    compared by identity: it holds numpy matrices)."""
 
     in_hours: list[int]
     """Starts whose whole session lies in one interval of the clinic's hours (not in the past)."""
