@@ -160,8 +160,11 @@ def solve(problem: Problem, options: Options | None = None,
     def report(p: Progress) -> None:
         if on_progress is not None:  # the model sees new sessions only: add the fixed ones
             shift = fixed_value if p.stage == "placement" else 0
-            # a narrowed model's bound is not the week's: report the week's proven one
-            week = bound if narrowed and p.stage == "placement" else p.bound + shift
+            # a narrowed model's bound is not the week's: report the week's proven one; and
+            # CP-SAT's own can be looser than that (every wanted session, or the LP's)
+            week = p.bound + shift
+            if p.stage == "placement":
+                week = bound if narrowed else min(week, bound)
             on_progress(Progress(p.stage, time.perf_counter() - t0, p.objective + shift, week))
 
     best, status, bound = first, "GREEDY", demand if proven is None else min(demand, proven)
