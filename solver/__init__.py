@@ -87,7 +87,7 @@ benchmark's M weeks have 1,200-3,400 choices and keep them all; L has 8,700-13,4
 1,513) while the narrow one reached 1,586; L-room in 60 s 710 -> 722."""
 STAFF_CHOICES = 3
 """People a session of a narrowed week may get per staff need: the one the greedy gave it,
-the patient's preferred staff, then others spread evenly by a hash of patient, day and
+the patient's preferred staff, then others spread evenly by a hash of patient, day, need and
 person."""
 
 
@@ -136,11 +136,12 @@ def solve(problem: Problem, options: Options | None = None,
     proven = _lp_bound(problem, visits, options, greedy_value) if not replanning else None
     if proven is not None and on_progress is not None:
         on_progress(Progress("bound", time.perf_counter() - t0, greedy_value, proven))
-    narrowed = not replanning and choices(visits) > NARROW_CHOICES
+    wide = choices(visits)
+    narrowed = not replanning and wide > NARROW_CHOICES
     model = ChairModel(problem, narrow(problem, visits, first) if narrowed else visits)
     if narrowed:
         log.info("%d staff choices: each session chooses among at most %d people per need",
-                 choices(visits), STAFF_CHOICES)
+                 wide, STAFF_CHOICES)
     if options.use_hint:
         model.hint(first)
     if proven is not None:  # a proven bound: CP-SAT may stop as soon as it reaches it

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from solver.candidates import remaining_sessions
-from solver.model import ChairModel, ProgressFn
+from solver.model import ChairModel, ProgressFn, cp_solver
 from solver.problem import Appointment, Options, Progress
 
 log = logging.getLogger(__name__)
@@ -142,20 +142,7 @@ def _solve_window(model: ChairModel, placed: list[Appointment], window: Window, 
                 pin(v.staff[i, n, s], int(a.staff.get(key) == s))
     m.add(sum(visit.patient.priority * m.get_int_var_from_proto_index(v.present[i].index)
               for i, visit in enumerate(model.visits)) >= value + 1)
-    solver = cp_model.CpSolver()
-    if options.deterministic:
-        solver.parameters.max_deterministic_time = seconds
-    else:
-        solver.parameters.max_time_in_seconds = seconds
-    solver.parameters.num_workers = max(1, options.workers)
-    if options.workers <= 1:
-        # one thread: interleave CP-SAT's whole portfolio (its LNS, feasibility jump, ...) in
-        # it, deterministically; a plain single worker ran only its default search, which on
-        # the demo week and M-staff-1.15 never improved on the greedy hint (235 vs 252, 340 vs
-        # 357 with interleaving)
-        solver.parameters.interleave_search = True
-    solver.parameters.random_seed = options.seed
-    solver.parameters.cp_model_probing_level = 0
+    solver = cp_solver(seconds, options)
     try:
         status = solver.solve(m)
     except (IndexError, RuntimeError) as exc:

@@ -724,22 +724,7 @@ class ChairModel:
             self.model.maximize(expr)
         else:
             self.model.minimize(expr)
-        solver = cp_model.CpSolver()
-        if options.deterministic:
-            solver.parameters.max_deterministic_time = max(seconds, 0.1)
-        else:
-            solver.parameters.max_time_in_seconds = max(seconds, 0.1)
-        solver.parameters.num_workers = max(1, options.workers)
-        if options.workers <= 1:
-            # one thread: interleave CP-SAT's whole portfolio (its LNS, feasibility jump, ...) in
-            # it, deterministically; a plain single worker ran only its default search, which on
-            # the demo week and M-staff-1.15 never improved on the greedy hint (235 vs 252, 340 vs
-            # 357 with interleaving)
-            solver.parameters.interleave_search = True
-        solver.parameters.random_seed = options.seed
-        # Presolve probing took 3 of the first 4 seconds on the demo week before the hint could
-        # be used, with no better end result in 12 s; the greedy hint gives a start instead.
-        solver.parameters.cp_model_probing_level = 0
+        solver = cp_solver(seconds, options)
         if name == "soft goals":
             # Its model is the placement's plus every soft goal's intervals and literals; on the
             # 4-week demo symmetry detection took 2.3 of the 7 s before the first solution.
@@ -754,6 +739,29 @@ class ChairModel:
         self.hint(found)
         bound = solver.best_objective_bound
         return StageResult(label, value, int(bound + 1e-6) if maximize else round(bound), found)
+
+
+def cp_solver(seconds: float, options: Options) -> cp_model.CpSolver:
+    """A CP-SAT solver set up as every search here runs: ``seconds`` of wall time (of
+    deterministic time with ``options.deterministic``), the workers and seed asked for, and no
+    presolve probing."""
+    solver = cp_model.CpSolver()
+    if options.deterministic:
+        solver.parameters.max_deterministic_time = max(seconds, 0.1)
+    else:
+        solver.parameters.max_time_in_seconds = max(seconds, 0.1)
+    solver.parameters.num_workers = max(1, options.workers)
+    if options.workers <= 1:
+        # one thread: interleave CP-SAT's whole portfolio (its LNS, feasibility jump, ...) in
+        # it, deterministically; a plain single worker ran only its default search, which on
+        # the demo week and M-staff-1.15 never improved on the greedy hint (235 vs 252, 340 vs
+        # 357 with interleaving)
+        solver.parameters.interleave_search = True
+    solver.parameters.random_seed = options.seed
+    # Presolve probing took 3 of the first 4 seconds on the demo week before the hint could
+    # be used, with no better end result in 12 s; the greedy hint gives a start instead.
+    solver.parameters.cp_model_probing_level = 0
+    return solver
 
 
 def _pieces(spans: tuple[Interval, ...] | list[Interval],
