@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.serve import Load, _port, _postgres, load, wait_up
-from scheduler.jobs import regenerate_feeds
+from scheduler.service.feeds import regenerate as regenerate_feeds
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
 from scheduler.usecases import load_input, plan_week

@@ -1,4 +1,4 @@
-"""Scheduled jobs (APScheduler 3), and the feed regeneration they share with publishing.
+"""Scheduled jobs (APScheduler 3): entry points over the service layer.
 
 One process runs the jobs: the one that holds the database's ``jobs`` lock
 (:func:`scheduler.storage.db.try_lock`); every other service process serves HTTP only and tries
@@ -27,7 +27,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,15 +42,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from calendars import feed_name
-from scheduler.errors import InvalidInput, NotFound
-from scheduler.model import Scenario
+from scheduler.errors import InvalidInput
+from scheduler.service import clinics, feeds, jobs
 from scheduler.settings import Settings
-from scheduler.storage import repo
 from scheduler.storage.db import Lock, connect, session_scope, sessions, try_lock
-from scheduler.storage.tables import ScenarioVersion, now
-from scheduler.usecases import build_feeds
-from scheduler.usecases.roll import RollOptions, roll_scenario
+from scheduler.storage.tables import now
 
 log = logging.getLogger(__name__)
 
@@ -58,54 +54,15 @@ __all__ = [
     "ScheduledJobs",
     "backup_sqlite",
     "draft_next_weeks",
-    "ensure_feed_body",
     "expire_cancelled_events",
     "refresh_published_feeds",
-    "regenerate_feeds",
 ]
 
 LOCK = "jobs"
 BACKUP_PREFIX = "chairtime-"
 
 
-# ----------------------------------------------------------------------------- feeds
-def ensure_feed_body(session: Session, clinic_id: int, kind: str, subject: str) -> None:
-    """A new link opens a feed at once: one is rendered when there is none yet (a patient added
-    since the last publish gets an empty calendar, then the next publish's)."""
-    if not repo.feed_body_exists(session, clinic_id, kind, subject):
-        regenerate_feeds(session, clinic_id, now())
-
-
-def regenerate_feeds(session: Session, clinic_id: int, when: datetime) -> int:
-    """Render every feed of the clinic from its latest published version (never a draft),
-    continuing the stored event history, and store bodies and history in the caller's
-    transaction. Idempotent: an unchanged body keeps its bytes, ETag and Last-Modified.
-    Returns how many feed bodies changed."""
-    try:
-        row = repo.published(session, clinic_id)
-    except NotFound:
-        row = None
-    if row is not None:
-        scenario = repo.scenario_for(session, row)
-        document: dict[str, Any] = repo.to_schedule(row).to_json()
-    else:  # nothing published yet: valid, empty calendars
-        scenario = repo.scenario_of(repo.scenario_version(session, clinic_id))
-        document = {"appointments": []}
-    state = repo.feed_state(session, clinic_id)
-    subscribed = [(k, s) for k, s in repo.feed_subjects_with_tokens(session, clinic_id)
-                  if k != "clinic"]
-    files, events = build_feeds(scenario, document, state.events if state else {}, when,
-                                also=subscribed)
-    keys = [("clinic", ""), *subscribed, *(("patient", p.id) for p in scenario.patients),
-            *(("staff", s.id) for s in scenario.staff), *(("room", r.id) for r in scenario.rooms)]
-    names = {feed_name(kind, key): (kind, key) for kind, key in keys}  # type: ignore[arg-type]
-    schedule_id = row.id if row is not None else None
-    changed = repo.store_feeds(session, clinic_id, schedule_id,
-                               {names[name]: body for name, body in files.items()}, when)
-    repo.save_feed_state(session, clinic_id, schedule_id, events, when)
-    return changed
-
-
+# ----------------------------------------------------------------------------- each clinic
 def _each_clinic(database_url: str, work: Callable[[Session, int], str | None]) -> list[str]:
     """Run ``work`` for every clinic, each in a transaction of its own; one clinic's failure
     is logged and does not stop the others. Returns what ``work`` reported."""
@@ -113,7 +70,7 @@ def _each_clinic(database_url: str, work: Callable[[Session, int], str | None]) 
     try:
         factory = sessions(engine)
         with session_scope(factory) as session:
-            ids = [c.id for c in repo.clinics(session)]
+            ids = [c.id for c in clinics.clinics(session)]
         done: list[str] = []
         for clinic_id in ids:
             try:
@@ -138,16 +95,11 @@ def _each_clinic(database_url: str, work: Callable[[Session, int], str | None]) 
 def refresh_published_feeds(database_url: str) -> list[str]:
     """Render feeds for every clinic whose latest published version has none yet."""
     def work(session: Session, clinic_id: int) -> str | None:
-        try:
-            latest = repo.published(session, clinic_id)
-        except NotFound:
+        changed = feeds.refresh(session, clinic_id)
+        if changed is None:
             return None
-        state = repo.feed_state(session, clinic_id)
-        if state is not None and state.schedule_id == latest.id:
-            return None
-        changed = regenerate_feeds(session, clinic_id, now())
-        log.info("clinic %d: feeds of published version %s rendered (%d changed)", clinic_id,
-                 latest.number, changed)
+        log.info("clinic %d: feeds of the published version rendered (%d changed)", clinic_id,
+                 changed)
         return f"{clinic_id}"
 
     return _each_clinic(database_url, work)
@@ -157,13 +109,10 @@ def expire_cancelled_events(database_url: str) -> list[str]:
     """Re-render the feeds of every clinic with a published version at the present time, which
     drops cancelled events older than ``feeds.cancelled_days`` (nothing else changes)."""
     def work(session: Session, clinic_id: int) -> str | None:
-        state = repo.feed_state(session, clinic_id)
-        if state is None:
+        done = feeds.expire_cancelled(session, clinic_id)
+        if done is None:
             return None
-        before = len(state.events)
-        changed = regenerate_feeds(session, clinic_id, now())
-        after = repo.feed_state(session, clinic_id)
-        dropped = before - len(after.events) if after is not None else 0
+        dropped, changed = done
         if dropped:
             log.info("clinic %d: %d expired cancelled event(s) dropped, %d feed(s) changed",
                      clinic_id, dropped, changed)
@@ -172,75 +121,12 @@ def expire_cancelled_events(database_url: str) -> list[str]:
     return _each_clinic(database_url, work)
 
 
-# ----------------------------------------------------------------------------- weekly draft
-def next_week_start(start: date, today: date) -> date:
-    """The first day after ``today`` that falls on the weekday the clinic's weeks start on
-    (its scenario's ``horizon.start``).
-
-    >>> next_week_start(date(2026, 12, 7), date(2026, 12, 10))  # weeks start Mondays; a Thu
-    datetime.date(2026, 12, 14)
-    """
-    return today + timedelta(days=(start.weekday() - today.weekday()) % 7 or 7)
-
-
-def weekly_job_id(clinic_id: int, week: date) -> str:
-    return f"week-{clinic_id}-{week:%Y%m%d}"
-
-
 def draft_next_weeks(database_url: str, workers: int, time_limit: float) -> list[str]:
-    """Queue a solve of next week for every clinic, once per clinic and week (the queued job's
-    id names both, so a second run finds it and does nothing). When the clinic's scenario is
-    for another week, it rolls on to next week first (a new scenario version: the published
-    sessions folded into the course history, :func:`_roll_on`). The job runner solves it into
-    a draft. Returns the ids of the jobs queued."""
-    def work(session: Session, clinic_id: int) -> str | None:
-        version = repo.scenario_version(session, clinic_id)
-        scenario = repo.scenario_of(version)
-        today = now().astimezone(ZoneInfo(scenario.clinic.timezone)).date()
-        week = next_week_start(scenario.horizon.start, today)
-        job_id = weekly_job_id(clinic_id, week)
-        try:
-            repo.job(session, job_id)
-            return None  # queued by an earlier run
-        except NotFound:
-            pass
-        if scenario.horizon.start != week:
-            version = _roll_on(session, clinic_id, version.data, scenario, week)
-        repo.add_job(session, job_id, clinic_id, "solve", {
-            "scenario_version": version.number, "seed": 0, "workers": workers,
-            "time_limit": time_limit, "week": week.isoformat()})
-        log.info("clinic %d: solve of the week of %s queued (job %s)", clinic_id, week, job_id)
-        return job_id
-
-    return _each_clinic(database_url, work)
-
-
-def _roll_on(session: Session, clinic_id: int, given: dict[str, Any], scenario: Scenario,
-             week: date) -> ScenarioVersion:
-    """A new scenario version for the week of ``week``: the latest published schedule's
-    sessions before it folded into the patients' course history, those from it on kept as
-    fixed (``scheduler.usecases.roll``). When nothing is published, or the published version
-    is not of the scenario's horizon (a week was skipped), only the horizon moves."""
-    clinic = repo.clinic(session, clinic_id)
-    try:
-        row = repo.published(session, clinic_id)
-    except NotFound:
-        row = None
-    if row is not None and week > scenario.horizon.start:
-        try:
-            rolled = roll_scenario(given, repo.to_schedule(row), RollOptions(
-                start=week, now=now(), where=f"published version {row.number}"))
-        except InvalidInput as exc:
-            log.warning("clinic %d: published version %s not folded into the history (%s); "
-                        "the horizon moves on alone", clinic_id, row.number,
-                        "; ".join(map(str, exc.issues)))
-        else:
-            log.info("clinic %d: published version %s rolled into the week of %s "
-                     "(%d sessions into history, %d kept)", clinic_id, row.number, week,
-                     sum(map(len, rolled.folded.values())), len(rolled.kept))
-            return repo.add_scenario_version(session, clinic, rolled.data)
-    data = {**given, "horizon": {**given["horizon"], "start": week.isoformat()}}
-    return repo.add_scenario_version(session, clinic, data)
+    """Queue a solve of next week for every clinic, once per clinic and week (see
+    :func:`scheduler.service.jobs.draft_next_week`); the job runner solves it into a draft.
+    Returns the ids of the jobs queued."""
+    return _each_clinic(database_url, lambda session, clinic_id: jobs.draft_next_week(
+        session, clinic_id, workers, time_limit))
 
 
 # ----------------------------------------------------------------------------- backups

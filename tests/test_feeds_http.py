@@ -32,8 +32,8 @@ from sqlalchemy import select, text
 
 from scheduler.api.app import create_app
 from scheduler.api.routes.feeds import RateLimits
-from scheduler.jobs import regenerate_feeds
 from scheduler.security import hash_password
+from scheduler.service.feeds import regenerate as regenerate_feeds
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade

@@ -21,14 +21,14 @@ from scheduler.jobs import (
     backup_sqlite,
     draft_next_weeks,
     expire_cancelled_events,
-    next_week_start,
     refresh_published_feeds,
-    regenerate_feeds,
 )
+from scheduler.service.feeds import regenerate as regenerate_feeds
+from scheduler.service.jobs import next_week_start
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
-from scheduler.storage.tables import AuditEntry, FeedBody, Job, Schedule
+from scheduler.storage.tables import AuditEntry, FeedBody, Job, ScheduleRow
 from scheduler.usecases import plan_week
 from scheduler.validate import validate_scenario
 from scheduler.worker import run_job
@@ -82,7 +82,7 @@ def test_the_weekly_draft_fires_once_under_a_frozen_clock_with_two_service_proce
             jobs = session.scalars(select(Job)).all()
             assert [(j.id, j.kind, j.status) for j in jobs] == [
                 ("week-1-20261207", "solve", "done")]
-            schedules = session.scalars(select(Schedule).order_by(Schedule.id)).all()
+            schedules = session.scalars(select(ScheduleRow).order_by(ScheduleRow.id)).all()
             assert [s.status for s in schedules] == ["published", "draft"]  # not published
             assert schedules[1].id == jobs[0].result_schedule_id
             assert repo.published(session, 1).id == schedules[0].id
@@ -153,8 +153,8 @@ def test_the_weekly_draft_queues_next_week_once_and_publishes_nothing(database_u
         draft = repo.schedule_row(session, job.result_schedule_id or 0)
         assert draft.status == "draft"
         assert min(a.start_at for a in draft.appointments).date() >= date(2026, 12, 14)
-        assert session.scalar(select(func.count()).select_from(Schedule).where(
-            Schedule.status == "published")) == 0
+        assert session.scalar(select(func.count()).select_from(ScheduleRow).where(
+            ScheduleRow.status == "published")) == 0
         actions = session.scalars(select(AuditEntry.action).where(
             AuditEntry.user_id.is_(None)).order_by(AuditEntry.id)).all()
         assert actions[-3:] == ["change", "queue", "create"]  # horizon, job, draft: audited

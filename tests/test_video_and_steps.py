@@ -21,7 +21,7 @@ from scheduler.compile import to_problem
 from scheduler.documents import Schedule, schedule_from_solution
 from scheduler.errors import InvalidInput
 from scheduler.model import Scenario
-from scheduler.pages.board import day_panels
+from scheduler.service.board import day_panels
 from scheduler.storage import repo
 from scheduler.storage.db import connect, downgrade, session_scope, sessions, upgrade
 from scheduler.usecases.publish import build_feeds

@@ -9,7 +9,6 @@ process holds the database's jobs lock; on stop it stops them.
 from __future__ import annotations
 
 import logging
-import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -29,31 +28,14 @@ from scheduler.api.routes import (
     users,
 )
 from scheduler.jobs import ScheduledJobs
-from scheduler.security import hash_password
+from scheduler.service.accounts import FIRST_ADMIN, bootstrap
 from scheduler.settings import Settings
-from scheduler.storage import repo
-from scheduler.storage.db import connect, session_scope, sessions, upgrade
-from scheduler.usecases.roll import raw_scenario
+from scheduler.storage.db import connect, sessions, upgrade
 from scheduler.worker import JobRunner
 
 log = logging.getLogger(__name__)
 
 API = "/api/v1"
-FIRST_ADMIN = "admin@chairtime.local"
-
-
-def bootstrap(factory: object, settings: Settings) -> str | None:
-    """The demo clinic in an empty database, and a first admin when there is no user.
-    Returns that admin's one-time password (None when users exist)."""
-    with session_scope(factory) as session:  # type: ignore[arg-type]
-        if not repo.clinics(session):
-            repo.add_clinic(session, "demo", raw_scenario(None))  # courses kept
-            log.info("loaded the embedded demo clinic")
-        if repo.count_users(session):
-            return None
-        password = secrets.token_urlsafe(12)
-        repo.add_user(session, FIRST_ADMIN, hash_password(password), "admin")
-        return password
 
 
 def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> FastAPI:
@@ -68,7 +50,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
         app.state.sessions = sessions(engine)
         app.state.settings = settings
         app.state.rendered = OrderedDict()
-        password = bootstrap(app.state.sessions, settings)
+        password = bootstrap(app.state.sessions)
         if password is not None:
             log.warning("first admin: %s, one-time password: %s (shown once; add your own "
                         "users and keep this one safe)", FIRST_ADMIN, password)

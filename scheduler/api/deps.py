@@ -10,8 +10,8 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from scheduler.security import ADMIN, DESK, MANAGER
+from scheduler.service import accounts
 from scheduler.settings import Settings
-from scheduler.storage import repo
 from scheduler.storage.tables import User
 
 TOKEN_URL = "/api/v1/auth/token"
@@ -35,7 +35,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 def current_user(session: SessionDep, token: Annotated[str | None, Depends(_bearer)]) -> User:
     """The signed-in staff member (401 without a valid, unexpired bearer token)."""
-    user = repo.user_for_token(session, token) if token else None
+    user = accounts.user_for_token(session, token)
     if user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in first (a bearer token from "
                             f"{TOKEN_URL}), or the token has expired",

@@ -1,5 +1,6 @@
 """The pages for the front desk and the manager: server-rendered (Jinja2), plain forms with a
-little script of our own (no build step, no inline script), behind the API's accounts.
+little script of our own (no build step, no inline script), behind the API's accounts; one
+module per resource, each thin over ``scheduler.service``.
 
 ``install(app)`` adds them to the service; ``error_page`` answers an error on a page's path
 with a page instead of the API's JSON.
@@ -13,10 +14,21 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from scheduler.pages import desk, manager
+from scheduler.pages import (
+    appointments,
+    jobs,
+    patients,
+    replan,
+    signin,
+    utilization,
+    week,
+    whatif,
+)
 from scheduler.pages.web import HERE, LoginRequired, error_page, security_headers, wants_page
 
 __all__ = ["install", "page_error"]
+
+ROUTERS = (signin, week, jobs, appointments, replan, patients, whatif, utilization)
 
 
 def page_error(request: Request, code: int, message: str) -> Response | None:
@@ -25,8 +37,8 @@ def page_error(request: Request, code: int, message: str) -> Response | None:
 
 
 def install(app: FastAPI) -> None:
-    app.include_router(desk.router)
-    app.include_router(manager.router)
+    for module in ROUTERS:
+        app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.middleware("http")(security_headers)
 

@@ -26,8 +26,8 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from scheduler.errors import Issue
+from scheduler.service import accounts, clinics
 from scheduler.settings import Settings
-from scheduler.storage import repo
 from scheduler.storage.tables import Clinic, User
 
 __all__ = [
@@ -90,7 +90,7 @@ PageSession = Annotated[Session, Depends(get_page_session)]
 
 def _user(request: Request, session: PageSession) -> User:
     token = request.cookies.get(COOKIE)
-    user = repo.user_for_token(session, token) if token else None
+    user = accounts.user_for_token(session, token)
     if user is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
@@ -153,12 +153,12 @@ Csrf = Depends(check_csrf)
 def current_clinic(request: Request, session: Session) -> Clinic:
     """The clinic the pages show: ``?clinic=`` when given, else the first."""
     wanted = request.query_params.get("clinic")
-    clinics = repo.clinics(session)
     if wanted and wanted.isdigit():
-        return repo.clinic(session, int(wanted))
-    if not clinics:
+        return clinics.clinic(session, int(wanted))
+    every = clinics.clinics(session)
+    if not every:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No clinic yet.")
-    return clinics[0]
+    return every[0]
 
 
 def page(request: Request, template: str, context: dict[str, Any] | None = None,

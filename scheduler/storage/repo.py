@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler.documents import ChangeList, Schedule, changes_json
-from scheduler.errors import Conflict, InvalidInput, Issue, NotFound
+from scheduler.errors import Conflict, NotFound
 from scheduler.model import Scenario
 from scheduler.storage.tables import (
     AccessToken,
@@ -32,10 +32,10 @@ from scheduler.storage.tables import (
     FeedToken,
     Job,
     ScenarioVersion,
+    ScheduleRow,
     User,
     now,
 )
-from scheduler.storage.tables import Schedule as ScheduleRow
 from scheduler.validate import validate_scenario
 
 _NUMBERED = re.compile(r"^A-(\d+)$")
@@ -355,9 +355,10 @@ def claim_job(session: Session, job_id: str) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-def queued_jobs(session: Session) -> list[str]:
-    return list(session.scalars(select(Job.id).where(Job.status == "queued")
-                                .order_by(Job.created_at, Job.id)))
+def queued_jobs(session: Session) -> list[tuple[str, str]]:
+    """Queued jobs' ids and kinds, oldest first."""
+    return [(job_id, kind) for job_id, kind in session.execute(
+        select(Job.id, Job.kind).where(Job.status == "queued").order_by(Job.created_at, Job.id))]
 
 
 def jobs_with_status(session: Session, status: str) -> list[str]:
@@ -516,10 +517,3 @@ def save_feed_state(session: Session, clinic_id: int, schedule_id: int | None,
         row.schedule_id, row.events, row.updated_at = schedule_id, events, when
     session.flush()
 
-
-def validation_issues(exc: InvalidInput) -> list[dict[str, str]]:
-    return [{"path": i.path, "message": i.message} for i in exc.issues]
-
-
-def issue_list(data: list[dict[str, str]]) -> list[Issue]:
-    return [Issue(d["path"], d["message"]) for d in data]

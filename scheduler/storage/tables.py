@@ -112,7 +112,7 @@ class ScenarioVersion(Base):
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
-class Schedule(Base):
+class ScheduleRow(Base):
     """A schedule of one clinic: a draft (editable; ``row_version`` guards concurrent writes) or a
     published version (``number`` 1, 2, …; immutable)."""
 
@@ -159,7 +159,7 @@ class AppointmentRow(Base):
     phases: Mapped[list[Any]]
     rems_form_due: Mapped[date | None]
     """The REMS monitoring form's due date, for a session of a REMS protocol."""
-    schedule: Mapped[Schedule] = relationship(back_populates="appointments")
+    schedule: Mapped[ScheduleRow] = relationship(back_populates="appointments")
 
 
 class Job(Base):

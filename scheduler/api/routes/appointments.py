@@ -7,8 +7,7 @@ from fastapi import APIRouter, Response
 from scheduler.api.deps import Desk, RowId, SessionDep
 from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
 from scheduler.api.schemas import CancelRequest, MoveRequest, SchedulePublic
-from scheduler.storage import repo
-from scheduler.usecases import cancel_appointment, move_appointment
+from scheduler.service import drafts
 
 from .schedules import full
 
@@ -22,14 +21,7 @@ router = APIRouter(prefix="/schedules/{schedule_id}/appointments", tags=["appoin
                      "(front desk and up)")
 def cancel(schedule_id: RowId, appointment_id: str, body: CancelRequest, user: Desk,
            session: SessionDep, response: Response) -> SchedulePublic:
-    row = repo.schedule_row(session, schedule_id)
-    scenario = repo.scenario_for(session, row)
-    before = repo.to_schedule(row)
-    edited = cancel_appointment(scenario, before, appointment_id, body.reason)
-    gone = next(a for a in before.appointments if a.id == appointment_id)
-    repo.replace_schedule(session, row, edited, body.version, user, "cancel appointment",
-                          gone.model_dump(mode="json"), None)
-    session.commit()
+    row = drafts.cancel(session, schedule_id, appointment_id, body.reason, body.version, user)
     return full(row, response)
 
 
@@ -39,14 +31,6 @@ def cancel(schedule_id: RowId, appointment_id: str, body: CancelRequest, user: D
                      "with the checker's words (front desk and up)")
 def move(schedule_id: RowId, appointment_id: str, body: MoveRequest, user: Desk,
          session: SessionDep, response: Response) -> SchedulePublic:
-    row = repo.schedule_row(session, schedule_id)
-    scenario = repo.scenario_for(session, row)
-    before = repo.to_schedule(row)
-    edited = move_appointment(scenario, before, appointment_id, body.start, body.room,
-                              body.staff)
-    old = next(a for a in before.appointments if a.id == appointment_id)
-    new = next(a for a in edited.appointments if a.id == appointment_id)
-    repo.replace_schedule(session, row, edited, body.version, user, "move appointment",
-                          old.model_dump(mode="json"), new.model_dump(mode="json"))
-    session.commit()
+    row = drafts.move(session, schedule_id, appointment_id, body.start, body.room, body.staff,
+                      body.version, user)
     return full(row, response)

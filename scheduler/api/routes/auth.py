@@ -10,8 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from scheduler.api.deps import SessionDep, SettingsDep
 from scheduler.api.errors import R400, R422
 from scheduler.api.schemas import Token
-from scheduler.security import verify_password
-from scheduler.storage import repo
+from scheduler.service import accounts
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -20,10 +19,8 @@ router = APIRouter(prefix="/auth", tags=["auth"])
              summary="Sign in (anyone): email as username, password")
 def sign_in(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
             settings: SettingsDep) -> Token:
-    user = repo.user_by_email(session, form.username)
-    if user is None or not user.active or not verify_password(user.password_hash,
-                                                               form.password):
+    signed_in = accounts.sign_in(session, form.username, form.password, settings.token_minutes)
+    if signed_in is None:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "wrong email or password")
-    token, expires = repo.issue_token(session, user, settings.token_minutes)
-    session.commit()
+    _, token, expires = signed_in
     return Token(access_token=token, expires_at=expires)

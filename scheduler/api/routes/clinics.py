@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from typing import Annotated
 
 from fastapi import APIRouter, File, UploadFile
@@ -11,17 +10,15 @@ from scheduler.api.deps import AnyStaff, Desk, Manager, RowId, SessionDep
 from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
 from scheduler.api.schemas import ClinicPublic, ScenarioPublic, ScenarioWrite
 from scheduler.errors import InvalidInput, Issue
-from scheduler.storage import repo
+from scheduler.service import clinics
 from scheduler.storage.tables import Clinic
-from scheduler.usecases import with_patients_csv
-from scheduler.validate import parse_text
 
 router = APIRouter(prefix="/clinics", tags=["clinics"], responses=R422)  # ids in the path
 MAX_UPLOAD = 5 * 1024 * 1024
 
 
 def clinic_public(session: SessionDep, clinic: Clinic) -> ClinicPublic:
-    version = repo.scenario_version(session, clinic.id)
+    version = clinics.version(session, clinic.id)
     return ClinicPublic(id=clinic.id, slug=clinic.slug, name=clinic.name,
                         scenario_version=version.number)
 
@@ -29,19 +26,19 @@ def clinic_public(session: SessionDep, clinic: Clinic) -> ClinicPublic:
 @router.get("", response_model=list[ClinicPublic], responses=SIGNED_IN,
             summary="Every clinic (any staff role)")
 def list_clinics(user: AnyStaff, session: SessionDep) -> list[ClinicPublic]:
-    return [clinic_public(session, c) for c in repo.clinics(session)]
+    return [clinic_public(session, c) for c in clinics.clinics(session)]
 
 
 @router.get("/{clinic_id}", response_model=ClinicPublic, responses=SIGNED_IN | R404,
             summary="One clinic (any staff role)")
 def get_clinic(clinic_id: RowId, user: AnyStaff, session: SessionDep) -> ClinicPublic:
-    return clinic_public(session, repo.clinic(session, clinic_id))
+    return clinic_public(session, clinics.clinic(session, clinic_id))
 
 
 @router.get("/{clinic_id}/scenario", response_model=ScenarioPublic,
             responses=SIGNED_IN | R404, summary="The clinic's current scenario (any staff role)")
 def get_scenario(clinic_id: RowId, user: AnyStaff, session: SessionDep) -> ScenarioPublic:
-    version = repo.scenario_version(session, repo.clinic(session, clinic_id).id)
+    version = clinics.version(session, clinic_id)
     return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)
 
 
@@ -50,10 +47,7 @@ def get_scenario(clinic_id: RowId, user: AnyStaff, session: SessionDep) -> Scena
             summary="Replace the clinic's scenario: a new version (manager, admin)")
 def put_scenario(clinic_id: RowId, body: ScenarioWrite, user: Manager,
                  session: SessionDep) -> ScenarioPublic:
-    clinic = repo.clinic(session, clinic_id)
-    version = repo.add_scenario_version(session, clinic, body.scenario, user,
-                                        body.version)
-    session.commit()
+    version = clinics.replace_scenario(session, clinic_id, body.scenario, user, body.version)
     return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)
 
 
@@ -71,14 +65,7 @@ async def import_scenario(clinic_id: RowId, user: Manager, session: SessionDep,
                           file: Annotated[UploadFile, File(description="scenario.yaml")]
                           ) -> ScenarioPublic:
     raw = await _read(file)
-    name = file.filename or "scenario"
-    try:
-        data = parse_text(raw.decode("utf-8"), json_=name.lower().endswith(".json"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput([Issue(name, f"is not valid YAML or JSON: {exc}")]) from exc
-    clinic = repo.clinic(session, clinic_id)
-    version = repo.add_scenario_version(session, clinic, data, user)
-    session.commit()
+    version = clinics.import_scenario(session, clinic_id, raw, file.filename or "scenario", user)
     return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)
 
 
@@ -89,9 +76,6 @@ async def import_patients(clinic_id: RowId, user: Desk, session: SessionDep,
                           file: Annotated[UploadFile, File(description="patients.csv")]
                           ) -> ScenarioPublic:
     raw = await _read(file)
-    clinic = repo.clinic(session, clinic_id)
-    current = repo.scenario_version(session, clinic.id)
-    scenario = with_patients_csv(current.data, io.BytesIO(raw), file.filename or "patients.csv")
-    version = repo.add_scenario_version(session, clinic, scenario, user)
-    session.commit()
+    version = clinics.import_patients(session, clinic_id, raw, file.filename or "patients.csv",
+                                      user)
     return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)

@@ -15,13 +15,8 @@ from scheduler.api.schemas import (
     UnplacedPublic,
     VersionBody,
 )
-from scheduler.documents import Change
-from scheduler.errors import InvalidInput, Issue
-from scheduler.jobs import regenerate_feeds
-from scheduler.storage import repo
-from scheduler.storage.tables import Schedule as ScheduleRow
-from scheduler.storage.tables import now
-from scheduler.usecases import diff_schedules
+from scheduler.service import drafts
+from scheduler.storage.tables import ScheduleRow
 
 router = APIRouter(tags=["schedules"], responses=R422)  # ids in the path
 
@@ -38,9 +33,8 @@ def summary(row: ScheduleRow) -> ScheduleSummary:
 def full(row: ScheduleRow, response: Response | None = None) -> SchedulePublic:
     if response is not None:
         response.headers["ETag"] = f'"{row.row_version}"'
-    changes = [Change.model_validate(c) for c in row.changes] if row.changes else None
-    return SchedulePublic(**summary(row).model_dump(), schedule=repo.to_schedule(row),
-                          changes=changes)
+    return SchedulePublic(**summary(row).model_dump(), schedule=drafts.document(row),
+                          changes=drafts.changes(row) if row.changes else None)
 
 
 RENDERED = 64
@@ -68,7 +62,7 @@ def rendered(request: Request, row: ScheduleRow) -> Response:
                                                 "(any staff role)")
 def list_schedules(clinic_id: RowId, user: AnyStaff, session: SessionDep
                    ) -> list[ScheduleSummary]:
-    return [summary(r) for r in repo.schedules(session, repo.clinic(session, clinic_id).id)]
+    return [summary(r) for r in drafts.rows(session, clinic_id)]
 
 
 @router.get("/clinics/{clinic_id}/schedules/published", response_model=SchedulePublic,
@@ -76,7 +70,7 @@ def list_schedules(clinic_id: RowId, user: AnyStaff, session: SessionDep
             summary="The clinic's latest published schedule (any staff role)")
 def get_published(clinic_id: RowId, user: AnyStaff, session: SessionDep,
                   request: Request) -> Response:
-    return rendered(request, repo.published(session, repo.clinic(session, clinic_id).id))
+    return rendered(request, drafts.published(session, clinic_id))
 
 
 @router.get("/schedules/{schedule_id}", response_model=SchedulePublic,
@@ -85,14 +79,14 @@ def get_published(clinic_id: RowId, user: AnyStaff, session: SessionDep,
                     "(any staff role)")
 def get_schedule(schedule_id: RowId, user: AnyStaff, session: SessionDep,
                  request: Request) -> Response:
-    return rendered(request, repo.schedule_row(session, schedule_id))
+    return rendered(request, drafts.row(session, schedule_id))
 
 
 @router.get("/schedules/{schedule_id}/unplaced", response_model=UnplacedPublic,
             responses=SIGNED_IN | R404,
             summary="Sessions not placed, each with its reason (any staff role)")
 def get_unplaced(schedule_id: RowId, user: AnyStaff, session: SessionDep) -> UnplacedPublic:
-    schedule = repo.to_schedule(repo.schedule_row(session, schedule_id))
+    schedule = drafts.document(drafts.row(session, schedule_id))
     return UnplacedPublic(schedule_id=schedule_id, unplaced=schedule.unplaced)
 
 
@@ -100,11 +94,8 @@ def get_unplaced(schedule_id: RowId, user: AnyStaff, session: SessionDep) -> Unp
             responses=SIGNED_IN | R404 | R422,
             summary="What changed from one schedule to another (any staff role)")
 def diff(schedule_id: RowId, other_id: RowId, user: AnyStaff, session: SessionDep) -> DiffPublic:
-    before, after = repo.schedule_row(session, schedule_id), repo.schedule_row(session, other_id)
-    if before.clinic_id != after.clinic_id:
-        raise InvalidInput([Issue("other_id", f"schedule {other_id} is of another clinic")])
     return DiffPublic(before=schedule_id, after=other_id,
-                      changes=diff_schedules(repo.to_schedule(before), repo.to_schedule(after)))
+                      changes=drafts.diff(session, schedule_id, other_id))
 
 
 @router.post("/schedules/{schedule_id}/publish", response_model=SchedulePublic,
@@ -113,7 +104,4 @@ def diff(schedule_id: RowId, other_id: RowId, user: AnyStaff, session: SessionDe
                      "feeds, all or nothing (front desk and up)")
 def publish(schedule_id: RowId, body: VersionBody, user: Desk, session: SessionDep,
             response: Response) -> SchedulePublic:
-    row = repo.publish(session, repo.schedule_row(session, schedule_id), body.version, user)
-    regenerate_feeds(session, row.clinic_id, now())  # the same transaction: feeds and version
-    session.commit()
-    return full(row, response)
+    return full(drafts.publish(session, schedule_id, body.version, user), response)

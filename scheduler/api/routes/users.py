@@ -7,8 +7,7 @@ from fastapi import APIRouter, status
 from scheduler.api.deps import Admin, AnyStaff, RowId, SessionDep
 from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
 from scheduler.api.schemas import StaffLink, UserCreate, UserPublic
-from scheduler.security import hash_password
-from scheduler.storage import repo
+from scheduler.service import accounts
 from scheduler.storage.tables import User
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -28,14 +27,10 @@ def me(user: AnyStaff) -> UserPublic:
 @router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED,
              responses=R400 | SIGNED_IN | R409 | R422, summary="Add a staff account (admin)")
 def add_user(body: UserCreate, user: Admin, session: SessionDep) -> UserPublic:
-    created = repo.add_user(session, body.email, hash_password(body.password), body.role, user)
-    session.commit()
-    return public(created)
+    return public(accounts.add_user(session, body.email, body.password, body.role, user))
 
 
 @router.put("/{user_id}/staff", response_model=UserPublic, responses=R400 | SIGNED_IN | R404 | R422,
             summary="Say which staff member an account is, for their own feed link (admin)")
 def link_staff(user_id: RowId, body: StaffLink, user: Admin, session: SessionDep) -> UserPublic:
-    linked = repo.link_staff(session, repo.user(session, user_id), body.staff_id, user)
-    session.commit()
-    return public(linked)
+    return public(accounts.link_staff(session, user_id, body.staff_id, user))

@@ -23,7 +23,14 @@ from scheduler.usecases.whatif.analysis import (
     run_whatif,
 )
 from scheduler.usecases.whatif.figures import Usage
-from scheduler.usecases.whatif.plan import BASE, SweepCell, WhatIfOptions, WhatIfPlan, read_plan
+from scheduler.usecases.whatif.plan import (
+    BASE,
+    SweepCell,
+    WhatIfOptions,
+    WhatIfPlan,
+    check_applies,
+    read_plan,
+)
 from scheduler.usecases.whatif.pools import Pool, cluster_pool, local_pool
 
 __all__ = [
@@ -43,6 +50,7 @@ __all__ = [
     "WhatIfOptions",
     "WhatIfPlan",
     "WhatIfProgress",
+    "check_applies",
     "cluster_pool",
     "headroom",
     "local_pool",

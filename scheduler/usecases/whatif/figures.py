@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scheduler.compile import Clock
+from scheduler.compile import Clock, to_problem
 from scheduler.documents import Schedule, placed_of
+from scheduler.model import Scenario
 from solver import Appointment as Placed
 from solver import Interval, Problem
 
@@ -202,6 +203,12 @@ class Load:
         return tuple(tuple(round(used[d * 24 + h] / capacity[d * 24 + h], 3)
                            if capacity[d * 24 + h] > 0 else None for h in range(24))
                      for d in range(7))
+
+
+def week_load(scenario: Scenario, schedule: Schedule) -> Load:
+    """The minutes behind the utilization of one week's schedule."""
+    clock = Clock(scenario)
+    return load(to_problem(scenario), clock, booked(schedule, clock))
 
 
 def load(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> Load:

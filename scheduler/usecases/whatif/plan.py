@@ -24,7 +24,15 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from scheduler.edits import AddRoom, AddStaff, RemoveRoom, RemoveStaff, Set, Variant
+from scheduler.edits import (
+    AddRoom,
+    AddStaff,
+    RemoveRoom,
+    RemoveStaff,
+    Set,
+    Variant,
+    edit_scenario,
+)
 from scheduler.errors import InvalidInput, Issue
 from scheduler.model import Id, PatientSpec, Scenario
 from scheduler.usecases.inputs import read_variants
@@ -138,6 +146,19 @@ def read_plan(data: Any, base: Scenario) -> WhatIfPlan:
     if not plan.mix:
         plan = replace(plan, mix=_base_mix(base))
     return plan
+
+
+def check_applies(plan: WhatIfPlan, base: Scenario) -> None:
+    """Every variant and sweep cell of ``plan`` applied to ``base`` (a variant may read well
+    and still name a room this clinic does not have): InvalidInput with every problem."""
+    issues: list[Issue] = []
+    for variant in [*plan.variants, *(v for _, v in plan.cells)]:
+        try:
+            edit_scenario(base, variant.located())
+        except InvalidInput as exc:
+            issues += exc.issues
+    if issues:
+        raise InvalidInput(issues)
 
 
 def _read_headroom(plan: WhatIfPlan, raw: Any, base: Scenario

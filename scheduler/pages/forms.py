@@ -1,0 +1,111 @@
+"""What the desk's forms share: the choices a select offers (names beside ids), reading a
+date and a time as the clinic's local time, the version a form read, and the use cases' field
+paths as the form's own."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time
+from typing import Any
+
+from scheduler.documents import Schedule
+from scheduler.errors import InvalidInput, Issue
+from scheduler.model import Scenario
+from scheduler.pages.web import templates
+from scheduler.storage.tables import ScheduleRow
+
+__all__ = ["local_start", "names", "paths_of", "slot", "version_of"]
+
+EVENT_TYPES = {
+    "cancel": ("A booked appointment is cancelled", ("appointment",)),
+    "staff_absent": ("A staff member is absent", ("staff", "date", "from", "to")),
+    "room_closed": ("A room is out of service", ("room", "date", "from", "to")),
+    "patient_unavailable": ("A patient cannot come", ("patient", "date", "from", "to")),
+}
+"""The events the re-plan form offers field by field (any other kind: the YAML box)."""
+
+
+def room_options(scenario: Scenario) -> list[tuple[str, str]]:
+    return [(r.id, f"{r.id} · {r.name}" if r.name else r.id) for r in scenario.rooms]
+
+
+def staff_options(scenario: Scenario, key: str, protocol: str) -> list[tuple[str, str]]:
+    """Who may fill staff entry ``key`` of ``protocol`` (role and qualification)."""
+    spec = next((p for p in scenario.protocols if p.id == protocol), None)
+    need = next((n for n in spec.staff if (n.key or n.role) == key), None) if spec else None
+    return [(s.id, f"{s.id} · {s.name}" if s.name else s.id) for s in scenario.staff
+            if need is None or (s.role == need.role and (
+                need.qualification is None or need.qualification in s.qualifications))]
+
+
+def patient_options(scenario: Scenario, schedule: Schedule) -> list[tuple[str, str]]:
+    """Patients with an unplaced session first, then everyone."""
+    known = names(scenario)
+    first = [u.patient for u in schedule.unplaced]
+    rest = [p.id for p in scenario.patients if p.id not in first]
+    return [("", "(pick a patient)")] + [(i, f"{known.get(i, i)} · {i}"
+                                          + (" · unplaced" if i in first else ""))
+                                         for i in first + rest]
+
+
+def event_options() -> list[tuple[str, str]]:
+    return [("", "(only the events below)")] + [(k, v[0]) for k, v in EVENT_TYPES.items()]
+
+
+templates.env.globals.update(room_options=room_options, staff_options=staff_options,
+                             patient_options=patient_options, event_options=event_options)
+
+
+def names(scenario: Scenario) -> dict[str, str]:
+    """Patients' names by id (the id where a patient has no name)."""
+    return {p.id: p.name or p.id for p in scenario.patients}
+
+
+def local_start(scenario: Scenario, day: str, clock: str) -> tuple[datetime | None, list[Issue]]:
+    """A date and a time from a form as an aware instant of the clinic, or the problems."""
+    issues = []
+    parsed_day = parsed_time = None
+    try:
+        parsed_day = date.fromisoformat(day)
+    except ValueError:
+        issues.append(Issue("date", f"{day!r} is not a date (YYYY-MM-DD)"))
+    try:
+        if not re.fullmatch(r"\d\d:\d\d", clock):
+            raise ValueError(clock)
+        parsed_time = time.fromisoformat(clock)
+    except ValueError:
+        issues.append(Issue("time", f"{clock!r} is not a time of day (HH:MM)"))
+    if issues or parsed_day is None or parsed_time is None:
+        return None, issues
+    return datetime.combine(parsed_day, parsed_time, scenario.tz), []
+
+
+def slot(scenario: Scenario, form: dict[str, str]) -> tuple[datetime, dict[str, str]]:
+    """A form's date, time and ``staff.<key>`` fields: the instant and the staff asked for
+    (InvalidInput naming the fields otherwise)."""
+    start, issues = local_start(scenario, form.get("date", ""), form.get("time", ""))
+    if issues or start is None:
+        raise InvalidInput(issues)
+    staff = {k.removeprefix("staff."): v for k, v in form.items()
+             if k.startswith("staff.") and v}
+    return start, staff
+
+
+def version_of(form: Any) -> int:
+    """The version of the schedule the form was read at (a 409 when it moved on since)."""
+    raw = str(form.get("version", ""))
+    if not raw.isdigit():
+        raise InvalidInput([Issue("version", "is required (reload the page)")])
+    return int(raw)
+
+
+def paths_of(issues: list[Issue], ref: str) -> list[Issue]:
+    """The use case's paths as the form's fields: a broken rule belongs beside the time."""
+    return [Issue("time" if i.path in (f"appointments.{ref}", "start") else i.path, i.message)
+            for i in issues]
+
+
+def context(row: ScheduleRow, scenario: Scenario, schedule: Schedule) -> dict[str, Any]:
+    """What every page of one schedule shows."""
+    return {"row": row, "scenario": scenario, "schedule": schedule, "names": names(scenario),
+            "tz": scenario.tz}

@@ -1,0 +1,98 @@
+"""The week board (the schedule asked for, else the current one; rooms or nurses; a week or a
+day), solving the week as a job, and publishing a draft."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from scheduler.errors import Issue
+from scheduler.pages.forms import names, version_of
+from scheduler.pages.web import (
+    Csrf,
+    PageSession,
+    PageUser,
+    current_clinic,
+    page,
+    redirect,
+    settings_of,
+)
+from scheduler.service import clinics, drafts, jobs
+from scheduler.service.board import day_panels, initials, week_dates
+from scheduler.service.jobs import JobParams
+from scheduler.storage.tables import now
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/board", response_class=HTMLResponse)
+def board(request: Request, user: PageUser, session: PageSession,
+          schedule: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+          day: str | None = None, view: str = "rooms", zoom: str = "week") -> HTMLResponse:
+    return page(request, "board.html", board_context(request, session, schedule, day, view,
+                                                     zoom))
+
+
+def board_context(request: Request, session: Session, schedule: int | None = None,
+                  day: str | None = None, view: str = "rooms", zoom: str = "week"
+                  ) -> dict[str, Any]:
+    """What the board shows: the schedule asked for (else the current one), its days."""
+    clinic = current_clinic(request, session)
+    row = drafts.pick(session, clinic.id, schedule)
+    scenario = (clinics.scenario(session, clinic.id)[1] if row is None
+                else drafts.scenario_of(session, row))
+    days = week_dates(scenario)
+    chosen: date | None = None
+    if day:
+        try:
+            chosen = date.fromisoformat(day)
+        except ValueError:
+            chosen = None
+    if zoom == "day":
+        chosen = chosen if chosen in days else (days[0] if days else None)
+        shown = [chosen] if chosen else []
+    else:
+        shown = days
+    doc = drafts.document(row) if row is not None else None
+    panels = day_panels(scenario, doc, shown, now()) if doc is not None else []
+    running = [j for j in jobs.jobs_of(session, clinic.id) if j.status in ("queued", "running")]
+    return {
+        "clinic": clinic, "row": row, "schedule": doc, "scenario": scenario, "panels": panels,
+        "days": days, "day": chosen, "view": "nurses" if view == "nurses" else "rooms",
+        "zoom": "day" if zoom == "day" else "week", "names": names(scenario),
+        "tz": scenario.tz, "rows": drafts.rows(session, clinic.id), "running": running,
+        "scale": 1.25 if zoom == "day" else 1.15, "initials": initials, "form": {}}
+
+
+@router.post("/solve", dependencies=[Csrf])
+def solve(request: Request, user: PageUser, session: PageSession,
+          time_limit: Annotated[str, Form()] = "") -> Response:
+    clinic = current_clinic(request, session)
+    settings = settings_of(request)
+    params = JobParams(workers=settings.workers, time_limit=settings.time_limit,
+                       seed=settings.seed)
+    if time_limit.strip():
+        try:
+            seconds = float(time_limit)
+            if not 1 <= seconds <= 3600:
+                raise ValueError
+        except ValueError:
+            return page(request, "board.html",
+                        {**board_context(request, session), "form": {"time_limit": time_limit}},
+                        status_code=422, errors=[Issue(
+                            "time_limit", f"{time_limit!r}: give seconds between 1 and 3600")])
+        params.time_limit = seconds
+    job = jobs.queue_solve(session, clinic.id, params, user)
+    return redirect(f"/jobs/{job.id}")
+
+
+@router.post("/schedules/{schedule_id}/publish", dependencies=[Csrf])
+async def publish(request: Request, schedule_id: int, user: PageUser,
+                  session: PageSession) -> Response:
+    form = await request.form()
+    row = drafts.publish(session, schedule_id, version_of(form), user)
+    return redirect(f"/board?schedule={row.id}&published=1")

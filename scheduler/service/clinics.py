@@ -1,0 +1,124 @@
+"""Clinics and their scenario data (contract v1), versioned: read, replace, import, and the
+sections of a scenario (rooms, staff, protocols, patients) one item at a time. Every write is
+a new version of the clinic's scenario, validated whole."""
+
+from __future__ import annotations
+
+import copy
+import io
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from scheduler.errors import Conflict, InvalidInput, Issue, NotFound
+from scheduler.model import Scenario
+from scheduler.storage import repo
+from scheduler.storage.tables import Clinic, ScenarioVersion, User
+from scheduler.usecases import with_patients_csv
+from scheduler.validate import parse_text
+
+__all__ = ["add_item", "clinic", "clinics", "import_patients", "import_scenario", "item",
+           "items", "remove_item", "replace_item", "replace_scenario", "scenario", "version"]
+
+Item = dict[str, Any]
+
+
+def clinics(session: Session) -> list[Clinic]:
+    return repo.clinics(session)
+
+
+def clinic(session: Session, clinic_id: int) -> Clinic:
+    """The clinic (NotFound when there is none of that id)."""
+    return repo.clinic(session, clinic_id)
+
+
+def version(session: Session, clinic_id: int, number: int | None = None) -> ScenarioVersion:
+    """The clinic's latest scenario version, or version ``number``."""
+    return repo.scenario_version(session, repo.clinic(session, clinic_id).id, number)
+
+
+def scenario(session: Session, clinic_id: int) -> tuple[ScenarioVersion, Scenario]:
+    """The clinic's latest scenario version, and that version read as a scenario."""
+    current = version(session, clinic_id)
+    return current, repo.scenario_of(current)
+
+
+def replace_scenario(session: Session, clinic_id: int, data: dict[str, Any] | Scenario,
+                     by: User, expected: int | None = None) -> ScenarioVersion:
+    """A new scenario version (a 409 when ``expected`` is not the latest one)."""
+    added = repo.add_scenario_version(session, repo.clinic(session, clinic_id), data, by,
+                                      expected)
+    session.commit()
+    return added
+
+
+def import_scenario(session: Session, clinic_id: int, raw: bytes, filename: str, by: User
+                    ) -> ScenarioVersion:
+    """A scenario file (YAML, or JSON by its name) as the clinic's new version."""
+    try:
+        data = parse_text(raw.decode("utf-8"), json_=filename.lower().endswith(".json"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidInput([Issue(filename, f"is not valid YAML or JSON: {exc}")]) from exc
+    return replace_scenario(session, clinic_id, data, by)
+
+
+def import_patients(session: Session, clinic_id: int, raw: bytes, filename: str, by: User
+                    ) -> ScenarioVersion:
+    """The patients of a front-desk CSV export in place of the scenario's."""
+    current = version(session, clinic_id)
+    data = with_patients_csv(current.data, io.BytesIO(raw), filename)
+    return replace_scenario(session, clinic_id, data, by)
+
+
+# ----------------------------------------------------------------------------- one section
+def items(session: Session, clinic_id: int, section: str) -> tuple[ScenarioVersion, list[Item]]:
+    """The latest version and a copy of its ``section``'s items."""
+    current = version(session, clinic_id)
+    return current, copy.deepcopy(current.data.get(section, []))
+
+
+def item(session: Session, clinic_id: int, section: str, singular: str, item_id: str) -> Item:
+    found = next((x for x in items(session, clinic_id, section)[1] if x.get("id") == item_id),
+                 None)
+    if found is None:
+        raise NotFound(singular, item_id)
+    return found
+
+
+def _store(session: Session, clinic_id: int, current: ScenarioVersion, section: str,
+           new: list[Item], by: User, expected: int | None) -> None:
+    data = {**copy.deepcopy(current.data), section: new}
+    replace_scenario(session, clinic_id, data, by,
+                     expected if expected is not None else current.number)
+
+
+def add_item(session: Session, clinic_id: int, section: str, singular: str, new: Item,
+             by: User, expected: int | None) -> Item:
+    current, listed = items(session, clinic_id, section)
+    if any(x.get("id") == new.get("id") for x in listed):
+        raise Conflict(f"{singular} '{new.get('id')}' exists already; PUT replaces it")
+    _store(session, clinic_id, current, section, [*listed, new], by, expected)
+    return new
+
+
+def replace_item(session: Session, clinic_id: int, section: str, singular: str, item_id: str,
+                 new: Item, by: User, expected: int | None) -> Item:
+    current, listed = items(session, clinic_id, section)
+    if new.get("id", item_id) != item_id:
+        raise InvalidInput([Issue("body.id", f"is '{new.get('id')}' but the path names "
+                                             f"'{item_id}'")])
+    index = next((i for i, x in enumerate(listed) if x.get("id") == item_id), None)
+    if index is None:
+        raise NotFound(singular, item_id)
+    listed[index] = {**new, "id": item_id}
+    _store(session, clinic_id, current, section, listed, by, expected)
+    return listed[index]
+
+
+def remove_item(session: Session, clinic_id: int, section: str, singular: str, item_id: str,
+                by: User, expected: int | None) -> None:
+    current, listed = items(session, clinic_id, section)
+    kept = [x for x in listed if x.get("id") != item_id]
+    if len(kept) == len(listed):
+        raise NotFound(singular, item_id)
+    _store(session, clinic_id, current, section, kept, by, expected)

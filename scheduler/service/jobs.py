@@ -1,0 +1,347 @@
+"""Queued work: solves, re-plans and what-if analyses as jobs, each with one typed
+:class:`JobParams`; running a claimed job (in a worker process); the weekly draft.
+
+A job's parameters are stored as JSON in its row and read back through :class:`JobParams`,
+so the defaults live here once (never beside each reader).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from datetime import time as dtime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session, sessionmaker
+
+from scheduler.documents import ChangeList, Schedule
+from scheduler.errors import InvalidInput, NotFound
+from scheduler.model import Scenario
+from scheduler.storage import repo
+from scheduler.storage.db import session_scope
+from scheduler.storage.tables import Job, ScenarioVersion, User, now
+from scheduler.usecases import Progress, plan_week, read_events, replan
+from scheduler.usecases.roll import (
+    RollOptions,
+    keep_courses,
+    number_after,
+    numbers,
+    roll_scenario,
+)
+from solver import Options
+
+__all__ = [
+    "ANALYSES",
+    "JobParams",
+    "cancel",
+    "cancelled",
+    "claim",
+    "draft_next_week",
+    "fail",
+    "job",
+    "jobs_of",
+    "new_id",
+    "next_week_start",
+    "params_of",
+    "queue",
+    "queue_replan",
+    "queue_solve",
+    "queued",
+    "reclaim_running",
+    "run",
+    "weekly_job_id",
+]
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["solve", "replan", "whatif"]
+ANALYSES = ("whatif",)
+"""Kinds of job with a lane of their own: one at a time, beside (never instead of) the front
+desk's solves and re-plans, so a manager's ten-minute what-if does not hold up a re-plan."""
+
+
+class JobParams(BaseModel):
+    """What a job needs to run, as stored in its row."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    scenario_version: int | None = None
+    """The clinic's scenario version to solve (None: the latest)."""
+    time_limit: float = 20.0
+    """Seconds for each solve."""
+    workers: int = 1
+    seed: int = 0
+    week: date | None = None
+    """The week a scheduled weekly draft is for (its job id names it too)."""
+    # a re-plan
+    schedule_id: int | None = None
+    events: list[Any] | None = None
+    now: datetime | None = None
+    # a what-if analysis
+    variants: dict[str, Any] | None = None
+    headroom: bool = True
+    bottleneck: bool = True
+    out: str | None = None
+    """The folder its report goes to."""
+    preset: list[str] = Field(default_factory=list)
+    """The form's ticked presets and typed variants, to fill the form again."""
+    variants_text: str = ""
+    names: list[str] = Field(default_factory=list)
+
+    def options(self) -> Options:
+        return Options(time_limit=self.time_limit, workers=self.workers, seed=self.seed)
+
+    def stored(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_defaults=True)
+
+
+def params_of(found: Job) -> JobParams:
+    return JobParams.model_validate(found.params)
+
+
+# ----------------------------------------------------------------------------- queue
+def queue(session: Session, clinic_id: int, kind: Kind, params: JobParams, by: User | None,
+          job_id: str | None = None) -> Job:
+    """A queued job (the runner claims it), committed."""
+    added = repo.add_job(session, job_id or new_id(), repo.clinic(session, clinic_id).id,
+                         kind, params.stored(), by)
+    session.commit()
+    return added
+
+
+def queue_solve(session: Session, clinic_id: int, params: JobParams, by: User) -> Job:
+    """A solve of the clinic's latest scenario version."""
+    version = repo.scenario_version(session, repo.clinic(session, clinic_id).id)
+    return queue(session, clinic_id, "solve",
+                 params.model_copy(update={"scenario_version": version.number}), by)
+
+
+def queue_replan(session: Session, schedule_id: int, events: list[Any], when: datetime,
+                 params: JobParams, by: User) -> Job:
+    """A re-plan of schedule ``schedule_id`` after ``events`` (every problem of every event
+    now, as InvalidInput: nothing is queued then)."""
+    row = repo.schedule_row(session, schedule_id)
+    version = repo.scenario_version(session, row.clinic_id)
+    read_events({"events": events}, repo.scenario_of(version), repo.to_schedule(row), when)
+    return queue(session, row.clinic_id, "replan", params.model_copy(update={
+        "scenario_version": version.number, "schedule_id": schedule_id, "events": events,
+        "now": when}), by)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def job(session: Session, job_id: str, clinic_id: int | None = None) -> Job:
+    """Job ``job_id`` (of ``clinic_id`` when given: another clinic's is NotFound)."""
+    found = repo.job(session, job_id)
+    if clinic_id is not None and found.clinic_id != clinic_id:
+        raise NotFound("job", job_id)
+    return found
+
+
+def jobs_of(session: Session, clinic_id: int) -> list[Job]:
+    """The clinic's latest jobs, newest first."""
+    return repo.jobs_of(session, clinic_id)
+
+
+def cancel(session: Session, job_id: str, by: User) -> Job:
+    """Cancel a queued or running job (its runner stops the process); Conflict otherwise."""
+    cancelled_job = repo.cancel_job(session, repo.job(session, job_id), by)
+    session.commit()
+    return cancelled_job
+
+
+# ----------------------------------------------------------------------------- the runner's
+def reclaim_running(session: Session) -> None:
+    """Fail the jobs a stopped service left running (only a process that knows no other runs
+    them may call this)."""
+    for job_id in repo.jobs_with_status(session, "running"):
+        found = repo.job(session, job_id)
+        found.status, found.finished_at = "failed", now()
+        found.error = "the service stopped while this job ran; start it again"
+
+
+def cancelled(session: Session) -> set[str]:
+    return set(repo.jobs_with_status(session, "cancelled"))
+
+
+def queued(session: Session) -> list[tuple[str, str]]:
+    """Queued jobs' ids and kinds, oldest first."""
+    return repo.queued_jobs(session)
+
+
+def claim(session: Session, job_id: str) -> bool:
+    """Mark a queued job running; False when another runner (or a cancel) got there first."""
+    return repo.claim_job(session, job_id)
+
+
+def fail(factory: sessionmaker[Session], job_id: str, message: str) -> None:
+    with session_scope(factory) as session:
+        found = repo.job(session, job_id)
+        if found.status == "running":
+            found.status, found.finished_at, found.error = "failed", now(), message
+
+
+# ----------------------------------------------------------------------------- running one
+def run(factory: sessionmaker[Session], job_id: str) -> None:
+    """Run one claimed job to its end (in a worker process): progress into its row, its result
+    stored (a draft; a what-if's report in its folder), any failure reported on the job."""
+    with session_scope(factory) as session:
+        found = repo.job(session, job_id)
+        kind, params, clinic_id = found.kind, params_of(found), found.clinic_id
+        user_id = found.created_by
+    try:
+        if kind == "whatif":
+            from scheduler.service.whatif import run_analysis  # pandas, matplotlib: here only
+
+            run_analysis(factory, job_id, clinic_id, params)
+        else:
+            _run_solve(factory, job_id, clinic_id, user_id, kind, params)
+    except InvalidInput as exc:
+        fail(factory, job_id, "; ".join(str(i) for i in exc.issues))
+    except Exception as exc:  # a job's failure is reported on the job, not lost
+        log.exception("job %s failed", job_id)
+        fail(factory, job_id, f"internal error: {exc}")
+
+
+def report_progress(factory: sessionmaker[Session], job_id: str, every: float = 0.5
+                    ) -> Callable[[dict[str, Any], bool], None]:
+    """A function that writes progress into the job's row while it runs, at most every
+    ``every`` seconds unless told it is the last."""
+    last = [0.0]
+
+    def write(progress: dict[str, Any], final: bool = False) -> None:
+        if time.monotonic() - last[0] < every and not final:
+            return
+        last[0] = time.monotonic()
+        with session_scope(factory) as session:
+            row = repo.job(session, job_id)
+            if row.status == "running":
+                row.progress = progress
+
+    return write
+
+
+def _run_solve(factory: sessionmaker[Session], job_id: str, clinic_id: int,
+               user_id: int | None, kind: str, params: JobParams) -> None:
+    write = report_progress(factory, job_id)
+
+    def progress(p: Progress) -> None:
+        write({"stage": p.stage, "seconds": round(p.seconds, 1), "objective": p.objective,
+               "bound": p.bound}, False)
+
+    with session_scope(factory) as session:
+        version = repo.scenario_version(session, clinic_id, params.scenario_version)
+        scenario = repo.scenario_of(version)
+        given = copy.deepcopy(version.data)
+        previous = (repo.to_schedule(repo.schedule_row(session, params.schedule_id))
+                    if kind == "replan" and params.schedule_id is not None else None)
+        begins = datetime.combine(scenario.horizon.start, dtime(0), scenario.tz)
+        first_id = repo.highest_ref_before(session, clinic_id, begins) + 1
+    changes: ChangeList | None = None
+    edited: dict[str, Any] | Scenario | None = None
+    if previous is None:
+        schedule = plan_week(scenario, params.options(), progress).schedule
+        if first_id > 1:  # earlier weeks were published: their ids are never reused
+            fixed = [f.id for f in scenario.fixed]
+            schedule = number_after(schedule, set(fixed),
+                                    max([first_id, *(n + 1 for n in numbers(fixed))]))
+    else:
+        when = params.now or now()
+        events = [e for _, e in read_events({"events": params.events or []}, scenario,
+                                            previous, when)]
+        replanned = replan(scenario, previous, events, when, params.options(), progress)
+        schedule, changes = replanned.schedule, replanned.changes
+        edited = keep_courses(given, replanned.scenario)  # courses stay kept
+    _finish(factory, job_id, clinic_id, user_id, schedule, changes, params.schedule_id
+            if previous is not None else None, edited)
+
+
+def _finish(factory: sessionmaker[Session], job_id: str, clinic_id: int, user_id: int | None,
+            schedule: Schedule, changes: ChangeList | None, based_on: int | None,
+            edited: dict[str, Any] | Scenario | None) -> None:
+    with session_scope(factory) as session:
+        found = repo.job(session, job_id)
+        if found.status != "running":
+            return  # cancelled meanwhile: its result is not stored
+        user = session.get(User, user_id) if user_id else None
+        clinic = repo.clinic(session, clinic_id)
+        version = (repo.add_scenario_version(session, clinic, edited, user) if edited is not None
+                   else repo.scenario_version(session, clinic_id,
+                                              params_of(found).scenario_version))
+        row = repo.add_schedule(session, clinic_id, version, schedule, user, based_on, changes)
+        found.status, found.finished_at, found.result_schedule_id = "done", now(), row.id
+
+
+# ----------------------------------------------------------------------------- weekly draft
+def next_week_start(start: date, today: date) -> date:
+    """The first day after ``today`` that falls on the weekday the clinic's weeks start on
+    (its scenario's ``horizon.start``).
+
+    >>> next_week_start(date(2026, 12, 7), date(2026, 12, 10))  # weeks start Mondays; a Thu
+    datetime.date(2026, 12, 14)
+    """
+    return today + timedelta(days=(start.weekday() - today.weekday()) % 7 or 7)
+
+
+def weekly_job_id(clinic_id: int, week: date) -> str:
+    return f"week-{clinic_id}-{week:%Y%m%d}"
+
+
+def draft_next_week(session: Session, clinic_id: int, workers: int, time_limit: float
+                    ) -> str | None:
+    """Queue a solve of next week for the clinic, once per week (the job's id names both, so
+    a second run finds it and does nothing); when the clinic's scenario is for another week, it
+    rolls on to next week first (:func:`_roll_on`). Returns the id of the job queued."""
+    version = repo.scenario_version(session, clinic_id)
+    scenario = repo.scenario_of(version)
+    today = now().astimezone(ZoneInfo(scenario.clinic.timezone)).date()
+    week = next_week_start(scenario.horizon.start, today)
+    job_id = weekly_job_id(clinic_id, week)
+    try:
+        repo.job(session, job_id)
+        return None  # queued by an earlier run
+    except NotFound:
+        pass
+    if scenario.horizon.start != week:
+        version = _roll_on(session, clinic_id, version.data, scenario, week)
+    repo.add_job(session, job_id, clinic_id, "solve", JobParams(
+        scenario_version=version.number, seed=0, workers=workers, time_limit=time_limit,
+        week=week).stored())
+    log.info("clinic %d: solve of the week of %s queued (job %s)", clinic_id, week, job_id)
+    return job_id
+
+
+def _roll_on(session: Session, clinic_id: int, given: dict[str, Any], scenario: Scenario,
+             week: date) -> ScenarioVersion:
+    """A new scenario version for the week of ``week``: the latest published schedule's
+    sessions before it folded into the patients' course history, those from it on kept as
+    fixed (``scheduler.usecases.roll``). When nothing is published, or the published version
+    is not of the scenario's horizon (a week was skipped), only the horizon moves."""
+    clinic = repo.clinic(session, clinic_id)
+    try:
+        row = repo.published(session, clinic_id)
+    except NotFound:
+        row = None
+    if row is not None and week > scenario.horizon.start:
+        try:
+            rolled = roll_scenario(given, repo.to_schedule(row), RollOptions(
+                start=week, now=now(), where=f"published version {row.number}"))
+        except InvalidInput as exc:
+            log.warning("clinic %d: published version %s not folded into the history (%s); "
+                        "the horizon moves on alone", clinic_id, row.number,
+                        "; ".join(map(str, exc.issues)))
+        else:
+            log.info("clinic %d: published version %s rolled into the week of %s "
+                     "(%d sessions into history, %d kept)", clinic_id, row.number, week,
+                     sum(map(len, rolled.folded.values())), len(rolled.kept))
+            return repo.add_scenario_version(session, clinic, rolled.data)
+    data = {**given, "horizon": {**given["horizon"], "start": week.isoformat()}}
+    return repo.add_scenario_version(session, clinic, data)

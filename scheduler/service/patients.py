@@ -1,0 +1,65 @@
+"""The patients of a clinic as the front desk looks them up: the list, and one patient with
+their course, their sessions (published and in the current draft) and their feed link."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from scheduler.documents import Appointment
+from scheduler.errors import NotFound
+from scheduler.model import PatientSpec, ProtocolSpec, Scenario
+from scheduler.service import drafts
+from scheduler.storage import repo
+from scheduler.storage.tables import Clinic, FeedToken, ScheduleRow
+from scheduler.usecases.roll import CourseStatus, course_status
+
+__all__ = ["PatientView", "find", "view"]
+
+
+def find(session: Session, clinic_id: int, text: str) -> tuple[Scenario, list[PatientSpec]]:
+    """The clinic's patients whose id or name contains ``text`` (every one for no text)."""
+    scenario = repo.scenario_of(repo.scenario_version(session, clinic_id))
+    needle = text.strip().lower()
+    return scenario, [p for p in scenario.patients
+                      if not needle or needle in p.id.lower()
+                      or needle in (p.name or "").lower()]
+
+
+@dataclass(slots=True)
+class PatientView:
+    clinic: Clinic
+    patient: PatientSpec
+    protocol: ProtocolSpec | None
+    sessions: list[tuple[str, ScheduleRow, Appointment]]
+    """("published" or "draft", the schedule, the appointment), published first."""
+    link: FeedToken | None
+    tz: ZoneInfo
+    course: CourseStatus | None
+
+
+def view(session: Session, clinic_id: int, patient_id: str) -> PatientView:
+    """Patient ``patient_id`` of the clinic's latest scenario (NotFound for another's)."""
+    clinic = repo.clinic(session, clinic_id)
+    version = repo.scenario_version(session, clinic.id)
+    scenario = repo.scenario_of(version)
+    spec = next((p for p in scenario.patients if p.id == patient_id), None)
+    if spec is None:
+        raise NotFound("patient", patient_id)
+    course = course_status(version.data, patient_id, scenario.horizon.start,
+                           scenario.horizon.days)
+    rows = repo.schedules(session, clinic.id)
+    published = next((r for r in reversed(rows) if r.status == "published"), None)
+    draft = drafts.pick(session, clinic.id, None)
+    sessions = []
+    for label, row in (("published", published), ("draft", draft)):
+        if row is None or (label == "draft" and row.status != "draft"):
+            continue
+        for a in repo.to_schedule(row).appointments:
+            if a.patient == patient_id:
+                sessions.append((label, row, a))
+    protocol = next((p for p in scenario.protocols if p.id == spec.protocol), None)
+    link = repo.live_feed_token(session, clinic.id, "patient", patient_id)
+    return PatientView(clinic, spec, protocol, sessions, link, scenario.tz, course)
