@@ -20,7 +20,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from scheduler.compile import Clock, to_problem
+from scheduler.compile import SlotClock, to_problem
 from scheduler.edits import edit_scenario
 from scheduler.errors import InvalidInput, Issue
 from scheduler.library import DEMO_VARIANTS, data_text
@@ -421,7 +421,7 @@ def utilization(request: Request, user: ManagerUser, session: PageSession) -> HT
     weeks = published_weeks(session, clinic.id)
     total: Load | None = None
     for _, row, scenario in weeks:
-        clock = Clock(scenario)
+        clock = SlotClock(scenario)
         week = load(to_problem(scenario), clock, booked(repo.to_schedule(row), clock))
         total = week if total is None else total + week
     maps = []

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from scheduler.compile import Clock, to_problem
+from scheduler.compile import SlotClock, to_problem
 from scheduler.documents import Schedule
 from scheduler.edits import (
     AddRoom,
@@ -309,7 +309,7 @@ class _VariantDone:
 def _run_variant(job: _VariantJob) -> _VariantDone:
     """Solve the variant (the checker re-checks it) and lay out its use of the week."""
     planned = plan_week(job.scenario, job.options.solver(), now=job.now)
-    clock = Clock(job.scenario)
+    clock = SlotClock(job.scenario)
     placed = booked(planned.schedule, clock)
     return _VariantDone(planned.schedule, len(planned.violations),
                         usage(to_problem(job.scenario), clock, placed))
@@ -346,7 +346,7 @@ def _run_step(job: _StepJob) -> Step:
     problem = to_problem(validate_scenario(data))
     n = len(job.scenario.patients)
     mine, new = problem.patients[:n], problem.patients[n:]
-    kept = tuple(booked(job.schedule, Clock(job.scenario)))
+    kept = tuple(booked(job.schedule, SlotClock(job.scenario)))
     count = Counter(a.patient for a in kept if not problem.is_follow_up(a))
     served = tuple(replace(p, sessions=count[p.id]) for p in mine)
     ids = {p.id for p in new}
@@ -440,7 +440,7 @@ def _run_probe(job: _ProbeJob) -> Probe:
         return Probe(job.resource, job.change, len(solution.appointments), solution.objective,
                      solution.status)
     return Probe("", "", len(solution.appointments), solution.objective, solution.status,
-                 usage(problem, Clock(scenario), solution.appointments),
+                 usage(problem, SlotClock(scenario), solution.appointments),
                  _priced(scenario, problem, job.options.time_limit))
 
 
@@ -741,7 +741,7 @@ def _probe_jobs(slot: _Slot, extra: int, options: WhatIfOptions) -> list[_ProbeJ
                         *slot.clones[:slot.headroom().patients + extra]]
     stressed = validate_scenario(data)
     confirmed = {f.id for f in slot.scenario.fixed}
-    known = tuple(a for a in booked(slot.done.schedule, Clock(slot.scenario))
+    known = tuple(a for a in booked(slot.done.schedule, SlotClock(slot.scenario))
                   if a.id not in confirmed)
     jobs = [_ProbeJob("", "", stressed, (), known, options)]
     for resource, change, edits in relaxations(stressed):
