@@ -57,7 +57,6 @@ __all__ = [
     "keep_courses",
     "number_after",
     "numbers",
-    "past_events",
     "raw_scenario",
     "roll",
     "roll_scenario",
@@ -318,24 +317,6 @@ def number_after(schedule: Schedule, keep: set[str], first: int) -> Schedule:
             n += 1
         appointments.append(a)
     return schedule.model_copy(update={"appointments": appointments})
-
-
-def past_events(rolled: Rolled, schedule: Schedule,
-                published: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the feeds publish beside ``schedule``: the sessions before the new horizon that
-    took place (from the previous schedule, and those earlier feeds still show as confirmed),
-    so a roll never shows last week's sessions as cancelled; a missed one is cancelled."""
-    begins = datetime.combine(rolled.scenario.horizon.start, time(0), rolled.scenario.tz)
-    current = {a.id for a in schedule.appointments}
-    out = {a.id: a.model_dump(mode="json", exclude_none=True) for a in rolled.past}
-    for aid, event in published.items():
-        a = event.get("appointment") or {}
-        if (aid in current or aid in out or aid in rolled.missed
-                or event.get("status") != "CONFIRMED" or "start" not in a):
-            continue
-        if datetime.fromisoformat(a["start"]) < begins:
-            out[aid] = a
-    return list(out.values())
 
 
 def roll(data: dict[str, Any], previous: Schedule, options: RollOptions, solve: Options,
