@@ -172,12 +172,12 @@ def _new_horizon(old: Scenario, options: RollOptions) -> tuple[date, int, list[I
     issues: list[Issue] = []
     start = options.start or old.horizon.start + timedelta(days=7)
     if start <= old.horizon.start:
-        issues.append(Issue("--start", f"{start} is not after the previous horizon's start "
+        issues.append(Issue("start", f"{start} is not after the previous horizon's start "
                             f"({old.horizon.start}): a roll moves the horizon forward"))
     days = old.horizon.days
     if options.weeks is not None:
         if not 1 <= options.weeks <= MAX_WEEKS:
-            issues.append(Issue("--weeks", f"{options.weeks} is not between 1 and {MAX_WEEKS}"))
+            issues.append(Issue("weeks", f"{options.weeks} is not between 1 and {MAX_WEEKS}"))
         else:
             days = 7 * options.weeks
     return start, days, issues
@@ -209,7 +209,7 @@ def roll_scenario(data: dict[str, Any], previous: Schedule,
     published schedule): history folded, future sessions fixed, the horizon moved on.
 
     Raises :class:`InvalidInput` with every problem at once, each naming its field
-    (``previous.scenario``, ``--start``, ``--now``, ``--missed``, ``--weeks``)."""
+    (``previous.scenario``, or an option: ``start``, ``now``, ``missed[j]``, ``weeks``)."""
     old = validate_scenario(copy.deepcopy(data))
     where = options.where
     issues = _previous_issues(previous, old, where)
@@ -219,9 +219,9 @@ def roll_scenario(data: dict[str, Any], previous: Schedule,
     begins = datetime.combine(start, time(0), tz)
     now = options.now or begins
     if now.tzinfo is None:
-        issues.append(Issue("--now", f"'{now.isoformat()}' needs a UTC offset"))
+        issues.append(Issue("now", f"'{now.isoformat()}' needs a UTC offset"))
     elif now > begins:
-        issues.append(Issue("--now", f"{now.isoformat()} is after the new horizon starts "
+        issues.append(Issue("now", f"{now.isoformat()} is after the new horizon starts "
                             f"({begins.isoformat()}): roll before the week begins (re-plan a "
                             "week already under way with replan)"))
     end = start + timedelta(days=days - 1)
@@ -229,15 +229,15 @@ def roll_scenario(data: dict[str, Any], previous: Schedule,
     for j, aid in enumerate(options.missed):
         a = by_id.get(aid)
         if a is None:
-            issues.append(Issue(f"--missed[{j}]", f"unknown appointment '{aid}': not in "
+            issues.append(Issue(f"missed[{j}]", f"unknown appointment '{aid}': not in "
                                 f"{where}"))
         elif _local_date(a.start, old) >= start:
-            issues.append(Issue(f"--missed[{j}]", f"{aid} is on {_local_date(a.start, old)}, "
+            issues.append(Issue(f"missed[{j}]", f"{aid} is on {_local_date(a.start, old)}, "
                                 f"inside the new horizon (from {start}): it cannot have been "
                                 "missed yet (cancel it with replan)"))
     later = [a for a in previous.appointments if _local_date(a.start, old) > end]
     if later:
-        issues.append(Issue("--weeks", f"the new horizon ends on {end}, before published "
+        issues.append(Issue("weeks", f"the new horizon ends on {end}, before published "
                             f"sessions ({', '.join(a.id for a in later[:5])}"
                             f"{', …' if len(later) > 5 else ''}): plan at least up to "
                             f"{max(_local_date(a.start, old) for a in later)}"))
