@@ -42,7 +42,7 @@ from solver import (
 NEVER = 10**6
 
 
-class Clock:
+class SlotClock:
     """Converts between the scenario's wall-clock world and the solver's minutes."""
 
     def __init__(self, scenario: Scenario) -> None:
@@ -137,7 +137,7 @@ def _protocol(p: ProtocolSpec, phases: list[PhaseSpec], turnover: int) -> Protoc
     )
 
 
-def _days(scenario: Scenario, clock: Clock) -> tuple[Day, ...]:
+def _days(scenario: Scenario, clock: SlotClock) -> tuple[Day, ...]:
     slot = scenario.clinic.slot_minutes
     days = []
     for d in scenario.dates():
@@ -156,7 +156,7 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
                previous: tuple[Appointment, ...] = ()) -> Problem:
     """The solver's view of a validated scenario (and, re-planning, of the frozen past and
     the appointments patients already know)."""
-    clock = Clock(scenario)
+    clock = SlotClock(scenario)
     protocols = {p.id: _protocol(p, p.phases, p.turnover_minutes) for p in scenario.protocols}
     revisions = {
         p.id: tuple((clock.day_index(r.from_), _protocol(p, *p.on(r.from_)))
@@ -232,7 +232,7 @@ def _protocols_of(p: PatientSpec) -> list[str]:
             *([p.follow_up.protocol] if p.follow_up else [])]
 
 
-def _availability(clock: Clock, p: PatientSpec, clinic: tuple[Interval, ...]
+def _availability(clock: SlotClock, p: PatientSpec, clinic: tuple[Interval, ...]
                   ) -> tuple[Interval, ...] | None:
     if p.availability is None and not p.unavailable:
         return None

@@ -41,7 +41,7 @@ from importlib.resources import files
 from typing import Any
 
 import yaml
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from scheduler.errors import Issue
 from scheduler.model import (
@@ -392,22 +392,3 @@ def expand(scenario: Scenario) -> Scenario:
             "course": None,
         }))
     return scenario.model_copy(update={"patients": patients, "courses": []})
-
-
-def validate_library() -> list[str]:
-    """Problems in the packaged library (a test runs this)."""
-    try:
-        library()
-    except (ValidationError, KeyError, yaml.YAMLError) as exc:
-        return [str(exc)]
-    return []
-
-
-def weeks_of(start: date, days: int) -> list[date]:
-    """The Mondays of the calendar weeks the horizon touches."""
-    out, week = [], monday(start)
-    while week <= start + timedelta(days=days - 1):
-        out.append(week)
-        week += timedelta(days=7)
-    return out
-

@@ -24,7 +24,7 @@ from pydantic import (
     ValidationError,
 )
 
-from scheduler.compile import Clock
+from scheduler.compile import SlotClock
 from scheduler.errors import InvalidInput
 from scheduler.model import Scenario
 from scheduler.validate import issues_from
@@ -169,7 +169,7 @@ def assign_ids(appointments: list[Placed], taken: set[str]) -> list[Placed]:
     return out
 
 
-def placed_of(a: Appointment, clock: Clock) -> Placed:
+def placed_of(a: Appointment, clock: SlotClock) -> Placed:
     """The solver's appointment for a contract appointment (minutes since the horizon's
     origin; its own protocol kept when it is not the patient's: a dose step, a follow-up)."""
     mine = next((p.protocol for p in clock.scenario.patients if p.id == a.patient), None)
@@ -178,7 +178,7 @@ def placed_of(a: Appointment, clock: Clock) -> Placed:
                   None if a.protocol == mine else a.protocol)
 
 
-def appointment_of(a: Placed, problem: Problem, clock: Clock) -> Appointment:
+def appointment_of(a: Placed, problem: Problem, clock: SlotClock) -> Appointment:
     """The contract's appointment for a solver appointment (phases laid out in real time)."""
     protocol = problem.appointment_protocol(a)
     phases = []
@@ -210,7 +210,7 @@ REMS_FORM_DAYS = 7
 """Spravato REMS: the patient monitoring form is due within 7 days of each session."""
 
 
-def continuity(problem: Problem, appointments: list[Placed], clock: Clock) -> dict[str, Any]:
+def continuity(problem: Problem, appointments: list[Placed], clock: SlotClock) -> dict[str, Any]:
     """Week-to-week continuity of patients with two or more sessions: consecutive sessions
     with the same nurse, and how far their wall-clock start times lie apart."""
     nurses = {s.id for s in problem.staff if s.role == "nurse"}
@@ -244,7 +244,7 @@ CONTINUITY_MINUTES = 30
 same time."""
 
 
-def by_week(problem: Problem, appointments: list[Placed], clock: Clock) -> dict[str, Any]:
+def by_week(problem: Problem, appointments: list[Placed], clock: SlotClock) -> dict[str, Any]:
     """Sessions placed per calendar week (Monday's date), and the spacing of consecutive
     sessions against their week's ideal gap (days)."""
     weeks: dict[str, int] = defaultdict(int)
@@ -328,7 +328,7 @@ def kpis(problem: Problem, appointments: list[Placed]) -> dict[str, Any]:
 def schedule_from_solution(scenario: Scenario, problem: Problem, solution: Solution,
                            now: datetime | None = None) -> Schedule:
     """The schedule of a solution of ``problem`` (compiled from ``scenario``)."""
-    clock = Clock(scenario)
+    clock = SlotClock(scenario)
     taken = {a.id for a in solution.appointments if a.id is not None}
     appointments = assign_ids(solution.appointments, taken)
     figures = kpis(problem, appointments)

@@ -22,9 +22,9 @@ from scheduler.errors import InvalidInput
 from scheduler.library import DATA_FILES, DEMO, data_text
 from scheduler.model import Scenario
 from scheduler.settings import Settings
-from scheduler.usecases import load_input, read_events, read_variants, solve_variants
+from scheduler.usecases import load_input, read_events, read_variants
+from scheduler.usecases.whatif import WhatIfOptions, local_pool, read_plan, run_whatif
 from scheduler.validate import validate_scenario
-from solver import Options
 from tests.conftest import ROOT, patients, scenario_dict, solve_data
 
 NOW = "2026-12-07T07:00:00-05:00"
@@ -160,13 +160,14 @@ def test_a_variant_that_leaves_an_invalid_scenario_says_so() -> None:
     assert issue.path == "after variants[0] (v).edits[0]: staff[0].max_patients"
 
 
-def test_solve_variants_gives_base_first_and_each_variant() -> None:
-    (variant,) = read_variants({"variants": [{"name": "no second room",
-                                              "edits": [{"remove_room": "R2"}]}]}, _base())
-    results = solve_variants(_base(), [variant], Options(time_limit=3, workers=1))
-    assert [r.name for r in results] == ["base", "no second room"]
-    assert all(r.planned.violations == [] for r in results)
-    assert [r.id for r in results[1].scenario.rooms] == ["R1"]
+def test_variants_are_solved_base_first_then_each_variant() -> None:
+    plan = read_plan({"variants": [{"name": "no second room",
+                                    "edits": [{"remove_room": "R2"}]}]}, _base())
+    result = run_whatif(_base(), plan, WhatIfOptions(time_limit=3, headroom=False,
+                                                     bottleneck=False), local_pool(1))
+    assert [o.name for o in result.outcomes] == ["base", "no second room"]
+    assert all(o.violations == 0 for o in result.outcomes)
+    assert [r.id for r in result.outcomes[1].scenario.rooms] == ["R1"]
 
 
 # ------------------------------------------------------------------ settings

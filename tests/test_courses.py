@@ -258,7 +258,7 @@ def test_scenario_without_courses_is_unchanged_by_expansion() -> None:
 def test_weeks_outside_one_to_eight_are_invalid_input() -> None:
     with pytest.raises(InvalidInput) as caught:
         load_input(None, None, 9)
-    assert str(caught.value.issues[0]) == "--weeks: 9 is not between 1 and 8"
+    assert str(caught.value.issues[0]) == "weeks: 9 is not between 1 and 8"
 
 
 # ------------------------------------------------------------------ per_week: kept / broken

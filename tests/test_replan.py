@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import csv
 import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,10 +16,10 @@ from hypothesis import strategies as st
 
 from scheduler.check import check
 from scheduler.cli import main
-from scheduler.documents import changes_json
+from scheduler.documents import changes_json, rems_forms
 from scheduler.errors import InvalidScenario
 from scheduler.model import Scenario
-from scheduler.usecases import Replanned
+from scheduler.usecases import Replanned, read_schedule_file
 from scheduler.validate import validate_scenario
 from solver import Options
 from tests.conftest import patients, replan_events, scenario_dict, solve_data
@@ -232,6 +233,30 @@ def test_replan_command_writes_schedule_changes_scenario_and_moves_feed_events(
     assert main(["check", str(out / "scenario.yaml"), str(out / "schedule.json")]) == 0
     feed = (out / "feeds" / f"patient-{target['patient']}.ics").read_text()
     assert "SEQUENCE:1" in feed  # continued from the first publication: the event moved
+
+
+
+def test_replan_writes_the_rems_forms_as_solve_does(tmp_path: Path) -> None:
+    """``solve``, ``roll`` and ``replan`` publish alike: the re-planned week's REMS monitoring
+    forms go to DIR/rems.csv."""
+    data = _week(2, rems_enrolled=True)
+    data["protocols"][0]["requires_rems"] = True
+    scenario_path = tmp_path / "s.yaml"
+    scenario_path.write_text(yaml.safe_dump(data))
+    week, out = tmp_path / "week", tmp_path / "replanned"
+    assert main(["-q", "solve", str(scenario_path), "--out", str(week), "--time-limit", "3",
+                 "--now", "2026-12-01T08:00:00+00:00"]) == 0
+    first = json.loads((week / "schedule.json").read_text())["appointments"][0]
+    (tmp_path / "ev.yaml").write_text(yaml.safe_dump({"events": [
+        {"type": "patient_unavailable", "patient": first["patient"],
+         "date": first["start"][:10]}]}))
+    assert main(["-q", "replan", str(scenario_path), str(week / "schedule.json"),
+                 str(tmp_path / "ev.yaml"), "--out", str(out), "--time-limit", "3",
+                 "--now", "2026-12-02T08:00:00+00:00"]) == 0
+    with (out / "rems.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    expected = rems_forms(read_schedule_file(out / "schedule.json"))
+    assert rows == expected and len(rows) == 2
 
 
 @st.composite

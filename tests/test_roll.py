@@ -16,10 +16,18 @@ from scheduler.check import check
 from scheduler.cli import main
 from scheduler.courses import library, monday
 from scheduler.documents import Schedule
+from scheduler.errors import InvalidInput
 from scheduler.library import DEMO, data_text
 from scheduler.model import CourseSpec
 from scheduler.usecases import load_input, plan_week
-from scheduler.usecases.roll import RollOptions, course_status, keep_courses, roll
+from scheduler.usecases.roll import (
+    RollOptions,
+    course_status,
+    keep_courses,
+    raw_scenario,
+    roll,
+    roll_scenario,
+)
 from scheduler.validate import parse_text, validate_scenario
 from solver import Options
 from tests.test_courses import clinic, esk
@@ -204,6 +212,17 @@ def test_bad_input_exits_2_naming_the_field(demo_week_1: Path, tmp_path: Path,
     assert "--now: 2026-12-15T09:00:00-05:00 is after the new horizon starts" in err
     assert "--weeks: 9 is not between 1 and 8" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_roll_names_its_own_options_not_the_flags(demo_week_1: Path) -> None:
+    """The use case speaks in its options (``start``, ``missed[j]``, ``now``, ``weeks``); the
+    command line alone says ``--start`` and the like."""
+    previous = Schedule.model_validate(_doc(demo_week_1))
+    with pytest.raises(InvalidInput) as caught:
+        roll_scenario(raw_scenario(None), previous, RollOptions(
+            start=date(2026, 11, 30), missed=("A-9999",), weeks=9,
+            now=datetime.fromisoformat("2026-12-15T09:00:00-05:00")))
+    assert {i.path for i in caught.value.issues} == {"missed[0]", "now", "start", "weeks"}
 
 
 def test_a_replanned_scenario_keeps_its_courses() -> None:

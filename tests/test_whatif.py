@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from scheduler.cli import main
-from scheduler.compile import Clock, to_problem
+from scheduler.compile import SlotClock, to_problem
 from scheduler.edits import edit_scenario
 from scheduler.errors import InvalidInput
 from scheduler.model import Scenario
@@ -425,7 +425,7 @@ def test_video_sessions_take_no_chair_in_the_utilization_grids() -> None:
     fixture = Path(__file__).parent / "fixtures" / "video_and_steps.yaml"
     scenario = validate_scenario(yaml.safe_load(fixture.read_text(encoding="utf-8")))
     problem = to_problem(scenario)
-    clock = Clock(scenario)
+    clock = SlotClock(scenario)
     placed = booked(plan_week(scenario, Options(time_limit=5)).schedule, clock)
     video = [a for a in placed if a.room is None]
     assert video and all(a.protocol == "kap-integration" for a in video)

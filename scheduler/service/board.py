@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from scheduler.compile import Clock, subtract
+from scheduler.compile import SlotClock, subtract
 from scheduler.documents import Appointment, Schedule
 from scheduler.model import WEEKDAYS, Scenario, StaffSpec
 from solver import union
@@ -182,7 +182,7 @@ def _steps(events: list[tuple[int, int]]) -> list[Span]:
     return out
 
 
-def _shifts(clock: Clock, staff: StaffSpec, day: date, opens: datetime) -> list[Span]:
+def _shifts(clock: SlotClock, staff: StaffSpec, day: date, opens: datetime) -> list[Span]:
     """The staff member's time on shift that day (touching intervals joined, absences and
     time off taken out), read as the solver reads it."""
     if day in staff.time_off:
@@ -209,7 +209,7 @@ def _spans(pieces: tuple[tuple[int, int], ...], kind: str) -> list[Span]:
 def day_panels(scenario: Scenario, schedule: Schedule, days: list[date],
                now: datetime | None = None) -> list[DayPanel]:
     """One panel per day of ``days`` on which the clinic opens."""
-    clock = Clock(scenario)
+    clock = SlotClock(scenario)
     tz = clock.tz
     names = {p.id: p.name for p in scenario.patients}
     turnover = {p.id: p.turnover_minutes for p in scenario.protocols}

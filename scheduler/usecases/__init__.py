@@ -26,7 +26,6 @@ from scheduler.usecases.inputs import (
 from scheduler.usecases.plan import Planned, ProgressFn, plan_week
 from scheduler.usecases.publish import build_feeds, publish, publish_feeds
 from scheduler.usecases.replan import Replanned, replan
-from scheduler.usecases.variants import VariantResult, solve_variants
 from solver import Options, Progress
 
 __all__ = [
@@ -36,7 +35,6 @@ __all__ = [
     "Progress",
     "ProgressFn",
     "Replanned",
-    "VariantResult",
     "build_feeds",
     "cancel_appointment",
     "check_schedule",
@@ -52,7 +50,6 @@ __all__ = [
     "read_schedule_file",
     "read_variants",
     "replan",
-    "solve_variants",
     "try_placement",
     "with_patients_csv",
 ]

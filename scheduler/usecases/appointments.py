@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from itertools import islice, product
 
 from scheduler.check import Violation
-from scheduler.compile import Clock, to_problem
+from scheduler.compile import SlotClock, to_problem
 from scheduler.documents import (
     Appointment,
     Change,
@@ -39,7 +39,7 @@ def _find(schedule: Schedule, ref: str) -> Appointment:
 def _with_figures(scenario: Scenario, schedule: Schedule,
                   appointments: list[Appointment], unplaced: list[Unplaced]) -> Schedule:
     """``schedule`` with new appointments and unplaced list, its figures recomputed."""
-    problem, clock = to_problem(scenario), Clock(scenario)
+    problem, clock = to_problem(scenario), SlotClock(scenario)
     placed = [placed_of(a, clock) for a in appointments]
     old = schedule.kpis.model_dump() if schedule.kpis is not None else {}
     figures = {**old, **kpis(problem, placed)}
@@ -77,7 +77,7 @@ def move_appointment(scenario: Scenario, schedule: Schedule, ref: str, start: da
         raise InvalidInput([Issue("start", "needs a UTC offset, e.g. "
                                            "2026-12-08T09:00:00-05:00")])
     old = _find(schedule, ref)
-    problem, clock = to_problem(scenario), Clock(scenario)
+    problem, clock = to_problem(scenario), SlotClock(scenario)
     day = clock.day_index(start.astimezone(clock.tz).date())
     if not 0 <= day < scenario.horizon.days:
         raise InvalidInput([Issue("start", f"{start.isoformat()} is outside the horizon")])
@@ -116,7 +116,7 @@ def try_placement(scenario: Scenario, schedule: Schedule, patient: str, start: d
         issues.append(Issue("patient", f"{patient!r} is not a patient of this clinic"))
     if room not in {r.id for r in scenario.rooms}:
         issues.append(Issue("room", f"{room!r} is not a room of this clinic"))
-    clock = Clock(scenario)
+    clock = SlotClock(scenario)
     day = clock.day_index(start.astimezone(clock.tz).date())
     if not 0 <= day < scenario.horizon.days:
         issues.append(Issue("start", f"{start.astimezone(clock.tz):%a %d %b %Y} is outside the "
@@ -166,7 +166,7 @@ def place_session(scenario: Scenario, schedule: Schedule, patient: str, start: d
     """:func:`try_placement`, refused (InvalidInput, the checker's words) unless it fits."""
     candidate, problems = try_placement(scenario, schedule, patient, start, room, staff)
     if problems:
-        clock = Clock(scenario)
+        clock = SlotClock(scenario)
         where = f"{start.astimezone(clock.tz):%a %d %b %H:%M} in {room}"
         raise InvalidInput([Issue("start", f"{patient} at {where} breaks the {p}")
                             for p in problems])

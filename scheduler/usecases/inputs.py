@@ -24,7 +24,7 @@ from scheduler.patients_csv import read_patients_csv, relabel
 from scheduler.validate import parse_text, read_data, validate_scenario
 
 MAX_WEEKS = 8
-"""Longest horizon ``--weeks`` plans (a course's induction and consolidation, 8 weeks)."""
+"""Longest horizon a ``weeks`` option plans (a course's induction and consolidation, 8 weeks)."""
 
 
 def load_input(scenario: Path | None = None, patients: Path | None = None,
@@ -60,7 +60,7 @@ def with_patients_csv(data: Any, csv: Path | IO[bytes], name: str | None = None)
 def with_weeks(data: Any, weeks: int) -> Any:
     """Scenario data whose horizon lasts ``weeks`` weeks (1 to 8) from the same first day."""
     if not 1 <= weeks <= MAX_WEEKS:
-        raise InvalidInput([Issue("--weeks", f"{weeks} is not between 1 and {MAX_WEEKS}")])
+        raise InvalidInput([Issue("weeks", f"{weeks} is not between 1 and {MAX_WEEKS}")])
     if not isinstance(data, dict) or not isinstance(data.get("horizon"), dict):
         return data  # validation names what is missing
     return {**data, "horizon": {**data["horizon"], "days": 7 * weeks}}

@@ -1,5 +1,7 @@
-"""Publishing a schedule into a folder: ``schedule.json`` (and a re-plan's ``changes.json`` and
-``scenario.yaml``) written atomically, and the calendar feeds, all or nothing.
+"""Publishing a schedule into a folder: ``schedule.json``, ``rems.csv`` (the REMS forms due, when
+any) and a re-plan's ``changes.json`` or a re-plan's or roll's ``scenario.yaml``, written
+atomically, and the calendar feeds, all or nothing. ``solve``, ``replan`` and ``roll`` publish
+through here, so their folders hold the same files.
 
 ``DIR/feeds/`` holds one ``.ics`` per patient, staff member and room, ``clinic.ics``, and
 ``state.json`` (each event's sequence, last change and cancellation), which the next publish into
@@ -9,12 +11,14 @@ when complete, so a failure mid-publish leaves the last published feeds intact.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,7 @@ from typing import Any
 import yaml
 
 from calendars import Directory, FeedOptions, advance, render_all
-from scheduler.documents import ChangeList, Schedule, changes_json
+from scheduler.documents import Appointment, ChangeList, Schedule, changes_json, rems_forms
 from scheduler.model import Scenario, clock_minutes
 
 log = logging.getLogger(__name__)
@@ -122,11 +126,11 @@ def publish_feeds(scenario: Scenario, schedule: Schedule | dict[str, Any], out: 
     return target
 
 
-def _atomic(target: Path, text: str) -> Path:
+def _atomic(target: Path, text: str, newline: str | None = None) -> Path:
     """Write ``target`` via a temporary file and a rename: never half a file."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8", newline=newline)
     tmp.replace(target)
     return target
 
@@ -140,16 +144,70 @@ def write_yaml(target: Path, data: Any) -> Path:
                                           default_flow_style=None, width=100))
 
 
+def write_rems(out: Path, schedule: Schedule) -> Path | None:
+    """``out/rems.csv``, the front desk's REMS forms due (:func:`rems_forms`); none without
+    REMS sessions. Returns its path, or None."""
+    forms = rems_forms(schedule)
+    if not forms:
+        return None
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(forms[0]))
+    writer.writeheader()
+    writer.writerows(forms)
+    target = _atomic(out / "rems.csv", text.getvalue(), newline="")
+    log.info("wrote %s (%d REMS monitoring forms)", target, len(forms))
+    return target
+
+
+def _schedule(out: Path, schedule: Schedule) -> Path:
+    target = write_json(out / "schedule.json", schedule.to_json())
+    write_rems(out, schedule)
+    return target
+
+
 def publish(scenario: Scenario, schedule: Schedule, out: Path, now: datetime,
             history: Path | None = None, changes: ChangeList | None = None) -> Path:
-    """Write ``out/schedule.json`` and ``out/feeds/`` (continuing ``history``'s feeds when the
-    folder is new); for a re-plan also ``changes.json`` and ``scenario.yaml``, the scenario
-    after the events, so the folder re-checks on its own. Feeds go first (all or nothing), so
-    a failure leaves the last published schedule and feeds as they were. Returns the
-    schedule's path."""
+    """Write ``out/feeds/`` (continuing ``history``'s feeds when the folder is new),
+    ``out/schedule.json`` and ``out/rems.csv``; for a re-plan also ``changes.json`` and
+    ``scenario.yaml``, the scenario after the events, so the folder re-checks on its own. Feeds
+    go first (all or nothing), so a failure leaves the last published schedule and feeds as
+    they were. Returns the schedule's path."""
     publish_feeds(scenario, schedule, out, now, history)  # all or nothing, so first
     if changes is not None:
         write_json(out / "changes.json", changes_json(changes))
         write_yaml(out / "scenario.yaml",
                    scenario.model_dump(mode="json", by_alias=True, exclude_defaults=True))
-    return write_json(out / "schedule.json", schedule.to_json())
+    return _schedule(out, schedule)
+
+
+def publish_roll(scenario: Scenario, schedule: Schedule, out: Path, now: datetime,
+                 history: Path, given: dict[str, Any], past: Sequence[Appointment],
+                 missed: Collection[str]) -> Path:
+    """A roll's folder, as :func:`publish` writes one: ``given`` (the rolled scenario as the
+    clinic keeps it) as ``scenario.yaml``, which next week's roll starts from; and feeds that
+    keep the sessions before the new horizon that took place (``past``, and those earlier
+    feeds still show confirmed), so a roll never shows last week's sessions as cancelled;
+    ``missed`` ones are cancelled. Returns the schedule's path."""
+    source = out / "feeds" if (out / "feeds" / STATE).exists() else history
+    document = schedule.to_json()
+    before = _past_events(scenario, schedule, past, missed, read_state(source))
+    publish_feeds(scenario, {**document, "appointments": [*before, *document["appointments"]]},
+                  out, now, history)
+    write_yaml(out / "scenario.yaml", given)
+    return _schedule(out, schedule)
+
+
+def _past_events(scenario: Scenario, schedule: Schedule, past: Sequence[Appointment],
+                 missed: Collection[str], published: dict[str, Any]) -> list[dict[str, Any]]:
+    """The events before ``scenario``'s horizon the feeds keep beside ``schedule``."""
+    begins = datetime.combine(scenario.horizon.start, time(0), scenario.tz)
+    current = {a.id for a in schedule.appointments}
+    out = {a.id: a.model_dump(mode="json", exclude_none=True) for a in past}
+    for aid, event in published.items():
+        a = event.get("appointment") or {}
+        if (aid in current or aid in out or aid in missed
+                or event.get("status") != "CONFIRMED" or "start" not in a):
+            continue
+        if datetime.fromisoformat(a["start"]) < begins:
+            out[aid] = a
+    return list(out.values())

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from scheduler.check import Violation, check
-from scheduler.compile import Clock, to_problem
+from scheduler.compile import SlotClock, to_problem
 from scheduler.documents import (
     Appointment,
     Change,
@@ -77,7 +77,7 @@ def _frozen_scenario(scenario: Scenario, previous: Schedule, events: Sequence[An
     issues = apply_edits(data, [(f"events[{i}]", e) for i, e in enumerate(events)], ctx)
     if issues:
         raise InvalidInput(issues)
-    tz = Clock(scenario).tz
+    tz = SlotClock(scenario).tz
     confirmed = [f for f in data["fixed"] if f["id"] not in ctx.cancelled]
     kept_ids = {f.id for f in scenario.fixed}
     past = [a for a in previous.appointments
@@ -134,7 +134,7 @@ def _match_ids(appointments: list[Placed], known: list[Placed], taken: set[str])
     return assign_ids(out, taken)
 
 
-def _affects(event: Any, a: Appointment, clock: Clock) -> bool:
+def _affects(event: Any, a: Appointment, clock: SlotClock) -> bool:
     start, end = a.start.astimezone(clock.tz), a.end.astimezone(clock.tz)
 
     def overlaps(e: Any) -> bool:
@@ -166,7 +166,7 @@ def _essence(a: Appointment) -> tuple[Any, ...]:
 def changes(previous: Schedule, schedule: Schedule, events: Sequence[Any],
             scenario: Scenario) -> ChangeList:
     """Every appointment that differs from ``previous``, before -> after, with the reason."""
-    clock = Clock(scenario)
+    clock = SlotClock(scenario)
     before = {a.id: a for a in previous.appointments}
     after = {a.id: a for a in schedule.appointments}
     added = {e.patient.id: e for e in events if isinstance(e, AddPatient)}
@@ -204,7 +204,7 @@ def split_affected(scenario: Scenario, previous: Schedule, future: list[Appointm
     An appointment is touched when an event names its time, staff, room, patient or protocol,
     or when, with the events applied, it no longer keeps every hard rule beside the others.
     """
-    clock = Clock(scenario)
+    clock = SlotClock(scenario)
     by_id = {a.id: a.model_dump(mode="json") for a in previous.appointments}
     wanted = {p.id for p in scenario.patients}
     affected = {a.id for a in future
@@ -227,7 +227,7 @@ def replan(scenario: Scenario, previous: Schedule, events: Sequence[Any], now: d
     """Apply ``events`` to a solved week and re-solve, changing as little as possible."""
     updated, future = _frozen_scenario(scenario, previous, events, now)
     untouched, affected = split_affected(updated, previous, future, events)
-    clock = Clock(updated)
+    clock = SlotClock(updated)
 
     def known(a: Appointment) -> Placed:
         return placed_of(a, clock)

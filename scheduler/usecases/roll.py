@@ -57,7 +57,6 @@ __all__ = [
     "keep_courses",
     "number_after",
     "numbers",
-    "past_events",
     "raw_scenario",
     "roll",
     "roll_scenario",
@@ -173,12 +172,12 @@ def _new_horizon(old: Scenario, options: RollOptions) -> tuple[date, int, list[I
     issues: list[Issue] = []
     start = options.start or old.horizon.start + timedelta(days=7)
     if start <= old.horizon.start:
-        issues.append(Issue("--start", f"{start} is not after the previous horizon's start "
+        issues.append(Issue("start", f"{start} is not after the previous horizon's start "
                             f"({old.horizon.start}): a roll moves the horizon forward"))
     days = old.horizon.days
     if options.weeks is not None:
         if not 1 <= options.weeks <= MAX_WEEKS:
-            issues.append(Issue("--weeks", f"{options.weeks} is not between 1 and {MAX_WEEKS}"))
+            issues.append(Issue("weeks", f"{options.weeks} is not between 1 and {MAX_WEEKS}"))
         else:
             days = 7 * options.weeks
     return start, days, issues
@@ -210,7 +209,7 @@ def roll_scenario(data: dict[str, Any], previous: Schedule,
     published schedule): history folded, future sessions fixed, the horizon moved on.
 
     Raises :class:`InvalidInput` with every problem at once, each naming its field
-    (``previous.scenario``, ``--start``, ``--now``, ``--missed``, ``--weeks``)."""
+    (``previous.scenario``, or an option: ``start``, ``now``, ``missed[j]``, ``weeks``)."""
     old = validate_scenario(copy.deepcopy(data))
     where = options.where
     issues = _previous_issues(previous, old, where)
@@ -220,9 +219,9 @@ def roll_scenario(data: dict[str, Any], previous: Schedule,
     begins = datetime.combine(start, time(0), tz)
     now = options.now or begins
     if now.tzinfo is None:
-        issues.append(Issue("--now", f"'{now.isoformat()}' needs a UTC offset"))
+        issues.append(Issue("now", f"'{now.isoformat()}' needs a UTC offset"))
     elif now > begins:
-        issues.append(Issue("--now", f"{now.isoformat()} is after the new horizon starts "
+        issues.append(Issue("now", f"{now.isoformat()} is after the new horizon starts "
                             f"({begins.isoformat()}): roll before the week begins (re-plan a "
                             "week already under way with replan)"))
     end = start + timedelta(days=days - 1)
@@ -230,15 +229,15 @@ def roll_scenario(data: dict[str, Any], previous: Schedule,
     for j, aid in enumerate(options.missed):
         a = by_id.get(aid)
         if a is None:
-            issues.append(Issue(f"--missed[{j}]", f"unknown appointment '{aid}': not in "
+            issues.append(Issue(f"missed[{j}]", f"unknown appointment '{aid}': not in "
                                 f"{where}"))
         elif _local_date(a.start, old) >= start:
-            issues.append(Issue(f"--missed[{j}]", f"{aid} is on {_local_date(a.start, old)}, "
+            issues.append(Issue(f"missed[{j}]", f"{aid} is on {_local_date(a.start, old)}, "
                                 f"inside the new horizon (from {start}): it cannot have been "
                                 "missed yet (cancel it with replan)"))
     later = [a for a in previous.appointments if _local_date(a.start, old) > end]
     if later:
-        issues.append(Issue("--weeks", f"the new horizon ends on {end}, before published "
+        issues.append(Issue("weeks", f"the new horizon ends on {end}, before published "
                             f"sessions ({', '.join(a.id for a in later[:5])}"
                             f"{', …' if len(later) > 5 else ''}): plan at least up to "
                             f"{max(_local_date(a.start, old) for a in later)}"))
@@ -318,24 +317,6 @@ def number_after(schedule: Schedule, keep: set[str], first: int) -> Schedule:
             n += 1
         appointments.append(a)
     return schedule.model_copy(update={"appointments": appointments})
-
-
-def past_events(rolled: Rolled, schedule: Schedule,
-                published: dict[str, Any]) -> list[dict[str, Any]]:
-    """What the feeds publish beside ``schedule``: the sessions before the new horizon that
-    took place (from the previous schedule, and those earlier feeds still show as confirmed),
-    so a roll never shows last week's sessions as cancelled; a missed one is cancelled."""
-    begins = datetime.combine(rolled.scenario.horizon.start, time(0), rolled.scenario.tz)
-    current = {a.id for a in schedule.appointments}
-    out = {a.id: a.model_dump(mode="json", exclude_none=True) for a in rolled.past}
-    for aid, event in published.items():
-        a = event.get("appointment") or {}
-        if (aid in current or aid in out or aid in rolled.missed
-                or event.get("status") != "CONFIRMED" or "start" not in a):
-            continue
-        if datetime.fromisoformat(a["start"]) < begins:
-            out[aid] = a
-    return list(out.values())
 
 
 def roll(data: dict[str, Any], previous: Schedule, options: RollOptions, solve: Options,

@@ -7,7 +7,20 @@ sweeps, in local processes or on a Dask cluster; and the report (CSV, JSON, char
 >>> write_report(result, Path("out/whatif"))                               # doctest: +SKIP
 """
 
-from scheduler.usecases.whatif.analysis import (
+from scheduler.usecases.whatif.analysis import run_whatif
+from scheduler.usecases.whatif.bottleneck import relaxations
+from scheduler.usecases.whatif.figures import Usage
+from scheduler.usecases.whatif.headroom import headroom
+from scheduler.usecases.whatif.plan import (
+    BASE,
+    SweepCell,
+    WhatIfOptions,
+    WhatIfPlan,
+    check_applies,
+    read_plan,
+)
+from scheduler.usecases.whatif.pools import Pool, cluster_pool, local_pool
+from scheduler.usecases.whatif.results import (
     COMBINED,
     RESOURCES,
     Bottleneck,
@@ -18,20 +31,7 @@ from scheduler.usecases.whatif.analysis import (
     SweepGrid,
     WhatIf,
     WhatIfProgress,
-    headroom,
-    relaxations,
-    run_whatif,
 )
-from scheduler.usecases.whatif.figures import Usage
-from scheduler.usecases.whatif.plan import (
-    BASE,
-    SweepCell,
-    WhatIfOptions,
-    WhatIfPlan,
-    check_applies,
-    read_plan,
-)
-from scheduler.usecases.whatif.pools import Pool, cluster_pool, local_pool
 
 __all__ = [
     "BASE",

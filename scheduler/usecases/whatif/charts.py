@@ -13,8 +13,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from scheduler.usecases.whatif.analysis import RESOURCES, Outcome, SweepGrid
 from scheduler.usecases.whatif.figures import WEEKDAY_NAMES, Grid
+from scheduler.usecases.whatif.results import RESOURCES, Outcome, SweepGrid
 
 __all__ = ["coverage_chart", "gains_chart", "headroom_chart", "heatmaps_chart",
            "open_span", "protocol_chart", "sweep_chart"]

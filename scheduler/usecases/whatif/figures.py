@@ -4,7 +4,7 @@ Computed from the solver's view of a scenario (minutes since the horizon's origi
 appointments placed in it, then laid out on the clinic's wall clock (each minute's own UTC
 offset, so a daylight-saving week is right). Several weeks add up by weekday.
 
->>> usage(problem, Clock(scenario), placed).rooms[0][9]  # Monday 09-10  # doctest: +SKIP
+>>> usage(problem, SlotClock(scenario), placed).rooms[0][9]  # Monday 09-10  # doctest: +SKIP
 0.75
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scheduler.compile import Clock, to_problem
+from scheduler.compile import SlotClock, to_problem
 from scheduler.documents import Schedule, placed_of
 from scheduler.model import Scenario
 from solver import Appointment as Placed
@@ -68,7 +68,7 @@ class Usage:
                 f"{min(hours):02d}:00–{max(hours) + 1:02d}:00")
 
 
-def booked(schedule: Schedule, clock: Clock) -> list[Placed]:
+def booked(schedule: Schedule, clock: SlotClock) -> list[Placed]:
     """A schedule's appointments as the solver's (minutes since the horizon's origin)."""
     return [placed_of(a, clock) for a in schedule.appointments]
 
@@ -101,7 +101,7 @@ class _Timeline:
     roles: tuple[str, ...]
 
 
-def _timeline(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> _Timeline:
+def _timeline(problem: Problem, clock: SlotClock, appointments: Sequence[Placed]) -> _Timeline:
     dates = clock.scenario.dates()
     n = clock.minute(clock.wall(dates[-1] + timedelta(days=1), "00:00"))
     local = pd.date_range(clock.origin, periods=n, freq="min", tz=UTC).tz_convert(clock.tz)
@@ -142,7 +142,7 @@ def _timeline(problem: Problem, clock: Clock, appointments: Sequence[Placed]) ->
                      np.minimum(needed, 1), tuple(roles))
 
 
-def usage(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> Usage:
+def usage(problem: Problem, clock: SlotClock, appointments: Sequence[Placed]) -> Usage:
     """Room and nurse utilization by weekday and hour, and prescriber cover, of a schedule."""
     t = _timeline(problem, clock, appointments)
     cell = t.cell
@@ -207,11 +207,11 @@ class Load:
 
 def week_load(scenario: Scenario, schedule: Schedule) -> Load:
     """The minutes behind the utilization of one week's schedule."""
-    clock = Clock(scenario)
+    clock = SlotClock(scenario)
     return load(to_problem(scenario), clock, booked(schedule, clock))
 
 
-def load(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> Load:
+def load(problem: Problem, clock: SlotClock, appointments: Sequence[Placed]) -> Load:
     """The minutes behind the utilization of one schedule (see :class:`Load`)."""
     t = _timeline(problem, clock, appointments)
 

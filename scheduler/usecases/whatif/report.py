@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from scheduler.usecases.whatif.analysis import RESOURCES, Outcome, WhatIf
 from scheduler.usecases.whatif.charts import (
     coverage_chart,
     gains_chart,
@@ -27,6 +26,7 @@ from scheduler.usecases.whatif.charts import (
     protocol_chart,
     sweep_chart,
 )
+from scheduler.usecases.whatif.results import RESOURCES, Outcome, WhatIf
 
 __all__ = ["COLUMNS", "comparison_json", "write_report"]
 

@@ -1,0 +1,269 @@
+"""One function per command, each thin: read its input, call a use case, render the result.
+Every one takes the parsed arguments, the settings and the console, and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+import yaml
+from rich.console import Console
+
+from scheduler.cli import render
+from scheduler.documents import changes_json
+from scheduler.errors import Conflict, InvalidInput, Issue
+from scheduler.library import DATA_FILES, data_text
+from scheduler.model import Scenario
+from scheduler.settings import Settings
+from scheduler.usecases import (
+    check_schedule,
+    load_input,
+    plain_scenario,
+    plan_week,
+    publish,
+    publish_feeds,
+    read_events,
+    read_schedule_file,
+)
+from scheduler.usecases import replan as replan_week
+from scheduler.usecases.publish import publish_roll
+from scheduler.usecases.roll import RollOptions, raw_scenario
+from scheduler.usecases.roll import roll as roll_week
+from scheduler.validate import read_data
+from solver import Options
+
+log = logging.getLogger("scheduler")
+
+EXIT_OK, EXIT_INTERNAL, EXIT_INVALID, EXIT_VIOLATIONS = 0, 1, 2, 3
+
+Command = Callable[[argparse.Namespace, Settings, Console], int]
+
+
+def _options(args: argparse.Namespace, settings: Settings) -> Options:
+    """Command-line flags first, then ``CHAIRTIME_*`` settings."""
+    return Options(
+        time_limit=args.time_limit if args.time_limit is not None else settings.time_limit,
+        workers=args.workers if args.workers is not None else settings.workers,
+        seed=args.seed if args.seed is not None else settings.seed,
+        deterministic=args.deterministic, lns=min(max(args.lns, 0.0), 0.9))
+
+
+def _now(text: str | None) -> datetime:
+    if text is None:
+        return datetime.now(UTC)
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput([Issue("--now", f"'{text}' is not an ISO 8601 time")]) from exc
+    if value.tzinfo is None:
+        raise InvalidInput([Issue("--now", f"'{text}' needs a UTC offset, e.g. "
+                                           "2026-12-08T07:00:00-05:00")])
+    return value
+
+
+def solve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    scenario = load_input(args.scenario, args.patients, args.weeks)
+    if args.scenario is None:
+        log.info("solving the embedded demo clinic (chairtime demo --out DIR copies its files)")
+    now = _now(args.now)
+    planned = plan_week(scenario, _options(args, settings),
+                        None if args.quiet else render.progress, now)
+    target = publish(scenario, planned.schedule, args.out, now)
+    log.info("wrote %s", target)
+    if args.json:
+        render.solved_json(planned.schedule, target)
+    else:
+        render.summary(planned.schedule, console)
+    return EXIT_INTERNAL if planned.violations else EXIT_OK
+
+
+def expand(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    """The plain scenario of a horizon, for ``check`` or an outside tool to read."""
+    scenario = load_input(args.scenario, args.patients, args.weeks)
+    data = plain_scenario(scenario)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.suffix.lower() == ".json":
+        text = json.dumps(data, indent=2) + "\n"
+    else:
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True,
+                              default_flow_style=None, width=100)
+    args.out.write_text(text, encoding="utf-8")
+    log.info("wrote %s: %d patients, %d sessions wanted over %d days", args.out,
+             len(scenario.patients), sum(p.sessions for p in scenario.patients),
+             scenario.horizon.days)
+    return EXIT_OK
+
+
+def feeds(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    scenario = load_input(args.scenario)
+    publish_feeds(scenario, read_schedule_file(args.schedule), args.out, _now(args.now))
+    return EXIT_OK
+
+
+def check(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    scenario = load_input(args.scenario, args.patients, args.weeks)
+    try:
+        document = json.loads(args.schedule.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        console.print(f"{args.schedule}: cannot be read as a schedule: {exc}", markup=False)
+        return EXIT_INVALID
+    violations = check_schedule(scenario, document, str(args.schedule))
+    render.violations(violations, len(document["appointments"]), console, args.json)
+    return EXIT_VIOLATIONS if violations else EXIT_OK
+
+
+def replan(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    scenario = load_input(args.scenario, None, args.weeks)
+    previous = read_schedule_file(args.previous)
+    now = _now(args.now)
+    events = [e for _, e in read_events(read_data(args.events), scenario, previous, now)]
+    result = replan_week(scenario, previous, events, now, _options(args, settings),
+                    None if args.quiet else render.progress)
+    target = publish(result.scenario, result.schedule, args.out, now,
+                     history=args.previous.parent / "feeds", changes=result.changes)
+    log.info("wrote %s, changes.json and scenario.yaml (the scenario after the events)", target)
+    if args.json:
+        render.as_json(changes_json(result.changes))
+    else:
+        render.changes_table(result.schedule, result.changes, console)
+    return EXIT_INTERNAL if result.violations else EXIT_OK
+
+
+def roll(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    """Next week from the last published one: history folded, the rest kept, then solved."""
+    if args.previous is None:  # one positional: the previous schedule, on the embedded demo
+        args.scenario, args.previous = None, args.scenario
+    data = raw_scenario(args.scenario)
+    previous = read_schedule_file(args.previous)
+    issues: list[Issue] = []
+    start = None
+    if args.start is not None:
+        try:
+            start = date.fromisoformat(args.start)
+        except ValueError:
+            issues.append(Issue("--start", f"'{args.start}' is not a date (YYYY-MM-DD)"))
+    now = None
+    if args.now is not None:
+        try:
+            now = _now(args.now)
+        except InvalidInput as exc:
+            issues += exc.issues
+    if issues:
+        raise InvalidInput(issues)
+    missed = tuple(m.strip() for m in args.missed.split(",") if m.strip())
+    options = RollOptions(weeks=args.weeks, start=start, now=now, missed=missed,
+                          where=args.previous.name)
+    at = now or datetime.now(UTC)
+    result = roll_week(data, previous, options, _options(args, settings),
+                  None if args.quiet else render.progress, at)
+    rolled = result.rolled
+    target = publish_roll(rolled.scenario, result.schedule, args.out, at,
+                          args.previous.parent / "feeds", rolled.data, rolled.past,
+                          rolled.missed)
+    log.info("wrote %s, scenario.yaml (history up to %s) and feeds", target,
+             rolled.scenario.horizon.start)
+    if args.json:
+        render.rolled_json(rolled, result.schedule, target, args.out / "scenario.yaml")
+    else:
+        render.rolled_summary(rolled, result.schedule, console)
+    return EXIT_INTERNAL if result.violations else EXIT_OK
+
+
+def whatif(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    """What-if: the base and every variant solved side by side, with headroom, bottleneck,
+    charts and a self-contained report; a progress bar on a terminal."""
+    from scheduler.library import DEMO_VARIANTS
+    from scheduler.usecases.whatif import (
+        WhatIfOptions,
+        cluster_pool,
+        local_pool,
+        read_plan,
+        run_whatif,
+    )
+    from scheduler.usecases.whatif.report import comparison_json, write_report
+    from scheduler.validate import parse_text
+
+    scenario = load_input(None if str(args.scenario) == "-" else args.scenario)
+    variants = (parse_text(data_text(DEMO_VARIANTS)) if str(args.variants) == "-"
+                else read_data(args.variants))
+    plan = read_plan(variants, scenario)
+    options = WhatIfOptions(
+        time_limit=args.time_limit if args.time_limit is not None else 10.0,
+        seed=args.seed if args.seed is not None else settings.seed,
+        headroom=not args.no_headroom, headroom_limit=args.headroom_limit,
+        bottleneck=not args.no_bottleneck)
+    pool = cluster_pool(args.cluster) if args.cluster else local_pool(args.processes)
+    if not args.verbose:  # hundreds of solves: their own progress lines would drown the bar
+        logging.getLogger("solver").setLevel(logging.WARNING)
+    log.info("what-if: %d variant(s)%s on %s, %g s per solve", len(plan.variants),
+             f" and {len(plan.cells)} sweep cells" if plan.cells else "", pool.where,
+             options.time_limit)
+    with render.whatif_bar(args.json or args.quiet) as advance:
+        result = run_whatif(scenario, plan, options, pool, advance)
+    paths = write_report(result, args.out)
+    log.info("wrote %s (and %d more files) in %g s", paths[-1], len(paths) - 1, result.seconds)
+    if args.json:
+        render.as_json({"report": str(paths[-1]), **comparison_json(result)})
+    else:
+        render.whatif_table(result, console)
+    return EXIT_INTERNAL if any(o.violations for o in result.outcomes) else EXIT_OK
+
+
+def demo(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in DATA_FILES:
+        (args.out / name).write_text(data_text(name), encoding="utf-8")
+    log.info("wrote %s to %s", ", ".join(DATA_FILES), args.out)
+    return EXIT_OK
+
+
+def schema(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    render.as_json(Scenario.model_json_schema())
+    return EXIT_OK
+
+
+def serve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    import uvicorn
+
+    from scheduler.api.app import create_app
+
+    log.info("serving http://%s:%d/ (pages: sign in there) and the API at /api/v1 on %s "
+             "(API documentation at /docs)", args.host, args.port,
+             settings.database.split("@")[-1])
+    uvicorn.run(create_app(settings), host=args.host, port=args.port,
+                log_level=settings.log_level.lower())
+    return EXIT_OK
+
+
+def user(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    """``user add``: a staff account, its password read from standard input."""
+    from scheduler.security import hash_password
+    from scheduler.storage import repo
+    from scheduler.storage.db import connect, session_scope, sessions, upgrade
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 12:
+        raise InvalidInput([Issue("password", "must be at least 12 characters (read from "
+                                              "standard input)")])
+    engine = connect(settings.database)
+    upgrade(engine)
+    try:
+        with session_scope(sessions(engine)) as session:
+            added = repo.add_user(session, args.email, hash_password(password), args.role)
+    except Conflict as exc:
+        raise InvalidInput([Issue("email", str(exc))]) from exc
+    log.info("added %s (%s), id %d", added.email, added.role, added.id)
+    return EXIT_OK
+
+
+COMMANDS: dict[str, Command] = {
+    "solve": solve, "expand": expand, "feeds": feeds, "check": check, "replan": replan,
+    "roll": roll, "whatif": whatif, "demo": demo, "schema": schema, "serve": serve,
+    "user": user,
+}
+"""Each sub-command's function, by its name on the command line."""
