@@ -30,8 +30,8 @@ __all__ = ["BASE", "COMBINED", "MOST_SECONDS", "RESOURCES", "TIME_LIMIT", "WEEKD
 log = logging.getLogger(__name__)
 
 TIME_LIMIT = 10.0
-"""The form's default seconds per solve, as the command line's (bench/README.md: an M-sized
-week needs 10-12 s a solve to find headroom at all)."""
+"""The form's default seconds per solve, as the command line's: shorter solves found no
+headroom anywhere (bench/README.md, 'What-if')."""
 MOST_SECONDS = 600
 
 

@@ -436,7 +436,7 @@ _FEED_HEAD = (
 _FEED_BODY = (select(FeedBody.body, FeedBody.etag, FeedBody.last_modified)
               .where(FeedBody.id == bindparam("body_id")))
 """Built once: building a select costs more than running it (bench/README.md, 'Calendar
-feeds': 250 µs a request built each time, 40 µs prebuilt, on SQLite)."""
+feeds')."""
 
 
 def feed_head(db: Session | Connection, token: str) -> FeedHead | None:
