@@ -1,5 +1,6 @@
-"""The one entrance: every caller (the CLI today; the service, jobs and pages next) plans,
-re-plans, checks and publishes through these functions, typed in and typed out.
+"""The use cases: planning, re-planning, checking and publishing, typed in and typed out, with
+no database. The command line calls them directly; the HTTP API, pages, worker and scheduled
+jobs reach them through ``scheduler.service``.
 
 >>> scenario = load_input()                       # the embedded demo clinic   # doctest: +SKIP
 >>> planned = plan_week(scenario, Options(time_limit=5))                      # doctest: +SKIP
