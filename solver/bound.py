@@ -43,12 +43,11 @@ from solver.candidates import (
     fixed_days,
     fixed_follow_up_days,
     follow_ups_wanted,
-    mode_blocks,
     remaining_sessions,
 )
-from solver.greedy import HANDS, LOAD
-from solver.problem import Interval, Problem, Protocol
+from solver.problem import HANDS, LOAD, Interval, Problem, Protocol
 from solver.rooms import room_classes
+from solver.spans import mode_blocks
 
 __all__ = ["LpBound", "Prices", "lp_bound", "prices"]
 

@@ -15,30 +15,12 @@ from solver.candidates import (
     Visit,
     fixed_days,
     fixed_follow_up_days,
-    mode_blocks,
     remaining_sessions,
     step_protocol,
 )
-from solver.problem import Appointment, Interval, Mode, Patient, Problem, Protocol
+from solver.problem import HANDS, LOAD, Appointment, Interval, Patient, Problem, Protocol
 from solver.rooms import class_of, room_classes
-
-HANDS = {Mode.HANDS_ON}
-LOAD = {Mode.HANDS_ON, Mode.MONITOR}
-
-
-def max_overlap(spans: list[Interval], start: int, end: int) -> int:
-    """The largest number of ``spans`` that overlap one moment of ``[start, end)``."""
-    events: list[tuple[int, int]] = []
-    for a, b in spans:
-        if a < end and start < b:
-            events.append((max(a, start), 1))
-            events.append((min(b, end), -1))
-    events.sort()
-    best = level = 0
-    for _, delta in events:
-        level += delta
-        best = max(best, level)
-    return best
+from solver.spans import mode_blocks
 
 
 class Ledger:

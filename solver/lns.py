@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from solver.candidates import remaining_sessions
-from solver.model import ChairModel, ProgressFn, cp_solver
+from solver.cpmodel import ChairModel, ProgressFn, cp_solver
 from solver.problem import Appointment, Options, Progress
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def _solve_window(model: ChairModel, placed: list[Appointment], window: Window, 
     for i, visit in enumerate(model.visits):
         if i in window.visits:
             continue
-        a = chosen.get(ChairModel.key(visit))
+        a = chosen.get(visit.key)
         pin(v.present[i], int(a is not None))
         if a is None:
             continue

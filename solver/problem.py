@@ -24,6 +24,12 @@ class Mode(StrEnum):
     MONITOR = "monitor"
 
 
+HANDS = frozenset({Mode.HANDS_ON})
+"""Modes in which a staff member attends one patient at a time."""
+LOAD = frozenset({Mode.HANDS_ON, Mode.MONITOR})
+"""Modes in which a patient counts toward a staff member's ``max_patients``."""
+
+
 @dataclass(frozen=True, slots=True)
 class Phase:
     name: str
@@ -247,11 +253,6 @@ class Problem:
             if first <= day:
                 current = revised
         return current
-
-    def session_protocol(self, patient: str, day: int) -> Protocol:
-        """The protocol of ``patient``'s session on day ``day`` (the patient's own protocol:
-        use :meth:`appointment_protocol` for an appointment, which may be a step or follow-up)."""
-        return self.protocol_for(self.patient[patient].protocol, day)
 
     def protocol_id(self, a: Appointment) -> str:
         """The protocol id of appointment ``a``."""

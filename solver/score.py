@@ -1,7 +1,7 @@
 """Soft-goal penalties of a finished schedule, in minutes, one number per named goal.
 
 These are the exact definitions the report shows; the CP-SAT model optimises linear proxies of
-them (see ``model.ChairModel._soft_*``).
+them (see ``cpmodel.ChairModel._soft_*``).
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 
-from solver.candidates import mode_blocks
-from solver.greedy import LOAD, max_overlap
-from solver.problem import Appointment, Interval, Problem
+from solver.problem import LOAD, Appointment, Interval, Problem
+from solver.spans import max_overlap, mode_blocks
 
 
 def _union_length(spans: list[Interval]) -> int:
