@@ -6,7 +6,6 @@
 
 from solver.candidates import STAFF_CHOICES, choices, follow_ups_wanted, narrow
 from solver.problem import (
-    Appointment,
     Day,
     Interval,
     Mode,
@@ -14,6 +13,7 @@ from solver.problem import (
     Options,
     Patient,
     Phase,
+    Placement,
     Problem,
     Progress,
     Protocol,
@@ -29,7 +29,6 @@ from solver.spans import union
 
 __all__ = [
     "STAFF_CHOICES",
-    "Appointment",
     "Day",
     "Interval",
     "Mode",
@@ -37,6 +36,7 @@ __all__ = [
     "Options",
     "Patient",
     "Phase",
+    "Placement",
     "Problem",
     "Progress",
     "Protocol",

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from solver.problem import (
-    Appointment,
     Day,
     Interval,
     Mode,
     Patient,
+    Placement,
     Problem,
     Protocol,
     Room,
@@ -373,7 +373,7 @@ def choices(visits: list[Visit]) -> int:
     return sum(len(pool) for v in visits for pool in v.staff)
 
 
-def narrow(problem: Problem, visits: list[Visit], first: list[Appointment]) -> list[Visit]:
+def narrow(problem: Problem, visits: list[Visit], first: list[Placement]) -> list[Visit]:
     """Copies of ``visits`` whose staff needs offer at most ``STAFF_CHOICES`` people each: the
     person the greedy schedule ``first`` gave the session (so it stays a solution), the
     patient's preferred staff, then a deterministic spread (a hash of patient, day, need and

@@ -36,7 +36,7 @@ from solver.candidates import (
     fixed_follow_up_days,
     remaining_sessions,
 )
-from solver.problem import HANDS, LOAD, Appointment, Interval, Options, Problem, Progress
+from solver.problem import HANDS, LOAD, Interval, Options, Placement, Problem, Progress
 from solver.rooms import room_classes
 from solver.spans import mode_blocks, overlap, pieces
 
@@ -59,7 +59,7 @@ class Variables:
 class Engagement:
     """One staff member's part in a booked appointment (one staff need of it)."""
 
-    appointment: Appointment
+    appointment: Placement
     key: str
     """The staff need's key."""
     who: str
@@ -71,7 +71,7 @@ class Engagement:
     """The dosing's offset when the need is engaged then (staggering), else None."""
 
 
-def engagements(problem: Problem, appointments: list[Appointment] | tuple[Appointment, ...]
+def engagements(problem: Problem, appointments: list[Placement] | tuple[Placement, ...]
                 ) -> list[Engagement]:
     """Per appointment, in order, and per staff need with someone assigned: its engagement."""
     out = []
@@ -103,7 +103,7 @@ class _Reporter(cp_model.CpSolverSolutionCallback):
 class StageResult:
     status: str
     bound: int
-    appointments: list[Appointment] | None
+    appointments: list[Placement] | None
 
 
 class ChairModel:
@@ -122,7 +122,7 @@ class ChairModel:
         self._kept: dict[str, tuple[int, cp_model.IntVar]] = {}
         self._untouched: cp_model.LinearExprT = 0
         self._rebooked: cp_model.LinearExprT = 0
-        self._hinted: list[Appointment] = []
+        self._hinted: list[Placement] = []
         # variables
         self.model = cp_model.CpModel()
         self.vars = Variables()
@@ -742,7 +742,7 @@ class ChairModel:
         return cp_model.LinearExpr.weighted_sum(exprs, coefs)
 
     # ----------------------------------------------------------------- search
-    def hint(self, appointments: list[Appointment]) -> None:
+    def hint(self, appointments: list[Placement]) -> None:
         m, v = self.model, self.vars
         m.clear_hints()  # type: ignore[no-untyped-call]
         self._hinted = appointments
@@ -758,10 +758,10 @@ class ChairModel:
                 for s in pool:
                     m.add_hint(v.staff[i, n, s], a is not None and a.staff.get(key) == s)
 
-    def read(self, solver: cp_model.CpSolver) -> list[Appointment]:
+    def read(self, solver: cp_model.CpSolver) -> list[Placement]:
         """The schedule of ``solver``'s last solution (of this model, or of a clone of it)."""
         v = self.vars
-        out: list[Appointment] = []
+        out: list[Placement] = []
         for i, visit in enumerate(self.visits):
             if not solver.boolean_value(v.present[i]):
                 continue
@@ -773,8 +773,8 @@ class ChairModel:
                 for n, pool in enumerate(visit.staff)
             }
             own = None if visit.protocol.id == visit.patient.protocol else visit.protocol.id
-            out.append(Appointment(visit.patient.id, visit.day.index,
-                                   int(solver.value(v.start[i])), room, staff, None, own))
+            out.append(Placement(visit.patient.id, visit.day.index,
+                                 int(solver.value(v.start[i])), room, staff, None, own))
         return out
 
     @staticmethod

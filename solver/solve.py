@@ -23,7 +23,7 @@ from solver.cpmodel import ChairModel, ProgressFn
 from solver.explain import explain
 from solver.greedy import greedy
 from solver.lns import improve
-from solver.problem import Appointment, Options, Problem, Progress, Solution
+from solver.problem import Options, Placement, Problem, Progress, Solution
 from solver.rooms import assign_rooms
 from solver.score import penalties
 
@@ -38,7 +38,7 @@ PLACEMENT_SHARE = 0.6
 """Share of the time limit given to placing sessions; the rest polishes soft goals."""
 
 
-def _value(problem: Problem, appointments: list[Appointment]) -> int:
+def _value(problem: Problem, appointments: list[Placement]) -> int:
     prio = {p.id: p.priority for p in problem.patients}
     return sum(prio[a.patient] for a in appointments)
 

@@ -61,8 +61,7 @@ from scheduler.usecases.whatif.plan import (
 )
 from scheduler.usecases.whatif.pools import Pool, local_pool
 from scheduler.validate import validate_scenario
-from solver import Appointment as Placed
-from solver import Problem, solve
+from solver import Placement, Problem, solve
 from solver.bound import lp_bound, prices
 
 __all__ = [
@@ -315,7 +314,7 @@ def _run_variant(job: _VariantJob) -> _VariantDone:
                         usage(to_problem(job.scenario), clock, placed))
 
 
-def _sessions_of(problem: Problem, appointments: Sequence[Placed],
+def _sessions_of(problem: Problem, appointments: Sequence[Placement],
                  ids: set[str] | None = None) -> int:
     """Sessions (follow-ups aside: they are not ``sessions``) of the patients ``ids`` (all
     when None)."""
@@ -421,7 +420,7 @@ class _ProbeJob:
     change: str
     scenario: Scenario
     edits: tuple[tuple[str, Any], ...]
-    known: tuple[Placed, ...]
+    known: tuple[Placement, ...]
     """The variant's appointments (its confirmed ``fixed`` ones aside): the start of every
     probe, and what each patient keeps."""
     options: WhatIfOptions

@@ -20,8 +20,7 @@ import pandas as pd
 
 from scheduler.compile import Clock
 from scheduler.documents import Schedule, placed_of
-from solver import Appointment as Placed
-from solver import Interval, Problem
+from solver import Interval, Placement, Problem
 
 __all__ = ["LOADS", "WEEKDAY_NAMES", "Load", "Usage", "booked", "load", "usage"]
 
@@ -67,7 +66,7 @@ class Usage:
                 f"{min(hours):02d}:00–{max(hours) + 1:02d}:00")
 
 
-def booked(schedule: Schedule, clock: Clock) -> list[Placed]:
+def booked(schedule: Schedule, clock: Clock) -> list[Placement]:
     """A schedule's appointments as the solver's (minutes since the horizon's origin)."""
     return [placed_of(a, clock) for a in schedule.appointments]
 
@@ -100,7 +99,7 @@ class _Timeline:
     roles: tuple[str, ...]
 
 
-def _timeline(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> _Timeline:
+def _timeline(problem: Problem, clock: Clock, appointments: Sequence[Placement]) -> _Timeline:
     dates = clock.scenario.dates()
     n = clock.minute(clock.wall(dates[-1] + timedelta(days=1), "00:00"))
     local = pd.date_range(clock.origin, periods=n, freq="min", tz=UTC).tz_convert(clock.tz)
@@ -141,7 +140,7 @@ def _timeline(problem: Problem, clock: Clock, appointments: Sequence[Placed]) ->
                      np.minimum(needed, 1), tuple(roles))
 
 
-def usage(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> Usage:
+def usage(problem: Problem, clock: Clock, appointments: Sequence[Placement]) -> Usage:
     """Room and nurse utilization by weekday and hour, and prescriber cover, of a schedule."""
     t = _timeline(problem, clock, appointments)
     cell = t.cell
@@ -204,7 +203,7 @@ class Load:
                      for d in range(7))
 
 
-def load(problem: Problem, clock: Clock, appointments: Sequence[Placed]) -> Load:
+def load(problem: Problem, clock: Clock, appointments: Sequence[Placement]) -> Load:
     """The minutes behind the utilization of one schedule (see :class:`Load`)."""
     t = _timeline(problem, clock, appointments)
 
