@@ -17,12 +17,11 @@ objectives, in which order, is ``solver.solve``'s choice (placement then soft go
 rebook, keep, place, fewest moves when re-planning).
 
 The order of variables and constraints is part of the search: with a seed and deterministic
-limits, CP-SAT's schedule depends on it. Reorganising this module keeps it.
+limits, CP-SAT's schedule depends on it, so a reorganisation of this module keeps it.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,8 +38,6 @@ from solver.candidates import (
 from solver.problem import HANDS, LOAD, Interval, Options, Placement, Problem, Progress
 from solver.rooms import room_classes
 from solver.spans import mode_blocks, overlap, pieces
-
-log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[Progress], None]
 Terms = list[tuple[int, cp_model.LinearExprT]]
@@ -115,8 +112,8 @@ class ChairModel:
         self.problem = problem
         self.visits = visits
         self.classes = room_classes(problem)
-        self.fixed = engagements(problem, problem.fixed)
-        """The fixed appointments' staff blocks, derived once."""
+        self._fixed_staff = engagements(problem, problem.fixed)
+        """The fixed appointments' staff blocks (hands-on, engaged, dosing), derived once."""
         self._occupancy: dict[str, list[cp_model.IntervalVar]] = defaultdict(list)
         """Per room class, the intervals its sessions occupy (``_rule_rooms``)."""
         self._kept: dict[str, tuple[int, cp_model.IntVar]] = {}
@@ -330,7 +327,7 @@ class ChairModel:
                     for a, b in mode_blocks(visit.protocol, modes, LOAD):
                         load_per_staff[s].append(m.new_optional_fixed_size_interval_var(
                             v.start[i] + a, b - a, lit, f"load{i}_{n}_{s}_{a}"))
-        for e in self.fixed:
+        for e in self._fixed_staff:
             fa = e.appointment
             for a, b in e.hands:
                 hands_per_staff[e.who].append(
@@ -491,7 +488,7 @@ class ChairModel:
                         v.start[i] + dose, minutes, kept, f"dose{i}_{n}_{s}"))
                     terms.append((minutes, lit - kept))
         fixed_doses: dict[str, list[int]] = defaultdict(list)
-        for e in self.fixed:
+        for e in self._fixed_staff:
             if e.dose is None:
                 continue
             dose = e.appointment.start + e.dose
@@ -537,7 +534,7 @@ class ChairModel:
                 for s in pool:
                     ends[s, visit.day.index].append(
                         (v.start[i] + blocks[0][0], v.start[i] + blocks[-1][1], v.staff[i, n, s]))
-        for e in self.fixed:
+        for e in self._fixed_staff:
             fa = e.appointment
             if e.load:
                 ends[e.who, fa.day].append(
@@ -652,7 +649,7 @@ class ChairModel:
         at 0 and the horizon's end, and the first soft-goal solution comes late and poor
         (bench/README.md, "Variants tried")."""
         spans: dict[tuple[str, int], tuple[int, int]] = {}
-        for e in [*self.fixed, *engagements(self.problem, self._hinted)]:
+        for e in [*self._fixed_staff, *engagements(self.problem, self._hinted)]:
             a = e.appointment
             if not e.load:
                 continue
