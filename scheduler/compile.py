@@ -23,13 +23,13 @@ from scheduler.model import (
     clock_minutes,
 )
 from solver import (
-    Appointment,
     Day,
     Interval,
     Mode,
     OnSite,
     Patient,
     Phase,
+    Placement,
     Problem,
     Protocol,
     Room,
@@ -153,7 +153,7 @@ def _days(scenario: Scenario, clock: SlotClock) -> tuple[Day, ...]:
 
 
 def to_problem(scenario: Scenario, not_before: datetime | None = None,
-               previous: tuple[Appointment, ...] = ()) -> Problem:
+               previous: tuple[Placement, ...] = ()) -> Problem:
     """The solver's view of a validated scenario (and, re-planning, of the frozen past and
     the appointments patients already know)."""
     clock = SlotClock(scenario)
@@ -214,9 +214,9 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
     for f in scenario.fixed:
         start = f.start if f.start.tzinfo else f.start.replace(tzinfo=clock.tz)
         kind = own.get(f.id)
-        fixed.append(Appointment(f.patient, clock.day_index(start.astimezone(clock.tz).date()),
-                                 clock.minute(start), f.room or None, dict(f.staff), f.id,
-                                 None if kind == mains.get(f.patient) else kind))
+        fixed.append(Placement(f.patient, clock.day_index(start.astimezone(clock.tz).date()),
+                               clock.minute(start), f.room or None, dict(f.staff), f.id,
+                               None if kind == mains.get(f.patient) else kind))
     s = scenario.settings
     weights = Weights(s.preferred_staff_weight, s.stagger_weight, s.slack_weight,
                       s.compact_weight, s.stagger_minutes, s.slack_minutes,

@@ -28,8 +28,7 @@ from scheduler.compile import SlotClock
 from scheduler.errors import InvalidInput
 from scheduler.model import Scenario
 from scheduler.validate import issues_from
-from solver import Appointment as Placed
-from solver import Problem, Solution, follow_ups_wanted
+from solver import Placement, Problem, Solution, follow_ups_wanted
 
 __all__ = ["Appointment", "Change", "ChangeList", "Kpis", "Phase", "Schedule", "SolverInfo",
            "Unplaced", "appointment_of", "assign_ids", "changes_json", "kpis", "placed_of",
@@ -154,7 +153,7 @@ def changes_json(changes: ChangeList) -> list[dict[str, Any]]:
 _NUMBERED = re.compile(r"^A-(\d+)$")
 
 
-def assign_ids(appointments: list[Placed], taken: set[str]) -> list[Placed]:
+def assign_ids(appointments: list[Placement], taken: set[str]) -> list[Placement]:
     """Give every appointment without an id the next free ``A-NNNN``, in order of start."""
     numbers = [int(m.group(1)) for t in taken if (m := _NUMBERED.match(t))]
     n = max(numbers, default=0)
@@ -164,21 +163,21 @@ def assign_ids(appointments: list[Placed], taken: set[str]) -> list[Placed]:
             n += 1
             while f"A-{n:04d}" in taken:
                 n += 1
-            a = Placed(a.patient, a.day, a.start, a.room, a.staff, f"A-{n:04d}", a.protocol)
+            a = Placement(a.patient, a.day, a.start, a.room, a.staff, f"A-{n:04d}", a.protocol)
         out.append(a)
     return out
 
 
-def placed_of(a: Appointment, clock: SlotClock) -> Placed:
+def placed_of(a: Appointment, clock: SlotClock) -> Placement:
     """The solver's appointment for a contract appointment (minutes since the horizon's
     origin; its own protocol kept when it is not the patient's: a dose step, a follow-up)."""
     mine = next((p.protocol for p in clock.scenario.patients if p.id == a.patient), None)
-    return Placed(a.patient, clock.day_index(a.start.astimezone(clock.tz).date()),
-                  clock.minute(a.start), a.room, dict(a.staff), a.id,
-                  None if a.protocol == mine else a.protocol)
+    return Placement(a.patient, clock.day_index(a.start.astimezone(clock.tz).date()),
+                     clock.minute(a.start), a.room, dict(a.staff), a.id,
+                     None if a.protocol == mine else a.protocol)
 
 
-def appointment_of(a: Placed, problem: Problem, clock: SlotClock) -> Appointment:
+def appointment_of(a: Placement, problem: Problem, clock: SlotClock) -> Appointment:
     """The contract's appointment for a solver appointment (phases laid out in real time)."""
     protocol = problem.appointment_protocol(a)
     phases = []
@@ -210,11 +209,11 @@ REMS_FORM_DAYS = 7
 """Spravato REMS: the patient monitoring form is due within 7 days of each session."""
 
 
-def continuity(problem: Problem, appointments: list[Placed], clock: SlotClock) -> dict[str, Any]:
+def continuity(problem: Problem, appointments: list[Placement], clock: SlotClock) -> dict[str, Any]:
     """Week-to-week continuity of patients with two or more sessions: consecutive sessions
     with the same nurse, and how far their wall-clock start times lie apart."""
     nurses = {s.id for s in problem.staff if s.role == "nurse"}
-    mine: dict[str, list[Placed]] = defaultdict(list)
+    mine: dict[str, list[Placement]] = defaultdict(list)
     for a in appointments:
         mine[a.patient].append(a)
     pairs = same_nurse = same_time = shift = 0
@@ -244,7 +243,7 @@ CONTINUITY_MINUTES = 30
 same time."""
 
 
-def by_week(problem: Problem, appointments: list[Placed], clock: SlotClock) -> dict[str, Any]:
+def by_week(problem: Problem, appointments: list[Placement], clock: SlotClock) -> dict[str, Any]:
     """Sessions placed per calendar week (Monday's date), and the spacing of consecutive
     sessions against their week's ideal gap (days)."""
     weeks: dict[str, int] = defaultdict(int)
@@ -272,7 +271,7 @@ def by_week(problem: Problem, appointments: list[Placed], clock: SlotClock) -> d
             "spacing": {"pairs": pairs, "within_ideal": within, "days_off_ideal": off}}
 
 
-def kpis(problem: Problem, appointments: list[Placed]) -> dict[str, Any]:
+def kpis(problem: Problem, appointments: list[Placement]) -> dict[str, Any]:
     """Wanted/placed (overall and by protocol), weighted value and utilizations."""
     patients = {p.id: p for p in problem.patients}
     by_protocol: dict[str, dict[str, int]] = {

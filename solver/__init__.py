@@ -4,24 +4,8 @@
 >>> solution = solve(problem, Options(time_limit=10))   # doctest: +SKIP
 """
 
-from __future__ import annotations
-
-import logging
-import math
-import time
-import zlib
-from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
-
-from solver.bound import lp_bound
-from solver.candidates import Visit, build_visits, follow_ups_wanted, remaining_sessions, union
-from solver.explain import explain
-from solver.greedy import greedy
-from solver.lns import improve
-from solver.model import ChairModel, ProgressFn
+from solver.candidates import STAFF_CHOICES, choices, follow_ups_wanted, narrow
 from solver.problem import (
-    Appointment,
     Day,
     Interval,
     Mode,
@@ -29,6 +13,7 @@ from solver.problem import (
     Options,
     Patient,
     Phase,
+    Placement,
     Problem,
     Progress,
     Protocol,
@@ -39,12 +24,11 @@ from solver.problem import (
     Unplaced,
     Weights,
 )
-from solver.rooms import assign_rooms
-from solver.score import penalties
+from solver.solve import capacity_bound, greedy_solve, solve
+from solver.spans import union
 
 __all__ = [
     "STAFF_CHOICES",
-    "Appointment",
     "Day",
     "Interval",
     "Mode",
@@ -52,6 +36,7 @@ __all__ = [
     "Options",
     "Patient",
     "Phase",
+    "Placement",
     "Problem",
     "Progress",
     "Protocol",
@@ -69,238 +54,3 @@ __all__ = [
     "solve",
     "union",
 ]
-
-log = logging.getLogger(__name__)
-
-LP_MAX_STARTS = 60_000
-"""Weeks with more candidate starts skip the LP bound in ``solve``: it would not reliably finish
-in its share of the time and would only take it from the search (the demo week has about 40
-thousand, the benchmark's M 44, L 110, XL 240; L-room's LP took 27-105 s on a shared 2-core
-machine against a 12 s share). The benchmark still computes every instance's LP on its own."""
-PLACEMENT_SHARE = 0.6
-"""Share of the time limit given to placing sessions; the rest polishes soft goals."""
-NARROW_CHOICES = 8_000
-"""New weeks whose sessions have more (session, staff member) choices than this search a
-narrower model: each session chooses among at most ``STAFF_CHOICES`` people per staff need. The
-benchmark's M weeks have 1,200-3,400 choices and keep them all; L has 8,700-13,400, XL
-37,000-59,000. In 120 s on XL-room the full model's search barely left the greedy (1,508 ->
-1,513) while the narrow one reached 1,586; L-room in 60 s 710 -> 722."""
-STAFF_CHOICES = 3
-"""People a session of a narrowed week may get per staff need: the one the greedy gave it,
-the patient's preferred staff, then others spread evenly by a hash of patient, day, need and
-person."""
-
-
-def _value(problem: Problem, appointments: list[Appointment]) -> int:
-    prio = {p.id: p.priority for p in problem.patients}
-    return sum(prio[a.patient] for a in appointments)
-
-
-def greedy_solve(problem: Problem) -> Solution:
-    """The greedy first-fit schedule alone (a baseline, and what a clerk would do)."""
-    t0 = time.perf_counter()
-    visits, funnels = build_visits(problem)
-    placed = assign_rooms(problem, greedy(problem, visits))
-    value = _value(problem, [*problem.fixed, *placed])
-    everything = [*problem.fixed, *placed]
-    return Solution("GREEDY", time.perf_counter() - t0, value, value, everything,
-                    explain(problem, visits, funnels, placed), penalties(problem, everything),
-                    value)
-
-
-def solve(problem: Problem, options: Options | None = None,
-          on_progress: ProgressFn | None = None) -> Solution:
-    """Place as many priority-weighted sessions as possible, then polish the soft goals.
-
-    Stages, each holding what the ones before it reached (lexicographic):
-
-    - new week: (1) priority-weighted sessions placed, (2) soft-goal penalty minutes;
-    - re-planning (``problem.previous``): (1) touched patients' sessions rebooked, (2) untouched
-      appointments kept at their minute, (3) sessions placed, (4) moves, then swaps.
-
-    Fixed appointments come back unchanged at the head of ``appointments``. A time limit never
-    loses the best schedule found: the greedy first fit is the floor.
-    """
-    options = options or Options()
-    t0 = time.perf_counter()
-    visits, funnels = build_visits(problem)
-    first = greedy(problem, visits)
-    fixed_value = _value(problem, list(problem.fixed))
-    greedy_value = fixed_value + _value(problem, first)
-    log.info("greedy first fit: %d sessions placed, fixed ones included (weighted %d)",
-             len(first) + len(problem.fixed), greedy_value)
-    demand = capacity_bound(problem)
-    if on_progress is not None:  # the first schedule, before any model is built
-        on_progress(Progress("greedy", time.perf_counter() - t0, greedy_value, demand))
-    replanning = bool(problem.previous)
-    proven = _lp_bound(problem, visits, options, greedy_value) if not replanning else None
-    if proven is not None and on_progress is not None:
-        on_progress(Progress("bound", time.perf_counter() - t0, greedy_value, proven))
-    wide = choices(visits)
-    narrowed = not replanning and wide > NARROW_CHOICES
-    model = ChairModel(problem, narrow(problem, visits, first) if narrowed else visits)
-    if narrowed:
-        log.info("%d staff choices: each session chooses among at most %d people per need",
-                 wide, STAFF_CHOICES)
-    if options.use_hint:
-        model.hint(first)
-    if proven is not None:  # a proven bound: CP-SAT may stop as soon as it reaches it
-        model.model.add(model.placement_value() <= proven - fixed_value)
-    stages: list[tuple[str, Callable[[], Any], bool, float]] = []
-    if replanning:
-        model.untouched_kept()  # the move budget binds every stage
-        stages += [("rebook", model.rebooked_value, True, 0.15),
-                   ("keep", model.untouched_kept, True, 0.15)]
-    stages.append(("placement", model.placement_value, True,
-                   PLACEMENT_SHARE if options.soft_goals or replanning else 1.0))
-    if replanning:
-        stages.append(("fewest moves", model.changes, False, 0.3))
-    elif options.soft_goals:
-        stages.append(("soft goals", model.soft_penalty, False, 1 - PLACEMENT_SHARE))
-
-    def report(p: Progress) -> None:
-        if on_progress is not None:  # the model sees new sessions only: add the fixed ones
-            shift = fixed_value if p.stage == "placement" else 0
-            # a narrowed model's bound is not the week's: report the week's proven one; and
-            # CP-SAT's own can be looser than that (every wanted session, or the LP's)
-            week = p.bound + shift
-            if p.stage == "placement":
-                week = bound if narrowed else min(week, bound)
-            on_progress(Progress(p.stage, time.perf_counter() - t0, p.objective + shift, week))
-
-    best, status, bound = first, "GREEDY", demand if proven is None else min(demand, proven)
-    spent = time.perf_counter() - t0  # with deterministic limits: the budgets handed out
-
-    def budget(seconds: float) -> float:
-        nonlocal spent
-        if options.deterministic:
-            spent += seconds
-        return seconds
-
-    for k, (name, objective, maximize, share) in enumerate(stages):
-        if not visits:
-            status, bound = "OPTIMAL", fixed_value
-            break
-        used = spent if options.deterministic else time.perf_counter() - t0
-        window = max((options.time_limit - used) * share / sum(s[3] for s in stages[k:]), 0.5)
-        search = options.lns > 0 and name == "placement" and not replanning
-        first_pass = window * (1 - options.lns) if search else window
-        stage_t0 = time.perf_counter()
-        result = model.stage(name, objective(), maximize, budget(max(first_pass, 0.5)),
-                             options, report)
-        if result.appointments is None and search and result.status != "INFEASIBLE":
-            # CP-SAT found nothing in its first pass (an XL week can take longer than that
-            # to its first schedule): the neighbourhood search starts from the greedy one
-            result.appointments, result.status = list(first), "GREEDY"
-            result.bound = bound - fixed_value
-            model.model.add(model.placement_value() >= greedy_value - fixed_value)
-        if result.appointments is None:
-            if result.status == "INFEASIBLE" and name == "placement":
-                status = "INFEASIBLE"
-            break  # keep what the earlier stages (or greedy) found
-        if name == "placement":
-            if not replanning and _value(problem, result.appointments) < greedy_value - \
-                    fixed_value:
-                break  # cannot happen with the greedy hint held; the floor stays greedy
-            # CP-SAT's bound can be looser than every wanted session placed: keep the smaller.
-            # A narrowed model's optimum or bound is not the week's: neither is a proof
-            if narrowed:
-                status = "FEASIBLE" if result.status == "OPTIMAL" else result.status
-            else:
-                status, bound = result.status, min(result.bound + fixed_value, bound)
-            value = _value(problem, result.appointments)
-            if search and result.status != "OPTIMAL" and fixed_value + value < bound:
-                rest = window - (spent - used if options.deterministic
-                                 else time.perf_counter() - stage_t0)
-                result.appointments, value = improve(
-                    model, result.appointments, value, bound - fixed_value, budget(rest),
-                    options, report)
-                if status == "GREEDY" and fixed_value + value > greedy_value:
-                    status = "FEASIBLE"
-            if fixed_value + value >= bound:
-                status = "OPTIMAL"  # reached a proven bound (the LP's, or every session)
-        best = result.appointments
-    best = assign_rooms(problem, best)
-    everything = [*problem.fixed, *best]
-    proto = model.model.proto
-    return Solution(
-        model_size={"visits": len(visits), "variables": len(proto.variables),
-                    "constraints": len(proto.constraints)},
-        status=status,
-        seconds=time.perf_counter() - t0,
-        objective=fixed_value + _value(problem, best),
-        bound=bound,
-        appointments=everything,
-        unplaced=explain(problem, visits, funnels, best),
-        penalties=penalties(problem, everything),
-        greedy_objective=greedy_value,
-    )
-
-
-def choices(visits: list[Visit]) -> int:
-    """(Session, staff member) choices: how many staff literals the full model would have."""
-    return sum(len(pool) for v in visits for pool in v.staff)
-
-
-def narrow(problem: Problem, visits: list[Visit], first: list[Appointment]) -> list[Visit]:
-    """Copies of ``visits`` whose staff needs offer at most ``STAFF_CHOICES`` people each: the
-    person the greedy schedule ``first`` gave the session (so it stays a solution), the
-    patient's preferred staff, then a deterministic spread (a hash of patient, day, need and
-    person, so that each person keeps a share of every day's sessions and two needs drawing on
-    the same people keep different ones)."""
-    given = {(a.patient, a.day, problem.protocol_id(a)): a for a in first}
-    out = []
-    for v in visits:
-        a = given.get(ChairModel.key(v))
-        pools = []
-        for n, pool in enumerate(v.staff):
-            if len(pool) <= STAFF_CHOICES:
-                pools.append(pool)
-                continue
-            key = v.protocol.staff[n].key
-            mine = a.staff.get(key) if a is not None else None
-            ranked = sorted(pool, key=lambda s: (
-                s != mine, s not in v.patient.preferred_staff,
-                zlib.crc32(f"{v.patient.id}/{v.day.index}/{n}/{s}".encode())))
-            pools.append({s: pool[s] for s in ranked[:STAFF_CHOICES]})
-        out.append(replace(v, _staff=pools))
-    return out
-
-
-def _lp_bound(problem: Problem, visits: list[Visit], options: Options,
-              greedy_value: int) -> int | None:
-    """The LP relaxation's bound, rounded down (weights are whole), within its share of the
-    time limit; None when it is not proven in time, or not asked for."""
-    if options.lp_share <= 0 or not visits:
-        return None
-    starts = sum(len(v.starts) for v in visits)
-    if starts > LP_MAX_STARTS:
-        log.info("no LP bound: %d candidate starts (more than %d)", starts, LP_MAX_STARTS)
-        return None
-    # HiGHS stops by the clock: with deterministic limits it runs to the end, or whether the
-    # cap is there (and so the schedule) would depend on the machine
-    limit = math.inf if options.deterministic else max(0.5, options.time_limit * options.lp_share)
-    lp = lp_bound(problem, visits, time_limit=limit)
-    if lp.status != "OPTIMAL":
-        log.info("LP bound not proven in %.1f s (%s): CP-SAT's bound stands", lp.seconds,
-                 lp.status)
-        return None
-    proven = math.floor(lp.bound + 1e-6)
-    log.info("LP bound %d (%d columns, %d rows, %.1f s)", proven, lp.columns, lp.rows,
-             lp.seconds)
-    if proven < greedy_value:  # cannot be: a schedule beats it; never cut the greedy floor
-        log.error("LP bound %d below the greedy schedule's %d: left out", proven, greedy_value)
-        return None
-    return proven
-
-
-def capacity_bound(problem: Problem) -> int:
-    """Every wanted session (and follow-up) placed, weighted: the trivial upper bound."""
-    remaining = remaining_sessions(problem)
-    follow = follow_ups_wanted(problem)
-    fixed = _value(problem, list(problem.fixed))
-    fixed_follow = {a.patient: 0 for a in problem.fixed}
-    for a in problem.fixed:
-        fixed_follow[a.patient] += problem.is_follow_up(a)
-    return fixed + sum(p.priority * (remaining[p.id] + max(
-        0, follow.get(p.id, 0) - fixed_follow.get(p.id, 0))) for p in problem.patients)

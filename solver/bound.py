@@ -43,18 +43,17 @@ from solver.candidates import (
     fixed_days,
     fixed_follow_up_days,
     follow_ups_wanted,
-    mode_blocks,
     remaining_sessions,
 )
-from solver.greedy import HANDS, LOAD
-from solver.problem import Interval, Problem, Protocol
+from solver.problem import HANDS, LOAD, Interval, Problem, Protocol
 from solver.rooms import room_classes
+from solver.spans import mode_blocks
 
 __all__ = ["LpBound", "Prices", "lp_bound", "prices"]
 
 BUCKET = 15
-"""Minutes per bucket of the capacity rows (5, the usual slot grid, is exact and about three
-times the size; on the benchmark it moves the bound by under 1 %)."""
+"""Minutes per bucket of the capacity rows: 5, the usual slot grid, would be exact; 15 makes a
+much smaller LP with nearly the same bound (bench/README.md, "Variants tried")."""
 
 
 def _overlap(a: int, b: int, lo: int, hi: int) -> int:
@@ -94,8 +93,8 @@ def lp_bound(problem: Problem, visits: list[Visit] | None = None, *,
     ``weighted`` is False) sessions any schedule of ``problem`` places, fixed ones included.
 
     ``inf`` when HiGHS does not prove the LP optimal within ``time_limit`` seconds (an
-    unfinished simplex is no bound). ``per_person`` is tighter on staff-limited weeks (2-6 times
-    as long there); on a room-limited week with many interchangeable nurses it can take minutes.
+    unfinished simplex is no bound). ``per_person`` is tighter on staff-limited weeks, and slower
+    (bench/README.md); on a room-limited week with many interchangeable nurses it can take minutes.
 
     ``integral`` asks for whole sessions in every column (HiGHS's branch and bound): the same
     relaxation as a MIP, so its optimum, or when ``time_limit`` stops it first the best bound
@@ -238,9 +237,8 @@ class _Builder:
                   ) -> list[frozenset[str]]:
         """``pool`` and the largest known pools holding it: sessions confined to ``pool`` use
         the capacity of each (rows per pool alone would let two kinds of session each use a
-        shared room). Every known pool in between would be valid too; on the benchmark they
-        moved the bound by 0.1 on M-staff-1.15 (391.0 to 390.9) and tripled the LP's time on
-        L-room."""
+        shared room). Every known pool in between would be valid too, but barely tightens the
+        bound for much more LP time (bench/README.md, "Variants tried")."""
         key = (id(known), pool)  # room and staff ids may coincide: one cache for each
         if key not in self.above:
             if id(known) not in self.tops:

@@ -8,75 +8,31 @@ funnel counts explain why a session could not be placed at all.
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from solver.problem import Day, Interval, Mode, Patient, Problem, Protocol, Room, Staff
+from solver.problem import (
+    Day,
+    Interval,
+    Mode,
+    Patient,
+    Placement,
+    Problem,
+    Protocol,
+    Room,
+    Staff,
+)
 from solver.rooms import RoomClass, room_classes
-
-
-def inside(start: int, end: int, spans: Sequence[Interval]) -> bool:
-    """True when ``[start, end)`` lies wholly inside one of ``spans``.
-
-    ``spans`` are sorted and do not overlap (the problem's invariant), so a binary search finds
-    the only span that could hold it.
-    """
-    i = bisect_right(spans, (start, _END)) - 1
-    return i >= 0 and spans[i][0] <= start and end <= spans[i][1]
-
-
-_END = 10**12
-
-
-def inside_many(starts: np.ndarray, a: int, b: int, spans: Sequence[Interval]) -> np.ndarray:
-    """``inside(s + a, s + b, spans)`` for every ``s`` of ``starts`` at once."""
-    if not spans:
-        return np.zeros(len(starts), bool)
-    lo = np.fromiter((x for x, _ in spans), np.int64, len(spans))
-    hi = np.fromiter((y for _, y in spans), np.int64, len(spans))
-    i = np.searchsorted(lo, starts + a, side="right") - 1
-    return (i >= 0) & (hi[np.maximum(i, 0)] >= starts + b)
-
-
-def overlaps_any(start: int, end: int, spans: Sequence[Interval]) -> bool:
-    """True when ``[start, end)`` shares a moment with one of ``spans`` (sorted, disjoint)."""
-    i = bisect_right(spans, (end, -_END)) - 1  # the last span starting before ``end``
-    return i >= 0 and spans[i][1] > start
-
-
-def union(spans: Iterable[Interval]) -> tuple[Interval, ...]:
-    """Sorted spans with overlapping or touching ones joined: a hand-over at 12:00 between two
-    people's shifts covers a phase across 12:00."""
-    out: list[Interval] = []
-    for a, b in sorted(spans):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return tuple(out)
+from solver.spans import inside, inside_many, overlaps_any, union
 
 
 def need_spans(protocol: Protocol, modes: dict[str, Mode]) -> list[Interval]:
     """Offsets of the phases that have a mode, each phase on its own."""
     offsets = protocol.phase_offsets()
     return [offsets[p.name] for p in protocol.phases if p.name in modes]
-
-
-def mode_blocks(protocol: Protocol, modes: dict[str, Mode], wanted: set[Mode]) -> list[Interval]:
-    """Offsets of maximal runs of consecutive phases whose mode is in ``wanted``."""
-    blocks: list[Interval] = []
-    t = 0
-    for p in protocol.phases:
-        if modes.get(p.name) in wanted:
-            if blocks and blocks[-1][1] == t:
-                blocks[-1] = (blocks[-1][0], t + p.minutes)
-            else:
-                blocks.append((t, t + p.minutes))
-        t += p.minutes
-    return blocks
 
 
 @dataclass(slots=True)
@@ -115,6 +71,15 @@ class Visit:
             self._staff = [{k: both for k, v in sets.items() if (both := v & ok)}
                            for sets in self.options.staff]
         return self._staff
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        """(patient, day, protocol): what an appointment of this visit has in common with it."""
+        return self.patient.id, self.day.index, self.protocol.id
+
+    def with_staff(self, staff: list[dict[str, set[int]]]) -> Visit:
+        """A copy offering only ``staff`` (per need, some of ``self.staff``'s people)."""
+        return replace(self, _staff=staff)
 
 
 def follow_up_key(patient: str) -> str:
@@ -393,3 +358,41 @@ def _visit(problem: Problem, patient: Patient, protocol_id: str, day: Day, funne
     if not ok:
         return None
     return Visit(patient=patient, protocol=protocol, day=day, starts=sorted(ok), options=options)
+
+
+NARROW_CHOICES = 8_000
+"""New weeks whose sessions have more (session, staff member) choices than this search a
+narrower model (``narrow``): on the full model of a big week CP-SAT's search barely leaves the
+greedy schedule (figures in bench/README.md, "A narrower model for big weeks")."""
+STAFF_CHOICES = 3
+"""People a session of a narrowed week may get per staff need."""
+
+
+def choices(visits: list[Visit]) -> int:
+    """(Session, staff member) choices: how many staff literals the full model would have."""
+    return sum(len(pool) for v in visits for pool in v.staff)
+
+
+def narrow(problem: Problem, visits: list[Visit], first: list[Placement]) -> list[Visit]:
+    """Copies of ``visits`` whose staff needs offer at most ``STAFF_CHOICES`` people each: the
+    person the greedy schedule ``first`` gave the session (so it stays a solution), the
+    patient's preferred staff, then a deterministic spread (a hash of patient, day, need and
+    person, so that each person keeps a share of every day's sessions and two needs drawing on
+    the same people keep different ones)."""
+    given = {(a.patient, a.day, problem.protocol_id(a)): a for a in first}
+    out = []
+    for v in visits:
+        a = given.get(v.key)
+        pools = []
+        for n, pool in enumerate(v.staff):
+            if len(pool) <= STAFF_CHOICES:
+                pools.append(pool)
+                continue
+            key = v.protocol.staff[n].key
+            mine = a.staff.get(key) if a is not None else None
+            ranked = sorted(pool, key=lambda s: (
+                s != mine, s not in v.patient.preferred_staff,
+                zlib.crc32(f"{v.patient.id}/{v.day.index}/{n}/{s}".encode())))
+            pools.append({s: pool[s] for s in ranked[:STAFF_CHOICES]})
+        out.append(v.with_staff(pools))
+    return out

@@ -18,7 +18,7 @@ from solver.candidates import (
     remaining_sessions,
 )
 from solver.greedy import Ledger
-from solver.problem import Appointment, Day, Patient, Problem, Protocol, Unplaced
+from solver.problem import Day, Patient, Placement, Problem, Protocol, Unplaced
 
 
 def _days(days: list[Day]) -> str:
@@ -138,7 +138,7 @@ def _capacity_reason(problem: Problem, p: Patient, visits: list[Visit], ledger: 
 
 
 def explain(problem: Problem, visits: list[Visit], funnels: dict[str, Funnel],
-            appointments: list[Appointment]) -> list[Unplaced]:
+            appointments: list[Placement]) -> list[Unplaced]:
     """One entry per patient with sessions left unplaced, with the most telling reason (and
     one more for follow-ups left unplaced)."""
     remaining = remaining_sessions(problem)

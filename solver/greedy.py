@@ -15,30 +15,12 @@ from solver.candidates import (
     Visit,
     fixed_days,
     fixed_follow_up_days,
-    mode_blocks,
     remaining_sessions,
     step_protocol,
 )
-from solver.problem import Appointment, Interval, Mode, Patient, Problem, Protocol
+from solver.problem import HANDS, LOAD, Interval, Patient, Placement, Problem, Protocol
 from solver.rooms import class_of, room_classes
-
-HANDS = {Mode.HANDS_ON}
-LOAD = {Mode.HANDS_ON, Mode.MONITOR}
-
-
-def max_overlap(spans: list[Interval], start: int, end: int) -> int:
-    """The largest number of ``spans`` that overlap one moment of ``[start, end)``."""
-    events: list[tuple[int, int]] = []
-    for a, b in spans:
-        if a < end and start < b:
-            events.append((max(a, start), 1))
-            events.append((min(b, end), -1))
-    events.sort()
-    best = level = 0
-    for _, delta in events:
-        level += delta
-        best = max(best, level)
-    return best
+from solver.spans import mode_blocks
 
 
 class Ledger:
@@ -132,7 +114,7 @@ class Ledger:
         rows = self.rows([staff])
         return bool(self.staff_masks(rows, protocol, need, np.array([start]))[0, 0])
 
-    def book(self, protocol: Protocol, appointment: Appointment) -> None:
+    def book(self, protocol: Protocol, appointment: Placement) -> None:
         s = appointment.start
         if appointment.room is not None:  # a video session takes no room
             k = self.room_row[self.room_class[appointment.room]]
@@ -146,7 +128,7 @@ class Ledger:
                 self.load[k, s + a:s + b] += 1
 
 
-def greedy(problem: Problem, visits: list[Visit]) -> list[Appointment]:
+def greedy(problem: Problem, visits: list[Visit]) -> list[Placement]:
     """New appointments (fixed ones excluded) placed first-fit in priority order.
 
     When re-planning, every previous appointment that still fits exactly is kept first. A
@@ -172,7 +154,7 @@ def greedy(problem: Problem, visits: list[Visit]) -> list[Appointment]:
     used: dict[str, set[int]] = defaultdict(set)  # every day a patient has a session
     for a in problem.fixed:
         used[a.patient].add(a.day)
-    placed: list[Appointment] = []
+    placed: list[Placement] = []
     where = {(v.patient.id, v.day.index, v.protocol.id): v for v in visits if not v.follow_up}
     for a in problem.previous:
         visit = where.get((a.patient, a.day, problem.protocol_id(a)))
@@ -187,7 +169,7 @@ def greedy(problem: Problem, visits: list[Visit]) -> list[Appointment]:
                 or not patient.cap_allows(a.day, mine)
                 or not _step_ok(problem, patient, visit, mine)):
             continue
-        kept = Appointment(a.patient, a.day, a.start, a.room, dict(a.staff), None, a.protocol)
+        kept = Placement(a.patient, a.day, a.start, a.room, dict(a.staff), None, a.protocol)
         ledger.book(visit.protocol, kept)
         placed.append(kept)
         taken.setdefault(a.patient, []).append(a.day)
@@ -240,7 +222,7 @@ def _step_ok(problem: Problem, patient: Patient, visit: Visit, mine: list[int]) 
 
 
 def _follow_ups(problem: Problem, ledger: Ledger, patient: Patient, visits: list[Visit],
-                mine: list[int], used: set[int]) -> list[Appointment]:
+                mine: list[int], used: set[int]) -> list[Placement]:
     """One follow-up, first fit, for each of the patient's sessions not yet followed up.
 
     Fixed follow-ups take their sessions first (earliest session first: the windows all have
@@ -252,7 +234,7 @@ def _follow_ups(problem: Problem, ledger: Ledger, patient: Patient, visits: list
         match = next((s for s in sources if lo <= day - s <= hi), None)
         if match is not None:
             sources.remove(match)
-    out: list[Appointment] = []
+    out: list[Placement] = []
     by_day = {v.day.index: v for v in visits}
     for source in sources:
         for day in range(source + lo, source + hi + 1):
@@ -280,7 +262,7 @@ def _spacing_cost(patient: Patient, day: int, taken: list[int]) -> int:
     return max(ideal[0] - since, since - ideal[1], 0)
 
 
-def _fits_as_is(ledger: Ledger, visit: Visit, a: Appointment) -> bool:
+def _fits_as_is(ledger: Ledger, visit: Visit, a: Placement) -> bool:
     """Whether ``a`` could stand exactly as it is (time, room, staff) given the ledger."""
     protocol = visit.protocol
     if a.start not in visit.starts:
@@ -300,7 +282,7 @@ def _fits_as_is(ledger: Ledger, visit: Visit, a: Appointment) -> bool:
     return True
 
 
-def _first_fit(ledger: Ledger, visit: Visit) -> Appointment | None:
+def _first_fit(ledger: Ledger, visit: Visit) -> Placement | None:
     """The earliest start with a free room and free staff, preferred staff first.
 
     Each resource's free starts are computed for all of the visit's starts at once, a staff
@@ -345,6 +327,6 @@ def _first_fit(ledger: Ledger, visit: Visit) -> Appointment | None:
             room = (None if protocol.video
                     else options.room_ids[int(np.flatnonzero(rooms[:, k])[0])])
             own = None if protocol.id == visit.patient.protocol else protocol.id
-            return Appointment(visit.patient.id, visit.day.index, int(starts[k]), room, staff,
-                               None, own)
+            return Placement(visit.patient.id, visit.day.index, int(starts[k]), room, staff,
+                             None, own)
     return None

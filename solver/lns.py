@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from ortools.sat.python import cp_model
 
 from solver.candidates import remaining_sessions
-from solver.model import ChairModel, ProgressFn, cp_solver
-from solver.problem import Appointment, Options, Progress
+from solver.cpmodel import ChairModel, ProgressFn, cp_solver
+from solver.problem import Options, Placement, Progress
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class Window:
     """Weighted sessions of patients short of their wanted count that could go here."""
 
 
-def windows(model: ChairModel, placed: list[Appointment]) -> list[Window]:
+def windows(model: ChairModel, placed: list[Placement]) -> list[Window]:
     """Every neighbourhood, the most promising first: one day, two days side by side, one
     protocol's visits, the visits one staff member could take; ranked by the weighted sessions
     of patients still short of their wanted count that could go there, then smallest first."""
@@ -74,9 +74,9 @@ MAX_SHARE = 0.3
 already works on the whole model."""
 
 
-def improve(model: ChairModel, placed: list[Appointment], value: int, bound: int,
+def improve(model: ChairModel, placed: list[Placement], value: int, bound: int,
             seconds: float, options: Options,
-            on_progress: ProgressFn | None = None) -> tuple[list[Appointment], int]:
+            on_progress: ProgressFn | None = None) -> tuple[list[Placement], int]:
     """The best schedule found by re-solving windows around ``placed`` (worth ``value``, the
     model's placement value) within ``seconds``; never worse than ``placed``. The model then
     holds the best value found and is hinted with it, as after its own stages."""
@@ -115,8 +115,8 @@ def _per_window(size: int) -> float:
     return min(8.0, max(1.0, size / 100))
 
 
-def _solve_window(model: ChairModel, placed: list[Appointment], window: Window, value: int,
-                  seconds: float, options: Options) -> list[Appointment] | None:
+def _solve_window(model: ChairModel, placed: list[Placement], window: Window, value: int,
+                  seconds: float, options: Options) -> list[Placement] | None:
     """The window re-solved with everything else as in ``placed``, worth more than ``value``;
     None when CP-SAT finds no such schedule in ``seconds``."""
     m = model.model.clone()
@@ -129,7 +129,7 @@ def _solve_window(model: ChairModel, placed: list[Appointment], window: Window, 
     for i, visit in enumerate(model.visits):
         if i in window.visits:
             continue
-        a = chosen.get(ChairModel.key(visit))
+        a = chosen.get(visit.key)
         pin(v.present[i], int(a is not None))
         if a is None:
             continue

@@ -24,6 +24,12 @@ class Mode(StrEnum):
     MONITOR = "monitor"
 
 
+HANDS = frozenset({Mode.HANDS_ON})
+"""Modes in which a staff member attends one patient at a time."""
+LOAD = frozenset({Mode.HANDS_ON, Mode.MONITOR})
+"""Modes in which a patient counts toward a staff member's ``max_patients``."""
+
+
 @dataclass(frozen=True, slots=True)
 class Phase:
     name: str
@@ -186,7 +192,10 @@ class Day:
 
 
 @dataclass(frozen=True, slots=True)
-class Appointment:
+class Placement:
+    """One session at a minute, with its room and staff: a fixed, previous or placed
+    appointment."""
+
     patient: str
     day: int
     start: int
@@ -224,13 +233,13 @@ class Problem:
     rooms: tuple[Room, ...]
     staff: tuple[Staff, ...]
     patients: tuple[Patient, ...]
-    fixed: tuple[Appointment, ...] = ()
+    fixed: tuple[Placement, ...] = ()
     weights: Weights = field(default_factory=Weights)
     revisions: dict[str, tuple[tuple[int, Protocol], ...]] = field(default_factory=dict)
     """Protocol id -> (first day index, protocol in force from then on), in day order."""
     not_before: int | None = None
     """No new session may start before this minute (re-planning: the past is frozen)."""
-    previous: tuple[Appointment, ...] = ()
+    previous: tuple[Placement, ...] = ()
     """Appointments patients already know of: kept exactly where possible (re-planning)."""
     touched: frozenset[str] = frozenset()
     """Ids among ``previous`` that an event touched: they may have to move; the others move
@@ -248,20 +257,15 @@ class Problem:
                 current = revised
         return current
 
-    def session_protocol(self, patient: str, day: int) -> Protocol:
-        """The protocol of ``patient``'s session on day ``day`` (the patient's own protocol:
-        use :meth:`appointment_protocol` for an appointment, which may be a step or follow-up)."""
-        return self.protocol_for(self.patient[patient].protocol, day)
-
-    def protocol_id(self, a: Appointment) -> str:
+    def protocol_id(self, a: Placement) -> str:
         """The protocol id of appointment ``a``."""
         return a.protocol or self.patient[a.patient].protocol
 
-    def appointment_protocol(self, a: Appointment) -> Protocol:
+    def appointment_protocol(self, a: Placement) -> Protocol:
         """The protocol of appointment ``a`` as in force on its day."""
         return self.protocol_for(self.protocol_id(a), a.day)
 
-    def is_follow_up(self, a: Appointment) -> bool:
+    def is_follow_up(self, a: Placement) -> bool:
         """Whether ``a`` is a follow-up session of its patient (``Patient.follow_up``)."""
         follow = self.patient[a.patient].follow_up
         return follow is not None and a.protocol == follow[0]
@@ -310,7 +314,7 @@ class Solution:
     """Priority-weighted sessions placed (fixed ones included)."""
     bound: int
     """Best proven upper bound on ``objective``."""
-    appointments: list[Appointment]
+    appointments: list[Placement]
     unplaced: list[Unplaced]
     penalties: dict[str, int] = field(default_factory=dict)
     """Soft-goal penalty minutes by goal name (unweighted)."""

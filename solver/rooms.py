@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass
 
-from solver.problem import Appointment, Interval, Problem
+from solver.problem import Interval, Placement, Problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,12 +52,12 @@ def class_of(problem: Problem) -> dict[str, str]:
     return out
 
 
-def assign_rooms(problem: Problem, appointments: list[Appointment]) -> list[Appointment]:
+def assign_rooms(problem: Problem, appointments: list[Placement]) -> list[Placement]:
     """Give every appointment booked in a pooled class a real room, chair by chair."""
     classes = room_classes(problem)
     chairs = {r.id: r.chairs for r in problem.rooms}
     out = [a for a in appointments if a.room is None or not a.room.startswith("class:")]
-    pooled: dict[str, list[Appointment]] = {}
+    pooled: dict[str, list[Placement]] = {}
     for a in appointments:  # a video session (room None) takes no room
         if a.room is not None and a.room.startswith("class:"):
             pooled.setdefault(a.room, []).append(a)
@@ -70,6 +70,6 @@ def assign_rooms(problem: Problem, appointments: list[Appointment]) -> list[Appo
             ready, room, seat = heapq.heappop(free)
             if ready > a.start:  # cannot happen when the class never overlaps beyond its chairs
                 raise ValueError(f"room class {cid} over capacity at minute {a.start}")
-            out.append(Appointment(a.patient, a.day, a.start, room, a.staff, a.id, a.protocol))
+            out.append(Placement(a.patient, a.day, a.start, room, a.staff, a.id, a.protocol))
             heapq.heappush(free, (a.start + protocol.minutes + protocol.turnover, room, seat))
     return out

@@ -1,7 +1,7 @@
 """Soft-goal penalties of a finished schedule, in minutes, one number per named goal.
 
 These are the exact definitions the report shows; the CP-SAT model optimises linear proxies of
-them (see ``model.ChairModel._soft_*``).
+them (see ``cpmodel.ChairModel._soft_*``).
 """
 
 from __future__ import annotations
@@ -9,9 +9,8 @@ from __future__ import annotations
 import itertools
 from collections import Counter, defaultdict
 
-from solver.candidates import mode_blocks
-from solver.greedy import LOAD, max_overlap
-from solver.problem import Appointment, Interval, Problem
+from solver.problem import LOAD, Interval, Placement, Problem
+from solver.spans import max_overlap, mode_blocks
 
 
 def _union_length(spans: list[Interval]) -> int:
@@ -24,7 +23,7 @@ def _union_length(spans: list[Interval]) -> int:
     return total
 
 
-def penalties(problem: Problem, appointments: list[Appointment]) -> dict[str, int]:
+def penalties(problem: Problem, appointments: list[Placement]) -> dict[str, int]:
     """``preferred_staff``, ``stagger``, ``slack``, ``compact`` (idle), ``continuity`` (time of
     day) and ``usual_staff`` minutes, and ``spacing_days`` when any patient has an ideal
     spacing."""
@@ -74,7 +73,7 @@ def penalties(problem: Problem, appointments: list[Appointment]) -> dict[str, in
     return out
 
 
-def spacing_days(problem: Problem, appointments: list[Appointment]) -> int:
+def spacing_days(problem: Problem, appointments: list[Placement]) -> int:
     """Days by which consecutive sessions (the last one before the horizon included) lie
     outside the later session's ideal gap."""
     days: dict[str, list[int]] = defaultdict(list)
@@ -93,10 +92,10 @@ def spacing_days(problem: Problem, appointments: list[Appointment]) -> int:
     return total
 
 
-def _other_staff(problem: Problem, appointments: list[Appointment]) -> int:
+def _other_staff(problem: Problem, appointments: list[Placement]) -> int:
     """Session minutes of patients with two or more sessions spent with someone other than
     their most frequent person for that staff entry (entries with modes)."""
-    mine: dict[str, list[Appointment]] = defaultdict(list)
+    mine: dict[str, list[Placement]] = defaultdict(list)
     for a in appointments:
         mine[a.patient].append(a)
     total = 0
@@ -117,7 +116,7 @@ def _other_staff(problem: Problem, appointments: list[Appointment]) -> int:
     return total
 
 
-def _continuity(appointments: list[Appointment]) -> int:
+def _continuity(appointments: list[Placement]) -> int:
     """Minutes patients' sessions start away from their median time of day (24 h per day
     index: the CP-SAT model's measure)."""
     times: dict[str, list[int]] = defaultdict(list)

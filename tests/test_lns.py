@@ -11,9 +11,9 @@ from scheduler.documents import schedule_from_solution
 from scheduler.validate import validate_scenario
 from solver import Options, Solution, solve
 from solver.candidates import build_visits
+from solver.cpmodel import ChairModel
 from solver.greedy import greedy
 from solver.lns import improve, windows
-from solver.model import ChairModel
 from solver.rooms import assign_rooms
 
 SPEC = Spec("S", "staff", 1.15, seed=2)

@@ -16,8 +16,8 @@ from scheduler.documents import schedule_from_solution
 from scheduler.validate import validate_scenario
 from solver import STAFF_CHOICES, Options, Progress, capacity_bound, choices, narrow, solve
 from solver.candidates import build_visits
+from solver.cpmodel import ChairModel
 from solver.greedy import greedy
-from solver.model import ChairModel
 
 ROOMY = Spec("M", "room", 0.8)
 """Nurses to spare: most sessions could have any of ten or more people."""
@@ -56,7 +56,7 @@ def test_a_narrowed_week_is_valid_and_never_a_proof(limit: Literal["room", "staf
     full = solve(problem, Options(time_limit=5, soft_goals=False), seen.append)
     # progress never reports a bound looser than every wanted session (CP-SAT's can be)
     assert all(e.bound <= capacity_bound(problem) for e in seen if e.stage == "placement")
-    monkeypatch.setattr(solver, "NARROW_CHOICES", 0)
+    monkeypatch.setattr(solver.candidates, "NARROW_CHOICES", 0)
     events: list[Progress] = []
     solution = solve(problem, Options(time_limit=5, soft_goals=False), events.append)
     # progress reports the week's proven bound, never the narrow model's (found by review)
@@ -81,6 +81,6 @@ def test_re_planning_keeps_every_choice(monkeypatch: pytest.MonkeyPatch) -> None
 
     again = replace(problem, previous=tuple(week.appointments))
     wide = solve(again, Options(time_limit=3, soft_goals=False))
-    monkeypatch.setattr(solver, "NARROW_CHOICES", 0)
+    monkeypatch.setattr(solver.candidates, "NARROW_CHOICES", 0)
     narrow_threshold = solve(again, Options(time_limit=3, soft_goals=False))
     assert narrow_threshold.model_size == wide.model_size

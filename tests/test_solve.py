@@ -88,8 +88,8 @@ def test_greedy_hint_is_feasible_for_the_model() -> None:
     from ortools.sat.python import cp_model
 
     from solver.candidates import build_visits
+    from solver.cpmodel import ChairModel
     from solver.greedy import greedy
-    from solver.model import ChairModel
 
     problem = to_problem(load_scenario(DEMO))
     visits, _ = build_visits(problem)

@@ -23,7 +23,7 @@ from scheduler.documents import (
 from scheduler.errors import InvalidInput, Issue, NotFound
 from scheduler.model import Scenario
 from scheduler.usecases.check import check_schedule
-from solver import Appointment as Placed
+from solver import Placement
 
 __all__ = ["cancel_appointment", "diff_schedules", "move_appointment", "place_session",
            "try_placement"]
@@ -82,8 +82,8 @@ def move_appointment(scenario: Scenario, schedule: Schedule, ref: str, start: da
     if not 0 <= day < scenario.horizon.days:
         raise InvalidInput([Issue("start", f"{start.isoformat()} is outside the horizon")])
     own = placed_of(old, clock).protocol
-    moved = appointment_of(Placed(old.patient, day, clock.minute(start), room or old.room,
-                                  dict(staff if staff is not None else old.staff), ref, own),
+    moved = appointment_of(Placement(old.patient, day, clock.minute(start), room or old.room,
+                                     dict(staff if staff is not None else old.staff), ref, own),
                            problem, clock)
     appointments = [moved if a.id == ref else a for a in schedule.appointments]
     candidate = _with_figures(scenario, schedule, appointments, list(schedule.unplaced))
@@ -146,8 +146,8 @@ def try_placement(scenario: Scenario, schedule: Schedule, patient: str, start: d
             unplaced.append(u)
     best: tuple[Schedule, list[str]] | None = None
     for choice in choices:
-        [placed] = assign_ids([Placed(patient, day, clock.minute(start), room,
-                                      {k: v for k, v in choice.items() if v})], taken)
+        [placed] = assign_ids([Placement(patient, day, clock.minute(start), room,
+                                         {k: v for k, v in choice.items() if v})], taken)
         added = appointment_of(placed, problem, clock)
         candidate = _with_figures(scenario, schedule, [*schedule.appointments, added],
                                   unplaced)

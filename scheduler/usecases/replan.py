@@ -51,8 +51,7 @@ from scheduler.model import Scenario
 from scheduler.usecases.inputs import known_appointments
 from scheduler.usecases.plan import ProgressFn
 from scheduler.validate import validate_scenario
-from solver import Appointment as Placed
-from solver import Options, Solution, solve
+from solver import Options, Placement, Solution, solve
 
 log = logging.getLogger(__name__)
 
@@ -107,13 +106,14 @@ def _frozen(issue: Issue, why: list[str]) -> Issue:
     return issue
 
 
-def _match_ids(appointments: list[Placed], known: list[Placed], taken: set[str]) -> list[Placed]:
+def _match_ids(appointments: list[Placement], known: list[Placement],
+               taken: set[str]) -> list[Placement]:
     """Carry ids over: a patient's session on the same day first, then in date order."""
-    by_patient: dict[tuple[str, str | None], list[Placed]] = defaultdict(list)
+    by_patient: dict[tuple[str, str | None], list[Placement]] = defaultdict(list)
     for k in sorted(known, key=lambda a: a.start):  # a session's id never goes to a follow-up
         by_patient[k.patient, k.protocol].append(k)
-    out: list[Placed] = []
-    pending: list[Placed] = []
+    out: list[Placement] = []
+    pending: list[Placement] = []
     for a in sorted(appointments, key=lambda a: a.start):
         if a.id is not None:
             out.append(a)
@@ -229,7 +229,7 @@ def replan(scenario: Scenario, previous: Schedule, events: Sequence[Any], now: d
     untouched, affected = split_affected(updated, previous, future, events)
     clock = SlotClock(updated)
 
-    def known(a: Appointment) -> Placed:
+    def known(a: Appointment) -> Placement:
         return placed_of(a, clock)
 
     problem = to_problem(updated, not_before=now,

@@ -31,8 +31,7 @@ from scheduler.usecases.whatif.results import (
     Probe,
 )
 from scheduler.validate import validate_scenario
-from solver import Appointment as Placed
-from solver import Problem, solve
+from solver import Placement, Problem, solve
 from solver.bound import lp_bound, prices
 
 __all__ = ["ProbeJob", "bottleneck_of", "probe_jobs", "relaxations", "run_probe"]
@@ -44,7 +43,7 @@ class ProbeJob:
     change: str
     scenario: Scenario
     edits: tuple[tuple[str, Any], ...]
-    known: tuple[Placed, ...]
+    known: tuple[Placement, ...]
     """The variant's appointments (its confirmed ``fixed`` ones aside): the start of every
     probe, and what each patient keeps."""
     options: WhatIfOptions

@@ -21,8 +21,7 @@ import pandas as pd
 from scheduler.compile import SlotClock, to_problem
 from scheduler.documents import Schedule, placed_of
 from scheduler.model import Scenario
-from solver import Appointment as Placed
-from solver import Interval, Problem
+from solver import Interval, Placement, Problem
 
 __all__ = ["LOADS", "WEEKDAY_NAMES", "Load", "Usage", "booked", "load", "usage"]
 
@@ -68,7 +67,7 @@ class Usage:
                 f"{min(hours):02d}:00–{max(hours) + 1:02d}:00")
 
 
-def booked(schedule: Schedule, clock: SlotClock) -> list[Placed]:
+def booked(schedule: Schedule, clock: SlotClock) -> list[Placement]:
     """A schedule's appointments as the solver's (minutes since the horizon's origin)."""
     return [placed_of(a, clock) for a in schedule.appointments]
 
@@ -101,7 +100,7 @@ class _Timeline:
     roles: tuple[str, ...]
 
 
-def _timeline(problem: Problem, clock: SlotClock, appointments: Sequence[Placed]) -> _Timeline:
+def _timeline(problem: Problem, clock: SlotClock, appointments: Sequence[Placement]) -> _Timeline:
     dates = clock.scenario.dates()
     n = clock.minute(clock.wall(dates[-1] + timedelta(days=1), "00:00"))
     local = pd.date_range(clock.origin, periods=n, freq="min", tz=UTC).tz_convert(clock.tz)
@@ -142,7 +141,7 @@ def _timeline(problem: Problem, clock: SlotClock, appointments: Sequence[Placed]
                      np.minimum(needed, 1), tuple(roles))
 
 
-def usage(problem: Problem, clock: SlotClock, appointments: Sequence[Placed]) -> Usage:
+def usage(problem: Problem, clock: SlotClock, appointments: Sequence[Placement]) -> Usage:
     """Room and nurse utilization by weekday and hour, and prescriber cover, of a schedule."""
     t = _timeline(problem, clock, appointments)
     cell = t.cell
@@ -211,7 +210,7 @@ def week_load(scenario: Scenario, schedule: Schedule) -> Load:
     return load(to_problem(scenario), clock, booked(schedule, clock))
 
 
-def load(problem: Problem, clock: SlotClock, appointments: Sequence[Placed]) -> Load:
+def load(problem: Problem, clock: SlotClock, appointments: Sequence[Placement]) -> Load:
     """The minutes behind the utilization of one schedule (see :class:`Load`)."""
     t = _timeline(problem, clock, appointments)
 

@@ -24,13 +24,12 @@ from scheduler.usecases.whatif.figures import booked
 from scheduler.usecases.whatif.plan import WhatIfOptions, fresh_ids
 from scheduler.usecases.whatif.results import Headroom, Step
 from scheduler.validate import validate_scenario
-from solver import Appointment as Placed
-from solver import Problem, solve
+from solver import Placement, Problem, solve
 
 __all__ = ["Search", "StepJob", "clones", "headroom", "run_step"]
 
 
-def _sessions_of(problem: Problem, appointments: Sequence[Placed],
+def _sessions_of(problem: Problem, appointments: Sequence[Placement],
                  ids: set[str] | None = None) -> int:
     """Sessions (follow-ups aside: they are not ``sessions``) of the patients ``ids`` (all
     when None)."""

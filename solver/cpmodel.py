@@ -1,4 +1,8 @@
-"""The CP-SAT model: variables, hard rules, objective; plain data in, plain data out.
+"""The CP-SAT model: plain data in, plain data out.
+
+It reads in the order it is built: data (the visits, room classes and fixed appointments' staff
+blocks), variables, hard rules, then per stage the measures of an objective (the variables and
+constraints that define a soft goal or a re-planning count) and the objectives, sums of those.
 
 Each candidate visit (a patient on a day, see ``candidates``) is an optional session with a start
 variable whose domain is that day's allowed starts. Choosing a room or a staff member is a Boolean
@@ -11,14 +15,17 @@ The search runs in lexicographic stages (``stage``), each holding the value the 
 reached, hinted with the greedy first fit and then with the previous stage's schedule; which
 objectives, in which order, is ``solver.solve``'s choice (placement then soft goals for a new week;
 rebook, keep, place, fewest moves when re-planning).
+
+The order of variables and constraints is part of the search: with a seed and deterministic
+limits, CP-SAT's schedule depends on it, so a reorganisation of this module keeps it.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import combinations
 
 from ortools.sat.python import cp_model
 
@@ -26,16 +33,15 @@ from solver.candidates import (
     Visit,
     fixed_days,
     fixed_follow_up_days,
-    mode_blocks,
     remaining_sessions,
 )
-from solver.greedy import HANDS, LOAD
-from solver.problem import Appointment, Interval, Options, Problem, Progress, Protocol
+from solver.problem import HANDS, LOAD, Interval, Options, Placement, Problem, Progress
 from solver.rooms import room_classes
-
-log = logging.getLogger(__name__)
+from solver.spans import mode_blocks, overlap, pieces
 
 ProgressFn = Callable[[Progress], None]
+Terms = list[tuple[int, cp_model.LinearExprT]]
+"""Penalty terms: (coefficient, expression)."""
 
 
 @dataclass(slots=True)
@@ -44,6 +50,38 @@ class Variables:
     start: dict[int, cp_model.IntVar] = field(default_factory=dict)
     room: dict[tuple[int, str], cp_model.IntVar] = field(default_factory=dict)
     staff: dict[tuple[int, int, str], cp_model.IntVar] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Engagement:
+    """One staff member's part in a booked appointment (one staff need of it)."""
+
+    appointment: Placement
+    key: str
+    """The staff need's key."""
+    who: str
+    hands: list[Interval]
+    """Hands-on blocks, offsets from the appointment's start."""
+    load: list[Interval]
+    """Engaged (hands-on or monitoring) blocks, offsets from the appointment's start."""
+    dose: int | None
+    """The dosing's offset when the need is engaged then (staggering), else None."""
+
+
+def engagements(problem: Problem, appointments: list[Placement] | tuple[Placement, ...]
+                ) -> list[Engagement]:
+    """Per appointment, in order, and per staff need with someone assigned: its engagement."""
+    out = []
+    for a in appointments:
+        p = problem.appointment_protocol(a)
+        dose = p.phase_offsets()[p.dose][0]
+        for need in p.staff:
+            who = a.staff.get(need.key)
+            if who is not None:
+                out.append(Engagement(a, need.key, who, mode_blocks(p, need.modes, HANDS),
+                                      mode_blocks(p, need.modes, LOAD),
+                                      dose if p.dose in need.modes else None))
+    return out
 
 
 class _Reporter(cp_model.CpSolverSolutionCallback):
@@ -61,29 +99,40 @@ class _Reporter(cp_model.CpSolverSolutionCallback):
 @dataclass(slots=True)
 class StageResult:
     status: str
-    objective: int
     bound: int
-    appointments: list[Appointment] | None
+    appointments: list[Placement] | None
 
 
 class ChairModel:
-    """Builds the model once; ``solve_placement`` then ``solve_soft`` run the two stages."""
+    """Builds the variables and hard rules once; ``stage`` then optimises one objective at a
+    time, holding each stage's value for the next."""
 
     def __init__(self, problem: Problem, visits: list[Visit]) -> None:
+        # data
         self.problem = problem
         self.visits = visits
+        self.classes = room_classes(problem)
+        self._fixed_staff = engagements(problem, problem.fixed)
+        """The fixed appointments' staff blocks (hands-on, engaged, dosing), derived once."""
+        self._occupancy: dict[str, list[cp_model.IntervalVar]] = defaultdict(list)
+        """Per room class, the intervals its sessions occupy (``_rule_rooms``)."""
+        self._kept: dict[str, tuple[int, cp_model.IntVar]] = {}
+        self._untouched: cp_model.LinearExprT = 0
+        self._rebooked: cp_model.LinearExprT = 0
+        self._hinted: list[Placement] = []
+        # variables
         self.model = cp_model.CpModel()
         self.vars = Variables()
-        self.classes = room_classes(problem)
-        self._kept_at: dict[str, tuple[int, cp_model.IntVar]] | None = None
-        self._untouched: cp_model.LinearExprT | None = None
-        self._hinted: list[Appointment] = []
         self._make_variables()
+        # hard rules, in the order CP-SAT receives them
         self._rule_one_choice_per_visit()
-        self._rule_patient_sessions_and_gaps()
+        self._rules_per_patient()
         self._rule_rooms()
         self._rule_staff()
         self._redundant_energy()
+        if problem.previous:  # re-planning: the move budget, then what rebooking counts
+            self._rule_move_budget()
+            self._rebooked = self._rebooked_counts()
 
     # ----------------------------------------------------------------- variables
     def _make_variables(self) -> None:
@@ -99,15 +148,16 @@ class ChairModel:
                 for s in pool:
                     v.staff[i, n, s] = m.new_bool_var(f"staff{tag}_{n}_{s}")
 
+    # ----------------------------------------------------------------- hard rules
     def _restrict(self, i: int, allowed: set[int], lit: cp_model.IntVar) -> None:
         if len(allowed) < len(self.visits[i].starts):
             self.model.add_linear_expression_in_domain(
                 self.vars.start[i], cp_model.Domain.from_values(sorted(allowed))
             ).only_enforce_if(lit)
 
-    # ----------------------------------------------------------------- hard rules
     def _rule_one_choice_per_visit(self) -> None:
-        """Hard: a present visit has exactly one room and one staff member per need."""
+        """Hard: a present visit has exactly one room and one staff member per need, each at a
+        start its hours allow, and one person takes at most one of its needs."""
         m, v = self.model, self.vars
         for i, visit in enumerate(self.visits):
             if not visit.protocol.video:  # a video session takes no room
@@ -124,35 +174,46 @@ class ChairModel:
                 if len(lits) > 1:
                     m.add_at_most_one(lits)
 
-    def _rule_patient_sessions_and_gaps(self) -> None:
-        """Hard: at most the wanted sessions, one a day, consecutive ones min_gap_days apart,
-        at most a calendar week's cap in that week (fixed sessions included); the dose step's
-        protocol by the session's place; each follow-up matched to its own earlier session."""
-        m, v = self.model, self.vars
+    def _rules_per_patient(self) -> None:
+        """Hard: each patient's own rules, patient by patient: ``_rule_sessions_wanted``,
+        ``_rule_week_caps``, ``_rule_min_gap``, ``_rule_step``; then for each patient with
+        follow-ups ``_rule_follow_up_day`` and ``_rule_follow_up_matched``."""
         remaining = remaining_sessions(self.problem)
+        fixed = fixed_days(self.problem)
         by_patient: dict[str, list[int]] = defaultdict(list)
         follow: dict[str, list[int]] = defaultdict(list)
         for i, visit in enumerate(self.visits):
             (follow if visit.follow_up else by_patient)[visit.patient.id].append(i)
-        fixed = fixed_days(self.problem)
         for pid, idx in by_patient.items():
-            m.add(sum(v.present[i] for i in idx) <= remaining[pid])
-            patient = self.visits[idx[0]].patient
-            for first, last, most in patient.week_caps:
-                mine = [v.present[i] for i in idx if first <= self.visits[i].day.index <= last]
-                booked = sum(1 for d in fixed.get(pid, []) if first <= d <= last)
-                if mine:
-                    m.add(sum(mine) <= max(0, most - booked))
-            for a in idx:
-                for b in idx:
-                    da, db = self.visits[a].day.index, self.visits[b].day.index
-                    gap = max(1, self.visits[a].patient.min_gap_days)
-                    if a < b and abs(da - db) < gap:
-                        m.add_bool_or([~v.present[a], ~v.present[b]])
-            if patient.step is not None:
+            self._rule_sessions_wanted(idx, remaining[pid])
+            self._rule_week_caps(idx, fixed.get(pid, []))
+            self._rule_min_gap(idx)
+            if self.problem.patient[pid].step is not None:
                 self._rule_step(pid, idx, fixed.get(pid, []))
         for pid, idx in follow.items():
-            self._rule_follow_ups(pid, by_patient.get(pid, []), idx, fixed.get(pid, []))
+            self._rule_follow_up_day(by_patient.get(pid, []), idx)
+            self._rule_follow_up_matched(pid, by_patient.get(pid, []), idx)
+
+    def _rule_sessions_wanted(self, idx: list[int], remaining: int) -> None:
+        """Hard: at most the patient's wanted sessions, fixed ones counted (``remaining``)."""
+        self.model.add(sum(self.vars.present[i] for i in idx) <= remaining)
+
+    def _rule_week_caps(self, idx: list[int], fixed: list[int]) -> None:
+        """Hard: at most a calendar week's cap of sessions in that week, fixed ones included."""
+        patient = self.visits[idx[0]].patient
+        for first, last, most in patient.week_caps:
+            mine = [self.vars.present[i] for i in idx
+                    if first <= self.visits[i].day.index <= last]
+            booked = sum(1 for d in fixed if first <= d <= last)
+            if mine:
+                self.model.add(sum(mine) <= max(0, most - booked))
+
+    def _rule_min_gap(self, idx: list[int]) -> None:
+        """Hard: one session a day, consecutive ones at least ``min_gap_days`` apart."""
+        gap = max(1, self.visits[idx[0]].patient.min_gap_days)
+        for a, b in combinations(idx, 2):
+            if abs(self.visits[a].day.index - self.visits[b].day.index) < gap:
+                self.model.add_bool_or([~self.vars.present[a], ~self.vars.present[b]])
 
     def _rule_step(self, pid: str, idx: list[int], fixed: list[int]) -> None:
         """Hard: a session uses the step's protocol exactly when ``after`` or more of the
@@ -179,20 +240,23 @@ class ChairModel:
             else:
                 m.add(rule).only_enforce_if(lit)
 
-    def _rule_follow_ups(self, pid: str, idx: list[int], follow: list[int],
-                         fixed: list[int]) -> None:
-        """Hard: one session a day with the patient's sessions; each follow-up matched to a
-        distinct session of the patient's ``follows`` protocol (placed, fixed or the last before
-        the horizon) low..high days before it; fixed follow-ups take their matches first."""
-        m, v = self.model, self.vars
-        patient = self.problem.patient[pid]
-        assert patient.follow_up is not None
-        _, lo, hi = patient.follow_up
+    def _rule_follow_up_day(self, idx: list[int], follow: list[int]) -> None:
+        """Hard: a follow-up never on a day with one of the patient's sessions."""
+        v = self.vars
         for i in follow:
             day = self.visits[i].day.index
             same = [v.present[j] for j in idx if self.visits[j].day.index == day]
             if same:
-                m.add_at_most_one([v.present[i], *same])
+                self.model.add_at_most_one([v.present[i], *same])
+
+    def _rule_follow_up_matched(self, pid: str, idx: list[int], follow: list[int]) -> None:
+        """Hard: each follow-up matched to a distinct session of the patient's ``follows``
+        protocol (placed, fixed or the last before the horizon) low..high days before it; fixed
+        follow-ups take their matches first."""
+        m, v = self.model, self.vars
+        patient = self.problem.patient[pid]
+        assert patient.follow_up is not None
+        _, lo, hi = patient.follow_up
         # only sessions of the protocol follow-ups follow (after a step, its protocol: a KAP
         # integration follows a dosing, never a preparation session)
         sources: list[tuple[int, cp_model.LinearExprT]] = [
@@ -218,27 +282,26 @@ class ChairModel:
         for n, matches in uses.items():
             m.add(cp_model.LinearExpr.sum(matches) <= sources[n][1])
 
-    def _fixed_protocol(self, a: Appointment) -> Protocol:
-        return self.problem.appointment_protocol(a)
-
     def _rule_rooms(self) -> None:
         """Hard: at most `chairs` sessions (turnover included) in a room at any moment."""
         m, v = self.model, self.vars
-        intervals_per_room: dict[str, list[cp_model.IntervalVar]] = defaultdict(list)
         for i, visit in enumerate(self.visits):
             size = visit.protocol.minutes + visit.protocol.turnover
             for r in visit.rooms:
-                intervals_per_room[r].append(m.new_optional_fixed_size_interval_var(
+                self._occupancy[r].append(m.new_optional_fixed_size_interval_var(
                     v.start[i], size, v.room[i, r], f"occupy{i}_{r}"))
         for a in self.problem.fixed:
-            p = self._fixed_protocol(a)
+            p = self.problem.appointment_protocol(a)
             if a.room is None:  # a video session
                 continue
-            intervals_per_room[a.room].append(
+            self._occupancy[a.room].append(
                 m.new_fixed_size_interval_var(a.start, p.minutes + p.turnover, f"fixed_{a.id}"))
-        self.intervals_per_room = intervals_per_room
+        self._room_capacity(self._occupancy)
+
+    def _room_capacity(self, intervals: dict[str, list[cp_model.IntervalVar]]) -> None:
+        """Each room class's ``intervals`` share its chairs."""
         for room in self.classes.values():
-            self._capacity(intervals_per_room.get(room.id, []), room.chairs)
+            self._capacity(intervals.get(room.id, []), room.chairs)
 
     def _capacity(self, intervals: list[cp_model.IntervalVar], capacity: int) -> None:
         if len(intervals) < 2 and capacity >= 1:
@@ -264,16 +327,14 @@ class ChairModel:
                     for a, b in mode_blocks(visit.protocol, modes, LOAD):
                         load_per_staff[s].append(m.new_optional_fixed_size_interval_var(
                             v.start[i] + a, b - a, lit, f"load{i}_{n}_{s}_{a}"))
-        for fa in self.problem.fixed:
-            p = self._fixed_protocol(fa)
-            for need in p.staff:
-                s = fa.staff[need.key]
-                for a, b in mode_blocks(p, need.modes, HANDS):
-                    hands_per_staff[s].append(
-                        m.new_fixed_size_interval_var(fa.start + a, b - a, f"fh_{fa.id}_{a}"))
-                for a, b in mode_blocks(p, need.modes, LOAD):
-                    load_per_staff[s].append(
-                        m.new_fixed_size_interval_var(fa.start + a, b - a, f"fl_{fa.id}_{a}"))
+        for e in self._fixed_staff:
+            fa = e.appointment
+            for a, b in e.hands:
+                hands_per_staff[e.who].append(
+                    m.new_fixed_size_interval_var(fa.start + a, b - a, f"fh_{fa.id}_{a}"))
+            for a, b in e.load:
+                load_per_staff[e.who].append(
+                    m.new_fixed_size_interval_var(fa.start + a, b - a, f"fl_{fa.id}_{a}"))
         for staff in self.problem.staff:
             self._capacity(hands_per_staff.get(staff.id, []), 1)
             self._capacity(load_per_staff.get(staff.id, []), max(staff.max_patients, 0))
@@ -305,8 +366,8 @@ class ChairModel:
             supply = 0
             for r in room_pool:  # a session lies in one open interval; its turnover may not
                 hours = rooms[r].hours
-                pieces = _pieces(d.hours if hours is None else hours, d.hours)
-                supply += rooms[r].chairs * sum(b - a + overhang for a, b in pieces)
+                open_ = pieces(d.hours if hours is None else hours, d.hours)
+                supply += rooms[r].chairs * sum(b - a + overhang for a, b in open_)
             terms = [(self.visits[i].protocol.minutes + self.visits[i].protocol.turnover)
                      * v.present[i] for i in confined]
             m.add(sum(terms) <= supply)
@@ -324,14 +385,81 @@ class ChairModel:
                         hands = sum(b - a for a, b in mode_blocks(vis.protocol, modes, HANDS))
                         load_terms.append(load * v.present[i])
                         hands_terms.append(hands * v.present[i])
-            shift = {s: _overlap(staff[s].shifts, d.hours) for s in staff_pool}
+            shift = {s: overlap(staff[s].shifts, d.hours) for s in staff_pool}
             m.add(sum(load_terms) <= sum(staff[s].max_patients * shift[s] for s in staff_pool))
             m.add(sum(hands_terms) <= sum(shift.values()))
 
-    # ----------------------------------------------------------------- soft goals
-    def _soft_preferred_staff(self) -> list[tuple[int, cp_model.LinearExprT]]:
+    def _rule_move_budget(self) -> None:
+        """Hard, re-planning: at most ``weights.extra_moves`` appointments no event touched
+        change at all (minute, room or staff), so that no stage can buy one more session with a
+        reshuffled week. Makes the literals ``untouched_kept`` and ``changes`` count."""
+        self._kept = self._kept_literals()
+        v = self.vars
+        exact = []
+        for a in self.problem.previous:
+            if a.id in self.problem.touched or a.id not in self._kept:
+                continue
+            i, same = self._kept[a.id]
+            visit = self.visits[i]
+            parts = [same]
+            if a.room is not None:
+                if a.room not in visit.rooms:
+                    continue
+                parts.append(v.room[i, a.room])
+            for n, need in enumerate(visit.protocol.staff):
+                who = a.staff.get(need.key)
+                if who is None or who not in visit.staff[n]:
+                    break
+                parts.append(v.staff[i, n, who])
+            else:
+                lit = self.model.new_bool_var(f"exact_{a.id}")
+                for part in parts:
+                    self.model.add_implication(lit, part)
+                exact.append(lit)
+        untouched = sum(1 for a in self.problem.previous if a.id not in self.problem.touched)
+        self._untouched = cp_model.LinearExpr.sum(exact)
+        self.model.add(self._untouched >= untouched - self.problem.weights.extra_moves)
+
+    def _kept_literals(self) -> dict[str, tuple[int, cp_model.IntVar]]:
+        """Per previous appointment that could stay: (visit, literal true when its patient has
+        a session at the very same minute)."""
+        where = {vis.key: i for i, vis in enumerate(self.visits)}
+        kept: dict[str, tuple[int, cp_model.IntVar]] = {}
+        for a in self.problem.previous:
+            i = where.get((a.patient, a.day, self.problem.protocol_id(a)))
+            if a.id is None or i is None or a.start not in self.visits[i].starts:
+                continue
+            same = self.model.new_bool_var(f"kept_{a.id}")
+            self.model.add_implication(same, self.vars.present[i])
+            self.model.add(self.vars.start[i] == a.start).only_enforce_if(same)
+            kept[a.id] = (i, same)
+        return kept
+
+    # ----------------------------------------------------------------- measures
+    def _rebooked_counts(self) -> cp_model.LinearExprT:
+        """Re-planning: per patient who had appointments, the sessions placed for them up to
+        the number they had. Unweighted: nobody loses a session to make room for another
+        patient, whatever the priorities (those decide among the rest in the placement stage)."""
+        count: dict[str, int] = defaultdict(int)
+        for a in self.problem.previous:
+            count[a.patient] += 1
+        terms = []
+        for pid, k in count.items():
+            mine = [self.vars.present[i] for i, vis in enumerate(self.visits)
+                    if vis.patient.id == pid]
+            if mine:
+                placed = self.model.new_int_var(0, k, f"rebooked_{pid}")
+                self.model.add(placed <= sum(mine))
+                terms.append(placed)
+        return cp_model.LinearExpr.sum(terms)
+
+
+    # Each soft goal's measure: the variables and constraints that define its penalty, posted
+    # when the soft-goal stage asks for them (``soft_penalty``): the placement stage searches
+    # without them, and they are hinted from its schedule.
+    def _soft_preferred_staff(self) -> Terms:
         """Soft: minutes of a session spent with someone the patient did not prefer."""
-        terms: list[tuple[int, cp_model.LinearExprT]] = []
+        terms: Terms = []
         for i, visit in enumerate(self.visits):
             pref = visit.patient.preferred_staff
             for n, pool in enumerate(visit.staff):
@@ -340,15 +468,17 @@ class ChairModel:
                         terms.append((visit.protocol.minutes, self.vars.staff[i, n, s]))
         return terms
 
-    def _soft_stagger(self, minutes: int) -> list[tuple[int, cp_model.LinearExprT]]:
-        """Soft: a nurse's dosing starts `stagger_minutes` apart (penalty per session too close)."""
+    def _soft_stagger(self, minutes: int) -> Terms:
+        """Soft: a nurse's dosing starts `stagger_minutes` apart (penalty per session too close):
+        a literal per (visit, need, nurse) true when its dosing window is kept clear, the kept
+        windows of a nurse never overlapping."""
         m, v = self.model, self.vars
-        terms: list[tuple[int, cp_model.LinearExprT]] = []
+        terms: Terms = []
         windows: dict[str, list[cp_model.IntervalVar]] = defaultdict(list)
         for i, visit in enumerate(self.visits):
-            dose = _dose_offset(visit)
+            dose = visit.protocol.phase_offsets()[visit.protocol.dose][0]
             for n, pool in enumerate(visit.staff):
-                if _dose_phase(visit) not in visit.protocol.staff[n].modes:
+                if visit.protocol.dose not in visit.protocol.staff[n].modes:
                     continue
                 for s in pool:
                     lit = v.staff[i, n, s]
@@ -358,41 +488,40 @@ class ChairModel:
                         v.start[i] + dose, minutes, kept, f"dose{i}_{n}_{s}"))
                     terms.append((minutes, lit - kept))
         fixed_doses: dict[str, list[int]] = defaultdict(list)
-        for fa in self.problem.fixed:
-            p = self._fixed_protocol(fa)
-            offsets = p.phase_offsets()
-            name = p.dose
-            for need in p.staff:
-                who, dose = fa.staff[need.key], fa.start + offsets[name][0]
-                # two confirmed doses too close would make this soft goal infeasible: the
-                # later one's window is left out (that penalty is not ours to avoid)
-                if name in need.modes and all(abs(dose - d) >= minutes
-                                              for d in fixed_doses[who]):
-                    fixed_doses[who].append(dose)
-                    windows[who].append(m.new_fixed_size_interval_var(
-                        dose, minutes, f"fdose_{fa.id}_{need.key}"))
+        for e in self._fixed_staff:
+            if e.dose is None:
+                continue
+            dose = e.appointment.start + e.dose
+            # two confirmed doses too close would make this soft goal infeasible: the
+            # later one's window is left out (that penalty is not ours to avoid)
+            if all(abs(dose - d) >= minutes for d in fixed_doses[e.who]):
+                fixed_doses[e.who].append(dose)
+                windows[e.who].append(m.new_fixed_size_interval_var(
+                    dose, minutes, f"fdose_{e.appointment.id}_{e.key}"))
         for intervals in windows.values():
             m.add_no_overlap(intervals)
         return terms
 
-    def _soft_slack(self, minutes: int) -> list[tuple[int, cp_model.LinearExprT]]:
-        """Soft: the chair stays free `slack_minutes` after turnover, for a late discharge."""
+    def _soft_slack(self, minutes: int) -> Terms:
+        """Soft: the chair stays free `slack_minutes` after turnover, for a late discharge: a
+        literal per (visit, room) true when that buffer is kept, kept buffers taking a chair
+        (the rooms' capacity posted again, with them)."""
         m, v = self.model, self.vars
-        terms: list[tuple[int, cp_model.LinearExprT]] = []
+        terms: Terms = []
+        buffered = {r: list(intervals) for r, intervals in self._occupancy.items()}
         for i, visit in enumerate(self.visits):
             after = visit.protocol.minutes + visit.protocol.turnover
             for r in visit.rooms:
                 lit = v.room[i, r]
                 kept = m.new_bool_var(f"slack{i}_{r}")
                 m.add_implication(kept, lit)
-                self.intervals_per_room[r].append(m.new_optional_fixed_size_interval_var(
+                buffered[r].append(m.new_optional_fixed_size_interval_var(
                     v.start[i] + after, minutes, kept, f"buffer{i}_{r}"))
                 terms.append((minutes, lit - kept))
-        for room in self.classes.values():
-            self._capacity(self.intervals_per_room.get(room.id, []), room.chairs)
+        self._room_capacity(buffered)
         return terms
 
-    def _soft_compact(self) -> list[tuple[int, cp_model.LinearExprT]]:
+    def _soft_compact(self) -> Terms:
         """Soft: minutes from a staff member's first to last engagement of each day."""
         m, v = self.model, self.vars
         ends: dict[tuple[str, int], list[tuple[cp_model.LinearExprT, cp_model.LinearExprT,
@@ -405,14 +534,12 @@ class ChairModel:
                 for s in pool:
                     ends[s, visit.day.index].append(
                         (v.start[i] + blocks[0][0], v.start[i] + blocks[-1][1], v.staff[i, n, s]))
-        for fa in self.problem.fixed:
-            p = self._fixed_protocol(fa)
-            for need in p.staff:
-                blocks = mode_blocks(p, need.modes, LOAD)
-                if blocks:
-                    ends[fa.staff[need.key], fa.day].append(
-                        (fa.start + blocks[0][0], fa.start + blocks[-1][1], None))
-        terms: list[tuple[int, cp_model.LinearExprT]] = []
+        for e in self._fixed_staff:
+            fa = e.appointment
+            if e.load:
+                ends[e.who, fa.day].append(
+                    (fa.start + e.load[0][0], fa.start + e.load[-1][1], None))
+        terms: Terms = []
         horizon = max((d.hours[-1][1] for d in self.problem.days if d.hours), default=0) + 1
         hinted = self._engaged_spans()
         for (s, d), items in ends.items():
@@ -432,7 +559,7 @@ class ChairModel:
             terms.append((1, hi - lo))
         return terms
 
-    def _soft_spacing(self) -> list[tuple[int, cp_model.LinearExprT]]:
+    def _soft_spacing(self) -> Terms:
         """Soft: days a session lies outside its ideal gap from the patient's previous one.
 
         For every pair of a patient's possible sessions (the last one before the horizon and
@@ -446,7 +573,7 @@ class ChairModel:
         for i, visit in enumerate(self.visits):
             if visit.patient.ideal_gaps and not visit.follow_up:
                 by_patient[visit.patient.id].append(i)
-        terms: list[tuple[int, cp_model.LinearExprT]] = []
+        terms: Terms = []
         for pid, idx in by_patient.items():
             patient = self.visits[idx[0]].patient
             nodes: list[tuple[int, cp_model.LinearExprT]] = [
@@ -474,7 +601,7 @@ class ChairModel:
                     terms.append((cost, pair))
         return terms
 
-    def _soft_continuity(self) -> list[tuple[int, cp_model.LinearExprT]]:
+    def _soft_continuity(self) -> Terms:
         """Soft: minutes a patient's session starts away from their usual time of day (one
         time per patient, chosen by the model), so a series keeps its hour week to week, and
         session minutes with someone other than the patient's usual person for a staff entry
@@ -488,7 +615,7 @@ class ChairModel:
         for i, visit in enumerate(self.visits):
             if remaining[visit.patient.id] >= 2 and not visit.follow_up:
                 by_patient[visit.patient.id].append(i)
-        terms: list[tuple[int, cp_model.LinearExprT]] = []
+        terms: Terms = []
         day = 24 * 60
         for pid, idx in by_patient.items():
             usual = m.new_int_var(0, 2 * day, f"usual{pid}")
@@ -518,28 +645,24 @@ class ChairModel:
 
     def _engaged_spans(self) -> dict[tuple[str, int], tuple[int, int]]:
         """Per staff member and day, first and last engaged minute in the hinted schedule
-        (fixed appointments included): the compact goal's bounds, hinted. Unhinted they
-        started at 0 and the horizon's end, and on a 4-week demo CP-SAT took 10 s to find
-        a first soft-goal solution, 2.0 of its 2.1 million penalty in that goal."""
+        (fixed appointments included): the compact goal's bounds, hinted. Unhinted they start
+        at 0 and the horizon's end, and the first soft-goal solution comes late and poor
+        (bench/README.md, "Variants tried")."""
         spans: dict[tuple[str, int], tuple[int, int]] = {}
-        for a in [*self.problem.fixed, *self._hinted]:
-            p = self._fixed_protocol(a)
-            for need in p.staff:
-                blocks = mode_blocks(p, need.modes, LOAD)
-                who = a.staff.get(need.key)
-                if not blocks or who is None:
-                    continue
-                lo, hi = a.start + blocks[0][0], a.start + blocks[-1][1]
-                old = spans.get((who, a.day), (lo, hi))
-                spans[who, a.day] = (min(old[0], lo), max(old[1], hi))
+        for e in [*self._fixed_staff, *engagements(self.problem, self._hinted)]:
+            a = e.appointment
+            if not e.load:
+                continue
+            lo, hi = a.start + e.load[0][0], a.start + e.load[-1][1]
+            old = spans.get((e.who, a.day), (lo, hi))
+            spans[e.who, a.day] = (min(old[0], lo), max(old[1], hi))
         return spans
 
     def _hint_usual(self, pid: str, usual: cp_model.IntVar,
                     homes: dict[tuple[str, str], cp_model.IntVar]) -> None:
         """Hint a patient's usual time and people from the hinted schedule (its median time
-        of day, its most frequent person per entry): left to the search, the usual time
-        started at 0 and the first soft-goal solution of a 4-week demo cost ~30 times the
-        final one."""
+        of day, its most frequent person per entry): unhinted, the usual time starts at 0 and
+        the first soft-goal solution is far from the final one (bench/README.md)."""
         mine = sorted(a.start - a.day * 24 * 60 for a in self._hinted
                       if a.patient == pid and not self.problem.is_follow_up(a))
         if not mine:
@@ -554,74 +677,21 @@ class ChairModel:
             top = counts[key].most_common(1)
             self.model.add_hint(home, bool(top) and top[0][0] == who)
 
-    # ----------------------------------------------------------------- re-planning
-    def _kept_literals(self) -> dict[str, tuple[int, cp_model.IntVar]]:
-        """Per previous appointment that could stay: (visit, literal true when its patient has
-        a session at the very same minute). Created once, shared by the stages."""
-        if self._kept_at is None:
-            where = {self.key(vis): i for i, vis in enumerate(self.visits)}
-            self._kept_at = {}
-            for a in self.problem.previous:
-                i = where.get((a.patient, a.day, self.problem.protocol_id(a)))
-                if a.id is None or i is None or a.start not in self.visits[i].starts:
-                    continue
-                same = self.model.new_bool_var(f"kept_{a.id}")
-                self.model.add_implication(same, self.vars.present[i])
-                self.model.add(self.vars.start[i] == a.start).only_enforce_if(same)
-                self._kept_at[a.id] = (i, same)
-        return self._kept_at
+    # ----------------------------------------------------------------- objectives
+    def placement_value(self) -> cp_model.LinearExprT:
+        """Priority-weighted sessions placed."""
+        return cp_model.LinearExpr.weighted_sum(
+            [self.vars.present[i] for i in range(len(self.visits))],
+            [v.patient.priority for v in self.visits])
 
     def rebooked_value(self) -> cp_model.LinearExprT:
         """Sessions placed for patients who had appointments, each patient counted up to the
-        number they had. Unweighted: nobody loses a session to make room for another patient,
-        whatever the priorities (those decide among the rest in the placement stage)."""
-        count: dict[str, int] = defaultdict(int)
-        for a in self.problem.previous:
-            count[a.patient] += 1
-        terms = []
-        for pid, k in count.items():
-            mine = [self.vars.present[i] for i, vis in enumerate(self.visits)
-                    if vis.patient.id == pid]
-            if mine:
-                placed = self.model.new_int_var(0, k, f"rebooked_{pid}")
-                self.model.add(placed <= sum(mine))
-                terms.append(placed)
-        return cp_model.LinearExpr.sum(terms)
+        number they had (``_rebooked_counts``)."""
+        return self._rebooked
 
     def untouched_kept(self) -> cp_model.LinearExprT:
-        """Appointments no event touched that stay exactly as they were: minute, room, staff.
-
-        At most ``weights.extra_moves`` of them may change at all (a hard budget, so that no
-        stage can buy one more session with a reshuffled week).
-        """
-        if self._untouched is not None:
-            return self._untouched
-        kept = self._kept_literals()
-        v = self.vars
-        exact = []
-        for a in self.problem.previous:
-            if a.id in self.problem.touched or a.id not in kept:
-                continue
-            i, same = kept[a.id]
-            visit = self.visits[i]
-            parts = [same]
-            if a.room is not None:
-                if a.room not in visit.rooms:
-                    continue
-                parts.append(v.room[i, a.room])
-            for n, need in enumerate(visit.protocol.staff):
-                who = a.staff.get(need.key)
-                if who is None or who not in visit.staff[n]:
-                    break
-                parts.append(v.staff[i, n, who])
-            else:
-                lit = self.model.new_bool_var(f"exact_{a.id}")
-                for part in parts:
-                    self.model.add_implication(lit, part)
-                exact.append(lit)
-        untouched = sum(1 for a in self.problem.previous if a.id not in self.problem.touched)
-        self._untouched = cp_model.LinearExpr.sum(exact)
-        self.model.add(self._untouched >= untouched - self.problem.weights.extra_moves)
+        """Appointments no event touched that stay exactly as they were: minute, room, staff
+        (their literals and budget: ``_rule_move_budget``)."""
         return self._untouched
 
     def changes(self) -> cp_model.LinearExprT:
@@ -631,16 +701,15 @@ class ChairModel:
         same minute; each room or staff member that differs counts one swap. Moves weigh more
         than all swaps together, so the minimum is lexicographic.
         """
-        kept = self._kept_literals()
         v = self.vars
         moves: list[cp_model.LinearExprT] = []
         swaps: list[cp_model.LinearExprT] = []
         for a in self.problem.previous:
-            if a.id not in kept:
+            if a.id not in self._kept:
                 moves.append(1)
                 swaps.append(1 + len(a.staff))
                 continue
-            i, same = kept[a.id]
+            i, same = self._kept[a.id]
             moves.append(1 - same)
             visit = self.visits[i]
             if a.room is not None:  # a video session has no room to swap
@@ -654,7 +723,8 @@ class ChairModel:
             [*moves, *swaps], [big] * len(moves) + [1] * len(swaps))
 
     def soft_penalty(self) -> cp_model.LinearExprT:
-        """The weighted sum of the soft goals' penalty minutes."""
+        """The weighted sum of the soft goals' penalty minutes (each goal's measure posted
+        now, in this order, when its weight asks for it)."""
         w = self.problem.weights
         goals = [
             (w.preferred_staff, self._soft_preferred_staff()),
@@ -668,19 +738,14 @@ class ChairModel:
         coefs = [weight * k for weight, terms in goals for k, _ in terms if weight]
         return cp_model.LinearExpr.weighted_sum(exprs, coefs)
 
-    # ----------------------------------------------------------------- solve
-    def placement_value(self) -> cp_model.LinearExprT:
-        return cp_model.LinearExpr.weighted_sum(
-            [self.vars.present[i] for i in range(len(self.visits))],
-            [v.patient.priority for v in self.visits])
-
-    def hint(self, appointments: list[Appointment]) -> None:
+    # ----------------------------------------------------------------- search
+    def hint(self, appointments: list[Placement]) -> None:
         m, v = self.model, self.vars
         m.clear_hints()  # type: ignore[no-untyped-call]
         self._hinted = appointments
         chosen = {(a.patient, a.day, self.problem.protocol_id(a)): a for a in appointments}
         for i, visit in enumerate(self.visits):
-            a = chosen.get(self.key(visit))
+            a = chosen.get(visit.key)
             m.add_hint(v.present[i], a is not None)
             m.add_hint(v.start[i], a.start if a is not None else visit.starts[0])
             for r in visit.rooms:
@@ -690,10 +755,10 @@ class ChairModel:
                 for s in pool:
                     m.add_hint(v.staff[i, n, s], a is not None and a.staff.get(key) == s)
 
-    def read(self, solver: cp_model.CpSolver) -> list[Appointment]:
+    def read(self, solver: cp_model.CpSolver) -> list[Placement]:
         """The schedule of ``solver``'s last solution (of this model, or of a clone of it)."""
         v = self.vars
-        out: list[Appointment] = []
+        out: list[Placement] = []
         for i, visit in enumerate(self.visits):
             if not solver.boolean_value(v.present[i]):
                 continue
@@ -705,13 +770,14 @@ class ChairModel:
                 for n, pool in enumerate(visit.staff)
             }
             own = None if visit.protocol.id == visit.patient.protocol else visit.protocol.id
-            out.append(Appointment(visit.patient.id, visit.day.index,
-                                   int(solver.value(v.start[i])), room, staff, None, own))
+            out.append(Placement(visit.patient.id, visit.day.index,
+                                 int(solver.value(v.start[i])), room, staff, None, own))
         return out
 
     @staticmethod
     def key(visit: Visit) -> tuple[str, int, str]:
-        return visit.patient.id, visit.day.index, visit.protocol.id
+        """``visit.key``: (patient, day, protocol)."""
+        return visit.key
 
     def stage(self, name: str, expr: cp_model.LinearExprT, maximize: bool, seconds: float,
               options: Options, on_progress: ProgressFn | None = None) -> StageResult:
@@ -726,19 +792,19 @@ class ChairModel:
             self.model.minimize(expr)
         solver = cp_solver(seconds, options)
         if name == "soft goals":
-            # Its model is the placement's plus every soft goal's intervals and literals; on the
-            # 4-week demo symmetry detection took 2.3 of the 7 s before the first solution.
+            # its model is the placement's plus every soft goal's intervals and literals, and
+            # symmetry detection on them delays the first solution (bench/README.md)
             solver.parameters.symmetry_level = 0
         status = solver.solve(self.model, _Reporter(name, on_progress))
         label = solver.status_name(status)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return StageResult(label, 0, round(solver.best_objective_bound), None)
+            return StageResult(label, round(solver.best_objective_bound), None)
         value = round(solver.objective_value)
         found = self.read(solver)
         self.model.add(expr >= value if maximize else expr <= value)
         self.hint(found)
         bound = solver.best_objective_bound
-        return StageResult(label, value, int(bound + 1e-6) if maximize else round(bound), found)
+        return StageResult(label, int(bound + 1e-6) if maximize else round(bound), found)
 
 
 def cp_solver(seconds: float, options: Options) -> cp_model.CpSolver:
@@ -753,33 +819,11 @@ def cp_solver(seconds: float, options: Options) -> cp_model.CpSolver:
     solver.parameters.num_workers = max(1, options.workers)
     if options.workers <= 1:
         # one thread: interleave CP-SAT's whole portfolio (its LNS, feasibility jump, ...) in
-        # it, deterministically; a plain single worker ran only its default search, which on
-        # the demo week and M-staff-1.15 never improved on the greedy hint (235 vs 252, 340 vs
-        # 357 with interleaving)
+        # it, deterministically; a plain single worker runs only its default search, which
+        # rarely improves on the greedy hint (bench/README.md)
         solver.parameters.interleave_search = True
     solver.parameters.random_seed = options.seed
-    # Presolve probing took 3 of the first 4 seconds on the demo week before the hint could
-    # be used, with no better end result in 12 s; the greedy hint gives a start instead.
+    # presolve probing delays the first use of the greedy hint with no better end result
+    # (bench/README.md, "Variants tried")
     solver.parameters.cp_model_probing_level = 0
     return solver
-
-
-def _pieces(spans: tuple[Interval, ...] | list[Interval],
-            window: tuple[Interval, ...] | list[Interval]) -> list[Interval]:
-    """The non-empty intersections of ``spans`` with ``window`` (each without self-overlap)."""
-    return [(max(a, x), min(b, y)) for a, b in spans for x, y in window
-            if max(a, x) < min(b, y)]
-
-
-def _overlap(spans: tuple[Interval, ...] | list[Interval],
-             window: tuple[Interval, ...] | list[Interval]) -> int:
-    """Minutes of ``spans`` that fall inside ``window`` (each list without self-overlap)."""
-    return sum(max(0, min(b, y) - max(a, x)) for a, b in spans for x, y in window)
-
-
-def _dose_phase(visit: Visit) -> str:
-    return visit.protocol.dose
-
-
-def _dose_offset(visit: Visit) -> int:
-    return visit.protocol.phase_offsets()[visit.protocol.dose][0]
