@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +31,7 @@ from scheduler.usecases.simulate import (
     build,
     dispatch,
     draw,
+    read_settings,
     risk_by_day,
     simulate,
     summarise,
@@ -308,6 +310,20 @@ def test_settings_naming_an_unknown_protocol_or_phase_are_invalid() -> None:
                                                      "settings.protocols.esk.overrun_phase"]
     with pytest.raises(InvalidInput):
         simulate(scenario, chain(scenario), runs=0)
+
+
+def test_settings_read_from_a_file_name_every_bad_field(tmp_path: Path) -> None:
+    good = tmp_path / "simulation.yaml"
+    good.write_text("overrun: {share: 0.05, mean_minutes: 20, max_minutes: 60}\n"
+                    "protocols: {esk: {no_show_rate: 0.02}}\n", encoding="utf-8")
+    assert read_settings(good).overrun.share == 0.05
+    assert read_settings(good).no_show_of("esk", "P01") == 0.02
+    assert read_settings(None) == SimulationSettings()
+    with pytest.raises(InvalidInput) as caught:
+        read_settings({"no_show_rate": 2, "late": {"share": 0.1}, "naps": 1})
+    assert sorted(i.path for i in caught.value.issues) == [
+        "settings.late.max_minutes", "settings.late.mean_minutes", "settings.naps",
+        "settings.no_show_rate"]
 
 
 # ----------------------------------------------------------------------------- properties

@@ -63,6 +63,7 @@ from scheduler.usecases.simulate.settings import (
     PatientRecord,
     ProtocolRisk,
     SimulationSettings,
+    read_settings,
 )
 from scheduler.usecases.simulate.summary import (
     Risk,
@@ -74,7 +75,7 @@ from scheduler.usecases.simulate.summary import (
 
 __all__ = ["Delay", "Draws", "Outcome", "PatientRecord", "Plan", "ProtocolRisk", "Risk",
            "SessionRisk", "SimulationResult", "SimulationSettings", "build", "dispatch",
-           "draw", "risk_by_day", "simulate", "summarise"]
+           "draw", "read_settings", "risk_by_day", "simulate", "summarise"]
 
 MAX_RUNS = 1_000_000
 

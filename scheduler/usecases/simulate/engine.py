@@ -79,49 +79,55 @@ def dispatch(plan: Plan, draws: Draws) -> Outcome:
     chairs, engagements = _choices(plan)
     here_k, came_k, over_k = in_order(attended), in_order(ready), in_order(draws.overrun)
     j_k = np.ascontiguousarray(order.T)
-    chair_free = np.full((runs, plan.chairs + 2), -np.inf)
+    # state, flat per run: chairs' free times, each staff member's places' free times (a
+    # padded place is never free) and the end of their last opening hands-on block
+    width, n_staff = plan.chairs + 2, len(plan.staff_ids)
+    depth = max(1, int(plan.max_patients.max(initial=1)))
+    chair_free = np.full((runs, width), -np.inf)
     chair_free[:, plan.chairs] = np.inf  # padding of a room's chairs; the next: video's
-    slot_free = np.full((runs, len(plan.staff_ids), max(1, int(plan.max_patients.max(
-        initial=1)))), np.inf)
+    slot_free = np.full((runs, n_staff, depth), np.inf)
     for s, most in enumerate(plan.max_patients):
         slot_free[:, s, :max(1, int(most))] = -np.inf
-    hands_free = np.full((runs, len(plan.staff_ids)), -np.inf)
+    chair_free, slot_free = chair_free.ravel(), slot_free.ravel()
+    hands_free = np.full(runs * n_staff, -np.inf)
+    chair_row, staff_row = rows * width, rows * n_staff
+    places = np.arange(depth)
+    who_flat, n_eng = who.ravel(), who.shape[1]
     start_k = np.empty((n, runs))
     chair_k = np.zeros((n, runs), dtype=bool)
     staff_k = np.zeros((n, runs), dtype=bool)
     for k in range(n):
         j, here, came, over = j_k[k], here_k[k], came_k[k], over_k[k]
-        options = chairs[j]
-        chair = options[rows, chair_free[rows[:, None], options].argmin(axis=1)]
-        chair_at = chair_free[rows, chair]
+        chair, chair_at = _first_free(chair_free, chair_row[:, None] + chairs[j])
         t = np.maximum(came, chair_at)
         write = here & plan.in_room[j]
         chair_k[k] = write & (chair_at > came)
         staff_at = np.full(runs, -np.inf)
         taken = []
         for e in engagements[j].T:
-            valid, e = e >= 0, np.maximum(e, 0)
-            person = who[rows, e]
-            slot = slot_free[rows, person].argmin(axis=1)
-            need = slot_free[rows, person, slot] - plan.e_first[e]
-            hands = plan.e_hands[e]
+            valid = e >= 0
+            if not valid.any():
+                continue
+            e = np.maximum(e, 0)
+            person = staff_row + who_flat[rows * n_eng + e]
+            slot, slot_at = _first_free(slot_free, person[:, None] * depth + places)
+            first, hands = plan.e_first[e], plan.e_hands[e]
             opens = ~np.isnan(hands)
-            need = np.where(opens, np.maximum(need, hands_free[rows, person] - plan.e_first[e]),
-                            need)
+            need = np.where(opens, np.fmax(slot_at, hands_free[person]), slot_at) - first
             staff_at = np.where(valid, np.maximum(staff_at, need), staff_at)
             taken.append((e, here & valid, person, slot, hands, opens))
         staff_k[k] = here & (staff_at > came)
         t = np.maximum(t, staff_at)
         start_k[k] = t
         pushed = plan.pushed_from[j]
-        chair_free[rows, chair] = np.where(write, t + plan.length[j] + over + plan.turnover[j],
-                                           chair_at)
+        chair_free[chair] = np.where(write, t + plan.length[j] + over + plan.turnover[j],
+                                     chair_at)
         for e, ok, person, slot, hands, opens in taken:
             ends = t + plan.e_end[e] + np.where(plan.e_end[e] >= pushed, over, 0.0)
-            slot_free[rows, person, slot] = np.where(ok, ends, slot_free[rows, person, slot])
+            slot_free[slot] = np.where(ok, ends, slot_free[slot])
             block = t + hands + np.where(hands >= pushed, over, 0.0)
-            busy = hands_free[rows, person]
-            hands_free[rows, person] = np.where(ok & opens, np.fmax(busy, block), busy)
+            busy = hands_free[person]
+            hands_free[person] = np.where(ok & opens, np.fmax(busy, block), busy)
     start = np.empty((runs, n))
     chair_wait = np.empty((runs, n), dtype=bool)
     staff_wait = np.empty((runs, n), dtype=bool)
@@ -130,6 +136,16 @@ def dispatch(plan: Plan, draws: Draws) -> Outcome:
     wait = np.where(attended, start - ready, 0.0)
     return Outcome(attended, cancelled, np.where(attended, start, np.nan), wait, chair_wait,
                    staff_wait, covered)
+
+
+def _first_free(free: Floats, options: Ints) -> tuple[Ints, Floats]:
+    """Per run, the option (a flat index into ``free``) free first, and when."""
+    if options.shape[1] == 1:
+        return options[:, 0], free[options[:, 0]]
+    values = free[options]
+    pick = values.argmin(axis=1)[:, None]
+    return (np.take_along_axis(options, pick, axis=1)[:, 0],
+            np.take_along_axis(values, pick, axis=1)[:, 0])
 
 
 def _staffing(plan: Plan, draws: Draws) -> tuple[Ints, Bools, Bools]:

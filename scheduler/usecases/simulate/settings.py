@@ -21,9 +21,13 @@ Every default carries its source, or says it is a judgement call. The figures:
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from scheduler.errors import InvalidInput
+from scheduler.validate import issues_from, read_data
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 PositiveMinutes = Annotated[float, Field(ge=0.0, le=24 * 60)]
@@ -127,3 +131,14 @@ class SimulationSettings(_Settings):
         if seen + weight == 0:
             return base
         return (record.missed + weight * base) / (seen + weight)
+
+
+def read_settings(source: Path | Any, where: str = "settings") -> SimulationSettings:
+    """Settings from a YAML or JSON file, or from parsed data; every problem at once, each
+    with its field path, as InvalidInput."""
+    if isinstance(source, Path):
+        where, source = str(source), read_data(source)
+    try:
+        return SimulationSettings.model_validate(source or {})
+    except ValidationError as exc:
+        raise InvalidInput(issues_from(exc, where)) from exc
