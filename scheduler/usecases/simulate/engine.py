@@ -83,12 +83,12 @@ def dispatch(plan: Plan, draws: Draws) -> Outcome:
     # padded place is never free) and the end of their last opening hands-on block
     width, n_staff = plan.chairs + 2, len(plan.staff_ids)
     depth = max(1, int(plan.max_patients.max(initial=1)))
-    chair_free = np.full((runs, width), -np.inf)
-    chair_free[:, plan.chairs] = np.inf  # padding of a room's chairs; the next: video's
-    slot_free = np.full((runs, n_staff, depth), np.inf)
+    chair_grid = np.full((runs, width), -np.inf)
+    chair_grid[:, plan.chairs] = np.inf  # padding of a room's chairs; the next: video's
+    slot_grid = np.full((runs, n_staff, depth), np.inf)
     for s, most in enumerate(plan.max_patients):
-        slot_free[:, s, :max(1, int(most))] = -np.inf
-    chair_free, slot_free = chair_free.ravel(), slot_free.ravel()
+        slot_grid[:, s, :max(1, int(most))] = -np.inf
+    chair_free, slot_free = chair_grid.ravel(), slot_grid.ravel()
     hands_free = np.full(runs * n_staff, -np.inf)
     chair_row, staff_row = rows * width, rows * n_staff
     places = np.arange(depth)
