@@ -310,6 +310,12 @@ def test_settings_naming_an_unknown_protocol_or_phase_are_invalid() -> None:
                                                      "settings.protocols.esk.overrun_phase"]
     with pytest.raises(InvalidInput):
         simulate(scenario, chain(scenario), runs=0)
+    elsewhere = chain(scenario).model_copy(update={"appointments": [
+        a.model_copy(update={"room": "R9", "staff": {}}) for a in chain(scenario).appointments]})
+    with pytest.raises(InvalidInput) as caught:
+        simulate(scenario, elsewhere, runs=1)
+    assert [str(i) for i in caught.value.issues][:1] == [
+        "schedule.appointments[A-0001].room: unknown room 'R9'"]
 
 
 def test_settings_read_from_a_file_name_every_bad_field(tmp_path: Path) -> None:

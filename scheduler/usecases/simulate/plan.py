@@ -241,11 +241,15 @@ def _row(a: Appointment, scenario: Scenario, clock: Clock, staff: dict[str, int]
     phases = [(p.name, clock.minute(p.start) - start, clock.minute(p.end) - start)
               for p in a.phases]
     day = clock.day_index(a.start.astimezone(clock.tz).date())
+    if not 0 <= day < scenario.horizon.days:
+        issues.append(Issue(f"{where}.start", f"{a.start:%Y-%m-%d} is outside the horizon"))
+        return None
     needs = []
     for need in spec.staff:
         sid = a.staff.get(need.name)
         if sid not in staff:
-            issues.append(Issue(f"{where}.staff.{need.name}", f"unknown staff member '{sid}'"))
+            issues.append(Issue(f"{where}.staff.{need.name}", "missing" if sid is None
+                                else f"unknown staff member '{sid}'"))
             return None
         engaged = _engagement(need, staff[sid], phases)
         if engaged is not None:

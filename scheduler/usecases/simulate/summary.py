@@ -79,6 +79,7 @@ class SessionRisk:
     mean_delay_minutes: float
     mean_wait_minutes: float
     p_no_show: float
+    """The patient's no-show rate the replays drew with (their own record where known)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "patient": self.patient,
@@ -124,7 +125,7 @@ class SimulationResult:
         s = self.settings
         out = [f"{self.runs:,} replays (seed {self.seed}): overrun {s.overrun.share:.1%}, "
                f"late arrival {s.late.share:.1%}, no-show {s.no_show_rate:.1%}, "
-               f"staff absence {s.staff_absence_rate:.1%} per day (defaults: "
+               f"staff absence {s.staff_absence_rate:.1%} per day (defaults and sources: "
                "scheduler/usecases/simulate/settings.py)"]
         roles = "/".join(self.roles)
         out.append(f"{'':13}{'sessions':>9}{'past close':>11}{'OT>0':>7}{'OT>15':>7}"
@@ -214,7 +215,7 @@ def summarise(plan: Plan, draws: Draws, outcome: Outcome, settings: SimulationSe
         runs=runs, seed=seed, settings=settings, roles=plan.roles,
         days=tuple(_risk(day.first, [day], plan.roles) for day in days),
         weeks=tuple(_risk(monday, group, plan.roles) for monday, group in weeks.items()),
-        sessions=_sessions(plan, draws, outcome, settings.late_start_minutes),
+        sessions=_sessions(plan, outcome, settings.late_start_minutes),
         overtime=(np.stack([d.overtime for d in days], axis=1) if days
                   else np.zeros((runs, 0))))
 
@@ -302,16 +303,14 @@ def _pushed_end(plan: Plan, draws: Draws, sessions: Ints, offsets: Floats) -> Fl
     return np.asarray(offsets + np.where(pushed, draws.overrun[:, sessions], 0.0))
 
 
-def _sessions(plan: Plan, draws: Draws, outcome: Outcome,
-              threshold: float) -> tuple[SessionRisk, ...]:
+def _sessions(plan: Plan, outcome: Outcome, threshold: float) -> tuple[SessionRisk, ...]:
     came = outcome.attended
     n = came.sum(axis=0)
     delay = np.where(came, outcome.start - plan.booked, 0.0)
     late = (came & (delay > threshold)).sum(axis=0)
-    wait = outcome.wait.sum(axis=0)
+    delays, wait = delay.sum(axis=0), outcome.wait.sum(axis=0)
     share = np.divide(1.0, n, out=np.zeros(len(n)), where=n > 0)
-    no_show = draws.no_show.mean(axis=0)
     return tuple(SessionRisk(plan.ids[j], plan.patients[j], plan.times[j],
-                             float(late[j] * share[j]), float(delay[:, j].sum() * share[j]),
-                             float(wait[j] * share[j]), float(no_show[j]))
+                             float(late[j] * share[j]), float(delays[j] * share[j]),
+                             float(wait[j] * share[j]), float(plan.no_show[j]))
                  for j in range(plan.sessions))
