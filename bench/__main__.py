@@ -11,6 +11,8 @@
 - ``python -m bench whatif`` — a 12-variant what-if sweep on M: 1 vs 2 processes vs Dask;
 - ``python -m bench network-whatif`` — 50 sites x M, where one more chair or nurse helps most
   (``--processes N`` or ``--cluster ADDRESS``);
+- ``python -m bench simulate`` — replays per second of the demo and an M week (``--runs``),
+  against a Python loop per run;
 - ``python -m bench generate DIR`` — write the suite's scenarios as YAML.
 """
 
@@ -33,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="?", default="suite",
                         choices=["suite", "network", "replan", "generate", "whatif", "serve",
-                                 "feeds", "network-whatif"])
+                                 "feeds", "network-whatif", "simulate"])
     parser.add_argument("dir", nargs="?", type=Path, help="output folder for generate")
     parser.add_argument("--quick", action="store_true", help="the small, fast subset")
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers per solve")
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="network-whatif: local processes (default: every core)")
     parser.add_argument("--cluster", help="network-whatif: address of a Dask scheduler")
     parser.add_argument("--events", type=int, default=20, help="replan: events per size")
+    parser.add_argument("--runs", type=int, default=10_000, help="simulate: replays per week")
     parser.add_argument("--out", type=Path, default=OUT, help="where CSV and charts go")
     parser.add_argument("--seconds", type=float, default=30,
                         help="serve, feeds: load duration (per run)")
@@ -88,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.network_whatif import network_whatif
 
         return network_whatif(args, console)
+    if args.what == "simulate":
+        from bench.simulate import simulate_bench
+
+        return simulate_bench(args, console)
     if args.what == "replan":
         from bench.replan import replan_bench
 
