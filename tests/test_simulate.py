@@ -388,3 +388,25 @@ def test_the_same_seed_gives_the_same_figures(seed: int) -> None:
     schedule = book(scenario, ("esk", 0), ("esk", 30), ("esk", 160), ("esk", 200))
     first = simulate(scenario, schedule, RISKY, runs=100, seed=seed).to_json()
     assert simulate(scenario, schedule, RISKY, runs=100, seed=seed).to_json() == first
+
+
+# ----------------------------------------------------------------------------- command line
+def test_simulate_on_the_command_line_prints_each_day_and_writes_the_figures(
+        demo: tuple[Scenario, Schedule], tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from scheduler.cli import main
+
+    _, schedule = demo
+    path = tmp_path / "schedule.json"
+    path.write_text(json.dumps(schedule.to_json()), encoding="utf-8")
+    demo_file = tmp_path / "demo"
+    assert main(["-q", "demo", "--out", str(demo_file)]) == 0
+    args = ["-q", "simulate", str(demo_file / "demo.yaml"), str(path), "--runs", "200"]
+    assert main([*args, "--out", str(tmp_path / "sim")]) == 0
+    printed = capsys.readouterr().out
+    assert "200 replays (seed 0)" in printed and "Mon 07 Dec" in printed
+    written = json.loads((tmp_path / "sim" / "simulation.json").read_text(encoding="utf-8"))
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == written  # the same seed, the same figures
+    assert main([*args[:-1], "0"]) == 2
+    assert "--runs: 0 is not between 1 and 1,000,000" in capsys.readouterr().err

@@ -90,6 +90,11 @@ class SolveRequest(_Body):
     seed: StrictInt = 0
 
 
+class SimulateRequest(_Body):
+    runs: Annotated[int, Field(ge=100, le=100_000)] = 2000
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+
+
 class ReplanRequest(_Body):
     events: list[dict[str, Any]] = Field(description="Contract v1 events (cancel, staff_absent, "
                                          "room_closed, patient_unavailable, add_patient, …)")
@@ -106,6 +111,8 @@ class JobPublic(BaseModel):
     status: Literal["queued", "running", "done", "failed", "cancelled"]
     progress: dict[str, Any] | None
     result_schedule_id: int | None
+    result: dict[str, Any] | None = Field(default=None, description="A result that is data: a "
+                                          "simulation's figures (POST /schedules/{id}/simulate)")
     error: str | None
     created_at: datetime
     started_at: datetime | None

@@ -71,15 +71,51 @@ def solve(args: argparse.Namespace, settings: Settings, console: Console) -> int
     if args.scenario is None:
         log.info("solving the embedded demo clinic (chairtime demo --out DIR copies its files)")
     now = _now(args.now)
-    planned = plan_week(scenario, _options(args, settings),
-                        None if args.quiet else render.progress, now)
+    progress = None if args.quiet else render.progress
+    robust = None
+    if args.risk is not None:
+        from scheduler.usecases.robust import plan_robust  # the simulation: numpy arrays
+
+        if not 0 < args.risk < 1:
+            raise InvalidInput([Issue("risk", f"{args.risk:g} is not a chance between 0 and 1")])
+        robust = plan_robust(scenario, _options(args, settings), args.risk, runs=args.runs,
+                             seed=args.seed or 0, on_progress=progress, now=now)
+        planned = robust.planned
+    else:
+        planned = plan_week(scenario, _options(args, settings), progress, now)
     target = publish(scenario, planned.schedule, args.out, now)
     log.info("wrote %s", target)
     if args.json:
-        render.solved_json(planned.schedule, target)
+        render.solved_json(planned.schedule, target,
+                           **({"risk": render.robust_json(robust)} if robust else {}))
     else:
         render.summary(planned.schedule, console)
+        if robust is not None:
+            render.robust(robust, console)
     return EXIT_INTERNAL if planned.violations else EXIT_OK
+
+
+def simulate(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    """Will the day hold? The schedule replayed against overruns, late arrivals, no-shows and
+    absences: per day and week, and the fragile sessions."""
+    from scheduler.usecases.simulate import SimulationSettings, read_settings
+    from scheduler.usecases.simulate import simulate as replay
+
+    scenario = load_input(args.scenario, None, args.weeks)
+    schedule = read_schedule_file(args.schedule)
+    chances = read_settings(args.settings) if args.settings else SimulationSettings()
+    result = replay(scenario, schedule, chances, args.runs, args.seed)
+    data = result.to_json()
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "simulation.json").write_text(json.dumps(data, indent=2) + "\n",
+                                                  encoding="utf-8")
+    if args.json:
+        render.as_json(data)
+    else:
+        for line in result.summary_lines():
+            console.print(line, markup=False)
+    return EXIT_OK
 
 
 def expand(args: argparse.Namespace, settings: Settings, console: Console) -> int:
@@ -263,7 +299,7 @@ def user(args: argparse.Namespace, settings: Settings, console: Console) -> int:
 
 COMMANDS: dict[str, Command] = {
     "solve": solve, "expand": expand, "feeds": feeds, "check": check, "replan": replan,
-    "roll": roll, "whatif": whatif, "demo": demo, "schema": schema, "serve": serve,
-    "user": user,
+    "roll": roll, "whatif": whatif, "simulate": simulate, "demo": demo, "schema": schema,
+    "serve": serve, "user": user,
 }
 """Each sub-command's function, by its name on the command line."""

@@ -47,6 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--now", help="publication time for feeds (ISO 8601; default: now)")
     s.add_argument("--weeks", type=int, help=f"plan this many calendar weeks (1-{MAX_WEEKS}) "
                    "from the horizon's first day instead of its own length")
+    s.add_argument("--risk", type=float, metavar="P",
+                   help="a robust plan: keep each day's chance of overtime (simulated) under P "
+                        "(0-1) where room before closing can, and say what that costs")
+    s.add_argument("--runs", type=int, default=2000,
+                   help="replays behind --risk (default 2,000)")
 
     e = sub.add_parser("expand", help="write the plain contract scenario for a horizon: "
                        "courses turned into sessions, gaps, priorities and per-week limits")
@@ -63,6 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("schedule", type=Path)
     f.add_argument("--out", type=Path, required=True, help="folder holding feeds/")
     f.add_argument("--now", help="publication time (ISO 8601; default: now)")
+
+    m = sub.add_parser("simulate", help="replay a schedule against overruns, late arrivals, "
+                       "no-shows and absences: will the day hold?")
+    m.add_argument("scenario", type=Path)
+    m.add_argument("schedule", type=Path)
+    m.add_argument("--runs", type=int, default=10_000, help="replays (default 10,000)")
+    m.add_argument("--seed", type=int, default=0, help="the same seed gives the same figures")
+    m.add_argument("--settings", type=Path, help="simulation settings (YAML or JSON; defaults "
+                   "and their sources: scheduler/usecases/simulate/settings.py)")
+    m.add_argument("--weeks", type=int, help="the horizon in calendar weeks, as solve had it")
+    m.add_argument("--json", action="store_true", help="print the figures as JSON")
+    m.add_argument("--out", type=Path, help="folder for simulation.json")
 
     c = sub.add_parser("check", help="re-check a schedule against the hard rules")
     c.add_argument("scenario", type=Path)

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -17,6 +18,7 @@ from scheduler.check import Violation
 from scheduler.documents import Appointment, ChangeList, Schedule
 from scheduler.errors import Issue
 from scheduler.usecases import Progress
+from scheduler.usecases.robust import RobustPlan
 from scheduler.usecases.roll import Rolled
 
 if TYPE_CHECKING:  # the what-if package: imported by its command only
@@ -24,7 +26,8 @@ if TYPE_CHECKING:  # the what-if package: imported by its command only
 
 log = logging.getLogger("scheduler")
 
-FLAGS = {"now": "--now", "start": "--start", "weeks": "--weeks", "missed": "--missed"}
+FLAGS = {"now": "--now", "start": "--start", "weeks": "--weeks", "missed": "--missed",
+         "runs": "--runs", "risk": "--risk"}
 """Use-case options by the flag that sets them: a use case's issue names its option (``now``,
 ``missed[1]``), the command line the flag (``--now``, ``--missed[1]``)."""
 
@@ -95,6 +98,35 @@ def solved_json(schedule: Schedule, target: Any, **more: Any) -> None:
     doc = schedule.to_json()
     as_json({"schedule": str(target), **more, "solver": doc["solver"], "kpis": doc["kpis"],
              "unplaced": doc["unplaced"]})
+
+
+def robust_json(robust: RobustPlan) -> dict[str, Any]:
+    """What ``solve --risk`` found: the target, placed before and after, each day's chance of
+    overtime before and after, and every plan tried."""
+    def days(risk: dict[date, float]) -> dict[str, float]:
+        return {d.isoformat(): round(p, 4) for d, p in sorted(risk.items())}
+
+    return {"target": robust.target, "met": robust.met, "placed_tight": robust.tight_placed,
+            "placed": robust.placed, "before": days(robust.before), "after": days(robust.after),
+            "steps": [{"buffers": s.buffers, "placed": s.placed, "risk": days(s.risk)}
+                      for s in robust.steps]}
+
+
+def robust(robust: RobustPlan, console: Console) -> None:
+    """The robust plan's cost and each day's chance of overtime, tight against robust."""
+    cost = robust.tight_placed - robust.placed
+    kept = robust.steps[robust.kept].buffers
+    console.print(f"Robust plan (overtime under {robust.target:.0%} a day"
+                  f"{'' if robust.met else ', not met everywhere'}): placed {robust.placed} "
+                  f"against {robust.tight_placed} tight ({cost} fewer); room kept before "
+                  "closing and shift ends: "
+                  + (", ".join(f"{d} {m} min" for d, m in kept.items()) or "none needed"))
+    t = Table(title="Chance of overtime by day (simulated)")
+    for col in ("day", "tight", "robust"):
+        t.add_column(col, justify="left" if col == "day" else "right")
+    for d, p in sorted(robust.before.items()):
+        t.add_row(f"{d:%a %d %b}", f"{p:.0%}", f"{robust.after.get(d, 0):.0%}")
+    console.print(t)
 
 
 def rolled_json(rolled: Rolled, schedule: Schedule, target: Any, scenario: Any) -> None:

@@ -18,6 +18,9 @@ and, beyond the contract's kinds (``add_room``, ``add_staff``, ``remove_room``,
       - {set_role: {role: nurse, max_patients: 5}}
       - {set_minutes: {protocol: esk-84, minutes: {monitoring: 150}, turnover_minutes: 15}}
       - {shift_mix: {share: 0.3, from: {protocol: esk-84, min_gap_days: 5}, every_weeks: 2}}
+      - {overbook: {protocol: esk-84, extra: 1}}     # a session more a day, for no-shows
+      - {buffer: {minutes: 30, days: [mon, fri]}}    # bookings end 30 min before close and
+                                                     # before each shift's end
 """
 
 from __future__ import annotations
@@ -216,6 +219,82 @@ class ScaleDemand(Edit):
                 wanted -= p.get("sessions", 1)
             data["patients"] = [p for p in data["patients"] if p["id"] not in dropped]
         return []
+
+
+class _Overbook(_Spec):
+    protocol: Id
+    extra: Annotated[int, Field(ge=1, le=20)] = 1
+
+
+class Overbook(Edit):
+    """Overbooking for no-shows: ``extra`` more sessions of ``protocol`` on each day the clinic
+    opens, wanted by one-session patients cloned from the protocol's own (their windows,
+    priorities and staff kept); a simulation tells what the no-shows leave of them."""
+
+    overbook: _Overbook
+
+    def describe(self) -> str:
+        return f"overbook {self.overbook.protocol} by {self.overbook.extra} a day"
+
+    def apply(self, data: Data, ctx: EditContext) -> list[Issue]:
+        spec = self.overbook
+        issues = unknown(data, "protocols", spec.protocol, "protocol", "protocol")
+        sources = sorted((p for p in data["patients"] if p.get("protocol") == spec.protocol),
+                         key=lambda p: p["id"])
+        if not issues and not sources:
+            issues.append(Issue("protocol", f"no patient has protocol '{spec.protocol}' to "
+                                            "overbook from"))
+        if issues:
+            return [Issue(f"overbook.{i.path}", i.message) for i in issues]
+        hours = ctx.scenario.clinic.hours
+        open_days = sum(1 for d in ctx.scenario.dates() if hours.get(WEEKDAYS[d.weekday()]))
+        taken = {p["id"] for p in data["patients"]}
+        for n in range(spec.extra * open_days):
+            source = sources[(n * 7919) % len(sources)]  # a stride spreads the windows
+            clone = {**copy.deepcopy(source), "sessions": 1,
+                     "id": _fresh(f"{source['id']}-ob{n + 1}", taken)}
+            for derived in ("name", "course", "follow_up", "step"):
+                clone.pop(derived, None)
+            taken.add(clone["id"])
+            data["patients"].append(clone)
+        return []
+
+
+class _Buffer(_Spec):
+    minutes: Annotated[int, Field(ge=1, le=240)]
+    days: list[Weekday] = list(WEEKDAYS)
+
+
+class Buffer(Edit):
+    """Room for the day to run late: on ``days``, every span of the clinic's hours and of each
+    staff member's shifts ends ``minutes`` earlier for booking (a span left with nothing goes).
+    The robust plan (``solve --risk``) is the week planned under such buffers."""
+
+    buffer: _Buffer
+
+    def describe(self) -> str:
+        return f"book until {self.buffer.minutes} min before closing and shift ends " \
+               f"({', '.join(self.buffer.days)})"
+
+    def apply(self, data: Data, ctx: EditContext) -> list[Issue]:
+        def shortened(hours: dict[str, Any]) -> None:
+            for day in self.buffer.days:
+                if day in hours:
+                    hours[day] = _ending_earlier(hours[day], self.buffer.minutes)
+
+        shortened(data["clinic"].get("hours", {}))
+        for person in data["staff"]:
+            shortened(person.get("shifts", {}))
+        return []
+
+
+def _ending_earlier(spans: Sequence[Sequence[str]], minutes: int) -> list[list[str]]:
+    out = []
+    for start, end in spans:
+        first, last = clock_minutes(start), clock_minutes(end) - minutes
+        if last > first:
+            out.append([start, f"{last // 60:02d}:{last % 60:02d}"])
+    return out
 
 
 class _Chairs(_Spec):
@@ -516,7 +595,8 @@ class ShiftMix(Edit):
 _KINDS: dict[str, type[Edit]] = {
     next(iter(kind.model_fields)): kind  # a kind's one field is its name
     for kind in (AddRoom, AddStaff, RemoveRoom, RemoveStaff, Set, ScaleDemand, AddChairs,
-                 AddShift, RemoveShift, AddHours, SetRole, SetMinutes, ShiftMix)
+                 AddShift, RemoveShift, AddHours, SetRole, SetMinutes, ShiftMix, Overbook,
+                 Buffer)
 }
 """Every kind of variant edit: a new kind is a class listed here."""
 

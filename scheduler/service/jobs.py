@@ -60,7 +60,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["solve", "replan", "whatif"]
+Kind = Literal["solve", "replan", "whatif", "simulate"]
 ANALYSES = ("whatif",)
 """Kinds of job with a lane of their own: one at a time, beside (never instead of) the front
 desk's solves and re-plans, so a manager's ten-minute what-if does not hold up a re-plan."""
@@ -93,6 +93,9 @@ class JobParams(BaseModel):
     """The form's ticked presets and typed variants, to fill the form again."""
     variants_text: str = ""
     names: list[str] = Field(default_factory=list)
+    # a simulation
+    runs: int = 2000
+    """Replays of the schedule (its id in ``schedule_id``)."""
 
     def options(self) -> Options:
         return Options(time_limit=self.time_limit, workers=self.workers, seed=self.seed)
@@ -202,6 +205,10 @@ def run(factory: sessionmaker[Session], job_id: str) -> None:
             from scheduler.service.whatif import run_analysis  # pandas, matplotlib: here only
 
             run_analysis(factory, job_id, clinic_id, params)
+        elif kind == "simulate":
+            from scheduler.service import simulation
+
+            simulation.run(factory, job_id, params)
         else:
             _run_solve(factory, job_id, clinic_id, user_id, kind, params)
     except InvalidInput as exc:

@@ -163,7 +163,8 @@ class AppointmentRow(Base):
 
 
 class Job(Base):
-    """A long task (a solve, a re-plan) run by a worker process; polled by its id."""
+    """A long task (a solve, a re-plan, a what-if, a simulation) run by a worker process;
+    polled by its id."""
 
     __tablename__ = "jobs"
     __table_args__ = (CheckConstraint(f"status IN {JOB_STATES}", name="status"),)
@@ -174,6 +175,8 @@ class Job(Base):
     params: Mapped[dict[str, Any]]
     progress: Mapped[dict[str, Any] | None]
     result_schedule_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id"))
+    result: Mapped[dict[str, Any] | None]
+    """A result that is data, not a schedule (a simulation's figures; migration 0005)."""
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=now)
     started_at: Mapped[datetime | None]

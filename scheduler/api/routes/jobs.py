@@ -1,4 +1,5 @@
-"""Long work as jobs: solve a clinic's week, re-plan a schedule after events; poll, cancel."""
+"""Long work as jobs: solve a clinic's week, re-plan a schedule after events, simulate a
+schedule's days; poll, cancel."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from fastapi import APIRouter, Request, Response, status
 
 from scheduler.api.deps import AnyStaff, Desk, RowId, SessionDep, SettingsDep
 from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
-from scheduler.api.schemas import JobPublic, ReplanRequest, SolveRequest
-from scheduler.service import jobs
+from scheduler.api.schemas import JobPublic, ReplanRequest, SimulateRequest, SolveRequest
+from scheduler.service import jobs, simulation
 from scheduler.service.jobs import JobParams
 from scheduler.storage.tables import Job, now
 
@@ -20,6 +21,7 @@ def job_public(request: Request, job: Job) -> JobPublic:
     return JobPublic(id=job.id, clinic_id=job.clinic_id, kind=job.kind,
                      status=job.status,
                      progress=job.progress, result_schedule_id=job.result_schedule_id,
+                     result=job.result,
                      error=job.error, created_at=job.created_at, started_at=job.started_at,
                      finished_at=job.finished_at,
                      url=str(request.url_for("get_job", job_id=job.id)), result_url=result)
@@ -52,6 +54,16 @@ def replan(schedule_id: RowId, body: ReplanRequest, user: Desk, session: Session
     job = jobs.queue_replan(session, schedule_id, body.events, body.now or now(), JobParams(
         seed=body.seed, workers=settings.workers,
         time_limit=body.time_limit or settings.time_limit), user)
+    return _accepted(request, response, job)
+
+
+@router.post("/schedules/{schedule_id}/simulate", response_model=JobPublic,
+             status_code=status.HTTP_202_ACCEPTED, responses=R400 | SIGNED_IN | R404 | R422,
+             summary="Simulate a schedule's days against overruns, late arrivals, no-shows and "
+                     "absences as a job; its figures are the job's result (front desk and up)")
+def simulate(schedule_id: RowId, body: SimulateRequest, user: Desk, session: SessionDep,
+             request: Request, response: Response) -> JobPublic:
+    job = simulation.queue(session, schedule_id, body.runs, body.seed, user)
     return _accepted(request, response, job)
 
 

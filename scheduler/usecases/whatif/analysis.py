@@ -25,6 +25,7 @@ from scheduler.edits import Variant, edit_scenario
 from scheduler.errors import InvalidInput, Issue
 from scheduler.model import Scenario
 from scheduler.usecases.plan import plan_week
+from scheduler.usecases.simulate import Risk, SimulationSettings, simulate
 from scheduler.usecases.whatif.bottleneck import bottleneck_of, probe_jobs, relaxations, run_probe
 from scheduler.usecases.whatif.figures import Usage, booked, usage
 from scheduler.usecases.whatif.headroom import Search, StepJob, clones, run_step
@@ -55,15 +56,26 @@ class _VariantDone:
     schedule: Schedule
     violations: int
     usage: Usage
+    risk: Risk | None = None
+    worst_day: Risk | None = None
 
 
 def _run_variant(job: _VariantJob) -> _VariantDone:
-    """Solve the variant (the checker re-checks it) and lay out its use of the week."""
+    """Solve the variant (the checker re-checks it), lay out its use of the week, and replay
+    it against the day's chances (the week's risk, and its worst day's)."""
     planned = plan_week(job.scenario, job.options.solver(), now=job.now)
     clock = SlotClock(job.scenario)
     placed = booked(planned.schedule, clock)
+    risk = worst = None
+    if job.options.risk_runs:
+        replayed = simulate(job.scenario, planned.schedule, SimulationSettings(),
+                            job.options.risk_runs, job.options.seed)
+        risk = replayed.weeks[0] if len(replayed.weeks) == 1 else None
+        worst = max(replayed.days, key=lambda d: d.p_overtime_15, default=None)
+        if risk is None and replayed.weeks:  # several weeks: the worst week speaks for them
+            risk = max(replayed.weeks, key=lambda w: w.p_overtime_15)
     return _VariantDone(planned.schedule, len(planned.violations),
-                        usage(to_problem(job.scenario), clock, placed))
+                        usage(to_problem(job.scenario), clock, placed), risk, worst)
 
 
 @dataclass
@@ -190,7 +202,7 @@ def _outcome(slot: _Slot, extra: int) -> Outcome:
         neck = bottleneck_of(probes, extra, slot.scenario.horizon.days / 7)
     d = slot.done
     return Outcome(slot.name, slot.edits, slot.scenario, d.schedule, d.violations, d.usage,
-                   slot.headroom(), neck, slot.cell)
+                   slot.headroom(), neck, slot.cell, d.risk, d.worst_day)
 
 
 def _best(slots: list[_Slot]) -> str:

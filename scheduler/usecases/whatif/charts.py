@@ -71,6 +71,38 @@ def headroom_chart(outcomes: Sequence[Outcome]) -> bytes:
     return _png(fig)
 
 
+def risk_chart(outcomes: Sequence[Outcome]) -> bytes:
+    """Left: sessions placed. Right: the simulated chance that some day of the week runs more
+    than 15 minutes over, and that its worst day does: what each variant's sessions cost in
+    risk, side by side."""
+    names = [o.name for o in outcomes][::-1]
+    fig = Figure(figsize=(11, _height(len(names))))
+    held, risky = fig.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [1, 1]})
+    placed = [o.schedule.kpis.placed if o.schedule.kpis else 0 for o in outcomes][::-1]
+    held.barh(names, placed, color=BLUE)
+    for y, p in enumerate(placed):
+        held.text(p, y, f" {p}", va="center", fontsize=9)
+    held.set_xlim(0, max([*placed, 1]) * 1.15)
+    held.set_title("Sessions placed")
+    week = [100 * o.risk.p_overtime_15 if o.risk else 0.0 for o in outcomes][::-1]
+    worst = [100 * o.worst_day.p_overtime_15 if o.worst_day else 0.0 for o in outcomes][::-1]
+    ys = range(len(names))
+    risky.barh([y + 0.2 for y in ys], week, height=0.4, color=ORANGE,
+               label="some day of the week")
+    risky.barh([y - 0.2 for y in ys], worst, height=0.4, color="#f4b183",
+               label="its worst day")
+    for y, (w, d) in enumerate(zip(week, worst, strict=True)):
+        risky.text(w, y + 0.2, f" {w:.0f} %", va="center", fontsize=8)
+        risky.text(d, y - 0.2, f" {d:.0f} %", va="center", fontsize=8)
+    risky.set_xlim(0, 115)
+    risky.set_title("Chance of overtime beyond 15 min (simulated)")
+    risky.legend(fontsize=8, frameon=False, ncol=2, loc="upper center",
+                 bbox_to_anchor=(0.5, -0.06))
+    for ax in (held, risky):
+        ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
 def protocol_chart(outcomes: Sequence[Outcome]) -> bytes:
     """Placed and unmet sessions by protocol, one bar per variant."""
     names = [o.name for o in outcomes][::-1]

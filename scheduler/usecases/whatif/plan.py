@@ -62,6 +62,10 @@ class WhatIfOptions:
     """Patients beyond the headroom at which bottlenecks are measured; default a quarter of the
     base's patients (at least 4)."""
 
+    risk_runs: int = 1000
+    """Replays of each variant's schedule against overruns, late arrivals and no-shows
+    (``scheduler.usecases.simulate``, default settings); 0 leaves the risk out."""
+
     def solver(self) -> Options:
         return Options(time_limit=self.time_limit, workers=1, seed=self.seed,
                        soft_goals=False)

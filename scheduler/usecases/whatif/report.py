@@ -24,6 +24,7 @@ from scheduler.usecases.whatif.charts import (
     heatmaps_chart,
     open_span,
     protocol_chart,
+    risk_chart,
     sweep_chart,
 )
 from scheduler.usecases.whatif.results import RESOURCES, Outcome, WhatIf
@@ -34,7 +35,8 @@ COLUMNS = ("variant", "edits", "status", "wanted", "placed", "weighted", "bound"
            "room_utilization", "nurse_utilization", "headroom_patients", "headroom_sessions",
            "headroom_status", "capacity_sessions", "placed_vs_base", "capacity_vs_base",
            "bottleneck", "bottleneck_gain", "bottleneck_explanation", "lp_rooms", "lp_monitoring",
-           "lp_hands_on", "lp_agrees")
+           "lp_hands_on", "lp_agrees", "risk_overtime_15", "risk_worst_day",
+           "risk_overtime_minutes", "risk_idle_chair_minutes")
 """``comparison.csv``'s columns: contract v1's (variant, wanted, placed, weighted, unplaced,
 room_utilization, nurse_utilization, headroom_patients, bottleneck) and more."""
 
@@ -133,6 +135,8 @@ def write_report(result: WhatIf, out: Path, now: datetime | None = None) -> list
 def _charts(result: WhatIf) -> dict[str, bytes]:
     compared = list(result.compared)
     charts = {"headroom": headroom_chart(compared), "protocols": protocol_chart(compared)}
+    if any(o.risk is not None for o in compared):
+        charts["risk"] = risk_chart(compared)
     if any(o.bottleneck is not None for o in result.outcomes):
         charts["bottlenecks"] = gains_chart([o for o in result.outcomes
                                              if o.bottleneck is not None])

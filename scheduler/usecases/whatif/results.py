@@ -9,6 +9,7 @@ from typing import Any
 
 from scheduler.documents import Schedule
 from scheduler.model import Scenario
+from scheduler.usecases.simulate import Risk
 from scheduler.usecases.whatif.figures import Usage
 from scheduler.usecases.whatif.plan import SweepCell, WhatIfOptions
 
@@ -146,6 +147,10 @@ class Outcome:
     headroom: Headroom
     bottleneck: Bottleneck | None = None
     cell: SweepCell | None = None
+    risk: Risk | None = None
+    """The week's risk on the day, from the simulation (None when it was not run)."""
+    worst_day: Risk | None = None
+    """The day most likely to run more than 15 minutes over."""
 
     def capacity(self) -> int:
         """Sessions the clinic can treat in the horizon: those placed, plus the headroom's."""
@@ -183,6 +188,13 @@ class Outcome:
             "lp_monitoring": _price(b, "monitoring"),
             "lp_hands_on": _price(b, "hands_on"),
             "lp_agrees": "" if b is None or b.lp_agrees() is None else b.lp_agrees(),
+            "risk_overtime_15": "" if self.risk is None else round(self.risk.p_overtime_15, 3),
+            "risk_worst_day": "" if self.worst_day is None else round(
+                self.worst_day.p_overtime_15, 3),
+            "risk_overtime_minutes": "" if self.risk is None else round(
+                sum(self.risk.expected_overtime_minutes.values()), 1),
+            "risk_idle_chair_minutes": "" if self.risk is None else round(
+                self.risk.expected_idle_chair_minutes),
         }
 
 
