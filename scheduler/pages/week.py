@@ -1,5 +1,6 @@
 """The week board (the schedule asked for, else the current one; rooms or nurses; a week or a
-day), solving the week as a job, and publishing a draft."""
+day; each day's simulated risk of overtime and its fragile sessions), solving the week as a
+job, and publishing a draft."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from scheduler.pages.web import (
     redirect,
     settings_of,
 )
-from scheduler.service import clinics, drafts, jobs
+from scheduler.service import clinics, drafts, jobs, simulation
 from scheduler.service.board import day_panels, initials, week_dates
 from scheduler.service.jobs import JobParams
 from scheduler.storage.tables import now
@@ -59,13 +60,16 @@ def board_context(request: Request, session: Session, schedule: int | None = Non
         shown = days
     doc = drafts.document(row) if row is not None else None
     panels = day_panels(scenario, doc, shown, now()) if doc is not None else []
+    risk = simulation.board_risk(session, row) if row is not None and doc is not None and \
+        doc.appointments else {}
     running = [j for j in jobs.jobs_of(session, clinic.id) if j.status in ("queued", "running")]
     return {
         "clinic": clinic, "row": row, "schedule": doc, "scenario": scenario, "panels": panels,
         "days": days, "day": chosen, "view": "nurses" if view == "nurses" else "rooms",
         "zoom": "day" if zoom == "day" else "week", "names": names(scenario),
         "tz": scenario.tz, "rows": drafts.rows(session, clinic.id), "running": running,
-        "scale": 1.25 if zoom == "day" else 1.15, "initials": initials, "form": {}}
+        "scale": 1.25 if zoom == "day" else 1.15, "initials": initials, "form": {},
+        "risk": risk, "fragile": {i for r in risk.values() for i in r.fragile}}
 
 
 @router.post("/solve", dependencies=[Csrf])
