@@ -8,6 +8,7 @@ from pathlib import Path
 
 from scheduler.usecases.whatif import WhatIfOptions, local_pool, read_plan, run_whatif
 from scheduler.usecases.whatif.report import write_report
+from scheduler.validate import validate_scenario
 from tests.test_whatif import _edited, _problems, _week
 
 
@@ -57,3 +58,22 @@ def test_the_what_if_weighs_placed_sessions_against_the_days_risk(tmp_path: Path
                        WhatIfOptions(time_limit=2, headroom=False, bottleneck=False,
                                      risk_runs=0), local_pool(1))
     assert quiet.outcomes[0].row()["risk_overtime_15"] == ""
+
+
+def test_room_before_closing_is_judged_by_the_real_hours_not_the_booking_rule() -> None:
+    """The patient comes at 10:30 for a session that ends at closing (13:00). The variant opens
+    half an hour longer but keeps that half hour free of bookings: the same session, now 30
+    minutes from the real closing, where only a delay of more than 45 minutes makes overtime
+    beyond 15. Judged by the booking rule's hours instead, both would carry the same risk."""
+    from tests.test_robust import _late_patient
+
+    clinic = validate_scenario(_late_patient())
+    plan = read_plan({"variants": [{"name": "room", "edits": [
+        {"add_hours": {"days": ["mon"], "hours": [["13:00", "13:30"]], "staff": ["N1", "D1"]}},
+        {"buffer": {"minutes": 30, "days": ["mon"]}}]}]}, clinic)
+    result = run_whatif(clinic, plan, WhatIfOptions(time_limit=2, headroom=False,
+                                                    bottleneck=False, risk_runs=2000),
+                        local_pool(1))
+    base, room = (o.row() for o in result.outcomes)
+    assert base["placed"] == room["placed"] == 1
+    assert room["risk_worst_day"] < base["risk_worst_day"] / 2

@@ -21,7 +21,7 @@ from typing import Any
 
 from scheduler.compile import SlotClock, to_problem
 from scheduler.documents import Schedule
-from scheduler.edits import Variant, edit_scenario
+from scheduler.edits import Buffer, Variant, edit_scenario
 from scheduler.errors import InvalidInput, Issue
 from scheduler.model import Scenario
 from scheduler.usecases.plan import plan_week
@@ -49,6 +49,9 @@ class _VariantJob:
     scenario: Scenario
     options: WhatIfOptions
     now: datetime
+    day: Scenario
+    """The week as it happens, which judges the risk: the variant without its booking rules
+    (a ``buffer`` keeps bookings from the end of the day; staff still work until then)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +71,7 @@ def _run_variant(job: _VariantJob) -> _VariantDone:
     placed = booked(planned.schedule, clock)
     risk = worst = None
     if job.options.risk_runs:
-        replayed = simulate(job.scenario, planned.schedule, SimulationSettings(),
+        replayed = simulate(job.day, planned.schedule, SimulationSettings(),
                             job.options.risk_runs, job.options.seed)
         risk = replayed.weeks[0] if len(replayed.weeks) == 1 else None
         worst = max(replayed.days, key=lambda d: d.p_overtime_15, default=None)
@@ -86,6 +89,8 @@ class _Slot:
     clones: tuple[dict[str, Any], ...]
     bottleneck: bool
     cell: SweepCell | None = None
+    day: Scenario | None = None
+    """The week as it happens, when the variant books by rules the day does not keep."""
     done: _VariantDone | None = None
     search: Search | None = None
     probes: dict[str, Probe] = field(default_factory=dict)
@@ -128,7 +133,11 @@ def run_whatif(base: Scenario, plan: WhatIfPlan, options: WhatIfOptions,
         taken = {p.id for p in scenario.patients}
         wants = options.bottleneck and (cell is None or plan.sweep_bottleneck)
         newcomers = clones(plan.mix, limit + extra, taken) if options.headroom or wants else ()
-        slots.append(_Slot(name, described, scenario, newcomers, wants, cell))
+        day = None
+        if variant is not None and any(isinstance(e, Buffer) for e in variant.edits):
+            day = edit_scenario(base, [(path, e) for path, e in variant.located()
+                                       if not isinstance(e, Buffer)])
+        slots.append(_Slot(name, described, scenario, newcomers, wants, cell, day=day))
     if issues:
         raise InvalidInput(issues)
 
@@ -162,8 +171,8 @@ def run_whatif(base: Scenario, plan: WhatIfPlan, options: WhatIfOptions,
                     pending[pool.submit(run_probe, job)] = (i, "probe")
 
         for i, slot in enumerate(slots):
-            pending[pool.submit(_run_variant, _VariantJob(slot.scenario, options,
-                                                          now))] = (i, "variant")
+            pending[pool.submit(_run_variant, _VariantJob(
+                slot.scenario, options, now, slot.day or slot.scenario))] = (i, "variant")
         while pending:
             for future in pool.wait_any(list(pending)):
                 i, what = pending.pop(future)
