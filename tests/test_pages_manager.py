@@ -153,7 +153,11 @@ def test_whatif_from_the_form_to_the_comparison_and_its_charts(site: Site) -> No
                         text)
     names = {src.rsplit("/", 1)[1] for src, _ in charts}
     assert {"headroom.png", "bottlenecks.png", "protocols.png", "usage-base.png",
-            "usage-one-more-chair.png", "usage-nurses-1-5.png"} <= names
+            "usage-one-more-chair.png", "usage-nurses-1-5.png", "risk.png"} <= names
+    # placed sessions and the simulated risk side by side, the figures as text too
+    assert "Placed sessions against the day&#39;s risk" in text or \
+        "Placed sessions against the day's risk" in text
+    assert re.search(r'<td class="num">\d+ %</td>', text)
     assert all(len(alt) > 40 for _, alt in charts)
     for src, _ in charts:
         image = site.client.get(src)
