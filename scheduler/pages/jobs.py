@@ -13,7 +13,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _next(job: Job) -> str | None:
-    if job.status != "done":
+    if job.status != "done" or job.kind == "simulate":  # its figures are the API's answer
         return None
     if job.kind == "whatif":
         return f"/whatif/{job.id}"
