@@ -6,10 +6,14 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
+
 from scheduler.usecases.whatif import WhatIfOptions, local_pool, read_plan, run_whatif
 from scheduler.usecases.whatif.report import write_report
 from scheduler.validate import validate_scenario
 from tests.test_whatif import _edited, _problems, _week
+
+pytestmark = pytest.mark.solve  # each what-if solves its variants
 
 
 def test_overbook_adds_one_session_of_the_protocol_per_open_day() -> None:
