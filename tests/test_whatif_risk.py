@@ -13,8 +13,6 @@ from scheduler.usecases.whatif.report import write_report
 from scheduler.validate import validate_scenario
 from tests.test_whatif import _edited, _problems, _week
 
-pytestmark = pytest.mark.solve  # each what-if solves its variants
-
 
 def test_overbook_adds_one_session_of_the_protocol_per_open_day() -> None:
     week = _week()
@@ -39,6 +37,7 @@ def test_buffer_ends_the_clinics_hours_and_every_shift_earlier_on_its_days() -> 
                for p in edited.staff)
 
 
+@pytest.mark.solve
 def test_the_what_if_weighs_placed_sessions_against_the_days_risk(tmp_path: Path) -> None:
     week = _week()
     plan = read_plan({"variants": [
@@ -64,6 +63,7 @@ def test_the_what_if_weighs_placed_sessions_against_the_days_risk(tmp_path: Path
     assert quiet.outcomes[0].row()["risk_overtime_15"] == ""
 
 
+@pytest.mark.solve
 def test_room_before_closing_is_judged_by_the_real_hours_not_the_booking_rule() -> None:
     """The patient comes at 10:30 for a session that ends at closing (13:00). The variant opens
     half an hour longer but keeps that half hour free of bookings: the same session, now 30
