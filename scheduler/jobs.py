@@ -43,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput
-from scheduler.service import clinics, feeds, jobs
+from scheduler.service import clinics, feeds, weekly
 from scheduler.settings import Settings
 from scheduler.storage.db import Lock, connect, session_scope, sessions, try_lock
 from scheduler.storage.tables import now
@@ -123,9 +123,9 @@ def expire_cancelled_events(database_url: str) -> list[str]:
 
 def draft_next_weeks(database_url: str, workers: int, time_limit: float) -> list[str]:
     """Queue a solve of next week for every clinic, once per clinic and week (see
-    :func:`scheduler.service.jobs.draft_next_week`); the job runner solves it into a draft.
+    :func:`scheduler.service.weekly.draft_next_week`); the job runner solves it into a draft.
     Returns the ids of the jobs queued."""
-    return _each_clinic(database_url, lambda session, clinic_id: jobs.draft_next_week(
+    return _each_clinic(database_url, lambda session, clinic_id: weekly.draft_next_week(
         session, clinic_id, workers, time_limit))
 
 

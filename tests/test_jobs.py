@@ -24,7 +24,7 @@ from scheduler.jobs import (
     refresh_published_feeds,
 )
 from scheduler.service.feeds import regenerate as regenerate_feeds
-from scheduler.service.jobs import next_week_start
+from scheduler.service.weekly import next_week_start
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
