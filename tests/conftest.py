@@ -7,6 +7,7 @@ import functools
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -73,7 +74,9 @@ def patients(n: int, **fields: Any) -> list[dict[str, Any]]:
     return [{"id": f"P{i:02d}", "protocol": "esk", **fields} for i in range(1, n + 1)]
 
 
-def solve_data(data: dict[str, Any], seconds: float = 5.0) -> tuple[Scenario, dict[str, Any]]:
+def solve_data(data: dict[str, Any], seconds: float = 1.0) -> tuple[Scenario, dict[str, Any]]:
+    """Solved and checked. These weeks' placements are proven in milliseconds; the rest of the
+    limit polishes soft goals, which only the tests about them need (they ask for more)."""
     scenario = validate_scenario(data)
     planned = plan_week(scenario, Options(time_limit=seconds, workers=2))
     assert planned.violations == [], planned.violations
@@ -134,12 +137,13 @@ def postgres_url() -> str | None:
     return url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The same test on SQLite (a file) and on PostgreSQL (a schema of its own, dropped after).
-    Without a PostgreSQL the second half is skipped, saying so; under CI=true it fails."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'chairtime.db'}"
+@contextmanager
+def fresh_database(kind: str, folder: Path) -> Iterator[str]:
+    """A fresh database of ``kind``: a SQLite file in ``folder``, or a PostgreSQL schema of its
+    own, dropped after. Without a PostgreSQL that half is skipped, saying so; under CI=true it
+    fails."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'chairtime.db'}"
         return
     from sqlalchemy import create_engine, text
 
@@ -161,3 +165,41 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with engine.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The same test on SQLite and on PostgreSQL, a fresh database each."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def database_kind(request: pytest.FixtureRequest) -> str:
+    """For a module's shared databases (``fresh_database``): each of its tests on both kinds."""
+    kind: str = request.param
+    return kind
+
+
+@functools.cache
+def password_hash(password: str = "correct horse battery") -> str:
+    """argon2 is slow on purpose: each test password is hashed once a session."""
+    from scheduler.security import hash_password
+
+    return hash_password(password)
+
+
+# ----------------------------------------------------------------------------- marks
+DATABASE_FIXTURES = {"database_url", "database_kind"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """``db`` for a test on a database fixture, ``browser`` for one on the Playwright browser;
+    ``solve``, ``slow`` and ``fuzz`` are marked where they are true (pyproject.toml says what
+    each means). ``bash scripts/test --quick`` runs what has none of them."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & DATABASE_FIXTURES:
+            item.add_marker(pytest.mark.db)
+        if "browser" in names:
+            item.add_marker(pytest.mark.browser)

@@ -3,6 +3,7 @@ the environment, the embedded demo as package data, and a wheel that runs anywhe
 
 from __future__ import annotations
 
+import email
 import json
 import subprocess
 import sys
@@ -200,20 +201,58 @@ def test_demo_command_copies_the_embedded_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(DATA_FILES)
 
 
+def _dependencies(wheel: Path, into: Path) -> None:
+    """Links in ``into`` to this interpreter's copies of the wheel's declared dependencies (and
+    theirs, extras asked for included): those and nothing else, so an import the wheel does not
+    declare fails. Whichever environment runs the tests (a venv or not) supplies them."""
+    from importlib.metadata import distribution
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    with zipfile.ZipFile(wheel) as z:
+        (name,) = [n for n in z.namelist() if n.endswith(".dist-info/METADATA")]
+        declared = email.message_from_bytes(z.read(name)).get_all("Requires-Dist") or []
+    todo, seen = [(Requirement(r), "") for r in declared], set()
+    while todo:
+        requirement, extra = todo.pop()
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": extra}):
+            continue
+        for wanted in ("", *requirement.extras):
+            if (canonicalize_name(requirement.name), wanted) in seen:
+                continue
+            seen.add((canonicalize_name(requirement.name), wanted))
+            found = distribution(requirement.name)
+            assert found.files is not None, f"{requirement.name} lists no files (no RECORD)"
+            for top in {f.parts[0] for f in found.files} - {"..", "__pycache__"}:
+                if not (into / top).exists():
+                    (into / top).symlink_to(Path(str(found.locate_file(top))))
+            todo += [(Requirement(r), wanted) for r in found.requires or []]
+
+
 @pytest.mark.slow
+@pytest.mark.solve
 def test_a_wheel_installed_outside_the_repo_solves_the_demo(tmp_path: Path) -> None:
-    """The wheel carries the demo: built here (``python -m build``), installed in a fresh venv
-    (its dependencies seen from this interpreter's site-packages), run from an empty folder."""
+    """The wheel carries the demo and declares what it needs: built here (``python -m build``),
+    installed in a fresh venv that sees only its declared dependencies (``pip check`` agrees),
+    run from an empty folder."""
     subprocess.run([sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path / "dist"),
                     str(ROOT)], check=True, capture_output=True)
     (wheel,) = (tmp_path / "dist").glob("chairtime-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"scheduler/data/{name}" for name in DATA_FILES} <= set(names)
     env = tmp_path / "venv"
-    venv.create(env, system_site_packages=True, with_pip=True)
+    venv.create(env, with_pip=True)
     python = env / "bin" / "python"
-    subprocess.run([python, "-m", "pip", "install", "--quiet", "--no-deps", str(wheel)],
-                   check=True, capture_output=True)
+    site = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    deps = tmp_path / "deps"
+    deps.mkdir()
+    _dependencies(wheel, deps)
+    (Path(site) / "chairtime-deps.pth").write_text(f"{deps}\n", encoding="utf-8")
+    for pip in (["install", "--quiet", "--no-deps", str(wheel)], ["check"]):
+        done = subprocess.run([python, "-m", "pip", *pip], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
     where = tmp_path / "elsewhere"
     where.mkdir()
     located = subprocess.run([python, "-c", "import scheduler; print(scheduler.__file__)"],

@@ -25,14 +25,13 @@ from scheduler.api.app import create_app
 from scheduler.check import check
 from scheduler.cli import main
 from scheduler.errors import Conflict
-from scheduler.security import hash_password
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.db import connect, downgrade, session_scope, sessions, upgrade
 from scheduler.usecases import plan_week
 from scheduler.validate import validate_scenario
 from solver import Options
-from tests.conftest import patients, scenario_dict
+from tests.conftest import fresh_database, password_hash, patients, scenario_dict
 
 API = "/api/v1"
 ROLES = ("front_desk", "manager", "admin")
@@ -83,8 +82,7 @@ def _service(database_url: str, tmp_path: Path, run_jobs: bool) -> Iterator[Serv
         tokens = {}
         with session_scope(factory) as session:
             for role in ROLES:
-                user = repo.add_user(session, f"{role}@example.org",
-                                     hash_password("correct horse battery"), role)
+                user = repo.add_user(session, f"{role}@example.org", password_hash(), role)
                 tokens[role] = repo.issue_token(session, user, 30)[0]
             clinic = repo.clinic(session, 1)
             repo.add_scenario_version(session, clinic, validate_scenario(small_clinic()))
@@ -99,6 +97,26 @@ def service(database_url: str, tmp_path: Path) -> Iterator[Service]:
 @pytest.fixture
 def service_with_jobs(database_url: str, tmp_path: Path) -> Iterator[Service]:
     yield from _service(database_url, tmp_path, run_jobs=True)
+
+
+def _shared(kind: str, folder: Path) -> Iterator[tuple[Service, dict[str, Any]]]:
+    """One service and one solved draft for every row of a table (a service per row spent
+    minutes starting apps and hashing passwords): each row must not mind the rows before it."""
+    with fresh_database(kind, folder) as url:
+        for service in _service(url, folder, run_jobs=False):
+            yield service, service.draft()
+
+
+@pytest.fixture(scope="module")
+def role_table(database_kind: str, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[tuple[Service, dict[str, Any]]]:
+    yield from _shared(database_kind, tmp_path_factory.mktemp("roles"))
+
+
+@pytest.fixture(scope="module")
+def bad_writes(database_kind: str, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[tuple[Service, dict[str, Any]]]:
+    yield from _shared(database_kind, tmp_path_factory.mktemp("bad-writes"))
 
 
 # ----------------------------------------------------------------------------- storage
@@ -225,9 +243,10 @@ def test_the_role_table_covers_every_operation_of_the_api(service: Service) -> N
 @pytest.mark.parametrize(("method", "path", "allowed", "body"), ROUTES,
                          ids=[f"{m} {p}" for m, p, _, _ in ROUTES])
 def test_each_route_lets_each_role_do_what_the_table_says(
-        service: Service, method: str, path: str, allowed: set[str], body: Any) -> None:
+        role_table: tuple[Service, dict[str, Any]], method: str, path: str, allowed: set[str],
+        body: Any) -> None:
+    service, draft = role_table  # shared: an earlier row's write may give 404 or 409, never 403
     if "{draft}" in path:
-        draft = service.draft()
         path = path.format(draft=draft["id"], first=draft["schedule"]["appointments"][0]["id"])
     assert service.call(method, path, None, json=body).status_code == 401
     for role in ROLES:
@@ -310,6 +329,7 @@ def _wait(service: Service, url: str, seconds: float = 60) -> dict[str, Any]:
     raise AssertionError(f"job still {job['status']} after {seconds} s")
 
 
+@pytest.mark.solve
 def test_solve_runs_as_a_job_in_a_worker_process(service_with_jobs: Service) -> None:
     service = service_with_jobs
     accepted = service.call("POST", "/clinics/1/solve", "front_desk", json={"time_limit": 2})
@@ -335,6 +355,7 @@ def test_a_cancelled_job_stores_nothing(service_with_jobs: Service) -> None:
     assert service.call("GET", "/clinics/1/schedules").json() == []
 
 
+@pytest.mark.solve
 def test_replan_runs_as_a_job_and_lists_the_changes(service_with_jobs: Service) -> None:
     service = service_with_jobs
     draft = service.draft()
@@ -546,9 +567,10 @@ BAD_WRITES: list[tuple[str, str, dict[str, Any], str]] = [
 @pytest.mark.parametrize(("method", "path", "body", "field"), BAD_WRITES,
                          ids=[f"{m} {p} {f}" for m, p, _, f in BAD_WRITES])
 def test_bad_input_on_each_write_route_is_a_422_naming_the_field_and_stores_nothing(
-        service: Service, method: str, path: str, body: dict[str, Any], field: str) -> None:
-    draft = service.draft() if "{draft}" in path else None
-    if draft is not None:
+        bad_writes: tuple[Service, dict[str, Any]], method: str, path: str, body: dict[str, Any],
+        field: str) -> None:
+    service, draft = bad_writes  # shared: every row stores nothing, or fails saying so
+    if "{draft}" in path:
         path = path.format(draft=draft["id"], first=draft["schedule"]["appointments"][0]["id"])
     before = (service.call("GET", "/clinics/1/scenario").json(),
               service.call("GET", "/clinics/1/schedules").json())
