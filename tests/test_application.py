@@ -147,7 +147,7 @@ def test_variant_edits_naming_unknown_ids_name_the_variant_and_edit() -> None:
     assert [str(i) for i in caught.value.issues] == [
         "variants[1] (Tuesday nurse).edits[2]: must be one of add_room, add_staff, "
         "remove_room, remove_staff, set, scale_demand, add_chairs, add_shift, remove_shift, "
-        "add_hours, set_role, set_minutes, shift_mix (a mapping with one key)",
+        "add_hours, set_role, set_minutes, shift_mix, overbook, buffer (a mapping with one key)",
         "variants[0] (one more chair).edits[0].add_room.like: unknown room 'R7' "
         "(known: R1, R2)",
         "variants[1] (Tuesday nurse).edits[1].set.staff: unknown staff 'N8' (known: D1)",

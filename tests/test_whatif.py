@@ -324,8 +324,9 @@ def test_whatif_command_writes_the_table_json_charts_and_report(
     assert [v["variant"] for v in printed["variants"]] == ["base", "one more nurse",
                                                           "one more room"]
     charts = sorted(p.name for p in (out / "charts").iterdir())
-    assert charts == ["bottlenecks.png", "headroom.png", "protocols.png", "usage-base.png",
-                      "usage-one-more-nurse.png", "usage-one-more-room.png"]  # no prescriber
+    assert charts == ["bottlenecks.png", "headroom.png", "protocols.png", "risk.png",
+                      "usage-base.png", "usage-one-more-nurse.png",
+                      "usage-one-more-room.png"]  # no prescriber
     assert all((out / "charts" / c).read_bytes()[:4] == b"\x89PNG" for c in charts)
 
 
