@@ -32,12 +32,13 @@ def test_generator_is_deterministic_and_valid() -> None:
 
 
 @pytest.mark.parametrize("spec", SMALL, ids=[s.name + f"#{s.seed}" for s in SMALL])
+@pytest.mark.solve
 def test_small_instances_solve_greedy_is_valid_and_lp_bounds_both(spec: Spec) -> None:
     scenario = validate_scenario(generate(spec))
     problem = to_problem(scenario)
     greedy = greedy_solve(problem)
     assert check(scenario, schedule_from_solution(scenario, problem, greedy).to_json()) == []
-    solution = solve(problem, Options(time_limit=3, workers=2, soft_goals=False))
+    solution = solve(problem, Options(time_limit=1, workers=2, soft_goals=False))
     assert check(scenario, schedule_from_solution(scenario, problem, solution).to_json()) == []
     assert solution.objective >= greedy.objective
     for per_person in (False, True):
@@ -49,6 +50,8 @@ def test_small_instances_solve_greedy_is_valid_and_lp_bounds_both(spec: Spec) ->
         assert solution.bound == solution.objective <= lp.bound + 1e-6
 
 
+@pytest.mark.solve
+@pytest.mark.slow
 def test_network_whatif_on_three_small_sites() -> None:
     """``python -m bench network-whatif`` in miniature, inline: one row per site with the base
     and both variants, every schedule passes the checker and none is below its greedy start."""
@@ -69,6 +72,7 @@ def test_network_whatif_on_three_small_sites() -> None:
     assert table.row_count == 4 and len(table.columns) == 9
 
 
+@pytest.mark.solve
 def test_measure_names_its_bound_and_keeps_the_best_known(tmp_path: Path,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """One instance measured twice: the row says which bound is best and how far the value is
@@ -87,6 +91,8 @@ def test_measure_names_its_bound_and_keeps_the_best_known(tmp_path: Path,
     assert run.remember(spec.name, row.weighted) == row.weighted + 5
 
 
+@pytest.mark.solve
+@pytest.mark.slow
 def test_measure_with_whole_sessions_reports_the_tighter_bound(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``--mip``: the relaxation in whole sessions is measured beside the LP; it is never above

@@ -79,8 +79,9 @@ def session_days(doc: dict[str, Any], patient: str) -> list[date]:
 
 
 # ------------------------------------------------------------------ the issue's cases
+@pytest.mark.solve
 def test_week_4_of_induction_gets_two_sessions_this_week_and_one_a_week_after() -> None:
-    scenario, doc = solve_data(clinic([esk("P01", WEEKS_1_TO_3)], weeks=2), seconds=3)
+    scenario, doc = solve_data(clinic([esk("P01", WEEKS_1_TO_3)], weeks=2), seconds=1)
     (p,) = scenario.patients
     assert [(w.week, w.max_sessions) for w in p.per_week] == [
         (START, 2), (START + timedelta(days=7), 1)]
@@ -89,6 +90,7 @@ def test_week_4_of_induction_gets_two_sessions_this_week_and_one_a_week_after() 
     assert check(scenario, doc) == []
 
 
+@pytest.mark.solve
 def test_four_week_plan_has_the_labels_counts_per_calendar_week() -> None:
     patients = [
         esk("P01", []),                                     # new: week 1 of induction
@@ -99,7 +101,7 @@ def test_four_week_plan_has_the_labels_counts_per_calendar_week() -> None:
     patients[0]["protocol"] = "esk-56"
     patients[0]["course"].pop("dose")
     patients[3]["last_session"] = "2026-11-24"  # due again on Tue 2026-12-08
-    scenario, doc = solve_data(clinic(patients, weeks=4), seconds=4)
+    scenario, doc = solve_data(clinic(patients, weeks=4), seconds=1)
     weeks = [START + timedelta(days=7 * k) for k in range(4)]
     label = {  # the Spravato label: weeks 1-4 twice a week, 5-8 weekly, then every 2 weeks
         "P01": [2, 2, 2, 2], "P02": [2, 2, 2, 1], "P03": [2, 1, 1, 1], "P04": [1, 0, 1, 0]}
@@ -110,10 +112,11 @@ def test_four_week_plan_has_the_labels_counts_per_calendar_week() -> None:
     assert check(scenario, doc) == []
 
 
+@pytest.mark.solve
 def test_missed_week_2_session_still_completes_induction_within_45_days() -> None:
     started = date(2026, 11, 16)
     missed = [d for d in WEEKS_1_TO_3 if d != "2026-11-26"]  # week 2's Thursday missed
-    scenario, doc = solve_data(clinic([esk("P01", missed)], weeks=3), seconds=3)
+    scenario, doc = solve_data(clinic([esk("P01", missed)], weeks=3), seconds=1)
     days = session_days(doc, "P01")
     assert scenario.patients[0].priority == 4  # behind the label's pace: raised
     induction = [date.fromisoformat(d) for d in missed] + days
@@ -123,6 +126,7 @@ def test_missed_week_2_session_still_completes_induction_within_45_days() -> Non
     assert all((b - a).days >= 2 for a, b in itertools.pairwise(days))
 
 
+@pytest.mark.solve
 def test_multi_week_schedule_passes_check_on_the_expanded_scenario(tmp_path: Path) -> None:
     patients = [esk(f"P0{i}", WEEKS_1_TO_3[: 2 * i]) for i in range(4)]
     source = tmp_path / "courses.yaml"
@@ -135,7 +139,7 @@ def test_multi_week_schedule_passes_check_on_the_expanded_scenario(tmp_path: Pat
                <= p.keys() for p in written["patients"])
     out = tmp_path / "out"
     assert main(["-q", "solve", str(source), "--weeks", "3", "--out", str(out),
-                 "--time-limit", "3", "--workers", "2"]) == 0
+                 "--time-limit", "1", "--workers", "2"]) == 0
     assert main(["-q", "check", str(plain), str(out / "schedule.json")]) == 0
     doc = json.loads((out / "schedule.json").read_text(encoding="utf-8"))
     assert {a["rems_form_due"] for a in doc["appointments"]} == {
@@ -158,6 +162,7 @@ STATES = st.builds(
 
 @settings(max_examples=300, deadline=None)
 @given(STATES, st.integers(1, 8), st.integers(0, 6))
+@pytest.mark.slow
 def test_derivation_keeps_the_library_rules(state: tuple[str, int, int | None, bool, int],
                                             weeks: int, weekday: int) -> None:
     cid, done, every, worsening, since = state
@@ -299,11 +304,12 @@ def test_per_week_counts_calendar_weeks_not_horizon_days() -> None:
     assert [v.appointment for v in check(scenario, doc)] == ["A2"]
 
 
+@pytest.mark.solve
 def test_solver_and_greedy_keep_the_week_cap() -> None:
     data = clinic([{"id": "P01", "protocol": "esk-84", "rems_enrolled": True, "sessions": 4,
                     "per_week": [{"week": "2026-12-07", "max_sessions": 1},
                                  {"week": "2026-12-14", "max_sessions": 2}]}], weeks=2)
-    scenario, doc = solve_data(data, seconds=2)
+    scenario, doc = solve_data(data, seconds=1)
     assert per_week(doc, "P01") == {START: 1, START + timedelta(days=7): 2}
     first_fit = greedy_solve(to_problem(scenario))
     weeks = Counter(a.day // 7 for a in first_fit.appointments)
@@ -311,6 +317,7 @@ def test_solver_and_greedy_keep_the_week_cap() -> None:
     assert first_fit.unplaced[0].sessions == 1
 
 
+@pytest.mark.solve
 def test_spacing_is_kept_close_to_the_ideal() -> None:
     scenario, doc = solve_data(clinic([esk("P01", WEEKS_1_TO_3[:4])], weeks=2), seconds=3)
     days = session_days(doc, "P01")
@@ -345,6 +352,8 @@ PATIENTS = st.lists(st.tuples(st.sampled_from(("esk-trd", "esk-mdsi")), st.integ
 
 @settings(max_examples=6, deadline=None)
 @given(PATIENTS, st.integers(2, 4))
+@pytest.mark.solve
+@pytest.mark.slow
 def test_every_multi_week_schedule_passes_check_on_the_expanded_scenario(
         mix: list[tuple[str, int, int | None, bool, int]], weeks: int) -> None:
     patients = []

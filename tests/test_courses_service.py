@@ -91,6 +91,7 @@ def test_scenarios_are_stored_as_given_and_the_api_shows_the_course(courses: Ser
             if a["patient"] == "P01"} == {"esk-56"}
 
 
+@pytest.mark.solve
 def test_the_weekly_draft_rolls_the_published_week_into_the_history(courses: Service) -> None:
     """Thursday's draft job folds the published week's sessions into each patient's course
     history (a new version, as given), queues next week's solve once, and the draft it makes

@@ -1174,6 +1174,8 @@ def tally() -> Iterable[Tally]:
 @settings(max_examples=FULL_EXAMPLES, deadline=None, suppress_health_check=SLOW,
           derandomize=True, database=None)
 @given(data=scenarios(FULL), pick=PICKS)
+@pytest.mark.solve
+@pytest.mark.slow
 def test_solver_schedule_passes_check(data: dict[str, Any], pick: int | None,
                                       tally: Tally) -> None:
     """Every week the solver plans, over the whole scenario format (DST weeks, split and touching
@@ -1185,6 +1187,8 @@ def test_solver_schedule_passes_check(data: dict[str, Any], pick: int | None,
 @settings(max_examples=TINY_EXAMPLES, deadline=None, suppress_health_check=SLOW,
           derandomize=True, database=None)
 @given(data=scenarios(TINY), pick=PICKS)
+@pytest.mark.solve
+@pytest.mark.slow
 def test_solver_reaches_the_true_optimum_on_tiny_instances(data: dict[str, Any],
                                                            pick: int | None,
                                                            tally: Tally) -> None:
@@ -1199,6 +1203,8 @@ def test_solver_reaches_the_true_optimum_on_tiny_instances(data: dict[str, Any],
 @settings(max_examples=JUDGED_EXAMPLES, deadline=None, suppress_health_check=SLOW,
           derandomize=True, database=None)
 @given(data=scenarios(TINY), pick=PICKS, rng=st.randoms(use_true_random=False))
+@pytest.mark.solve
+@pytest.mark.slow
 def test_checker_and_reference_judge_schedules_alike(data: dict[str, Any], pick: int | None,
                                                      rng: random.Random, tally: Tally) -> None:
     """The independent checker and the reference, two readings of the contract that share no

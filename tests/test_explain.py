@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.conftest import patients, scenario_dict, solve_data
 
 
 def _reason(data: dict[str, Any], patient: str = "P01") -> str:
-    _, doc = solve_data(data, seconds=3)
+    _, doc = solve_data(data, seconds=1)
     reasons = {u["patient"]: u["reason"] for u in doc["unplaced"]}
     assert patient in reasons, doc["unplaced"]
     return str(reasons[patient])
@@ -43,10 +45,11 @@ def test_nurse_not_on_shift_while_available() -> None:
     assert "is on shift for the whole session while P01 is available" in _reason(data)
 
 
+@pytest.mark.solve
 def test_rooms_full() -> None:
     data = scenario_dict(patients=patients(4))
     data["staff"].append({**data["staff"][0], "id": "N2"})  # nurses to spare: the room binds
-    _, doc = solve_data(data, seconds=3)
+    _, doc = solve_data(data, seconds=1)
     (unplaced,) = doc["unplaced"]
     assert "recliner rooms are full" in unplaced["reason"]
 
@@ -56,7 +59,7 @@ def test_nurse_fully_booked() -> None:
     data["rooms"] = [{"id": f"R{i}", "features": ["recliner"]} for i in (1, 2, 3)]
     data["staff"][0]["max_patients"] = 1
     data["clinic"]["hours"] = {"mon": [["08:00", "13:00"]]}
-    _, doc = solve_data(data, seconds=3)
+    _, doc = solve_data(data, seconds=1)
     (unplaced,) = doc["unplaced"]
     assert "every nurse qualified for spravato on shift is fully booked" in unplaced["reason"]
 

@@ -244,11 +244,12 @@ BLOCKLIST = ("ketamine", "esketamine", "spravato", "esk", "iv", "im-", "kap", "i
              "recliner")
 
 
+@pytest.mark.solve
 def test_patient_feeds_hold_no_health_information(tmp_path: Path) -> None:
     """No drug, procedure, diagnosis or telling room name in patient SUMMARY, DESCRIPTION or
     LOCATION; the demo clinic's own name mentions ketamine, so it sets a neutral feeds.name."""
     scenario = load_scenario(DEMO)
-    _, doc = solve_data(scenario.model_dump(mode="json"), seconds=4)
+    _, doc = solve_data(scenario.model_dump(mode="json"), seconds=1)
     publish_feeds(scenario, doc, tmp_path, NOW)
     words = [*BLOCKLIST, *(p.name.lower() for p in scenario.protocols),
              *(p.id.lower() for p in scenario.protocols),

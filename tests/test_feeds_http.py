@@ -430,6 +430,7 @@ def ready(base: str, process: subprocess.Popen[bytes], seconds: float = 90) -> N
     raise AssertionError(f"{base} did not answer in {seconds} s")
 
 
+@pytest.mark.slow
 def test_tokens_never_reach_the_logs_of_a_real_server(database_url: str, tmp_path: Path
                                                       ) -> None:
     prepare(database_url)

@@ -8,6 +8,8 @@ import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from tests.conftest import broken, patients, scenario_dict, shift, solve_data
 
 
@@ -99,6 +101,7 @@ def test_rooms_broken_without_turnover_and_wrong_features() -> None:
     assert broken(scenario, doc) == {"rooms"}
 
 
+@pytest.mark.solve
 def test_rooms_two_chairs_hold_two_not_three() -> None:
     data = scenario_dict(patients=patients(6))
     data["rooms"] = [{"id": "BAY", "features": ["recliner"], "chairs": 2}]

@@ -181,11 +181,12 @@ def test_derivation_prep_sessions_come_first_and_the_step_counts_them(
 
 
 # ----------------------------------------------------------------------------- solver
+@pytest.mark.solve
 def test_solver_places_preparation_by_video_and_integrations_only_after_dosing() -> None:
     """Two weeks: K0 has one preparation left (week 1) then doses (week 2); K1 is past
     preparation. Preparations are video sessions (no room); every integration follows a
     dosing by 1-3 days, never K0's preparation."""
-    scenario, doc = solve_data(kap_clinic(2, {"done": 1}, {"done": 3}), seconds=4)
+    scenario, doc = solve_data(kap_clinic(2, {"done": 1}, {"done": 3}), seconds=1)
     assert check(scenario, doc) == []
     mine = placed(doc)
     assert [p for _, p, _ in mine["K0"] if p != "kap-integration"] == ["kap-prep", "kap"]
@@ -214,9 +215,10 @@ def test_an_unplaced_dosing_after_preparation_leaves_one_integration_unplaced() 
     assert [(u.patient, u.sessions) for u in follow] == [("K0", 1)]
 
 
+@pytest.mark.solve
 def test_a_four_week_plan_with_preparation_passes_check_on_the_expanded_scenario() -> None:
     scenario, doc = solve_data(kap_clinic(4, {"done": 0}, {"done": 1}, {"done": 5}),
-                               seconds=5)
+                               seconds=1)
     plain = Scenario.model_validate(scenario.model_dump())
     assert check(plain, doc) == []
     mine = placed(doc)

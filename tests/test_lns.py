@@ -4,6 +4,8 @@ deterministic time, the same schedule on every run."""
 
 from __future__ import annotations
 
+import pytest
+
 from bench.generate import Spec, generate
 from scheduler.check import check
 from scheduler.compile import to_problem
@@ -31,6 +33,7 @@ def test_windows_cover_days_protocols_and_staff_densest_first() -> None:
     assert all(0 < len(w.visits) <= 0.3 * len(visits) for w in ranked)
 
 
+@pytest.mark.solve
 def test_improve_never_returns_less_than_the_greedy_and_stays_valid() -> None:
     scenario = validate_scenario(generate(SPEC))
     problem = to_problem(scenario)
@@ -47,6 +50,8 @@ def test_improve_never_returns_less_than_the_greedy_and_stays_valid() -> None:
     assert check(scenario, schedule_from_solution(scenario, problem, solution).to_json()) == []
 
 
+@pytest.mark.solve
+@pytest.mark.slow
 def test_deterministic_limits_give_the_same_schedule_twice() -> None:
     problem = to_problem(validate_scenario(generate(SPEC)))
     options = Options(time_limit=4, workers=1, seed=7, deterministic=True, lns=0.5,

@@ -44,6 +44,8 @@ def test_narrow_keeps_the_greedy_choice_and_at_most_a_few_people_per_need() -> N
 
 
 @pytest.mark.parametrize("limit", ["room", "staff"])
+@pytest.mark.solve
+@pytest.mark.slow
 def test_a_narrowed_week_is_valid_and_never_a_proof(limit: Literal["room", "staff"],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A small week narrowed on purpose (threshold 0): the schedule passes check, is at least
@@ -53,12 +55,15 @@ def test_a_narrowed_week_is_valid_and_never_a_proof(limit: Literal["room", "staf
     scenario = validate_scenario(generate(spec))
     problem = to_problem(scenario)
     seen: list[Progress] = []
-    full = solve(problem, Options(time_limit=5, soft_goals=False), seen.append)
+    # deterministic: the LP bound runs to its end in both solves (by the clock, a loaded
+    # machine could prove it in one and not the other, and the bounds would differ)
+    options = Options(time_limit=1, soft_goals=False, deterministic=True)
+    full = solve(problem, options, seen.append)
     # progress never reports a bound looser than every wanted session (CP-SAT's can be)
     assert all(e.bound <= capacity_bound(problem) for e in seen if e.stage == "placement")
     monkeypatch.setattr(solver.candidates, "NARROW_CHOICES", 0)
     events: list[Progress] = []
-    solution = solve(problem, Options(time_limit=5, soft_goals=False), events.append)
+    solution = solve(problem, options, events.append)
     # progress reports the week's proven bound, never the narrow model's (found by review)
     assert all(e.bound >= solution.objective for e in events if e.stage == "placement")
     assert solution.model_size["variables"] <= full.model_size["variables"]
@@ -72,15 +77,16 @@ def test_a_narrowed_week_is_valid_and_never_a_proof(limit: Literal["room", "staf
         assert solution.objective >= solution.bound
 
 
+@pytest.mark.solve
 def test_re_planning_keeps_every_choice(monkeypatch: pytest.MonkeyPatch) -> None:
     """A re-plan must be free to give a touched patient anyone: it is never narrowed."""
     spec = Spec("S", "room", 1.0, seed=1)
     problem = to_problem(validate_scenario(generate(spec)))
-    week = solve(problem, Options(time_limit=3, soft_goals=False))
+    week = solve(problem, Options(time_limit=1, soft_goals=False))
     from dataclasses import replace
 
     again = replace(problem, previous=tuple(week.appointments))
-    wide = solve(again, Options(time_limit=3, soft_goals=False))
+    wide = solve(again, Options(time_limit=1, soft_goals=False))
     monkeypatch.setattr(solver.candidates, "NARROW_CHOICES", 0)
-    narrow_threshold = solve(again, Options(time_limit=3, soft_goals=False))
+    narrow_threshold = solve(again, Options(time_limit=1, soft_goals=False))
     assert narrow_threshold.model_size == wide.model_size

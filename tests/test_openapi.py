@@ -48,6 +48,7 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.BaseS
 
 
 schema = schemathesis.pytest.from_fixture("api")
+pytestmark = [pytest.mark.slow, pytest.mark.db]  # the service on a SQLite file
 
 
 @schema.parametrize()

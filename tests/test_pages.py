@@ -25,7 +25,7 @@ from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
 from tests.test_feeds_http import server
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.db]  # the service on a SQLite file
 
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
@@ -131,6 +131,7 @@ def _shot(page: Any, name: str, **options: Any) -> Path:
 
 
 # ----------------------------------------------------------------------------- the walk
+@pytest.mark.solve
 def test_the_front_desk_week_end_to_end(browser: Any, site: Site) -> None:
     """Sign in, solve the demo, see the board, cancel one appointment, re-plan after an
     absence, read the changes, publish, open a patient's feed link and parse what it returns."""
@@ -267,6 +268,7 @@ def test_the_front_desk_week_end_to_end(browser: Any, site: Site) -> None:
     assert site.csp_errors == []
 
 
+@pytest.mark.solve
 def test_the_managers_what_if_and_utilization(browser: Any, site: Site) -> None:
     """Pick a preset, run it, read the comparison; then the week's use by hour."""
     context = _context(browser, site)

@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from scheduler.api.app import create_app
-from scheduler.security import hash_password
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope
@@ -25,6 +24,7 @@ from scheduler.usecases import plan_week
 from scheduler.validate import validate_scenario
 from scheduler.worker import JobRunner, run_job
 from solver import Options
+from tests.conftest import password_hash
 from tests.test_service import small_clinic
 
 PASSWORD = "correct horse battery"
@@ -69,7 +69,7 @@ def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
     with TestClient(app) as client:
         with session_scope(app.state.sessions) as session:
             for role in ("front_desk", "manager"):
-                repo.add_user(session, f"{role}@example.org", hash_password(PASSWORD), role)
+                repo.add_user(session, f"{role}@example.org", password_hash(PASSWORD), role)
             repo.add_scenario_version(session, repo.clinic(session, 1),
                                       validate_scenario(small_clinic()))
         yield Site(client, database_url, tmp_path)
@@ -113,6 +113,8 @@ def test_a_form_without_its_csrf_token_is_refused(site: Site) -> None:
 
 
 # ----------------------------------------------------------------------------- what-if
+@pytest.mark.solve
+@pytest.mark.slow
 def test_whatif_from_the_form_to_the_comparison_and_its_charts(site: Site) -> None:
     site.sign_in("manager")
     form = site.client.get("/whatif")

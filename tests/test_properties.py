@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -84,6 +85,7 @@ def _solve(data: dict[str, Any]) -> tuple[Solution, list[Any]]:
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(clinics())
+@pytest.mark.solve
 def test_random_clinics_pass_check(data: dict[str, Any]) -> None:
     solution, violations = _solve(data)
     assert violations == []
@@ -93,6 +95,7 @@ def test_random_clinics_pass_check(data: dict[str, Any]) -> None:
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(clinics(), st.booleans())
+@pytest.mark.solve
 def test_more_resources_never_place_less(data: dict[str, Any], add_room: bool) -> None:
     base, _ = _solve(data)
     more = copy.deepcopy(data)

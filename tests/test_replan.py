@@ -85,6 +85,7 @@ def test_cancellation_frees_a_slot_for_a_waiting_patient_and_nothing_else_moves(
     assert len(changes_json(result.changes)) == 2
 
 
+@pytest.mark.solve
 def test_nurse_absent_for_a_day_changes_only_her_sessions_that_day() -> None:
     scenario, doc = solve_data(_week(10, preferred_staff=["N2"]))
     assert len(doc["appointments"]) == 10
@@ -107,6 +108,7 @@ def test_nurse_absent_for_a_day_changes_only_her_sessions_that_day() -> None:
     assert moved_in_place, "a staff swap at the same time beats moving the patient"
 
 
+@pytest.mark.solve
 def test_room_closed_for_an_afternoon_and_patient_unavailable() -> None:
     scenario, doc = solve_data(_week(6))
     target = next(a for a in doc["appointments"] if a["room"] == "R1")
@@ -124,6 +126,7 @@ def test_room_closed_for_an_afternoon_and_patient_unavailable() -> None:
     assert len(after) == len(doc["appointments"])
 
 
+@pytest.mark.solve
 def test_add_an_urgent_patient_and_extra_sessions() -> None:
     scenario, doc = solve_data(_week(3))
     result = _replan(scenario, doc, [
@@ -149,6 +152,7 @@ def test_cancelled_but_still_wanted_session_moves_with_its_id() -> None:
     assert moved["start"] != first["start"]
 
 
+@pytest.mark.solve
 def test_protocol_durations_change_from_a_date() -> None:
     scenario, doc = solve_data(_week(6))
     result = _replan(scenario, doc, [{"type": "change_protocol", "protocol": "esk",
@@ -164,6 +168,7 @@ def test_protocol_durations_change_from_a_date() -> None:
         assert _same(after[a["id"]], a)
 
 
+@pytest.mark.solve
 def test_the_past_is_frozen() -> None:
     scenario, doc = solve_data(_week(6))
     now = datetime.fromisoformat("2026-12-08T12:00:00-05:00")
@@ -210,6 +215,7 @@ def test_bad_events_name_the_field(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "events[1].staff: unknown staff 'N7'" in err
 
 
+@pytest.mark.solve
 def test_replan_command_writes_schedule_changes_scenario_and_moves_feed_events(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scenario_path = tmp_path / "s.yaml"
@@ -298,6 +304,7 @@ def _base() -> tuple[Scenario, dict[str, Any]]:
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
+@pytest.mark.solve
 def test_any_events_replan_to_a_valid_week_that_keeps_the_untouched(data: st.DataObject
                                                                     ) -> None:
     scenario, doc = _base()

@@ -32,7 +32,7 @@ from scheduler.validate import parse_text, validate_scenario
 from solver import Options
 from tests.test_courses import clinic, esk
 
-SEARCH = ["--time-limit", "4", "--workers", "1", "--seed", "0"]
+SEARCH = ["--time-limit", "2", "--workers", "1", "--seed", "0"]
 DEMO_START = date(2026, 12, 7)
 
 
@@ -62,6 +62,8 @@ def demo_week_1(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.mark.solve
+@pytest.mark.slow
 def test_three_weeks_rolled_on_the_demo(demo_week_1: Path, tmp_path: Path,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     """Week 1 solved and published, then rolled twice (the second roll plans two weeks, the
@@ -145,6 +147,8 @@ def _counts_follow_the_label(raw: dict[str, Any], scenario: Any, doc: dict[str, 
             assert sum(placed[p["id"]].values()) + unplaced[p["id"]] == plain[p["id"]].sessions
 
 
+@pytest.mark.solve
+@pytest.mark.slow
 def test_missed_session_in_week_2_still_completes_induction_within_45_days() -> None:
     """A new esketamine patient (induction: 8 sessions, twice a week, within 45 days) misses
     one session in week 2: weekly rolls continue the series (the missed date is not in the
@@ -187,6 +191,7 @@ def _bad(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return capsys.readouterr().err
 
 
+@pytest.mark.solve
 def test_bad_input_exits_2_naming_the_field(demo_week_1: Path, tmp_path: Path,
                                             capsys: pytest.CaptureFixture[str]) -> None:
     """Another clinic's schedule, a horizon going backwards, a missed id not in the schedule

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from scheduler.compile import to_problem
 from scheduler.validate import validate_scenario
 from solver.rooms import room_classes
@@ -30,6 +32,7 @@ def test_alike_rooms_pool_and_pinned_rooms_stay_alone() -> None:
     assert "R2" in classes and classes["R2"].rooms == ("R2",)
 
 
+@pytest.mark.solve
 def test_sessions_get_real_rooms_within_their_chairs() -> None:
     _, doc = solve_data(_clinic(14))  # solve_data re-checks every hard rule
     rooms = {a["room"] for a in doc["appointments"]}

@@ -57,6 +57,7 @@ def test_dst_spring_forward_day_is_23_hours() -> None:
     assert doc["appointments"][0]["start"] == "2026-03-08T09:00:00-04:00"
 
 
+@pytest.mark.solve
 def test_greedy_alone_passes_check() -> None:
     scenario = load_scenario(DEMO)
     from scheduler.documents import schedule_from_solution
@@ -68,6 +69,7 @@ def test_greedy_alone_passes_check() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.solve
 def test_demo_week_is_valid_and_beats_greedy() -> None:
     scenario = load_scenario(DEMO)
     assert len(scenario.patients) >= 100

@@ -208,6 +208,7 @@ def test_every_misuse_of_the_extensions_is_named_by_its_path() -> None:
     }
 
 
+@pytest.mark.solve
 def test_a_fixed_video_follow_up_takes_no_room() -> None:
     data = clinic()
     data["fixed"] = [{"id": "F1", "patient": "P03", "start": f"{MON}T15:00", "room": "R1",
@@ -217,7 +218,7 @@ def test_a_fixed_video_follow_up_takes_no_room() -> None:
     assert [(i.path, i.message) for i in caught.value.issues] == [
         ("fixed[0].room", "call is a video session and takes no room; leave room out")]
     del data["fixed"][0]["room"]
-    scenario, doc = solve_data(data, seconds=3)
+    scenario, doc = solve_data(data, seconds=1)
     assert check(scenario, doc) == []
     fixed = next(a for a in doc["appointments"] if a["id"] == "F1")
     assert (fixed["protocol"], fixed["room"]) == ("call", None)
@@ -232,8 +233,9 @@ def placed(doc: Doc) -> dict[str, list[tuple[date, str, str | None]]]:
     return out
 
 
+@pytest.mark.solve
 def test_solver_steps_the_dose_and_places_follow_ups_by_video_1_to_3_days_after() -> None:
-    scenario, doc = solve_data(fixture(), seconds=4)
+    scenario, doc = solve_data(fixture(), seconds=1)
     assert check(scenario, doc) == [] and doc["unplaced"] == []
     mine = placed(doc)
     assert [p for _, p, _ in mine["P1"]] == ["esk-56", "esk-84"]
@@ -264,7 +266,7 @@ def test_an_unplaced_follow_up_is_explained_in_the_clerks_words() -> None:
     data = fixture()
     data["staff"][1]["shifts"] = {"mon": [["08:00", "17:00"]]}  # the therapist: Mondays only
     data["patients"] = [data["patients"][1]]
-    _scenario, doc = solve_data(data, seconds=3)
+    _scenario, doc = solve_data(data, seconds=1)
     assert doc["unplaced"] == [{"patient": "P2", "sessions": 1, "reason":
                                 "kap-integration follow-up: no therapist is on shift while P2 "
                                 "is available 1-3 days after Mon 07 Dec (Tue, Wed, Thu)"}]
@@ -274,15 +276,16 @@ def test_follow_ups_of_unplaced_sessions_say_so() -> None:
     data = fixture()
     data["rooms"] = [data["rooms"][0]]  # no private room: the dosing cannot be placed
     data["patients"] = [data["patients"][1]]
-    _scenario, doc = solve_data(data, seconds=2)
+    _scenario, doc = solve_data(data, seconds=1)
     assert doc["unplaced"][1] == {"patient": "P2", "sessions": 1, "reason":
                                   "kap-integration follow-up: the session it follows was not "
                                   "placed"}
 
 
 # ----------------------------------------------------------------------------- feeds, board
+@pytest.mark.solve
 def test_a_video_session_has_no_room_in_any_feed_and_no_rooms_feed_lists_it() -> None:
-    scenario, doc = solve_data(fixture(), seconds=3)
+    scenario, doc = solve_data(fixture(), seconds=1)
     files, _ = build_feeds(scenario, doc, {}, datetime(2026, 12, 1, tzinfo=UTC))
     patient = files["patient-P2.ics"].decode()
     call_ids = {a["id"] for a in doc["appointments"] if a["room"] is None}
@@ -298,8 +301,9 @@ def test_a_video_session_has_no_room_in_any_feed_and_no_rooms_feed_lists_it() ->
                 1 for a in doc["appointments"] if f"room-{a['room']}.ics" == name)
 
 
+@pytest.mark.solve
 def test_the_board_draws_video_sessions_in_a_video_lane() -> None:
-    scenario, doc = solve_data(fixture(), seconds=3)
+    scenario, doc = solve_data(fixture(), seconds=1)
     schedule = Schedule.from_json(doc)
     panels = day_panels(scenario, schedule, scenario.dates())
     video = [b.id for p in panels for lane in p.lanes if lane.label.startswith("Video")
@@ -308,8 +312,9 @@ def test_the_board_draws_video_sessions_in_a_video_lane() -> None:
 
 
 # ----------------------------------------------------------------------------- re-planning
+@pytest.mark.solve
 def test_replan_ignores_video_sessions_when_a_room_closes_and_keeps_the_step() -> None:
-    scenario, doc = solve_data(fixture(), seconds=3)
+    scenario, doc = solve_data(fixture(), seconds=1)
     events = [{"type": "room_closed", "room": "R2", "date": d} for d in
               ("2026-12-07", "2026-12-08", "2026-12-09", "2026-12-10", "2026-12-11")]
     result = replan_events(scenario, doc, events, datetime(2026, 12, 6, tzinfo=UTC),
@@ -323,8 +328,9 @@ def test_replan_ignores_video_sessions_when_a_room_closes_and_keeps_the_step() -
     assert [p for _, p, _ in placed(after)["P1"]] == ["esk-56", "esk-84"]
 
 
+@pytest.mark.solve
 def test_a_dosing_no_longer_wanted_takes_its_integration_with_it() -> None:
-    scenario, doc = solve_data(fixture(), seconds=3)
+    scenario, doc = solve_data(fixture(), seconds=1)
     dosing = next(a for a in doc["appointments"] if a["patient"] == "P2" and a["protocol"] ==
                   "kap")
     call_ = next(a for a in doc["appointments"] if a["patient"] == "P2" and a["room"] is None)
@@ -362,8 +368,9 @@ def test_courses_emit_the_step_for_a_new_84_mg_patient_and_kap_integration() -> 
     assert validate_scenario(course_clinic(False)).patients[1].follow_up is None
 
 
+@pytest.mark.solve
 def test_a_two_week_course_plan_passes_check_on_the_expanded_scenario() -> None:
-    scenario, doc = solve_data(course_clinic(True), seconds=4)
+    scenario, doc = solve_data(course_clinic(True), seconds=1)
     plain = Scenario.model_validate(scenario.model_dump())
     assert check(plain, doc) == []
     mine = placed(doc)
@@ -372,10 +379,11 @@ def test_a_two_week_course_plan_passes_check_on_the_expanded_scenario() -> None:
 
 
 # ----------------------------------------------------------------------------- storage
+@pytest.mark.solve
 def test_a_stored_schedule_keeps_a_video_sessions_null_room(database_url: str) -> None:
     """Migration 0004 makes appointments.room nullable, on SQLite and PostgreSQL; going down
     past it drops the rows that have no room (the older schema cannot hold them)."""
-    scenario, doc = solve_data(fixture(), seconds=3)
+    scenario, doc = solve_data(fixture(), seconds=1)
     engine = connect(database_url)
     upgrade(engine)
     factory = sessions(engine)
@@ -446,6 +454,8 @@ def extended(draw: st.DrawFn) -> Doc:
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(extended())
+@pytest.mark.solve
+@pytest.mark.slow
 def test_random_scenarios_with_the_extensions_solve_to_schedules_check_accepts(
         data: Doc) -> None:
     try:
@@ -489,12 +499,13 @@ def test_the_board_and_the_appointment_page_show_a_video_session(database_url: s
         assert (again["room"], again["start"][11:16]) == (None, "16:00")
 
 
+@pytest.mark.solve
 def test_a_fixed_integration_of_a_course_patient_is_read_as_the_courses_follow_up() -> None:
     data = course_clinic(True)
     data["fixed"] = [{"id": "F1", "patient": "K1", "protocol": "kap-integration",
                       "start": "2026-12-08T10:00", "staff": {"therapist": "T1"}}]
     data["patients"][1]["last_session"] = "2026-12-05"
-    scenario, doc = solve_data(data, seconds=3)
+    scenario, doc = solve_data(data, seconds=1)
     assert check(scenario, doc) == []
     fixed = next(a for a in doc["appointments"] if a["id"] == "F1")
     assert (fixed["protocol"], fixed["room"]) == ("kap-integration", None)

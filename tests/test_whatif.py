@@ -182,6 +182,7 @@ NURSE_AND_ROOM = {"variants": [
     {"name": "one more room", "edits": [{"add_room": {"like": "R1", "id": "R3"}}]}]}
 
 
+@pytest.mark.solve
 def test_one_nurse_binds_and_a_second_moves_the_bottleneck_to_the_rooms() -> None:
     """Base: 4 placed (the nurse's day); watching two at a time would place 6 (the rooms'), an
     extra room of each kind none. A second nurse: 6 placed (8 for the nurses, 6 for the rooms),
@@ -232,6 +233,7 @@ def test_headroom_three_more_patients_fit_and_a_fourth_is_proven_not_to() -> Non
     assert base.capacity() == 12
 
 
+@pytest.mark.solve
 def test_a_sweep_fills_the_capacity_grid() -> None:
     """Nurses 1-3 (each 4 sessions) by rooms like R1 1-3 (R1 4, R2 2, another R1 4): each cell
     holds the smaller of the two, as long as twelve patients want more."""
@@ -306,6 +308,7 @@ def test_edits_naming_unknown_ids_exit_2_naming_the_variant_and_the_edit(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.solve
 def test_whatif_command_writes_the_table_json_charts_and_report(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     scenario, doc = _files(tmp_path, NURSE_AND_ROOM)
@@ -332,6 +335,7 @@ def test_whatif_command_writes_the_table_json_charts_and_report(
 
 # ------------------------------------------------------------------ scale out, and the report
 @pytest.mark.slow
+@pytest.mark.solve
 def test_a_dask_cluster_gives_the_same_table_as_local_processes(tmp_path: Path) -> None:
     """Same seed, one CP-SAT worker per solve, and searches that end by proof: where they ran
     does not show in the table."""
@@ -360,6 +364,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.mark.slow
+@pytest.mark.solve
+@pytest.mark.browser
 def test_the_report_opens_offline_in_chromium_and_shows_every_chart(tmp_path: Path) -> None:
     """Debian's Chromium, every request that is not the file itself refused; the screenshot
     stays in tests/artifacts/ (git-ignored) for a person to look at."""
@@ -402,6 +408,8 @@ def test_the_report_opens_offline_in_chromium_and_shows_every_chart(tmp_path: Pa
     assert shot.stat().st_size > 10_000
 
 
+@pytest.mark.solve
+@pytest.mark.slow
 def test_headroom_and_bottleneck_keep_dose_steps_and_video_follow_ups() -> None:
     """A week with a dose step and KAP integrations by video (tests/fixtures/
     video_and_steps.yaml): the headroom's kept week and the bottleneck's re-plans carry each
@@ -420,6 +428,7 @@ def test_headroom_and_bottleneck_keep_dose_steps_and_video_follow_ups() -> None:
     assert base.bottleneck is not None and base.bottleneck.probes[0].placed > 0
 
 
+@pytest.mark.solve
 def test_video_sessions_take_no_chair_in_the_utilization_grids() -> None:
     """Utilization counts a KAP integration by video as no chair's time (its protocol, not the
     patient's in-room dosing, gives its length)."""
@@ -427,7 +436,7 @@ def test_video_sessions_take_no_chair_in_the_utilization_grids() -> None:
     scenario = validate_scenario(yaml.safe_load(fixture.read_text(encoding="utf-8")))
     problem = to_problem(scenario)
     clock = SlotClock(scenario)
-    placed = booked(plan_week(scenario, Options(time_limit=5)).schedule, clock)
+    placed = booked(plan_week(scenario, Options(time_limit=1)).schedule, clock)
     video = [a for a in placed if a.room is None]
     assert video and all(a.protocol == "kap-integration" for a in video)
     grid = usage(problem, clock, video)
