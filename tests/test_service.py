@@ -193,6 +193,7 @@ ROUTES: list[tuple[str, str, set[str], Any]] = [
     ("GET", "/schedules/{draft}/unplaced", ANY, None),
     ("GET", "/schedules/{draft}/diff/{draft}", ANY, None),
     ("POST", "/schedules/{draft}/replan", DESK, {"events": []}),
+    ("POST", "/schedules/{draft}/simulate", DESK, {"runs": 100}),
     ("POST", "/schedules/{draft}/appointments/{first}/cancel", DESK, {"version": 1}),
     ("POST", "/schedules/{draft}/publish", DESK, {"version": 1}),
     ("PUT", "/users/1/staff", ADMIN, {"staff_id": "N1"}),
