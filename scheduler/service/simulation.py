@@ -11,8 +11,7 @@ from datetime import date
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from scheduler.errors import NotFound
-from scheduler.service import jobs
+from scheduler.service import drafts, jobs
 from scheduler.service.jobs import JobParams
 from scheduler.storage import repo
 from scheduler.storage.db import session_scope
@@ -29,9 +28,7 @@ second on a demo-sized week (bench/README.md, 'Simulation')."""
 def queue(session: Session, schedule_id: int, runs: int, seed: int, by: User,
           clinic_id: int | None = None) -> Job:
     """A simulation of schedule ``schedule_id`` as a job; its figures land on the job."""
-    row = repo.schedule_row(session, schedule_id)
-    if clinic_id is not None and row.clinic_id != clinic_id:
-        raise NotFound("schedule", str(schedule_id))
+    row = drafts.row(session, schedule_id, clinic_id)
     return jobs.queue(session, row.clinic_id, "simulate",
                       JobParams(schedule_id=schedule_id, runs=runs, seed=seed), by)
 
