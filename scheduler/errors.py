@@ -1,7 +1,8 @@
 """The application's exceptions, one hierarchy under :class:`ChairtimeError`.
 
 Callers map them without reading messages: :class:`InvalidInput` is exit 2 or HTTP 422 (every
-problem, each with its field path), :class:`NotFound` is 404, :class:`Conflict` is 409.
+problem, each with its field path), :class:`NotFound` is 404, :class:`Forbidden` 403,
+:class:`Conflict` 409.
 
 >>> raise InvalidInput([Issue("staff[3].shifts.tue", "ends at 09:00, not after 12:00")])
 Traceback (most recent call last):
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ChairtimeError", "Conflict", "InvalidInput", "InvalidScenario", "Issue", "NotFound"]
+__all__ = ["ChairtimeError", "Conflict", "Forbidden", "InvalidInput", "InvalidScenario", "Issue",
+           "NotFound"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +56,8 @@ class NotFound(ChairtimeError, LookupError):
 
 class Conflict(ChairtimeError):
     """The request clashes with the current state (a stale version, a taken slot)."""
+
+
+class Forbidden(ChairtimeError):
+    """The signed-in account may see this but not do it (its role in the clinic is too low, or
+    it must change its password first)."""

@@ -5,6 +5,8 @@ nothing, also when the process is killed), and concurrent edits of one draft."""
 from __future__ import annotations
 
 import copy
+import dataclasses
+import json
 import multiprocessing
 import os
 import re
@@ -28,6 +30,7 @@ from scheduler.errors import Conflict
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.db import connect, downgrade, session_scope, sessions, upgrade
+from scheduler.storage.tables import Organization
 from scheduler.usecases import plan_week
 from scheduler.validate import validate_scenario
 from solver import Options
@@ -35,6 +38,12 @@ from tests.conftest import fresh_database, password_hash, patients, scenario_dic
 
 API = "/api/v1"
 ROLES = ("front_desk", "manager", "admin")
+OTHER_CLINIC = 2
+"""A clinic of another organization, which no role of the first may see (the table's
+"other clinic" half)."""
+OTHER_JOB = "f" * 32
+OTHER_USER = 5
+"""The other organization's admin (ids: the first admin, the three roles, then it)."""
 
 
 def small_clinic() -> dict[str, Any]:
@@ -54,6 +63,8 @@ class Service:
     client: TestClient
     tokens: dict[str, str]
     url: str
+    other: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """A draft of the other organization's clinic (set by the tables' shared service)."""
 
     def auth(self, role: str | None) -> dict[str, str]:
         return {} if role is None else {"Authorization": f"Bearer {self.tokens[role]}"}
@@ -61,16 +72,18 @@ class Service:
     def call(self, method: str, path: str, role: str | None = "admin", **kwargs: Any) -> Any:
         return self.client.request(method, API + path, headers=self.auth(role), **kwargs)
 
-    def draft(self) -> dict[str, Any]:
-        """A solved draft of the small clinic, stored as a job would store it."""
+    def draft(self, clinic_id: int = 1) -> dict[str, Any]:
+        """A solved draft of the small clinic (or of the other organization's clinic, 2), stored
+        as a job would store it."""
         factory = self.client.app.state.sessions  # type: ignore[attr-defined]
         with session_scope(factory) as session:
-            version = repo.scenario_version(session, 1)
+            version = repo.scenario_version(session, clinic_id)
             planned = plan_week(repo.scenario_of(version),
                                 Options(time_limit=2, workers=1, soft_goals=False))
-            row = repo.add_schedule(session, 1, version, planned.schedule)
+            row = repo.add_schedule(session, clinic_id, version, planned.schedule)
             schedule_id = row.id
-        body: dict[str, Any] = self.call("GET", f"/schedules/{schedule_id}").json()
+        body: dict[str, Any] = self.call("GET", f"/schedules/{schedule_id}",
+                                         "other" if clinic_id == OTHER_CLINIC else "admin").json()
         return body
 
 
@@ -86,6 +99,15 @@ def _service(database_url: str, tmp_path: Path, run_jobs: bool) -> Iterator[Serv
                 tokens[role] = repo.issue_token(session, user, 30)[0]
             clinic = repo.clinic(session, 1)
             repo.add_scenario_version(session, clinic, validate_scenario(small_clinic()))
+            # Another organization: its clinic (2), its admin, a job of its clinic.
+            other = Organization(name="Other Ketamine Inc.")
+            session.add(other)
+            session.flush()
+            repo.add_clinic(session, "other", small_clinic(), organization_id=other.id)
+            theirs = repo.add_user(session, "other@example.org", password_hash(), "admin",
+                                   organization_id=other.id)
+            tokens["other"] = repo.issue_token(session, theirs, 30)[0]
+            repo.add_job(session, OTHER_JOB, OTHER_CLINIC, "solve", {})
         yield Service(client, tokens, database_url)
 
 
@@ -104,6 +126,7 @@ def _shared(kind: str, folder: Path) -> Iterator[tuple[Service, dict[str, Any]]]
     minutes starting apps and hashing passwords): each row must not mind the rows before it."""
     with fresh_database(kind, folder) as url:
         for service in _service(url, folder, run_jobs=False):
+            service.other = service.draft(OTHER_CLINIC)
             yield service, service.draft()
 
 
@@ -168,9 +191,20 @@ def test_openapi_declares_the_password_flow(service: Service) -> None:
 ANY, DESK, MANAGER, ADMIN = set(ROLES), set(ROLES), {"manager", "admin"}, {"admin"}
 ROUTES: list[tuple[str, str, set[str], Any]] = [
     ("GET", "/users/me", ANY, None),
-    ("POST", "/users", ADMIN, {"email": "new@example.org", "password": "x" * 12,
+    ("POST", "/users", ADMIN, {"email": "new@example.org", "password": "x7!kQ" * 3,
                                "role": "front_desk"}),
+    ("GET", "/users", ADMIN, None),
+    ("PUT", "/users/1/memberships/1", ADMIN, {"role": "front_desk"}),
+    ("DELETE", "/users/1/memberships/1", ADMIN, None),
+    ("POST", "/users/1/deactivate", ADMIN, None),
+    ("POST", "/users/1/activate", ADMIN, None),
+    ("POST", "/users/1/reset-password", ADMIN, None),
     ("GET", "/clinics", ANY, None),
+    ("POST", "/clinics", ADMIN, {"slug": "third"}),
+    ("GET", "/clinics/1/export", ADMIN, None),
+    ("DELETE", "/clinics/1?confirm=not-its-slug", ADMIN, None),
+    ("GET", "/clinics/1/feed-links", MANAGER, None),
+    ("DELETE", "/clinics/1/staff/N1/feed-link", MANAGER, None),
     ("GET", "/clinics/1", ANY, None),
     ("GET", "/clinics/1/scenario", ANY, None),
     ("PUT", "/clinics/1/scenario", MANAGER, {"scenario": small_clinic()}),
@@ -221,6 +255,10 @@ ROUTES: list[tuple[str, str, set[str], Any]] = [
 ROUTES = [(m, p.replace("//", "/"), a, b) for m, p, a, b in ROUTES]
 PUBLIC = {("POST", "/auth/token")}
 """Routes anyone may call (the feeds and robots.txt live outside /api/v1)."""
+OWN_ACCOUNT = {("POST", "/auth/signout"), ("POST", "/auth/signout-everywhere"),
+               ("GET", "/auth/tokens"), ("DELETE", "/auth/tokens/{token_id}"),
+               ("POST", "/users/me/password")}
+"""Routes about the caller's own account, the same for every role (test_accounts.py)."""
 
 
 def test_the_role_table_covers_every_operation_of_the_api(service: Service) -> None:
@@ -236,7 +274,8 @@ def test_the_role_table_covers_every_operation_of_the_api(service: Service) -> N
         for method in operations:
             rows = [p for m, p, _, _ in ROUTES if m == method.upper() and pattern.match(
                 p.replace("{draft}", "1").replace("{first}", "A-0001"))]
-            if not rows and (method.upper(), template.removeprefix(API)) not in PUBLIC:
+            if not rows and (method.upper(), template.removeprefix(API)) not in (
+                    PUBLIC | OWN_ACCOUNT):
                 missing.append(f"{method.upper()} {template}")
     assert missing == []
 
@@ -246,10 +285,21 @@ def test_the_role_table_covers_every_operation_of_the_api(service: Service) -> N
 def test_each_route_lets_each_role_do_what_the_table_says(
         role_table: tuple[Service, dict[str, Any]], method: str, path: str, allowed: set[str],
         body: Any) -> None:
+    """Each role, in its own clinic, may do what the table says (else 403); in a clinic of
+    another organization it may do nothing, and learns nothing: every id there (the clinic's, a
+    schedule's, a job's, an account's) answers the 404 of an id that does not exist."""
     service, draft = role_table  # shared: an earlier row's write may give 404 or 409, never 403
+    other = _other_clinics(path, service.other)
     if "{draft}" in path:
         path = path.format(draft=draft["id"], first=draft["schedule"]["appointments"][0]["id"])
     assert service.call(method, path, None, json=body).status_code == 401
+    if other is not None:
+        for role in ROLES:
+            answer = service.call(method, other, role, json=copy.deepcopy(body))
+            expected = 403 if other.startswith("/users/") and role != "admin" else 404
+            assert answer.status_code == expected, (role, other, answer.text)
+            if expected == 404:
+                assert answer.json() == _missing(service, method, other, role, body), other
     for role in ROLES:
         code = service.call(method, path, role, json=copy.deepcopy(body)).status_code
         if role in allowed:
@@ -258,6 +308,41 @@ def test_each_route_lets_each_role_do_what_the_table_says(
             assert code == 403, (role, code)
         if role in allowed and method != "GET":
             break  # the first allowed write changed the state; the table is about roles
+
+
+def _other_clinics(path: str, other: dict[str, Any]) -> str | None:
+    """The row's path with every id in it of the other organization (None: it names none)."""
+    appointments = other["schedule"]["appointments"]
+    if path.startswith("/clinics/1"):
+        return f"/clinics/{OTHER_CLINIC}" + path.removeprefix("/clinics/1")
+    if "{draft}" in path:
+        return path.format(draft=other["id"],
+                           first=appointments[0]["id"] if appointments else "A-0001")
+    if path.startswith("/jobs/"):
+        return f"/jobs/{OTHER_JOB}" + ("/cancel" if path.endswith("/cancel") else "")
+    if path.startswith("/users/1/"):
+        return f"/users/{OTHER_USER}/" + path.removeprefix("/users/1/").replace(
+            "memberships/1", f"memberships/{OTHER_CLINIC}")
+    return None
+
+
+def _missing(service: Service, method: str, other: str, role: str, body: Any) -> Any:
+    """What the same call answers with ids that exist nowhere, those ids then read as the
+    other organization's: the 404s must not differ."""
+    schedule = re.match(r"^/schedules/(\d+)", other)
+    real = {"99991": str(OTHER_CLINIC), "99993": str(OTHER_USER), "e" * 32: OTHER_JOB,
+            "99992": schedule.group(1) if schedule else "99992"}
+    unknown = re.sub(r"^/schedules/\d+", "/schedules/99992", other)
+    unknown = (unknown.replace(f"/clinics/{OTHER_CLINIC}", "/clinics/99991")
+               .replace(f"/users/{OTHER_USER}/", "/users/99993/")
+               .replace(f"memberships/{OTHER_CLINIC}", "memberships/99991")
+               .replace(OTHER_JOB, "e" * 32))
+    answer = service.call(method, unknown, role, json=copy.deepcopy(body))
+    assert answer.status_code == 404, (unknown, answer.text)
+    text = answer.text
+    for fake, id_ in real.items():
+        text = text.replace(fake, id_)
+    return json.loads(text)
 
 
 # ----------------------------------------------------------------------------- clinic data

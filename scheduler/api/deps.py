@@ -1,4 +1,5 @@
-"""The service's dependencies in one place: the database session, the signed-in user, roles."""
+"""The service's dependencies in one place: the database session, the signed-in user, and the
+user's role in the clinic a path names (``scheduler.service.access``)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from scheduler.errors import Forbidden
 from scheduler.security import ADMIN, DESK, MANAGER
-from scheduler.service import accounts
+from scheduler.service import access, accounts
 from scheduler.settings import Settings
 from scheduler.storage.tables import User
 
 TOKEN_URL = "/api/v1/auth/token"
+PASSWORD_URL = "/api/v1/users/me/password"
 _bearer = OAuth2PasswordBearer(tokenUrl=TOKEN_URL, auto_error=False)
 
 
@@ -33,22 +36,37 @@ SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def current_user(session: SessionDep, token: Annotated[str | None, Depends(_bearer)]) -> User:
-    """The signed-in staff member (401 without a valid, unexpired bearer token)."""
+def signed_in(request: Request, session: SessionDep,
+              token: Annotated[str | None, Depends(_bearer)]) -> User:
+    """The signed-in account, even one that must change its password first (401 without a
+    valid, unexpired bearer token)."""
     user = accounts.user_for_token(session, token)
     if user is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "sign in first (a bearer token from "
                             f"{TOKEN_URL}), or the token has expired",
                             headers={"WWW-Authenticate": "Bearer"})
+    request.state.token = token
     return user
 
 
-def require(*roles: str) -> Callable[[User], User]:
-    """A dependency that lets only ``roles`` through (403 for other signed-in staff)."""
-    def check(user: Annotated[User, Depends(current_user)]) -> User:
-        if user.role not in roles:
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"a {user.role} may not do this (allowed: {', '.join(roles)})")
+def current_user(user: Annotated[User, Depends(signed_in)]) -> User:
+    """The signed-in account; one on a one-time password may only change it (403)."""
+    if user.must_change_password:
+        raise Forbidden(f"change your one-time password first (POST {PASSWORD_URL})")
+    return user
+
+
+def require(*roles: str) -> Callable[..., User]:
+    """A dependency that lets through an account holding one of ``roles`` in the clinic the
+    path names (``clinic_id``, or a schedule's or job's): another clinic's ids are the 404 of ids
+    that do not exist, a lower role is a 403. A path naming no clinic needs an admin when
+    ``roles`` is admins only, else any signed-in account."""
+    def check(request: Request, session: SessionDep,
+              user: Annotated[User, Depends(current_user)]) -> User:
+        role = access.guard(session, user, request.path_params, roles)
+        if role is None and roles == ADMIN and not user.admin:
+            raise Forbidden("only an admin may do this")
+        request.state.role = role
         return user
     return check
 
@@ -57,6 +75,7 @@ AnyStaff = Annotated[User, Depends(require(*DESK))]
 Desk = Annotated[User, Depends(require(*DESK))]
 Manager = Annotated[User, Depends(require(*MANAGER))]
 Admin = Annotated[User, Depends(require(*ADMIN))]
+SignedIn = Annotated[User, Depends(signed_in)]
 
 RowId = Annotated[int, Path(ge=1, le=2_147_483_647, description="A row's id")]
 """An integer id in a path: positive and within the databases' INTEGER."""

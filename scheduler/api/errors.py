@@ -1,5 +1,6 @@
 """The application's errors as HTTP answers: InvalidInput 422 (every problem, with its field
-path), NotFound 404, Conflict 409; FastAPI's own request errors in the same 422 shape."""
+path), NotFound 404, Forbidden 403, Conflict 409; FastAPI's own request errors in the same 422
+shape."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from scheduler.errors import Conflict, InvalidInput, NotFound
+from scheduler.errors import Conflict, Forbidden, InvalidInput, NotFound
 
 from .schemas import Message, ValidationProblem
 
@@ -77,6 +78,12 @@ def install(app: FastAPI, page: PageError = _no_page) -> None:
         shown = page(request, 404, str(exc))
         return shown if shown is not None else JSONResponse(
             {"detail": str(exc)}, status_code=status.HTTP_404_NOT_FOUND)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        shown = page(request, 403, str(exc))
+        return shown if shown is not None else JSONResponse(
+            {"detail": str(exc)}, status_code=status.HTTP_403_FORBIDDEN)
 
     @app.exception_handler(Conflict)
     async def conflict(request: Request, exc: Conflict) -> Response:

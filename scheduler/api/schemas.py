@@ -45,25 +45,90 @@ Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=2
                             examples=["desk@example.org"])]
 
 
+StaffId = Annotated[str, Field(min_length=1, max_length=64,
+                               pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
+ClinicRole = Literal["front_desk", "manager"]
+Password = Annotated[str, Field(min_length=12, max_length=1024)]
+ClinicId = Annotated[int, Field(ge=1, le=2_147_483_647)]
+
+
 class UserCreate(_Body):
     email: Email
-    password: Annotated[str, Field(min_length=12, max_length=256)]
-    role: Role
+    password: Password = Field(description="At least 12 characters, not a common password")
+    role: Role = Field(description="admin: the organization's admin (every clinic); otherwise "
+                       "the role in each of clinic_ids")
+    clinic_ids: list[ClinicId] | None = Field(
+        default=None, max_length=1000, description="The clinics a front desk or manager works "
+        "in; may be left out when the organization has one clinic")
+
+
+class MembershipPublic(BaseModel):
+    clinic_id: int
+    role: ClinicRole
+    staff_id: str | None = Field(default=None, description="The staff member this account is "
+                                 "in the clinic (for their own feed link)")
 
 
 class UserPublic(BaseModel):
     id: int
     email: str
-    role: Role
+    role: Role = Field(description="admin, or the highest role of the memberships")
+    admin: bool = Field(description="The organization's admin: every role in every clinic")
     active: bool
-    staff_id: str | None = Field(default=None, description="The staff member this account is "
-                                 "(for their own feed link)")
+    must_change_password: bool = Field(description="Signed in with a one-time password: "
+                                       "nothing but changing it works")
+    memberships: list[MembershipPublic]
+    staff_id: str | None = Field(default=None, description="The staff member this account is, "
+                                 "when it is a member of one clinic (see memberships)")
 
 
 class StaffLink(_Body):
-    staff_id: Annotated[str, Field(min_length=1, max_length=64,
-                                   pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")] | None = Field(
-        description="A staff id of the clinics' scenarios (N1); null unlinks", examples=["N1"])
+    staff_id: StaffId | None = Field(
+        description="A staff id of the clinic's scenario (N1); null unlinks", examples=["N1"])
+    clinic_id: ClinicId | None = Field(default=None, description="The clinic; may be left out "
+                                       "when the account is a member of one")
+
+
+class MembershipWrite(_Body):
+    role: ClinicRole
+    staff_id: StaffId | None = Field(default=None, description="The staff member this account "
+                                     "is in the clinic; null: none")
+
+
+class PasswordChange(_Body):
+    current_password: Annotated[str, Field(max_length=1024)]
+    new_password: Password
+
+
+class OneTimePassword(BaseModel):
+    """An admin's reset: shown once; it must be changed at the next sign-in."""
+
+    user_id: int
+    password: str
+
+
+class TokenPublic(BaseModel):
+    """One of your tokens or page sessions that still works (the token itself is never
+    shown again)."""
+
+    id: int
+    created_at: datetime | None
+    expires_at: datetime
+    current: bool = Field(description="The token this request came with")
+
+
+class SignedOut(BaseModel):
+    ended: int = Field(description="How many tokens and page sessions ended")
+
+
+class ClinicCreate(_Body):
+    slug: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$",
+                               examples=["brooklyn"])]
+    scenario: dict[str, Any] | None = Field(
+        default=None, description="Contract v1 scenario; left out: a copy of the embedded demo "
+        "clinic's rooms, staff and protocols under clinic.name, without patients")
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+        default=None, description="The clinic's name (clinic.name of the scenario)")
 
 
 class ClinicPublic(BaseModel):

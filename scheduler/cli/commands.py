@@ -277,23 +277,30 @@ def serve(args: argparse.Namespace, settings: Settings, console: Console) -> int
 
 
 def user(args: argparse.Namespace, settings: Settings, console: Console) -> int:
-    """``user add``: a staff account, its password read from standard input."""
-    from scheduler.security import hash_password
-    from scheduler.storage import repo
-    from scheduler.storage.db import connect, session_scope, sessions, upgrade
+    """``user add``: an account (an admin, or a role in each ``--clinic``), its password read
+    from standard input."""
+    from scheduler.service import accounts
+    from scheduler.storage.db import connect, sessions, upgrade
 
     password = sys.stdin.readline().rstrip("\r\n")
-    if len(password) < 12:
-        raise InvalidInput([Issue("password", "must be at least 12 characters (read from "
-                                              "standard input)")])
     engine = connect(settings.database)
     upgrade(engine)
     try:
-        with session_scope(sessions(engine)) as session:
-            added = repo.add_user(session, args.email, hash_password(password), args.role)
+        with sessions(engine)() as session:
+            added = accounts.add_user(session, args.email, password, args.role, None,
+                                      args.clinic or None)
+            where = ("every clinic" if added.admin else
+                     "clinic " + ", ".join(str(m.clinic_id) for m in added.memberships))
+    except InvalidInput as exc:
+        raise InvalidInput([Issue("password" if i.path == "password" else
+                                  "--clinic" if i.path.startswith("clinic_ids") else i.path,
+                                  i.message + (" (read from standard input)"
+                                               if i.path == "password" else ""))
+                            for i in exc.issues]) from exc
     except Conflict as exc:
         raise InvalidInput([Issue("email", str(exc))]) from exc
-    log.info("added %s (%s), id %d", added.email, added.role, added.id)
+    log.info("added %s (%s in %s), id %d", added.email, args.role.replace("_", " "), where,
+             added.id)
     return EXIT_OK
 
 

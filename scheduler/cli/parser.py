@@ -147,7 +147,12 @@ def build_parser() -> argparse.ArgumentParser:
     ua = user_sub.add_parser("add", help="add a staff account; the password is read from "
                              "standard input")
     ua.add_argument("email")
-    ua.add_argument("--role", required=True, choices=("front_desk", "manager", "admin"))
+    ua.add_argument("--role", required=True, choices=("front_desk", "manager", "admin"),
+                    help="admin: the organization's admin (every clinic, and accounts); "
+                    "front_desk or manager: that role in each --clinic")
+    ua.add_argument("--clinic", type=int, action="append", metavar="ID",
+                    help="a clinic the front desk or manager works in (repeat for more; may "
+                    "be left out when there is one clinic)")
 
     d = sub.add_parser("demo", help="copy the embedded demo clinic's files into a folder")
     d.add_argument("--out", type=Path, required=True, help="folder for demo.yaml, "

@@ -15,6 +15,8 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from scheduler.pages import (
+    account,
+    admin,
     appointments,
     jobs,
     patients,
@@ -24,11 +26,20 @@ from scheduler.pages import (
     week,
     whatif,
 )
-from scheduler.pages.web import HERE, LoginRequired, error_page, security_headers, wants_page
+from scheduler.pages.web import (
+    HERE,
+    PASSWORD_PAGE,
+    LoginRequired,
+    PasswordChangeRequired,
+    error_page,
+    security_headers,
+    wants_page,
+)
 
 __all__ = ["install", "page_error"]
 
-ROUTERS = (signin, week, jobs, appointments, replan, patients, whatif, utilization)
+ROUTERS = (signin, account, admin, week, jobs, appointments, replan, patients, whatif,
+           utilization)
 
 
 def page_error(request: Request, code: int, message: str) -> Response | None:
@@ -41,6 +52,11 @@ def install(app: FastAPI) -> None:
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.middleware("http")(security_headers)
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def password_change(_request: Request, _exc: PasswordChangeRequired
+                              ) -> RedirectResponse:
+        return RedirectResponse(PASSWORD_PAGE, status_code=303)
 
     @app.exception_handler(LoginRequired)
     async def login_required(_request: Request, exc: LoginRequired) -> RedirectResponse:

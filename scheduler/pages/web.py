@@ -25,8 +25,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
-from scheduler.errors import Issue
-from scheduler.service import accounts, clinics
+from scheduler.errors import Forbidden, Issue, NotFound
+from scheduler.service import access, accounts
 from scheduler.settings import Settings
 from scheduler.storage.tables import Clinic, User
 
@@ -39,6 +39,7 @@ __all__ = [
     "LoginRequired",
     "PageSession",
     "PageUser",
+    "PasswordChangeRequired",
     "check_csrf",
     "csrf_token",
     "form_fields",
@@ -51,6 +52,8 @@ __all__ = [
 
 COOKIE = "chairtime_session"
 CSRF_COOKIE = "chairtime_csrf"
+CLINIC_COOKIE = "chairtime_clinic"
+"""The clinic the pages showed last (a choice, not a right: every page checks the role)."""
 DESK = ("front_desk", "manager", "admin")
 MANAGER = ("manager", "admin")
 
@@ -88,31 +91,87 @@ def get_page_session(request: Request) -> Iterator[Session]:
 PageSession = Annotated[Session, Depends(get_page_session)]
 
 
-def _user(request: Request, session: PageSession) -> User:
+class PasswordChangeRequired(Exception):
+    """Raised by a page dependency: the account signed in with a one-time password; the answer
+    is a redirect to the page that changes it."""
+
+
+PASSWORD_PAGE = "/account/password"
+
+
+def _signed_in(request: Request, session: PageSession) -> User:
+    """The signed-in account (else to the sign-in page), even one on a one-time password."""
     token = request.cookies.get(COOKIE)
     user = accounts.user_for_token(session, token)
     if user is None:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise LoginRequired(target)
     request.state.user = user
+    request.state.token = token
     return user
 
 
+def _user(user: Annotated[User, Depends(_signed_in)]) -> User:
+    """The signed-in account; one on a one-time password goes to change it first."""
+    if user.must_change_password:
+        raise PasswordChangeRequired()
+    return user
+
+
+def _clinic(request: Request, session: Session, user: User, roles: tuple[str, ...]) -> Clinic:
+    """The clinic a page is about: the one its path names (a schedule's, a job's), else
+    ``?clinic=``, else the one chosen last (a cookie), else the account's first. Another
+    clinic's ids are a 404, as ids that do not exist; a role too low is a 403."""
+    named = access.clinic_in_path(session, request.path_params)
+    wanted = request.query_params.get("clinic", "")
+    mine = access.clinics_of(session, user)
+    request.state.clinics = mine
+    if named is not None:
+        clinic_id, missing = named
+    elif wanted:
+        clinic_id, missing = (int(wanted) if wanted.isdigit() and len(wanted) < 10 else 0,
+                              NotFound("clinic", wanted[:20]))
+    else:
+        last = request.cookies.get(CLINIC_COOKIE, "")
+        chosen = next((c for c in mine if str(c.id) == last), mine[0] if mine else None)
+        if chosen is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "You hold no role in any clinic yet: "
+                                "an admin adds you to one.")
+        clinic_id, missing = chosen.id, NotFound("clinic", str(chosen.id))
+    try:
+        role = access.require(session, user, clinic_id, roles, missing)
+    except Forbidden as exc:
+        names = ", ".join(access.ROLE_NAMES[r] for r in roles)
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"This page is for {names}; {exc}.") \
+            from exc
+    request.state.role = role
+    request.state.clinic = next(c for c in mine if c.id == clinic_id)
+    return request.state.clinic  # type: ignore[no-any-return]
+
+
 def require_page(*roles: str) -> Callable[..., User]:
-    """A page dependency: signed in (else to the sign-in page) with one of ``roles`` (else a
-    403 page naming who may)."""
-    def check(user: Annotated[User, Depends(_user)]) -> User:
-        if user.role not in roles:
-            names = ", ".join(r.replace("_", " ") for r in roles)
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                f"This page is for {names}; you are signed in as "
-                                f"{user.role.replace('_', ' ')}.")
+    """A page dependency: signed in (else to the sign-in page) with one of ``roles`` in the
+    page's clinic (see :func:`_clinic`; else a 403 page naming who may)."""
+    def check(request: Request, session: PageSession,
+              user: Annotated[User, Depends(_user)]) -> User:
+        _clinic(request, session, user, roles)
         return user
     return check
 
 
+def require_admin_page(request: Request, session: PageSession,
+                       user: Annotated[User, Depends(_user)]) -> User:
+    """A page of the organization's admin (its accounts and clinics)."""
+    request.state.clinics = access.clinics_of(session, user)
+    if not user.admin:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "This page is for admins.")
+    return user
+
+
 PageUser = Annotated[User, Depends(require_page(*DESK))]
 ManagerUser = Annotated[User, Depends(require_page(*MANAGER))]
+AdminUser = Annotated[User, Depends(require_admin_page)]
+SignedInUser = Annotated[User, Depends(_signed_in)]
 
 
 def settings_of(request: Request) -> Settings:
@@ -151,14 +210,12 @@ Csrf = Depends(check_csrf)
 
 
 def current_clinic(request: Request, session: Session) -> Clinic:
-    """The clinic the pages show: ``?clinic=`` when given, else the first."""
-    wanted = request.query_params.get("clinic")
-    if wanted and wanted.isdigit():
-        return clinics.clinic(session, int(wanted))
-    every = clinics.clinics(session)
-    if not every:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "No clinic yet.")
-    return every[0]
+    """The clinic the page is about (set by the page's dependency, see ``require_page``)."""
+    clinic = getattr(request.state, "clinic", None)
+    if clinic is None:
+        user = request.state.user
+        clinic = _clinic(request, session, user, DESK)
+    return clinic
 
 
 def page(request: Request, template: str, context: dict[str, Any] | None = None,
@@ -167,13 +224,19 @@ def page(request: Request, template: str, context: dict[str, Any] | None = None,
     by_field: dict[str, list[str]] = {}
     for issue in errors or []:
         by_field.setdefault(issue.path, []).append(issue.message)
+    clinic = getattr(request.state, "clinic", None)
     values = {"request": request, "user": getattr(request.state, "user", None),
+              "role": getattr(request.state, "role", None), "clinic_now": clinic,
+              "clinic_choices": getattr(request.state, "clinics", []),
               "csrf": csrf_token(request), "errors": errors or [], "field_errors": by_field,
               "nav": request.url.path, **(context or {})}
     response = templates.TemplateResponse(request, template, values, status_code=status_code)
     seed = getattr(request.state, "csrf_seed", None)
     if seed and not request.cookies.get(CSRF_COOKIE):
         response.set_cookie(CSRF_COOKIE, seed, httponly=True, samesite="lax",
+                            secure=request.url.scheme == "https", path="/")
+    if clinic is not None and request.cookies.get(CLINIC_COOKIE) != str(clinic.id):
+        response.set_cookie(CLINIC_COOKIE, str(clinic.id), httponly=True, samesite="lax",
                             secure=request.url.scheme == "https", path="/")
     return response
 

@@ -1,30 +1,111 @@
 """Clinics and their scenario data (contract v1), versioned: read, replace, import, and the
 sections of a scenario (rooms, staff, protocols, patients) one item at a time. Every write is
-a new version of the clinic's scenario, validated whole."""
+a new version of the clinic's scenario, validated whole. An admin creates a clinic, exports
+one whole and deletes one whole."""
 
 from __future__ import annotations
 
 import copy
 import io
+import re
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from scheduler.errors import Conflict, InvalidInput, Issue, NotFound
+from scheduler.errors import Conflict, Forbidden, InvalidInput, Issue, NotFound
 from scheduler.model import Scenario
+from scheduler.service import access
 from scheduler.storage import repo
-from scheduler.storage.tables import Clinic, ScenarioVersion, User
+from scheduler.storage.tables import Clinic, ScenarioVersion, User, now
 from scheduler.usecases import with_patients_csv
+from scheduler.usecases.roll import raw_scenario
 from scheduler.validate import parse_text
 
-__all__ = ["add_item", "clinic", "clinics", "import_patients", "import_scenario", "item",
-           "items", "remove_item", "replace_item", "replace_scenario", "scenario", "version"]
+__all__ = ["add_item", "clinic", "clinics", "create", "delete", "export", "import_patients",
+           "import_scenario", "item", "items", "remove_item", "replace_item", "replace_scenario",
+           "scenario", "version"]
 
 Item = dict[str, Any]
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
-def clinics(session: Session) -> list[Clinic]:
-    return repo.clinics(session)
+def clinics(session: Session, user: User | None = None) -> list[Clinic]:
+    """Every clinic; with ``user``, the clinics it holds a role in."""
+    return repo.clinics(session) if user is None else access.clinics_of(session, user)
+
+
+def create(session: Session, slug: str, by: User, scenario: dict[str, Any] | None = None,
+           name: str | None = None) -> Clinic:
+    """A new clinic of ``by``'s organization (an admin's): its scenario as given, or the
+    embedded demo clinic's rooms, staff and protocols without patients; ``name`` in
+    ``clinic.name``."""
+    if not by.admin:
+        raise Forbidden("only an admin creates clinics")
+    if not SLUG.fullmatch(slug):
+        raise InvalidInput([Issue("slug", "must be 1 to 64 lower-case letters, digits and "
+                                          "hyphens, starting with a letter or digit")])
+    if any(c.slug == slug for c in repo.clinics(session)):
+        raise InvalidInput([Issue("slug", f"is taken: a clinic '{slug}' exists already")])
+    data = copy.deepcopy(scenario) if scenario is not None else {
+        **raw_scenario(None), "patients": [], "fixed": [], "courses": []}
+    if name is not None:
+        if not isinstance(data.get("clinic"), dict):
+            raise InvalidInput([Issue("scenario.clinic", "is required")])
+        data["clinic"]["name"] = name
+    created = repo.add_clinic(session, slug, data, by)
+    repo.audit(session, by, "create", "clinic", created.id, None,
+               {"slug": slug, "name": created.name})
+    session.commit()
+    return created
+
+
+def export(session: Session, clinic_id: int, by: User) -> dict[str, Any]:
+    """Everything of one clinic as JSON-ready data (an admin's): its scenario versions,
+    schedules (contract v1 documents), jobs, feed links (never their tokens) and
+    memberships."""
+    access.require(session, by, clinic_id, ("admin",))
+    found = repo.clinic(session, clinic_id)
+    schedules = [{"id": r.id, "status": r.status, "number": r.number,
+                  "based_on": r.based_on_id, "created_at": r.created_at.isoformat(),
+                  "published_at": r.published_at.isoformat() if r.published_at else None,
+                  "changes": r.changes,
+                  "schedule": repo.to_schedule(r).model_dump(mode="json", exclude_none=True)}
+                 for r in repo.schedules(session, clinic_id)]
+    return {
+        "format": "chairtime-clinic-export/1", "exported_at": now().isoformat(),
+        "clinic": {"id": found.id, "slug": found.slug, "name": found.name,
+                   "created_at": found.created_at.isoformat()},
+        "scenario_versions": [{"number": v.number, "created_at": v.created_at.isoformat(),
+                               "data": v.data} for v in repo.scenario_versions(session,
+                                                                               clinic_id)],
+        "schedules": schedules,
+        "jobs": [{"id": j.id, "kind": j.kind, "status": j.status, "params": j.params,
+                  "result_schedule_id": j.result_schedule_id, "result": j.result,
+                  "error": j.error, "created_at": j.created_at.isoformat(),
+                  "finished_at": j.finished_at.isoformat() if j.finished_at else None}
+                 for j in repo.jobs_of(session, clinic_id, limit=None)],
+        "feed_links": [{"kind": t.kind, "subject": t.subject,
+                        "created_at": t.created_at.isoformat(),
+                        "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None}
+                       for t in repo.feed_tokens(session, clinic_id)],
+        "memberships": [{"email": email, "role": m.role, "staff_id": m.staff_id}
+                        for m, email in repo.memberships_of(session, clinic_id)],
+    }
+
+
+def delete(session: Session, clinic_id: int, confirm: str, by: User) -> None:
+    """Delete a clinic with everything of it (scenario versions, schedules, jobs, feeds and
+    their links, memberships; an admin's); ``confirm`` must be its slug. The audit log keeps
+    the deletion."""
+    access.require(session, by, clinic_id, ("admin",))
+    found = repo.clinic(session, clinic_id)
+    if confirm != found.slug:
+        raise InvalidInput([Issue("confirm", f"must be the clinic's slug ('{found.slug}') to "
+                                             "delete it with all its data")])
+    repo.audit(session, by, "delete", "clinic", found.id, {"slug": found.slug,
+                                                           "name": found.name}, None)
+    repo.delete_clinic(session, found)
+    session.commit()
 
 
 def clinic(session: Session, clinic_id: int) -> Clinic:

@@ -17,7 +17,8 @@ from scheduler.storage.tables import FeedToken, User, now
 from scheduler.usecases import build_feeds
 
 __all__ = ["FeedHead", "body", "ensure_body", "expire_cancelled", "head", "issue_link",
-           "live_link", "refresh", "regenerate", "revoke_link", "rotate_link", "token_hash"]
+           "live_link", "live_links", "refresh", "regenerate", "revoke_link", "rotate_link",
+           "token_hash"]
 
 SECTIONS = {"patient": "patients", "staff": "staff", "room": "rooms"}
 
@@ -96,6 +97,12 @@ def _in_scenario(session: Session, clinic_id: int, kind: str, subject: str) -> N
 def live_link(session: Session, clinic_id: int, kind: str, subject: str) -> FeedToken | None:
     """The link in force for a feed, if any (its token is never kept)."""
     return repo.live_feed_token(session, repo.clinic(session, clinic_id).id, kind, subject)
+
+
+def live_links(session: Session, clinic_id: int) -> list[FeedToken]:
+    """Every link in force in the clinic."""
+    return [t for t in repo.feed_tokens(session, repo.clinic(session, clinic_id).id)
+            if t.revoked_at is None]
 
 
 def issue_link(session: Session, clinic_id: int, kind: str, subject: str, by: User

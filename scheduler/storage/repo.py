@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, func, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,8 @@ from scheduler.storage.tables import (
     FeedState,
     FeedToken,
     Job,
+    Membership,
+    Organization,
     ScenarioVersion,
     ScheduleRow,
     User,
@@ -55,13 +57,25 @@ def token_hash(token: str) -> str:
 
 
 def add_user(session: Session, email: str, password_hash: str, role: str,
-             by: User | None = None) -> User:
-    if session.scalar(select(User).where(func.lower(User.email) == email.lower())):
+             by: User | None = None, clinic_ids: list[int] | None = None,
+             organization_id: int | None = None, must_change: bool = False) -> User:
+    """An account: ``role`` ``admin`` makes the organization's admin; any other role is a
+    membership in each of ``clinic_ids`` (default: every clinic of the organization)."""
+    if user_by_email(session, email) is not None:
         raise Conflict(f"a user with the email {email} exists already")
-    user = User(email=email, password_hash=password_hash, role=role)
+    org = organization_id or (by.organization_id if by else default_organization(session).id)
+    user = User(email=email, password_hash=password_hash, admin=role == "admin",
+                organization_id=org, must_change_password=must_change)
     session.add(user)
     session.flush()
-    audit(session, by, "create", "user", user.id, None, {"email": email, "role": role})
+    if role != "admin":
+        ids = clinic_ids if clinic_ids is not None else [c.id for c in clinics(session, org)]
+        for clinic_id in ids:
+            session.add(Membership(user_id=user.id, clinic_id=clinic_id, role=role))
+        session.flush()
+        session.refresh(user)
+    audit(session, by, "create", "user", user.id, None,
+          {"email": email, "role": role, "clinics": clinic_ids})
     return user
 
 
@@ -73,21 +87,44 @@ def count_users(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(User)) or 0
 
 
-def user(session: Session, user_id: int) -> User:
+def user(session: Session, user_id: int, organization_id: int | None = None) -> User:
+    """User ``user_id`` (of ``organization_id`` when given: another's is NotFound)."""
     found = session.get(User, user_id)
-    if found is None:
+    if found is None or (organization_id is not None
+                         and found.organization_id != organization_id):
         raise NotFound("user", str(user_id))
     return found
 
 
-def link_staff(session: Session, target: User, staff_id: str | None, by: User | None) -> User:
-    """Say which staff member (a scenario's ``staff[].id``) ``target`` is; None unlinks."""
-    before = target.staff_id
-    target.staff_id = staff_id
+def users(session: Session, organization_id: int) -> list[User]:
+    return list(session.scalars(select(User).where(User.organization_id == organization_id)
+                                .order_by(User.id)))
+
+
+def membership(session: Session, user_id: int, clinic_id: int) -> Membership | None:
+    return session.scalar(select(Membership).where(Membership.user_id == user_id,
+                                                   Membership.clinic_id == clinic_id))
+
+
+def set_membership(session: Session, target: User, clinic_id: int, role: str | None,
+                   staff_id: str | None, by: User | None) -> Membership | None:
+    """Make ``target`` a ``role`` of the clinic, as staff member ``staff_id``; a role of None
+    ends the membership."""
+    found = membership(session, target.id, clinic_id)
+    before = {"role": found.role, "staff_id": found.staff_id} if found else None
+    if role is None:
+        if found is not None:
+            session.delete(found)
+    elif found is None:
+        found = Membership(user_id=target.id, clinic_id=clinic_id, role=role, staff_id=staff_id)
+        session.add(found)
+    else:
+        found.role, found.staff_id = role, staff_id
     session.flush()
-    audit(session, by, "link_staff", "user", target.id, {"staff_id": before},
-          {"staff_id": staff_id})
-    return target
+    session.refresh(target)
+    audit(session, by, "membership", "user", target.id, before,
+          {"clinic_id": clinic_id, "role": role, "staff_id": staff_id} if role else None)
+    return found if role is not None else None
 
 
 def issue_token(session: Session, user: User, minutes: int) -> tuple[str, datetime]:
@@ -98,32 +135,73 @@ def issue_token(session: Session, user: User, minutes: int) -> tuple[str, dateti
     return token, expires
 
 
+def token_row(session: Session, token: str) -> AccessToken | None:
+    return session.scalar(select(AccessToken).where(AccessToken.token_hash == token_hash(token)))
+
+
 def user_for_token(session: Session, token: str) -> User | None:
-    row = session.scalar(select(AccessToken).where(AccessToken.token_hash == token_hash(token)))
+    row = token_row(session, token)
     if row is None or row.expires_at <= now() or not row.user.active:
         return None
     return row.user
 
 
+def live_tokens(session: Session, user_id: int) -> list[AccessToken]:
+    """The user's tokens that still work, newest first."""
+    return list(session.scalars(
+        select(AccessToken).where(AccessToken.user_id == user_id, AccessToken.expires_at > now())
+        .order_by(AccessToken.id.desc())))
+
+
+def end_tokens(session: Session, user_id: int, token_id: int | None = None) -> int:
+    """End the user's live tokens (or the one ``token_id``): they stop working at once.
+    Returns how many ended."""
+    query = update(AccessToken).where(AccessToken.user_id == user_id,
+                                      AccessToken.expires_at > now())
+    if token_id is not None:
+        query = query.where(AccessToken.id == token_id)
+    ended = session.execute(query.values(expires_at=now()), execution_options={
+        "synchronize_session": False})
+    return int(getattr(ended, "rowcount", 0) or 0)
+
+
 def revoke_token(session: Session, token: str) -> None:
     """Sign out: the access token stops working at once."""
-    row = session.scalar(select(AccessToken).where(AccessToken.token_hash == token_hash(token)))
+    row = token_row(session, token)
     if row is not None and row.expires_at > now():
         row.expires_at = now()
 
 
+# ----------------------------------------------------------------------------- organizations
+def default_organization(session: Session) -> Organization:
+    """The first organization (made when there is none): where the first start puts things."""
+    found = session.scalar(select(Organization).order_by(Organization.id).limit(1))
+    if found is None:
+        found = Organization(name="Chairtime")
+        session.add(found)
+        session.flush()
+    return found
+
+
 # ----------------------------------------------------------------------------- clinics
 def add_clinic(session: Session, slug: str, scenario: Scenario | dict[str, Any],
-               by: User | None = None) -> Clinic:
-    clinic = Clinic(slug=slug, name=_as_given(scenario)[0].clinic.name)
+               by: User | None = None, organization_id: int | None = None) -> Clinic:
+    if session.scalar(select(Clinic).where(Clinic.slug == slug)) is not None:
+        raise Conflict(f"a clinic with the slug {slug} exists already")
+    org = organization_id or (by.organization_id if by else default_organization(session).id)
+    clinic = Clinic(slug=slug, name=_as_given(scenario)[0].clinic.name, organization_id=org)
     session.add(clinic)
     session.flush()
     add_scenario_version(session, clinic, scenario, by)
     return clinic
 
 
-def clinics(session: Session) -> list[Clinic]:
-    return list(session.scalars(select(Clinic).order_by(Clinic.id)))
+def clinics(session: Session, organization_id: int | None = None) -> list[Clinic]:
+    """Every clinic (of ``organization_id`` when given), oldest first."""
+    query = select(Clinic).order_by(Clinic.id)
+    if organization_id is not None:
+        query = query.where(Clinic.organization_id == organization_id)
+    return list(session.scalars(query))
 
 
 def clinic(session: Session, clinic_id: int) -> Clinic:
@@ -131,6 +209,39 @@ def clinic(session: Session, clinic_id: int) -> Clinic:
     if found is None:
         raise NotFound("clinic", str(clinic_id))
     return found
+
+
+def delete_clinic(session: Session, clinic: Clinic) -> None:
+    """Delete a clinic: the database's cascades take everything of it."""
+    session.execute(update(Job).where(Job.clinic_id == clinic.id)
+                    .values(result_schedule_id=None))
+    session.execute(update(FeedBody).where(FeedBody.clinic_id == clinic.id)
+                    .values(schedule_id=None))
+    session.execute(update(FeedState).where(FeedState.clinic_id == clinic.id)
+                    .values(schedule_id=None))
+    session.execute(update(ScheduleRow).where(ScheduleRow.clinic_id == clinic.id)
+                    .values(based_on_id=None))
+    session.execute(delete(ScheduleRow).where(ScheduleRow.clinic_id == clinic.id))
+    session.delete(clinic)
+    session.flush()
+
+
+def scenario_versions(session: Session, clinic_id: int) -> list[ScenarioVersion]:
+    return list(session.scalars(select(ScenarioVersion).where(
+        ScenarioVersion.clinic_id == clinic_id).order_by(ScenarioVersion.number)))
+
+
+def feed_tokens(session: Session, clinic_id: int) -> list[FeedToken]:
+    """Every feed token of the clinic, live and ended, oldest first."""
+    return list(session.scalars(select(FeedToken).where(FeedToken.clinic_id == clinic_id)
+                                .order_by(FeedToken.id)))
+
+
+def memberships_of(session: Session, clinic_id: int) -> list[tuple[Membership, str]]:
+    """The clinic's memberships with their accounts' emails."""
+    rows = session.execute(select(Membership, User.email).join(User)
+                           .where(Membership.clinic_id == clinic_id).order_by(User.email))
+    return [(m, email) for m, email in rows]
 
 
 def scenario_version(session: Session, clinic_id: int, number: int | None = None
@@ -342,10 +453,10 @@ def cancel_job(session: Session, job: Job, by: User | None) -> Job:
     return job
 
 
-def jobs_of(session: Session, clinic_id: int, limit: int = 50) -> list[Job]:
-    """The clinic's latest jobs, newest first."""
-    return list(session.scalars(select(Job).where(Job.clinic_id == clinic_id)
-                                .order_by(Job.created_at.desc(), Job.id).limit(limit)))
+def jobs_of(session: Session, clinic_id: int, limit: int | None = 50) -> list[Job]:
+    """The clinic's latest jobs (``limit`` of them; None: all), newest first."""
+    query = select(Job).where(Job.clinic_id == clinic_id).order_by(Job.created_at.desc(), Job.id)
+    return list(session.scalars(query if limit is None else query.limit(limit)))
 
 
 def claim_job(session: Session, job_id: str) -> bool:

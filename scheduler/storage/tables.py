@@ -1,8 +1,8 @@
-"""The database tables (SQLAlchemy 2, typed ORM): clinics with versioned scenario data, schedules
-as drafts and published versions with their appointments, users, access tokens, jobs, the
-audit log, and calendar feeds (tokens, published bodies, event history). Every instant is
-stored as UTC (a naive UTC column, read back as aware UTC), so SQLite and PostgreSQL store the
-same thing."""
+"""The database tables (SQLAlchemy 2, typed ORM): organizations and their clinics with versioned
+scenario data, schedules as drafts and published versions with their appointments, users with a
+role per clinic (memberships), access tokens, jobs, the audit log, and calendar feeds (tokens,
+published bodies, event history). Every instant is stored as UTC (a naive UTC column, read back
+as aware UTC), so SQLite and PostgreSQL store the same thing."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ROLES = ("front_desk", "manager", "admin")
+"""Who may do what in a clinic: a membership's role, or ``admin`` for an organization's
+admins (every clinic of the organization)."""
+CLINIC_ROLES = ("front_desk", "manager")
+"""A membership's roles (an admin is one by the organization, not by a membership)."""
 SCHEDULE_STATES = ("draft", "published")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 FEED_KINDS = ("patient", "staff", "room", "clinic")
@@ -66,34 +70,68 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
-class User(Base):
-    __tablename__ = "users"
-    __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="role"),)
+class Organization(Base):
+    """A clinic operator: its clinics, its accounts; nothing is shared between two."""
+
+    __tablename__ = "organizations"
     id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class User(Base):
+    """An account of one organization: its admin (``admin``) or a member of some of its clinics
+    (``memberships``, each with a role and the staff member the account is there)."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(20))
+    admin: Mapped[bool] = mapped_column(default=False)
+    """The organization's admin: every role in every clinic of it, and its accounts."""
     active: Mapped[bool] = mapped_column(default=True)
+    must_change_password: Mapped[bool] = mapped_column(default=False)
+    """A one-time password (first start, an admin's reset): nothing but changing it works."""
+    password_changed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=now)
+    memberships: Mapped[list[Membership]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", order_by="Membership.clinic_id",
+        lazy="selectin")
+
+
+class Membership(Base):
+    """An account's role in one clinic, and which of the clinic's staff (``staff[].id``) the
+    account is there (its holder may take a link to that staff member's own feed)."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (CheckConstraint(f"role IN {CLINIC_ROLES}", name="role"),
+                      UniqueConstraint("user_id", "clinic_id"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20))
     staff_id: Mapped[str | None] = mapped_column(String(64))
-    """The staff member (a scenario's ``staff[].id``) this account is, set by an admin: its
-    holder may take a link to that staff member's own feed."""
+    user: Mapped[User] = relationship(back_populates="memberships")
 
 
 class AccessToken(Base):
-    """A short-lived bearer token; only its SHA-256 is stored."""
+    """A short-lived bearer token (an API client's, or a page session's cookie); only its SHA-256
+    is stored. Signing out sets ``expires_at`` to the moment."""
 
     __tablename__ = "access_tokens"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     expires_at: Mapped[datetime]
+    created_at: Mapped[datetime | None] = mapped_column(default=now)
     user: Mapped[User] = relationship(lazy="joined")
 
 
 class Clinic(Base):
     __tablename__ = "clinics"
     id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     slug: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(default=now)

@@ -1,14 +1,16 @@
-"""Clinics and their scenario data (contract v1), versioned: read, replace, import a file."""
+"""Clinics and their scenario data (contract v1), versioned: read, replace, import a file; an
+admin adds a clinic, exports one whole, deletes one whole."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import APIRouter, File, Query, Response, UploadFile, status
+from fastapi.responses import JSONResponse
 
-from scheduler.api.deps import AnyStaff, Desk, Manager, RowId, SessionDep
+from scheduler.api.deps import Admin, AnyStaff, Desk, Manager, RowId, SessionDep
 from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
-from scheduler.api.schemas import ClinicPublic, ScenarioPublic, ScenarioWrite
+from scheduler.api.schemas import ClinicCreate, ClinicPublic, ScenarioPublic, ScenarioWrite
 from scheduler.errors import InvalidInput, Issue
 from scheduler.service import clinics
 from scheduler.storage.tables import Clinic
@@ -24,9 +26,39 @@ def clinic_public(session: SessionDep, clinic: Clinic) -> ClinicPublic:
 
 
 @router.get("", response_model=list[ClinicPublic], responses=SIGNED_IN,
-            summary="Every clinic (any staff role)")
+            summary="The clinics you hold a role in (any staff role)")
 def list_clinics(user: AnyStaff, session: SessionDep) -> list[ClinicPublic]:
-    return [clinic_public(session, c) for c in clinics.clinics(session)]
+    return [clinic_public(session, c) for c in clinics.clinics(session, user)]
+
+
+@router.post("", response_model=ClinicPublic, status_code=status.HTTP_201_CREATED,
+             responses=R400 | SIGNED_IN | R409 | R422,
+             summary="Add a clinic to your organization: its scenario, or the demo clinic's "
+                     "rooms, staff and protocols without patients (admin)")
+def create_clinic(body: ClinicCreate, user: Admin, session: SessionDep) -> ClinicPublic:
+    return clinic_public(session, clinics.create(session, body.slug, user, body.scenario,
+                                                 body.name))
+
+
+@router.get("/{clinic_id}/export", responses=SIGNED_IN | R404,
+            response_model=dict[str, Any],
+            summary="Everything of one clinic as one JSON document: scenario versions, "
+                    "schedules, jobs, feed links (never their tokens), memberships (admin)")
+def export_clinic(clinic_id: RowId, user: Admin, session: SessionDep) -> JSONResponse:
+    data = clinics.export(session, clinic_id, user)
+    return JSONResponse(data, headers={
+        "Content-Disposition": f'attachment; filename="clinic-{data["clinic"]["slug"]}.json"',
+        "Cache-Control": "no-store"})
+
+
+@router.delete("/{clinic_id}", status_code=status.HTTP_204_NO_CONTENT,
+               responses=SIGNED_IN | R404 | R422,
+               summary="Delete a clinic with all its data; confirm with its slug (admin)")
+def delete_clinic(clinic_id: RowId, user: Admin, session: SessionDep,
+                  confirm: Annotated[str, Query(max_length=64, description="The clinic's slug")]
+                  ) -> Response:
+    clinics.delete(session, clinic_id, confirm, user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{clinic_id}", response_model=ClinicPublic, responses=SIGNED_IN | R404,

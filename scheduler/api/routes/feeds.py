@@ -29,12 +29,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from scheduler.api.deps import RowId, SessionDep, SettingsDep, current_user, require
+from scheduler.api.deps import RowId, SessionDep, SettingsDep, require
 from scheduler.api.errors import R404, R409, R422, SIGNED_IN
 from scheduler.api.schemas import Message
 from scheduler.errors import Conflict, NotFound
 from scheduler.security import DESK, MANAGER
-from scheduler.service import feeds
+from scheduler.service import accounts, feeds
 from scheduler.settings import Settings
 from scheduler.storage.tables import FeedToken, User
 
@@ -142,11 +142,16 @@ def _path_subject(subject_id: SubjectId) -> str:
     return subject_id
 
 
-def _own_staff_id(user: Annotated[User, Depends(current_user)]) -> str:
-    if user.staff_id is None:
-        raise Conflict("your account is not linked to a staff member; an admin links it "
-                       "(PUT /users/{id}/staff)")
-    return user.staff_id
+_MEMBER = require(*DESK)
+"""Any role in the path's clinic (one callable, so FastAPI checks it once a request)."""
+
+
+def _own_staff_id(clinic_id: RowId, user: Annotated[User, Depends(_MEMBER)]) -> str:
+    staff_id = accounts.staff_id_in(user, clinic_id)
+    if staff_id is None:
+        raise Conflict("your account is not linked to a staff member of this clinic; an admin "
+                       "links it (PUT /users/{id}/memberships/{clinic_id})")
+    return staff_id
 
 
 def _clinic_subject() -> str:
@@ -156,7 +161,27 @@ def _clinic_subject() -> str:
 _link_routes("patient", "/clinics/{clinic_id}/patients/{subject_id}/feed-link",
              "front desk and up", Depends(require(*DESK)), _path_subject)
 _link_routes("staff", "/clinics/{clinic_id}/staff/me/feed-link",
-             "a staff member linked to a staff id", Depends(current_user), _own_staff_id)
+             "a staff member linked to a staff id", Depends(_MEMBER), _own_staff_id)
+
+
+@links.get("/clinics/{clinic_id}/feed-links", response_model=list[FeedLinkStatus],
+           responses=SIGNED_IN | R404, summary="Every feed link in force in the clinic, by "
+                                               "kind and subject (manager, admin)")
+def list_links(clinic_id: RowId, session: SessionDep,
+               user: Annotated[User, Depends(require(*MANAGER))]) -> list[FeedLinkStatus]:
+    return [FeedLinkStatus(kind=row.kind, subject=row.subject, created_at=row.created_at)
+            for row in feeds.live_links(session, clinic_id)]
+
+
+@links.delete("/clinics/{clinic_id}/staff/{subject_id}/feed-link",
+              status_code=status.HTTP_204_NO_CONTENT, responses=SIGNED_IN | R404,
+              name="revoke_staff_member_feed_link",
+              summary="Revoke a staff member's own feed link: it answers 404 from now on "
+                      "(manager, admin)")
+def revoke_staff_link(clinic_id: RowId, subject_id: SubjectId, session: SessionDep,
+                      user: Annotated[User, Depends(require(*MANAGER))]) -> Response:
+    feeds.revoke_link(session, clinic_id, "staff", subject_id, user)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 _link_routes("room", "/clinics/{clinic_id}/rooms/{subject_id}/feed-link", "manager, admin",
              Depends(require(*MANAGER)), _path_subject)
 _link_routes("clinic", "/clinics/{clinic_id}/feed-link", "manager, admin",
