@@ -65,7 +65,8 @@ def feeds_service(database_url: str, tmp_path: Path, **overrides: Any) -> Iterat
         with session_scope(app.state.sessions) as session:
             for role, staff_id in zip(ROLES, ("N1", "D1", None), strict=True):
                 user = repo.add_user(session, f"{role}@example.org", password_hash(), role)
-                user.staff_id = staff_id
+                if staff_id is not None:  # its membership of the clinic says who it is there
+                    user.memberships[0].staff_id = staff_id
                 tokens[role] = repo.issue_token(session, user, 30)[0]
             repo.add_scenario_version(session, repo.clinic(session, 1),
                                       validate_scenario(small_clinic()))

@@ -21,6 +21,7 @@ import pytest
 from icalendar import Calendar
 
 from scheduler.security import hash_password
+from scheduler.service.accounts import first_clinic
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
 from tests.test_feeds_http import server
@@ -60,6 +61,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     engine = connect(url)
     upgrade(engine)
     with session_scope(sessions(engine)) as session:
+        first_clinic(session)  # as the first start would: the users are members of it
         for role, email in USERS.items():
             repo.add_user(session, email, hash_password(PASSWORD), role)
     engine.dispose()

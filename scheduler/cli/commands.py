@@ -287,6 +287,7 @@ def user(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     upgrade(engine)
     try:
         with sessions(engine)() as session:
+            accounts.first_clinic(session)  # as the service's first start does
             added = accounts.add_user(session, args.email, password, args.role, None,
                                       args.clinic or None)
             where = ("every clinic" if added.admin else

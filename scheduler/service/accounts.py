@@ -31,13 +31,16 @@ __all__ = [
     "bootstrap",
     "change_password",
     "end_token",
+    "first_clinic",
     "link_staff",
     "reset_password",
+    "role_label",
     "set_active",
     "set_membership",
     "sign_in",
     "sign_out",
     "sign_out_everywhere",
+    "staff_id_in",
     "tokens",
     "user_for_token",
     "users",
@@ -53,14 +56,19 @@ def bootstrap(factory: sessionmaker[Session]) -> str | None:
     Returns that admin's one-time password (None when users exist): it must be changed at the
     first sign-in."""
     with session_scope(factory) as session:
-        if not repo.clinics(session):
-            repo.add_clinic(session, "demo", raw_scenario(None))  # courses kept
-            log.info("loaded the embedded demo clinic")
+        first_clinic(session)
         if repo.count_users(session):
             return None
         password = secrets.token_urlsafe(12)
         repo.add_user(session, FIRST_ADMIN, hash_password(password), "admin", must_change=True)
         return password
+
+
+def first_clinic(session: Session) -> None:
+    """The embedded demo clinic in a database without any clinic."""
+    if not repo.clinics(session):
+        repo.add_clinic(session, "demo", raw_scenario(None))  # courses kept
+        log.info("loaded the embedded demo clinic")
 
 
 def sign_in(session: Session, email: str, password: str, minutes: int
@@ -260,15 +268,17 @@ def set_membership(session: Session, user_id: int, clinic_id: int, role: str | N
 
 def link_staff(session: Session, user_id: int, staff_id: str | None, by: User,
                clinic_id: int | None = None) -> User:
-    """Say which staff member an account is in a clinic it is a member of (``clinic_id`` may
-    be left out when it is a member of one); None unlinks."""
+    """Say which staff member an account is in a clinic it holds a role in (``clinic_id`` may
+    be left out when it holds one in one clinic); None unlinks."""
     target = _own(session, user_id, by)
     held = list(target.memberships)
     if clinic_id is None:
-        if len(held) != 1:
-            raise InvalidInput([Issue("clinic_id", "name the clinic (the account is a member "
-                                      f"of {len(held)})")])
-        clinic_id = held[0].clinic_id
+        candidates = ([c.id for c in access.clinics_of(session, target)] if target.admin
+                      else [m.clinic_id for m in held])
+        if len(candidates) != 1:
+            raise InvalidInput([Issue("clinic_id", "name the clinic (the account holds a role "
+                                      f"in {len(candidates)})")])
+        clinic_id = candidates[0]
     member = next((m for m in held if m.clinic_id == clinic_id), None)
     if member is None:
         if target.admin:  # an admin's staff link lives on a manager's membership

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from scheduler.documents import ChangeList, Schedule
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.model import Scenario
+from scheduler.security import DESK, MANAGER
+from scheduler.service import access
 from scheduler.storage import repo
 from scheduler.storage.db import session_scope
 from scheduler.storage.tables import Job, User, now
@@ -149,8 +151,13 @@ def jobs_of(session: Session, clinic_id: int) -> list[Job]:
 
 
 def cancel(session: Session, job_id: str, by: User) -> Job:
-    """Cancel a queued or running job (its runner stops the process); Conflict otherwise."""
-    cancelled_job = repo.cancel_job(session, repo.job(session, job_id), by)
+    """Cancel a queued or running job (its runner stops the process); Conflict otherwise. A
+    solve, re-plan or simulation is the front desk's to cancel; an analysis (what-if) is the
+    managers' who run them."""
+    found = repo.job(session, job_id)
+    access.require(session, by, found.clinic_id,
+                   MANAGER if found.kind in ANALYSES else DESK, NotFound("job", job_id))
+    cancelled_job = repo.cancel_job(session, found, by)
     session.commit()
     return cancelled_job
 
