@@ -375,3 +375,59 @@ def test_failed_publish_keeps_the_last_feeds(tiny: tuple[Scenario, dict[str, Any
     after = {p.name: p.read_bytes() for p in (tmp_path / "feeds").iterdir()}
     assert after == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".feeds")] == []
+
+
+# ----------------------------------------------------------------------------- issue 21
+def test_a_newline_or_bare_cr_in_a_name_never_breaks_a_feed(
+        tiny: tuple[Scenario, dict[str, Any]], tmp_path: Path) -> None:
+    """Issue 21: a newline in a room, staff or clinic name made icalendar refuse the feed
+    (publishing failed with a 500), and a bare CR reached NAME and X-WR-CALNAME unescaped.
+    Validation refuses such names now; the renderer strips control characters regardless,
+    so every feed parses in icalendar and in ical.js with each name intact but for them."""
+    scenario, doc = tiny
+    ugly = Directory(
+        patients={"P001": "Pat\nExample", "P003": "Sam\x00\rTate"},
+        protocols={"esk-84": "Esk\r84\x1b[2J", "iv-ketamine": "IV\u2028ket\x85amine"},
+        rooms={"R1": "Room\n1\rA\x00B\x1bC", "R2": "Bay\r\n2\t"},
+        staff={"N1": "Nurse\r\nOne\x07", "D1": "Doc\x7fOne"},
+        modes={"esk-84": {"nurse": {"intake": "hands_on"}}})
+    options = FeedOptions(name="Tiny\rClinic\n", timezone=scenario.clinic.timezone,
+                          address="1 Main St\r\nSpringfield\x00", arrival="Ring\rthe\x1bbell",
+                          detail={"patient": True, "staff": True, "room": True, "clinic": True})
+    state = advance({}, doc["appointments"], NOW)
+    files = render_all(state, options, ugly, patients=["P001", "P003"], staff=["N1", "D1"],
+                       rooms=["R1", "R2"])
+    titles = {"room-R1.ics": "Room 1 ABC — Tiny Clinic ",
+              "room-R2.ics": "Bay 2  — Tiny Clinic ",
+              "staff-N1.ics": "Nurse One — Tiny Clinic ", "patient-P001.ics": "Tiny Clinic ",
+              "clinic.ics": "All sessions — Tiny Clinic "}
+    for name, body in files.items():
+        (tmp_path / name).write_bytes(body)
+        assert body.endswith(b"\r\n")
+        for line in body.split(b"\r\n"):
+            assert not re.search(rb"[\x00-\x1f\x7f]", line), (name, line)
+            assert b"\xc2\x85" not in line and "\u2028".encode() not in line
+        calendar = _parse(body)
+        if name in titles:
+            assert str(calendar["NAME"]) == str(calendar["X-WR-CALNAME"]) == titles[name]
+    room = {str(e["SUMMARY"]) for e in _parse(files["room-R1.ics"]).walk("VEVENT")}
+    assert "IV ket amine — S.T." in room  # P003's IV sessions in Room 1
+    assert room <= {"IV ket amine — S.T.", "IV ket amine — patient"}  # P004 has no name
+    location = {str(e["LOCATION"]) for e in _parse(files["clinic.ics"]).walk("VEVENT")}
+    assert location == {"Room 1 ABC", "Bay 2 "}
+    patient = _parse(files["patient-P001.ics"]).walk("VEVENT")[0]
+    assert str(patient["SUMMARY"]) == "Esk 84[2J — Tiny Clinic "
+    assert str(patient["LOCATION"]) == "1 Main St Springfield"
+    assert str(patient["DESCRIPTION"]) == "Ring\nthebell"  # a multi-line text keeps its lines
+    staff = _parse(files["staff-N1.ics"]).walk("VEVENT")[0]
+    assert "Nurse\nOne" in str(staff["DESCRIPTION"])
+    paths = sorted(tmp_path.glob("*.ics"))
+    parsed = _ical_js(paths)  # Thunderbird's parser reads the same names and events
+    for path in paths:
+        js, py = parsed[str(path)], _events(path.read_bytes())
+        if path.name in titles:
+            assert js["name"] == titles[path.name]
+        assert {e["uid"] for e in js["events"]} == set(py)
+        for e in js["events"]:
+            assert e["summary"] == str(py[e["uid"]]["SUMMARY"])
+            assert e["location"] == str(py[e["uid"]]["LOCATION"])
