@@ -47,8 +47,14 @@ class FeedOptions:
     reminder: time | None = time(18, 0)
     """Patients' reminder, the evening before at this local time; ``None`` for none."""
     detail: dict[Kind, bool] = field(default_factory=lambda: {
-        "patient": False, "staff": True, "room": True, "clinic": True})
-    """Per feed kind: show protocol, patient initials and phase times."""
+        "patient": False, "staff": True, "room": False, "clinic": False})
+    """Per feed kind: show protocol, patient initials and phase times. Room and clinic feeds
+    show neither by default: their links are shared, and a calendar app is no place for health
+    information; a staff member's own feed shows what their work needs."""
+    initials: dict[Kind, bool] = field(default_factory=lambda: {
+        "patient": False, "staff": False, "room": False, "clinic": False})
+    """Per feed kind without ``detail``: name the patient by initials (nothing of the
+    treatment)."""
     refresh: timedelta = timedelta(hours=1)
     video: str = "Video call"
     """LOCATION of a video session (an appointment without a room), in every feed: it names
@@ -141,8 +147,14 @@ def _text(kind: Kind, key: str, a: dict[str, Any], options: FeedOptions,
         return summary, options.address or options.name, "\n".join(lines)
     who = _initials(directory.patients.get(a["patient"]), "patient")
     room = options.video if a.get("room") is None else directory.rooms.get(a["room"], a["room"])
-    summary = f"{protocol} — {who}" if detail else f"Session — {room}"
-    if kind in ("staff", "clinic") and detail:
+    named = detail or options.initials.get(kind, False)  # the patient, by initials
+    if detail:
+        summary = f"{protocol} — {who}"
+    elif named:
+        summary = f"Session — {who}"
+    else:
+        summary = f"Session — {room}"
+    if kind in ("staff", "clinic") and named:
         summary += f" ({room})"
     lines = []
     if detail:

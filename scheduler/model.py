@@ -357,7 +357,8 @@ class SoftGoals(_Model):
 
 
 class FeedSettings(_Model):
-    """What calendar feeds show. Patient feeds never name a treatment unless opted in."""
+    """What calendar feeds show. Patient, room and clinic feeds name no treatment and no
+    patient unless opted in; a staff member's own feed shows what their work needs."""
 
     name: SafeText | None = Field(default=None, description="The clinic's name in patients' "
                                   "calendars; default clinic.name (avoid one that names a "
@@ -365,10 +366,20 @@ class FeedSettings(_Model):
     cancelled_days: Annotated[int, Field(ge=0, le=365)] = 14
     patient_reminder: Clock | None = Field(default="18:00", description="Reminder the evening "
                                            "before, local time; null for none.")
-    patient_detail: bool = False
-    staff_detail: bool = True
-    room_detail: bool = True
-    clinic_detail: bool = True
+    patient_detail: bool = Field(default=False, description="Patient feeds show the protocol.")
+    staff_detail: bool = Field(default=True, description="Staff feeds show the protocol, "
+                               "patient initials, the room and each phase's times.")
+    room_detail: bool = Field(default=False, description="Room feeds show the protocol, "
+                              "patient initials and each phase's times (default: the room is "
+                              "busy, nothing more).")
+    clinic_detail: bool = Field(default=False, description="The clinic feed shows the "
+                                "protocol, patient initials and each phase's times (default: "
+                                "a session in a room, nothing more).")
+    room_initials: bool = Field(default=False, description="Room feeds name the patient by "
+                                "initials, without the protocol (room_detail shows both).")
+    clinic_initials: bool = Field(default=False, description="The clinic feed names the "
+                                  "patient by initials, without the protocol (clinic_detail "
+                                  "shows both).")
     video_location: SafeText = Field(
         default="Video call", min_length=1, description="LOCATION of a video session's event "
         "(it has no room); keep it free of treatment names.")

@@ -378,6 +378,61 @@ def test_failed_publish_keeps_the_last_feeds(tiny: tuple[Scenario, dict[str, Any
 
 
 # ----------------------------------------------------------------------------- issue 21
+NAMES = {"P001": "Pat Example", "P002": "Quinn Rivers", "P003": "Sam Tate", "P004": "Uma Vance"}
+
+
+def _named(scenario: Scenario, **feeds: Any) -> Scenario:
+    """``scenario`` with its patients named (so initials can show) and ``feeds`` set."""
+    patients = [p.model_copy(update={"name": NAMES[p.id]}) for p in scenario.patients]
+    return scenario.model_copy(update={"patients": patients,
+                                       "feeds": scenario.feeds.model_copy(update=feeds)})
+
+
+def _texts(body: bytes) -> list[str]:
+    return [str(e.get(field, "")) for e in _parse(body).walk("VEVENT")
+            for field in ("SUMMARY", "DESCRIPTION", "LOCATION")]
+
+
+def test_room_and_clinic_feeds_carry_no_drug_dose_or_initials_by_default(
+        tiny: tuple[Scenario, dict[str, Any]]) -> None:
+    """Issue 21: room and clinic feeds (links that a whole team shares) default to the minimum
+    necessary: the room is busy, nothing of the treatment or the patient. Initials only where
+    the clinic asks (feeds.room_initials, feeds.clinic_initials), the protocol only with
+    room_detail / clinic_detail; a staff member's own feed keeps its detail."""
+    scenario, doc = tiny
+    telling = [*(p.name for p in scenario.protocols), *(p.id for p in scenario.protocols),
+               "mg", *(ph.name for p in scenario.protocols for ph in p.phases)]
+    initials = ["P.E.", "Q.R.", "S.T.", "U.V.", *NAMES.values()]
+    shared = ["clinic.ics", *(f"room-{r.id}.ics" for r in scenario.rooms)]
+
+    files, _ = build_feeds(_named(scenario), doc, {}, NOW)
+    events = 0
+    for name in shared:
+        for text in _texts(files[name]):
+            assert not [w for w in [*telling, *initials] if w.lower() in text.lower()], \
+                (name, text)
+        events += len(_events(files[name]))
+    assert events == 2 * len(doc["appointments"])  # every session still in both
+    assert {str(e["SUMMARY"]) for e in _parse(files["clinic.ics"]).walk("VEVENT")} == {
+        "Session — Room 1", "Session — Bay 2"}
+    staff = "\n".join(_texts(files["staff-N1.ics"]))
+    assert "Esketamine 84 mg" in staff and "P.E." in staff  # the nurse's own feed says more
+
+    files, _ = build_feeds(_named(scenario, room_initials=True, clinic_initials=True), doc, {},
+                           NOW)
+    for name in shared:
+        texts = _texts(files[name])
+        assert not [w for w in telling if any(w.lower() in t.lower() for t in texts)], name
+        assert {t.split(" — ", 1)[1].split(" (")[0] for t in texts[::3]} <= {
+            "P.E.", "Q.R.", "S.T.", "U.V."}, texts[::3]
+    assert any(str(e["SUMMARY"]).startswith("Session — P.E. (")
+               for e in _parse(files["clinic.ics"]).walk("VEVENT"))
+
+    files, _ = build_feeds(_named(scenario, room_detail=True), doc, {}, NOW)  # opted in
+    assert "Esketamine 84 mg — P.E." in _texts(files["room-R2.ics"])
+    assert not any("Esketamine" in t for t in _texts(files["clinic.ics"]))
+
+
 def test_a_newline_or_bare_cr_in_a_name_never_breaks_a_feed(
         tiny: tuple[Scenario, dict[str, Any]], tmp_path: Path) -> None:
     """Issue 21: a newline in a room, staff or clinic name made icalendar refuse the feed

@@ -54,6 +54,8 @@ def feed_options(scenario: Scenario) -> FeedOptions:
         reminder=reminder,
         detail={"patient": f.patient_detail, "staff": f.staff_detail, "room": f.room_detail,
                 "clinic": f.clinic_detail},
+        initials={"patient": False, "staff": False, "room": f.room_initials,
+                  "clinic": f.clinic_initials},
         video=f.video_location,
     )
 
