@@ -12,7 +12,6 @@ b'BEGIN:VCALENDAR'
 from __future__ import annotations
 
 import re
-import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -172,6 +171,9 @@ def _text(kind: Kind, key: str, a: dict[str, Any], options: FeedOptions,
 
 
 _BREAKS = re.compile(r"\r\n|[\n\v\f\r\x1c-\x1e\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+"""Unicode's control characters (category Cc), lone surrogates (Cs) and line separators."""
+_CONTROL_BUT_LF = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _MULTILINE = frozenset({"description"})
 """Text properties whose line breaks mean something (icalendar writes them as ``\\n``)."""
 
@@ -190,9 +192,10 @@ def _plain(value: str, lines: bool = False) -> str:
     >>> _plain("first\rsecond", lines=True)
     'first\nsecond'
     """
+    if not _CONTROL.search(value):
+        return value
     text = _BREAKS.sub("\n" if lines else " ", value.replace("\t", " "))
-    return "".join(ch for ch in text
-                   if (lines and ch == "\n") or unicodedata.category(ch) not in ("Cc", "Cs"))
+    return (_CONTROL_BUT_LF if lines else _CONTROL).sub("", text)
 
 
 def _add_text(component: Component, name: str, value: str) -> None:
