@@ -10,7 +10,6 @@ point: the machine is shared and noisy.
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import math
@@ -26,6 +25,7 @@ from bench.generate import Spec, generate
 from scheduler.check import check
 from scheduler.compile import to_problem
 from scheduler.documents import schedule_from_solution
+from scheduler.text import write_csv as csv_file
 from scheduler.validate import validate_scenario
 from solver import Options, Progress, capacity_bound, solve
 from solver.bound import lp_bound
@@ -172,9 +172,7 @@ def run_all(cases: Iterable[tuple[Spec, float]], workers: int = 2,
 def write_csv(rows: list[Row], path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(asdict(rows[0])))
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
+        csv_file(f, list(asdict(rows[0])), (asdict(r).values() for r in rows))
     return path
 
 

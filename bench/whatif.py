@@ -11,7 +11,6 @@ so the three runs do the same work; the table says whether they also gave the sa
 from __future__ import annotations
 
 import argparse
-import csv
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench.generate import Spec, generate
+from scheduler.text import write_csv
 from scheduler.usecases.whatif import (
     Pool,
     WhatIf,
@@ -101,10 +101,8 @@ def whatif_bench(args: argparse.Namespace, console: Console) -> int:
     out: Path = args.out / "whatif.csv"
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["run", "solves", "wall_s", "speedup", "same_table"])
-        for r in runs:
-            writer.writerow([r.where, r.solves, round(r.seconds, 1),
-                             round(runs[0].seconds / r.seconds, 2), r.table == runs[0].table])
+        write_csv(f, ["run", "solves", "wall_s", "speedup", "same_table"],
+                  [[r.where, r.solves, round(r.seconds, 1), round(runs[0].seconds / r.seconds, 2),
+                    r.table == runs[0].table] for r in runs])
     console.print(f"wrote {out}")
     return 0

@@ -11,6 +11,7 @@ b'BEGIN:VCALENDAR'
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from icalendar import Alarm, Calendar, Event, vDuration
+from icalendar import Alarm, Calendar, Component, Event, vDuration
 
 from calendars.tz import vtimezone
 
@@ -45,8 +46,14 @@ class FeedOptions:
     reminder: time | None = time(18, 0)
     """Patients' reminder, the evening before at this local time; ``None`` for none."""
     detail: dict[Kind, bool] = field(default_factory=lambda: {
-        "patient": False, "staff": True, "room": True, "clinic": True})
-    """Per feed kind: show protocol, patient initials and phase times."""
+        "patient": False, "staff": True, "room": False, "clinic": False})
+    """Per feed kind: show protocol, patient initials and phase times. Room and clinic feeds
+    show neither by default: their links are shared, and a calendar app is no place for health
+    information; a staff member's own feed shows what their work needs."""
+    initials: dict[Kind, bool] = field(default_factory=lambda: {
+        "patient": False, "staff": False, "room": False, "clinic": False})
+    """Per feed kind without ``detail``: name the patient by initials (nothing of the
+    treatment)."""
     refresh: timedelta = timedelta(hours=1)
     video: str = "Video call"
     """LOCATION of a video session (an appointment without a room), in every feed: it names
@@ -139,8 +146,14 @@ def _text(kind: Kind, key: str, a: dict[str, Any], options: FeedOptions,
         return summary, options.address or options.name, "\n".join(lines)
     who = _initials(directory.patients.get(a["patient"]), "patient")
     room = options.video if a.get("room") is None else directory.rooms.get(a["room"], a["room"])
-    summary = f"{protocol} — {who}" if detail else f"Session — {room}"
-    if kind in ("staff", "clinic") and detail:
+    named = detail or options.initials.get(kind, False)  # the patient, by initials
+    if detail:
+        summary = f"{protocol} — {who}"
+    elif named:
+        summary = f"Session — {who}"
+    else:
+        summary = f"Session — {room}"
+    if kind in ("staff", "clinic") and named:
         summary += f" ({room})"
     lines = []
     if detail:
@@ -157,6 +170,40 @@ def _text(kind: Kind, key: str, a: dict[str, Any], options: FeedOptions,
     return summary, room, "\n".join(lines)
 
 
+_BREAKS = re.compile(r"\r\n|[\n\v\f\r\x1c-\x1e\x85\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+"""Unicode's control characters (category Cc), lone surrogates (Cs) and line separators."""
+_CONTROL_BUT_LF = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_MULTILINE = frozenset({"description"})
+"""Text properties whose line breaks mean something (icalendar writes them as ``\\n``)."""
+
+
+def _plain(value: str, lines: bool = False) -> str:
+    r"""``value`` without a control character, the one place every text of a feed passes
+    before icalendar sees it: a line break (CR, LF, CRLF, a Unicode line separator) or a tab
+    becomes a space (with ``lines``, a line break becomes a line feed, which icalendar
+    escapes); any other control character (C0, C1, DEL) and any lone surrogate is dropped.
+    Some properties (RFC 7986 ``NAME``, ``X-WR-CALNAME``) icalendar writes verbatim, so a
+    raw CR there would otherwise end the content line early, and a raw LF makes icalendar
+    refuse the whole calendar.
+
+    >>> _plain("Room\r\n1\x00")
+    'Room 1'
+    >>> _plain("first\rsecond", lines=True)
+    'first\nsecond'
+    """
+    if not _CONTROL.search(value):
+        return value
+    text = _BREAKS.sub("\n" if lines else " ", value.replace("\t", " "))
+    return (_CONTROL_BUT_LF if lines else _CONTROL).sub("", text)
+
+
+def _add_text(component: Component, name: str, value: str) -> None:
+    """Add text property ``name``: every text of a feed goes through here (and
+    :func:`_plain`)."""
+    component.add(name, _plain(value, lines=name in _MULTILINE))
+
+
 def _event(kind: Kind, key: str, entry: EventState, options: FeedOptions,
            directory: Directory) -> Event:
     a = entry["appointment"]
@@ -170,16 +217,16 @@ def _event(kind: Kind, key: str, entry: EventState, options: FeedOptions,
     event.add("dtend", _utc(a["end"]).astimezone(tz))
     event.add("sequence", entry["sequence"])
     event.add("status", entry["status"])
-    event.add("summary", summary)
-    event.add("location", location)
+    _add_text(event, "summary", summary)
+    _add_text(event, "location", location)
     if description:
-        event.add("description", description)
+        _add_text(event, "description", description)
     event.add("transp", "OPAQUE")
     if kind == "patient" and options.reminder is not None and entry["status"] == "CONFIRMED":
         evening = datetime.combine(start.date() - timedelta(days=1), options.reminder, tz)
         alarm = Alarm()
         alarm.add("action", "DISPLAY")
-        alarm.add("description", f"Tomorrow {start:%H:%M}: appointment at {options.name}")
+        _add_text(alarm, "description", f"Tomorrow {start:%H:%M}: appointment at {options.name}")
         alarm.add("trigger", evening.astimezone(UTC), parameters={"VALUE": "DATE-TIME"})
         event.add_component(alarm)
     return event
@@ -204,8 +251,8 @@ def render(kind: Kind, key: str, state: dict[str, EventState], options: FeedOpti
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
     calendar.add("uid", str(uuid.uuid5(_NAMESPACE, f"{options.name}/{kind}/{key}")))
-    calendar.add("name", title)
-    calendar.add("x-wr-calname", title)
+    _add_text(calendar, "name", title)
+    _add_text(calendar, "x-wr-calname", title)
     calendar.add("refresh-interval", vDuration(options.refresh),
                  parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(options.refresh))

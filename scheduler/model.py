@@ -17,9 +17,11 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from scheduler.text import SafeLines, SafeText
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+_CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
 
 
 def clock_minutes(text: str) -> int:
@@ -29,8 +31,8 @@ def clock_minutes(text: str) -> int:
 
 
 def _clock(value: str) -> str:
-    if not _CLOCK.match(value):
-        raise ValueError(f"'{value}' is not a time of day written HH:MM (00:00 to 24:00)")
+    if not _CLOCK.fullmatch(value):
+        raise ValueError(f"{value!r} is not a time of day written HH:MM (00:00 to 24:00)")
     return value
 
 
@@ -62,13 +64,13 @@ class _Model(BaseModel):
 
 
 class Clinic(_Model):
-    name: str = Field(min_length=1)
-    timezone: str = Field(description="IANA time zone name, e.g. America/New_York")
+    name: SafeText = Field(min_length=1)
+    timezone: SafeText = Field(description="IANA time zone name, e.g. America/New_York")
     slot_minutes: Annotated[int, Field(ge=1, le=60)] = 5
     hours: WeekHours
     closed_dates: list[date] = []
-    address: str | None = None
-    arrival_instructions: str | None = None
+    address: SafeLines | None = None
+    arrival_instructions: SafeLines | None = None
 
 
 class Horizon(_Model):
@@ -111,7 +113,7 @@ class StaffNeedSpec(_Model):
     role: Id
     key: Id | None = None
     qualification: Id | None = None
-    modes: dict[str, Literal["hands_on", "monitor"]] = {}
+    modes: dict[SafeText, Literal["hands_on", "monitor"]] = {}
 
     @property
     def name(self) -> str:
@@ -120,22 +122,22 @@ class StaffNeedSpec(_Model):
 
 class OnSiteSpec(_Model):
     role: Id
-    phases: list[str] = Field(min_length=1)
+    phases: list[SafeText] = Field(min_length=1)
 
 
 class ProtocolSpec(_Model):
     id: Id
-    name: str = Field(min_length=1)
+    name: SafeText = Field(min_length=1)
     phases: list[PhaseSpec] = Field(min_length=1)
     turnover_minutes: Minutes = 0
-    room_features: list[str] = []
+    room_features: list[SafeText] = []
     staff: list[StaffNeedSpec] = []
     on_site: list[OnSiteSpec] = []
     revisions: list[Revision] = Field(default=[], description="Phase durations from a date on.")
     requires_rems: bool = Field(
         default=False,
         description="Only patients enrolled in the Spravato REMS may be booked (rems_enrolled).")
-    dose_phase: str | None = Field(
+    dose_phase: SafeText | None = Field(
         default=None,
         description="Phase whose start is the dosing moment (for staggering); default: a phase "
         "named dosing, infusion or injection, else the second phase.")
@@ -166,8 +168,8 @@ class ProtocolSpec(_Model):
 
 class RoomSpec(_Model):
     id: Id
-    name: str | None = None
-    features: list[str] = []
+    name: SafeText | None = None
+    features: list[SafeText] = []
     chairs: Annotated[int, Field(ge=1, le=100)] = 1
     hours: WeekHours | None = None
     closures: list[Outage] = Field(default=[], description="Out of service on a date or part.")
@@ -175,9 +177,9 @@ class RoomSpec(_Model):
 
 class StaffSpec(_Model):
     id: Id
-    name: str | None = None
+    name: SafeText | None = None
     role: Id
-    qualifications: list[str] = []
+    qualifications: list[SafeText] = []
     max_patients: Annotated[int, Field(ge=0, le=100)] = 1
     shifts: WeekHours = {}
     time_off: list[date] = []
@@ -276,7 +278,7 @@ class CourseSpec(_Model):
     """A treatment course: stages in order, and the dose steps that pick the protocol."""
 
     id: Id
-    name: str = Field(min_length=1)
+    name: SafeText = Field(min_length=1)
     protocol: Id | None = Field(default=None, description="The protocol of every session, "
                                 "unless doses name one per dose step.")
     doses: dict[int, Id] = Field(default={}, description="Dose step (mg) -> protocol id.")
@@ -289,12 +291,12 @@ class CourseSpec(_Model):
         default=None, description="Each session wants a follow-up session (e.g. KAP "
         "integration by video 1-3 days after each dosing); emitted as the patient's follow_up "
         "when the scenario has the follow-up's protocol.")
-    source: str | None = None
+    source: SafeText | None = None
 
 
 class PatientSpec(_Model):
     id: Id
-    name: str | None = None
+    name: SafeText | None = None
     protocol: Id
     sessions: Annotated[int, Field(ge=0, le=62)] = 1
     min_gap_days: Annotated[int, Field(ge=0, le=365)] = 1
@@ -329,7 +331,7 @@ class FixedSpec(_Model):
     room: Annotated[str, Field(max_length=64, pattern=r"^$|^[A-Za-z0-9][A-Za-z0-9_.\-]*$")] = \
         Field(default="", description="Required, except for a video session, which has none "
               "(left out, or empty).")
-    staff: dict[str, Id] = {}
+    staff: dict[SafeText, Id] = {}
     protocol: Id | None = Field(
         default=None, description="The patient's follow_up protocol for a fixed follow-up; "
         "otherwise the session's protocol by its place (the dose step), which is the default.")
@@ -355,18 +357,30 @@ class SoftGoals(_Model):
 
 
 class FeedSettings(_Model):
-    """What calendar feeds show. Patient feeds never name a treatment unless opted in."""
+    """What calendar feeds show. Patient, room and clinic feeds name no treatment and no
+    patient unless opted in; a staff member's own feed shows what their work needs."""
 
-    name: str | None = Field(default=None, description="The clinic's name in patients' "
-                             "calendars; default clinic.name (avoid one that names a drug).")
+    name: SafeText | None = Field(default=None, description="The clinic's name in patients' "
+                                  "calendars; default clinic.name (avoid one that names a "
+                                  "drug).")
     cancelled_days: Annotated[int, Field(ge=0, le=365)] = 14
     patient_reminder: Clock | None = Field(default="18:00", description="Reminder the evening "
                                            "before, local time; null for none.")
-    patient_detail: bool = False
-    staff_detail: bool = True
-    room_detail: bool = True
-    clinic_detail: bool = True
-    video_location: str = Field(
+    patient_detail: bool = Field(default=False, description="Patient feeds show the protocol.")
+    staff_detail: bool = Field(default=True, description="Staff feeds show the protocol, "
+                               "patient initials, the room and each phase's times.")
+    room_detail: bool = Field(default=False, description="Room feeds show the protocol, "
+                              "patient initials and each phase's times (default: the room is "
+                              "busy, nothing more).")
+    clinic_detail: bool = Field(default=False, description="The clinic feed shows the "
+                                "protocol, patient initials and each phase's times (default: "
+                                "a session in a room, nothing more).")
+    room_initials: bool = Field(default=False, description="Room feeds name the patient by "
+                                "initials, without the protocol (room_detail shows both).")
+    clinic_initials: bool = Field(default=False, description="The clinic feed names the "
+                                  "patient by initials, without the protocol (clinic_detail "
+                                  "shows both).")
+    video_location: SafeText = Field(
         default="Video call", min_length=1, description="LOCATION of a video session's event "
         "(it has no room); keep it free of treatment names.")
 

@@ -38,6 +38,7 @@ from scheduler.model import (
     SoftGoals,
     StaffSpec,
 )
+from scheduler.text import control_character
 
 # --------------------------------------------------------------------------- messages
 _FRIENDLY = {
@@ -58,21 +59,29 @@ def _path(loc: Iterable[Any], prefix: str = "") -> str:
     return out or "(file)"
 
 
+def _shown(value: Any) -> str:
+    """``value`` quoted for a message; a control character in it shows escaped (``'R1\\n'``),
+    so that a message stays one line."""
+    if isinstance(value, str) and control_character(value) is not None:
+        return repr(value)
+    return f"'{value}'"
+
+
 def _message(err: Any) -> str:
     kind = err["type"]
     if kind in _FRIENDLY:
         return str(_FRIENDLY[kind])
     msg = str(err["msg"])
     if kind == "literal_error" and "'mon'" in msg:
-        return f"'{err['input']}' is not a weekday; use mon, tue, wed, thu, fri, sat or sun"
+        return f"{_shown(err['input'])} is not a weekday; use mon, tue, wed, thu, fri, sat or sun"
     if kind == "literal_error" and "'hands_on'" in msg:
-        return f"'{err['input']}' is not a staff mode; use hands_on or monitor"
+        return f"{_shown(err['input'])} is not a staff mode; use hands_on or monitor"
     msg = msg.removeprefix("Value error, ")
     if kind == "string_pattern_mismatch":
-        return (f"'{err['input']}' is not a valid id: letters, digits, '-', '_' and '.', "
+        return (f"{_shown(err['input'])} is not a valid id: letters, digits, '-', '_' and '.', "
                 "starting with a letter or digit")
     if kind in ("date_from_datetime_parsing", "date_parsing", "date_type"):
-        return f"'{err['input']}' is not a date written YYYY-MM-DD"
+        return f"{_shown(err['input'])} is not a date written YYYY-MM-DD"
     return msg[0].lower() + msg[1:] if msg else kind
 
 

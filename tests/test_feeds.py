@@ -375,3 +375,114 @@ def test_failed_publish_keeps_the_last_feeds(tiny: tuple[Scenario, dict[str, Any
     after = {p.name: p.read_bytes() for p in (tmp_path / "feeds").iterdir()}
     assert after == before
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".feeds")] == []
+
+
+# ----------------------------------------------------------------------------- issue 21
+NAMES = {"P001": "Pat Example", "P002": "Quinn Rivers", "P003": "Sam Tate", "P004": "Uma Vance"}
+
+
+def _named(scenario: Scenario, **feeds: Any) -> Scenario:
+    """``scenario`` with its patients named (so initials can show) and ``feeds`` set."""
+    patients = [p.model_copy(update={"name": NAMES[p.id]}) for p in scenario.patients]
+    return scenario.model_copy(update={"patients": patients,
+                                       "feeds": scenario.feeds.model_copy(update=feeds)})
+
+
+def _texts(body: bytes) -> list[str]:
+    return [str(e.get(field, "")) for e in _parse(body).walk("VEVENT")
+            for field in ("SUMMARY", "DESCRIPTION", "LOCATION")]
+
+
+def test_room_and_clinic_feeds_carry_no_drug_dose_or_initials_by_default(
+        tiny: tuple[Scenario, dict[str, Any]]) -> None:
+    """Issue 21: room and clinic feeds (links that a whole team shares) default to the minimum
+    necessary: the room is busy, nothing of the treatment or the patient. Initials only where
+    the clinic asks (feeds.room_initials, feeds.clinic_initials), the protocol only with
+    room_detail / clinic_detail; a staff member's own feed keeps its detail."""
+    scenario, doc = tiny
+    telling = [*(p.name for p in scenario.protocols), *(p.id for p in scenario.protocols),
+               "mg", *(ph.name for p in scenario.protocols for ph in p.phases)]
+    initials = ["P.E.", "Q.R.", "S.T.", "U.V.", *NAMES.values()]
+    shared = ["clinic.ics", *(f"room-{r.id}.ics" for r in scenario.rooms)]
+
+    files, _ = build_feeds(_named(scenario), doc, {}, NOW)
+    events = 0
+    for name in shared:
+        for text in _texts(files[name]):
+            assert not [w for w in [*telling, *initials] if w.lower() in text.lower()], \
+                (name, text)
+        events += len(_events(files[name]))
+    assert events == 2 * len(doc["appointments"])  # every session still in both
+    assert {str(e["SUMMARY"]) for e in _parse(files["clinic.ics"]).walk("VEVENT")} == {
+        "Session — Room 1", "Session — Bay 2"}
+    staff = "\n".join(_texts(files["staff-N1.ics"]))
+    assert "Esketamine 84 mg" in staff and "P.E." in staff  # the nurse's own feed says more
+
+    files, _ = build_feeds(_named(scenario, room_initials=True, clinic_initials=True), doc, {},
+                           NOW)
+    for name in shared:
+        texts = _texts(files[name])
+        assert not [w for w in telling if any(w.lower() in t.lower() for t in texts)], name
+        assert {t.split(" — ", 1)[1].split(" (")[0] for t in texts[::3]} <= {
+            "P.E.", "Q.R.", "S.T.", "U.V."}, texts[::3]
+    assert any(str(e["SUMMARY"]).startswith("Session — P.E. (")
+               for e in _parse(files["clinic.ics"]).walk("VEVENT"))
+
+    files, _ = build_feeds(_named(scenario, room_detail=True), doc, {}, NOW)  # opted in
+    assert "Esketamine 84 mg — P.E." in _texts(files["room-R2.ics"])
+    assert not any("Esketamine" in t for t in _texts(files["clinic.ics"]))
+
+
+def test_a_newline_or_bare_cr_in_a_name_never_breaks_a_feed(
+        tiny: tuple[Scenario, dict[str, Any]], tmp_path: Path) -> None:
+    """Issue 21: a newline in a room, staff or clinic name made icalendar refuse the feed
+    (publishing failed with a 500), and a bare CR reached NAME and X-WR-CALNAME unescaped.
+    Validation refuses such names now; the renderer strips control characters regardless,
+    so every feed parses in icalendar and in ical.js with each name intact but for them."""
+    scenario, doc = tiny
+    ugly = Directory(
+        patients={"P001": "Pat\nExample", "P003": "Sam\x00\rTate"},
+        protocols={"esk-84": "Esk\r84\x1b[2J", "iv-ketamine": "IV\u2028ket\x85amine"},
+        rooms={"R1": "Room\n1\rA\x00B\x1bC", "R2": "Bay\r\n2\t"},
+        staff={"N1": "Nurse\r\nOne\x07", "D1": "Doc\x7fOne"},
+        modes={"esk-84": {"nurse": {"intake": "hands_on"}}})
+    options = FeedOptions(name="Tiny\rClinic\n", timezone=scenario.clinic.timezone,
+                          address="1 Main St\r\nSpringfield\x00", arrival="Ring\rthe\x1bbell",
+                          detail={"patient": True, "staff": True, "room": True, "clinic": True})
+    state = advance({}, doc["appointments"], NOW)
+    files = render_all(state, options, ugly, patients=["P001", "P003"], staff=["N1", "D1"],
+                       rooms=["R1", "R2"])
+    titles = {"room-R1.ics": "Room 1 ABC — Tiny Clinic ",
+              "room-R2.ics": "Bay 2  — Tiny Clinic ",
+              "staff-N1.ics": "Nurse One — Tiny Clinic ", "patient-P001.ics": "Tiny Clinic ",
+              "clinic.ics": "All sessions — Tiny Clinic "}
+    for name, body in files.items():
+        (tmp_path / name).write_bytes(body)
+        assert body.endswith(b"\r\n")
+        for line in body.split(b"\r\n"):
+            assert not re.search(rb"[\x00-\x1f\x7f]", line), (name, line)
+            assert b"\xc2\x85" not in line and "\u2028".encode() not in line
+        calendar = _parse(body)
+        if name in titles:
+            assert str(calendar["NAME"]) == str(calendar["X-WR-CALNAME"]) == titles[name]
+    room = {str(e["SUMMARY"]) for e in _parse(files["room-R1.ics"]).walk("VEVENT")}
+    assert "IV ket amine — S.T." in room  # P003's IV sessions in Room 1
+    assert room <= {"IV ket amine — S.T.", "IV ket amine — patient"}  # P004 has no name
+    location = {str(e["LOCATION"]) for e in _parse(files["clinic.ics"]).walk("VEVENT")}
+    assert location == {"Room 1 ABC", "Bay 2 "}
+    patient = _parse(files["patient-P001.ics"]).walk("VEVENT")[0]
+    assert str(patient["SUMMARY"]) == "Esk 84[2J — Tiny Clinic "
+    assert str(patient["LOCATION"]) == "1 Main St Springfield"
+    assert str(patient["DESCRIPTION"]) == "Ring\nthebell"  # a multi-line text keeps its lines
+    staff = _parse(files["staff-N1.ics"]).walk("VEVENT")[0]
+    assert "Nurse\nOne" in str(staff["DESCRIPTION"])
+    paths = sorted(tmp_path.glob("*.ics"))
+    parsed = _ical_js(paths)  # Thunderbird's parser reads the same names and events
+    for path in paths:
+        js, py = parsed[str(path)], _events(path.read_bytes())
+        if path.name in titles:
+            assert js["name"] == titles[path.name]
+        assert {e["uid"] for e in js["events"]} == set(py)
+        for e in js["events"]:
+            assert e["summary"] == str(py[e["uid"]]["SUMMARY"])
+            assert e["location"] == str(py[e["uid"]]["LOCATION"])

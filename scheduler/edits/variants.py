@@ -49,6 +49,7 @@ from scheduler.model import (
     WeekHours,
     clock_minutes,
 )
+from scheduler.text import control_character
 from scheduler.validate import issues_from, rems_problem
 
 
@@ -628,6 +629,10 @@ def parse_variants(data: Any) -> tuple[list[Variant], list[Issue]]:
             continue
         name = raw["name"]
         where = f"variants[{k}] ({name})"
+        problem = control_character(name)  # the name goes into comparison.csv and the report
+        if problem is not None:
+            where = f"variants[{k}]"
+            issues.append(Issue(f"{where}.name", problem))
         if name in names or name == "base":
             issues.append(Issue(f"{where}.name", "is used already (base names the scenario "
                                                  "itself)"))

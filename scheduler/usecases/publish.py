@@ -11,7 +11,6 @@ when complete, so a failure mid-publish leaves the last published feeds intact.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -28,6 +27,7 @@ import yaml
 from calendars import Directory, FeedOptions, advance, render_all
 from scheduler.documents import Appointment, ChangeList, Schedule, changes_json, rems_forms
 from scheduler.model import Scenario, clock_minutes
+from scheduler.text import write_csv
 
 log = logging.getLogger(__name__)
 STATE = "state.json"
@@ -54,6 +54,8 @@ def feed_options(scenario: Scenario) -> FeedOptions:
         reminder=reminder,
         detail={"patient": f.patient_detail, "staff": f.staff_detail, "room": f.room_detail,
                 "clinic": f.clinic_detail},
+        initials={"patient": False, "staff": False, "room": f.room_initials,
+                  "clinic": f.clinic_initials},
         video=f.video_location,
     )
 
@@ -151,9 +153,7 @@ def write_rems(out: Path, schedule: Schedule) -> Path | None:
     if not forms:
         return None
     text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=list(forms[0]))
-    writer.writeheader()
-    writer.writerows(forms)
+    write_csv(text, list(forms[0]), (form.values() for form in forms))
     target = _atomic(out / "rems.csv", text.getvalue(), newline="")
     log.info("wrote %s (%d REMS monitoring forms)", target, len(forms))
     return target

@@ -9,7 +9,6 @@ runs of the same analysis, here or on a cluster, write the same ``comparison.csv
 from __future__ import annotations
 
 import base64
-import csv
 import html
 import json
 import re
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from scheduler.text import write_csv
 from scheduler.usecases.whatif.charts import (
     coverage_chart,
     gains_chart,
@@ -98,9 +98,7 @@ def comparison_json(result: WhatIf) -> dict[str, Any]:
 
 def _write_csv(path: Path, header: list[str] | tuple[str, ...], rows: list[list[Any]]) -> Path:
     with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
+        write_csv(f, header, rows)  # a variant named =HYPERLINK(...) stays text
     return path
 
 
