@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StrictInt
 
 from scheduler.documents import Change, Schedule, Unplaced
+from scheduler.text import SafeText
 
 
 class _Body(BaseModel):
@@ -41,7 +42,8 @@ class Token(BaseModel):
 Role = Literal["front_desk", "manager", "admin"]
 
 
-Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254,
+_PART = r"[^@\s\x00-\x1f\x7f]+"
+Email = Annotated[str, Field(pattern=rf"^{_PART}@{_PART}\.{_PART}$", max_length=254,
                             examples=["desk@example.org"])]
 
 
@@ -127,7 +129,7 @@ class ClinicCreate(_Body):
     scenario: dict[str, Any] | None = Field(
         default=None, description="Contract v1 scenario; left out: a copy of the embedded demo "
         "clinic's rooms, staff and protocols under clinic.name, without patients")
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = Field(
+    name: Annotated[SafeText, Field(min_length=1, max_length=200)] | None = Field(
         default=None, description="The clinic's name (clinic.name of the scenario)")
 
 
