@@ -333,3 +333,27 @@ def test_user_add_names_its_clinics(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert repo.user_by_email(session, "n@example.org") is None
     engine.dispose()
 
+
+
+def test_pages_of_another_clinic_are_the_404_of_ids_that_do_not_exist(service: Service
+                                                                       ) -> None:
+    """Every page that names a clinic, a schedule or a job, opened with another organization's
+    id: the page of an id that does not exist, for every role."""
+    from scheduler.pages.web import COOKIE
+
+    other = service.draft(OTHER_CLINIC)
+    first = other["schedule"]["appointments"][0]["id"]
+    paths = [f"/board?clinic={OTHER_CLINIC}", f"/patients?clinic={OTHER_CLINIC}",
+             f"/patients/P01?clinic={OTHER_CLINIC}", f"/utilization?clinic={OTHER_CLINIC}",
+             f"/whatif?clinic={OTHER_CLINIC}", f"/schedules/{other['id']}/appointments/{first}",
+             f"/schedules/{other['id']}/unplaced", f"/schedules/{other['id']}/replan",
+             f"/schedules/{other['id']}/changes", f"/jobs/{OTHER_JOB}",
+             f"/jobs/{OTHER_JOB}/progress.json", f"/whatif/{OTHER_JOB}"]
+    for role in ("front_desk", "manager", "admin"):
+        service.client.cookies.set(COOKIE, service.tokens[role])
+        for path in paths:
+            answer = service.client.get(path, follow_redirects=False)
+            assert answer.status_code == 404, (role, path, answer.status_code)
+            assert "Not found" in answer.text or "no " in answer.text, path
+        assert service.client.get("/board", follow_redirects=False).status_code == 200
+    service.client.cookies.clear()
