@@ -13,6 +13,8 @@
   (``--processes N`` or ``--cluster ADDRESS``);
 - ``python -m bench simulate`` — replays per second of the demo and an M week (``--runs``),
   against a Python loop per run;
+- ``python -m bench abuse`` — a signed-in request's p50 and the server's peak memory while wrong
+  sign-ins and a 200 MiB body arrive, per source tree (``--tree before=PATH --tree after=PATH``);
 - ``python -m bench generate DIR`` — write the suite's scenarios as YAML.
 """
 
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="?", default="suite",
                         choices=["suite", "network", "replan", "generate", "whatif", "serve",
-                                 "feeds", "network-whatif", "simulate"])
+                                 "feeds", "network-whatif", "simulate", "abuse"])
     parser.add_argument("dir", nargs="?", type=Path, help="output folder for generate")
     parser.add_argument("--quick", action="store_true", help="the small, fast subset")
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers per solve")
@@ -60,6 +62,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="serve, feeds: load duration (per run)")
     parser.add_argument("--connections", type=int, default=32,
                         help="serve, feeds: requests in flight")
+    parser.add_argument("--tree", action="append", metavar="[LABEL=]PATH",
+                        help="abuse: a source tree to serve from (repeat; default this one)")
+    parser.add_argument("--sign-ins", type=int, default=60,
+                        help="abuse: clients posting wrong passwords at once")
+    parser.add_argument("--pause", type=float, default=1.0,
+                        help="abuse: seconds a sign-in client waits after a 429 or 503")
+    parser.add_argument("--body-mib", type=int, default=200,
+                        help="abuse: MiB of the unauthenticated body")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     console = Console(width=170)
@@ -95,6 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.simulate import simulate_bench
 
         return simulate_bench(args, console)
+    if args.what == "abuse":
+        from bench.abuse import abuse_bench
+
+        return abuse_bench(args, console)
     if args.what == "replan":
         from bench.replan import replan_bench
 

@@ -71,6 +71,26 @@ class Settings(BaseSettings):
         "feed_limit_seconds.")
     feed_limit_seconds: Annotated[float, Field(gt=0, le=24 * 3600)] = Field(
         default=60.0, description="The window of the feed rate limits.")
+    password_checks: Annotated[int, Field(ge=1, le=64)] = Field(
+        default_factory=lambda: max(1, _cores() // 2),
+        description="Password checks (argon2, 64 MiB and a fraction of a second of a core "
+        "each) the service runs at once; sign-ins beyond wait (default one per two cores).")
+    password_queue: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        default=16, description="Sign-ins that may wait for a password check; beyond them "
+        "the answer is 503 with Retry-After at once.")
+    sign_in_account_failures: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=5, description="Failed sign-ins for one e-mail (known or not) before it is "
+        "locked, for sign_in_lock_seconds, doubled with each failure after.")
+    sign_in_address_failures: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=20, description="Failed sign-ins from one client address (an IPv6 /64) "
+        "before it is locked in the same way.")
+    sign_in_window: Annotated[float, Field(gt=0, le=7 * 24 * 3600)] = Field(
+        default=900.0, description="Seconds after its last failure that an e-mail's or an "
+        "address's failures are forgotten (a success forgets an e-mail's at once).")
+    sign_in_lock_seconds: Annotated[float, Field(gt=0, le=3600)] = Field(
+        default=1.0, description="The first lock after too many failed sign-ins.")
+    sign_in_max_lock_seconds: Annotated[float, Field(gt=0, le=24 * 3600)] = Field(
+        default=300.0, description="The longest lock, however many failures.")
 
     @field_validator("jobs_timezone")
     @classmethod

@@ -29,6 +29,7 @@ from scheduler.api.routes import (
 )
 from scheduler.jobs import ScheduledJobs
 from scheduler.service.accounts import FIRST_ADMIN, bootstrap
+from scheduler.service.throttle import SignInGuard
 from scheduler.settings import Settings
 from scheduler.storage.db import connect, sessions, upgrade
 from scheduler.worker import JobRunner
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
             log.warning("first admin: %s, one-time password: %s (shown once; add your own "
                         "users and keep this one safe)", FIRST_ADMIN, password)
         app.state.first_password = password
+        app.state.sign_in_guard = SignInGuard(settings)  # per process, in memory
         scheduled = (ScheduledJobs(engine, settings) if run_jobs and settings.scheduler
                      else None)
         # Jobs left running by a stopped service are failed by the lock's holder only: another

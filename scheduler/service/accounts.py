@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.errors import Forbidden, InvalidInput, Issue, NotFound
-from scheduler.security import hash_password, password_problems, verify_password
+from scheduler.security import dummy_hash, hash_password, password_problems, verify_password
 from scheduler.service import access
 from scheduler.storage import repo
 from scheduler.storage.db import session_scope
@@ -71,12 +72,16 @@ def first_clinic(session: Session) -> None:
         log.info("loaded the embedded demo clinic")
 
 
-def sign_in(session: Session, email: str, password: str, minutes: int
+def sign_in(session: Session, email: str, password: str, minutes: int,
+            verify: Callable[[str, str], bool] = verify_password
             ) -> tuple[User, str, datetime] | None:
     """An active user's new access token for ``minutes``, or None for a wrong email or
-    password (the same answer for both)."""
+    password (the same answer for both, after the same work: an unknown or inactive account's
+    password is checked too, an unknown one's against a stand-in hash). ``verify`` checks a
+    password against a stored hash (service.throttle passes its capped, counted one)."""
     user = repo.user_by_email(session, email)
-    if user is None or not user.active or not verify_password(user.password_hash, password):
+    matches = verify(user.password_hash if user is not None else dummy_hash(), password)
+    if user is None or not user.active or not matches:
         return None
     token, expires = repo.issue_token(session, user, minutes)
     session.commit()
