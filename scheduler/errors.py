@@ -1,7 +1,8 @@
 """The application's exceptions, one hierarchy under :class:`ChairtimeError`.
 
 Callers map them without reading messages: :class:`InvalidInput` is exit 2 or HTTP 422 (every
-problem, each with its field path), :class:`NotFound` is 404, :class:`Conflict` is 409.
+problem, each with its field path), :class:`NotFound` is 404, :class:`Conflict` is 409,
+:class:`TooMany` is 429 with ``Retry-After``.
 
 >>> raise InvalidInput([Issue("staff[3].shifts.tue", "ends at 09:00, not after 12:00")])
 Traceback (most recent call last):
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ChairtimeError", "Conflict", "InvalidInput", "InvalidScenario", "Issue", "NotFound"]
+__all__ = ["ChairtimeError", "Conflict", "InvalidInput", "InvalidScenario", "Issue", "NotFound",
+           "TooMany"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +56,12 @@ class NotFound(ChairtimeError, LookupError):
 
 class Conflict(ChairtimeError):
     """The request clashes with the current state (a stale version, a taken slot)."""
+
+
+class TooMany(ChairtimeError):
+    """A limit on how much one account may ask for at once is reached (queued jobs, …): ask
+    again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(message)
