@@ -30,6 +30,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 from scheduler.api.app import create_app
+from scheduler.cli import main
 from scheduler.jobs import ScheduledJobs
 from scheduler.service.jobs import JobParams
 from scheduler.settings import Settings
@@ -275,6 +276,17 @@ def test_a_seed_of_2_to_the_32_is_refused_at_the_edge_naming_the_field(capped: S
     run_job(capped.url, job_id)
     done = capped.call("GET", f"/jobs/{job_id}").json()
     assert (done["status"], done["error"]) == ("done", None)
+
+
+def test_a_seed_of_2_to_the_32_is_refused_on_the_command_line_too(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for command in (["solve", "--out", str(tmp_path)], ["whatif", "-", "-", "--out",
+                                                       str(tmp_path)]):
+        with pytest.raises(SystemExit) as exited:
+            main([*command, "--seed", str(2**32)])
+        assert exited.value.code == 2  # invalid input, before any solve
+        assert "--seed: 4294967296 is not between 0 and 2147483647" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 # ----------------------------------------------------------------------------- outages
