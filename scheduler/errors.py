@@ -2,7 +2,7 @@
 
 Callers map them without reading messages: :class:`InvalidInput` is exit 2 or HTTP 422 (every
 problem, each with its field path), :class:`NotFound` is 404, :class:`Forbidden` 403,
-:class:`Conflict` 409.
+:class:`Conflict` 409, :class:`TooMany` 429 with ``Retry-After``.
 
 >>> raise InvalidInput([Issue("staff[3].shifts.tue", "ends at 09:00, not after 12:00")])
 Traceback (most recent call last):
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = ["ChairtimeError", "Conflict", "Forbidden", "InvalidInput", "InvalidScenario", "Issue",
-           "NotFound"]
+           "NotFound", "TooMany"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +61,12 @@ class Conflict(ChairtimeError):
 class Forbidden(ChairtimeError):
     """The signed-in account may see this but not do it (its role in the clinic is too low, or
     it must change its password first)."""
+
+
+class TooMany(ChairtimeError):
+    """A limit on how much one account may ask for at once is reached (queued jobs, …): ask
+    again after ``retry_after`` seconds."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(message)

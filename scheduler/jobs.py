@@ -3,9 +3,14 @@
 One process runs the jobs: the one that holds the database's ``jobs`` lock
 (:func:`scheduler.storage.db.try_lock`); every other service process serves HTTP only and tries
 the lock again every ``retry`` seconds, so it takes over when the holder ends. Jobs are stored
-in the database (APScheduler's SQLAlchemyJobStore), are module-level functions with fixed ids,
-``coalesce``, one instance at a time and a chosen misfire grace, and are idempotent: running one
-twice does what running it once does.
+in the database (APScheduler's SQLAlchemyJobStore), run one module-level function
+(:func:`run_scheduled`) with fixed ids, ``coalesce``, one instance at a time and a chosen
+misfire grace, and are idempotent: running one twice does what running it once does.
+
+What APScheduler stores (pickled, in ``apscheduler_jobs``) is the job's id and the name of a
+context this process registered (its engine and settings), never a database URL: a URL may
+carry the database's password, and nothing secret belongs in the database. The process that
+takes the jobs over writes its own context's name into every stored job before any runs.
 
 - ``weekly-draft`` (CHAIRTIME_DRAFT_DAY at CHAIRTIME_DRAFT_TIME): queue a solve of next week for
   every clinic: a draft, which a person reads and publishes (nothing here publishes); the
@@ -23,9 +28,12 @@ twice does what running it once does.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -39,13 +47,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput
 from scheduler.service import clinics, feeds, weekly
 from scheduler.settings import Settings
-from scheduler.storage.db import Lock, connect, session_scope, sessions, try_lock
+from scheduler.storage.db import Lock, connect, first_line, session_scope, sessions, try_lock
 from scheduler.storage.tables import now
 
 log = logging.getLogger(__name__)
@@ -56,18 +64,34 @@ __all__ = [
     "draft_next_weeks",
     "expire_cancelled_events",
     "refresh_published_feeds",
+    "run_scheduled",
 ]
 
 LOCK = "jobs"
 BACKUP_PREFIX = "chairtime-"
 
 
+Database = str | Engine
+"""A database URL (an engine of its own for the call), or the process's engine."""
+
+
+@contextmanager
+def _engine(database: Database) -> Iterator[Engine]:
+    if isinstance(database, Engine):
+        yield database
+        return
+    engine = connect(database)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
 # ----------------------------------------------------------------------------- each clinic
-def _each_clinic(database_url: str, work: Callable[[Session, int], str | None]) -> list[str]:
+def _each_clinic(database: Database, work: Callable[[Session, int], str | None]) -> list[str]:
     """Run ``work`` for every clinic, each in a transaction of its own; one clinic's failure
     is logged and does not stop the others. Returns what ``work`` reported."""
-    engine = connect(database_url)
-    try:
+    with _engine(database) as engine:
         factory = sessions(engine)
         with session_scope(factory) as session:
             ids = [c.id for c in clinics.clinics(session)]
@@ -88,11 +112,9 @@ def _each_clinic(database_url: str, work: Callable[[Session, int], str | None]) 
             if result is not None:
                 done.append(result)
         return done
-    finally:
-        engine.dispose()
 
 
-def refresh_published_feeds(database_url: str) -> list[str]:
+def refresh_published_feeds(database: Database) -> list[str]:
     """Render feeds for every clinic whose latest published version has none yet."""
     def work(session: Session, clinic_id: int) -> str | None:
         changed = feeds.refresh(session, clinic_id)
@@ -102,10 +124,10 @@ def refresh_published_feeds(database_url: str) -> list[str]:
                  changed)
         return f"{clinic_id}"
 
-    return _each_clinic(database_url, work)
+    return _each_clinic(database, work)
 
 
-def expire_cancelled_events(database_url: str) -> list[str]:
+def expire_cancelled_events(database: Database) -> list[str]:
     """Re-render the feeds of every clinic with a published version at the present time, which
     drops cancelled events older than ``feeds.cancelled_days`` (nothing else changes)."""
     def work(session: Session, clinic_id: int) -> str | None:
@@ -118,30 +140,34 @@ def expire_cancelled_events(database_url: str) -> list[str]:
                      clinic_id, dropped, changed)
         return f"{clinic_id}" if changed else None
 
-    return _each_clinic(database_url, work)
+    return _each_clinic(database, work)
 
 
-def draft_next_weeks(database_url: str, workers: int, time_limit: float) -> list[str]:
+def draft_next_weeks(database: Database, workers: int, time_limit: float) -> list[str]:
     """Queue a solve of next week for every clinic, once per clinic and week (see
     :func:`scheduler.service.weekly.draft_next_week`); the job runner solves it into a draft.
     Returns the ids of the jobs queued."""
-    return _each_clinic(database_url, lambda session, clinic_id: weekly.draft_next_week(
+    return _each_clinic(database, lambda session, clinic_id: weekly.draft_next_week(
         session, clinic_id, workers, time_limit))
 
 
 # ----------------------------------------------------------------------------- backups
-def backup_sqlite(database_url: str, folder: str, keep_days: int) -> Path | None:
+def backup_sqlite(database: Database, folder: str | Path, keep_days: int) -> Path | None:
     """Copy a SQLite database with sqlite3's online backup API (consistent while the service
     writes) into ``folder/chairtime-YYYY-MM-DD.db``, replacing today's, and delete backups
-    older than ``keep_days`` days. None for a database that is not a SQLite file."""
-    url = make_url(database_url)
+    older than ``keep_days`` days. None for a database that is not a SQLite file. The folder
+    is the owner's alone (0700) and every backup too (0600), whatever the umask."""
+    url = database.url if isinstance(database, Engine) else make_url(database)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
         return None
     target_dir = Path(folder)
-    target_dir.mkdir(parents=True, exist_ok=True)
+    target_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target_dir.chmod(0o700)
     today = now().date()
     target = target_dir / f"{BACKUP_PREFIX}{today:%Y-%m-%d}.db"
     partial = target.with_name(f".{target.name}.part")
+    partial.unlink(missing_ok=True)
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # sqlite keeps it
     source = sqlite3.connect(url.database, timeout=30)
     try:
         copy = sqlite3.connect(partial)
@@ -165,52 +191,76 @@ def backup_sqlite(database_url: str, folder: str, keep_days: int) -> Path | None
 
 # ----------------------------------------------------------------------------- the scheduler
 @dataclass(frozen=True, slots=True)
+class Context:
+    """What a scheduled job runs with in this process: the service's engine and settings."""
+
+    engine: Engine
+    settings: Settings
+
+
+_contexts: dict[str, Context] = {}
+"""This process's contexts by name; a stored job names one (:func:`run_scheduled`)."""
+
+WORK: dict[str, Callable[[Context], object]] = {
+    "weekly-draft": lambda c: draft_next_weeks(c.engine, c.settings.workers,
+                                               c.settings.time_limit),
+    "refresh-feeds": lambda c: refresh_published_feeds(c.engine),
+    "expire-cancelled": lambda c: expire_cancelled_events(c.engine),
+    "backup": lambda c: backup_sqlite(c.engine, c.settings.data_dir / "backups",
+                                      c.settings.backup_days),
+}
+"""What each scheduled job does, by its id."""
+
+
+def run_scheduled(job: str, context: str) -> None:
+    """Run scheduled job ``job`` with this process's context ``context`` (APScheduler calls
+    this with the arguments it stored: names only)."""
+    found = _contexts.get(context)
+    if found is None:  # a job stored by a process that no longer holds the jobs
+        log.warning("scheduled job %s: context %s is not this process's; skipped", job,
+                    context)
+        return
+    WORK[job](found)
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     id: str
-    func: Callable[..., Any]
     trigger: Any
-    kwargs: dict[str, Any]
     misfire_grace: int
     """Seconds late a run may still start (after a restart); later runs are skipped."""
 
 
 def job_specs(settings: Settings) -> list[JobSpec]:
-    """The scheduled jobs for ``settings``."""
+    """The scheduled jobs for ``settings`` (each job's work is :data:`WORK`'s)."""
     tz = ZoneInfo(settings.jobs_timezone)
     draft_hour, draft_minute = map(int, settings.draft_time.split(":"))
     night_hour, night_minute = map(int, settings.backup_time.split(":"))
-    url = settings.database
     specs = [
-        JobSpec("weekly-draft", draft_next_weeks,
-                CronTrigger(day_of_week=settings.draft_day, hour=draft_hour,
-                            minute=draft_minute, timezone=tz),
-                {"database_url": url, "workers": settings.workers,
-                 "time_limit": settings.time_limit},
+        JobSpec("weekly-draft", CronTrigger(day_of_week=settings.draft_day, hour=draft_hour,
+                                            minute=draft_minute, timezone=tz),
                 misfire_grace=6 * 3600),  # a morning's restart still drafts the week
-        JobSpec("refresh-feeds", refresh_published_feeds, IntervalTrigger(minutes=1,
-                                                                          timezone=tz),
-                {"database_url": url}, misfire_grace=60),
-        JobSpec("expire-cancelled", expire_cancelled_events,
-                CronTrigger(hour=night_hour, minute=night_minute, timezone=tz),
-                {"database_url": url}, misfire_grace=20 * 3600),
+        JobSpec("refresh-feeds", IntervalTrigger(minutes=1, timezone=tz), misfire_grace=60),
+        JobSpec("expire-cancelled", CronTrigger(hour=night_hour, minute=night_minute,
+                                                timezone=tz), misfire_grace=20 * 3600),
     ]
-    if make_url(url).get_backend_name() == "sqlite" and settings.backup_days > 0:
-        specs.append(JobSpec(
-            "backup", backup_sqlite, CronTrigger(hour=night_hour, minute=night_minute,
-                                                 timezone=tz),
-            {"database_url": url, "folder": str(settings.data_dir / "backups"),
-             "keep_days": settings.backup_days}, misfire_grace=20 * 3600))
+    if make_url(settings.database).get_backend_name() == "sqlite" and settings.backup_days > 0:
+        specs.append(JobSpec("backup", CronTrigger(hour=night_hour, minute=night_minute,
+                                                   timezone=tz), misfire_grace=20 * 3600))
     return specs
 
 
-def start_scheduler(engine: Engine, settings: Settings) -> BackgroundScheduler:
+def start_scheduler(engine: Engine, settings: Settings, context: str) -> BackgroundScheduler:
     """APScheduler over the database's job store, with every job of :func:`job_specs` (a job
     whose trigger is unchanged keeps its stored next run, so a run missed while no service ran
-    still happens within its misfire grace)."""
+    still happens within its misfire grace). Jobs run with this process's context
+    ``context``: it is registered here and named in every stored job."""
+    _contexts[context] = Context(engine, settings)
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine)},
         executors={"default": ThreadPoolExecutor(max_workers=2)},
         job_defaults={"coalesce": True, "max_instances": 1},
+        jobstore_retry_interval=30,  # a database that is away: a warning every 30 s, not 10
         timezone=ZoneInfo(settings.jobs_timezone))
     scheduler.start(paused=True)
     specs = job_specs(settings)
@@ -220,9 +270,10 @@ def start_scheduler(engine: Engine, settings: Settings) -> BackgroundScheduler:
         if (stored is not None and stored.next_run_time is not None
                 and repr(stored.trigger) == repr(spec.trigger)):
             keep["next_run_time"] = stored.next_run_time
-        scheduler.add_job(spec.func, spec.trigger, id=spec.id, name=spec.id,
-                          kwargs=spec.kwargs, replace_existing=True, coalesce=True,
-                          max_instances=1, misfire_grace_time=spec.misfire_grace, **keep)
+        scheduler.add_job(run_scheduled, spec.trigger, id=spec.id, name=spec.id,
+                          kwargs={"job": spec.id, "context": context}, replace_existing=True,
+                          coalesce=True, max_instances=1, misfire_grace_time=spec.misfire_grace,
+                          **keep)
     for job in scheduler.get_jobs():
         if job.id not in {s.id for s in specs}:
             job.remove()  # a job these settings turned off (backups on PostgreSQL, …)
@@ -242,6 +293,8 @@ class ScheduledJobs:
         self.retry = retry
         self.lock: Lock | None = None
         self.scheduler: BackgroundScheduler | None = None
+        self.context = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        """The name the stored jobs carry (:func:`run_scheduled`)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._mutex = threading.Lock()
@@ -277,21 +330,30 @@ class ScheduledJobs:
                 return False
             if self.scheduler is None:
                 try:
-                    self.scheduler = start_scheduler(self.engine, self.settings)
+                    self.scheduler = start_scheduler(self.engine, self.settings, self.context)
                 except BaseException:
+                    _contexts.pop(self.context, None)
                     self.lock.release()
                     self.lock = None
                     raise
             return True
 
     def _wait_for_lock(self) -> None:
+        failed = False
         while not self._stop.wait(self.retry):
             try:
                 if self._try():
                     log.info("took over the scheduled jobs")
                     return
-            except Exception:  # a database that is away now may answer next time
+            except DBAPIError as exc:  # a database that is away now may answer next time
+                if not failed:
+                    log.warning("trying the jobs lock failed: the database is unavailable "
+                                "(%s); trying again every %g s", first_line(exc), self.retry)
+                failed = True
+                continue
+            except Exception:
                 log.exception("trying the jobs lock failed")
+            failed = False
 
     def stop(self) -> None:
         self._stop.set()
@@ -301,6 +363,7 @@ class ScheduledJobs:
             if self.scheduler is not None:
                 self.scheduler.shutdown(wait=True)
                 self.scheduler = None
+            _contexts.pop(self.context, None)
             if self.lock is not None:
                 self.lock.release()
                 self.lock = None

@@ -18,7 +18,10 @@ import platformdirs
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+__all__ = ["SEED_MAX", "Settings"]
+
+SEED_MAX = 2**31 - 1
+"""The largest CP-SAT random seed (an int32)."""
 
 
 def _cores() -> int:
@@ -40,11 +43,15 @@ class Settings(BaseSettings):
         default=20.0, description="Seconds a solve may search (a time limit keeps the best).")
     workers: Annotated[int, Field(ge=1, le=256)] = Field(
         default_factory=_cores, description="CP-SAT search workers per solve.")
-    seed: int = Field(default=0, description="CP-SAT random seed.")
+    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = Field(
+        default=0, description="CP-SAT random seed (0 to 2^31 - 1).")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     max_solves: Annotated[int, Field(ge=1, le=64)] = Field(
         default=1, description="Solves and re-plans the service runs at once (more wait in "
                                "the queue); a what-if analysis runs beside them, one at a time.")
+    max_queued_per_user: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=5, description="Jobs (solves, re-plans, what-ifs, simulations) one account may "
+        "have queued or running at once; one more is refused with 429 and Retry-After.")
     token_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = Field(
         default=30, description="Minutes a sign-in's bearer token lasts.")
     public_url: Annotated[str, Field(pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")] | None = Field(

@@ -77,6 +77,8 @@ def test_accounts_and_clinics_through_the_pages(browser: Any, site: Site) -> Non
     assert "does not match" in admin.locator("main").inner_text()
     _change(admin, once.group(1), "too short")
     assert "at least 12 characters" in admin.locator("main").inner_text()
+    _change(admin, once.group(1), "password1234")
+    assert "very common password" in admin.locator("main").inner_text()
     _change(admin, once.group(1), ADMIN_PASSWORD)
     admin.wait_for_url(re.compile("/account"))
     assert "password is changed" in admin.locator("main").inner_text()

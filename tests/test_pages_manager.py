@@ -279,6 +279,7 @@ class _Process:
     def __init__(self, **_: Any) -> None:
         self.alive = True
         self.exitcode: int | None = None
+        self.pid: int | None = None  # never started: the runner only logs it
 
     def start(self) -> None: ...
 

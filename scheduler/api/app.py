@@ -1,6 +1,8 @@
 """The HTTP service: ``create_app(settings)`` gives the FastAPI app.
 
-On start (``lifespan``) it upgrades the database, loads the embedded demo clinic into an empty
+On start (``lifespan``) it makes its files its owner's alone (the data directory 0700, files
+0600, from now on by the umask; :func:`scheduler.storage.db.private_files`), upgrades the
+database, loads the embedded demo clinic into an empty
 one, creates a first admin when there is no user (its one-time password is logged once), keeps
 feed tokens out of every log, starts the job runner, and starts the scheduled jobs when this
 process holds the database's jobs lock; on stop it stops them.
@@ -11,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -31,7 +33,7 @@ from scheduler.jobs import ScheduledJobs
 from scheduler.service.accounts import FIRST_ADMIN, bootstrap
 from scheduler.service.throttle import SignInGuard
 from scheduler.settings import Settings
-from scheduler.storage.db import connect, sessions, upgrade
+from scheduler.storage.db import connect, private_files, sessions, upgrade
 from scheduler.worker import JobRunner
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        files = ExitStack()
+        files.enter_context(private_files(settings.data_dir, settings.database))
         unredact = redact.install()
         engine = connect(settings.database)
         upgrade(engine)
@@ -79,6 +83,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
                 runner.stop()
             engine.dispose()
             unredact()
+            files.close()
 
     app = FastAPI(title="Chairtime", version="1", lifespan=lifespan,
                   summary="Schedules for ketamine and esketamine clinics: chairs, nurses, "

@@ -1,6 +1,6 @@
 """The application's errors as HTTP answers: InvalidInput 422 (every problem, with its field
-path), NotFound 404, Forbidden 403, Conflict 409; FastAPI's own request errors in the same 422
-shape."""
+path), NotFound 404, Forbidden 403, Conflict 409, TooMany 429 with ``Retry-After``; FastAPI's own
+request errors in the same 422 shape."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from scheduler.errors import Conflict, Forbidden, InvalidInput, NotFound
+from scheduler.errors import Conflict, Forbidden, InvalidInput, NotFound, TooMany
 
 from .schemas import Message, ValidationProblem
 
@@ -27,6 +27,11 @@ R403: dict[int | str, dict[str, Any]] = {
 R404: dict[int | str, dict[str, Any]] = {404: {"model": Message, "description": "No such id"}}
 R409: dict[int | str, dict[str, Any]] = {
     409: {"model": Message, "description": "Changed since you read it, or not editable"}}
+R429: dict[int | str, dict[str, Any]] = {
+    429: {"model": Message, "description": "Too many of your jobs are queued or running: ask "
+                                           "again after Retry-After seconds",
+          "headers": {"Retry-After": {"description": "Seconds to wait",
+                                      "schema": {"type": "integer"}}}}}
 R422: dict[int | str, dict[str, Any]] = {
     422: {"model": ValidationProblem, "description": "Invalid input: every problem, by field"}}
 SIGNED_IN = R401 | R403
@@ -91,6 +96,16 @@ def install(app: FastAPI, page: PageError = _no_page) -> None:
         return shown if shown is not None else JSONResponse(
             {"detail": str(exc)}, status_code=status.HTTP_409_CONFLICT)
 
+    @app.exception_handler(TooMany)
+    async def too_many(request: Request, exc: TooMany) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)}
+        shown = page(request, 429, str(exc))
+        if shown is not None:
+            shown.headers.update(headers)
+            return shown
+        return JSONResponse({"detail": str(exc)}, status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                            headers=headers)
+
 
 METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
@@ -123,4 +138,4 @@ def issues_from_error(error: Any) -> tuple[str, str]:
     return path, message[0].lower() + message[1:] if message else message
 
 
-__all__ = ["R400", "R401", "R403", "R404", "R409", "R422", "SIGNED_IN", "install"]
+__all__ = ["R400", "R401", "R403", "R404", "R409", "R422", "R429", "SIGNED_IN", "install"]

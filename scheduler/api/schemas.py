@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StrictInt
 
 from scheduler.documents import Change, Schedule, Unplaced
+from scheduler.settings import SEED_MAX
 from scheduler.text import SafeText
 
 
@@ -16,6 +17,8 @@ class _Body(BaseModel):
 
 
 Seconds = Annotated[float, Strict(), Field(gt=0, le=3600)]
+Seed = Annotated[int, Strict(), Field(ge=0, le=SEED_MAX, description="CP-SAT's random seed "
+                                      "(an int32: 0 to 2^31 - 1)")]
 
 
 class IssueOut(BaseModel):
@@ -154,12 +157,12 @@ class ScenarioWrite(_Body):
 
 class SolveRequest(_Body):
     time_limit: Seconds | None = None
-    seed: StrictInt = 0
+    seed: Seed = 0
 
 
 class SimulateRequest(_Body):
     runs: Annotated[int, Field(ge=100, le=100_000)] = 2000
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = 0
 
 
 class ReplanRequest(_Body):
@@ -168,7 +171,7 @@ class ReplanRequest(_Body):
     now: AwareDatetime | None = Field(default=None, description="Appointments before this "
                                       "never change (default: now)")
     time_limit: Seconds | None = None
-    seed: StrictInt = 0
+    seed: Seed = 0
 
 
 class JobPublic(BaseModel):

@@ -280,18 +280,20 @@ def user(args: argparse.Namespace, settings: Settings, console: Console) -> int:
     """``user add``: an account (an admin, or a role in each ``--clinic``), its password read
     from standard input."""
     from scheduler.service import accounts
-    from scheduler.storage.db import connect, sessions, upgrade
+    from scheduler.storage.db import connect, private_files, sessions, upgrade
 
     password = sys.stdin.readline().rstrip("\r\n")
-    engine = connect(settings.database)
-    upgrade(engine)
     try:
-        with sessions(engine)() as session:
-            accounts.first_clinic(session)  # as the service's first start does
-            added = accounts.add_user(session, args.email, password, args.role, None,
-                                      args.clinic or None)
-            where = ("every clinic" if added.admin else
-                     "clinic " + ", ".join(str(m.clinic_id) for m in added.memberships))
+        with private_files(settings.data_dir, settings.database):  # as the service keeps them
+            engine = connect(settings.database)
+            upgrade(engine)
+            with sessions(engine)() as session:
+                accounts.first_clinic(session)  # as the service's first start does
+                added = accounts.add_user(session, args.email, password, args.role, None,
+                                          args.clinic or None)
+                where = ("every clinic" if added.admin else
+                         "clinic " + ", ".join(str(m.clinic_id) for m in added.memberships))
+            engine.dispose()
     except InvalidInput as exc:
         raise InvalidInput([Issue("password" if i.path == "password" else
                                   "--clinic" if i.path.startswith("clinic_ids") else i.path,

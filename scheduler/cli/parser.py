@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from scheduler.settings import SEED_MAX
 from scheduler.usecases import MAX_WEEKS
 
 DESCRIPTION = """``python -m scheduler`` / ``chairtime``: the contract's command line, a thin
@@ -15,6 +16,17 @@ module).
 Exit codes: 0 done; 2 invalid input (every problem listed, no traceback); 3 ``check`` found
 violations; 1 internal error.
 """
+
+
+def seed(text: str) -> int:
+    """A CP-SAT seed: an int32 from 0 (a larger one would fail inside the solver)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and {SEED_MAX}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     def search(p: argparse.ArgumentParser) -> None:
         p.add_argument("--time-limit", type=float,
                        help="seconds (default CHAIRTIME_TIME_LIMIT, else 20)")
-        p.add_argument("--seed", type=int, help="CP-SAT random seed (default 0)")
+        p.add_argument("--seed", type=seed, help="CP-SAT random seed (default 0)")
         p.add_argument("--workers", type=int,
                        help="CP-SAT search workers (default: the machine's cores, at least 2)")
         p.add_argument("--deterministic", action="store_true",
@@ -126,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "embedded demo's variants")
     w.add_argument("--out", type=Path, required=True, help="output folder")
     w.add_argument("--time-limit", type=float, help="seconds per solve (default 10)")
-    w.add_argument("--seed", type=int, help="CP-SAT random seed (default CHAIRTIME_SEED, 0)")
+    w.add_argument("--seed", type=seed, help="CP-SAT random seed (default CHAIRTIME_SEED, 0)")
     w.add_argument("--processes", type=int, help="solves at once on this machine, one CP-SAT "
                    "worker each (default: every core)")
     w.add_argument("--cluster", metavar="ADDRESS", help="run the solves on a Dask cluster "

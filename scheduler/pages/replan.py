@@ -84,7 +84,8 @@ async def replan(request: Request, schedule_id: int, user: PageUser,
     settings = settings_of(request)
     try:
         job = jobs.queue_replan(session, schedule_id, _events(form), now(), JobParams(
-            workers=settings.workers, time_limit=settings.time_limit, seed=settings.seed), user)
+            workers=settings.workers, time_limit=settings.time_limit, seed=settings.seed), user,
+            cap=settings.max_queued_per_user)
     except InvalidInput as exc:
         return page(request, "replan.html", {**schedule_context(session, schedule_id), "form": form,
                                              "types": EVENT_TYPES},

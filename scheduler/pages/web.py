@@ -254,7 +254,8 @@ def wants_page(request: Request) -> bool:
 
 
 def error_page(request: Request, code: int, message: str) -> HTMLResponse:
-    titles = {403: "Not for you", 404: "Not found", 409: "Changed meanwhile", 405: "Not allowed"}
+    titles = {403: "Not for you", 404: "Not found", 409: "Changed meanwhile", 405: "Not allowed",
+              429: "Too many at once"}
     return page(request, "error.html", {"code": code, "title": titles.get(code, "Error"),
                                         "message": message}, status_code=code)
 

@@ -90,7 +90,7 @@ def solve(request: Request, user: PageUser, session: PageSession,
                         status_code=422, errors=[Issue(
                             "time_limit", f"{time_limit!r}: give seconds between 1 and 3600")])
         params.time_limit = seconds
-    job = jobs.queue_solve(session, clinic.id, params, user)
+    job = jobs.queue_solve(session, clinic.id, params, user, cap=settings.max_queued_per_user)
     return redirect(f"/jobs/{job.id}")
 
 

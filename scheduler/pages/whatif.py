@@ -80,7 +80,8 @@ async def whatif_run(request: Request, user: ManagerUser, session: PageSession) 
     settings = settings_of(request)
     try:
         job = whatif.queue(session, current_clinic(request, session).id, form,
-                           settings.data_dir, settings.seed, user)
+                           settings.data_dir, settings.seed, user,
+                           cap=settings.max_queued_per_user)
     except InvalidInput as exc:
         return _whatif_page(request, session, form, exc.issues, 422)
     return redirect(f"/jobs/{job.id}")

@@ -2,17 +2,20 @@
 :class:`JobParams`; running a claimed job (in a worker process); the weekly draft.
 
 A job's parameters are stored as JSON in its row and read back through :class:`JobParams`,
-so the defaults live here once (never beside each reader).
+so the defaults and bounds live here once (never beside each reader). An account may have at
+most ``cap`` jobs queued or running at once (``CHAIRTIME_MAX_QUEUED_PER_USER``): one more is
+:class:`~scheduler.errors.TooMany`.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from datetime import time as dtime
 from typing import Any, Literal
 
@@ -20,10 +23,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from scheduler.documents import ChangeList, Schedule
-from scheduler.errors import InvalidInput, NotFound
+from scheduler.errors import InvalidInput, NotFound, TooMany
 from scheduler.model import Scenario
 from scheduler.security import DESK, MANAGER
 from scheduler.service import access
+from scheduler.settings import SEED_MAX
 from scheduler.storage import repo
 from scheduler.storage.db import session_scope
 from scheduler.storage.tables import Job, User, now
@@ -51,6 +55,7 @@ __all__ = [
     "queue_solve",
     "queued",
     "reclaim_running",
+    "room_for_one_more",
     "run",
 ]
 
@@ -65,14 +70,15 @@ desk's solves and re-plans, so a manager's ten-minute what-if does not hold up a
 class JobParams(BaseModel):
     """What a job needs to run, as stored in its row."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", validate_assignment=True)
 
     scenario_version: int | None = None
     """The clinic's scenario version to solve (None: the latest)."""
-    time_limit: float = 20.0
-    """Seconds for each solve."""
-    workers: int = 1
-    seed: int = 0
+    time_limit: float = Field(default=20.0, gt=0, le=24 * 3600)
+    """Seconds for each solve (the bounds of ``CHAIRTIME_TIME_LIMIT``)."""
+    workers: int = Field(default=1, ge=1, le=256)
+    seed: int = Field(default=0, ge=0, le=SEED_MAX)
+    """CP-SAT's random seed, an int32 (a larger one fails inside the solver)."""
     week: date | None = None
     """The week a scheduled weekly draft is for (its job id names it too)."""
     # a re-plan
@@ -90,7 +96,7 @@ class JobParams(BaseModel):
     variants_text: str = ""
     names: list[str] = Field(default_factory=list)
     # a simulation
-    runs: int = 2000
+    runs: int = Field(default=2000, ge=1, le=100_000)
     """Replays of the schedule (its id in ``schedule_id``)."""
 
     def options(self) -> Options:
@@ -106,23 +112,43 @@ def params_of(found: Job) -> JobParams:
 
 # ----------------------------------------------------------------------------- queue
 def queue(session: Session, clinic_id: int, kind: Kind, params: JobParams, by: User | None,
-          job_id: str | None = None) -> Job:
-    """A queued job (the runner claims it), committed."""
-    added = repo.add_job(session, job_id or new_id(), repo.clinic(session, clinic_id).id,
-                         kind, params.stored(), by)
+          job_id: str | None = None, *, cap: int | None = None) -> Job:
+    """A queued job (the runner claims it), committed; TooMany when ``by`` has ``cap`` jobs
+    queued or running already."""
+    clinic = repo.clinic(session, clinic_id)
+    if by is not None and cap is not None:
+        room_for_one_more(session, by, cap)
+    added = repo.add_job(session, job_id or new_id(), clinic.id, kind, params.stored(), by)
     session.commit()
     return added
 
 
-def queue_solve(session: Session, clinic_id: int, params: JobParams, by: User) -> Job:
+def room_for_one_more(session: Session, by: User, cap: int) -> None:
+    """Nothing when ``by`` has fewer than ``cap`` jobs queued or running; else TooMany, whose
+    ``retry_after`` is when the first of them is due to end (a running one's time limit from
+    its start, else the shortest time limit among them)."""
+    waiting = repo.unfinished_jobs_by(session, by.id)
+    if len(waiting) < cap:
+        return
+    at = now()
+    ends = [(j.started_at + timedelta(seconds=params_of(j).time_limit) - at).total_seconds()
+            for j in waiting if j.status == "running" and j.started_at is not None]
+    seconds = min(ends or [params_of(j).time_limit for j in waiting])
+    raise TooMany(f"you have {len(waiting)} jobs queued or running (at most {cap} at once): "
+                  "ask again when one has ended, or cancel one",
+                  math.ceil(min(max(seconds, 1.0), 3600.0)))
+
+
+def queue_solve(session: Session, clinic_id: int, params: JobParams, by: User, *,
+                cap: int | None = None) -> Job:
     """A solve of the clinic's latest scenario version."""
     version = repo.scenario_version(session, repo.clinic(session, clinic_id).id)
     return queue(session, clinic_id, "solve",
-                 params.model_copy(update={"scenario_version": version.number}), by)
+                 params.model_copy(update={"scenario_version": version.number}), by, cap=cap)
 
 
 def queue_replan(session: Session, schedule_id: int, events: list[Any], when: datetime,
-                 params: JobParams, by: User) -> Job:
+                 params: JobParams, by: User, *, cap: int | None = None) -> Job:
     """A re-plan of schedule ``schedule_id`` after ``events`` (every problem of every event
     now, as InvalidInput: nothing is queued then)."""
     row = repo.schedule_row(session, schedule_id)
@@ -130,7 +156,7 @@ def queue_replan(session: Session, schedule_id: int, events: list[Any], when: da
     read_events({"events": events}, repo.scenario_of(version), repo.to_schedule(row), when)
     return queue(session, row.clinic_id, "replan", params.model_copy(update={
         "scenario_version": version.number, "schedule_id": schedule_id, "events": events,
-        "now": when}), by)
+        "now": when}), by, cap=cap)
 
 
 def new_id() -> str:

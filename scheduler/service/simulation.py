@@ -26,11 +26,11 @@ second on a demo-sized week (bench/README.md, 'Simulation')."""
 
 
 def queue(session: Session, schedule_id: int, runs: int, seed: int, by: User,
-          clinic_id: int | None = None) -> Job:
+          clinic_id: int | None = None, *, cap: int | None = None) -> Job:
     """A simulation of schedule ``schedule_id`` as a job; its figures land on the job."""
     row = drafts.row(session, schedule_id, clinic_id)
     return jobs.queue(session, row.clinic_id, "simulate",
-                      JobParams(schedule_id=schedule_id, runs=runs, seed=seed), by)
+                      JobParams(schedule_id=schedule_id, runs=runs, seed=seed), by, cap=cap)
 
 
 def run(factory: sessionmaker[Session], job_id: str, params: JobParams) -> None:

@@ -165,7 +165,7 @@ def read_form(form: dict[str, Any], scenario: Scenario, offered: list[Preset]
 
 
 def queue(session: Session, clinic_id: int, form: dict[str, Any], data_dir: Path, seed: int,
-          by: User) -> Job:
+          by: User, *, cap: int | None = None) -> Job:
     """The form's analysis of the clinic's latest scenario, checked (InvalidInput naming the
     form's fields) and queued."""
     version = repo.scenario_version(session, repo.clinic(session, clinic_id).id)
@@ -176,7 +176,7 @@ def queue(session: Session, clinic_id: int, form: dict[str, Any], data_dir: Path
                        out=str(report_dir(data_dir, job_id)), preset=form["preset"],
                        variants_text=form["variants"],
                        names=[str(v.get("name")) for v in doc["variants"]])
-    return jobs.queue(session, clinic_id, "whatif", params, by, job_id)
+    return jobs.queue(session, clinic_id, "whatif", params, by, job_id, cap=cap)
 
 
 def whatif_job(session: Session, job_id: str, clinic_id: int | None = None) -> Job:

@@ -3,13 +3,18 @@
 SQLite connections get ``foreign_keys=ON``, WAL and a busy timeout on every connect; the schema
 is Alembic's (``upgrade`` on start; every migration runs up and down in the tests).
 ``try_lock`` takes a named lock that one process at a time can hold (the scheduled jobs').
+``private_files`` keeps what the service writes (the database, its WAL, backups, reports) its
+owner's alone.
 """
 
 from __future__ import annotations
 
 import fcntl
+import glob
 import hashlib
 import logging
+import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.resources import as_file, files
@@ -22,7 +27,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["Lock", "connect", "downgrade", "session_scope", "try_lock", "upgrade"]
+__all__ = ["Lock", "connect", "downgrade", "first_line", "private_files", "session_scope",
+           "try_lock", "upgrade"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,14 @@ def connect(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def first_line(exc: BaseException) -> str:
+    """A database error in one line: the driver's message, without the SQL and the link to
+    SQLAlchemy's background page (``connection to server at "127.0.0.1", port 5432 failed:
+    Connection refused``)."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def sessions(engine: Engine) -> sessionmaker[Session]:
@@ -143,3 +157,41 @@ def try_lock(engine: Engine, name: str) -> Lock | None:
         handle.close()
 
     return Lock(name, unlock_file)
+
+
+# ----------------------------------------------------------------------------- file modes
+PRIVATE_UMASK = 0o077
+"""Files 0600 and folders 0700: the owner's alone."""
+
+
+@contextmanager
+def private_files(data_dir: Path, database_url: str) -> Iterator[None]:
+    """While the block runs, every file and folder this process creates (and its worker
+    processes, which inherit the umask) is its owner's alone: the database and its ``-wal`` and
+    ``-shm``, backups, what-if reports, lock files. On entering, the data directory becomes
+    0700 and everything already in it, and a SQLite database kept elsewhere with its ``-wal``,
+    ``-shm``, journal and locks, loses group and other access (the owner's bits stay)."""
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        data_dir.chmod(0o700)
+        for folder, dirs, names in os.walk(data_dir):  # symbolic links are not followed
+            for name in (*dirs, *names):
+                _owner_only(Path(folder) / name)
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            database = Path(url.database)
+            for path in (database, *database.parent.glob(f"{glob.escape(database.name)}[-.]*")):
+                _owner_only(path)
+        yield
+    finally:
+        os.umask(previous)
+
+
+def _owner_only(path: Path) -> None:
+    try:
+        mode = path.lstat().st_mode
+        if not stat.S_ISLNK(mode) and mode & 0o077:
+            path.chmod(stat.S_IMODE(mode) & ~0o077)
+    except FileNotFoundError:  # gone meanwhile (a -shm at a checkpoint)
+        pass

@@ -476,6 +476,16 @@ def jobs_with_status(session: Session, status: str) -> list[str]:
     return list(session.scalars(select(Job.id).where(Job.status == status)))
 
 
+def unfinished_jobs_by(session: Session, user_id: int) -> list[Job]:
+    """The jobs a user queued that are queued or running, oldest first. The user's row stays
+    locked until the transaction ends on PostgreSQL, so two requests at once cannot both count
+    the last place under a cap (SQLite has no row locks: there the two may pass by one)."""
+    session.execute(select(User.id).where(User.id == user_id).with_for_update())
+    return list(session.scalars(select(Job).where(
+        Job.created_by == user_id, Job.status.in_(("queued", "running")))
+        .order_by(Job.created_at, Job.id)))
+
+
 # ----------------------------------------------------------------------------- feeds
 FEED_TOKEN_BYTES = 24
 """192 bits from ``secrets``: a feed token is a capability (at least 128 bits, per the W3C

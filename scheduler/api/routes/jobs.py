@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from scheduler.api.deps import AnyStaff, Desk, RowId, SessionDep, SettingsDep
-from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
+from scheduler.api.errors import R400, R404, R409, R422, R429, SIGNED_IN
 from scheduler.api.schemas import JobPublic, ReplanRequest, SimulateRequest, SolveRequest
 from scheduler.service import jobs, simulation
 from scheduler.service.jobs import JobParams
@@ -34,36 +34,42 @@ def _accepted(request: Request, response: Response, job: Job) -> JobPublic:
 
 
 @router.post("/clinics/{clinic_id}/solve", response_model=JobPublic,
-             status_code=status.HTTP_202_ACCEPTED, responses=R400 | SIGNED_IN | R404 | R422,
+             status_code=status.HTTP_202_ACCEPTED,
+             responses=R400 | SIGNED_IN | R404 | R422 | R429,
              summary="Solve the clinic's week as a job: poll the job, then read its draft "
                      "(front desk and up)")
 def solve(clinic_id: RowId, body: SolveRequest, user: Desk, session: SessionDep,
           settings: SettingsDep, request: Request, response: Response) -> JobPublic:
     job = jobs.queue_solve(session, clinic_id, JobParams(
         seed=body.seed, workers=settings.workers,
-        time_limit=body.time_limit or settings.time_limit), user)
+        time_limit=body.time_limit or settings.time_limit), user,
+        cap=settings.max_queued_per_user)
     return _accepted(request, response, job)
 
 
 @router.post("/schedules/{schedule_id}/replan", response_model=JobPublic,
-             status_code=status.HTTP_202_ACCEPTED, responses=R400 | SIGNED_IN | R404 | R422,
+             status_code=status.HTTP_202_ACCEPTED,
+             responses=R400 | SIGNED_IN | R404 | R422 | R429,
              summary="Re-plan a schedule after events as a job; its draft lists the changes "
                      "(front desk and up)")
 def replan(schedule_id: RowId, body: ReplanRequest, user: Desk, session: SessionDep,
            settings: SettingsDep, request: Request, response: Response) -> JobPublic:
     job = jobs.queue_replan(session, schedule_id, body.events, body.now or now(), JobParams(
         seed=body.seed, workers=settings.workers,
-        time_limit=body.time_limit or settings.time_limit), user)
+        time_limit=body.time_limit or settings.time_limit), user,
+        cap=settings.max_queued_per_user)
     return _accepted(request, response, job)
 
 
 @router.post("/schedules/{schedule_id}/simulate", response_model=JobPublic,
-             status_code=status.HTTP_202_ACCEPTED, responses=R400 | SIGNED_IN | R404 | R422,
+             status_code=status.HTTP_202_ACCEPTED,
+             responses=R400 | SIGNED_IN | R404 | R422 | R429,
              summary="Simulate a schedule's days against overruns, late arrivals, no-shows and "
                      "absences as a job; its figures are the job's result (front desk and up)")
 def simulate(schedule_id: RowId, body: SimulateRequest, user: Desk, session: SessionDep,
-             request: Request, response: Response) -> JobPublic:
-    job = simulation.queue(session, schedule_id, body.runs, body.seed, user)
+             settings: SettingsDep, request: Request, response: Response) -> JobPublic:
+    job = simulation.queue(session, schedule_id, body.runs, body.seed, user,
+                           cap=settings.max_queued_per_user)
     return _accepted(request, response, job)
 
 
