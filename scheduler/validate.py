@@ -81,9 +81,40 @@ def issues_from(error: ValidationError, prefix: str) -> list[Issue]:
 
 
 # --------------------------------------------------------------------------- loading
+MAX_DEPTH = 40
+"""How deep YAML or JSON may nest. A scenario nests 7 levels deep and a variants file 10; deeper
+text is refused before it reaches Python's recursion limit (a list 1,000 deep was a 500)."""
+
+
+def _compose_node(self: _Loader | _TextLoader, parent: yaml.Node | None, index: Any
+                  ) -> yaml.Node | None:
+    """PyYAML's composer, refusing an alias (``*name``; so also ``<<: *name``) and nesting
+    deeper than MAX_DEPTH. An alias is the one way a few bytes become gigabytes (370 bytes of
+    aliases of aliases took 25 s and 1.4 GiB), and no file of ours needs one."""
+    event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+    where: Any = event.start_mark
+    if isinstance(event, yaml.AliasEvent):
+        raise yaml.composer.ComposerError(
+            None, None, f"uses an alias (*{event.anchor}), which is not accepted: write the "
+            "value out in full", where)
+    depth = self._depth + 1
+    if depth > MAX_DEPTH:
+        raise yaml.composer.ComposerError(
+            None, None, f"nests deeper than {MAX_DEPTH} levels", where)
+    self._depth = depth
+    try:
+        return yaml.composer.Composer.compose_node(self, parent, index)
+    finally:
+        self._depth = depth - 1
+
+
 class _Loader(yaml.SafeLoader):
     """YAML with dates left as text for the schema to parse: ``date: 2026-13-40`` is then a
-    problem with its field path, not a crash inside the YAML parser."""
+    problem with its field path, not a crash inside the YAML parser. No aliases, no deep
+    nesting (``_compose_node``)."""
+
+    _depth = 0
+    compose_node = _compose_node
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -92,12 +123,42 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def parse_text(text: str, json_: bool = False) -> Any:
-    """Parse YAML (or JSON) text; malformed text raises ``ValueError`` saying where."""
+class _TextLoader(yaml.BaseLoader):
+    """YAML with every scalar as text (its reader validates them), read as safely."""
+
+    _depth = 0
+    compose_node = _compose_node
+
+
+def _depth_problem(data: Any) -> str | None:
+    """Whether parsed JSON nests deeper than MAX_DEPTH (without recursing itself)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"nests deeper than {MAX_DEPTH} levels"
+        if isinstance(value, dict):
+            stack += [(v, depth + 1) for v in value.values()]
+        elif isinstance(value, list):
+            stack += [(v, depth + 1) for v in value]
+    return None
+
+
+def parse_text(text: str, json_: bool = False, *, strings: bool = False) -> Any:
+    """Parse YAML (or JSON) text; malformed text raises ``ValueError`` saying where, and so do
+    a YAML alias and nesting deeper than MAX_DEPTH. ``strings``: every YAML scalar as text."""
     try:
-        return json.loads(text) if json_ else yaml.load(text, Loader=_Loader)
+        if not json_:
+            return yaml.load(text, Loader=_TextLoader if strings else _Loader)
+        data = json.loads(text)
     except yaml.YAMLError as exc:
         raise ValueError(str(exc)) from exc
+    except RecursionError as exc:  # json's own C parser: over ~1,000 levels
+        raise ValueError(f"nests deeper than {MAX_DEPTH} levels") from exc
+    problem = _depth_problem(data)
+    if problem is not None:
+        raise ValueError(problem)
+    return data
 
 
 def read_data(path: Path) -> Any:
