@@ -21,6 +21,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 __all__ = ["Settings"]
 
 
+MIB = 1024 * 1024
+
+
 def _cores() -> int:
     return max(2, os.cpu_count() or 2)
 
@@ -71,6 +74,12 @@ class Settings(BaseSettings):
         "feed_limit_seconds.")
     feed_limit_seconds: Annotated[float, Field(gt=0, le=24 * 3600)] = Field(
         default=60.0, description="The window of the feed rate limits.")
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = Field(
+        default=MIB, description="Largest request body the service reads, in bytes (a larger "
+        "one is refused with 413 as it arrives, before it is parsed or signed in).")
+    max_upload_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = Field(
+        default=5 * MIB, description="Largest body of a whole scenario: its file upload, a "
+        "patients CSV, a PUT of the scenario.")
 
     @field_validator("jobs_timezone")
     @classmethod

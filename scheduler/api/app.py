@@ -4,6 +4,10 @@ On start (``lifespan``) it upgrades the database, loads the embedded demo clinic
 one, creates a first admin when there is no user (its one-time password is logged once), keeps
 feed tokens out of every log, starts the job runner, and starts the scheduled jobs when this
 process holds the database's jobs lock; on stop it stops them.
+
+Limits before work: a request body is counted as it arrives and refused with 413 past
+``max_body_bytes`` (``max_upload_bytes`` for a whole scenario), before it is parsed or its
+sender signed in.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from scheduler import pages
-from scheduler.api import errors, redact
+from scheduler.api import errors, limits, redact
 from scheduler.api.routes import (
     appointments,
     auth,
@@ -82,6 +86,8 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
                   summary="Schedules for ketamine and esketamine clinics: chairs, nurses, "
                           "prescribers; solved by CP-SAT, checked independently.")
     errors.install(app, pages.page_error)
+    app.add_middleware(limits.BodyLimit, default=settings.max_body_bytes, page=pages.page_error,
+                       larger=[(API + path, settings.max_upload_bytes) for path in clinics.WHOLE])
     app.add_middleware(redact.LogErrors)
     for module in (auth, users, clinics, jobs, schedules, appointments):
         app.include_router(module.router, prefix=API)
