@@ -9,6 +9,7 @@ nothing below the entry points reads the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -80,6 +81,13 @@ class Settings(BaseSettings):
     max_upload_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = Field(
         default=5 * MIB, description="Largest body of a whole scenario: its file upload, a "
         "patients CSV, a PUT of the scenario.")
+    proxy_headers: bool = Field(
+        default=False, description="Behind a reverse proxy: take the client's address and "
+        "scheme (https, hence Secure cookies) from X-Forwarded-For and X-Forwarded-Proto, when "
+        "the request comes from forwarded_allow_ips.")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1", description="The proxies whose forwarded headers are believed: "
+        "addresses or networks, comma-separated (10.0.0.0/8, ::1), or * for any.")
 
     @field_validator("jobs_timezone")
     @classmethod
@@ -89,6 +97,19 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"{value!r} is not a known time zone (IANA names: "
                              "America/New_York)") from exc
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for item in (i.strip() for i in value.split(",")):
+            if item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an address or network (10.0.0.0/8, ::1) "
+                                 "nor *") from exc
         return value
 
     @field_validator("public_url")

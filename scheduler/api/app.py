@@ -7,7 +7,8 @@ process holds the database's jobs lock; on stop it stops them.
 
 Limits before work: a request body is counted as it arrives and refused with 413 past
 ``max_body_bytes`` (``max_upload_bytes`` for a whole scenario), before it is parsed or its
-sender signed in.
+sender signed in. Behind a proxy (``proxy_headers``) the client's address and scheme are the
+forwarded ones when the request comes from ``forwarded_allow_ips``, whatever server runs the app.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from scheduler import pages
 from scheduler.api import errors, limits, redact
@@ -96,4 +98,6 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
         app.include_router(router, prefix=API)
     app.include_router(feeds.public)
     pages.install(app)
+    if settings.proxy_headers:  # outermost: every part sees the client's address and scheme
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
