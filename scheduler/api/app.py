@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from scheduler import pages
-from scheduler.api import errors, limits, redact
+from scheduler.api import docs, errors, limits, redact
 from scheduler.api.routes import (
     appointments,
     auth,
@@ -86,7 +86,8 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
 
     app = FastAPI(title="Chairtime", version="1", lifespan=lifespan,
                   summary="Schedules for ketamine and esketamine clinics: chairs, nurses, "
-                          "prescribers; solved by CP-SAT, checked independently.")
+                          "prescribers; solved by CP-SAT, checked independently.",
+                  docs_url=None, redoc_url=None)
     errors.install(app, pages.page_error)
     app.add_middleware(limits.BodyLimit, default=settings.max_body_bytes, page=pages.page_error,
                        larger=[(API + path, settings.max_upload_bytes) for path in clinics.WHOLE])
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
         app.include_router(router, prefix=API)
     app.include_router(feeds.public)
     pages.install(app)
+    docs.install(app)
     if settings.proxy_headers:  # outermost: every part sees the client's address and scheme
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app
