@@ -84,36 +84,73 @@ def issues_from(error: ValidationError, prefix: str) -> list[Issue]:
 MAX_DEPTH = 40
 """How deep YAML or JSON may nest. A scenario nests 7 levels deep and a variants file 10; deeper
 text is refused before it reaches Python's recursion limit (a list 1,000 deep was a 500)."""
+LEAST_BUDGET = 10_000
+"""Values a YAML document may always expand to through its aliases; beyond, as many as its
+text has characters (see ``_compose_node``)."""
+
+Shape = tuple[int, int]
+"""A composed node's size and height, its aliases expanded."""
+
+
+def _refuse(problem: str, where: Any) -> yaml.composer.ComposerError:
+    return yaml.composer.ComposerError(None, None, problem, where)
 
 
 def _compose_node(self: _Loader | _TextLoader, parent: yaml.Node | None, index: Any
                   ) -> yaml.Node | None:
-    """PyYAML's composer, refusing an alias (``*name``; so also ``<<: *name``) and nesting
-    deeper than MAX_DEPTH. An alias is the one way a few bytes become gigabytes (370 bytes of
-    aliases of aliases took 25 s and 1.4 GiB), and no file of ours needs one."""
+    """PyYAML's composer, measuring each node with its aliases expanded: nesting deeper than
+    MAX_DEPTH, a document that expands to more values than its text has characters (at least
+    LEAST_BUDGET), and an alias inside the value it names are refused.
+
+    An alias is the one way a few bytes become gigabytes (370 bytes of aliases of aliases took
+    25 s and 1.4 GiB, expanded by whatever walked the data); PyYAML itself writes aliases for
+    values shared (``hours: &id001``), so they are read, but never to more than a file of the
+    same size could say without them."""
     event: Any = self.peek_event()  # type: ignore[no-untyped-call]
     where: Any = event.start_mark
-    if isinstance(event, yaml.AliasEvent):
-        raise yaml.composer.ComposerError(
-            None, None, f"uses an alias (*{event.anchor}), which is not accepted: write the "
-            "value out in full", where)
     depth = self._depth + 1
+    if isinstance(event, yaml.AliasEvent):
+        named = self.anchors.get(event.anchor)
+        if named is not None:  # (else PyYAML says it is undefined)
+            shape = self._shapes.get(id(named))
+            if shape is None:
+                raise _refuse(f"the alias *{event.anchor} is inside the value it names", where)
+            if depth + shape[1] - 1 > MAX_DEPTH:
+                raise _refuse(f"nests deeper than {MAX_DEPTH} levels (its aliases "
+                              "expanded)", where)
+        return yaml.composer.Composer.compose_node(self, parent, index)
     if depth > MAX_DEPTH:
-        raise yaml.composer.ComposerError(
-            None, None, f"nests deeper than {MAX_DEPTH} levels", where)
+        raise _refuse(f"nests deeper than {MAX_DEPTH} levels", where)
     self._depth = depth
     try:
-        return yaml.composer.Composer.compose_node(self, parent, index)
+        node = yaml.composer.Composer.compose_node(self, parent, index)
     finally:
         self._depth = depth - 1
+    if isinstance(node, yaml.SequenceNode):
+        shapes = [self._shapes[id(item)] for item in node.value]
+    elif isinstance(node, yaml.MappingNode):
+        shapes = [self._shapes[id(item)] for pair in node.value for item in pair]
+    else:
+        shapes = []
+    size = 1 + sum(s for s, _ in shapes)
+    if size > self._budget:
+        raise _refuse(f"expands through its aliases to more than {self._budget:,} values (as "
+                      "many as the text has characters)", where)
+    self._shapes[id(node)] = (size, 1 + max((h for _, h in shapes), default=0))
+    return node
 
 
 class _Loader(yaml.SafeLoader):
     """YAML with dates left as text for the schema to parse: ``date: 2026-13-40`` is then a
-    problem with its field path, not a crash inside the YAML parser. No aliases, no deep
-    nesting (``_compose_node``)."""
+    problem with its field path, not a crash inside the YAML parser. Measured as it is
+    composed (``_compose_node``)."""
 
-    _depth = 0
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._shapes: dict[int, Shape] = {}
+        self._budget = max(LEAST_BUDGET, len(stream))
+
     compose_node = _compose_node
 
 
@@ -124,9 +161,14 @@ _Loader.yaml_implicit_resolvers = {
 
 
 class _TextLoader(yaml.BaseLoader):
-    """YAML with every scalar as text (its reader validates them), read as safely."""
+    """YAML with every scalar as text (its reader validates them), measured as it is composed."""
 
-    _depth = 0
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._shapes: dict[int, Shape] = {}
+        self._budget = max(LEAST_BUDGET, len(stream))
+
     compose_node = _compose_node
 
 
@@ -146,7 +188,8 @@ def _depth_problem(data: Any) -> str | None:
 
 def parse_text(text: str, json_: bool = False, *, strings: bool = False) -> Any:
     """Parse YAML (or JSON) text; malformed text raises ``ValueError`` saying where, and so do
-    a YAML alias and nesting deeper than MAX_DEPTH. ``strings``: every YAML scalar as text."""
+    nesting deeper than MAX_DEPTH and YAML aliases that expand it past its own size.
+    ``strings``: every YAML scalar as text."""
     try:
         if not json_:
             return yaml.load(text, Loader=_TextLoader if strings else _Loader)

@@ -135,7 +135,8 @@ def queue_replan(session: Session, schedule_id: int, events: list[Any], when: da
 
 def events_text(text: str) -> Any:
     """Events written as YAML (a form's box), every value as text for the events' reader to
-    validate; ``ValueError`` saying where when it is not YAML, uses an alias or nests too deep."""
+    validate; ``ValueError`` saying where when it is not YAML, nests too deep or its aliases
+    expand it past its own size."""
     return parse_text(text, strings=True)
 
 
