@@ -38,6 +38,7 @@ from scheduler.model import (
     SoftGoals,
     StaffSpec,
 )
+from scheduler.nesting import MAX_DEPTH, too_deep
 
 # --------------------------------------------------------------------------- messages
 _FRIENDLY = {
@@ -81,9 +82,6 @@ def issues_from(error: ValidationError, prefix: str) -> list[Issue]:
 
 
 # --------------------------------------------------------------------------- loading
-MAX_DEPTH = 40
-"""How deep YAML or JSON may nest. A scenario nests 7 levels deep and a variants file 10; deeper
-text is refused before it reaches Python's recursion limit (a list 1,000 deep was a 500)."""
 LEAST_BUDGET = 10_000
 """Values a YAML document may always expand to through its aliases; beyond, as many as its
 text has characters (see ``_compose_node``)."""
@@ -172,20 +170,6 @@ class _TextLoader(yaml.BaseLoader):
     compose_node = _compose_node
 
 
-def _depth_problem(data: Any) -> str | None:
-    """Whether parsed JSON nests deeper than MAX_DEPTH (without recursing itself)."""
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            return f"nests deeper than {MAX_DEPTH} levels"
-        if isinstance(value, dict):
-            stack += [(v, depth + 1) for v in value.values()]
-        elif isinstance(value, list):
-            stack += [(v, depth + 1) for v in value]
-    return None
-
-
 def parse_text(text: str, json_: bool = False, *, strings: bool = False) -> Any:
     """Parse YAML (or JSON) text; malformed text raises ``ValueError`` saying where, and so do
     nesting deeper than MAX_DEPTH and YAML aliases that expand it past its own size.
@@ -198,9 +182,8 @@ def parse_text(text: str, json_: bool = False, *, strings: bool = False) -> Any:
         raise ValueError(str(exc)) from exc
     except RecursionError as exc:  # json's own C parser: over ~1,000 levels
         raise ValueError(f"nests deeper than {MAX_DEPTH} levels") from exc
-    problem = _depth_problem(data)
-    if problem is not None:
-        raise ValueError(problem)
+    if too_deep(data):
+        raise ValueError(f"nests deeper than {MAX_DEPTH} levels")
     return data
 
 

@@ -7,8 +7,10 @@ process holds the database's jobs lock; on stop it stops them.
 
 Limits before work: a request body is counted as it arrives and refused with 413 past
 ``max_body_bytes`` (``max_upload_bytes`` for a whole scenario), before it is parsed or its
-sender signed in. Behind a proxy (``proxy_headers``) the client's address and scheme are the
-forwarded ones when the request comes from ``forwarded_allow_ips``, whatever server runs the app.
+sender signed in; a JSON body nested too deep is a 422 before the service walks it.
+
+Behind a proxy (``proxy_headers``) the client's address and scheme are the forwarded ones when
+the request comes from ``forwarded_allow_ips``, whatever server runs the app.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from scheduler import pages
@@ -87,7 +89,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
     app = FastAPI(title="Chairtime", version="1", lifespan=lifespan,
                   summary="Schedules for ketamine and esketamine clinics: chairs, nurses, "
                           "prescribers; solved by CP-SAT, checked independently.",
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, dependencies=[Depends(limits.shallow_json)])
     errors.install(app, pages.page_error)
     app.add_middleware(limits.BodyLimit, default=settings.max_body_bytes, page=pages.page_error,
                        larger=[(API + path, settings.max_upload_bytes) for path in clinics.WHOLE])

@@ -6,6 +6,9 @@ A ``Content-Length`` over the limit is answered at once, the body unread; a body
 the limit is ever held. The answer is the application's own: JSON ``{"detail": …}`` on the
 API's paths, the error page on a page's. (Starlette's own limit answers a ``Content-Length``
 over it in plain text whatever the path, hence this middleware.)
+
+A JSON body nested deeper than ``scheduler.nesting.MAX_DEPTH`` is a 422 naming the body
+(``shallow_json``, a dependency of every route), before the service walks it.
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ from collections.abc import Sequence
 
 from fastapi import status
 from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scheduler.api.errors import PageError
+from scheduler.errors import InvalidInput, Issue
+from scheduler.nesting import MAX_DEPTH, too_deep
 
-__all__ = ["BodyLimit", "TooLarge", "too_large"]
+__all__ = ["BodyLimit", "TooLarge", "shallow_json", "too_large"]
 
 
 def too_large(limit: int) -> str:
@@ -107,3 +113,18 @@ class BodyLimit:
             if started:
                 raise
             await self.answer(scope, limit)(scope, receive, send)
+
+
+async def shallow_json(request: Request) -> None:
+    """A dependency of every route: a JSON body nested deeper than MAX_DEPTH is a 422 naming
+    the body. FastAPI has parsed the body before (and the request keeps it); one it could not
+    parse, it answers itself."""
+    if "json" not in request.headers.get("content-type", ""):
+        return
+    try:
+        data = await request.json()
+    except (ValueError, RecursionError):
+        return
+    big = len(await request.body()) > 64 * 1024  # walked in a thread (a whole scenario)
+    if await run_in_threadpool(too_deep, data) if big else too_deep(data):
+        raise InvalidInput([Issue("body", f"nests deeper than {MAX_DEPTH} levels")])
