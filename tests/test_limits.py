@@ -342,6 +342,7 @@ def test_docs_load_nothing_from_a_cdn_and_send_a_csp(database_url: str, tmp_path
         assert client.get("/openapi.json").json()["info"]["title"] == "Chairtime"
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_docs_render_under_their_csp_in_a_browser(live: Live, browser: Any) -> None:
     """The same page in Chromium: Swagger UI lists the operations, with no request off this
