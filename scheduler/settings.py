@@ -9,6 +9,7 @@ nothing below the entry points reads the environment.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Annotated, Literal
@@ -22,6 +23,9 @@ __all__ = ["SEED_MAX", "Settings"]
 
 SEED_MAX = 2**31 - 1
 """The largest CP-SAT random seed (an int32)."""
+
+
+MIB = 1024 * 1024
 
 
 def _cores() -> int:
@@ -98,6 +102,19 @@ class Settings(BaseSettings):
         default=1.0, description="The first lock after too many failed sign-ins.")
     sign_in_max_lock_seconds: Annotated[float, Field(gt=0, le=24 * 3600)] = Field(
         default=300.0, description="The longest lock, however many failures.")
+    max_body_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = Field(
+        default=MIB, description="Largest request body the service reads, in bytes (a larger "
+        "one is refused with 413 as it arrives, before it is parsed or signed in).")
+    max_upload_bytes: Annotated[int, Field(ge=1024, le=1024**3)] = Field(
+        default=5 * MIB, description="Largest body of a whole scenario: its file upload, a "
+        "patients CSV, a PUT of the scenario.")
+    proxy_headers: bool = Field(
+        default=False, description="Behind a reverse proxy: take the client's address and "
+        "scheme (https, hence Secure cookies) from X-Forwarded-For and X-Forwarded-Proto, when "
+        "the request comes from forwarded_allow_ips.")
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1", description="The proxies whose forwarded headers are believed: "
+        "addresses or networks, comma-separated (10.0.0.0/8, ::1), or * for any.")
 
     @field_validator("jobs_timezone")
     @classmethod
@@ -107,6 +124,19 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"{value!r} is not a known time zone (IANA names: "
                              "America/New_York)") from exc
+        return value
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses(cls, value: str) -> str:
+        for item in (i.strip() for i in value.split(",")):
+            if item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{item!r} is not an address or network (10.0.0.0/8, ::1) "
+                                 "nor *") from exc
         return value
 
     @field_validator("public_url")

@@ -38,6 +38,7 @@ from scheduler.model import (
     SoftGoals,
     StaffSpec,
 )
+from scheduler.nesting import MAX_DEPTH, too_deep
 from scheduler.text import control_character
 
 # --------------------------------------------------------------------------- messages
@@ -90,9 +91,74 @@ def issues_from(error: ValidationError, prefix: str) -> list[Issue]:
 
 
 # --------------------------------------------------------------------------- loading
+LEAST_BUDGET = 10_000
+"""Values a YAML document may always expand to through its aliases; beyond, as many as its
+text has characters (see ``_compose_node``)."""
+
+Shape = tuple[int, int]
+"""A composed node's size and height, its aliases expanded."""
+
+
+def _refuse(problem: str, where: Any) -> yaml.composer.ComposerError:
+    return yaml.composer.ComposerError(None, None, problem, where)
+
+
+def _compose_node(self: _Loader | _TextLoader, parent: yaml.Node | None, index: Any
+                  ) -> yaml.Node | None:
+    """PyYAML's composer, measuring each node with its aliases expanded: nesting deeper than
+    MAX_DEPTH, a document that expands to more values than its text has characters (at least
+    LEAST_BUDGET), and an alias inside the value it names are refused.
+
+    An alias is the one way a few bytes become gigabytes (370 bytes of aliases of aliases took
+    25 s and 1.4 GiB, expanded by whatever walked the data); PyYAML itself writes aliases for
+    values shared (``hours: &id001``), so they are read, but never to more than a file of the
+    same size could say without them."""
+    event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+    where: Any = event.start_mark
+    depth = self._depth + 1
+    if isinstance(event, yaml.AliasEvent):
+        named = self.anchors.get(event.anchor)
+        if named is not None:  # (else PyYAML says it is undefined)
+            shape = self._shapes.get(id(named))
+            if shape is None:
+                raise _refuse(f"the alias *{event.anchor} is inside the value it names", where)
+            if depth + shape[1] - 1 > MAX_DEPTH:
+                raise _refuse(f"nests deeper than {MAX_DEPTH} levels (its aliases "
+                              "expanded)", where)
+        return yaml.composer.Composer.compose_node(self, parent, index)
+    if depth > MAX_DEPTH:
+        raise _refuse(f"nests deeper than {MAX_DEPTH} levels", where)
+    self._depth = depth
+    try:
+        node = yaml.composer.Composer.compose_node(self, parent, index)
+    finally:
+        self._depth = depth - 1
+    if isinstance(node, yaml.SequenceNode):
+        shapes = [self._shapes[id(item)] for item in node.value]
+    elif isinstance(node, yaml.MappingNode):
+        shapes = [self._shapes[id(item)] for pair in node.value for item in pair]
+    else:
+        shapes = []
+    size = 1 + sum(s for s, _ in shapes)
+    if size > self._budget:
+        raise _refuse(f"expands through its aliases to more than {self._budget:,} values (as "
+                      "many as the text has characters)", where)
+    self._shapes[id(node)] = (size, 1 + max((h for _, h in shapes), default=0))
+    return node
+
+
 class _Loader(yaml.SafeLoader):
     """YAML with dates left as text for the schema to parse: ``date: 2026-13-40`` is then a
-    problem with its field path, not a crash inside the YAML parser."""
+    problem with its field path, not a crash inside the YAML parser. Measured as it is
+    composed (``_compose_node``)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._shapes: dict[int, Shape] = {}
+        self._budget = max(LEAST_BUDGET, len(stream))
+
+    compose_node = _compose_node
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -101,12 +167,33 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def parse_text(text: str, json_: bool = False) -> Any:
-    """Parse YAML (or JSON) text; malformed text raises ``ValueError`` saying where."""
+class _TextLoader(yaml.BaseLoader):
+    """YAML with every scalar as text (its reader validates them), measured as it is composed."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._shapes: dict[int, Shape] = {}
+        self._budget = max(LEAST_BUDGET, len(stream))
+
+    compose_node = _compose_node
+
+
+def parse_text(text: str, json_: bool = False, *, strings: bool = False) -> Any:
+    """Parse YAML (or JSON) text; malformed text raises ``ValueError`` saying where, and so do
+    nesting deeper than MAX_DEPTH and YAML aliases that expand it past its own size.
+    ``strings``: every YAML scalar as text."""
     try:
-        return json.loads(text) if json_ else yaml.load(text, Loader=_Loader)
+        if not json_:
+            return yaml.load(text, Loader=_TextLoader if strings else _Loader)
+        data = json.loads(text)
     except yaml.YAMLError as exc:
         raise ValueError(str(exc)) from exc
+    except RecursionError as exc:  # json's own C parser: over ~1,000 levels
+        raise ValueError(f"nests deeper than {MAX_DEPTH} levels") from exc
+    if too_deep(data):
+        raise ValueError(f"nests deeper than {MAX_DEPTH} levels")
+    return data
 
 
 def read_data(path: Path) -> Any:

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
@@ -394,13 +394,14 @@ def issue(url: str, subject: str) -> str:
 
 @contextmanager
 def server(url: str, folder: Path, env: dict[str, str] | None = None,
-           launcher: list[str] | None = None, wait: bool = True
+           launcher: list[str] | None = None, wait: bool = True, args: Sequence[str] = ()
            ) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
-    """``chairtime serve`` in a process of its own (uvicorn, the CLI's logging), its standard
-    output and error in a file."""
+    """``chairtime serve [args]`` in a process of its own (uvicorn, the CLI's logging), its
+    standard output and error in a file."""
     port = free_port()
     log = folder / f"serve-{port}.log"
-    command = [*(launcher or [sys.executable, "-m", "scheduler"]), "serve", "--port", str(port)]
+    command = [*(launcher or [sys.executable, "-m", "scheduler"]), "serve", "--port", str(port),
+               *args]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={
             **os.environ, "CHAIRTIME_DATABASE_URL": url, "CHAIRTIME_DATA_DIR": str(folder),

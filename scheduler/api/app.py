@@ -6,6 +6,13 @@ database, loads the embedded demo clinic into an empty
 one, creates a first admin when there is no user (its one-time password is logged once), keeps
 feed tokens out of every log, starts the job runner, and starts the scheduled jobs when this
 process holds the database's jobs lock; on stop it stops them.
+
+Limits before work: a request body is counted as it arrives and refused with 413 past
+``max_body_bytes`` (``max_upload_bytes`` for a whole scenario), before it is parsed or its
+sender signed in; a JSON body nested too deep is a 422 before the service walks it.
+
+Behind a proxy (``proxy_headers``) the client's address and scheme are the forwarded ones when
+the request comes from ``forwarded_allow_ips``, whatever server runs the app.
 """
 
 from __future__ import annotations
@@ -15,10 +22,11 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import ExitStack, asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from scheduler import pages
-from scheduler.api import errors, redact
+from scheduler.api import docs, errors, limits, redact
 from scheduler.api.routes import (
     appointments,
     auth,
@@ -87,8 +95,11 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
 
     app = FastAPI(title="Chairtime", version="1", lifespan=lifespan,
                   summary="Schedules for ketamine and esketamine clinics: chairs, nurses, "
-                          "prescribers; solved by CP-SAT, checked independently.")
+                          "prescribers; solved by CP-SAT, checked independently.",
+                  docs_url=None, redoc_url=None, dependencies=[Depends(limits.shallow_json)])
     errors.install(app, pages.page_error)
+    app.add_middleware(limits.BodyLimit, default=settings.max_body_bytes, page=pages.page_error,
+                       larger=[(API + path, settings.max_upload_bytes) for path in clinics.WHOLE])
     app.add_middleware(redact.LogErrors)
     for module in (auth, users, clinics, jobs, schedules, appointments):
         app.include_router(module.router, prefix=API)
@@ -97,4 +108,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
         app.include_router(router, prefix=API)
     app.include_router(feeds.public)
     pages.install(app)
+    docs.install(app)
+    if settings.proxy_headers:  # outermost: every part sees the client's address and scheme
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app

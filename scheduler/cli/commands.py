@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import yaml
+from pydantic import ValidationError
 from rich.console import Console
 
 from scheduler.cli import render
@@ -264,15 +265,28 @@ def schema(args: argparse.Namespace, settings: Settings, console: Console) -> in
 
 
 def serve(args: argparse.Namespace, settings: Settings, console: Console) -> int:
+    """The service under uvicorn. The forwarded headers are the app's to read (its settings,
+    the flags winning), so uvicorn's own reading of them, on for 127.0.0.1 by default, is off."""
     import uvicorn
 
     from scheduler.api.app import create_app
 
+    flags = {"proxy_headers": args.proxy_headers, "forwarded_allow_ips": args.forwarded_allow_ips}
+    chosen = {k: v for k, v in flags.items() if v is not None}
+    if chosen:
+        try:
+            settings = Settings.model_validate({**settings.model_dump(), **chosen})
+        except ValidationError as exc:
+            raise InvalidInput([Issue("--" + str(e["loc"][0]).replace("_", "-"),
+                                      e["msg"].removeprefix("Value error, "))
+                                for e in exc.errors()]) from exc
     log.info("serving http://%s:%d/ (pages: sign in there) and the API at /api/v1 on %s "
-             "(API documentation at /docs)", args.host, args.port,
-             settings.database.split("@")[-1])
+             "(API documentation at /docs)%s", args.host, args.port,
+             settings.database.split("@")[-1],
+             f"; behind a proxy at {settings.forwarded_allow_ips}" if settings.proxy_headers
+             else "")
     uvicorn.run(create_app(settings), host=args.host, port=args.port,
-                log_level=settings.log_level.lower())
+                log_level=settings.log_level.lower(), proxy_headers=False)
     return EXIT_OK
 
 

@@ -153,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "(CHAIRTIME_DATABASE_URL; default SQLite in CHAIRTIME_DATA_DIR)")
     v.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     v.add_argument("--port", type=int, default=8000, help="port (8000)")
+    v.add_argument("--proxy-headers", action="store_true", default=None,
+                   help="behind a reverse proxy (TLS ended there): the client's address and "
+                        "https from its X-Forwarded-For and X-Forwarded-Proto (default "
+                        "CHAIRTIME_PROXY_HEADERS, off)")
+    v.add_argument("--forwarded-allow-ips", metavar="IPS",
+                   help="the proxies believed: addresses or networks, comma-separated, or * "
+                        "(default CHAIRTIME_FORWARDED_ALLOW_IPS, else 127.0.0.1)")
 
     u = sub.add_parser("user", help="manage staff accounts")
     user_sub = u.add_subparsers(dest="user_command", required=True)

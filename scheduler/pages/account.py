@@ -11,9 +11,9 @@ from scheduler.pages.web import (
     COOKIE,
     PASSWORD_PAGE,
     Csrf,
+    FormFields,
     PageSession,
     SignedInUser,
-    form_fields,
     page,
     redirect,
 )
@@ -40,9 +40,8 @@ def password_page(request: Request, user: SignedInUser) -> HTMLResponse:
 
 
 @router.post(PASSWORD_PAGE, response_class=HTMLResponse, dependencies=[Csrf])
-async def change_password(request: Request, user: SignedInUser, session: PageSession
-                          ) -> Response:
-    form = await form_fields(request)
+def change_password(request: Request, form: FormFields, user: SignedInUser,
+                    session: PageSession) -> Response:
     new = form.get("new_password", "")
     issues = []
     if new != form.get("repeat_password", ""):
@@ -59,9 +58,9 @@ async def change_password(request: Request, user: SignedInUser, session: PageSes
 
 
 @router.post("/account/sessions", dependencies=[Csrf])
-async def end_sessions(request: Request, user: SignedInUser, session: PageSession) -> Response:
+def end_sessions(request: Request, form: FormFields, user: SignedInUser,
+                 session: PageSession) -> Response:
     """End one session or token (``token``), or every one (``all``: this one too)."""
-    form = await form_fields(request)
     if form.get("all"):
         accounts.sign_out_everywhere(session, user)
         response = redirect("/login")

@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput, Issue
-from scheduler.pages.web import AdminUser, Csrf, PageSession, form_fields, page, redirect
+from scheduler.pages.web import AdminUser, Csrf, FormFields, PageSession, PostedForm, page, redirect
 from scheduler.service import accounts, clinics
 from scheduler.storage.tables import CLINIC_ROLES, User
 
@@ -33,18 +33,19 @@ def users_page(request: Request, user: AdminUser, session: PageSession) -> HTMLR
 
 
 @router.post("/admin/users", response_class=HTMLResponse, dependencies=[Csrf])
-async def add_user(request: Request, user: AdminUser, session: PageSession) -> Response:
+def add_user(request: Request, posted: PostedForm, user: AdminUser, session: PageSession
+             ) -> Response:
     """A new account with a one-time password, shown this once."""
-    form = dict((await request.form()).multi_items())
-    wanted = [str(v) for k, v in (await request.form()).multi_items() if k == "clinic"]
-    role = str(form.get("role", ""))
+    form = {k: str(v) for k, v in posted.multi_items()}
+    wanted = [str(v) for v in posted.getlist("clinic")]
+    role = form.get("role", "")
     issues = [] if all(v.isdigit() and len(v) < 10 for v in wanted) else [
         Issue("clinic", "is not a clinic")]
     password = secrets.token_urlsafe(12)
     try:
         if issues:
             raise InvalidInput(issues)
-        added = accounts.add_user(session, str(form.get("email", "")).strip(), password, role,
+        added = accounts.add_user(session, form.get("email", "").strip(), password, role,
                                   user, [int(v) for v in wanted] if role != "admin" else None,
                                   must_change=True)
     except InvalidInput as exc:
@@ -66,11 +67,10 @@ def _user_id(value: str) -> int:
 
 
 @router.post("/admin/users/{user_id}", response_class=HTMLResponse, dependencies=[Csrf])
-async def change_user(request: Request, user_id: str, user: AdminUser, session: PageSession
-                      ) -> Response:
+def change_user(request: Request, user_id: str, form: FormFields, user: AdminUser,
+                session: PageSession) -> Response:
     """``action``: deactivate, activate, reset (a new one-time password, shown once), or
     membership (``clinic``, ``role`` or none, ``staff_id``)."""
-    form = await form_fields(request)
     target = _user_id(user_id)
     action = form.get("action", "")
     if action in ("deactivate", "activate"):
@@ -105,8 +105,8 @@ def clinics_page(request: Request, user: AdminUser, session: PageSession) -> HTM
 
 
 @router.post("/admin/clinics", response_class=HTMLResponse, dependencies=[Csrf])
-async def add_clinic(request: Request, user: AdminUser, session: PageSession) -> Response:
-    form = await form_fields(request)
+def add_clinic(request: Request, form: FormFields, user: AdminUser, session: PageSession
+               ) -> Response:
     try:
         clinics.create(session, form.get("slug", "").strip(), user,
                        name=form.get("name", "").strip() or None)
@@ -126,9 +126,8 @@ def export_clinic(clinic_id: int, user: AdminUser, session: PageSession) -> Resp
 
 
 @router.post("/admin/clinics/{clinic_id}/delete", dependencies=[Csrf])
-async def delete_clinic(request: Request, clinic_id: int, user: AdminUser,
-                        session: PageSession) -> Response:
-    form = await form_fields(request)
+def delete_clinic(request: Request, form: FormFields, clinic_id: int, user: AdminUser,
+                  session: PageSession) -> Response:
     try:
         clinics.delete(session, clinic_id, form.get("confirm", "").strip(), user)
     except InvalidInput as exc:

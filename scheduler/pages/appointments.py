@@ -11,7 +11,15 @@ from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput, Issue, NotFound
 from scheduler.pages.forms import context, local_start, paths_of, slot, version_of
-from scheduler.pages.web import Csrf, PageSession, PageUser, form_fields, page, redirect
+from scheduler.pages.web import (
+    Csrf,
+    FormFields,
+    PageSession,
+    PageUser,
+    PostedForm,
+    page,
+    redirect,
+)
 from scheduler.service import drafts
 from scheduler.service.board import week_dates
 
@@ -42,9 +50,8 @@ def _appointment(request: Request, ctx: dict[str, Any], ref: str, values: dict[s
 
 
 @router.post("/schedules/{schedule_id}/appointments/{ref}/cancel", dependencies=[Csrf])
-async def cancel(request: Request, schedule_id: int, ref: str, user: PageUser,
-                 session: PageSession) -> Response:
-    form = await request.form()
+def cancel(request: Request, schedule_id: int, ref: str, user: PageUser, session: PageSession,
+           form: PostedForm) -> Response:
     reason = str(form.get("reason") or "").strip() or "cancelled by the front desk"
     row = drafts.cancel(session, schedule_id, ref, reason, version_of(form), user)
     return redirect(f"/board?schedule={row.id}")
@@ -52,9 +59,8 @@ async def cancel(request: Request, schedule_id: int, ref: str, user: PageUser,
 
 @router.post("/schedules/{schedule_id}/appointments/{ref}/move", response_class=HTMLResponse,
              dependencies=[Csrf])
-async def move(request: Request, schedule_id: int, ref: str, user: PageUser,
-               session: PageSession) -> Response:
-    form = await form_fields(request)
+def move(request: Request, schedule_id: int, ref: str, user: PageUser, session: PageSession,
+         form: FormFields) -> Response:
     ctx = schedule_context(session, schedule_id)
     try:
         start, staff = slot(ctx["scenario"], form)
@@ -81,9 +87,8 @@ def unplaced_page(request: Request, schedule_id: int, user: PageUser, session: P
 
 @router.post("/schedules/{schedule_id}/whynot", response_class=HTMLResponse,
              dependencies=[Csrf])
-async def why_not(request: Request, schedule_id: int, user: PageUser,
-                  session: PageSession) -> HTMLResponse:
-    form = await form_fields(request)
+def why_not(request: Request, schedule_id: int, user: PageUser, session: PageSession,
+            form: FormFields) -> HTMLResponse:
     ctx = schedule_context(session, schedule_id)
     try:
         start, issues = local_start(ctx["scenario"], form.get("date", ""), form.get("time", ""))
@@ -101,9 +106,8 @@ async def why_not(request: Request, schedule_id: int, user: PageUser,
 
 
 @router.post("/schedules/{schedule_id}/place", response_class=HTMLResponse, dependencies=[Csrf])
-async def place(request: Request, schedule_id: int, user: PageUser,
-                session: PageSession) -> Response:
-    form = await form_fields(request)
+def place(request: Request, schedule_id: int, user: PageUser, session: PageSession,
+          form: FormFields) -> Response:
     ctx = schedule_context(session, schedule_id)
     try:
         start, staff = slot(ctx["scenario"], form)

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from scheduler.errors import InvalidInput, Issue
 from scheduler.pages.web import (
     Csrf,
+    FormFields,
     PageSession,
     PageUser,
     current_clinic,
@@ -46,10 +47,10 @@ def patient_page(request: Request, patient_id: str, user: PageUser,
 
 
 @router.post("/patients/{patient_id}/feed", response_class=HTMLResponse, dependencies=[Csrf])
-async def patient_feed(request: Request, patient_id: str, user: PageUser,
-                       session: PageSession) -> Response:
+def patient_feed(request: Request, patient_id: str, user: PageUser, session: PageSession,
+                 form: FormFields) -> Response:
     """Issue, rotate or revoke the patient's feed link; a new link is shown this once."""
-    action = str((await request.form()).get("action", ""))
+    action = form.get("action", "")
     ctx = _patient(request, session, patient_id)
     clinic_id = ctx["clinic"].id
     if action == "revoke":

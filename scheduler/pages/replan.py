@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -14,9 +13,9 @@ from scheduler.pages.appointments import schedule_context
 from scheduler.pages.forms import EVENT_TYPES
 from scheduler.pages.web import (
     Csrf,
+    FormFields,
     PageSession,
     PageUser,
-    form_fields,
     page,
     redirect,
     settings_of,
@@ -49,8 +48,8 @@ def _events(form: dict[str, str]) -> list[Any]:
     text = form.get("yaml", "").strip()
     if text:
         try:
-            more = yaml.load(text, Loader=yaml.BaseLoader)  # strings: validation reads them
-        except yaml.YAMLError as exc:
+            more = jobs.events_text(text)
+        except ValueError as exc:
             raise InvalidInput([Issue("yaml", f"is not YAML: {exc}".splitlines()[0])]) from exc
         if isinstance(more, dict) and "events" in more:
             more = more["events"]
@@ -78,9 +77,8 @@ def _event_paths(issues: list[Issue], form: dict[str, str]) -> list[Issue]:
 
 @router.post("/schedules/{schedule_id}/replan", response_class=HTMLResponse,
              dependencies=[Csrf])
-async def replan(request: Request, schedule_id: int, user: PageUser,
-                 session: PageSession) -> Response:
-    form = await form_fields(request)
+def replan(request: Request, schedule_id: int, user: PageUser, session: PageSession,
+           form: FormFields) -> Response:
     settings = settings_of(request)
     try:
         job = jobs.queue_replan(session, schedule_id, _events(form), now(), JobParams(

@@ -24,6 +24,7 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
+from starlette.datastructures import FormData
 
 from scheduler.errors import Forbidden, Issue, NotFound
 from scheduler.service import access, accounts
@@ -36,10 +37,12 @@ __all__ = [
     "CSRF_COOKIE",
     "DESK",
     "MANAGER",
+    "FormFields",
     "LoginRequired",
     "PageSession",
     "PageUser",
     "PasswordChangeRequired",
+    "PostedForm",
     "check_csrf",
     "csrf_token",
     "form_fields",
@@ -185,6 +188,18 @@ async def form_fields(request: Request) -> dict[str, str]:
     return {k: str(v) for k, v in (await request.form()).items()}
 
 
+async def posted_form(request: Request) -> FormData:
+    """A posted form, read in the event loop (the CSRF check has read it already)."""
+    return await request.form()
+
+
+FormFields = Annotated[dict[str, str], Depends(form_fields)]
+"""A form's fields for a plain ``def`` handler: FastAPI runs it in its thread pool, so its
+parsing, validation and queries never hold up the event loop (and every other request)."""
+PostedForm = Annotated[FormData, Depends(posted_form)]
+"""The same for a form with repeated names (``getlist``)."""
+
+
 def csrf_token(request: Request) -> str:
     """The token forms carry: bound to the session cookie (or the pre-sign-in cookie)."""
     key = request.cookies.get(COOKIE) or request.cookies.get(CSRF_COOKIE) or ""
@@ -255,7 +270,7 @@ def wants_page(request: Request) -> bool:
 
 def error_page(request: Request, code: int, message: str) -> HTMLResponse:
     titles = {403: "Not for you", 404: "Not found", 409: "Changed meanwhile", 405: "Not allowed",
-              429: "Too many at once"}
+              413: "Too large", 429: "Too many at once"}
     return page(request, "error.html", {"code": code, "title": titles.get(code, "Error"),
                                         "message": message}, status_code=code)
 

@@ -17,6 +17,7 @@ from scheduler.pages.web import (
     Csrf,
     PageSession,
     PageUser,
+    PostedForm,
     current_clinic,
     page,
     redirect,
@@ -95,8 +96,7 @@ def solve(request: Request, user: PageUser, session: PageSession,
 
 
 @router.post("/schedules/{schedule_id}/publish", dependencies=[Csrf])
-async def publish(request: Request, schedule_id: int, user: PageUser,
-                  session: PageSession) -> Response:
-    form = await request.form()
+def publish(request: Request, schedule_id: int, user: PageUser, session: PageSession,
+            form: PostedForm) -> Response:
     row = drafts.publish(session, schedule_id, version_of(form), user)
     return redirect(f"/board?schedule={row.id}&published=1")

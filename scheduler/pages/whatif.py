@@ -20,6 +20,7 @@ from scheduler.pages.web import (
     Csrf,
     ManagerUser,
     PageSession,
+    PostedForm,
     current_clinic,
     page,
     redirect,
@@ -71,8 +72,8 @@ def whatif_page(request: Request, user: ManagerUser, session: PageSession,
 
 
 @router.post("/whatif", response_class=HTMLResponse, dependencies=[Csrf])
-async def whatif_run(request: Request, user: ManagerUser, session: PageSession) -> Response:
-    raw = await request.form()
+def whatif_run(request: Request, user: ManagerUser, session: PageSession,
+               raw: PostedForm) -> Response:
     form = {"preset": [str(v) for v in raw.getlist("preset")],
             "variants": str(raw.get("variants", "")),
             "time_limit": str(raw.get("time_limit", "")).strip(),

@@ -37,6 +37,7 @@ from scheduler.usecases.roll import (
     number_after,
     numbers,
 )
+from scheduler.validate import parse_text
 from solver import Options
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "cancel",
     "cancelled",
     "claim",
+    "events_text",
     "fail",
     "job",
     "jobs_of",
@@ -157,6 +159,13 @@ def queue_replan(session: Session, schedule_id: int, events: list[Any], when: da
     return queue(session, row.clinic_id, "replan", params.model_copy(update={
         "scenario_version": version.number, "schedule_id": schedule_id, "events": events,
         "now": when}), by, cap=cap)
+
+
+def events_text(text: str) -> Any:
+    """Events written as YAML (a form's box), every value as text for the events' reader to
+    validate; ``ValueError`` saying where when it is not YAML, nests too deep or its aliases
+    expand it past its own size."""
+    return parse_text(text, strings=True)
 
 
 def new_id() -> str:

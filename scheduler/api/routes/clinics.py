@@ -1,5 +1,10 @@
 """Clinics and their scenario data (contract v1), versioned: read, replace, import a file; an
-admin adds a clinic, exports one whole, deletes one whole."""
+admin adds a clinic, exports one whole, deletes one whole.
+
+The operations that carry a whole scenario (a PUT, a file: ``WHOLE``) take bodies up to
+``max_upload_bytes`` (the app's body limits); the file imports are plain functions, which
+FastAPI runs in its thread pool, so parsing and validating a file never holds up the event
+loop."""
 
 from __future__ import annotations
 
@@ -11,12 +16,12 @@ from fastapi.responses import JSONResponse
 from scheduler.api.deps import Admin, AnyStaff, Desk, Manager, RowId, SessionDep
 from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
 from scheduler.api.schemas import ClinicCreate, ClinicPublic, ScenarioPublic, ScenarioWrite
-from scheduler.errors import InvalidInput, Issue
 from scheduler.service import clinics
 from scheduler.storage.tables import Clinic
 
 router = APIRouter(prefix="/clinics", tags=["clinics"], responses=R422)  # ids in the path
-MAX_UPLOAD = 5 * 1024 * 1024
+WHOLE = (r"/clinics/[^/]+/scenario(/file)?", r"/clinics/[^/]+/patients/file")
+"""The paths whose bodies carry a whole scenario (their body limit is ``max_upload_bytes``)."""
 
 
 def clinic_public(session: SessionDep, clinic: Clinic) -> ClinicPublic:
@@ -83,20 +88,13 @@ def put_scenario(clinic_id: RowId, body: ScenarioWrite, user: Manager,
     return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)
 
 
-async def _read(upload: UploadFile) -> bytes:
-    data = await upload.read(MAX_UPLOAD + 1)
-    if len(data) > MAX_UPLOAD:
-        raise InvalidInput([Issue("file", f"is larger than {MAX_UPLOAD // 1024 // 1024} MiB")])
-    return data
-
-
 @router.post("/{clinic_id}/scenario/file", response_model=ScenarioPublic,
              responses=R400 | SIGNED_IN | R404 | R422,
              summary="Import a scenario file, YAML or JSON: a new version (manager, admin)")
-async def import_scenario(clinic_id: RowId, user: Manager, session: SessionDep,
-                          file: Annotated[UploadFile, File(description="scenario.yaml")]
-                          ) -> ScenarioPublic:
-    raw = await _read(file)
+def import_scenario(clinic_id: RowId, user: Manager, session: SessionDep,
+                    file: Annotated[UploadFile, File(description="scenario.yaml")]
+                    ) -> ScenarioPublic:
+    raw = file.file.read()  # at most max_upload_bytes: the body limit holds the rest back
     version = clinics.import_scenario(session, clinic_id, raw, file.filename or "scenario", user)
     return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)
 
@@ -104,10 +102,10 @@ async def import_scenario(clinic_id: RowId, user: Manager, session: SessionDep,
 @router.post("/{clinic_id}/patients/file", response_model=ScenarioPublic,
              responses=R400 | SIGNED_IN | R404 | R422,
              summary="Replace the patients from a front-desk CSV export (front desk and up)")
-async def import_patients(clinic_id: RowId, user: Desk, session: SessionDep,
-                          file: Annotated[UploadFile, File(description="patients.csv")]
-                          ) -> ScenarioPublic:
-    raw = await _read(file)
+def import_patients(clinic_id: RowId, user: Desk, session: SessionDep,
+                    file: Annotated[UploadFile, File(description="patients.csv")]
+                    ) -> ScenarioPublic:
+    raw = file.file.read()
     version = clinics.import_patients(session, clinic_id, raw, file.filename or "patients.csv",
                                       user)
     return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)
