@@ -22,6 +22,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from scheduler.nesting import MAX_DEPTH
+from scheduler.service.accounts import first_clinic
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
 from tests.conftest import password_hash
@@ -63,6 +64,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     engine = connect(url)
     upgrade(engine)
     with session_scope(sessions(engine)) as session:
+        first_clinic(session)  # as the first start would: the desk is a member of it
         user = repo.add_user(session, "desk@example.org", password_hash(), "front_desk")
         token = repo.issue_token(session, user, 60)[0]
     engine.dispose()
