@@ -1,10 +1,10 @@
 """The README's flows behind a TLS-terminating proxy (issue 21): ``chairtime serve
 --proxy-headers --forwarded-allow-ips 127.0.0.1`` on a fresh SQLite file, every request carrying
 the headers a proxy adds (``X-Forwarded-For``, ``-Proto``) and the ``Host`` it was asked for.
-The first admin changes the one-time password, signs in, adds a front desk; the desk solves the week, publishes it and
-takes a patient's feed link, whose address is the proxy's https one; the calendar reads it;
-the desk's page session gets a Secure cookie; sign-in throttling counts the client's forwarded
-address, not the proxy's."""
+The first admin changes the one-time password, signs in, adds a front desk; the desk solves the
+week, publishes it and takes a patient's feed link, whose address is the proxy's https one; the
+calendar reads it; the desk's page session gets a Secure cookie; sign-in throttling counts the
+client's forwarded address, not the proxy's."""
 
 from __future__ import annotations
 
