@@ -135,6 +135,8 @@ def issues_from_error(error: Any) -> tuple[str, str]:
     message = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
     if error.get("type") == "missing":
         message = "is required"
+    if message[1:2].isupper():  # an acronym ("JSON decode error") keeps its capitals
+        return path, message
     return path, message[0].lower() + message[1:] if message else message
 
 
