@@ -316,3 +316,15 @@ def test_migration_0007_fills_in_what_each_schedule_was_made_from(database_url: 
             "SELECT id, made_from_id FROM schedules WHERE clinic_id = 7"))}
     engine.dispose()
     assert found == {71: None, 72: None, 73: 72, 74: 72}
+
+
+def test_a_booking_naming_staff_the_protocol_does_not_need_is_a_422(service: Service) -> None:
+    """(Was a 500: a KeyError in the figures when a booking's staff keys were another
+    protocol's, as a course's later stage has.)"""
+    assert publish(service, service.draft()).status_code == 200
+    answer = service.call("POST", "/clinics/1/appointments", json={
+        "number": 1, "patient": "P01", "start": FREE, "room": "R2",
+        "staff": {"therapist": "N1"}})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["path"] == "staff"
+    assert published(service)["number"] == 1
