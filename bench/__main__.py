@@ -15,6 +15,8 @@
   against a Python loop per run;
 - ``python -m bench abuse`` — a signed-in request's p50 and the server's peak memory while wrong
   sign-ins and a 200 MiB body arrive, per source tree (``--tree before=PATH --tree after=PATH``);
+- ``python -m bench live`` — the p50 and p95 of a direct edit of the demo's live schedule
+  through the API (``--edits``), SQLite and PostgreSQL;
 - ``python -m bench generate DIR`` — write the suite's scenarios as YAML.
 """
 
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="?", default="suite",
                         choices=["suite", "network", "replan", "generate", "whatif", "serve",
-                                 "feeds", "network-whatif", "simulate", "abuse"])
+                                 "feeds", "network-whatif", "simulate", "abuse", "live"])
     parser.add_argument("dir", nargs="?", type=Path, help="output folder for generate")
     parser.add_argument("--quick", action="store_true", help="the small, fast subset")
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers per solve")
@@ -56,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="network-whatif: local processes (default: every core)")
     parser.add_argument("--cluster", help="network-whatif: address of a Dask scheduler")
     parser.add_argument("--events", type=int, default=20, help="replan: events per size")
+    parser.add_argument("--edits", type=int, default=20, help="live: direct edits per database")
     parser.add_argument("--runs", type=int, default=10_000, help="simulate: replays per week")
     parser.add_argument("--out", type=Path, default=OUT, help="where CSV and charts go")
     parser.add_argument("--seconds", type=float, default=30,
@@ -109,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.abuse import abuse_bench
 
         return abuse_bench(args, console)
+    if args.what == "live":
+        from bench.live import live_bench
+
+        return live_bench(args, console)
     if args.what == "replan":
         from bench.replan import replan_bench
 

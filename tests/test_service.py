@@ -247,6 +247,12 @@ ROUTES: list[tuple[str, str, set[str], Any]] = [
     ("GET", "/clinics/1/patients/P01", ANY, None),
     ("PUT", "/clinics/1/patients/P01", DESK, {"id": "P01", "protocol": "esk",
                                               "rems_enrolled": True}),
+    ("POST", "/clinics/1/appointments", DESK,
+     {"number": 1, "patient": "P01", "start": "2026-12-08T15:00:00-05:00"}),
+    ("POST", "/clinics/1/appointments/A-0001/move", DESK,
+     {"number": 1, "start": "2026-12-08T15:00:00-05:00"}),
+    ("POST", "/clinics/1/appointments/A-0001/cancel", DESK, {"number": 1}),
+    ("POST", "/clinics/1/undo", DESK, {"number": 1}),
     *[(method, f"/clinics/1/{feed}/feed-link{tail}", allowed, None)
       for feed, allowed in (("patients/P01", DESK), ("staff/me", ANY), ("rooms/R1", MANAGER),
                             ("", MANAGER))

@@ -33,6 +33,7 @@ from scheduler.api.routes import (
     clinics,
     feeds,
     jobs,
+    live,
     resources,
     schedules,
     users,
@@ -101,7 +102,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
     app.add_middleware(limits.BodyLimit, default=settings.max_body_bytes, page=pages.page_error,
                        larger=[(API + path, settings.max_upload_bytes) for path in clinics.WHOLE])
     app.add_middleware(redact.LogErrors)
-    for module in (auth, users, clinics, jobs, schedules, appointments):
+    for module in (auth, users, clinics, jobs, schedules, appointments, live):
         app.include_router(module.router, prefix=API)
     for router in (resources.rooms, resources.staff, resources.protocols, resources.patients,
                    feeds.links):

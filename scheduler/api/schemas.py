@@ -198,6 +198,13 @@ class ScheduleSummary(BaseModel):
     number: int | None = Field(description="Published version number")
     version: int = Field(description="Row version: name it when you change a draft")
     based_on: int | None
+    made_from: int | None = Field(default=None, description="The published schedule (its id) "
+                                  "this one was made from: for a draft, the latest published "
+                                  "when it was made; for a published one, the one it replaced")
+    superseded_by: int | None = Field(default=None, description="A draft only: the published "
+                                      "schedule (its id) published after it was made. A "
+                                      "superseded draft can be neither edited nor published "
+                                      "(409): re-plan it onto that one")
     created_at: datetime
     published_at: datetime | None
     placed: int
@@ -222,6 +229,29 @@ class MoveRequest(VersionBody):
 
 class CancelRequest(VersionBody):
     reason: str = "cancelled by the front desk"
+
+
+class LiveBody(_Body):
+    number: StrictInt = Field(description="The published version number you read (409 if "
+                              "another was published since)")
+
+
+class LiveMoveRequest(LiveBody):
+    start: AwareDatetime
+    room: str | None = None
+    staff: dict[str, str] | None = None
+
+
+class LiveCancelRequest(LiveBody):
+    reason: str = "cancelled by the front desk"
+
+
+class BookRequest(LiveBody):
+    patient: str = Field(min_length=1, max_length=64)
+    start: AwareDatetime
+    room: str | None = Field(default=None, description="Default: the first room that fits")
+    staff: dict[str, str] | None = Field(default=None, description="Default: the first staff "
+                                         "that fit, one per staff need of the protocol")
 
 
 class DiffPublic(BaseModel):

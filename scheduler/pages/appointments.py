@@ -17,6 +17,7 @@ from scheduler.pages.web import (
     PageSession,
     PageUser,
     PostedForm,
+    current_clinic,
     page,
     redirect,
 )
@@ -28,7 +29,17 @@ router = APIRouter(include_in_schema=False)
 
 def schedule_context(session: Session, schedule_id: int) -> dict[str, Any]:
     row = drafts.row(session, schedule_id)
-    return context(row, drafts.scenario_of(session, row), drafts.document(row))
+    return {**context(row, drafts.scenario_of(session, row), drafts.document(row)),
+            "live": drafts.latest_published(session, row.clinic_id),
+            "superseded": drafts.superseded(session, row)}
+
+
+def number_of(form: Any) -> int:
+    """The published version number the form was read at (a 409 when another came since)."""
+    raw = str(form.get("number", ""))
+    if not raw.isdigit():
+        raise InvalidInput([Issue("number", "is required (reload the page)")])
+    return int(raw)
 
 
 @router.get("/schedules/{schedule_id}/appointments/{ref}", response_class=HTMLResponse)
@@ -117,3 +128,45 @@ def place(request: Request, schedule_id: int, user: PageUser, session: PageSessi
         return page(request, "unplaced.html", {**ctx, "form": form, "verdict": None},
                     status_code=422, errors=paths_of(exc.issues, ""))
     return redirect(f"/board?schedule={row.id}&zoom=day&day={form['date']}")
+
+
+# ----------------------------------------------------------------------------- the live schedule
+def _live_context(request: Request, session: Session) -> dict[str, Any]:
+    live = drafts.latest_published(session, current_clinic(request, session).id)
+    if live is None:
+        raise NotFound("published schedule of clinic", str(current_clinic(request, session).id))
+    return schedule_context(session, live.id)
+
+
+@router.post("/live/appointments/{ref}/move", response_class=HTMLResponse, dependencies=[Csrf])
+def live_move(request: Request, ref: str, user: PageUser, session: PageSession,
+              form: FormFields) -> Response:
+    """Move an appointment of the live schedule: a new published version, feeds and all."""
+    ctx = _live_context(request, session)
+    try:
+        start, staff = slot(ctx["scenario"], form)
+        row = drafts.live_move(session, ctx["row"].clinic_id, ref, start,
+                               form.get("room") or None, staff or None, number_of(form), user)
+    except InvalidInput as exc:
+        return _appointment(request, ctx, ref, form, paths_of(exc.issues, ref), 422)
+    return redirect(f"/board?schedule={row.id}&zoom=day&day={form['date']}&live=1")
+
+
+@router.post("/live/appointments/{ref}/cancel", dependencies=[Csrf])
+def live_cancel(request: Request, ref: str, user: PageUser, session: PageSession,
+                form: PostedForm) -> Response:
+    """Cancel an appointment of the live schedule: a new published version."""
+    ctx = _live_context(request, session)
+    reason = str(form.get("reason") or "").strip() or "cancelled by the front desk"
+    row = drafts.live_cancel(session, ctx["row"].clinic_id, ref, reason, number_of(form), user)
+    return redirect(f"/board?schedule={row.id}&live=1")
+
+
+@router.post("/live/undo", dependencies=[Csrf])
+def live_undo(request: Request, user: PageUser, session: PageSession,
+              form: PostedForm) -> Response:
+    """Undo the last change of the live schedule: a new published version equal to the one
+    before it."""
+    clinic = current_clinic(request, session)
+    row = drafts.undo(session, clinic.id, number_of(form), user)
+    return redirect(f"/board?schedule={row.id}&live=1")

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
-from scheduler.errors import Issue
+from scheduler.errors import Conflict, Issue
 from scheduler.pages.forms import names, version_of
 from scheduler.pages.web import (
     Csrf,
@@ -64,7 +64,9 @@ def board_context(request: Request, session: Session, schedule: int | None = Non
     risk = simulation.board_risk(session, row) if row is not None and doc is not None and \
         doc.appointments else {}
     running = [j for j in jobs.jobs_of(session, clinic.id) if j.status in ("queued", "running")]
+    live = drafts.latest_published(session, clinic.id)
     return {
+        "live": live, "superseded": drafts.superseded(session, row) if row is not None else None,
         "clinic": clinic, "row": row, "schedule": doc, "scenario": scenario, "panels": panels,
         "days": days, "day": chosen, "view": "nurses" if view == "nurses" else "rooms",
         "zoom": "day" if zoom == "day" else "week", "names": names(scenario),
@@ -98,5 +100,10 @@ def solve(request: Request, user: PageUser, session: PageSession,
 @router.post("/schedules/{schedule_id}/publish", dependencies=[Csrf])
 def publish(request: Request, schedule_id: int, user: PageUser, session: PageSession,
             form: PostedForm) -> Response:
-    row = drafts.publish(session, schedule_id, version_of(form), user)
+    try:
+        row = drafts.publish(session, schedule_id, version_of(form), user)
+    except Conflict as exc:  # superseded meanwhile, or changed: the board says so, nothing stored
+        session.rollback()
+        context = board_context(request, session, schedule_id)
+        return page(request, "board.html", {**context, "refused": str(exc)}, status_code=409)
     return redirect(f"/board?schedule={row.id}&published=1")

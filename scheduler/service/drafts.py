@@ -4,6 +4,16 @@
 Every edit of a draft is the same sequence (:func:`_edit`): read the row and the scenario it
 was made from, run the use case (the independent checker judges it), store the result under
 the version the caller read (a 409 when someone wrote first), audit it, commit.
+
+One truth: the clinic's latest published version is what patients, feeds and the API see. A
+draft remembers the published version it was made from (``made_from_id``); once another is
+published it is superseded: it can be neither edited nor published (a 409 that says onto which
+version to re-plan it).
+
+Direct edits of the live schedule (:func:`live_move`, :func:`live_cancel`, :func:`live_book`,
+:func:`undo`): the same use cases judged by the same checker, each stored as the clinic's next
+published version made from the one the caller read (a 409 when someone published or changed it
+first), with the feeds regenerated and the audit entry in the same transaction.
 """
 
 from __future__ import annotations
@@ -28,8 +38,9 @@ from scheduler.usecases import (
     try_placement,
 )
 
-__all__ = ["Draft", "cancel", "changes", "diff", "document", "move", "pick", "place", "publish",
-           "published", "row", "rows", "scenario_of", "why_not"]
+__all__ = ["Draft", "cancel", "changes", "diff", "document", "latest_published", "live_book",
+           "live_cancel", "live_move", "move", "pick", "place", "publish", "published", "row",
+           "rows", "scenario_of", "superseded", "undo", "why_not"]
 
 
 def row(session: Session, schedule_id: int, clinic_id: int | None = None) -> ScheduleRow:
@@ -65,17 +76,31 @@ def changes(found: ScheduleRow) -> list[Change]:
     return [Change.model_validate(c) for c in found.changes or []]
 
 
+def latest_published(session: Session, clinic_id: int) -> ScheduleRow | None:
+    """The clinic's latest published version, or None when nothing is published."""
+    return repo.latest_published(session, clinic_id)
+
+
+def superseded(session: Session, found: ScheduleRow) -> ScheduleRow | None:
+    """The published version that superseded draft ``found`` (published after the draft was
+    made), or None: the draft is current (or ``found`` is published)."""
+    return repo.superseded_by(session, found)
+
+
 def pick(session: Session, clinic_id: int, wanted: int | None) -> ScheduleRow | None:
-    """The schedule asked for; else the newest draft not older than the last published
-    version; else the last published; else none."""
+    """The schedule asked for; else the newest draft made from the latest published version
+    (one a later publish superseded is never picked); else the latest published; else none."""
     if wanted is not None:
         return row(session, wanted, clinic_id)
     found = repo.schedules(session, clinic_id)
     if not found:
         return None
-    done = [r for r in found if r.status == "published"]
-    drafts = [r for r in found if r.status == "draft" and (not done or r.id > done[-1].id)]
-    return (drafts or done or found)[-1]
+    latest = repo.latest_published(session, clinic_id)
+    current = latest.id if latest is not None else None
+    drafts = [r for r in found if r.status == "draft" and r.made_from_id == current]
+    if drafts:
+        return drafts[-1]
+    return latest if latest is not None else found[-1]
 
 
 def diff(session: Session, schedule_id: int, other_id: int) -> ChangeList:
@@ -93,8 +118,11 @@ class Draft:
     def __init__(self, session: Session, schedule_id: int) -> None:
         self.row = row(session, schedule_id)
         if self.row.status != "draft":
-            raise Conflict(f"schedule {self.row.id} is published: solve or re-plan for a "
-                           "draft to edit")
+            raise Conflict(f"schedule {self.row.id} is published: edit the live schedule, or "
+                           "solve or re-plan for a draft to edit")
+        latest = superseded(session, self.row)
+        if latest is not None:
+            raise Conflict(repo.stale_message(self.row, latest))
         self.scenario = scenario_of(session, self.row)
         self.schedule = document(self.row)
 
@@ -166,3 +194,104 @@ def publish(session: Session, schedule_id: int, version: int, by: User,
     feeds.regenerate(session, published_row.clinic_id, now())
     session.commit()
     return published_row
+
+
+# ----------------------------------------------------------------------------- the live schedule
+def _live(session: Session, clinic_id: int, number: int, by: User, action: str,
+          change: Callable[[Scenario, Schedule], Schedule],
+          audited: Callable[[Schedule, Schedule], tuple[Any, Any]]) -> ScheduleRow:
+    """Read the clinic's latest published version (a Conflict unless it is number ``number``,
+    the one the caller read), ``change`` it (a use case the checker judges; InvalidInput with
+    its words), and store the result as the next published version made from it, with the
+    feeds regenerated and the audit entry, in one transaction."""
+    latest = published(session, clinic_id)
+    if latest.number != number:
+        raise Conflict(f"the published schedule is version {latest.number}, you read version "
+                       f"{number}; reload it and try again")
+    before = document(latest)
+    edited = change(scenario_of(session, latest), before)
+    old, new = audited(before, edited)
+    stored = repo.publish_edit(session, latest, number, edited, by, action, old, new)
+    feeds.regenerate(session, clinic_id, now())
+    session.commit()
+    return stored
+
+
+def live_cancel(session: Session, clinic_id: int, ref: str, reason: str, number: int,
+                by: User) -> ScheduleRow:
+    """Appointment ``ref`` cancelled on the live schedule (published version ``number``): a
+    new published version where its session is unplaced with ``reason``."""
+    return _live(session, clinic_id, number, by, "cancel appointment (live)",
+                 lambda scenario, s: cancel_appointment(scenario, s, ref, reason),
+                 lambda old, new: ({"appointment": _appointment(old, ref).model_dump(
+                     mode="json"), "reason": reason}, None))
+
+
+def live_move(session: Session, clinic_id: int, ref: str, start: datetime, room: str | None,
+              staff: dict[str, str] | None, number: int, by: User) -> ScheduleRow:
+    """Appointment ``ref`` of the live schedule moved to ``start`` (``room``, ``staff`` when
+    given), or the checker's words (InvalidInput) when that breaks a hard rule."""
+    return _live(session, clinic_id, number, by, "move appointment (live)",
+                 lambda scenario, s: move_appointment(scenario, s, ref, start, room, staff),
+                 lambda old, new: (_appointment(old, ref).model_dump(mode="json"),
+                                   _appointment(new, ref).model_dump(mode="json")))
+
+
+def _book(scenario: Scenario, schedule: Schedule, patient: str, start: datetime,
+          room: str | None, staff: dict[str, str] | None) -> Schedule:
+    """One more session of ``patient`` at ``start``: in ``room`` when given, else in the first
+    room (in the scenario's order) with the features the patient's protocol needs where the
+    checker accepts it; the staff likewise. InvalidInput with the checker's words (for the room
+    it objected to least) when nothing fits."""
+    if room:
+        return place_session(scenario, schedule, patient, start, room, staff)
+    spec = next((p for p in scenario.patients if p.id == patient), None)
+    protocol = next((p for p in scenario.protocols if spec and p.id == spec.protocol), None)
+    rooms = [r.id for r in scenario.rooms
+             if protocol is None or set(protocol.room_features) <= set(r.features)]
+    if not rooms:
+        raise InvalidInput([Issue("room", f"no room of this clinic has what {patient}'s "
+                                          "protocol needs")])
+    best: InvalidInput | None = None
+    for candidate in rooms:
+        try:
+            return place_session(scenario, schedule, patient, start, candidate, staff)
+        except InvalidInput as exc:
+            if best is None or len(exc.issues) < len(best.issues):
+                best = exc
+    assert best is not None
+    raise best
+
+
+def live_book(session: Session, clinic_id: int, patient: str, start: datetime,
+              room: str | None, staff: dict[str, str] | None, number: int,
+              by: User) -> ScheduleRow:
+    """One more session of ``patient`` on the live schedule (the room and staff picked when not
+    given), refused with the checker's words unless it fits."""
+    return _live(session, clinic_id, number, by, "book session (live)",
+                 lambda scenario, s: _book(scenario, s, patient, start, room, staff),
+                 lambda old, new: (None, _added(old, new).model_dump(mode="json")))
+
+
+def undo(session: Session, clinic_id: int, number: int, by: User) -> ScheduleRow:
+    """Undo the last change of the live schedule (published version ``number``): a new
+    published version equal to the one it replaced (its appointments, unplaced list and
+    figures, of the same scenario version), made from the one undone. Any published version
+    that replaced another can be undone: a direct edit, a publish (the draft's base comes back),
+    or an undo (which redoes the change it undid). The first published version replaced
+    nothing: a Conflict."""
+    latest = published(session, clinic_id)
+    if latest.number != number:
+        raise Conflict(f"the published schedule is version {latest.number}, you read version "
+                       f"{number}; reload it and try again")
+    if latest.made_from_id is None:
+        raise Conflict(f"published version {latest.number} replaced no earlier version: "
+                       "there is nothing to undo")
+    earlier = repo.schedule_row(session, latest.made_from_id)
+    stored = repo.publish_edit(session, latest, number, document(earlier), by, "undo",
+                               {"number": latest.number},
+                               {"restores": earlier.number, "schedule": earlier.id},
+                               earlier.scenario_version_id)
+    feeds.regenerate(session, clinic_id, now())
+    session.commit()
+    return stored

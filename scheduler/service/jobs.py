@@ -284,8 +284,15 @@ def _run_solve(factory: sessionmaker[Session], job_id: str, clinic_id: int,
         version = repo.scenario_version(session, clinic_id, params.scenario_version)
         scenario = repo.scenario_of(version)
         given = copy.deepcopy(version.data)
-        previous = (repo.to_schedule(repo.schedule_row(session, params.schedule_id))
-                    if kind == "replan" and params.schedule_id is not None else None)
+        base = (repo.schedule_row(session, params.schedule_id)
+                if kind == "replan" and params.schedule_id is not None else None)
+        previous = repo.to_schedule(base) if base is not None else None
+        # what the draft is made from, as it stands now: a publish while it runs supersedes it
+        if base is not None:
+            made_from = repo.made_from_for(session, base)
+        else:
+            latest = repo.latest_published(session, clinic_id)
+            made_from = latest.id if latest is not None else None
         begins = datetime.combine(scenario.horizon.start, dtime(0), scenario.tz)
         first_id = repo.highest_ref_before(session, clinic_id, begins) + 1
     changes: ChangeList | None = None
@@ -304,12 +311,12 @@ def _run_solve(factory: sessionmaker[Session], job_id: str, clinic_id: int,
         schedule, changes = replanned.schedule, replanned.changes
         edited = keep_courses(given, replanned.scenario)  # courses stay kept
     _finish(factory, job_id, clinic_id, user_id, schedule, changes, params.schedule_id
-            if previous is not None else None, edited)
+            if previous is not None else None, edited, made_from)
 
 
 def _finish(factory: sessionmaker[Session], job_id: str, clinic_id: int, user_id: int | None,
             schedule: Schedule, changes: ChangeList | None, based_on: int | None,
-            edited: dict[str, Any] | Scenario | None) -> None:
+            edited: dict[str, Any] | Scenario | None, made_from: int | None) -> None:
     with session_scope(factory) as session:
         found = repo.job(session, job_id)
         if found.status != "running":
@@ -319,5 +326,6 @@ def _finish(factory: sessionmaker[Session], job_id: str, clinic_id: int, user_id
         version = (repo.add_scenario_version(session, clinic, edited, user) if edited is not None
                    else repo.scenario_version(session, clinic_id,
                                               params_of(found).scenario_version))
-        row = repo.add_schedule(session, clinic_id, version, schedule, user, based_on, changes)
+        row = repo.add_schedule(session, clinic_id, version, schedule, user, based_on, changes,
+                               made_from)
         found.status, found.finished_at, found.result_schedule_id = "done", now(), row.id

@@ -34,7 +34,8 @@ class PatientView:
     patient: PatientSpec
     protocol: ProtocolSpec | None
     sessions: list[tuple[str, ScheduleRow, Appointment]]
-    """("published" or "draft", the schedule, the appointment), published first."""
+    """("published" or "draft", the schedule, the appointment), published first: the latest
+    published version, and the current draft (one made from it)."""
     link: FeedToken | None
     tz: ZoneInfo
     course: CourseStatus | None
@@ -50,9 +51,8 @@ def view(session: Session, clinic_id: int, patient_id: str) -> PatientView:
         raise NotFound("patient", patient_id)
     course = course_status(version.data, patient_id, scenario.horizon.start,
                            scenario.horizon.days)
-    rows = repo.schedules(session, clinic.id)
-    published = next((r for r in reversed(rows) if r.status == "published"), None)
-    draft = drafts.pick(session, clinic.id, None)
+    published = repo.latest_published(session, clinic.id)  # the highest number: the live one
+    draft = drafts.pick(session, clinic.id, None)  # never one a later publish superseded
     sessions = []
     for label, row in (("published", published), ("draft", draft)):
         if row is None or (label == "draft" and row.status != "draft"):

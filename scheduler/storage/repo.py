@@ -220,7 +220,7 @@ def delete_clinic(session: Session, clinic: Clinic) -> None:
     session.execute(update(FeedState).where(FeedState.clinic_id == clinic.id)
                     .values(schedule_id=None))
     session.execute(update(ScheduleRow).where(ScheduleRow.clinic_id == clinic.id)
-                    .values(based_on_id=None))
+                    .values(based_on_id=None, made_from_id=None))
     session.execute(delete(ScheduleRow).where(ScheduleRow.clinic_id == clinic.id))
     session.delete(clinic)
     session.flush()
@@ -323,18 +323,28 @@ def _meta(schedule: Schedule) -> dict[str, Any]:
     return data
 
 
+LATEST: Any = object()
+"""``add_schedule``'s default ``made_from``: the clinic's latest published version now."""
+
+
 def add_schedule(session: Session, clinic_id: int, version: ScenarioVersion, schedule: Schedule,
                  by: User | None = None, based_on: int | None = None,
-                 changes: ChangeList | None = None) -> ScheduleRow:
-    """Store a new draft."""
+                 changes: ChangeList | None = None, made_from: int | None = LATEST
+                 ) -> ScheduleRow:
+    """Store a new draft, made from published version ``made_from`` (a schedule id; None:
+    nothing was published; default: the clinic's latest published version now)."""
+    if made_from is LATEST:
+        latest = latest_published(session, clinic_id)
+        made_from = latest.id if latest is not None else None
     row = ScheduleRow(clinic_id=clinic_id, scenario_version_id=version.id, status="draft",
                       meta=_meta(schedule), appointments=_rows(schedule), based_on_id=based_on,
                       changes=changes_json(changes) if changes is not None else None,
-                      created_by=by.id if by else None)
+                      created_by=by.id if by else None, made_from_id=made_from)
     session.add(row)
     session.flush()
     audit(session, by, "create", "schedule", row.id, None,
-          {"appointments": len(schedule.appointments), "based_on": based_on})
+          {"appointments": len(schedule.appointments), "based_on": based_on,
+           "made_from": made_from})
     return row
 
 
@@ -361,14 +371,42 @@ def schedules(session: Session, clinic_id: int) -> list[ScheduleRow]:
                                 .order_by(ScheduleRow.id)))
 
 
-def published(session: Session, clinic_id: int) -> ScheduleRow:
-    """The clinic's latest published version."""
-    found = session.scalar(select(ScheduleRow).where(
+def latest_published(session: Session, clinic_id: int) -> ScheduleRow | None:
+    """The clinic's latest published version, or None."""
+    found: ScheduleRow | None = session.scalar(select(ScheduleRow).where(
         ScheduleRow.clinic_id == clinic_id, ScheduleRow.status == "published")
         .order_by(ScheduleRow.number.desc()).limit(1))
+    return found
+
+
+def published(session: Session, clinic_id: int) -> ScheduleRow:
+    """The clinic's latest published version."""
+    found = latest_published(session, clinic_id)
     if found is None:
         raise NotFound("published schedule of clinic", str(clinic_id))
     return found
+
+
+def made_from_for(session: Session, base: ScheduleRow) -> int | None:
+    """The published version a schedule made from ``base`` (a re-plan of it) is made from:
+    ``base`` itself when it is published, else what ``base`` was made from."""
+    return base.id if base.status == "published" else base.made_from_id
+
+
+def superseded_by(session: Session, row: ScheduleRow) -> ScheduleRow | None:
+    """The clinic's latest published version when draft ``row`` was not made from it (a later
+    publish or direct edit superseded the draft), else None (a published row: None)."""
+    if row.status != "draft":
+        return None
+    latest = latest_published(session, row.clinic_id)
+    if latest is None or latest.id == row.made_from_id:
+        return None
+    return latest
+
+
+def stale_message(draft: ScheduleRow, latest: ScheduleRow) -> str:
+    return (f"published #{latest.id} (version {latest.number}) came after this draft "
+            f"(#{draft.id}) was made: re-plan it onto #{latest.id}")
 
 
 def to_schedule(row: ScheduleRow) -> Schedule:
@@ -411,18 +449,59 @@ def replace_schedule(session: Session, row: ScheduleRow, schedule: Schedule,
     audit(session, by, action, "schedule", row.id, before, after)
 
 
-def publish(session: Session, row: ScheduleRow, expected_version: int,
-            by: User | None = None) -> ScheduleRow:
-    """Make a draft the clinic's next published version, in the caller's one transaction: if
-    anything fails before the commit, the last published version stays as it was."""
-    if row.status != "draft":
-        raise Conflict(f"schedule {row.id} is published already (version {row.number})")
-    claim_draft(session, row, expected_version)
+def _numbered(session: Session, row: ScheduleRow) -> None:
+    """Flush ``row`` as the clinic's next published number: a concurrent publish or direct
+    edit that took the number first (the unique (clinic, number) index) is a Conflict."""
     latest = session.scalar(select(func.max(ScheduleRow.number))
                             .where(ScheduleRow.clinic_id == row.clinic_id)) or 0
     row.status, row.number, row.published_at = "published", latest + 1, now()
-    session.flush()
-    audit(session, by, "publish", "schedule", row.id, None, {"number": row.number})
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"another version of clinic {row.clinic_id}'s schedule was published "
+                       "meanwhile; reload it and try again") from exc
+
+
+def publish(session: Session, row: ScheduleRow, expected_version: int,
+            by: User | None = None) -> ScheduleRow:
+    """Make a draft the clinic's next published version, in the caller's one transaction: if
+    anything fails before the commit, the last published version stays as it was. A draft not
+    made from the latest published version (it was superseded) is a Conflict: publishing it
+    would silently undo what was published after it was made."""
+    if row.status != "draft":
+        raise Conflict(f"schedule {row.id} is published already (version {row.number})")
+    claim_draft(session, row, expected_version)
+    latest = superseded_by(session, row)
+    if latest is not None:
+        raise Conflict(stale_message(row, latest))
+    _numbered(session, row)
+    audit(session, by, "publish", "schedule", row.id, None,
+          {"number": row.number, "made_from": row.made_from_id})
+    return row
+
+
+def publish_edit(session: Session, latest: ScheduleRow, expected_number: int,
+                 schedule: Schedule, by: User | None, action: str,
+                 before: dict[str, Any] | None, after: dict[str, Any] | None,
+                 scenario_version_id: int | None = None) -> ScheduleRow:
+    """``schedule``, an edit of published version ``latest`` (read as number
+    ``expected_number``), as the clinic's next published version made from it, in the
+    caller's transaction. A Conflict when ``latest`` is no longer the latest or its number is
+    not the one the caller read (someone published or changed it first)."""
+    if latest.number != expected_number:
+        raise Conflict(f"the published schedule is version {latest.number}, you read version "
+                       f"{expected_number}; reload it and try again")
+    row = ScheduleRow(clinic_id=latest.clinic_id,
+                      scenario_version_id=scenario_version_id or latest.scenario_version_id,
+                      meta=_meta(schedule), appointments=_rows(schedule), made_from_id=latest.id,
+                      based_on_id=latest.id, created_by=by.id if by else None)
+    session.add(row)
+    _numbered(session, row)
+    if row.number != expected_number + 1:
+        raise Conflict(f"the published schedule changed meanwhile (you read version "
+                       f"{expected_number}); reload it and try again")
+    audit(session, by, action, "schedule", row.id, before,
+          {**(after or {}), "number": row.number, "made_from": latest.id})
     return row
 
 

@@ -171,6 +171,12 @@ class ScheduleRow(Base):
     changes: Mapped[list[Any] | None]
     """A re-plan's change list against ``based_on``."""
     based_on_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id"))
+    made_from_id: Mapped[int | None] = mapped_column(ForeignKey("schedules.id"))
+    """The published version this one was made from (migration 0007): for a draft, the
+    clinic's latest published version when its solve or re-plan began (a re-plan's base, or
+    its base's); for a published version, the one it replaced. None: nothing was published
+    then. A draft whose ``made_from`` is no longer the latest published is superseded: it can
+    be neither edited nor published (``repo.superseded``)."""
     created_at: Mapped[datetime] = mapped_column(default=now)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     published_at: Mapped[datetime | None]

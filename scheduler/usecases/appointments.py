@@ -126,6 +126,10 @@ def try_placement(scenario: Scenario, schedule: Schedule, patient: str, start: d
     assert spec is not None
     protocol = next(p for p in scenario.protocols if p.id == spec.protocol)
     keys = [n.key or n.role for n in protocol.staff]
+    if staff is not None and set(staff) != set(keys):
+        raise InvalidInput([Issue("staff", f"{patient}'s protocol {protocol.id} needs staff "
+                                           f"for {', '.join(keys) or 'nothing'}; given "
+                                           f"{', '.join(sorted(staff)) or 'none'}")])
     if staff is not None:
         choices: list[dict[str, str]] = [dict(staff)]
     else:

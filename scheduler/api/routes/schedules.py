@@ -21,19 +21,22 @@ from scheduler.storage.tables import ScheduleRow
 router = APIRouter(tags=["schedules"], responses=R422)  # ids in the path
 
 
-def summary(row: ScheduleRow) -> ScheduleSummary:
+def summary(row: ScheduleRow, superseded_by: int | None = None) -> ScheduleSummary:
     kpis = row.meta.get("kpis") or {}
     return ScheduleSummary(id=row.id, clinic_id=row.clinic_id,
                            status=row.status,
                            number=row.number, version=row.row_version, based_on=row.based_on_id,
+                           made_from=row.made_from_id, superseded_by=superseded_by,
                            created_at=row.created_at, published_at=row.published_at,
                            placed=len(row.appointments), wanted=int(kpis.get("wanted", 0)))
 
 
-def full(row: ScheduleRow, response: Response | None = None) -> SchedulePublic:
+def full(row: ScheduleRow, response: Response | None = None,
+         superseded_by: int | None = None) -> SchedulePublic:
     if response is not None:
         response.headers["ETag"] = f'"{row.row_version}"'
-    return SchedulePublic(**summary(row).model_dump(), schedule=drafts.document(row),
+    return SchedulePublic(**summary(row, superseded_by).model_dump(),
+                          schedule=drafts.document(row),
                           changes=drafts.changes(row) if row.changes else None)
 
 
@@ -41,13 +44,13 @@ RENDERED = 64
 """Schedules kept rendered (a published one never changes; a draft's key is its version)."""
 
 
-def rendered(request: Request, row: ScheduleRow) -> Response:
-    """``full(row)`` as JSON bytes, rendered once per (schedule, version)."""
-    cache: OrderedDict[tuple[int, int], bytes] = request.app.state.rendered
-    key = (row.id, row.row_version)
+def rendered(request: Request, row: ScheduleRow, superseded_by: int | None = None) -> Response:
+    """``full(row)`` as JSON bytes, rendered once per (schedule, version, superseded by)."""
+    cache: OrderedDict[tuple[int, int, int | None], bytes] = request.app.state.rendered
+    key = (row.id, row.row_version, superseded_by)
     body = cache.get(key)
     if body is None:
-        body = full(row).model_dump_json().encode()
+        body = full(row, None, superseded_by).model_dump_json().encode()
         cache[key] = body
         while len(cache) > RENDERED:
             cache.popitem(last=False)
@@ -62,7 +65,10 @@ def rendered(request: Request, row: ScheduleRow) -> Response:
                                                 "(any staff role)")
 def list_schedules(clinic_id: RowId, user: AnyStaff, session: SessionDep
                    ) -> list[ScheduleSummary]:
-    return [summary(r) for r in drafts.rows(session, clinic_id)]
+    found = drafts.rows(session, clinic_id)
+    latest = drafts.latest_published(session, clinic_id)
+    return [summary(r, latest.id if latest is not None and r.status == "draft"
+                    and r.made_from_id != latest.id else None) for r in found]
 
 
 @router.get("/clinics/{clinic_id}/schedules/published", response_model=SchedulePublic,
@@ -79,7 +85,9 @@ def get_published(clinic_id: RowId, user: AnyStaff, session: SessionDep,
                     "(any staff role)")
 def get_schedule(schedule_id: RowId, user: AnyStaff, session: SessionDep,
                  request: Request) -> Response:
-    return rendered(request, drafts.row(session, schedule_id))
+    found = drafts.row(session, schedule_id)
+    later = drafts.superseded(session, found)
+    return rendered(request, found, later.id if later is not None else None)
 
 
 @router.get("/schedules/{schedule_id}/unplaced", response_model=UnplacedPublic,

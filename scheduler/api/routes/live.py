@@ -1,0 +1,66 @@
+"""The live schedule (the clinic's latest published version), edited directly: book a session,
+move or cancel an appointment, undo the last change. Each is judged by the independent checker
+(422 with its words) and stored as the next published version with its feeds, made from the
+version the caller read (409 when another was published first)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from scheduler.api.deps import Desk, RowId, SessionDep
+from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
+from scheduler.api.schemas import (
+    BookRequest,
+    LiveBody,
+    LiveCancelRequest,
+    LiveMoveRequest,
+    SchedulePublic,
+)
+from scheduler.service import drafts
+
+from .schedules import full
+
+router = APIRouter(prefix="/clinics/{clinic_id}", tags=["live schedule"], responses=R422)
+
+WRITES = R400 | SIGNED_IN | R404 | R409 | R422
+
+
+@router.post("/appointments", response_model=SchedulePublic, responses=WRITES,
+             summary="Book one more session of a patient on the published schedule (the room "
+                     "and staff picked when not given); a new published version "
+                     "(front desk and up)")
+def book(clinic_id: RowId, body: BookRequest, user: Desk, session: SessionDep,
+         response: Response) -> SchedulePublic:
+    row = drafts.live_book(session, clinic_id, body.patient, body.start, body.room, body.staff,
+                           body.number, user)
+    return full(row, response)
+
+
+@router.post("/appointments/{appointment_id}/move", response_model=SchedulePublic,
+             responses=WRITES,
+             summary="Move an appointment of the published schedule; a move that breaks a hard "
+                     "rule is refused with the checker's words (front desk and up)")
+def move(clinic_id: RowId, appointment_id: str, body: LiveMoveRequest, user: Desk,
+         session: SessionDep, response: Response) -> SchedulePublic:
+    row = drafts.live_move(session, clinic_id, appointment_id, body.start, body.room,
+                           body.staff, body.number, user)
+    return full(row, response)
+
+
+@router.post("/appointments/{appointment_id}/cancel", response_model=SchedulePublic,
+             responses=WRITES,
+             summary="Cancel an appointment of the published schedule; its session is listed "
+                     "as unplaced (front desk and up)")
+def cancel(clinic_id: RowId, appointment_id: str, body: LiveCancelRequest, user: Desk,
+           session: SessionDep, response: Response) -> SchedulePublic:
+    row = drafts.live_cancel(session, clinic_id, appointment_id, body.reason, body.number,
+                             user)
+    return full(row, response)
+
+
+@router.post("/undo", response_model=SchedulePublic, responses=WRITES,
+             summary="Undo the last change of the published schedule: a new published version "
+                     "equal to the one it replaced (front desk and up)")
+def undo(clinic_id: RowId, body: LiveBody, user: Desk, session: SessionDep,
+         response: Response) -> SchedulePublic:
+    return full(drafts.undo(session, clinic_id, body.number, user), response)
