@@ -17,6 +17,7 @@ import pytest
 from scheduler.check import check
 from scheduler.documents import Schedule
 from scheduler.service.board import day_panels
+from scheduler.service.reports import count_week
 from scheduler.storage import repo
 from scheduler.storage.db import session_scope
 from scheduler.validate import validate_scenario
@@ -24,6 +25,7 @@ from tests.conftest import scenario_dict
 from tests.test_feeds_http import feeds_service
 from tests.test_pages_desk import sign_in
 from tests.test_service import Service, small_clinic
+from tests.test_video_and_steps import fixture
 
 NY = ZoneInfo("America/New_York")
 FRIDAY = date(2026, 12, 11)
@@ -153,3 +155,27 @@ def test_nurses_view_shows_no_prescriber_as_zero_of_zero_page(named: Service) ->
     assert "(0/0)" not in nurses
     assert labels[0] == "Prescriber" and labels[1].startswith("Dana Fischer (")
     assert not any("Grace Lin" in label for label in labels)
+
+
+def test_utilization_counts_kap_follow_ups_as_wanted_integration_sessions() -> None:
+    """The KAP row said wanted 5, placed 9: follow-ups were counted as placed dosings and never
+    as wanted, and ``kap-integration`` had no row."""
+    scenario = validate_scenario(fixture())
+    at = datetime(2026, 12, 7, 9, 0, tzinfo=NY)
+
+    def appt(aid: str, patient: str, protocol: str, days: int) -> dict[str, Any]:
+        t = at + timedelta(days=days)
+        return {"id": aid, "patient": patient, "protocol": protocol, "room": None,
+                "staff": {}, "start": t.isoformat(), "end": t.isoformat(), "phases": []}
+
+    doc = Schedule.from_json({"appointments": [
+        appt("A1", "P2", "kap", 0), appt("A2", "P2", "kap-integration", 2),
+        appt("A3", "P3", "kap", 1)], "unplaced": [
+        {"patient": "P3", "sessions": 1,
+         "reason": "kap-integration follow-up: no open clinic day 1-3 days after Tue"}]})
+    table: dict[str, dict[str, Any]] = {}
+    count_week(table, scenario, doc)
+    rows = {k: (v["wanted"], v["placed"], v["unplaced"]) for k, v in table.items()}
+    assert rows == {"kap": (2, 2, 0), "kap-integration": (2, 1, 1)}
+    assert table["kap-integration"]["reasons"] == {
+        "kap-integration follow-up: no open clinic day 1-3 days after Tue": 1}
