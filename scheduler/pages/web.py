@@ -281,7 +281,8 @@ async def security_headers(request: Request,
     response = await call_next(request)
     kind = response.headers.get("content-type", "")
     if kind.startswith("text/html") and wants_page(request):
-        response.headers["Content-Security-Policy"] = CSP
+        # a route may send a stricter policy of its own (the what-if report: no script at all)
+        response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers.setdefault("Cache-Control", "no-store")

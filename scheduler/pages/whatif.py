@@ -146,15 +146,27 @@ def whatif_chart(request: Request, job_id: JOB_ID, name: str, user: ManagerUser,
 @router.get("/whatif/{job_id}/{name}")
 def whatif_file(request: Request, job_id: JOB_ID, name: str, user: ManagerUser,
                 session: PageSession) -> FileResponse:
-    """The report's own files to keep: ``comparison.csv`` and the self-contained
-    ``report.html`` (a download: it carries its own inline style)."""
+    """The report's own files to keep: ``comparison.csv`` (a download) and the
+    self-contained ``report.html``, opened in the browser (inline, under a policy of its own:
+    its inline style and its ``data:`` charts, no script, nothing fetched)."""
     types = {"comparison.csv": "text/csv; charset=utf-8",
              "report.html": "text/html; charset=utf-8"}
     job = whatif.whatif_job(session, job_id)
     path = whatif.report_dir(settings_of(request).data_dir, job.id) / name
     if name not in types or not path.is_file():
         raise NotFound("file in this run", name)
+    if name == "report.html":
+        return FileResponse(path, media_type=types[name],
+                            filename=f"whatif-{job.id[:8]}-{name}",
+                            content_disposition_type="inline",
+                            headers={"Content-Security-Policy": REPORT_CSP})
     return FileResponse(path, media_type=types[name], filename=f"whatif-{job.id[:8]}-{name}",
                         content_disposition_type="attachment")
+
+
+REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+              "form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+"""The self-contained report's policy: it carries its own ``<style>`` and ``data:`` images,
+and runs no script (the pages' policy, :data:`scheduler.pages.web.CSP`, would unstyle it)."""
 
 
