@@ -21,9 +21,10 @@ from scheduler.service.reports import count_week
 from scheduler.storage import repo
 from scheduler.storage.db import session_scope
 from scheduler.validate import validate_scenario
+from scheduler.worker import run_job
 from tests.conftest import scenario_dict
 from tests.test_feeds_http import feeds_service
-from tests.test_pages_desk import sign_in
+from tests.test_pages_desk import csrf, sign_in
 from tests.test_service import Service, small_clinic
 from tests.test_video_and_steps import fixture
 
@@ -179,3 +180,86 @@ def test_utilization_counts_kap_follow_ups_as_wanted_integration_sessions() -> N
     assert rows == {"kap": (2, 2, 0), "kap-integration": (2, 1, 1)}
     assert table["kap-integration"]["reasons"] == {
         "kap-integration follow-up: no open clinic day 1-3 days after Tue": 1}
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_replan_form_accepts_a_name_not_only_an_id(named: Service) -> None:
+    """The re-plan form refused "Dana Fischer" and wanted "N4": people, rooms and patients are
+    picked by name (selects whose options say "Name · ID"), and a name typed is read too."""
+    drafted = named.call("GET", "/clinics/1/schedules").json()[-1]
+    form = named.client.get(f"/schedules/{drafted['id']}/replan")
+    assert '<option value="N1" >Dana Fischer · N1</option>' in form.text
+    assert '<option value="R2" >Garden bay · R2</option>' in form.text
+    assert re.search(r'<option value="P01" >Ana Ruiz · P01', form.text)
+    answer = named.client.post(f"/schedules/{drafted['id']}/replan", data={
+        "csrf": csrf(form.text),
+        "type": "staff_absent", "staff": "Dana Fischer", "date": "2026-12-08"},
+        follow_redirects=False)
+    assert answer.status_code == 303, _text(answer.text)
+    job = answer.headers["location"].removeprefix("/jobs/")
+    with session_scope(named.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+        assert repo.job(session, job).params["events"] == [
+            {"type": "staff_absent", "staff": "N1", "date": "2026-12-08"}]
+
+
+def test_chairs_view_day_sheet_and_appointment_show_names_not_codes(named: Service) -> None:
+    """The chairs view, the printed day sheet and the appointment page said N4, R1, SUITE:
+    names, with the id small beside where it helps."""
+    day = named.client.get("/board?zoom=day&day=2026-12-07").text
+    sheet = day.split('<table class="day-sheet">', 1)[1].split("</table>", 1)[0]
+    cells = re.findall(r"<td>([^<]*)</td>", sheet)
+    assert "Dana Fischer" in cells and ("Quiet suite" in cells or "Garden bay" in cells)
+    assert not {"N1", "R1", "R2", "D1"} & set(cells)
+    labels = re.findall(r'<text class="appt-label[^"]*"[^>]*>([^<]+)</text>', day)
+    assert labels and all(" · N1" not in x for x in labels)
+    assert any(x.endswith(" · Dana") for x in labels)
+    link = re.search(r'href="(/schedules/\d+/appointments/[^"]+)"', day)
+    assert link is not None
+    page = _text(named.client.get(link.group(1)).text)
+    assert re.search(r"Patient (Ana Ruiz|Ben Okafor|Chen Wei) P0\d", page)
+    assert re.search(r"Room (Quiet suite R1|Garden bay R2)", page)
+    assert "nurse: Dana Fischer N1" in page
+
+
+def test_changes_table_shows_names_not_codes(named: Service) -> None:
+    """A re-plan's changes table said "R1 · N1": rooms and staff by name."""
+    drafted = named.call("GET", "/clinics/1/schedules").json()[-1]
+    first = named.call("GET", f"/schedules/{drafted['id']}").json()["schedule"][
+        "appointments"][0]
+    form = named.client.get(f"/schedules/{drafted['id']}/replan")
+    answer = named.client.post(f"/schedules/{drafted['id']}/replan", data={
+        "csrf": csrf(form.text),
+        "type": "cancel", "appointment": first["id"]}, follow_redirects=False)
+    assert answer.status_code == 303, _text(answer.text)
+    job = answer.headers["location"].removeprefix("/jobs/")
+    with session_scope(named.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+        assert repo.claim_job(session, job)
+    run_job(named.url, job)
+    newest = named.call("GET", "/clinics/1/schedules").json()[-1]
+    assert newest["id"] != drafted["id"]
+    table = named.client.get(f"/schedules/{newest['id']}/changes").text
+    rows = table.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert "Dana Fischer" in rows and ("Quiet suite" in rows or "Garden bay" in rows)
+    assert not re.search(r"· (R1|R2|N1) ", _text(rows))
+
+
+def test_times_on_pages_are_the_clinics_local_time_not_utc(named: Service) -> None:
+    """The schedules list and the feed-link notice were in UTC while the clinic runs on New
+    York time."""
+    board = named.client.get("/board").text
+    schedules = board.split('<ul class="schedules">', 1)[1].split("</ul>", 1)[0]
+    with session_scope(named.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+        made = repo.schedules(session, 1)[-1].created_at
+    assert f"{made.astimezone(NY):%a %d %b %H:%M}" in schedules and "UTC" not in schedules
+    token = csrf(board)
+    named.client.post("/patients/P01/feed", data={"csrf": token, "action": "issue"})
+    notice = _text(named.client.get("/patients/P01").text)
+    with session_scope(named.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+        link = repo.live_feed_token(session, 1, "patient", "P01")
+        assert link is not None
+        issued = link.created_at
+    assert f"in force since {issued.astimezone(NY):%a %d %b %Y %H:%M}." in notice
+    assert "UTC" not in notice

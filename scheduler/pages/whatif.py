@@ -112,10 +112,11 @@ def whatif_result(request: Request, job_id: JOB_ID, user: ManagerUser,
     if job.status in ("queued", "running"):
         return RedirectResponse(f"/jobs/{job.id}", status_code=status.HTTP_303_SEE_OTHER)
     out, doc = whatif.report(settings_of(request).data_dir, job)
+    tz = clinics.scenario(session, job.clinic_id)[1].tz  # times on the clinic's wall clock
     if doc is None:
         why = (f"This run {job.status}" + (f": {job.error}" if job.error else ".")
                if job.status != "done" else "This run's report is no longer on the server.")
-        return page(request, "whatif_result.html", {"job": job, "doc": None, "why": why},
+        return page(request, "whatif_result.html", {"job": job, "doc": None, "why": why, "tz": tz},
                     status_code=200 if job.status != "done" else 404)
     compared = [v for v in doc["variants"] if "sweep_cell" not in v]
     charts = {p.stem for p in (out / "charts").glob("*.png")}
@@ -126,7 +127,7 @@ def whatif_result(request: Request, job_id: JOB_ID, user: ManagerUser,
              "nurses": heat_rows(v["usage"]["nurses"], hours)} for v in compared]
     protocols = sorted({p for v in compared for p in v.get("by_protocol", {})})
     return page(request, "whatif_result.html", {
-        "job": job, "doc": doc, "compared": compared, "charts": charts, "busy": busy,
+        "job": job, "doc": doc, "tz": tz, "compared": compared, "charts": charts, "busy": busy,
         "hours": hours, "protocols": protocols, "resources": whatif.RESOURCES,
         "combined": whatif.COMBINED, "base": whatif.BASE, "headroom_text": headroom_text,
         "weekdays": whatif.WEEKDAY_NAMES})

@@ -49,6 +49,8 @@ class Block:
     label_x: int = 0
     """Where the label starts: on the first light (monitoring) phase when there is one."""
     label_on_dark: bool = False
+    nurse_short: str = ""
+    """The nurse as the block's label says her: her first name ("Dana"), else her id."""
 
 
 @dataclass
@@ -118,16 +120,28 @@ def _mode_of(scenario: Scenario, protocol: str) -> tuple[str, dict[str, str]]:
     return "", {}
 
 
+def short_name(name: str | None, fallback: str) -> str:
+    """``Dana Fischer`` -> ``Dana``; ``Dr. Grace Lin`` -> ``Dr. Lin``; no name: the id."""
+    if not name or not name.split():
+        return fallback
+    parts = name.split()
+    if parts[0].endswith(".") and len(parts) > 1:  # a title goes with the surname
+        return f"{parts[0]} {parts[-1]}"
+    return parts[0]
+
+
 def _block(a: Appointment, opens: datetime, scenario: Scenario, names: dict[str, str | None],
            turnover: dict[str, int], fixed: set[str]) -> Block:
     key, modes = _mode_of(scenario, a.protocol)
+    nurse = a.staff.get(key, next(iter(a.staff.values()), ""))
+    staff_name = next((s.name for s in scenario.staff if s.id == nurse), None)
     phases = [Span(_minutes(opens, p.start), _minutes(p.start, p.end),
                    modes.get(p.name, "other")) for p in a.phases]
     x, w = _minutes(opens, a.start), _minutes(a.start, a.end)
     gap = turnover.get(a.protocol, 0)
     light = next((p for p in phases if p.kind == "monitor" and p.w >= 20), None)
     return Block(id=a.id, patient=a.patient, initials=initials(names.get(a.patient), a.patient),
-                 protocol=a.protocol, nurse=a.staff.get(key, next(iter(a.staff.values()), "")),
+                 protocol=a.protocol, nurse=nurse, nurse_short=short_name(staff_name, nurse),
                  start=a.start, end=a.end, x=x, w=w, phases=phases,
                  turnover=Span(x + w, gap, "turnover") if gap else None, fixed=a.id in fixed,
                  label_x=(light.x if light else x) + 3,

@@ -51,6 +51,7 @@ class PatientView:
     link: FeedToken | None
     tz: ZoneInfo
     course: CourseStatus | None
+    scenario: Scenario
 
 
 def view(session: Session, clinic_id: int, patient_id: str) -> PatientView:
@@ -78,4 +79,4 @@ def view(session: Session, clinic_id: int, patient_id: str) -> PatientView:
                 sessions.append((label, row, a))
     protocol = next((p for p in scenario.protocols if p.id == spec.protocol), None)
     link = repo.live_feed_token(session, clinic.id, "patient", patient_id)
-    return PatientView(clinic, spec, protocol, sessions, link, scenario.tz, course)
+    return PatientView(clinic, spec, protocol, sessions, link, scenario.tz, course, scenario)
