@@ -162,6 +162,12 @@ class _Checker:
             return []
         return self.minus(self.spans(m.shifts, day), m.absences, day)
 
+    def on_site_cover(self, role: str, day: date) -> list[Span]:
+        """When someone of ``role`` is on site on ``day``: everyone's shifts joined (a
+        hand-over between two people counts)."""
+        return _joined(span for m in self.s.staff if m.role == role
+                       for span in self.shifts(m, day))
+
     def label(self, t: datetime) -> str:
         return t.astimezone(self.tz).strftime("%a %d %b %H:%M")
 
@@ -328,8 +334,7 @@ class _Checker:
         day = self.day_of(a.start)
         phase_at = {name: (s, e) for name, s, e in a.phases}
         for rule in p.on_site:
-            covered = _joined(span for m in self.s.staff if m.role == rule.role
-                              for span in self.shifts(m, day))
+            covered = self.on_site_cover(rule.role, day)
             for phase in rule.phases:
                 if phase not in phase_at:
                     continue
@@ -514,6 +519,13 @@ def _local_fixed(scenario: Scenario, f: FixedSpec) -> datetime:
 def check(scenario: Scenario, schedule: Any) -> list[Violation]:
     """Every hard-rule violation of ``schedule`` (a parsed schedule.json) against ``scenario``."""
     return _Checker(scenario, read_schedule(schedule)).run()
+
+
+def on_site_cover(scenario: Scenario, role: str, day: date) -> list[tuple[datetime, datetime]]:
+    """The stretches of ``day`` (UTC instants) in which rule 5 counts someone of ``role`` on
+    site: the board draws its prescriber band from exactly this, so the band and ``check``
+    never disagree."""
+    return _Checker(scenario, []).on_site_cover(role, day)
 
 
 def booked_from_fixed(scenario: Scenario, f: FixedSpec) -> Booked:

@@ -138,7 +138,20 @@ def test_the_patient_page_shows_the_course(courses: Service) -> None:
     assert "Esketamine" in text and "esk-trd" in text
     assert "Stage induction: session 3 of 8 next" in text
     assert "Sessions done 2, the last on Thu 03 Dec 2026" in text
-    assert "Next due Sun 06 Dec 2026" in text
+    assert "Next due Mon 07 Dec 2026" in text  # Thu + 3 days is a Sunday: the clinic's next day
     assert "Dose 84 mg" in text
     plain = courses.client.get("/patients/P03")
     assert "maintenance" in plain.text and "Sessions done" in plain.text
+
+
+def test_next_due_falls_on_an_open_day_not_a_closed_one(courses: Service) -> None:
+    """A course's "next due" fell on a closed day (P02's ideal gap from Thursday lands on a
+    Sunday); with Monday 7 December closed too, it is Tuesday."""
+    factory = courses.client.app.state.sessions  # type: ignore[attr-defined]
+    data = course_clinic()
+    data["clinic"]["closed_dates"] = ["2026-12-07"]
+    with session_scope(factory) as session:
+        repo.add_scenario_version(session, repo.clinic(session, 1), data)
+    sign_in(courses.client, "front_desk")
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", courses.client.get("/patients/P02").text))
+    assert "Next due Tue 08 Dec 2026" in text

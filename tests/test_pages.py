@@ -208,9 +208,9 @@ def test_the_front_desk_week_end_to_end(browser: Any, site: Site) -> None:
     lane_box = lane.locator("rect.lane-bg").bounding_box()
     room = lane.get_attribute("data-room")
     assert lane_box is not None
-    taken = sorted(lane.locator("rect.outline").evaluate_all("rs => rs.map(r => "
-                   "[r.x.baseVal.value, r.x.baseVal.value + r.width.baseVal.value])"))
-    free, edge = None, 150.0  # the first stretch of 12 px or more between blocks
+    taken = sorted(lane.locator("rect.outline, rect.closed").evaluate_all(
+        "rs => rs.map(r => [r.x.baseVal.value, r.x.baseVal.value + r.width.baseVal.value])"))
+    free, edge = None, 150.0  # the first open stretch of 12 px or more between blocks
     for a, b in [*taken, (150.0 + 600 * 1.15, 0.0)]:
         if a - edge >= 12:
             free = (edge + a) / 2
@@ -236,21 +236,20 @@ def test_the_front_desk_week_end_to_end(browser: Any, site: Site) -> None:
     page.goto("/board")
     page.get_by_role("link", name="Re-plan after an event…").click()
     page.get_by_label("What happened").select_option("staff_absent")
-    page.get_by_label("Staff member (for an absence)").fill("N4")
+    page.get_by_label("Staff member (for an absence)").select_option(label="Dana Fischer · N4")
     page.get_by_label("Date").fill("2026-12-09")
     page.get_by_role("button", name="Re-plan").click()
     page.wait_for_url(re.compile(r"/schedules/\d+/changes"), timeout=120_000)
     rows = page.locator("table.changes tbody tr")
     assert rows.count() > 0
-    assert "N4" in page.locator("table.changes").inner_text()
+    assert "Dana Fischer" in page.locator("table.changes").inner_text()  # names, not N4
     page.get_by_role("button", name="Publish these changes").click()
     page.wait_for_url(re.compile(r"published=1"))
     assert "published" in page.locator("p.status").inner_text()
 
     # a booked patient's page: a feed link with its QR code; the link gives their calendar
     page.locator("a.appt").first.click()
-    booked = page.locator("dl.facts dd").nth(1).inner_text()
-    page.get_by_role("link", name=booked).click()
+    page.locator("dl.facts dd").nth(1).get_by_role("link").click()  # the patient, by name
     assert page.locator("table tbody tr").count() >= 1  # the published session, listed
     page.get_by_role("button", name="Make a calendar link").click()
     url = page.locator("#feed-url").input_value()
@@ -312,6 +311,62 @@ def test_keyboard_and_tablet_width(browser: Any, site: Site) -> None:
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
     _shot(page, "board-tablet")
+    context.close()
+    assert site.csp_errors == []
+
+
+LAST_TICK_INSIDE = """() => Array.from(document.querySelectorAll('.day')).map(day => {
+  const ticks = day.querySelectorAll('text.tick'), last = ticks[ticks.length - 1];
+  const r = last.getBoundingClientRect();
+  const box = day.querySelector('.scroll').getBoundingClientRect();
+  return [last.textContent, r.left >= box.left && r.right <= box.right + 0.5];
+})"""
+SIDEWAYS = """s => Array.from(document.querySelectorAll(s))
+  .map(b => [b.scrollWidth, b.clientWidth])"""
+
+
+def test_at_820px_days_fit_their_cards_and_the_whatif_table_shows_every_column(
+        browser: Any, site: Site) -> None:
+    """At 820 px each day scrolled sideways inside its card, everything after ~16:45 cut with
+    no cue, and the what-if table hid its last columns: now a day fits its card (the closing
+    "18:00" inside it) and the table wraps; narrower than a day can shrink, the card scrolls
+    and says so."""
+    context = _context(browser, site, width=820, height=1180)
+    page = context.new_page()
+    _watch_csp(page, site)
+    sign_in(page, "front_desk")
+    for path, shot in (("/board", "board-820"), ("/board?zoom=day&day=2026-12-08", "day-820"),
+                       ("/board?view=nurses", "nurses-820")):
+        page.goto(path)
+        cards = page.evaluate(SIDEWAYS, ".day .scroll")
+        assert cards and all(wide <= shown + 1 for wide, shown in cards), (path, cards)
+        assert all(label == "18:00" and inside
+                   for label, inside in page.evaluate(LAST_TICK_INSIDE)), path
+        assert page.locator(".scroll-cue").first.is_hidden()
+        _shot(page, shot)
+    page.set_viewport_size({"width": 480, "height": 900})  # a phone: the day cannot shrink enough
+    page.goto("/board")
+    assert page.locator(".day .scroll.overflows").count() > 0
+    assert page.locator(".day .scroll-cue").first.is_visible()
+    _shot(page, "board-480")
+    context.close()
+
+    context = _context(browser, site, width=820, height=1180)
+    page = context.new_page()
+    _watch_csp(page, site)
+    sign_in(page, "manager")
+    for path in [*_whatif_pages(site)[:1], "/utilization", "/whatif"]:
+        page.goto(path)
+        tables = page.evaluate(SIDEWAYS, "table.compare, table.unmet, table.runs")
+        hidden = [(i, wide, shown) for i, (wide, shown) in enumerate(
+            page.evaluate(SIDEWAYS, ".table-wrap")) if wide > shown + 1]
+        compare = page.evaluate(SIDEWAYS, ".table-wrap:has(table.compare)")
+        assert all(wide <= shown + 1 for wide, shown in compare), (path, compare, tables)
+        for i, _, _ in hidden:  # a heat map wider than the screen says it scrolls
+            assert page.locator(".table-wrap").nth(i).evaluate(
+                "b => b.classList.contains('overflows')"), (path, i)
+        _shot(page, "manager-820-" + ("whatif-result" if path.count("/") > 1
+                                      else path.strip("/")))
     context.close()
     assert site.csp_errors == []
 

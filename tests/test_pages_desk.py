@@ -247,3 +247,14 @@ def test_a_solve_queued_from_the_board_can_be_cancelled_once(desk: Service) -> N
     again = desk.client.post(f"{job}/cancel", data={"csrf": token})
     assert again.status_code == 409
     assert "cancelled already" in again.text
+
+
+def test_favicon_is_served_not_a_404_on_every_page(desk: Service) -> None:
+    signed_out = TestClient(desk.client.app)
+    icon = signed_out.get("/favicon.ico")
+    assert icon.status_code == 200
+    assert icon.headers["content-type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    board = desk.client.get("/board")
+    assert '<link rel="icon" href="/favicon.ico"' in board.text
+    assert "img-src 'self'" in board.headers["content-security-policy"]  # same origin: allowed

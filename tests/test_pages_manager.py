@@ -314,3 +314,27 @@ def test_a_whatif_runs_beside_the_desks_solves_never_instead(site: Site) -> None
     runner._tick()
     assert states() == "rrrq"  # the next what-if; the second solve still waits its turn
     engine.dispose()
+
+
+def test_report_html_opens_in_the_browser_instead_of_downloading(site: Site) -> None:
+    """``report.html`` came as an attachment (and the pages' policy would have unstyled it):
+    it opens inline, under a policy that allows its own style and charts and no script."""
+    from scheduler.pages.whatif import REPORT_CSP
+
+    job_id = "ab" * 16
+    with session_scope(site.sessions()) as session:
+        repo.add_job(session, job_id, 1, "whatif", {}).status = "done"
+    folder = site.data_dir / "whatif" / job_id
+    folder.mkdir(parents=True)
+    (folder / "report.html").write_text("<!doctype html><style>p{color:red}</style><p>What if")
+    (folder / "comparison.csv").write_text("variant,edits,status\n")
+    site.sign_in("manager")
+    report = site.client.get(f"/whatif/{job_id}/report.html")
+    assert report.status_code == 200 and "<p>What if" in report.text
+    assert report.headers["content-type"] == "text/html; charset=utf-8"
+    assert report.headers["content-disposition"].startswith("inline")
+    assert report.headers["content-security-policy"] == REPORT_CSP
+    assert "script-src" not in REPORT_CSP and "'unsafe-inline'" in REPORT_CSP
+    csv = site.client.get(f"/whatif/{job_id}/comparison.csv")
+    assert csv.headers["content-disposition"].startswith("attachment")
+    assert site.client.get("/whatif").headers["content-security-policy"] != REPORT_CSP

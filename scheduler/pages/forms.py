@@ -5,6 +5,7 @@ paths as the form's own."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
@@ -14,7 +15,7 @@ from scheduler.model import Scenario
 from scheduler.pages.web import templates
 from scheduler.storage.tables import ScheduleRow
 
-__all__ = ["local_start", "names", "paths_of", "slot", "version_of"]
+__all__ = ["Names", "local_start", "names", "paths_of", "slot", "version_of"]
 
 EVENT_TYPES = {
     "cancel": ("A booked appointment is cancelled", ("appointment",)),
@@ -25,17 +26,83 @@ EVENT_TYPES = {
 """The events the re-plan form offers field by field (any other kind: the YAML box)."""
 
 
-def room_options(scenario: Scenario) -> list[tuple[str, str]]:
-    return [(r.id, f"{r.id} · {r.name}" if r.name else r.id) for r in scenario.rooms]
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Names by id, for pages: people, rooms and protocols are shown by name (the id small
+    beside where it helps); an id without a name shows as itself."""
+
+    patients: dict[str, str] = field(default_factory=dict)
+    staff_: dict[str, str] = field(default_factory=dict)
+    rooms: dict[str, str] = field(default_factory=dict)
+    protocols: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, scenario: Scenario) -> Names:
+        return cls({p.id: p.name or p.id for p in scenario.patients},
+                   {s.id: s.name or s.id for s in scenario.staff},
+                   {r.id: r.name or r.id for r in scenario.rooms},
+                   {p.id: p.name or p.id for p in scenario.protocols})
+
+    def patient(self, pid: str) -> str:
+        return self.patients.get(pid, pid)
+
+    def staff(self, sid: str) -> str:
+        return self.staff_.get(sid, sid)
+
+    def room(self, rid: str | None) -> str:
+        """A room's name; a video session has none."""
+        return "Video call" if rid is None else self.rooms.get(rid, rid)
+
+    def protocol(self, pid: str) -> str:
+        return self.protocols.get(pid, pid)
 
 
-def staff_options(scenario: Scenario, key: str, protocol: str) -> list[tuple[str, str]]:
-    """Who may fill staff entry ``key`` of ``protocol`` (role and qualification)."""
+def _label(name: str | None, key: str) -> str:
+    """An option's text: the name first, the id beside it (just the id without a name)."""
+    return f"{name} · {key}" if name and name != key else key
+
+
+def room_options(scenario: Scenario, blank: str = "") -> list[tuple[str, str]]:
+    return ([("", blank)] if blank else []) + [(r.id, _label(r.name, r.id))
+                                               for r in scenario.rooms]
+
+
+def staff_options(scenario: Scenario, key: str = "", protocol: str = "",
+                  blank: str = "") -> list[tuple[str, str]]:
+    """Who may fill staff entry ``key`` of ``protocol`` (role and qualification); everyone
+    without a protocol."""
     spec = next((p for p in scenario.protocols if p.id == protocol), None)
     need = next((n for n in spec.staff if (n.key or n.role) == key), None) if spec else None
-    return [(s.id, f"{s.id} · {s.name}" if s.name else s.id) for s in scenario.staff
-            if need is None or (s.role == need.role and (
-                need.qualification is None or need.qualification in s.qualifications))]
+    return ([("", blank)] if blank else []) + [
+        (s.id, _label(s.name, s.id)) for s in scenario.staff
+        if need is None or (s.role == need.role and (
+            need.qualification is None or need.qualification in s.qualifications))]
+
+
+def appointment_options(scenario: Scenario, schedule: Schedule) -> list[tuple[str, str]]:
+    """The schedule's appointments by time, each with its patient's name."""
+    who = Names.of(scenario)
+    return [("", "(pick an appointment)")] + [
+        (a.id, f"{a.start.astimezone(scenario.tz):%a %d %b %H:%M} · {who.patient(a.patient)}"
+               f" · {a.id}") for a in sorted(schedule.appointments, key=lambda a: a.start)]
+
+
+def resolve(scenario: Scenario, kind: str, text: str) -> str:
+    """What the desk typed or picked, as an id: the id itself, a name (any case), or an
+    option's "Name · ID" text; anything else unchanged (the use case names it)."""
+    text = text.strip()
+    items = {"staff": [(s.id, s.name) for s in scenario.staff],
+             "room": [(r.id, r.name) for r in scenario.rooms],
+             "patient": [(p.id, p.name) for p in scenario.patients]}.get(kind, [])
+    if "·" in text:  # "Dana Fischer · N4": the id after the last dot
+        tail = text.rsplit("·", 1)[1].strip()
+        if any(tail == i for i, _ in items):
+            return tail
+    if any(text == i for i, _ in items):
+        return text
+    folded = " ".join(text.split()).casefold()
+    found = [i for i, n in items if n and " ".join(n.split()).casefold() == folded]
+    return found[0] if len(found) == 1 else text
 
 
 def patient_options(scenario: Scenario, schedule: Schedule) -> list[tuple[str, str]]:
@@ -53,7 +120,8 @@ def event_options() -> list[tuple[str, str]]:
 
 
 templates.env.globals.update(room_options=room_options, staff_options=staff_options,
-                             patient_options=patient_options, event_options=event_options)
+                             patient_options=patient_options, event_options=event_options,
+                             appointment_options=appointment_options)
 
 
 def names(scenario: Scenario) -> dict[str, str]:
@@ -108,4 +176,4 @@ def paths_of(issues: list[Issue], ref: str) -> list[Issue]:
 def context(row: ScheduleRow, scenario: Scenario, schedule: Schedule) -> dict[str, Any]:
     """What every page of one schedule shows."""
     return {"row": row, "scenario": scenario, "schedule": schedule, "names": names(scenario),
-            "tz": scenario.tz}
+            "who": Names.of(scenario), "tz": scenario.tz}

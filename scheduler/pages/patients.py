@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput, Issue
+from scheduler.pages.forms import Names
 from scheduler.pages.web import (
     Csrf,
     FormFields,
@@ -37,7 +38,7 @@ def _patient(request: Request, session: Session, patient_id: str) -> dict[str, A
     view = patients.view(session, current_clinic(request, session).id, patient_id)
     return {"clinic": view.clinic, "p": view.patient, "protocol": view.protocol,
             "sessions": view.sessions, "link": view.link, "tz": view.tz, "fresh": None,
-            "course": view.course}
+            "course": view.course, "who": Names.of(view.scenario)}
 
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from scheduler.errors import InvalidInput, Issue
+from scheduler.model import Scenario
 from scheduler.pages.appointments import schedule_context
-from scheduler.pages.forms import EVENT_TYPES
+from scheduler.pages.forms import EVENT_TYPES, resolve
 from scheduler.pages.web import (
     Csrf,
     FormFields,
@@ -35,15 +36,16 @@ def replan_page(request: Request, schedule_id: int, user: PageUser,
                                          "types": EVENT_TYPES})
 
 
-def _events(form: dict[str, str]) -> list[Any]:
-    """The form's one event and the YAML box's events, as the events file would say them."""
+def _events(form: dict[str, str], scenario: Scenario) -> list[Any]:
+    """The form's one event and the YAML box's events, as the events file would say them;
+    a person, room or patient chosen (or typed) by name becomes its id."""
     events: list[Any] = []
     kind = form.get("type", "")
     if kind in EVENT_TYPES:
         event: dict[str, Any] = {"type": kind}
         for name in EVENT_TYPES[kind][1]:
             if form.get(name, "").strip():
-                event[name] = form[name].strip()
+                event[name] = resolve(scenario, name, form[name])
         events.append(event)
     text = form.get("yaml", "").strip()
     if text:
@@ -80,13 +82,14 @@ def _event_paths(issues: list[Issue], form: dict[str, str]) -> list[Issue]:
 def replan(request: Request, schedule_id: int, user: PageUser, session: PageSession,
            form: FormFields) -> Response:
     settings = settings_of(request)
+    ctx = schedule_context(session, schedule_id)
+    params = JobParams(workers=settings.workers, time_limit=settings.time_limit,
+                       seed=settings.seed)
     try:
-        job = jobs.queue_replan(session, schedule_id, _events(form), now(), JobParams(
-            workers=settings.workers, time_limit=settings.time_limit, seed=settings.seed), user,
-            cap=settings.max_queued_per_user)
+        job = jobs.queue_replan(session, schedule_id, _events(form, ctx["scenario"]), now(),
+                                params, user, cap=settings.max_queued_per_user)
     except InvalidInput as exc:
-        return page(request, "replan.html", {**schedule_context(session, schedule_id), "form": form,
-                                             "types": EVENT_TYPES},
+        return page(request, "replan.html", {**ctx, "form": form, "types": EVENT_TYPES},
                     status_code=422, errors=_event_paths(exc.issues, form))
     return redirect(f"/jobs/{job.id}")
 

@@ -14,11 +14,12 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -70,8 +71,15 @@ templates.env.globals["role_names"] = {"front_desk": "front desk", "manager": "m
                                        "admin": "admin"}
 
 
-def _local(value: datetime, fmt: str = "%a %d %b %H:%M") -> str:
-    return value.strftime(fmt)
+def _local(value: datetime, fmt: str = "%a %d %b %H:%M", tz: tzinfo | str | None = None
+           ) -> str:
+    """``{{ t|local('%d %b %H:%M', tz) }}``: an instant on the clinic's wall clock (``tz``, its
+    zone or the zone's name; the page's ``tz``); UTC without one. A stored time without an
+    offset is UTC (the tables store UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    zone = ZoneInfo(tz) if isinstance(tz, str) else (tz or UTC)
+    return value.astimezone(zone).strftime(fmt)
 
 
 templates.env.filters["local"] = _local
@@ -281,7 +289,8 @@ async def security_headers(request: Request,
     response = await call_next(request)
     kind = response.headers.get("content-type", "")
     if kind.startswith("text/html") and wants_page(request):
-        response.headers["Content-Security-Policy"] = CSP
+        # a route may send a stricter policy of its own (the what-if report: no script at all)
+        response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers.setdefault("Cache-Control", "no-store")

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from scheduler.errors import Conflict, Issue
-from scheduler.pages.forms import names, version_of
+from scheduler.pages.forms import Names, names, version_of
 from scheduler.pages.web import (
     Csrf,
     PageSession,
@@ -70,6 +70,7 @@ def board_context(request: Request, session: Session, schedule: int | None = Non
         "clinic": clinic, "row": row, "schedule": doc, "scenario": scenario, "panels": panels,
         "days": days, "day": chosen, "view": "nurses" if view == "nurses" else "rooms",
         "zoom": "day" if zoom == "day" else "week", "names": names(scenario),
+        "who": Names.of(scenario),
         "tz": scenario.tz, "rows": drafts.rows(session, clinic.id), "running": running,
         "scale": 1.25 if zoom == "day" else 1.15, "initials": initials, "form": {},
         "risk": risk, "fragile": {i for r in risk.values() for i in r.fragile}}

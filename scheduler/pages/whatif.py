@@ -112,10 +112,11 @@ def whatif_result(request: Request, job_id: JOB_ID, user: ManagerUser,
     if job.status in ("queued", "running"):
         return RedirectResponse(f"/jobs/{job.id}", status_code=status.HTTP_303_SEE_OTHER)
     out, doc = whatif.report(settings_of(request).data_dir, job)
+    tz = clinics.scenario(session, job.clinic_id)[1].tz  # times on the clinic's wall clock
     if doc is None:
         why = (f"This run {job.status}" + (f": {job.error}" if job.error else ".")
                if job.status != "done" else "This run's report is no longer on the server.")
-        return page(request, "whatif_result.html", {"job": job, "doc": None, "why": why},
+        return page(request, "whatif_result.html", {"job": job, "doc": None, "why": why, "tz": tz},
                     status_code=200 if job.status != "done" else 404)
     compared = [v for v in doc["variants"] if "sweep_cell" not in v]
     charts = {p.stem for p in (out / "charts").glob("*.png")}
@@ -126,7 +127,7 @@ def whatif_result(request: Request, job_id: JOB_ID, user: ManagerUser,
              "nurses": heat_rows(v["usage"]["nurses"], hours)} for v in compared]
     protocols = sorted({p for v in compared for p in v.get("by_protocol", {})})
     return page(request, "whatif_result.html", {
-        "job": job, "doc": doc, "compared": compared, "charts": charts, "busy": busy,
+        "job": job, "doc": doc, "tz": tz, "compared": compared, "charts": charts, "busy": busy,
         "hours": hours, "protocols": protocols, "resources": whatif.RESOURCES,
         "combined": whatif.COMBINED, "base": whatif.BASE, "headroom_text": headroom_text,
         "weekdays": whatif.WEEKDAY_NAMES})
@@ -146,15 +147,27 @@ def whatif_chart(request: Request, job_id: JOB_ID, name: str, user: ManagerUser,
 @router.get("/whatif/{job_id}/{name}")
 def whatif_file(request: Request, job_id: JOB_ID, name: str, user: ManagerUser,
                 session: PageSession) -> FileResponse:
-    """The report's own files to keep: ``comparison.csv`` and the self-contained
-    ``report.html`` (a download: it carries its own inline style)."""
+    """The report's own files to keep: ``comparison.csv`` (a download) and the
+    self-contained ``report.html``, opened in the browser (inline, under a policy of its own:
+    its inline style and its ``data:`` charts, no script, nothing fetched)."""
     types = {"comparison.csv": "text/csv; charset=utf-8",
              "report.html": "text/html; charset=utf-8"}
     job = whatif.whatif_job(session, job_id)
     path = whatif.report_dir(settings_of(request).data_dir, job.id) / name
     if name not in types or not path.is_file():
         raise NotFound("file in this run", name)
+    if name == "report.html":
+        return FileResponse(path, media_type=types[name],
+                            filename=f"whatif-{job.id[:8]}-{name}",
+                            content_disposition_type="inline",
+                            headers={"Content-Security-Policy": REPORT_CSP})
     return FileResponse(path, media_type=types[name], filename=f"whatif-{job.id[:8]}-{name}",
                         content_disposition_type="attachment")
+
+
+REPORT_CSP = ("default-src 'none'; style-src 'unsafe-inline'; img-src data:; "
+              "form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+"""The self-contained report's policy: it carries its own ``<style>`` and ``data:`` images,
+and runs no script (the pages' policy, :data:`scheduler.pages.web.CSP`, would unstyle it)."""
 
 

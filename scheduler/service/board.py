@@ -13,9 +13,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from scheduler.check import on_site_cover
 from scheduler.compile import SlotClock, subtract
 from scheduler.documents import Appointment, Schedule
-from scheduler.model import WEEKDAYS, Scenario, StaffSpec
+from scheduler.model import WEEKDAYS, RoomSpec, Scenario, StaffSpec
 from solver import union
 
 __all__ = ["Block", "DayPanel", "Lane", "NurseRow", "Span", "day_panels", "initials",
@@ -48,6 +49,8 @@ class Block:
     label_x: int = 0
     """Where the label starts: on the first light (monitoring) phase when there is one."""
     label_on_dark: bool = False
+    nurse_short: str = ""
+    """The nurse as the block's label says her: her first name ("Dana"), else her id."""
 
 
 @dataclass
@@ -55,6 +58,8 @@ class Lane:
     label: str
     room: str
     blocks: list[Block] = field(default_factory=list)
+    closed: list[Span] = field(default_factory=list)
+    """Stretches of the day the room is closed (its own hours, a closure): shaded, not free."""
 
 
 @dataclass
@@ -115,23 +120,49 @@ def _mode_of(scenario: Scenario, protocol: str) -> tuple[str, dict[str, str]]:
     return "", {}
 
 
+def short_name(name: str | None, fallback: str) -> str:
+    """``Dana Fischer`` -> ``Dana``; ``Dr. Grace Lin`` -> ``Dr. Lin``; no name: the id."""
+    if not name or not name.split():
+        return fallback
+    parts = name.split()
+    if parts[0].endswith(".") and len(parts) > 1:  # a title goes with the surname
+        return f"{parts[0]} {parts[-1]}"
+    return parts[0]
+
+
 def _block(a: Appointment, opens: datetime, scenario: Scenario, names: dict[str, str | None],
            turnover: dict[str, int], fixed: set[str]) -> Block:
     key, modes = _mode_of(scenario, a.protocol)
+    nurse = a.staff.get(key, next(iter(a.staff.values()), ""))
+    staff_name = next((s.name for s in scenario.staff if s.id == nurse), None)
     phases = [Span(_minutes(opens, p.start), _minutes(p.start, p.end),
                    modes.get(p.name, "other")) for p in a.phases]
     x, w = _minutes(opens, a.start), _minutes(a.start, a.end)
     gap = turnover.get(a.protocol, 0)
     light = next((p for p in phases if p.kind == "monitor" and p.w >= 20), None)
     return Block(id=a.id, patient=a.patient, initials=initials(names.get(a.patient), a.patient),
-                 protocol=a.protocol, nurse=a.staff.get(key, next(iter(a.staff.values()), "")),
+                 protocol=a.protocol, nurse=nurse, nurse_short=short_name(staff_name, nurse),
                  start=a.start, end=a.end, x=x, w=w, phases=phases,
                  turnover=Span(x + w, gap, "turnover") if gap else None, fixed=a.id in fixed,
                  label_x=(light.x if light else x) + 3,
                  label_on_dark=light is None and any(p.kind == "hands_on" for p in phases))
 
 
-def _lanes(scenario: Scenario, blocks: list[tuple[Appointment, Block]]) -> list[Lane]:
+def _closed(clock: SlotClock, room: RoomSpec, day: date, opens: datetime, minutes: int
+            ) -> list[Span]:
+    """The parts of the clinic's day the room is closed: outside its own hours, or closed
+    for the day or part of it (``closures``; a re-plan's ``room_closed``)."""
+    o = clock.minute(opens)
+    hours = room.hours if room.hours is not None else clock.scenario.clinic.hours
+    open_ = subtract(clock.spans(hours, day),
+                     clock.outages([c for c in room.closures if c.date == day]))
+    return _clip(_spans(tuple((a - o, b - o) for a, b in subtract(((o, o + minutes),),
+                                                                    list(open_))),
+                        "closed"), minutes)
+
+
+def _lanes(scenario: Scenario, blocks: list[tuple[Appointment, Block]],
+           closed: dict[str, list[Span]] | None = None) -> list[Lane]:
     lanes: list[Lane] = []
     by_room: dict[str, list[Block]] = defaultdict(list)
     video: list[Block] = []
@@ -142,7 +173,8 @@ def _lanes(scenario: Scenario, blocks: list[tuple[Appointment, Block]]) -> list[
             by_room[a.room].append(b)
     for room in scenario.rooms:
         chairs = [Lane(f"{room.name or room.id}" + (f" · {i + 1}" if room.chairs > 1 else ""),
-                       room.id) for i in range(room.chairs)]
+                       room.id, closed=(closed or {}).get(room.id, []))
+                  for i in range(room.chairs)]
         free = [float("-inf")] * room.chairs
         for b in sorted(by_room.pop(room.id, []), key=lambda b: b.x):
             end = b.x + b.w + (b.turnover.w if b.turnover else 0)
@@ -188,7 +220,7 @@ def _shifts(clock: SlotClock, staff: StaffSpec, day: date, opens: datetime) -> l
     if day in staff.time_off:
         return []
     o = clock.minute(opens)
-    return [Span(a - o, b - o, "shift")
+    return [Span(a - o, b - a, "shift")
             for a, b in subtract(clock.spans(staff.shifts, day), clock.outages(staff.absences))]
 
 
@@ -232,14 +264,16 @@ def day_panels(scenario: Scenario, schedule: Schedule, days: list[date],
                 ticks.append((_minutes(opens, t), f"{t.astimezone(tz):%H:%M}"))
             t = (t + timedelta(hours=1)).astimezone(tz)
         nurses = []
-        prescribers: list[Span] = []
+        o = clock.minute(opens)
+        # the prescriber band: rule 5's own reading of who is on site (check.on_site_cover)
+        prescribers = _clip([Span(clock.minute(a) - o, clock.minute(b) - clock.minute(a),
+                                  "shift") for a, b in on_site_cover(scenario, "prescriber", day)],
+                            minutes)
         for staff in scenario.staff:
             shifts = _clip(_shifts(clock, staff, day, opens), minutes)
-            if staff.role == "prescriber":
-                prescribers.extend(shifts)
             mine = [(a, b) for a, b in blocks if staff.id in a.staff.values()]
-            if not shifts and not mine:
-                continue
+            if not mine and (not shifts or staff.max_patients == 0):
+                continue  # a prescriber on call only is the band above, not a row of "0/0"
             events: list[tuple[int, int]] = []
             for a, b in mine:
                 key = next(k for k, v in a.staff.items() if v == staff.id)
@@ -256,10 +290,12 @@ def day_panels(scenario: Scenario, schedule: Schedule, days: list[date],
         needs = union((ph.x, ph.x + ph.w) for a, b in blocks
                       for p, ph in zip(a.phases, b.phases, strict=True)
                       if p.name in on_site.get(a.protocol, {}).get("prescriber", set()))
-        covered = list(union((s.x, s.x + s.w) for s in prescribers))
+        covered = [(s.x, s.x + s.w) for s in prescribers]
         now_x = (_minutes(opens, now) if now is not None and opens <= now <= closes else None)
         panels.append(DayPanel(day, f"{day:%A %d %B}", opens, minutes, ticks,
-                               _lanes(scenario, blocks), nurses, prescribers,
+                               _lanes(scenario, blocks, {
+                                   r.id: _closed(clock, r, day, opens, minutes)
+                                   for r in scenario.rooms}), nurses, prescribers,
                                _spans(needs, "need"),
                                _spans(subtract(needs, covered), "uncovered"), now_x,
                                len(todays)))

@@ -3,20 +3,33 @@ their course, their sessions (published and in the current draft) and their feed
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
 from scheduler.documents import Appointment
 from scheduler.errors import NotFound
-from scheduler.model import PatientSpec, ProtocolSpec, Scenario
+from scheduler.model import WEEKDAYS, PatientSpec, ProtocolSpec, Scenario
 from scheduler.service import drafts
 from scheduler.storage import repo
 from scheduler.storage.tables import Clinic, FeedToken, ScheduleRow
 from scheduler.usecases.roll import CourseStatus, course_status
 
-__all__ = ["PatientView", "find", "view"]
+__all__ = ["PatientView", "find", "next_open_day", "view"]
+
+
+def next_open_day(scenario: Scenario, day: date) -> date:
+    """``day`` if the clinic opens on it, else the next day it does (``day`` itself for a
+    clinic that never opens): a session is due when the patient can come."""
+    hours, closed = scenario.clinic.hours, set(scenario.clinic.closed_dates)
+    for offset in range(366):
+        d = day + timedelta(days=offset)
+        if hours.get(WEEKDAYS[d.weekday()]) and d not in closed:
+            return d
+    return day
 
 
 def find(session: Session, clinic_id: int, text: str) -> tuple[Scenario, list[PatientSpec]]:
@@ -39,6 +52,7 @@ class PatientView:
     link: FeedToken | None
     tz: ZoneInfo
     course: CourseStatus | None
+    scenario: Scenario
 
 
 def view(session: Session, clinic_id: int, patient_id: str) -> PatientView:
@@ -51,6 +65,9 @@ def view(session: Session, clinic_id: int, patient_id: str) -> PatientView:
         raise NotFound("patient", patient_id)
     course = course_status(version.data, patient_id, scenario.horizon.start,
                            scenario.horizon.days)
+    if course is not None and course.next_due is not None:  # the ideal day may be a Sunday
+        course = dataclasses.replace(course, next_due=next_open_day(scenario,
+                                                                    course.next_due))
     published = repo.latest_published(session, clinic.id)  # the highest number: the live one
     draft = drafts.pick(session, clinic.id, None)  # never one a later publish superseded
     sessions = []
@@ -62,4 +79,4 @@ def view(session: Session, clinic_id: int, patient_id: str) -> PatientView:
                 sessions.append((label, row, a))
     protocol = next((p for p in scenario.protocols if p.id == spec.protocol), None)
     link = repo.live_feed_token(session, clinic.id, "patient", patient_id)
-    return PatientView(clinic, spec, protocol, sessions, link, scenario.tz, course)
+    return PatientView(clinic, spec, protocol, sessions, link, scenario.tz, course, scenario)

@@ -8,13 +8,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from scheduler.documents import Schedule
 from scheduler.model import Scenario
 from scheduler.storage import repo
 from scheduler.storage.tables import ScheduleRow
 from scheduler.usecases.whatif.figures import LOADS, WEEKDAY_NAMES, Grid, Load, week_load
 
-__all__ = ["LOADS", "WEEKDAY_NAMES", "Grid", "Load", "Utilization", "Week", "published_weeks",
-           "unmet_by_protocol", "utilization"]
+__all__ = ["LOADS", "WEEKDAY_NAMES", "Grid", "Load", "Utilization", "Week", "count_week",
+           "published_weeks", "unmet_by_protocol", "utilization"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,21 +49,36 @@ def unmet_by_protocol(weeks: list[tuple[Week, ScheduleRow, Scenario]]
     """Per protocol: sessions wanted, placed and not placed over the weeks, and why not."""
     table: dict[str, dict[str, Any]] = {}
     for _, row, scenario in weeks:
-        doc = repo.to_schedule(row)
-        names = {p.id: p.name for p in scenario.protocols}
-        protocol_of = {p.id: p.protocol for p in scenario.patients}
-        for p in scenario.patients:
-            entry = table.setdefault(p.protocol, {"protocol": p.protocol, "name": names.get(
-                p.protocol, p.protocol), "wanted": 0, "placed": 0, "unplaced": 0,
-                "reasons": {}})
-            entry["wanted"] += p.sessions
-        for a in doc.appointments:
-            table[protocol_of.get(a.patient, a.protocol)]["placed"] += 1
-        for u in doc.unplaced:
-            entry = table[protocol_of[u.patient]]
-            entry["unplaced"] += u.sessions
-            entry["reasons"][u.reason] = entry["reasons"].get(u.reason, 0) + u.sessions
+        count_week(table, scenario, repo.to_schedule(row))
     return sorted(table.values(), key=lambda e: (-e["unplaced"], e["protocol"]))
+
+
+def count_week(table: dict[str, dict[str, Any]], scenario: Scenario, doc: Schedule) -> None:
+    """Adds one week to ``table``. Each session counts under its own protocol: a follow-up
+    (KAP integration) under the follow-up's, a dose step's under the step's, so a row's
+    wanted is its placed plus its not placed (follow-ups were counted as placed KAP dosings,
+    never as wanted: "wanted 5, placed 9", and no integration row)."""
+    names = {p.id: p.name for p in scenario.protocols}
+    patients = {p.id: p for p in scenario.patients}
+
+    def entry(protocol: str) -> dict[str, Any]:
+        return table.setdefault(protocol, {"protocol": protocol, "name": names.get(
+            protocol, protocol), "wanted": 0, "placed": 0, "unplaced": 0, "reasons": {}})
+
+    for a in doc.appointments:
+        e = entry(a.protocol)
+        e["placed"] += 1
+        e["wanted"] += 1
+    for u in doc.unplaced:
+        p = patients.get(u.patient)
+        protocol = p.protocol if p is not None else "?"
+        if p is not None and p.follow_up is not None and \
+                u.reason.startswith(f"{p.follow_up.protocol} follow-up"):
+            protocol = p.follow_up.protocol
+        e = entry(protocol)
+        e["unplaced"] += u.sessions
+        e["wanted"] += u.sessions
+        e["reasons"][u.reason] = e["reasons"].get(u.reason, 0) + u.sessions
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,13 @@ function watchJob(section) {
 
 // The board: drag a block to another time or chair lane; the move form is sent and the
 // independent checker judges it (a refusal comes back with its reasons).
+// The drawing may be shown smaller than its own size (a narrow screen): screen pixels per
+// drawing unit.
+function shown(svg) {
+  const box = svg.viewBox.baseVal;
+  return box && box.width ? svg.getBoundingClientRect().width / box.width : 1;
+}
+
 function dragMoves(svg) {
   const scale = parseFloat(svg.dataset.scale), lw = parseFloat(svg.dataset.lw);
   const rowH = parseFloat(svg.dataset.row), top = parseFloat(svg.dataset.top);
@@ -57,7 +64,8 @@ function dragMoves(svg) {
       if (!start) { return; }
       const dx = e.clientX - start.x, dy = e.clientY - start.y;
       if (Math.abs(dx) + Math.abs(dy) > 6) { moved = true; }
-      if (moved) { block.classList.add("dragging"); block.setAttribute("transform", `translate(${dx} ${dy})`); }
+      const k = shown(svg);
+      if (moved) { block.classList.add("dragging"); block.setAttribute("transform", `translate(${dx / k} ${dy / k})`); }
     });
     block.addEventListener("pointerup", (e) => {
       if (!start) { return; }
@@ -65,9 +73,9 @@ function dragMoves(svg) {
       start = null;
       if (!moved) { return; }
       e.preventDefault();
-      const rect = svg.getBoundingClientRect();
-      const lane = Math.floor((e.clientY - rect.top - top) / rowH);
-      const minutes = parseFloat(block.dataset.x) + dx / scale;
+      const rect = svg.getBoundingClientRect(), k = shown(svg);
+      const lane = Math.floor(((e.clientY - rect.top) / k - top) / rowH);
+      const minutes = parseFloat(block.dataset.x) + dx / k / scale;
       const at = Math.round(minutes / slot) * slot + oh * 60 + om;
       const hh = String(Math.floor(at / 60)).padStart(2, "0"), mm = String(at % 60).padStart(2, "0");
       form.action = `/schedules/${form.dataset.schedule}/appointments/${block.dataset.id}/move`;
@@ -91,7 +99,7 @@ function whyNotHere(svg) {
     const bg = lane.querySelector("rect.lane-bg");
     bg.addEventListener("click", (e) => {
       const rect = svg.getBoundingClientRect();
-      const minutes = (e.clientX - rect.left - lw) / scale;
+      const minutes = ((e.clientX - rect.left) / shown(svg) - lw) / scale;
       if (minutes < 0) { return; }
       const at = Math.floor(minutes / slot) * slot + oh * 60 + om;
       const hh = String(Math.floor(at / 60)).padStart(2, "0"), mm = String(at % 60).padStart(2, "0");
@@ -101,7 +109,21 @@ function whyNotHere(svg) {
   }
 }
 
+// A box that scrolls sideways says so: its right edge fades and a line below says "scroll"
+// until the end is reached (nothing is cut without a cue).
+function scrollCue(box) {
+  const update = () => {
+    const over = box.scrollWidth > box.clientWidth + 1;
+    box.classList.toggle("overflows", over);
+    box.classList.toggle("at-end", over && box.scrollLeft + box.clientWidth >= box.scrollWidth - 1);
+  };
+  box.addEventListener("scroll", update, { passive: true });
+  window.addEventListener("resize", update);
+  update();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  for (const box of document.querySelectorAll(".scroll, .table-wrap")) { scrollCue(box); }
   const job = document.querySelector("section.job[data-job]");
   if (job) { watchJob(job); }
   for (const svg of document.querySelectorAll("svg.lanes[data-day]")) { dragMoves(svg); whyNotHere(svg); }
