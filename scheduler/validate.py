@@ -154,6 +154,7 @@ def validate_scenario(data: Any) -> Scenario:
             raw = []
         if not isinstance(raw, list):
             issues.append(Issue(key, "must be a list"))
+            parsed[key] = []  # the cross-checks still read it
             continue
         items = []
         for i, item in enumerate(raw):
