@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StrictInt
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SkipValidation,
+    Strict,
+)
 
 from scheduler.documents import Change, Schedule, Unplaced
+from scheduler.model import Scenario
 
 
 class _Body(BaseModel):
@@ -15,6 +24,31 @@ class _Body(BaseModel):
 
 
 Seconds = Annotated[float, Strict(), Field(gt=0, le=3600)]
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise ValueError("must be a whole number")
+    return value
+
+
+NUMBER = BeforeValidator(_number)
+Whole = Annotated[int, NUMBER]
+"""A JSON body's integer, as JSON Schema has it: ``3`` or ``3.0``, never ``true`` nor ``"3"``
+(which pydantic would take; StrictInt would refuse ``3.0``). With bounds, name them before
+``NUMBER`` (``Annotated[int, Field(ge=0), NUMBER]``): after it, the document would show them as
+``ge``/``le``, which JSON Schema does not know."""
+
+
+def _text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be a date and time written as text (ISO 8601 with its offset)")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_text)]
+"""A JSON body's date and time: text with an offset, as the document says (pydantic would also
+take a number of seconds)."""
 
 
 class IssueOut(BaseModel):
@@ -41,8 +75,10 @@ class Token(BaseModel):
 Role = Literal["front_desk", "manager", "admin"]
 
 
-Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254,
+_PART = r"[^@\s\x00-\x1f\x7f]+"
+Email = Annotated[str, Field(pattern=f"^{_PART}@{_PART}\\.{_PART}$", max_length=254,
                             examples=["desk@example.org"])]
+"""No control character either: a NUL was a 500 on PostgreSQL, which cannot store one."""
 
 
 class UserCreate(_Body):
@@ -80,28 +116,31 @@ class ScenarioPublic(BaseModel):
 
 
 class ScenarioWrite(_Body):
-    scenario: dict[str, Any] = Field(description="Contract v1 scenario, replacing the current")
-    version: StrictInt | None = Field(default=None, description="The version you read: a change in "
+    # Described as the Scenario model, validated by the scenario's own validation (every
+    # problem at once, each named by its place in the scenario), as a file would be.
+    scenario: Annotated[Scenario, SkipValidation()] = Field(
+        description="Contract v1 scenario, replacing the current")
+    version: Whole | None = Field(default=None, description="The version you read: a change in "
                                 "between is a 409 instead of an overwrite")
 
 
 class SolveRequest(_Body):
     time_limit: Seconds | None = None
-    seed: StrictInt = 0
+    seed: Whole = 0
 
 
 class SimulateRequest(_Body):
-    runs: Annotated[int, Field(ge=100, le=100_000)] = 2000
-    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    runs: Annotated[int, Field(ge=100, le=100_000), NUMBER] = 2000
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1), NUMBER] = 0
 
 
 class ReplanRequest(_Body):
     events: list[dict[str, Any]] = Field(description="Contract v1 events (cancel, staff_absent, "
                                          "room_closed, patient_unavailable, add_patient, …)")
-    now: AwareDatetime | None = Field(default=None, description="Appointments before this "
+    now: Instant | None = Field(default=None, description="Appointments before this "
                                       "never change (default: now)")
     time_limit: Seconds | None = None
-    seed: StrictInt = 0
+    seed: Whole = 0
 
 
 class JobPublic(BaseModel):
@@ -140,12 +179,12 @@ class SchedulePublic(ScheduleSummary):
 
 
 class VersionBody(_Body):
-    version: StrictInt = Field(description="The schedule's version you read (409 if it "
+    version: Whole = Field(description="The schedule's version you read (409 if it "
                                "changed)")
 
 
 class MoveRequest(VersionBody):
-    start: AwareDatetime
+    start: Instant
     room: str | None = None
     staff: dict[str, str] | None = None
 

@@ -66,6 +66,8 @@ def add_user(session: Session, email: str, password_hash: str, role: str,
 
 
 def user_by_email(session: Session, email: str) -> User | None:
+    if "\x00" in email:  # no stored email has one; PostgreSQL refuses it in a query (a 500)
+        return None
     return session.scalar(select(User).where(func.lower(User.email) == email.lower()))
 
 
@@ -327,7 +329,8 @@ def add_job(session: Session, job_id: str, clinic_id: int, kind: str, params: di
 
 
 def job(session: Session, job_id: str) -> Job:
-    found = session.get(Job, job_id)
+    # No job id has a NUL; PostgreSQL refuses one in a query (a 500).
+    found = None if "\x00" in job_id else session.get(Job, job_id)
     if found is None:
         raise NotFound("job", job_id)
     return found
