@@ -655,6 +655,18 @@ def test_a_nul_in_an_email_or_a_job_id_is_refused_not_a_500(
         assert service.call(method, path).status_code == 404, path
 
 
+def test_a_version_beyond_the_databases_integer_is_a_422_not_a_500(
+        bad_writes: tuple[Service, dict[str, Any]]) -> None:
+    """Found by schemathesis: publishing ``version: 2**74`` was "integer out of range" on
+    PostgreSQL (past 2**63 on SQLite too), a 500."""
+    for path, body in (("/schedules/{draft}/publish", {}),
+                       ("/schedules/{draft}/appointments/{first}/cancel", {}),
+                       ("/clinics/1/scenario", {"scenario": small_clinic()})):
+        test_bad_input_on_each_write_route_is_a_422_naming_the_field_and_stores_nothing(
+            bad_writes, "PUT" if "scenario" in path else "POST", path,
+            {**body, "version": 2**74}, "body.version")
+
+
 def test_an_item_is_stored_as_sent_without_defaults(service: Service) -> None:
     """The typed bodies describe an item; what is stored is the item as the client wrote it,
     in the scenario file's format (contract v1), as a file would keep it."""

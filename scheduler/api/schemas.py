@@ -40,6 +40,11 @@ Whole = Annotated[int, NUMBER]
 ``ge``/``le``, which JSON Schema does not know."""
 
 
+Version = Annotated[int, Field(ge=1, le=2_147_483_647), NUMBER]
+"""A version you read: within the databases' INTEGER (a larger one was a 500 on PostgreSQL,
+"integer out of range", and on SQLite past 2**63)."""
+
+
 def _text(value: Any) -> Any:
     if not isinstance(value, str):
         raise ValueError("must be a date and time written as text (ISO 8601 with its offset)")
@@ -120,8 +125,8 @@ class ScenarioWrite(_Body):
     # problem at once, each named by its place in the scenario), as a file would be.
     scenario: Annotated[Scenario, SkipValidation()] = Field(
         description="Contract v1 scenario, replacing the current")
-    version: Whole | None = Field(default=None, description="The version you read: a change in "
-                                "between is a 409 instead of an overwrite")
+    version: Version | None = Field(default=None, description="The version you read: a change "
+                                  "in between is a 409 instead of an overwrite")
 
 
 class SolveRequest(_Body):
@@ -179,8 +184,8 @@ class SchedulePublic(ScheduleSummary):
 
 
 class VersionBody(_Body):
-    version: Whole = Field(description="The schedule's version you read (409 if it "
-                               "changed)")
+    version: Version = Field(description="The schedule's version you read (409 if it "
+                             "changed)")
 
 
 class MoveRequest(VersionBody):
