@@ -658,7 +658,12 @@ def test_a_nul_in_an_email_or_a_job_id_is_refused_not_a_500(
 def test_a_version_beyond_the_databases_integer_is_a_422_not_a_500(
         bad_writes: tuple[Service, dict[str, Any]]) -> None:
     """Found by schemathesis: publishing ``version: 2**74`` was "integer out of range" on
-    PostgreSQL (past 2**63 on SQLite too), a 500."""
+    PostgreSQL (past 2**63 on SQLite too), a 500; so was the largest it may be, 2**31 - 1 (the
+    UPDATE's new version was a parameter, one more)."""
+    service, draft = bad_writes
+    largest = service.call("POST", f"/schedules/{draft['id']}/publish",
+                           json={"version": 2**31 - 1})
+    assert largest.status_code == 409, largest.text
     for path, body in (("/schedules/{draft}/publish", {}),
                        ("/schedules/{draft}/appointments/{first}/cancel", {}),
                        ("/clinics/1/scenario", {"scenario": small_clinic()})):

@@ -283,7 +283,10 @@ def claim_draft(session: Session, row: ScheduleRow, expected_version: int) -> No
         update(ScheduleRow).where(ScheduleRow.id == row.id,
                                   ScheduleRow.row_version == expected_version,
                                   ScheduleRow.status == "draft")
-        .values(row_version=expected_version + 1).execution_options(synchronize_session=False))
+        # the row's own + 1, which is expected_version's: a parameter of expected_version + 1
+        # was "integer out of range" on PostgreSQL for the largest version (a 500)
+        .values(row_version=ScheduleRow.row_version + 1)
+        .execution_options(synchronize_session=False))
     if getattr(bumped, "rowcount", 0) != 1:
         raise Conflict(f"schedule {row.id} changed since you read it (you have version "
                        f"{expected_version}); reload it and try again")
