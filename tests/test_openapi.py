@@ -35,7 +35,7 @@ from tests.test_service import PUBLIC, ROUTES, small_clinic
 API = "/api/v1"
 ROLES = ("admin", "manager", "front_desk")
 PASSWORD = "a long test password"
-CALLS: list[int] = []  # requests sent (the module's), logged when a database's service stops
+CALLS: list[int] = []  # requests sent, logged when a database's service stops
 
 # Operations whose valid requests may still be refused with a 422 naming the field, for a
 # rule no JSON schema can state: they compare an input with the clinic's data or one field
@@ -173,6 +173,7 @@ def server(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """The service on a fresh database of each kind: the small clinic, a solved draft of it
     (schedule 1, so generated schedule ids find one), and an account per role."""
     folder: Path = tmp_path_factory.mktemp(f"openapi-{database_kind}")
+    sent = len(CALLS)
     with fresh_database(database_kind, folder) as url:
         app = create_app(Settings(data_dir=folder, database_url=url, time_limit=1),
                          run_jobs=False)
@@ -192,7 +193,8 @@ def server(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             yield Server(app, tokens, document)
         finally:
             asgi.shutdown_lifespans()  # stops the app's job runner and closes its database
-    logging.getLogger(__name__).warning("schemathesis sent %d requests", len(CALLS))
+    logging.getLogger(__name__).warning("schemathesis sent %d requests to the service on %s",
+                                        len(CALLS) - sent, database_kind)
 
 
 def as_role(server: Server, role: str) -> schemathesis.BaseSchema:
