@@ -15,7 +15,14 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    model_validator,
+)
 
 from scheduler.text import SafeLines, SafeText
 
@@ -51,7 +58,8 @@ def _spans(value: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return value
 
 
-Clock = Annotated[str, AfterValidator(_clock)]
+Clock = Annotated[str, AfterValidator(_clock),
+                  WithJsonSchema({"type": "string", "pattern": _CLOCK.pattern})]
 Span = Annotated[tuple[Clock, Clock], AfterValidator(_span)]
 Spans = Annotated[list[Span], AfterValidator(_spans)]
 WeekHours = dict[Weekday, Spans]

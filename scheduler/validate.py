@@ -250,6 +250,7 @@ def validate_scenario(data: Any) -> Scenario:
             raw = []
         if not isinstance(raw, list):
             issues.append(Issue(key, "must be a list"))
+            parsed[key] = []  # the cross-checks still read it
             continue
         items = []
         for i, item in enumerate(raw):
@@ -301,6 +302,55 @@ def validate_item(model: Any, item: Any, path: str) -> tuple[Any, list[Issue]]:
                 {k: v for k, v in item.items() if k not in bad}), issues
         except ValidationError:
             return None, issues
+
+
+def json_type_issues(section: str, item: Any, path: str) -> list[Issue]:
+    """The values of an item of ``section`` (``rooms``, ``clinic``, …) whose JSON type is not
+    the format's, though validation converts them for a file written by hand: ``true`` or
+    ``"4"`` for a number, ``1`` for a flag, ``0`` for a date. A JSON request (the HTTP API,
+    whose OpenAPI document gives each field's type, JSON Schema's) is refused them; ``3.0``
+    for a whole number is JSON Schema's integer and passes. Other problems are
+    ``validate_scenario``'s, which reports them with the same paths."""
+    model = _SECTIONS.get(section) or _SINGLES[section]
+    try:
+        TypeAdapter(model).validate_json(json.dumps(item), strict=True)
+    except ValidationError as exc:
+        lenient = {i.path for i in validate_item(model, item, path)[1]}
+        return [Issue(where, f"must be {_JSON_TYPES.get(e['type'], 'of another type')}, "
+                             f"not {json.dumps(e['input'])}")
+                for e in exc.errors() if (where := _path(e["loc"], path)) not in lenient
+                and not _integral(e)]
+    return []
+
+
+def _integral(error: Any) -> bool:
+    """``3.0`` for an integer: JSON Schema's integer too, though not pydantic's strict one."""
+    value = error["input"]
+    return (error["type"] == "int_type" and isinstance(value, float)
+            and value.is_integer())
+
+
+_JSON_TYPES = {"int_type": "a whole number", "float_type": "a number",
+               "bool_type": "true or false", "string_type": "text",
+               "date_type": 'a date written "YYYY-MM-DD"',
+               "datetime_type": 'a time written "YYYY-MM-DDTHH:MM"',
+               "list_type": "a list", "tuple_type": "a list", "dict_type": "an object",
+               "model_type": "an object"}
+
+
+def scenario_json_type_issues(data: Any) -> list[Issue]:
+    """``json_type_issues`` of every section of a scenario sent as JSON."""
+    if not isinstance(data, dict):
+        return []  # validate_scenario says what it must be
+    issues = ([Issue("version", f"must be 1, not {json.dumps(data['version'])}")]
+              if isinstance(data.get("version"), bool) else [])  # True == 1 in Python
+    issues += [i for key in _SINGLES if data.get(key) is not None
+              for i in json_type_issues(key, data[key], key)]
+    for key in _SECTIONS:
+        if isinstance(data.get(key), list):
+            issues += [i for n, item in enumerate(data[key])
+                       for i in json_type_issues(key, item, f"{key}[{n}]")]
+    return issues
 
 
 def _duplicates(section: str, items: list[tuple[int, Any]]) -> list[Issue]:

@@ -675,6 +675,107 @@ def test_bad_input_on_each_write_route_is_a_422_naming_the_field_and_stores_noth
     assert after == before
 
 
+# Found by schemathesis (tests/test_openapi.py), each a value the OpenAPI document's types
+# refuse, which the server took, converting it (or crashed on).
+WRONG_JSON_TYPES: list[tuple[str, str, dict[str, Any], str]] = [
+    ("POST", "/schedules/{draft}/simulate", {"seed": False}, "body.seed"),
+    ("POST", "/schedules/{draft}/simulate", {"runs": "2000"}, "body.runs"),
+    ("POST", "/schedules/{draft}/replan", {"events": [], "now": 0}, "body.now"),
+    ("POST", "/schedules/{draft}/appointments/{first}/move", {"version": 1, "start": 0},
+     "body.start"),
+    ("POST", "/clinics/1/rooms", {"id": "R9", "features": ["recliner"], "chairs": True},
+     "rooms[2].chairs"),
+    ("PUT", "/clinics/1/staff/N1", {"id": "N1", "role": "nurse", "max_patients": "4"},
+     "staff[0].max_patients"),
+    ("POST", "/clinics/1/patients", {"id": "P9", "protocol": "esk", "rems_enrolled": 1},
+     "patients[3].rems_enrolled"),
+    ("PUT", "/clinics/1/patients/P01", {"protocol": "esk", "earliest": 0},
+     "patients[0].earliest"),
+    ("PUT", "/clinics/1/scenario", {"scenario": {**small_clinic(), "version": True}},
+     "version"),
+    ("PUT", "/clinics/1/scenario", {"scenario": {**small_clinic(), "horizon": {
+        "start": "2026-12-07", "days": True}}}, "horizon.days"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body", "field"), WRONG_JSON_TYPES,
+                         ids=[f"{m} {p} {f}" for m, p, _, f in WRONG_JSON_TYPES])
+def test_a_value_of_another_json_type_than_documented_is_a_422_naming_it(
+        bad_writes: tuple[Service, dict[str, Any]], method: str, path: str, body: dict[str, Any],
+        field: str) -> None:
+    """``true`` for a number, ``"4"`` for a number, ``1`` for a flag, ``0`` for a date: pydantic
+    converts them, a scenario file written by hand may rely on it; a JSON request is held to
+    the types its OpenAPI document gives."""
+    test_bad_input_on_each_write_route_is_a_422_naming_the_field_and_stores_nothing(
+        bad_writes, method, path, body, field)
+
+
+def test_a_problem_of_type_comes_with_the_items_other_problems(service: Service) -> None:
+    answer = service.call("POST", "/clinics/1/patients",
+                          json={"id": "P9", "protocol": "esk-85", "sessions": "2"})
+    assert answer.status_code == 422
+    assert {d["path"] for d in answer.json()["detail"]} == {"patients[3].sessions",
+                                                             "patients[3].protocol"}
+    # JSON Schema's integer includes 3.0: accepted, as the document says
+    assert service.call("POST", "/clinics/1/rooms",
+                        json={"id": "R9", "features": ["recliner"], "chairs": 2.0}
+                        ).status_code == 201
+
+
+def test_a_scenario_section_that_is_not_a_list_is_a_422_naming_it(
+        bad_writes: tuple[Service, dict[str, Any]]) -> None:
+    """Found by schemathesis: ``courses: {}`` (any section) was a KeyError, a 500."""
+    for section in ("courses", "rooms"):
+        test_bad_input_on_each_write_route_is_a_422_naming_the_field_and_stores_nothing(
+            bad_writes, "PUT", "/clinics/1/scenario",
+            {"scenario": {**small_clinic(), section: {}}}, section)
+
+
+def test_a_nul_in_an_email_or_a_job_id_is_refused_not_a_500(
+        bad_writes: tuple[Service, dict[str, Any]]) -> None:
+    """Found by schemathesis on PostgreSQL, whose text cannot hold a NUL: the query failed."""
+    service, _ = bad_writes
+    sign_in = service.client.post(f"{API}/auth/token", data={"username": "admin\x00@example.org",
+                                                            "password": "x"})
+    assert sign_in.status_code == 400, sign_in.text
+    added = service.call("POST", "/users", json={"email": "new\x00@example.org",
+                                                 "password": "x" * 12, "role": "admin"})
+    assert added.status_code == 422, added.text
+    assert added.json()["detail"][0]["path"] == "body.email"
+    for method, path in (("GET", "/jobs/0123%00"), ("POST", "/jobs/0123%00/cancel")):
+        assert service.call(method, path).status_code == 404, path
+
+
+def test_a_version_beyond_the_databases_integer_is_a_422_not_a_500(
+        bad_writes: tuple[Service, dict[str, Any]]) -> None:
+    """Found by schemathesis: publishing ``version: 2**74`` was "integer out of range" on
+    PostgreSQL (past 2**63 on SQLite too), a 500; so was the largest it may be, 2**31 - 1 (the
+    UPDATE's new version was a parameter, one more)."""
+    service, draft = bad_writes
+    largest = service.call("POST", f"/schedules/{draft['id']}/publish",
+                           json={"version": 2**31 - 1})
+    assert largest.status_code == 409, largest.text
+    for path, body in (("/schedules/{draft}/publish", {}),
+                       ("/schedules/{draft}/appointments/{first}/cancel", {}),
+                       ("/clinics/1/scenario", {"scenario": small_clinic()})):
+        test_bad_input_on_each_write_route_is_a_422_naming_the_field_and_stores_nothing(
+            bad_writes, "PUT" if "scenario" in path else "POST", path,
+            {**body, "version": 2**74}, "body.version")
+
+
+def test_an_item_is_stored_as_sent_without_defaults(service: Service) -> None:
+    """The typed bodies describe an item; what is stored is the item as the client wrote it,
+    in the scenario file's format (contract v1), as a file would keep it."""
+    room = {"id": "R9", "features": ["recliner"], "closures": [{"date": "2026-12-08",
+                                                                 "from": "12:00"}]}
+    assert service.call("POST", "/clinics/1/rooms", json=room).status_code == 201
+    replaced = {"role": "nurse", "qualifications": ["spravato"]}
+    assert service.call("PUT", "/clinics/1/staff/N1", json=replaced).status_code == 200
+    stored = service.call("GET", "/clinics/1/scenario").json()["scenario"]
+    assert stored["rooms"][-1] == room
+    assert stored["staff"][0] == {**replaced, "id": "N1"}
+
+
 def test_a_stored_schedule_keeps_each_rems_forms_due_date(service: Service) -> None:
     """What schedule.json says of REMS paperwork survives the database (migration 0003)."""
     data = small_clinic()

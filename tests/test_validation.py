@@ -156,3 +156,17 @@ def test_no_traceback_from_the_real_command(tmp_path: Path) -> None:
     assert run.returncode == 2
     assert "patients[0].protocol: unknown protocol 'nope'" in run.stderr
     assert "Traceback" not in run.stderr + run.stdout
+
+
+@pytest.mark.parametrize("section", ["protocols", "rooms", "staff", "patients", "fixed",
+                                     "courses"])
+def test_a_section_that_is_not_a_list_is_named_not_a_crash(
+        section: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found by schemathesis (PUT /clinics/1/scenario with ``courses: {}`` was a 500): the
+    cross-checks looked up the section the list check had skipped."""
+    data = scenario_dict(patients=patients(1))
+    data[section] = {}
+    code, err = _run(data, tmp_path, capsys)
+    assert code == 2, err
+    assert f"{section}: must be a list" in err
+    assert "Traceback" not in err

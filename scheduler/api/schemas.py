@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, StrictInt
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SkipValidation,
+    Strict,
+)
 
 from scheduler.documents import Change, Schedule, Unplaced
+from scheduler.model import Scenario
 from scheduler.settings import SEED_MAX
 from scheduler.text import SafeText
 
@@ -17,8 +26,38 @@ class _Body(BaseModel):
 
 
 Seconds = Annotated[float, Strict(), Field(gt=0, le=3600)]
-Seed = Annotated[int, Strict(), Field(ge=0, le=SEED_MAX, description="CP-SAT's random seed "
-                                      "(an int32: 0 to 2^31 - 1)")]
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, bool | str):
+        raise ValueError("must be a whole number")
+    return value
+
+
+NUMBER = BeforeValidator(_number)
+Whole = Annotated[int, NUMBER]
+"""A JSON body's integer, as JSON Schema has it: ``3`` or ``3.0``, never ``true`` nor ``"3"``
+(which pydantic would take; StrictInt would refuse ``3.0``). With bounds, name them before
+``NUMBER`` (``Annotated[int, Field(ge=0), NUMBER]``): after it, the document would show them as
+``ge``/``le``, which JSON Schema does not know."""
+
+
+Version = Annotated[int, Field(ge=1, le=2_147_483_647), NUMBER]
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX, description="CP-SAT's random seed (an int32: 0 "
+                                                           "to 2^31 - 1)"), NUMBER]
+"""A version you read: within the databases' INTEGER (a larger one was a 500 on PostgreSQL,
+"integer out of range", and on SQLite past 2**63)."""
+
+
+def _text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("must be a date and time written as text (ISO 8601 with its offset)")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_text)]
+"""A JSON body's date and time: text with an offset, as the document says (pydantic would also
+take a number of seconds)."""
 
 
 class IssueOut(BaseModel):
@@ -48,6 +87,7 @@ Role = Literal["front_desk", "manager", "admin"]
 _PART = r"[^@\s\x00-\x1f\x7f]+"
 Email = Annotated[str, Field(pattern=rf"^{_PART}@{_PART}\.{_PART}$", max_length=254,
                             examples=["desk@example.org"])]
+"""No control character either: a NUL was a 500 on PostgreSQL, which cannot store one."""
 
 
 StaffId = Annotated[str, Field(min_length=1, max_length=64,
@@ -150,9 +190,12 @@ class ScenarioPublic(BaseModel):
 
 
 class ScenarioWrite(_Body):
-    scenario: dict[str, Any] = Field(description="Contract v1 scenario, replacing the current")
-    version: StrictInt | None = Field(default=None, description="The version you read: a change in "
-                                "between is a 409 instead of an overwrite")
+    # Described as the Scenario model, validated by the scenario's own validation (every
+    # problem at once, each named by its place in the scenario), as a file would be.
+    scenario: Annotated[Scenario, SkipValidation()] = Field(
+        description="Contract v1 scenario, replacing the current")
+    version: Version | None = Field(default=None, description="The version you read: a change "
+                                  "in between is a 409 instead of an overwrite")
 
 
 class SolveRequest(_Body):
@@ -161,14 +204,14 @@ class SolveRequest(_Body):
 
 
 class SimulateRequest(_Body):
-    runs: Annotated[int, Field(ge=100, le=100_000)] = 2000
-    seed: Annotated[int, Field(ge=0, le=SEED_MAX)] = 0
+    runs: Annotated[int, Field(ge=100, le=100_000), NUMBER] = 2000
+    seed: Seed = 0
 
 
 class ReplanRequest(_Body):
     events: list[dict[str, Any]] = Field(description="Contract v1 events (cancel, staff_absent, "
                                          "room_closed, patient_unavailable, add_patient, …)")
-    now: AwareDatetime | None = Field(default=None, description="Appointments before this "
+    now: Instant | None = Field(default=None, description="Appointments before this "
                                       "never change (default: now)")
     time_limit: Seconds | None = None
     seed: Seed = 0
@@ -217,12 +260,12 @@ class SchedulePublic(ScheduleSummary):
 
 
 class VersionBody(_Body):
-    version: StrictInt = Field(description="The schedule's version you read (409 if it "
-                               "changed)")
+    version: Version = Field(description="The schedule's version you read (409 if it "
+                             "changed)")
 
 
 class MoveRequest(VersionBody):
-    start: AwareDatetime
+    start: Instant
     room: str | None = None
     staff: dict[str, str] | None = None
 
@@ -232,7 +275,7 @@ class CancelRequest(VersionBody):
 
 
 class LiveBody(_Body):
-    number: StrictInt = Field(description="The published version number you read (409 if "
+    number: Version = Field(description="The published version number you read (409 if "
                               "another was published since)")
 
 

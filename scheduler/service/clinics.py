@@ -19,7 +19,12 @@ from scheduler.storage import repo
 from scheduler.storage.tables import Clinic, ScenarioVersion, User, now
 from scheduler.usecases import with_patients_csv
 from scheduler.usecases.roll import raw_scenario
-from scheduler.validate import parse_text
+from scheduler.validate import (
+    json_type_issues,
+    parse_text,
+    scenario_json_type_issues,
+    validate_scenario,
+)
 
 __all__ = ["add_item", "clinic", "clinics", "create", "delete", "export", "import_patients",
            "import_scenario", "item", "items", "remove_item", "replace_item", "replace_scenario",
@@ -125,8 +130,12 @@ def scenario(session: Session, clinic_id: int) -> tuple[ScenarioVersion, Scenari
 
 
 def replace_scenario(session: Session, clinic_id: int, data: dict[str, Any] | Scenario,
-                     by: User, expected: int | None = None) -> ScenarioVersion:
-    """A new scenario version (a 409 when ``expected`` is not the latest one)."""
+                     by: User, expected: int | None = None, *, strict: bool = False
+                     ) -> ScenarioVersion:
+    """A new scenario version (a 409 when ``expected`` is not the latest one). ``strict``:
+    the data came as JSON (the API), whose values must have the format's JSON types."""
+    if strict:
+        _refuse(scenario_json_type_issues(data), data)
     added = repo.add_scenario_version(session, repo.clinic(session, clinic_id), data, by,
                                       expected)
     session.commit()
@@ -166,16 +175,44 @@ def item(session: Session, clinic_id: int, section: str, singular: str, item_id:
     return found
 
 
+def _refuse(issues: list[Issue], data: Any) -> None:
+    """Raise ``issues`` (none: nothing) with the rest of the scenario's problems: every one at
+    once."""
+    if not issues:
+        return
+    try:
+        validate_scenario(copy.deepcopy(data))
+    except InvalidInput as exc:
+        seen = {i.path for i in issues}
+        issues = issues + [i for i in exc.issues if i.path not in seen]
+    raise InvalidInput(issues)
+
+
+def _an_object(item: Any, path: str, singular: str) -> None:
+    if not isinstance(item, dict):
+        raise InvalidInput([Issue(path, f"must be an object: a {singular} as in the scenario "
+                                        "file")])
+
+
+def _with(current: ScenarioVersion, section: str, new: list[Item]) -> dict[str, Any]:
+    return {**copy.deepcopy(current.data), section: new}
+
+
 def _store(session: Session, clinic_id: int, current: ScenarioVersion, section: str,
            new: list[Item], by: User, expected: int | None) -> None:
-    data = {**copy.deepcopy(current.data), section: new}
-    replace_scenario(session, clinic_id, data, by,
+    replace_scenario(session, clinic_id, _with(current, section, new), by,
                      expected if expected is not None else current.number)
 
 
 def add_item(session: Session, clinic_id: int, section: str, singular: str, new: Item,
-             by: User, expected: int | None) -> Item:
+             by: User, expected: int | None, *, strict: bool = False) -> Item:
+    """``new`` at the end of ``section`` (a 409 when its id is taken). ``strict``: it came
+    as JSON, whose values must have the format's JSON types."""
     current, listed = items(session, clinic_id, section)
+    path = f"{section}[{len(listed)}]"
+    _an_object(new, path, singular)
+    if strict:
+        _refuse(json_type_issues(section, new, path), _with(current, section, [*listed, new]))
     if any(x.get("id") == new.get("id") for x in listed):
         raise Conflict(f"{singular} '{new.get('id')}' exists already; PUT replaces it")
     _store(session, clinic_id, current, section, [*listed, new], by, expected)
@@ -183,15 +220,21 @@ def add_item(session: Session, clinic_id: int, section: str, singular: str, new:
 
 
 def replace_item(session: Session, clinic_id: int, section: str, singular: str, item_id: str,
-                 new: Item, by: User, expected: int | None) -> Item:
+                 new: Item, by: User, expected: int | None, *, strict: bool = False) -> Item:
+    """``new`` in place of the item ``item_id`` (its ``id`` may be left out). ``strict``: as
+    for ``add_item``."""
     current, listed = items(session, clinic_id, section)
-    if new.get("id", item_id) != item_id:
-        raise InvalidInput([Issue("body.id", f"is '{new.get('id')}' but the path names "
-                                             f"'{item_id}'")])
     index = next((i for i, x in enumerate(listed) if x.get("id") == item_id), None)
     if index is None:
         raise NotFound(singular, item_id)
+    path = f"{section}[{index}]"
+    _an_object(new, path, singular)
+    if new.get("id", item_id) != item_id:
+        raise InvalidInput([Issue("body.id", f"is '{new.get('id')}' but the path names "
+                                             f"'{item_id}'")])
     listed[index] = {**new, "id": item_id}
+    if strict:
+        _refuse(json_type_issues(section, listed[index], path), _with(current, section, listed))
     _store(session, clinic_id, current, section, listed, by, expected)
     return listed[index]
 

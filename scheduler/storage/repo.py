@@ -80,6 +80,8 @@ def add_user(session: Session, email: str, password_hash: str, role: str,
 
 
 def user_by_email(session: Session, email: str) -> User | None:
+    if "\x00" in email:  # no stored email has one; PostgreSQL refuses it in a query (a 500)
+        return None
     return session.scalar(select(User).where(func.lower(User.email) == email.lower()))
 
 
@@ -430,7 +432,10 @@ def claim_draft(session: Session, row: ScheduleRow, expected_version: int) -> No
         update(ScheduleRow).where(ScheduleRow.id == row.id,
                                   ScheduleRow.row_version == expected_version,
                                   ScheduleRow.status == "draft")
-        .values(row_version=expected_version + 1).execution_options(synchronize_session=False))
+        # the row's own + 1, which is expected_version's: a parameter of expected_version + 1
+        # was "integer out of range" on PostgreSQL for the largest version (a 500)
+        .values(row_version=ScheduleRow.row_version + 1)
+        .execution_options(synchronize_session=False))
     if getattr(bumped, "rowcount", 0) != 1:
         raise Conflict(f"schedule {row.id} changed since you read it (you have version "
                        f"{expected_version}); reload it and try again")
@@ -517,7 +522,8 @@ def add_job(session: Session, job_id: str, clinic_id: int, kind: str, params: di
 
 
 def job(session: Session, job_id: str) -> Job:
-    found = session.get(Job, job_id)
+    # No job id has a NUL; PostgreSQL refuses one in a query (a 500).
+    found = None if "\x00" in job_id else session.get(Job, job_id)
     if found is None:
         raise NotFound("job", job_id)
     return found

@@ -84,7 +84,9 @@ def get_scenario(clinic_id: RowId, user: AnyStaff, session: SessionDep) -> Scena
             summary="Replace the clinic's scenario: a new version (manager, admin)")
 def put_scenario(clinic_id: RowId, body: ScenarioWrite, user: Manager,
                  session: SessionDep) -> ScenarioPublic:
-    version = clinics.replace_scenario(session, clinic_id, body.scenario, user, body.version)
+    # body.scenario is the JSON as sent (SkipValidation): the scenario's validation reads it.
+    version = clinics.replace_scenario(session, clinic_id, body.scenario, user, body.version,
+                                       strict=True)
     return ScenarioPublic(clinic_id=clinic_id, version=version.number, scenario=version.data)
 
 
