@@ -28,7 +28,9 @@ from scheduler.text import SafeLines, SafeText
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_CLOCK = re.compile(r"([01]\d|2[0-3]):[0-5]\d|24:00")
+_CLOCK = re.compile(r"^(?:([01]\d|2[0-3]):[0-5]\d|24:00)$")
+"""Anchored for the JSON Schema document (a pattern there searches); read with ``fullmatch``
+(``$`` alone would let a trailing line break through)."""
 
 
 def clock_minutes(text: str) -> int:
