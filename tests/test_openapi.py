@@ -155,8 +155,10 @@ def config(role: str, token: str, document: dict[str, Any]) -> SchemathesisConfi
 
     return SchemathesisConfig.from_dict({
         "headers": {"Authorization": f"Bearer {token}"},
-        # What a clinic waits for: the slowest request adds a user (argon2, 64 MiB).
-        "checks": {"max_response_time": 10.0},
+        # A guard against a hung request, not a measure of speed (bench/ measures that): a
+        # shared, loaded 2-core machine once took over 10 s for a trivial GET.
+        "checks": {"max_response_time": 30.0},
+        "request-timeout": 60,
         "phases": {"coverage": {"enabled": role == "admin"}},
         "generation": {"max-examples": examples},
         "operations": [operation(method.upper(), template, described)

@@ -92,7 +92,8 @@ def clinic_in_path(session: Session, params: Mapping[str, str]
     if "job_id" in params:
         job_id = params["job_id"][:32]
         missing = NotFound("job", job_id)
-        job = session.scalar(select(Job.clinic_id).where(Job.id == job_id))
+        job = None if "\x00" in job_id else session.scalar(  # PostgreSQL refuses a NUL
+            select(Job.clinic_id).where(Job.id == job_id))
         if job is None:
             raise missing
         return int(job), missing
