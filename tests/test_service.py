@@ -226,6 +226,7 @@ ROUTES: list[tuple[str, str, set[str], Any]] = [
     ("GET", "/schedules/{draft}", ANY, None),
     ("GET", "/schedules/{draft}/unplaced", ANY, None),
     ("GET", "/schedules/{draft}/diff/{draft}", ANY, None),
+    ("GET", "/schedules/{draft}/whom-to-tell", DESK, None),
     ("POST", "/schedules/{draft}/replan", DESK, {"events": []}),
     ("POST", "/schedules/{draft}/simulate", DESK, {"runs": 100}),
     ("POST", "/schedules/{draft}/appointments/{first}/cancel", DESK, {"version": 1}),

@@ -280,6 +280,8 @@ def serve(args: argparse.Namespace, settings: Settings, console: Console) -> int
             raise InvalidInput([Issue("--" + str(e["loc"][0]).replace("_", "-"),
                                       e["msg"].removeprefix("Value error, "))
                                 for e in exc.errors()]) from exc
+    if args.demo_week:
+        _demo_week(args, settings)
     log.info("serving http://%s:%d/ (pages: sign in there) and the API at /api/v1 on %s "
              "(API documentation at /docs)%s", args.host, args.port,
              settings.database.split("@")[-1],
@@ -288,6 +290,38 @@ def serve(args: argparse.Namespace, settings: Settings, console: Console) -> int
     uvicorn.run(create_app(settings), host=args.host, port=args.port,
                 log_level=settings.log_level.lower(), proxy_headers=False)
     return EXIT_OK
+
+
+def _demo_week(args: argparse.Namespace, settings: Settings) -> None:
+    """``serve --demo-week``: the first start's work done before serving (the database upgraded,
+    the demo clinic and first admin created), the demo week planned and published when nothing
+    is published for it yet, and how to sign in said once."""
+    from scheduler.service.accounts import FIRST_ADMIN, bootstrap
+    from scheduler.service.demo import publish_demo_week
+    from scheduler.storage.db import connect, private_files, sessions, upgrade
+
+    if not 0 < args.demo_time_limit <= 3600:
+        raise InvalidInput([Issue("--demo-time-limit", "must be more than 0 and at most 3600 "
+                                  "seconds")])
+    options = Options(time_limit=args.demo_time_limit, workers=settings.workers,
+                      seed=settings.seed)
+    with private_files(settings.data_dir, settings.database):  # as the service keeps them
+        engine = connect(settings.database)
+        upgrade(engine)
+        factory = sessions(engine)
+        password = bootstrap(factory)
+        publish_demo_week(factory, options)
+        engine.dispose()
+    address = f"http://{args.host}:{args.port}/"
+    if password is not None:
+        log.warning("first admin: %s, one-time password: %s (shown once; it must be changed "
+                    "at the first sign-in)", FIRST_ADMIN, password)
+        log.warning("open %s and sign in as %s with the one-time password above; you will be "
+                    "asked for a new password at once", address, FIRST_ADMIN)
+    else:
+        log.warning("open %s and sign in with your account (the first admin's one-time "
+                    "password was shown at the first start; `chairtime user add` adds "
+                    "accounts)", address)
 
 
 def user(args: argparse.Namespace, settings: Settings, console: Console) -> int:

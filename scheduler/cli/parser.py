@@ -160,6 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--forwarded-allow-ips", metavar="IPS",
                    help="the proxies believed: addresses or networks, comma-separated, or * "
                         "(default CHAIRTIME_FORWARDED_ALLOW_IPS, else 127.0.0.1)")
+    v.add_argument("--demo-week", action="store_true",
+                   help="before serving, plan the embedded demo clinic's week and publish it "
+                        "when nothing is published for it yet, and say how to sign in "
+                        "(scripts/serve)")
+    v.add_argument("--demo-time-limit", type=float, default=5.0, metavar="S",
+                   help="seconds the demo week's solve searches (5)")
 
     u = sub.add_parser("user", help="manage staff accounts")
     user_sub = u.add_subparsers(dest="user_command", required=True)

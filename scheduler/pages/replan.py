@@ -21,7 +21,7 @@ from scheduler.pages.web import (
     redirect,
     settings_of,
 )
-from scheduler.service import drafts, jobs
+from scheduler.service import drafts, jobs, notices
 from scheduler.service.jobs import JobParams
 from scheduler.storage.tables import now
 
@@ -98,4 +98,6 @@ def replan(request: Request, schedule_id: int, user: PageUser, session: PageSess
 def changes_page(request: Request, schedule_id: int, user: PageUser,
                  session: PageSession) -> HTMLResponse:
     ctx = schedule_context(session, schedule_id)
-    return page(request, "changes.html", {**ctx, "changes": drafts.changes(ctx["row"])})
+    tell = notices.whom_to_tell(session, ctx["row"].id)
+    return page(request, "changes.html", {**ctx, "changes": drafts.changes(ctx["row"]),
+                                          "tell": tell, "no_contact": notices.NO_CONTACT})

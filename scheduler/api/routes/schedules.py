@@ -15,7 +15,7 @@ from scheduler.api.schemas import (
     UnplacedPublic,
     VersionBody,
 )
-from scheduler.service import drafts
+from scheduler.service import drafts, notices
 from scheduler.storage.tables import ScheduleRow
 
 router = APIRouter(tags=["schedules"], responses=R422)  # ids in the path
@@ -104,6 +104,15 @@ def get_unplaced(schedule_id: RowId, user: AnyStaff, session: SessionDep) -> Unp
 def diff(schedule_id: RowId, other_id: RowId, user: AnyStaff, session: SessionDep) -> DiffPublic:
     return DiffPublic(before=schedule_id, after=other_id,
                       changes=drafts.diff(session, schedule_id, other_id))
+
+
+@router.get("/schedules/{schedule_id}/whom-to-tell", response_model=notices.WhomToTell,
+            responses=SIGNED_IN | R404,
+            summary="The schedule's changes by whom to tell: patients whose date or time "
+                    "moved (old and new, clinic local time, contact), staff whose day changed, "
+                    "then the rest (front desk and up)")
+def whom_to_tell(schedule_id: RowId, user: Desk, session: SessionDep) -> notices.WhomToTell:
+    return notices.whom_to_tell(session, schedule_id)
 
 
 @router.post("/schedules/{schedule_id}/publish", response_model=SchedulePublic,
