@@ -5,6 +5,7 @@ or from a 422; on the patient's page a slot is booked in one click."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from scheduler.storage.db import session_scope
 from scheduler.validate import validate_scenario
 from tests.test_feeds_http import feeds_service
 from tests.test_live import publish, published
+from tests.test_pages_desk import sign_in
 from tests.test_service import Service
 
 
@@ -100,3 +102,40 @@ def test_a_bad_limit_or_from_is_a_422(service: Service, query: str) -> None:
     assert answer.status_code == 422, answer.text
     detail = answer.json()["detail"]
     assert ("limit" if "limit" in query else "from") in str(detail)
+
+
+def test_a_slot_is_booked_in_one_click_on_the_patients_page(service: Service) -> None:
+    gone, _ = freed(service)
+    sign_in(service.client, "front_desk")
+    patient = service.client.get(f"/patients/{gone['patient']}")
+    assert patient.status_code == 200
+    assert "Next free slots" in patient.text
+    first = slots(service, gone["patient"], "?limit=1").json()["slots"][0]
+    form = re.search(r'<form method="post" action="/patients/[^"]+/book".*?</form>',
+                     patient.text, re.S)
+    assert form is not None, "a Book button per slot"
+    fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', form.group(0)))
+    assert fields["start"] == datetime.fromisoformat(first["start"]).isoformat()
+    booked = service.client.post(f"/patients/{gone['patient']}/book", data=fields)
+    assert booked.status_code == 200, booked.text  # the patient's page, after the redirect
+    assert booked.url.path == f"/patients/{gone['patient']}"
+    live = published(service)
+    assert live["number"] == 3
+    mine = [a for a in live["schedule"]["appointments"] if a["patient"] == gone["patient"]
+            and datetime.fromisoformat(a["start"]) == datetime.fromisoformat(first["start"])]
+    assert len(mine) == 1
+    assert f"published v3 #{live['id']}" in booked.text
+    # the same click again is refused (someone changed it first: the version moved on)
+    again = service.client.post(f"/patients/{gone['patient']}/book", data=fields)
+    assert again.status_code == 409 and published(service)["number"] == 3
+
+
+def test_a_patient_with_no_free_slot_this_week_is_told_so(service: Service) -> None:
+    assert publish(service, service.draft()).status_code == 200
+    live = published(service)["schedule"]
+    short = {u["patient"] for u in live["unplaced"]}
+    booked = next(a["patient"] for a in live["appointments"] if a["patient"] not in short)
+    assert slots(service, booked).json()["slots"] == []  # every session wanted is booked
+    sign_in(service.client, "front_desk")
+    text = service.client.get(f"/patients/{booked}").text
+    assert "No free slot fits" in text and 'action="/patients/' + booked + '/book"' not in text
