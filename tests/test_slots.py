@@ -19,7 +19,7 @@ from scheduler.storage.db import session_scope
 from scheduler.validate import validate_scenario
 from tests.test_feeds_http import feeds_service
 from tests.test_live import publish, published
-from tests.test_pages_desk import sign_in
+from tests.test_pages_desk import csrf, sign_in
 from tests.test_service import Service
 
 
@@ -139,3 +139,23 @@ def test_a_patient_with_no_free_slot_this_week_is_told_so(service: Service) -> N
     sign_in(service.client, "front_desk")
     text = service.client.get(f"/patients/{booked}").text
     assert "No free slot fits" in text and 'action="/patients/' + booked + '/book"' not in text
+
+
+def test_why_not_here_offers_the_nearest_slots_that_fit(service: Service) -> None:
+    gone, live = freed(service)
+    sign_in(service.client, "front_desk")
+    form = service.client.get(f"/schedules/{live['id']}/unplaced")
+    assert f'action="/schedules/{live["id"]}/whynot#verdict"' in form.text  # scrolls to it
+    late = service.client.post(f"/schedules/{live['id']}/whynot", data={
+        "csrf": csrf(form.text), "patient": gone["patient"], "date": gone["start"][:10],
+        "time": "17:00", "room": gone["room"]})
+    assert "Not here: the checker says" in late.text and 'id="verdict"' in late.text
+    assert "The nearest slots that fit" in late.text
+    offered = re.findall(r'href="(/schedules/\d+/unplaced\?patient=[^"]+)"', late.text)
+    assert 1 <= len(offered) <= 3
+    for href in offered:  # each one, tried, fits
+        query = dict(re.findall(r"(\w+)=([^&]*)", href.split("?")[1].replace("&amp;", "&")))
+        tried = service.client.post(f"/schedules/{live['id']}/whynot", data={
+            "csrf": csrf(form.text), "patient": gone["patient"], "date": query["date"],
+            "time": query["time"].replace("%3A", ":"), "room": query["room"]})
+        assert "It fits" in tried.text, href

@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from scheduler.errors import NotFound
 from scheduler.service import drafts
-from scheduler.usecases.slots import DEFAULT_LIMIT, MAX_LIMIT, Slot, find_slots
+from scheduler.usecases.slots import DEFAULT_LIMIT, MAX_LIMIT, Slot, find_slots, nearest_slots
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Found", "Slot", "next_slots"]
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Found", "Slot", "nearest", "next_slots"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +38,12 @@ def next_slots(session: Session, clinic_id: int, patient: str, limit: int = DEFA
     assert latest.number is not None  # a published version has its number
     found = find_slots(scenario, drafts.document(latest), patient, limit, not_before)
     return Found(latest.id, latest.number, patient, found)
+
+
+def nearest(session: Session, schedule_id: int, patient: str, near: datetime,
+            count: int = 3) -> list[Slot]:
+    """The slots of schedule ``schedule_id`` (a draft or a published version) nearest to
+    ``near`` where one more session of ``patient`` fits: "why not here?"'s offer."""
+    found = drafts.row(session, schedule_id)
+    return nearest_slots(drafts.scenario_of(session, found), drafts.document(found), patient,
+                         near, count)

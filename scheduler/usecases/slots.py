@@ -28,7 +28,7 @@ from solver.candidates import need_spans, staff_for_need
 from solver.problem import HANDS, LOAD, Protocol
 from solver.spans import inside, max_overlap, mode_blocks, overlaps_any, union
 
-__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Slot", "find_slots"]
+__all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Slot", "find_slots", "nearest_slots"]
 
 log = logging.getLogger(__name__)
 
@@ -204,3 +204,17 @@ def find_slots(scenario: Scenario, schedule: Schedule, patient: str,
     log.debug("slots for %s: %d found, %d judged", patient, len(found), judged)
     return found
 
+
+
+def nearest_slots(scenario: Scenario, schedule: Schedule, patient: str, near: datetime,
+                  count: int = 3) -> list[Slot]:
+    """The ``count`` slots of the week nearest to ``near`` (before or after it) that fit, in
+    time order: what "why not here?" offers instead."""
+    if patient not in {p.id for p in scenario.patients}:
+        return []
+    every = find_slots(scenario, schedule, patient, MAX_LIMIT, near)
+    if len(every) < count:
+        every += [s for s in find_slots(scenario, schedule, patient, MAX_LIMIT)
+                  if s.start < near]
+    return sorted(sorted(every, key=lambda s: abs(s.start - near))[:count],
+                  key=lambda s: s.start)
