@@ -23,7 +23,7 @@ from scheduler.documents import (
 from scheduler.errors import InvalidInput, Issue, NotFound
 from scheduler.model import Scenario
 from scheduler.usecases.check import check_schedule
-from solver import Placement
+from solver import Placement, Problem
 
 __all__ = ["Trial", "cancel_appointment", "diff_schedules", "move_appointment", "place_session",
            "try_placement"]
@@ -37,9 +37,12 @@ def _find(schedule: Schedule, ref: str) -> Appointment:
 
 
 def _with_figures(scenario: Scenario, schedule: Schedule,
-                  appointments: list[Appointment], unplaced: list[Unplaced]) -> Schedule:
-    """``schedule`` with new appointments and unplaced list, its figures recomputed."""
-    problem, clock = to_problem(scenario), SlotClock(scenario)
+                  appointments: list[Appointment], unplaced: list[Unplaced],
+                  problem: Problem | None = None) -> Schedule:
+    """``schedule`` with new appointments and unplaced list, its figures recomputed (with
+    ``problem``, the scenario's compiled problem when the caller has it)."""
+    problem = problem if problem is not None else to_problem(scenario)
+    clock = SlotClock(scenario)
     placed = [placed_of(a, clock) for a in appointments]
     old = schedule.kpis.model_dump() if schedule.kpis is not None else {}
     figures = {**old, **kpis(problem, placed)}
@@ -127,15 +130,20 @@ class Trial:
         chosen = spec.main_protocol(sum(1 for d in self.main_days if d < day))
         return None if chosen == spec.protocol else chosen
 
-    def judge(self, day: int, minute: int, room: str | None, staff: dict[str, str]
-              ) -> tuple[Schedule, list[str]]:
+    def judge(self, day: int, minute: int, room: str | None, staff: dict[str, str],
+              figures: bool = True) -> tuple[Schedule, list[str]]:
         """The schedule with the session at ``minute`` of ``day`` in ``room`` with ``staff``,
-        and the checker's words for each hard rule it newly breaks (empty: it fits)."""
+        and the checker's words for each hard rule it newly breaks (empty: it fits). Without
+        ``figures`` the schedule's figures are left as they were (the checker does not read
+        them; the slot finder stores nothing)."""
         [placed] = assign_ids([Placement(self.patient, day, minute, room, staff,
                                          protocol=self.protocol(day))], self.taken)
         added = appointment_of(placed, self.problem, self.clock)
-        candidate = _with_figures(self.scenario, self.schedule,
-                                  [*self.schedule.appointments, added], self.unplaced)
+        appointments = [*self.schedule.appointments, added]
+        candidate = (_with_figures(self.scenario, self.schedule, appointments, self.unplaced,
+                                   self.problem) if figures else
+                     self.schedule.model_copy(update={"appointments": appointments,
+                                                      "unplaced": self.unplaced}))
         new = [f"{v.rule}: {v.what}" for v in check_schedule(self.scenario, candidate)
                if _key(v) not in self.before]
         return candidate, new

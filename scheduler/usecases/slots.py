@@ -192,7 +192,7 @@ def find_slots(scenario: Scenario, schedule: Schedule, patient: str,
                 continue
             for room, staff in _combos(trial, busy, protocol, start, day.hours):
                 judged += 1
-                candidate, problems = trial.judge(index, start, room, staff)
+                candidate, problems = trial.judge(index, start, room, staff, figures=False)
                 if not problems:
                     added = next(a for a in candidate.appointments
                                  if a.id not in trial.taken)
