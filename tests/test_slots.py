@@ -146,6 +146,7 @@ def test_why_not_here_offers_the_nearest_slots_that_fit(service: Service) -> Non
     sign_in(service.client, "front_desk")
     form = service.client.get(f"/schedules/{live['id']}/unplaced")
     assert f'action="/schedules/{live["id"]}/whynot#verdict"' in form.text  # scrolls to it
+    assert f'href="/patients/{gone["patient"]}#slots"' in form.text  # from the unplaced list
     late = service.client.post(f"/schedules/{live['id']}/whynot", data={
         "csrf": csrf(form.text), "patient": gone["patient"], "date": gone["start"][:10],
         "time": "17:00", "room": gone["room"]})
