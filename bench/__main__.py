@@ -17,6 +17,8 @@
   sign-ins and a 200 MiB body arrive, per source tree (``--tree before=PATH --tree after=PATH``);
 - ``python -m bench live`` — the p50 and p95 of a direct edit of the demo's live schedule
   through the API (``--edits``), SQLite and PostgreSQL;
+- ``python -m bench slots`` — the p50, p95 and worst time of finding a patient's next free slots
+  on the demo week and an M week, as planned and with one of their sessions cancelled;
 - ``python -m bench generate DIR`` — write the suite's scenarios as YAML.
 """
 
@@ -39,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", nargs="?", default="suite",
                         choices=["suite", "network", "replan", "generate", "whatif", "serve",
-                                 "feeds", "network-whatif", "simulate", "abuse", "live"])
+                                 "feeds", "network-whatif", "simulate", "abuse", "live",
+                                 "slots"])
     parser.add_argument("dir", nargs="?", type=Path, help="output folder for generate")
     parser.add_argument("--quick", action="store_true", help="the small, fast subset")
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers per solve")
@@ -116,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.live import live_bench
 
         return live_bench(args, console)
+    if args.what == "slots":
+        from bench.slots import slots_bench
+
+        return slots_bench(args, console)
     if args.what == "replan":
         from bench.replan import replan_bench
 

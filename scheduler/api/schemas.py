@@ -297,6 +297,22 @@ class BookRequest(LiveBody):
                                          "that fit, one per staff need of the protocol")
 
 
+class SlotPublic(BaseModel):
+    start: AwareDatetime
+    end: AwareDatetime
+    room: str | None = Field(description="None: a video session, which takes no room")
+    staff: dict[str, str] = Field(description="Staff id per staff need (role key) of the "
+                                              "protocol")
+
+
+class SlotsPublic(BaseModel):
+    schedule_id: int
+    number: int = Field(description="The published version the slots were found on: book one "
+                                    "with this number")
+    patient: str
+    slots: list[SlotPublic]
+
+
 class DiffPublic(BaseModel):
     before: int
     after: int

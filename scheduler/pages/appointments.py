@@ -21,7 +21,7 @@ from scheduler.pages.web import (
     page,
     redirect,
 )
-from scheduler.service import drafts
+from scheduler.service import drafts, slots
 from scheduler.service.board import week_dates
 
 router = APIRouter(include_in_schema=False)
@@ -112,7 +112,10 @@ def why_not(request: Request, schedule_id: int, user: PageUser, session: PageSes
     except InvalidInput as exc:
         return page(request, "unplaced.html", {**ctx, "form": form, "verdict": None},
                     status_code=422, errors=exc.issues)
-    verdict = {"fits": not problems, "problems": problems, "appointment": added}
+    nearest = [] if not problems else slots.nearest(session, schedule_id, form["patient"],
+                                                    start)
+    verdict = {"fits": not problems, "problems": problems, "appointment": added,
+               "nearest": nearest}
     return page(request, "unplaced.html", {**ctx, "form": form, "verdict": verdict})
 
 

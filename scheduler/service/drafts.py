@@ -247,6 +247,8 @@ def _book(scenario: Scenario, schedule: Schedule, patient: str, start: datetime,
         return place_session(scenario, schedule, patient, start, room, staff)
     spec = next((p for p in scenario.patients if p.id == patient), None)
     protocol = next((p for p in scenario.protocols if spec and p.id == spec.protocol), None)
+    if protocol is not None and protocol.video:  # a video session takes no room
+        return place_session(scenario, schedule, patient, start, None, staff)
     rooms = [r.id for r in scenario.rooms
              if protocol is None or set(protocol.room_features) <= set(r.features)]
     if not rooms:

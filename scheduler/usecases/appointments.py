@@ -23,9 +23,9 @@ from scheduler.documents import (
 from scheduler.errors import InvalidInput, Issue, NotFound
 from scheduler.model import Scenario
 from scheduler.usecases.check import check_schedule
-from solver import Placement
+from solver import Placement, Problem
 
-__all__ = ["cancel_appointment", "diff_schedules", "move_appointment", "place_session",
+__all__ = ["Trial", "cancel_appointment", "diff_schedules", "move_appointment", "place_session",
            "try_placement"]
 
 
@@ -37,9 +37,12 @@ def _find(schedule: Schedule, ref: str) -> Appointment:
 
 
 def _with_figures(scenario: Scenario, schedule: Schedule,
-                  appointments: list[Appointment], unplaced: list[Unplaced]) -> Schedule:
-    """``schedule`` with new appointments and unplaced list, its figures recomputed."""
-    problem, clock = to_problem(scenario), SlotClock(scenario)
+                  appointments: list[Appointment], unplaced: list[Unplaced],
+                  problem: Problem | None = None) -> Schedule:
+    """``schedule`` with new appointments and unplaced list, its figures recomputed (with
+    ``problem``, the scenario's compiled problem when the caller has it)."""
+    problem = problem if problem is not None else to_problem(scenario)
+    clock = SlotClock(scenario)
     placed = [placed_of(a, clock) for a in appointments]
     old = schedule.kpis.model_dump() if schedule.kpis is not None else {}
     figures = {**old, **kpis(problem, placed)}
@@ -97,13 +100,63 @@ def move_appointment(scenario: Scenario, schedule: Schedule, ref: str, start: da
     return candidate
 
 
+class Trial:
+    """One more session of ``patient`` on ``schedule``, judged by the independent checker: what
+    stays the same from one judgement to the next (the compiled problem, the violations the
+    schedule already had, the ids taken, the unplaced list with one session less) is read once,
+    so "why not here?" and the slot finder judge many candidates in the same way a booking is
+    judged."""
+
+    def __init__(self, scenario: Scenario, schedule: Schedule, patient: str) -> None:
+        self.scenario, self.schedule, self.patient = scenario, schedule, patient
+        self.problem, self.clock = to_problem(scenario), SlotClock(scenario)
+        self.taken = {a.id for a in schedule.appointments} | {f.id for f in scenario.fixed}
+        self.before = {_key(v) for v in check_schedule(scenario, schedule)}
+        self.unplaced: list[Unplaced] = []
+        for u in schedule.unplaced:
+            if u.patient == patient:
+                if u.sessions > 1:
+                    self.unplaced.append(u.model_copy(update={"sessions": u.sessions - 1}))
+            else:
+                self.unplaced.append(u)
+        placed = [placed_of(a, self.clock) for a in schedule.appointments
+                  if a.patient == patient]
+        self.main_days = sorted(a.day for a in placed if not self.problem.is_follow_up(a))
+
+    def protocol(self, day: int) -> str | None:
+        """The protocol of the patient's session on ``day`` (the dose step counts the sessions
+        before it); None: the patient's own."""
+        spec = self.problem.patient[self.patient]
+        chosen = spec.main_protocol(sum(1 for d in self.main_days if d < day))
+        return None if chosen == spec.protocol else chosen
+
+    def judge(self, day: int, minute: int, room: str | None, staff: dict[str, str],
+              figures: bool = True) -> tuple[Schedule, list[str]]:
+        """The schedule with the session at ``minute`` of ``day`` in ``room`` with ``staff``,
+        and the checker's words for each hard rule it newly breaks (empty: it fits). Without
+        ``figures`` the schedule's figures are left as they were (the checker does not read
+        them; the slot finder stores nothing)."""
+        [placed] = assign_ids([Placement(self.patient, day, minute, room, staff,
+                                         protocol=self.protocol(day))], self.taken)
+        added = appointment_of(placed, self.problem, self.clock)
+        appointments = [*self.schedule.appointments, added]
+        candidate = (_with_figures(self.scenario, self.schedule, appointments, self.unplaced,
+                                   self.problem) if figures else
+                     self.schedule.model_copy(update={"appointments": appointments,
+                                                      "unplaced": self.unplaced}))
+        new = [f"{v.rule}: {v.what}" for v in check_schedule(self.scenario, candidate)
+               if _key(v) not in self.before]
+        return candidate, new
+
+
 STAFF_TRIES = 200
 """Staff combinations tried for one placement (one nurse and one prescriber each from a
 handful is far fewer; a bigger clinic gets the first 200 in the scenario's order)."""
 
 
 def try_placement(scenario: Scenario, schedule: Schedule, patient: str, start: datetime,
-                  room: str, staff: dict[str, str] | None = None) -> tuple[Schedule, list[str]]:
+                  room: str | None, staff: dict[str, str] | None = None
+                  ) -> tuple[Schedule, list[str]]:
     """One more session of ``patient`` at ``start`` in ``room`` (with ``staff``, else the staff
     combination the checker objects to least): the schedule it gives and, when it breaks hard
     rules, the independent checker's words for each (empty: it fits). "Why not here?"."""
@@ -114,7 +167,10 @@ def try_placement(scenario: Scenario, schedule: Schedule, patient: str, start: d
     spec = next((p for p in scenario.patients if p.id == patient), None)
     if spec is None:
         issues.append(Issue("patient", f"{patient!r} is not a patient of this clinic"))
-    if room not in {r.id for r in scenario.rooms}:
+    video = spec is not None and scenario.protocol(spec.protocol).video
+    if room is None and not video:
+        issues.append(Issue("room", "is required (only a video session takes no room)"))
+    elif room is not None and room not in {r.id for r in scenario.rooms}:
         issues.append(Issue("room", f"{room!r} is not a room of this clinic"))
     clock = SlotClock(scenario)
     day = clock.day_index(start.astimezone(clock.tz).date())
@@ -138,40 +194,27 @@ def try_placement(scenario: Scenario, schedule: Schedule, patient: str, start: d
                  or [""] for n in protocol.staff]
         choices = [dict(zip(keys, combo, strict=True)) for combo in
                    islice(product(*pools), STAFF_TRIES)] or [{}]
-    problem = to_problem(scenario)
-    taken = {a.id for a in schedule.appointments} | {f.id for f in scenario.fixed}
-    before = {_key(v) for v in check_schedule(scenario, schedule)}
-    unplaced = []
-    for u in schedule.unplaced:
-        if u.patient == patient:
-            if u.sessions > 1:
-                unplaced.append(u.model_copy(update={"sessions": u.sessions - 1}))
-        else:
-            unplaced.append(u)
+    trial = Trial(scenario, schedule, patient)
     best: tuple[Schedule, list[str]] | None = None
     for choice in choices:
-        [placed] = assign_ids([Placement(patient, day, clock.minute(start), room,
-                                         {k: v for k, v in choice.items() if v})], taken)
-        added = appointment_of(placed, problem, clock)
-        candidate = _with_figures(scenario, schedule, [*schedule.appointments, added],
-                                  unplaced)
-        new = [f"{v.rule}: {v.what}" for v in check_schedule(scenario, candidate)
-               if _key(v) not in before]
-        if best is None or len(new) < len(best[1]):
-            best = (candidate, new)
-        if not new:
+        found = trial.judge(day, clock.minute(start), room,
+                            {k: v for k, v in choice.items() if v})
+        if best is None or len(found[1]) < len(best[1]):
+            best = found
+        if not found[1]:
             break
     assert best is not None
     return best
 
 
 def place_session(scenario: Scenario, schedule: Schedule, patient: str, start: datetime,
-                  room: str, staff: dict[str, str] | None = None) -> Schedule:
+                  room: str | None, staff: dict[str, str] | None = None) -> Schedule:
     """:func:`try_placement`, refused (InvalidInput, the checker's words) unless it fits."""
     candidate, problems = try_placement(scenario, schedule, patient, start, room, staff)
     if problems:
         clock = SlotClock(scenario)
-        where = f"{start.astimezone(clock.tz):%a %d %b %H:%M} in {room}"
+        where = (f"{start.astimezone(clock.tz):%a %d %b %H:%M} "
+                 f"{'in ' + room if room else 'by video'}")
         raise InvalidInput([Issue("start", f"{patient} at {where} breaks the {p}")
                             for p in problems])
     return candidate

@@ -5,7 +5,10 @@ version the caller read (409 when another was published first)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 
 from scheduler.api.deps import Desk, RowId, SessionDep
 from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
@@ -15,8 +18,10 @@ from scheduler.api.schemas import (
     LiveCancelRequest,
     LiveMoveRequest,
     SchedulePublic,
+    SlotPublic,
+    SlotsPublic,
 )
-from scheduler.service import drafts
+from scheduler.service import drafts, slots
 
 from .schedules import full
 
@@ -56,6 +61,25 @@ def cancel(clinic_id: RowId, appointment_id: str, body: LiveCancelRequest, user:
     row = drafts.live_cancel(session, clinic_id, appointment_id, body.reason, body.number,
                              user)
     return full(row, response)
+
+
+@router.get("/patients/{patient_id}/slots", response_model=SlotsPublic,
+            responses=SIGNED_IN | R404,
+            summary="The next free slots for one more session of a patient on the published "
+                    "schedule's week, each accepted by the checker (front desk and up)")
+def find_slots(clinic_id: RowId, patient_id: str, user: Desk, session: SessionDep,
+               limit: Annotated[int, Query(ge=1, le=slots.MAX_LIMIT,
+                                           description="How many slots, at most")
+                                ] = slots.DEFAULT_LIMIT,
+               not_before: Annotated[datetime | None, Query(
+                   alias="from", description="The earliest start (ISO 8601 with a UTC offset; "
+                                             "default: the week's first day)")] = None
+               ) -> SlotsPublic:
+    found = slots.next_slots(session, clinic_id, patient_id, limit, not_before)
+    return SlotsPublic(schedule_id=found.schedule_id, number=found.number,
+                       patient=found.patient,
+                       slots=[SlotPublic(start=s.start, end=s.end, room=s.room, staff=s.staff)
+                              for s in found.slots])
 
 
 @router.post("/undo", response_model=SchedulePublic, responses=WRITES,
