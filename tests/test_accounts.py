@@ -81,6 +81,10 @@ def test_no_separation_between_clinics(service: Service) -> None:
     assert published.status_code == 404
     assert published.json() == {"detail": f"no schedule '{other['id']}'"}
     assert service.call("GET", f"/jobs/{OTHER_JOB}", "front_desk").status_code == 404
+    own = service.draft()  # a diff with another clinic's schedule: as if it did not exist
+    across = service.call("GET", f"/schedules/{own['id']}/diff/{other['id']}", "front_desk")
+    assert across.status_code == 404
+    assert across.json() == {"detail": f"no schedule '{other['id']}'"}
     listed = service.call("GET", "/clinics", "front_desk").json()
     assert [c["id"] for c in listed] == [1]
     assert {c["id"] for c in service.call("GET", "/clinics").json()} == {1, east}

@@ -56,8 +56,6 @@ CROSS_CHECKED = {
     # The independent checker judges a move against the hard rules (hours, rooms, staff).
     ("POST", f"{API}/schedules/{{schedule_id}}/appointments/{{appointment_id}}/move"):
         "the hard rules",
-    # Two schedules compared must be of one clinic.
-    ("GET", f"{API}/schedules/{{schedule_id}}/diff/{{other_id}}"): "one clinic",
     # The live schedule's edits are judged by the checker as a draft's move is.
     ("POST", f"{API}/clinics/{{clinic_id}}/appointments"): "the hard rules",
     ("POST", f"{API}/clinics/{{clinic_id}}/appointments/{{appointment_id}}/move"):

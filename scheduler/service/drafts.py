@@ -104,10 +104,11 @@ def pick(session: Session, clinic_id: int, wanted: int | None) -> ScheduleRow | 
 
 
 def diff(session: Session, schedule_id: int, other_id: int) -> ChangeList:
-    """What changed from one schedule to another of the same clinic."""
-    before, after = row(session, schedule_id), row(session, other_id)
-    if before.clinic_id != after.clinic_id:
-        raise InvalidInput([Issue("other_id", f"schedule {other_id} is of another clinic")])
+    """What changed from one schedule to another of the same clinic (another clinic's is the
+    NotFound of a schedule that does not exist: the caller's right to the first says nothing
+    of the second)."""
+    before = row(session, schedule_id)
+    after = row(session, other_id, before.clinic_id)
     return diff_schedules(document(before), document(after))
 
 
