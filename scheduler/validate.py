@@ -147,18 +147,22 @@ def _compose_node(self: _Loader | _TextLoader, parent: yaml.Node | None, index: 
     return node
 
 
-class _Loader(yaml.SafeLoader):
-    """YAML with dates left as text for the schema to parse: ``date: 2026-13-40`` is then a
-    problem with its field path, not a crash inside the YAML parser. Measured as it is
-    composed (``_compose_node``)."""
+class _Measured:
+    """A loader measured as it composes (``_compose_node``): its depth, each node's shape, and
+    a budget of values as large as its text."""
 
     def __init__(self, stream: str) -> None:
-        super().__init__(stream)
+        super().__init__(stream)  # type: ignore[call-arg]  # the YAML loader's, next in line
         self._depth = 0
         self._shapes: dict[int, Shape] = {}
         self._budget = max(LEAST_BUDGET, len(stream))
 
     compose_node = _compose_node
+
+
+class _Loader(_Measured, yaml.SafeLoader):
+    """YAML with dates left as text for the schema to parse: ``date: 2026-13-40`` is then a
+    problem with its field path, not a crash inside the YAML parser."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -167,16 +171,8 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-class _TextLoader(yaml.BaseLoader):
-    """YAML with every scalar as text (its reader validates them), measured as it is composed."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
-        self._shapes: dict[int, Shape] = {}
-        self._budget = max(LEAST_BUDGET, len(stream))
-
-    compose_node = _compose_node
+class _TextLoader(_Measured, yaml.BaseLoader):
+    """YAML with every scalar as text (its reader validates them)."""
 
 
 def parse_text(text: str, json_: bool = False, *, strings: bool = False) -> Any:
