@@ -203,3 +203,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.db)
         if "browser" in names:
             item.add_marker(pytest.mark.browser)
+
+
+# ----------------------------------------------------------------------------- the browser
+CHROMIUM = Path("/usr/bin/chromium")
+"""Debian's Chromium, which Playwright drives (its own browser download fails here)."""
+
+
+def needs(path: Path, what: str) -> None:
+    """Skip (fail under CI) when ``path``, something the test needs installed, is missing."""
+    if not path.exists():
+        message = f"{path} is missing ({what})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium for one module's page tests."""
+    from playwright.sync_api import sync_playwright
+
+    needs(CHROMIUM, "apt-get install -y chromium")
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM))
+        yield chromium
+        chromium.close()

@@ -362,14 +362,3 @@ def test_docs_render_under_their_csp_in_a_browser(live: Live, browser: Any) -> N
     page.close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from tests.test_pages import CHROMIUM, _needs
-
-    _needs(CHROMIUM, "apt-get install -y chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield chromium
-        chromium.close()

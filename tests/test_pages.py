@@ -9,7 +9,6 @@ Screenshots go to tests/artifacts/ for a person to look at.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,11 +23,11 @@ from scheduler.security import hash_password
 from scheduler.service.accounts import first_clinic
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
+from tests.conftest import CHROMIUM, needs
 from tests.test_feeds_http import server
 
 pytestmark = [pytest.mark.slow, pytest.mark.db]  # the service on a SQLite file
 
-CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).parent / "js" / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 PASSWORD = "correct horse battery"
@@ -42,20 +41,12 @@ class Site:
     csp_errors: list[str] = field(default_factory=list)
 
 
-def _needs(path: Path, what: str) -> None:
-    if not path.exists():
-        message = f"{path} is missing ({what})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The service on a fresh SQLite database: the demo clinic (loaded on first start), one
     front-desk user and one manager."""
-    _needs(CHROMIUM, "apt-get install -y chromium")
-    _needs(AXE, "npm ci --prefix tests/js")
+    needs(CHROMIUM, "apt-get install -y chromium")
+    needs(AXE, "npm ci --prefix tests/js")
     folder = tmp_path_factory.mktemp("pages")
     url = f"sqlite:///{folder / 'chairtime.db'}"
     engine = connect(url)
@@ -67,17 +58,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     engine.dispose()
     with server(url, folder, {"CHAIRTIME_TIME_LIMIT": "4"}) as (base, _, log):
         yield Site(base, log)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    _needs(CHROMIUM, "apt-get install -y chromium")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield chromium
-        chromium.close()
 
 
 def _context(browser: Any, site: Site, width: int = 1280, height: int = 800) -> Any:

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import CHROMIUM, needs
 from tests.test_feeds_http import server
-from tests.test_pages import AXE, CHROMIUM, Site, _needs, _shot, _watch_csp
+from tests.test_pages import AXE, Site, _shot, _watch_csp
 
 pytestmark = [pytest.mark.slow, pytest.mark.db]
 
@@ -26,21 +27,11 @@ DESK_PASSWORD = "the desk's own secret"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    _needs(CHROMIUM, "apt-get install -y chromium")
-    _needs(AXE, "npm ci --prefix tests/js")
+    needs(CHROMIUM, "apt-get install -y chromium")
+    needs(AXE, "npm ci --prefix tests/js")
     folder = tmp_path_factory.mktemp("accounts")
     with server(f"sqlite:///{folder / 'chairtime.db'}", folder) as (base, _, log):
         yield Site(base, log)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield chromium
-        chromium.close()
 
 
 def _page(browser: Any, site: Site) -> tuple[Any, Any]:

@@ -20,8 +20,9 @@ from scheduler.service.accounts import first_clinic
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
 from scheduler.usecases import Options, cancel_appointment, plan_week
+from tests.conftest import CHROMIUM, needs
 from tests.test_feeds_http import server
-from tests.test_pages import AXE, CHROMIUM, PASSWORD, USERS, Site, _context, _needs, axe, sign_in
+from tests.test_pages import AXE, PASSWORD, USERS, Site, _context, axe, sign_in
 
 pytestmark = [pytest.mark.slow, pytest.mark.db, pytest.mark.solve]
 
@@ -30,8 +31,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.db, pytest.mark.solve]
 def called(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, str]]:
     """The service on the demo clinic with a published week missing one session (that of
     the patient who calls: their id is the second item)."""
-    _needs(CHROMIUM, "apt-get install -y chromium")
-    _needs(AXE, "npm ci --prefix tests/js")
+    needs(CHROMIUM, "apt-get install -y chromium")
+    needs(AXE, "npm ci --prefix tests/js")
     folder = tmp_path_factory.mktemp("slots")
     url = f"sqlite:///{folder / 'chairtime.db'}"
     engine = connect(url)
@@ -52,17 +53,6 @@ def called(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Site, str
     engine.dispose()
     with server(url, folder, {"CHAIRTIME_TIME_LIMIT": "4"}) as (base, _, log):
         yield Site(base, log), gone.patient
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    _needs(CHROMIUM, "apt-get install -y chromium")
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM))
-        yield chromium
-        chromium.close()
 
 
 def test_a_patient_calls_finds_a_slot_and_books_it_and_the_feed_shows_it(
