@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 from rich.console import Console
 from rich.table import Table
 
-from bench.serve import PASSWORD, _postgres, _prepare, _server
+from bench.serve import PASSWORD, each_database
 
 API = "/api/v1"
 
@@ -63,22 +61,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 
 def live_bench(args: argparse.Namespace, console: Console) -> int:
-    results: list[tuple[str, list[float]]] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        targets = [("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}")]
-        pg = _postgres()
-        url = next(pg, None)
-        if url is not None:
-            targets.append(("PostgreSQL", url))
-        else:
-            console.print("PostgreSQL not reachable: SQLite only", style="yellow")
-        for name, database in targets:
-            console.print(f"  preparing {name} …", style="dim")
-            _prepare(database)
-            with _server(database, Path(tmp)) as base:
-                results.append((name, _edits(base, args.edits)))
-        if url is not None:
-            next(pg, None)  # drops the schema
+    results = [(name, _edits(base, args.edits)) for name, base in each_database(console)]
     t = Table(title=f"A direct edit of the demo's live schedule through the API ({args.edits} "
                     "edits: cancel, book back, …; loopback)")
     for col in ("database", "edits", "p50 ms", "p95 ms", "mean ms", "max ms"):

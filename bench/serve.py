@@ -160,9 +160,10 @@ def _postgres() -> Iterator[str]:
         engine.dispose()
 
 
-def serve_bench(args: argparse.Namespace, console: Console) -> int:
-    seconds, connections = args.seconds, args.connections
-    results: list[Load] = []
+def each_database(console: Console) -> Iterator[tuple[str, str]]:
+    """The demo prepared and served on SQLite, then on PostgreSQL when one is reachable: each
+    database's name and the running service's base URL (stopped, and PostgreSQL's schema
+    dropped, when the caller moves on)."""
     with tempfile.TemporaryDirectory() as tmp:
         targets = [("SQLite", f"sqlite:///{Path(tmp) / 'bench.db'}")]
         pg = _postgres()
@@ -175,9 +176,15 @@ def serve_bench(args: argparse.Namespace, console: Console) -> int:
             console.print(f"  preparing {name} …", style="dim")
             _prepare(database)
             with _server(database, Path(tmp)) as base:
-                results.append(asyncio.run(_signed_in_load(base, connections, seconds, name)))
+                yield name, base
         if url is not None:
             next(pg, None)  # drops the schema
+
+
+def serve_bench(args: argparse.Namespace, console: Console) -> int:
+    seconds, connections = args.seconds, args.connections
+    results = [asyncio.run(_signed_in_load(base, connections, seconds, name))
+               for name, base in each_database(console)]
     t = Table(title=f"GET {PATH}: {connections} connections, {seconds:g} s, loopback")
     for col in ("database", "requests", "errors", "requests/s", "p50 ms", "p99 ms",
                 "mean ms"):
