@@ -297,7 +297,7 @@ def staff_id_in(user: User, clinic_id: int) -> str | None:
     return next((m.staff_id for m in user.memberships if m.clinic_id == clinic_id), None)
 
 
-def role_label(session: Session, user: User) -> str:
+def role_label(user: User) -> str:
     """``admin``, or the highest role of the account's memberships (``front_desk`` when
     none): what a page or the API shows as an account's role."""
     if user.admin:

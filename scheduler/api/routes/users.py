@@ -26,10 +26,10 @@ router = APIRouter(prefix="/users", tags=["users"])
 ClinicPath = Annotated[int, Path(ge=1, le=2_147_483_647, description="A clinic's id")]
 
 
-def public(session: SessionDep, user: User) -> UserPublic:
+def public(user: User) -> UserPublic:
     members = [MembershipPublic(clinic_id=m.clinic_id, role=m.role, staff_id=m.staff_id)
                for m in user.memberships]
-    return UserPublic(id=user.id, email=user.email, role=accounts.role_label(session, user),
+    return UserPublic(id=user.id, email=user.email, role=accounts.role_label(user),
                       admin=user.admin, active=user.active,
                       must_change_password=user.must_change_password, memberships=members,
                       staff_id=members[0].staff_id if len(members) == 1 else None)
@@ -38,7 +38,7 @@ def public(session: SessionDep, user: User) -> UserPublic:
 @router.get("/me", response_model=UserPublic, responses=SIGNED_IN,
             summary="The signed-in account, its clinics and roles (anyone signed in)")
 def me(user: SignedIn, session: SessionDep) -> UserPublic:
-    return public(session, user)
+    return public(user)
 
 
 @router.post("/me/password", status_code=status.HTTP_204_NO_CONTENT,
@@ -55,14 +55,14 @@ def change_password(body: PasswordChange, user: SignedIn, session: SessionDep,
 @router.get("", response_model=list[UserPublic], responses=SIGNED_IN,
             summary="The organization's accounts and their memberships (admin)")
 def list_users(user: Admin, session: SessionDep) -> list[UserPublic]:
-    return [public(session, u) for u in accounts.users(session, user)]
+    return [public(u) for u in accounts.users(session, user)]
 
 
 @router.post("", response_model=UserPublic, status_code=status.HTTP_201_CREATED,
              responses=R400 | SIGNED_IN | R409 | R422,
              summary="Add an account: an admin, or a role in some clinics (admin)")
 def add_user(body: UserCreate, user: Admin, session: SessionDep) -> UserPublic:
-    return public(session, accounts.add_user(session, body.email, body.password, body.role,
+    return public(accounts.add_user(session, body.email, body.password, body.role,
                                              user, body.clinic_ids))
 
 
@@ -70,7 +70,7 @@ def add_user(body: UserCreate, user: Admin, session: SessionDep) -> UserPublic:
             summary="Say which staff member an account is in a clinic, for their own feed link "
                     "(admin)")
 def link_staff(user_id: RowId, body: StaffLink, user: Admin, session: SessionDep) -> UserPublic:
-    return public(session, accounts.link_staff(session, user_id, body.staff_id, user,
+    return public(accounts.link_staff(session, user_id, body.staff_id, user,
                                                body.clinic_id))
 
 
@@ -80,7 +80,7 @@ def link_staff(user_id: RowId, body: StaffLink, user: Admin, session: SessionDep
                     "members or none (admin)")
 def set_membership(user_id: RowId, member_of: ClinicPath, body: MembershipWrite, user: Admin,
                    session: SessionDep) -> UserPublic:
-    return public(session, accounts.set_membership(session, user_id, member_of, body.role,
+    return public(accounts.set_membership(session, user_id, member_of, body.role,
                                                    body.staff_id, user))
 
 
@@ -90,7 +90,7 @@ def set_membership(user_id: RowId, member_of: ClinicPath, body: MembershipWrite,
                        "(admin)")
 def end_membership(user_id: RowId, member_of: ClinicPath, user: Admin,
                    session: SessionDep) -> UserPublic:
-    return public(session, accounts.set_membership(session, user_id, member_of, None, None,
+    return public(accounts.set_membership(session, user_id, member_of, None, None,
                                                    user))
 
 
@@ -99,13 +99,13 @@ def end_membership(user_id: RowId, member_of: ClinicPath, user: Admin,
              summary="Deactivate an account: its tokens, page sessions and staff feed links end "
                      "at once (admin)")
 def deactivate(user_id: RowId, user: Admin, session: SessionDep) -> UserPublic:
-    return public(session, accounts.set_active(session, user_id, False, user))
+    return public(accounts.set_active(session, user_id, False, user))
 
 
 @router.post("/{user_id}/activate", response_model=UserPublic,
              responses=R400 | SIGNED_IN | R404 | R422, summary="Reactivate an account (admin)")
 def activate(user_id: RowId, user: Admin, session: SessionDep) -> UserPublic:
-    return public(session, accounts.set_active(session, user_id, True, user))
+    return public(accounts.set_active(session, user_id, True, user))
 
 
 @router.post("/{user_id}/reset-password", response_model=OneTimePassword,
