@@ -135,11 +135,15 @@ def test_every_bound_holds_above_the_optimum_of_a_generated_week(spec: Spec) -> 
         for lp in lps.values():
             assert lp.status == "OPTIMAL"
             assert optimum - 1e-6 <= lp.bound <= capacity_bound(problem) + 1e-6
-        # the same relaxation in whole sessions: between the optimum and the LP, proven
-        # or stopped by its time limit
+        # the same relaxation in whole sessions: proven, it lies between the optimum and the
+        # LP; stopped by its time limit it is still a bound, but a loaded machine can stop
+        # HiGHS before its root relaxation, whose bound is then the weaker one (seen: 1,379
+        # against an LP of 63.5 under a load of 12 on 2 cores)
         mip = lp_bound(problem, per_person=per_person, integral=True, time_limit=30)
         assert mip.status in ("OPTIMAL", "TIME_LIMIT")
-        assert optimum - 1e-6 <= mip.bound <= lps[BUCKET].bound + 1e-6
+        assert optimum - 1e-6 <= mip.bound
+        if mip.status == "OPTIMAL":
+            assert mip.bound <= lps[BUCKET].bound + 1e-6
 
 
 @pytest.mark.parametrize("squeeze", [False, True])
