@@ -45,7 +45,8 @@ def test_migration_0009_traces_each_audit_entry_to_its_clinic(database_url: str)
             in entries])
     upgrade(engine, "0009")
     with engine.connect() as db:
-        found = dict(db.execute(text("SELECT id, clinic_id FROM audit_log")).all())
+        found: dict[int, int | None] = dict(db.execute(text(
+            "SELECT id, clinic_id FROM audit_log")).all())
     assert found == {1: 7, 2: 8, 3: 7, 4: 8, 5: 8, 6: None, 7: None, 8: None}
     with engine.begin() as db:  # a deleted clinic's entries keep what was done, not the clinic
         db.execute(text("DELETE FROM jobs WHERE clinic_id = 7"))
