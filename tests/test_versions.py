@@ -9,7 +9,6 @@ import dataclasses
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +26,6 @@ from scheduler.storage import repo
 from scheduler.storage.db import connect, downgrade, session_scope, upgrade
 from scheduler.storage.tables import Organization, User
 from scheduler.usecases import plan_week
-from scheduler.validate import validate_scenario
 from scheduler.worker import run_job
 from solver import Options
 from tests.conftest import fresh_database, password_hash
