@@ -85,6 +85,7 @@ class Site:
         """A change of N1 (Dana Fischer) by ``role``'s account, as the pages would store it."""
         with session_scope(self.sessions()) as session:
             user = repo.user_by_email(session, f"{role}@example.org")
+            assert user is not None
             nurse = clinics.item(session, 1, "staff", "staff member", "N1")
             edit(nurse)
             clinics.replace_item(session, 1, "staff", "staff member", "N1", nurse, user, None)
