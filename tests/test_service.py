@@ -255,6 +255,7 @@ ROUTES: list[tuple[str, str, set[str], Any]] = [
     ("POST", "/clinics/1/appointments/A-0001/cancel", DESK, {"number": 1}),
     ("POST", "/clinics/1/undo", DESK, {"number": 1}),
     ("GET", "/clinics/1/patients/P01/slots", DESK, None),
+    ("GET", "/clinics/1/audit", MANAGER, None),
     *[(method, f"/clinics/1/{feed}/feed-link{tail}", allowed, None)
       for feed, allowed in (("patients/P01", DESK), ("staff/me", ANY), ("rooms/R1", MANAGER),
                             ("", MANAGER))

@@ -29,6 +29,7 @@ from scheduler import pages
 from scheduler.api import docs, errors, limits, redact
 from scheduler.api.routes import (
     appointments,
+    audit,
     auth,
     clinics,
     feeds,
@@ -102,7 +103,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
     app.add_middleware(limits.BodyLimit, default=settings.max_body_bytes, page=pages.page_error,
                        larger=[(API + path, settings.max_upload_bytes) for path in clinics.WHOLE])
     app.add_middleware(redact.LogErrors)
-    for module in (auth, users, clinics, jobs, schedules, appointments, live):
+    for module in (auth, users, clinics, jobs, schedules, appointments, live, audit):
         app.include_router(module.router, prefix=API)
     for router in (resources.rooms, resources.staff, resources.protocols, resources.patients,
                    feeds.links):

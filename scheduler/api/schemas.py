@@ -322,3 +322,20 @@ class DiffPublic(BaseModel):
 class UnplacedPublic(BaseModel):
     schedule_id: int
     unplaced: list[Unplaced]
+
+
+class AuditEntryPublic(BaseModel):
+    at: AwareDatetime
+    by: str = Field(description="The account's e-mail; \"Chairtime\" for the service's own work")
+    action: str
+    entity: str = Field(description="scenario, schedule, job, feed_token, user or clinic")
+    entity_id: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class AuditPagePublic(BaseModel):
+    entries: list[AuditEntryPublic] = Field(description="Newest first")
+    page: int
+    pages: int
+    total: int = Field(description="Entries matching the filters, on every page")

@@ -23,6 +23,7 @@ from scheduler.pages import (
     replan,
     signin,
     utilization,
+    versions,
     week,
     whatif,
 )
@@ -39,7 +40,7 @@ from scheduler.pages.web import (
 __all__ = ["install", "page_error"]
 
 ROUTERS = (signin, account, admin, week, jobs, appointments, replan, patients, whatif,
-           utilization)
+           utilization, versions)
 
 
 def page_error(request: Request, code: int, message: str) -> Response | None:

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from scheduler.errors import Conflict, Issue
+from scheduler.pages import versions
 from scheduler.pages.forms import Names, names, version_of
 from scheduler.pages.web import (
     Csrf,
@@ -73,7 +74,8 @@ def board_context(request: Request, session: Session, schedule: int | None = Non
         "who": Names.of(scenario),
         "tz": scenario.tz, "rows": drafts.rows(session, clinic.id), "running": running,
         "scale": 1.25 if zoom == "day" else 1.15, "initials": initials, "form": {},
-        "risk": risk, "fragile": {i for r in risk.values() for i in r.fragile}}
+        "risk": risk, "fragile": {i for r in risk.values() for i in r.fragile},
+        "published_check": versions.banner(session, clinic.id)}
 
 
 @router.post("/solve", dependencies=[Csrf])

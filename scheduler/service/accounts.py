@@ -101,7 +101,7 @@ def user_for_token(session: Session, token: str | None) -> User | None:
 def sign_out_everywhere(session: Session, user: User) -> int:
     """End every token and page session of ``user``; how many ended."""
     ended = repo.end_tokens(session, user.id)
-    repo.audit(session, user, "sign_out_everywhere", "user", user.id)
+    repo.audit(session, user, "sign_out_everywhere", "user", user.id, clinic_id=None)
     session.commit()
     return ended
 
@@ -118,7 +118,8 @@ def end_token(session: Session, user: User, token_id: int) -> None:
     """End one of ``user``'s own tokens (NotFound for another's or an ended one)."""
     if not repo.end_tokens(session, user.id, token_id):
         raise NotFound("token", str(token_id))
-    repo.audit(session, user, "end_token", "user", user.id, None, {"token": token_id})
+    repo.audit(session, user, "end_token", "user", user.id, None, {"token": token_id},
+               clinic_id=None)
     session.commit()
 
 
@@ -150,7 +151,7 @@ def change_password(session: Session, user: User, current: str, new: str,
     for row in repo.live_tokens(session, user.id):
         if kept is None or row.id != kept.id:
             row.expires_at = now()
-    repo.audit(session, user, "change_password", "user", user.id)
+    repo.audit(session, user, "change_password", "user", user.id, clinic_id=None)
     session.commit()
 
 
@@ -162,7 +163,7 @@ def reset_password(session: Session, user_id: int, by: User) -> tuple[User, str]
     target.password_hash = hash_password(password)
     target.must_change_password = True
     repo.end_tokens(session, target.id)
-    repo.audit(session, by, "reset_password", "user", target.id)
+    repo.audit(session, by, "reset_password", "user", target.id, clinic_id=None)
     session.commit()
     return target, password
 
@@ -228,7 +229,7 @@ def set_active(session: Session, user_id: int, active: bool, by: User) -> User:
         for member in target.memberships:
             _end_staff_link(session, member, by)
     repo.audit(session, by, "activate" if active else "deactivate", "user", target.id,
-               {"active": before}, {"active": active})
+               {"active": before}, {"active": active}, clinic_id=None)
     session.commit()
     return target
 

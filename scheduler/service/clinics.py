@@ -59,7 +59,7 @@ def create(session: Session, slug: str, by: User, scenario: dict[str, Any] | Non
         data["clinic"]["name"] = name
     created = repo.add_clinic(session, slug, data, by)
     repo.audit(session, by, "create", "clinic", created.id, None,
-               {"slug": slug, "name": created.name})
+               {"slug": slug, "name": created.name}, clinic_id=created.id)
     session.commit()
     return created
 
@@ -107,8 +107,8 @@ def delete(session: Session, clinic_id: int, confirm: str, by: User) -> None:
     if confirm != found.slug:
         raise InvalidInput([Issue("confirm", f"must be the clinic's slug ('{found.slug}') to "
                                              "delete it with all its data")])
-    repo.audit(session, by, "delete", "clinic", found.id, {"slug": found.slug,
-                                                           "name": found.name}, None)
+    repo.audit(session, by, "delete", "clinic", found.id,
+               {"slug": found.slug, "name": found.name}, None, clinic_id=found.id)
     repo.delete_clinic(session, found)
     session.commit()
 

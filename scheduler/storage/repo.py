@@ -45,10 +45,13 @@ _NUMBERED = re.compile(r"^A-(\d+)$")
 
 # ----------------------------------------------------------------------------- audit
 def audit(session: Session, user: User | None, action: str, entity: str, entity_id: Any,
-          before: dict[str, Any] | None = None, after: dict[str, Any] | None = None) -> None:
-    """Record who did what, when, with the state before and after."""
+          before: dict[str, Any] | None = None, after: dict[str, Any] | None = None, *,
+          clinic_id: int | None) -> None:
+    """Record who did what, when, in which clinic (None: an account's own business), with the
+    state before and after. ``clinic_id`` has no default: every writer says where."""
     session.add(AuditEntry(user_id=user.id if user else None, action=action, entity=entity,
-                           entity_id=str(entity_id), before=before, after=after))
+                           entity_id=str(entity_id), before=before, after=after,
+                           clinic_id=clinic_id))
 
 
 # ----------------------------------------------------------------------------- users
@@ -75,7 +78,7 @@ def add_user(session: Session, email: str, password_hash: str, role: str,
         session.flush()
         session.refresh(user)
     audit(session, by, "create", "user", user.id, None,
-          {"email": email, "role": role, "clinics": clinic_ids})
+          {"email": email, "role": role, "clinics": clinic_ids}, clinic_id=None)
     return user
 
 
@@ -125,7 +128,8 @@ def set_membership(session: Session, target: User, clinic_id: int, role: str | N
     session.flush()
     session.refresh(target)
     audit(session, by, "membership", "user", target.id, before,
-          {"clinic_id": clinic_id, "role": role, "staff_id": staff_id} if role else None)
+          {"clinic_id": clinic_id, "role": role, "staff_id": staff_id} if role else None,
+          clinic_id=clinic_id)
     return found if role is not None else None
 
 
@@ -306,7 +310,7 @@ def add_scenario_version(session: Session, clinic: Clinic,
     clinic.name = scenario.clinic.name
     session.flush()
     audit(session, by, "change", "scenario", clinic.id, {"version": latest},
-          {"version": latest + 1})
+          {"version": latest + 1}, clinic_id=clinic.id)
     return version
 
 
@@ -346,7 +350,7 @@ def add_schedule(session: Session, clinic_id: int, version: ScenarioVersion, sch
     session.flush()
     audit(session, by, "create", "schedule", row.id, None,
           {"appointments": len(schedule.appointments), "based_on": based_on,
-           "made_from": made_from})
+           "made_from": made_from}, clinic_id=clinic_id)
     return row
 
 
@@ -451,7 +455,7 @@ def replace_schedule(session: Session, row: ScheduleRow, schedule: Schedule,
     row.appointments.clear()
     session.flush()  # the old rows go before the new ones (same refs) arrive
     row.appointments.extend(_rows(schedule))
-    audit(session, by, action, "schedule", row.id, before, after)
+    audit(session, by, action, "schedule", row.id, before, after, clinic_id=row.clinic_id)
 
 
 def _numbered(session: Session, row: ScheduleRow) -> None:
@@ -481,7 +485,7 @@ def publish(session: Session, row: ScheduleRow, expected_version: int,
         raise Conflict(stale_message(row, latest))
     _numbered(session, row)
     audit(session, by, "publish", "schedule", row.id, None,
-          {"number": row.number, "made_from": row.made_from_id})
+          {"number": row.number, "made_from": row.made_from_id}, clinic_id=row.clinic_id)
     return row
 
 
@@ -506,7 +510,8 @@ def publish_edit(session: Session, latest: ScheduleRow, expected_number: int,
         raise Conflict(f"the published schedule changed meanwhile (you read version "
                        f"{expected_number}); reload it and try again")
     audit(session, by, action, "schedule", row.id, before,
-          {**(after or {}), "number": row.number, "made_from": latest.id})
+          {**(after or {}), "number": row.number, "made_from": latest.id},
+          clinic_id=latest.clinic_id)
     return row
 
 
@@ -517,7 +522,8 @@ def add_job(session: Session, job_id: str, clinic_id: int, kind: str, params: di
               created_by=by.id if by else None)
     session.add(job)
     session.flush()
-    audit(session, by, "queue", "job", job_id, None, {"kind": kind, "clinic": clinic_id})
+    audit(session, by, "queue", "job", job_id, None, {"kind": kind, "clinic": clinic_id},
+          clinic_id=clinic_id)
     return job
 
 
@@ -534,7 +540,7 @@ def cancel_job(session: Session, job: Job, by: User | None) -> Job:
     if job.status not in ("queued", "running"):
         raise Conflict(f"job {job.id} is {job.status} already")
     job.status, job.finished_at = "cancelled", now()
-    audit(session, by, "cancel", "job", job.id, None, None)
+    audit(session, by, "cancel", "job", job.id, None, None, clinic_id=job.clinic_id)
     return job
 
 
@@ -601,7 +607,7 @@ def issue_feed_token(session: Session, clinic_id: int, kind: str, subject: str,
     except IntegrityError as exc:  # a concurrent issue won the partial unique index
         raise Conflict(f"the {kind} feed {subject or clinic_id} got a link meanwhile") from exc
     audit(session, by, "issue", "feed_token", row.id, None,
-          {"clinic": clinic_id, "kind": kind, "subject": subject})
+          {"clinic": clinic_id, "kind": kind, "subject": subject}, clinic_id=clinic_id)
     return token, row
 
 
@@ -614,7 +620,7 @@ def revoke_feed_token(session: Session, clinic_id: int, kind: str, subject: str,
     row.revoked_at, row.revoked_by = now(), by.id if by else None
     session.flush()
     audit(session, by, action, "feed_token", row.id, {"revoked_at": None},
-          {"revoked_at": row.revoked_at.isoformat()})
+          {"revoked_at": row.revoked_at.isoformat()}, clinic_id=clinic_id)
     return row
 
 

@@ -229,12 +229,16 @@ class Job(Base):
 
 
 class AuditEntry(Base):
-    """Who did what, when, and the state before and after."""
+    """Who did what, when, and the state before and after; the clinic it was done in (none: an
+    account's own business), so a clinic's managers read its entries and no other's."""
 
     __tablename__ = "audit_log"
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=now)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    clinic_id: Mapped[int | None] = mapped_column(
+        ForeignKey("clinics.id", ondelete="SET NULL"), index=True)
+    """The clinic (migration 0009); a deleted clinic's entries lose it, keeping what was done."""
     action: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[str] = mapped_column(String(64))
