@@ -179,7 +179,7 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
         for m in scenario.staff
     )
     patients = []
-    for p in scenario.patients:
+    for p in planned(scenario):
         protocol = next((scenario.protocol(x) for x in _protocols_of(p)
                          if scenario.protocol(x).requires_rems), scenario.protocol(p.protocol))
         blocked = None
@@ -194,7 +194,8 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
             min_gap_days=p.min_gap_days,
             last_session_day=clock.day_index(p.last_session) if p.last_session else None,
             earliest_day=clock.day_index(p.earliest) if p.earliest else 0,
-            latest_day=clock.day_index(p.latest) if p.latest else NEVER,
+            latest_day=min(clock.day_index(p.latest) if p.latest else NEVER,
+                           clock.day_index(p.discharged) - 1 if p.discharged else NEVER),
             availability=_availability(clock, p, clinic),
             priority=p.priority,
             preferred_staff=frozenset(p.preferred_staff),
@@ -224,6 +225,13 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
     return Problem(_days(scenario, clock), protocols, rooms, staff, tuple(patients),
                    tuple(fixed), weights, revisions,
                    clock.minute(not_before) if not_before is not None else None, previous)
+
+
+def planned(scenario: Scenario) -> list[PatientSpec]:
+    """The patients a plan is for: all but those discharged by the horizon's first day (kept
+    in the scenario for their history; one discharged later is planned until the day before)."""
+    return [p for p in scenario.patients
+            if p.discharged is None or p.discharged > scenario.horizon.start]
 
 
 def _protocols_of(p: PatientSpec) -> list[str]:
