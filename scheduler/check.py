@@ -345,7 +345,8 @@ class _Checker:
 
     def patients_rule(self, usable: list[Booked]) -> None:
         """Rule 6: session count, one a day, windows, date range and minimum gaps, none on or
-        after a discharge; with the extensions, the dose step's protocol by place and each follow-up's own session."""
+        after a discharge; with the extensions, the dose step's protocol by place and each
+        follow-up's own session."""
         per_patient: dict[str, list[Booked]] = defaultdict(list)
         for a in usable:
             per_patient[a.patient].append(a)
