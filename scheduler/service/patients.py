@@ -3,6 +3,7 @@ their course, their sessions (published and in the current draft) and their feed
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import unicodedata
 from dataclasses import dataclass
@@ -14,16 +15,17 @@ from sqlalchemy.orm import Session
 
 from scheduler.check import check
 from scheduler.documents import Appointment
-from scheduler.errors import NotFound
+from scheduler.errors import InvalidInput, Issue, NotFound
 from scheduler.model import WEEKDAYS, PatientSpec, ProtocolSpec, Scenario
 from scheduler.service import clinics, drafts
 from scheduler.storage import repo
 from scheduler.storage.tables import Clinic, FeedToken, ScheduleRow, User
 from scheduler.usecases.patients_import import Preview, preview_patients
 from scheduler.usecases.roll import CourseStatus, course_status
+from scheduler.validate import validate_scenario
 
 __all__ = ["Broken", "PatientView", "broken", "confirm_import", "discharge", "find", "matches",
-           "next_open_day", "preview_import", "raw", "readmit", "save", "view"]
+           "next_open_day", "preview_import", "problems", "raw", "readmit", "save", "view"]
 
 
 def next_open_day(scenario: Scenario, day: date) -> date:
@@ -109,6 +111,7 @@ class Broken:
     what: list[str]
     number: int
     """The published version it is in."""
+    schedule_id: int
 
 
 def broken(session: Session, clinic_id: int, patient_id: str) -> list[Broken]:
@@ -128,7 +131,7 @@ def broken(session: Session, clinic_id: int, patient_id: str) -> list[Broken]:
         if v.appointment in mine:
             found.setdefault(v.appointment, []).append(v.what)
     assert live.number is not None  # a published version has its number
-    return sorted((Broken(mine[ref], what, live.number) for ref, what in found.items()),
+    return sorted((Broken(mine[ref], what, live.number, live.id) for ref, what in found.items()),
                   key=lambda b: b.appointment.start)
 
 
@@ -151,6 +154,23 @@ def save(session: Session, clinic_id: int, item: dict[str, Any], by: User, expec
         return clinics.add_item(session, clinic_id, "patients", "patient", item, by, expected)
     return clinics.replace_item(session, clinic_id, "patients", "patient", patient_id, item,
                                 by, expected)
+
+
+def problems(session: Session, clinic_id: int, item: dict[str, Any],
+             patient_id: str | None = None) -> list[Issue]:
+    """The scenario's problems with ``item`` added (or in place of ``patient_id``), paths
+    ``patients[i].field``; nothing stored."""
+    current, listed = clinics.items(session, clinic_id, "patients")
+    index = next((i for i, p in enumerate(listed) if p.get("id") == patient_id), None)
+    if index is None:
+        listed.append(item)
+    else:
+        listed[index] = item
+    try:
+        validate_scenario({**copy.deepcopy(current.data), "patients": listed})
+    except InvalidInput as exc:
+        return exc.issues
+    return []
 
 
 def discharge(session: Session, clinic_id: int, patient_id: str, on: date, by: User,
