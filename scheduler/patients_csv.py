@@ -4,7 +4,8 @@ scenario.
 Columns are matched by their header, ignoring case, spaces and punctuation, with the synonyms an
 EHR export uses (``Patient ID`` is ``id``; ``First Name`` and ``Last Name`` make ``name``;
 ``Phone`` and ``E-mail`` the contact; ``DOB`` the date of birth; see ``SYNONYMS``). Only ``id``
-and ``protocol`` are required. A column that is none of them (``MRN``) is ignored with a warning.
+is required (and a new patient's ``protocol``). A column that is none of them (``MRN``) is
+ignored with a warning.
 ``preferred_staff`` lists ids separated by ``;`` or spaces; ``availability`` reads
 ``mon 09:00-15:00; wed 09:00-12:00 13:00-17:00``. Dates are ISO (``2026-12-04``) or written the
 clinic's way (``clinic.date_format``: ``us`` reads ``12/04/2026`` as 4 Dec, ``eu`` as 12 Apr);
@@ -198,8 +199,8 @@ def _columns(name: str, headers: list[str]) -> tuple[dict[str, str | None], list
                 columns[taken[part]] = None
                 warnings.append(Issue(f"{name} column {taken[part]}", f"ignored: column "
                                       f"'{taken['name']}' gives the name"))
-    issues += [Issue(name, f"has no '{c}' column" + (" (Patient ID)" if c == "id" else ""))
-               for c in ("id", "protocol") if c not in taken]
+    if "id" not in taken:  # (a new patient's missing protocol is its row's problem)
+        issues.append(Issue(name, "has no 'id' column (Patient ID)"))
     return columns, issues, warnings
 
 
