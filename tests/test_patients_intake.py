@@ -80,7 +80,7 @@ def test_notices_reach_a_patient_by_the_contact_field() -> None:
 def test_a_discharged_patient_is_left_out_of_the_plan_and_the_checker_refuses_their_session(
         ) -> None:
     data = scenario_dict(patients=patients(2, rems_enrolled=True))
-    scenario, document = solve_data(data)
+    _, document = solve_data(data)
     assert {a["patient"] for a in document["appointments"]} == {"P01", "P02"}
     out = copy.deepcopy(data)
     out["patients"][1]["discharged"] = "2026-12-07"  # the horizon's first day
