@@ -156,8 +156,9 @@ def test_each_form_problem_is_named_by_its_field(change: dict[str, str], field: 
 
 
 def test_editing_keeps_what_the_form_does_not_show() -> None:
-    before: dict[str, Any] = {"id": "P07", "protocol": "esk-84", "unavailable": [{"date": "2026-12-08"}],
-              "course": {"id": "esk-trd", "history": ["2026-11-30", "2026-12-03"], "dose": 84}}
+    before: dict[str, Any] = {
+        "id": "P07", "protocol": "esk-84", "unavailable": [{"date": "2026-12-08"}],
+        "course": {"id": "esk-trd", "history": ["2026-11-30", "2026-12-03"], "dose": 84}}
     form = form_of(before)
     assert form["course_done"] == "2" and form["course_dose"] == "84"
     item, issues = item_of({**form, "name": "Al Bo"}, [], before)
