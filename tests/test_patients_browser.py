@@ -20,7 +20,7 @@ from scheduler.usecases import Options, plan_week
 from scheduler.validate import validate_scenario
 from tests.conftest import CHROMIUM, fresh_database, needs
 from tests.test_feeds_http import server
-from tests.test_pages import AXE, PASSWORD, USERS, Site, _watch_csp, axe, sign_in
+from tests.test_pages import AXE, PASSWORD, USERS, Site, _shot, _watch_csp, axe, sign_in
 from tests.test_service import small_clinic
 
 pytestmark = [pytest.mark.slow, pytest.mark.db, pytest.mark.solve]
@@ -97,6 +97,7 @@ def test_a_referral_from_intake_to_a_booked_first_session_then_an_ehr_import(
     assert "is not an e-mail address" in email.inner_text()
     assert page.get_by_label("Name", exact=True).input_value() == "Gia Hayes"  # kept
     assert page.get_by_label("Dana Fischer").is_checked()
+    _shot(page, "patient-intake-problem")
     page.get_by_label("E-mail").fill("gia@example.org")
     page.get_by_role("button", name="Add patient").click()
     page.wait_for_url(re.compile(r"/patients/P03\?saved=1"))
@@ -129,6 +130,7 @@ def test_a_referral_from_intake_to_a_booked_first_session_then_an_ehr_import(
     text = page.locator("main").inner_text()
     assert "2 new, 0 updated" in text and "No problems." in text
     assert "MRN: is not a patient field: ignored" in text
+    _shot(page, "patients-import-preview")
     page.get_by_label("Make US dates the clinic's setting").check()
     page.get_by_role("button", name="Import 2 new and 0 updated").click()
     page.wait_for_url(re.compile(r"/patients\?imported=2"))
@@ -141,3 +143,40 @@ def test_a_referral_from_intake_to_a_booked_first_session_then_an_ehr_import(
     assert axe(browser, site, "front_desk", ["/patients", "/patients/new", "/patients/import",
                                              "/patients/P03/edit", "/patients/P03",
                                              "/patients?q=nobody"]) == {}
+
+
+def test_the_forms_with_their_problems_and_the_preview_are_axe_clean(browser: Any,
+                                                                     site: Site) -> None:
+    """axe-core on what a GET does not show: the intake form with its messages, the preview
+    with a problem beside a cell (CSP bypassed for the injected script only)."""
+    context = browser.new_context(viewport={"width": 820, "height": 1180}, base_url=site.base,
+                                  bypass_csp=True)
+    context.set_default_timeout(90_000)
+    page = context.new_page()
+    sign_in(page, "front_desk")
+    found: dict[str, list[str]] = {}
+
+    def run(name: str) -> None:
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("async () => (await axe.run(document, "
+                               "{resultTypes: ['violations']})).violations")
+        bad = [f"{v['id']} ({v['impact']}): {v['help']}" for v in result
+               if v["impact"] in ("serious", "critical")]
+        if bad:
+            found[name] = bad
+
+    page.goto("/patients/new")
+    page.get_by_label("E-mail").fill("nobody")
+    page.get_by_label("Monday").fill("mornings")
+    page.get_by_role("button", name="Add patient").click()
+    assert page.locator(".field.invalid").count() >= 3  # name, protocol, e-mail, Monday
+    run("intake with problems")
+    page.goto("/patients/import")
+    page.get_by_label("CSV file").set_input_files(files=[{
+        "name": "export.csv", "mimeType": "text/csv",
+        "buffer": b"Patient ID,Protocol,Priority,MRN\nP30,esk,9,1\n"}])
+    page.get_by_role("button", name="Preview").click()
+    assert page.locator("table.preview .message").count() == 1  # the priority
+    run("preview with problems")
+    context.close()
+    assert found == {}
