@@ -17,7 +17,6 @@ from scheduler.security import hash_password
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
 from scheduler.usecases import Options, plan_week
-from scheduler.validate import validate_scenario
 from tests.conftest import CHROMIUM, fresh_database, needs
 from tests.test_feeds_http import server
 from tests.test_pages import AXE, PASSWORD, USERS, Site, _shot, _watch_csp, axe, sign_in
