@@ -228,3 +228,13 @@ def test_an_import_problem_stands_beside_its_row_and_column_and_nothing_is_store
     assert "unknown protocol &#39;esx&#39;" in re.findall(r"<td>(.*?)</td>", rows["3"], re.S)[2]
     assert 'class="confirm"' not in bad.text
     assert version(desk) == before
+
+
+def test_a_patient_with_history_is_never_deleted_one_without_may_be(desk: Service) -> None:
+    assert post_form(desk, "/patients/new", {**REFERRAL, "id": "P06"}).status_code == 303
+    assert desk.call("DELETE", "/clinics/1/patients/P06", "front_desk").status_code == 204
+    assert stored(desk, "P06") is None
+    kept = desk.call("DELETE", "/clinics/1/patients/P01", "front_desk")  # booked earlier
+    assert kept.status_code == 409
+    assert "discharge them instead" in kept.text
+    assert stored(desk, "P01") is not None
