@@ -179,7 +179,7 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
         for m in scenario.staff
     )
     patients = []
-    for p in planned(scenario):
+    for p in scenario.patients:
         protocol = next((scenario.protocol(x) for x in _protocols_of(p)
                          if scenario.protocol(x).requires_rems), scenario.protocol(p.protocol))
         blocked = None
@@ -190,7 +190,7 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
         patients.append(Patient(
             id=p.id,
             protocol=p.protocol,
-            sessions=p.sessions,
+            sessions=0 if discharged(p, scenario) else p.sessions,
             min_gap_days=p.min_gap_days,
             last_session_day=clock.day_index(p.last_session) if p.last_session else None,
             earliest_day=clock.day_index(p.earliest) if p.earliest else 0,
@@ -227,11 +227,11 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
                    clock.minute(not_before) if not_before is not None else None, previous)
 
 
-def planned(scenario: Scenario) -> list[PatientSpec]:
-    """The patients a plan is for: all but those discharged by the horizon's first day (kept
-    in the scenario for their history; one discharged later is planned until the day before)."""
-    return [p for p in scenario.patients
-            if p.discharged is None or p.discharged > scenario.horizon.start]
+def discharged(p: PatientSpec, scenario: Scenario) -> bool:
+    """Whether ``p`` is discharged by the horizon's first day: then they want no session (their
+    fixed ones stay, and they stay in the problem for a slot search or a move to find). One
+    discharged later is planned until the day before (``latest_day``)."""
+    return p.discharged is not None and p.discharged <= scenario.horizon.start
 
 
 def _protocols_of(p: PatientSpec) -> list[str]:

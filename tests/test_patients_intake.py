@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from scheduler.check import check
-from scheduler.compile import planned
+from scheduler.compile import to_problem
+from scheduler.documents import Schedule
 from scheduler.errors import InvalidInput, Issue
 from scheduler.model import PatientSpec
 from scheduler.pages.patient_form import form_of, form_paths, item_of, next_id
@@ -22,6 +23,7 @@ from scheduler.patients_csv import read_date, read_table
 from scheduler.service.notices import _contact
 from scheduler.service.patients import matches
 from scheduler.usecases.patients_import import preview_patients
+from scheduler.usecases.slots import find_slots
 from scheduler.validate import validate_scenario
 from tests.conftest import patients, scenario_dict, solve_data
 
@@ -86,17 +88,20 @@ def test_a_discharged_patient_is_left_out_of_the_plan_and_the_checker_refuses_th
     out = copy.deepcopy(data)
     out["patients"][1]["discharged"] = "2026-12-07"  # the horizon's first day
     gone = validate_scenario(out)
-    assert [p.id for p in planned(gone)] == ["P01"]
+    assert [(p.id, p.sessions) for p in to_problem(gone).patients] == [("P01", 1), ("P02", 0)]
     assert [str(v) for v in check(gone, document) if v.rule == "patients"] == [
         f"patients {a['id']}: P02 was discharged on Mon 07 Dec 2026"
         for a in document["appointments"] if a["patient"] == "P02"]
     later = copy.deepcopy(data)
     later["patients"][1]["discharged"] = "2026-12-08"  # after the session: nothing breaks
     assert check(validate_scenario(later), document) == []
-    assert [p.id for p in planned(validate_scenario(later))] == ["P01", "P02"]
+    assert [p.sessions for p in to_problem(validate_scenario(later)).patients] == [1, 1]
     _, replanned = solve_data(out)
     assert {a["patient"] for a in replanned["appointments"]} == {"P01"}
     assert replanned["unplaced"] == []
+    kept = {**replanned, "appointments": []}  # a free week: still no slot after the discharge
+    assert find_slots(gone, Schedule.from_json(kept), "P02") == []
+    assert find_slots(validate_scenario(later), Schedule.from_json(kept), "P02") != []
 
 
 def test_a_fixed_session_on_or_after_the_discharge_is_refused() -> None:
