@@ -45,10 +45,12 @@ router = APIRouter(include_in_schema=False)
 @router.get("/patients", response_class=HTMLResponse)
 def patients_page(request: Request, user: PageUser, session: PageSession,
                   q: str = "", discharged: str = "") -> HTMLResponse:
-    scenario, found = patients.find(session, current_clinic(request, session).id, q,
-                                    discharged=bool(discharged))
+    scenario, everyone = patients.find(session, current_clinic(request, session).id, q,
+                                       discharged=True)
+    found = everyone if discharged else [p for p in everyone if p.discharged is None]
     return page(request, "patients.html", {"patients": found, "q": q, "scenario": scenario,
                                            "discharged": bool(discharged),
+                                           "hidden": len(everyone) - len(found),
                                            "who": Names.of(scenario)})
 
 
