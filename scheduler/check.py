@@ -344,8 +344,9 @@ class _Checker:
                                            f"phase ({self.label(s)})")
 
     def patients_rule(self, usable: list[Booked]) -> None:
-        """Rule 6: session count, one a day, windows, date range and minimum gaps; with the
-        extensions, the dose step's protocol by place and each follow-up's own session."""
+        """Rule 6: session count, one a day, windows, date range and minimum gaps, none on or
+        after a discharge; with the extensions, the dose step's protocol by place and each
+        follow-up's own session."""
         per_patient: dict[str, list[Booked]] = defaultdict(list)
         for a in usable:
             per_patient[a.patient].append(a)
@@ -369,6 +370,9 @@ class _Checker:
             days: dict[date, Booked] = {}
             for a in everything:
                 day = self.day_of(a.start)
+                if pat.discharged is not None and day >= pat.discharged:
+                    self.bad("patients", a, f"{pid} was discharged on "
+                                            f"{pat.discharged:%a %d %b %Y}")
                 if day in days:
                     self.bad("patients", a, f"{pid} has two appointments on {day}")
                 days[day] = a

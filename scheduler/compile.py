@@ -190,11 +190,12 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
         patients.append(Patient(
             id=p.id,
             protocol=p.protocol,
-            sessions=p.sessions,
+            sessions=0 if discharged(p, scenario) else p.sessions,
             min_gap_days=p.min_gap_days,
             last_session_day=clock.day_index(p.last_session) if p.last_session else None,
             earliest_day=clock.day_index(p.earliest) if p.earliest else 0,
-            latest_day=clock.day_index(p.latest) if p.latest else NEVER,
+            latest_day=min(clock.day_index(p.latest) if p.latest else NEVER,
+                           clock.day_index(p.discharged) - 1 if p.discharged else NEVER),
             availability=_availability(clock, p, clinic),
             priority=p.priority,
             preferred_staff=frozenset(p.preferred_staff),
@@ -224,6 +225,13 @@ def to_problem(scenario: Scenario, not_before: datetime | None = None,
     return Problem(_days(scenario, clock), protocols, rooms, staff, tuple(patients),
                    tuple(fixed), weights, revisions,
                    clock.minute(not_before) if not_before is not None else None, previous)
+
+
+def discharged(p: PatientSpec, scenario: Scenario) -> bool:
+    """Whether ``p`` is discharged by the horizon's first day: then they want no session (their
+    fixed ones stay, and they stay in the problem for a slot search or a move to find). One
+    discharged later is planned until the day before (``latest_day``)."""
+    return p.discharged is not None and p.discharged <= scenario.horizon.start
 
 
 def _protocols_of(p: PatientSpec) -> list[str]:

@@ -81,6 +81,10 @@ class Clinic(_Model):
     closed_dates: list[date] = []
     address: SafeLines | None = None
     arrival_instructions: SafeLines | None = None
+    date_format: Literal["iso", "us", "eu"] | None = Field(
+        default=None, description="How the clinic writes dates in files it imports (a "
+        "patients CSV): us 12/04/2026 is 4 Dec, eu 12/04/2026 is 12 Apr; iso (the default) "
+        "reads only 2026-12-04, and a slashed date either way could be read is a problem.")
 
 
 class Horizon(_Model):
@@ -304,6 +308,37 @@ class CourseSpec(_Model):
     source: SafeText | None = None
 
 
+_PHONE = re.compile(r"^\+?[0-9 ()./-]{6,30}(?: ?(?:x|ext\.?) ?[0-9]{1,6})?$")
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s.]+(?:\.[^@\s.]+)+$")
+
+
+def _phone(value: str) -> str:
+    if not _PHONE.fullmatch(value) or sum(c.isdigit() for c in value) < 6:
+        raise ValueError(f"{value!r} is not a phone number: digits, with spaces, '+', '-', "
+                         "'(' ')' or '.' if wanted")
+    return value
+
+
+def _email(value: str) -> str:
+    if len(value) > 254 or not _EMAIL.fullmatch(value):
+        raise ValueError(f"{value!r} is not an e-mail address such as name@example.org")
+    return value
+
+
+class Contact(_Model):
+    """How the clinic reaches a patient (the front desk's notices show it)."""
+
+    phone: Annotated[SafeText, AfterValidator(_phone)] | None = None
+    email: Annotated[SafeText, AfterValidator(_email)] | None = None
+
+
+class RemsEnrollment(_Model):
+    """A patient's Spravato REMS enrollment: the number the REMS gave and the date."""
+
+    number: SafeText = Field(min_length=1, max_length=64)
+    enrolled_on: date | None = None
+
+
 class PatientSpec(_Model):
     id: Id
     name: SafeText | None = None
@@ -332,6 +367,23 @@ class PatientSpec(_Model):
         default=None, description="Each session wants one follow-up session of this protocol "
         "days[0]..days[1] days after it; follow-ups do not count toward sessions, gaps or "
         "per_week.")
+    contact: Contact | None = Field(default=None, description="Phone and e-mail.")
+    date_of_birth: date | None = None
+    rems: RemsEnrollment | None = Field(
+        default=None, description="The REMS enrollment's number and date; implies "
+        "rems_enrolled (which may then be left out, and may not be false).")
+    notes: SafeLines | None = Field(default=None, max_length=4000)
+    discharged: date | None = Field(
+        default=None, description="Discharged on this date (archived): left out of planning; "
+        "no session on or after it; kept with their history. Remove it to re-admit.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _enrolled(cls, data: object) -> object:
+        """A REMS enrollment recorded with its number means enrolled."""
+        if isinstance(data, dict) and data.get("rems") and data.get("rems_enrolled") is None:
+            return {**data, "rems_enrolled": True}
+        return data
 
 
 class FixedSpec(_Model):

@@ -446,7 +446,13 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
             if weeks[w.week] > 1:
                 issues.append(Issue(f"{where}.per_week[{j}].week",
                                     f"{w.week} is listed more than once"))
+        if p.rems is not None and p.rems_enrolled is False:
+            issues.append(Issue(f"{where}.rems_enrolled", "is false, but a REMS enrollment "
+                                f"number is recorded ({p.rems.number}); remove one of them"))
         horizon = parsed.get("horizon")
+        if horizon is not None and p.date_of_birth and p.date_of_birth > horizon.start:
+            issues.append(Issue(f"{where}.date_of_birth", f"{p.date_of_birth} is after the "
+                                f"horizon starts ({horizon.start})"))
         if horizon is not None and p.last_session and p.last_session >= horizon.start:
             issues.append(Issue(f"{where}.last_session", f"{p.last_session} is not before the "
                                 f"horizon starts ({horizon.start}); list it under fixed"))
@@ -466,6 +472,10 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
         if a.patient not in patients:
             issues.append(Issue(f"{where}.patient", f"unknown patient '{a.patient}'"))
         patient = patients.get(a.patient)
+        if (patient is not None and patient.discharged is not None
+                and a.start.date() >= patient.discharged):
+            issues.append(Issue(f"{where}.patient", f"{a.patient} was discharged on "
+                                f"{patient.discharged}; this session is on or after it"))
         protocol = protocols.get(own.get(a.id, patient.protocol)) if patient else None
         if patient is not None and a.protocol is not None and a.protocol != own.get(a.id):
             issues.append(Issue(f"{where}.protocol", f"'{a.protocol}' is not {a.patient}'s "

@@ -241,8 +241,13 @@ def replace_item(session: Session, clinic_id: int, section: str, singular: str, 
 
 def remove_item(session: Session, clinic_id: int, section: str, singular: str, item_id: str,
                 by: User, expected: int | None) -> None:
+    """The item goes (a new version); a patient with sessions in any stored schedule is a
+    Conflict: discharged, never deleted, while they have history."""
     current, listed = items(session, clinic_id, section)
     kept = [x for x in listed if x.get("id") != item_id]
     if len(kept) == len(listed):
         raise NotFound(singular, item_id)
+    if section == "patients" and repo.has_sessions(session, clinic_id, item_id):
+        raise Conflict(f"patient '{item_id}' has sessions in the clinic's schedules: discharge "
+                       "them instead (their discharged date), so that their history stays")
     _store(session, clinic_id, current, section, kept, by, expected)

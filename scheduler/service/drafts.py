@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from scheduler.check import check
 from scheduler.documents import Appointment, Change, ChangeList, Schedule
 from scheduler.errors import Conflict, InvalidInput, Issue, NotFound
 from scheduler.model import Scenario
@@ -39,8 +40,8 @@ from scheduler.usecases import (
 )
 
 __all__ = ["Draft", "cancel", "changes", "diff", "document", "latest_published", "live_book",
-           "live_cancel", "live_move", "move", "pick", "place", "publish", "published", "row",
-           "rows", "scenario_of", "superseded", "undo", "why_not"]
+           "live_cancel", "live_move", "live_scenario", "move", "pick", "place", "publish",
+           "published", "row", "rows", "scenario_of", "superseded", "undo", "why_not"]
 
 
 def row(session: Session, schedule_id: int, clinic_id: int | None = None) -> ScheduleRow:
@@ -69,6 +70,21 @@ def document(found: ScheduleRow) -> Schedule:
 def scenario_of(session: Session, found: ScheduleRow) -> Scenario:
     """The scenario the schedule was made from."""
     return repo.scenario_for(session, found)
+
+
+def live_scenario(session: Session, found: ScheduleRow) -> tuple[Scenario, int]:
+    """The scenario published version ``found`` is edited under, and its version's id: the
+    clinic's latest when it is of the same horizon and ``found`` keeps every rule under it (a
+    referral added since can then be booked on the live schedule); else the one ``found``
+    was made from."""
+    made_from = scenario_of(session, found)
+    current = repo.scenario_version(session, found.clinic_id)
+    if current.id != found.scenario_version_id:
+        latest = repo.scenario_of(current)
+        if latest.horizon == made_from.horizon and not check(latest,
+                                                               document(found).to_json()):
+            return latest, current.id
+    return made_from, found.scenario_version_id
 
 
 def changes(found: ScheduleRow) -> list[Change]:
@@ -210,9 +226,11 @@ def _live(session: Session, clinic_id: int, number: int, by: User, action: str,
         raise Conflict(f"the published schedule is version {latest.number}, you read version "
                        f"{number}; reload it and try again")
     before = document(latest)
-    edited = change(scenario_of(session, latest), before)
+    scenario, version_id = live_scenario(session, latest)
+    edited = change(scenario, before)
     old, new = audited(before, edited)
-    stored = repo.publish_edit(session, latest, number, edited, by, action, old, new)
+    stored = repo.publish_edit(session, latest, number, edited, by, action, old, new,
+                               version_id)
     feeds.regenerate(session, clinic_id, now())
     session.commit()
     return stored

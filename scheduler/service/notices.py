@@ -71,9 +71,9 @@ class WhomToTell(BaseModel):
 
 
 def _contact(spec: PatientSpec | None) -> str | None:
-    """The patient's contact, when the scenario holds one (a ``phone`` or ``email`` field)."""
-    found = [str(v) for field in ("phone", "email")
-             if spec is not None and (v := getattr(spec, field, None))]
+    """The patient's contact, when the scenario holds one (``contact``: phone, e-mail)."""
+    contact = spec.contact if spec is not None else None
+    found = [v for v in (contact.phone, contact.email) if v] if contact is not None else []
     return ", ".join(found) or None
 
 

@@ -32,7 +32,7 @@ def next_slots(session: Session, clinic_id: int, patient: str, limit: int = DEFA
     published schedule; NotFound for a patient the clinic does not have, or when nothing is
     published."""
     latest = drafts.published(session, clinic_id)
-    scenario = drafts.scenario_of(session, latest)
+    scenario = drafts.live_scenario(session, latest)[0]
     if patient not in {p.id for p in scenario.patients}:
         raise NotFound("patient", patient)
     assert latest.number is not None  # a published version has its number

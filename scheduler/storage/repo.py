@@ -237,6 +237,16 @@ def scenario_versions(session: Session, clinic_id: int) -> list[ScenarioVersion]
         ScenarioVersion.clinic_id == clinic_id).order_by(ScenarioVersion.number)))
 
 
+def has_sessions(session: Session, clinic_id: int, patient_id: str) -> bool:
+    """Whether any stored schedule of the clinic (draft or published) holds a session of
+    ``patient_id``: their history, which a removal would orphan."""
+    return session.scalar(
+        select(func.count()).select_from(AppointmentRow)
+        .join(ScheduleRow, ScheduleRow.id == AppointmentRow.schedule_id)
+        .where(ScheduleRow.clinic_id == clinic_id, AppointmentRow.patient == patient_id)
+    ) != 0
+
+
 def feed_tokens(session: Session, clinic_id: int) -> list[FeedToken]:
     """Every feed token of the clinic, live and ended, oldest first."""
     return list(session.scalars(select(FeedToken).where(FeedToken.clinic_id == clinic_id)

@@ -44,7 +44,10 @@ def load_input(scenario: Path | None = None, patients: Path | None = None,
 def with_patients_csv(data: Any, csv: Path | IO[bytes], name: str | None = None) -> Scenario:
     """Scenario data with its patients replaced by a front-desk CSV (a file or an upload called
     ``name``), validated: every problem at once, each naming the CSV's row."""
-    rows, problems = read_patients_csv(csv, name)
+    clinic = data.get("clinic") if isinstance(data, dict) else None
+    date_format = clinic.get("date_format") if isinstance(clinic, dict) else None
+    rows, problems = read_patients_csv(csv, name, date_format if isinstance(date_format, str)
+                                       else None)
     label = name or (csv.name if isinstance(csv, Path) else "patients.csv")
     if isinstance(data, dict):
         data = {**data, "patients": rows}
