@@ -137,8 +137,8 @@ def test_next_free_slots_start_now_inside_the_week_else_on_its_first_day(
         assert early == whole
 
 
-def _with(scenario: Any, change: Any) -> dict[str, Any]:
-    data = copy.deepcopy(scenario)
+def _with(scenario: dict[str, Any], change: Any) -> dict[str, Any]:
+    data: dict[str, Any] = copy.deepcopy(scenario)
     change(data)
     return data
 
