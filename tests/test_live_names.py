@@ -208,3 +208,38 @@ def test_data_for_another_week_or_that_the_week_breaks_is_not_booked_against(
         assert moved.status_code == 200, moved.text
         assert stored_under(named, moved.json()["id"]) == (own, [])
         number += 1
+
+
+def test_the_boards_drag_is_answered_in_json(named: Service) -> None:
+    """What the board's script reads: 200 with the new version, 422 with the checker's words
+    in names, 409 when the schedule moved on, 403 without the form's token; only the 200
+    stores anything."""
+    live = published(named)
+    first, other = live["schedule"]["appointments"][:2]
+    sign_in(named.client, "front_desk")
+    board = named.client.get("/board").text
+    assert 'data-live="1"' in board and 'name="number" value="1"' in board
+    local = datetime.fromisoformat(other["start"]).astimezone(validate_scenario(
+        named_clinic()).tz)
+    form = {"csrf": csrf(board), "number": "1", "date": f"{local:%Y-%m-%d}",
+            "time": f"{local:%H:%M}", "room": other["room"]}
+    url = f"/live/appointments/{first['id']}/move.json"
+    assert named.client.post(url, data={**form, "csrf": "x"}).status_code == 403
+    clash = named.client.post(url, data=form)
+    assert clash.status_code == 422, clash.text
+    problems = clash.json()["problems"]
+    assert problems and all("breaks the" in p and not BARE.search(p) for p in problems)
+    assert published(named)["number"] == 1
+    moved = named.client.post(url, data={**form, "date": "2026-12-08", "time": "15:00",
+                                         "room": "R1"})  # R2 is closed Tuesday afternoon
+    assert moved.status_code == 200, moved.text
+    assert moved.json() == {"schedule": published(named)["id"], "number": 2,
+                            "moved": first["id"]}
+    stale = named.client.post(url, data={**form, "time": "16:00"})
+    assert stale.status_code == 409 and "version 2" in stale.json()["problems"][0]
+    assert published(named)["number"] == 2
+    shown = named.client.get(f"/board?schedule={moved.json()['schedule']}&live=1"
+                             f"&moved={first['id']}").text
+    assert re.search(r'<p class="ok moved" role="status">Moved (Ana Ruiz|Ben Okafor|Chen Wei) '
+                     r"to Tue 08 Dec 15:00–\d\d:\d\d in Quiet suite with Dana Fischer", shown)
+    assert "Undo the last change" in shown
