@@ -24,12 +24,11 @@ from playwright.sync_api import Error as PlaywrightError
 from scheduler.documents import Appointment, Schedule
 from scheduler.errors import InvalidInput
 from scheduler.model import Scenario
-from scheduler.security import hash_password
 from scheduler.service.accounts import first_clinic
 from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions, upgrade
 from scheduler.usecases import Options, move_appointment, plan_week
-from tests.conftest import CHROMIUM, fresh_database, needs
+from tests.conftest import CHROMIUM, fresh_database, needs, password_hash
 from tests.test_feeds_http import server
 from tests.test_pages import AXE, PASSWORD, USERS, Site, _context, _watch_csp, axe, sign_in
 
@@ -88,7 +87,7 @@ def desk(tmp_path_factory: pytest.TempPathFactory, database_kind: str
             first_clinic(session)
             clinic = repo.clinics(session)[0]
             for role, email in USERS.items():
-                repo.add_user(session, email, hash_password(PASSWORD), role)
+                repo.add_user(session, email, password_hash(PASSWORD), role)
             row = repo.add_schedule(session, clinic.id, repo.scenario_version(session, clinic.id),
                                     week)
             repo.publish(session, row, row.row_version)
@@ -97,12 +96,19 @@ def desk(tmp_path_factory: pytest.TempPathFactory, database_kind: str
             yield Site(base, log), scenario, move
 
 
+@functools.cache
+def token(base: str) -> str:
+    """The front desk's API token on the service at ``base`` (one sign-in: argon2 is slow)."""
+    answer = httpx.post(f"{base}/api/v1/auth/token", data={
+        "username": USERS["front_desk"], "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["access_token"])
+
+
 def api_published(site: Site) -> dict[str, Any]:
     """The API's published schedule, read with the front desk's token."""
-    token = httpx.post(f"{site.base}/api/v1/auth/token", data={
-        "username": USERS["front_desk"], "password": PASSWORD}).json()["access_token"]
     answer = httpx.get(f"{site.base}/api/v1/clinics/1/schedules/published",
-                       headers={"Authorization": f"Bearer {token}"})
+                       headers={"Authorization": f"Bearer {token(site.base)}"})
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
@@ -223,4 +229,6 @@ def test_a_session_is_dragged_on_the_live_board_and_undone(
     context.close()
     assert site.csp_errors == []
     if "sqlite" in site.log.parent.name:  # the same pages on both: axe once
-        assert axe(browser, site, "front_desk", ["/board", f"/patients/{a.patient}"]) == {}
+        assert axe(browser, site, "front_desk", [
+            "/board", f"/patients/{a.patient}", f"/schedules/{undone['id']}/unplaced",
+            f"/schedules/{undone['id']}/appointments/{a.id}"]) == {}
