@@ -166,6 +166,15 @@ def test_a_patient_added_since_the_publish_is_found_a_slot_and_booked(named: Ser
     found = named.call("GET", "/clinics/1/patients/P04/slots", "front_desk")
     assert found.status_code == 200, found.text
     slot = found.json()["slots"][0]
+    sign_in(named.client, "front_desk")  # why not here? on the live schedule knows her too
+    live_id = published(named)["id"]
+    unplaced = named.client.get(f"/schedules/{live_id}/unplaced").text
+    assert re.search(r'<option value="P04"[^>]*>Nora Quist · P04', unplaced)
+    start = datetime.fromisoformat(slot["start"])
+    asked = named.client.post(f"/schedules/{live_id}/whynot", data={
+        "csrf": csrf(unplaced), "patient": "P04", "date": f"{start:%Y-%m-%d}",
+        "time": f"{start:%H:%M}", "room": slot["room"]})
+    assert asked.status_code == 200 and "It fits" in asked.text, asked.text[-2000:]
     booked = named.call("POST", "/clinics/1/appointments", "front_desk", json={
         "number": 1, "patient": "P04", "start": slot["start"]})
     assert booked.status_code == 200, booked.text
@@ -173,7 +182,6 @@ def test_a_patient_added_since_the_publish_is_found_a_slot_and_booked(named: Ser
     assert [a["start"] for a in mine] == [slot["start"]]
     assert stored_under(named, booked.json()["id"]) == (version, [])
     assert starts(named, feed) == {datetime.fromisoformat(slot["start"])}
-    sign_in(named.client, "front_desk")
     page = named.client.get("/patients/P04").text
     assert "Nora Quist" in page and "published v2" in page
 

@@ -30,7 +30,7 @@ router = APIRouter(include_in_schema=False)
 
 def schedule_context(session: Session, schedule_id: int) -> dict[str, Any]:
     row = drafts.row(session, schedule_id)
-    return {**context(row, drafts.scenario_of(session, row), drafts.document(row)),
+    return {**context(row, drafts.judged_against(session, row), drafts.document(row)),
             "live": drafts.latest_published(session, row.clinic_id),
             "superseded": drafts.superseded(session, row)}
 

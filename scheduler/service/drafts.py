@@ -40,10 +40,10 @@ from scheduler.usecases import (
 )
 from scheduler.usecases.check import check_schedule
 
-__all__ = ["Draft", "cancel", "changes", "diff", "document", "latest_published", "live_book",
-           "live_cancel", "live_move",
-           "live_scenario", "move", "pick", "place", "publish", "published", "row",
-           "rows", "scenario_of", "superseded", "undo", "why_not"]
+__all__ = ["Draft", "cancel", "changes", "diff", "document", "judged_against",
+           "latest_published", "live_book", "live_cancel", "live_move", "live_scenario", "move",
+           "pick", "place", "publish", "published", "row", "rows", "scenario_of", "superseded",
+           "undo", "why_not"]
 
 
 def row(session: Session, schedule_id: int, clinic_id: int | None = None) -> ScheduleRow:
@@ -195,7 +195,7 @@ def why_not(session: Session, schedule_id: int, patient: str, start: datetime, r
     would break, in names (empty: it fits). Nothing is stored."""
     found = row(session, schedule_id)
     before = document(found)
-    scenario = scenario_of(session, found)
+    scenario = judged_against(session, found)
     candidate, problems = try_placement(scenario, before, patient, start, room)
     say = Namer.of(scenario, before.appointments)
     return _added(before, candidate), [say(p) for p in problems]
@@ -228,6 +228,16 @@ def live_scenario(session: Session, latest: ScheduleRow) -> tuple[Scenario, int]
     if newer.horizon == own.horizon and not check_schedule(newer, document(latest)):
         return newer, current.id
     return own, latest.scenario_version_id
+
+
+def judged_against(session: Session, found: ScheduleRow) -> Scenario:
+    """The scenario schedule ``found`` is edited and asked about against: for the live one
+    (the clinic's latest published version) that of :func:`live_scenario`, else the one it
+    was made from."""
+    latest = repo.latest_published(session, found.clinic_id)
+    if latest is not None and latest.id == found.id:
+        return live_scenario(session, found)[0]
+    return scenario_of(session, found)
 
 
 def _live(session: Session, clinic_id: int, number: int, by: User, action: str,

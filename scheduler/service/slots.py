@@ -61,5 +61,5 @@ def nearest(session: Session, schedule_id: int, patient: str, near: datetime,
     """The slots of schedule ``schedule_id`` (a draft or a published version) nearest to
     ``near`` where one more session of ``patient`` fits: "why not here?"'s offer."""
     found = drafts.row(session, schedule_id)
-    return nearest_slots(drafts.scenario_of(session, found), drafts.document(found), patient,
+    return nearest_slots(drafts.judged_against(session, found), drafts.document(found), patient,
                          near, count)
