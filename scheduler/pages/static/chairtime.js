@@ -41,7 +41,7 @@ function watchJob(section) {
 // refusal comes back on the appointment's page with its reasons). On the live schedule the
 // move is sent in the background: accepted, the board of the new published version opens (its
 // Undo at hand); refused, the block goes back where it was and the checker's words, in names,
-// are shown above the board. The keyboard way is the block's link: its page has a move form.
+// float at the foot of the window. The keyboard way is the block's link: its page has a move form.
 // The drawing may be shown smaller than its own size (a narrow screen): screen pixels per
 // drawing unit.
 function shown(svg) {
@@ -85,8 +85,9 @@ async function moveLive(form, block, verdict) {
   }
   block.removeAttribute("transform");
   const why = data.problems || [data.detail ? String(data.detail) : `The service answered ${answer.status}.`];
-  const head = answer.status === 409 ? "Not moved: someone changed the live schedule first. Reload the board and try again."
-                                     : "Not moved: the checker says";
+  const heads = { 409: "Not moved: someone changed the live schedule first. Reload the board and try again.",
+                  422: "Not moved: the checker says" };
+  const head = heads[answer.status] || "Not moved:";
   say(verdict, [head, ...why], "refused");
 }
 
