@@ -178,8 +178,8 @@ def test_utilization_counts_kap_follow_ups_as_wanted_integration_sessions() -> N
     count_week(table, scenario, doc)
     rows = {k: (v["wanted"], v["placed"], v["unplaced"]) for k, v in table.items()}
     assert rows == {"kap": (2, 2, 0), "kap-integration": (2, 1, 1)}
-    assert table["kap-integration"]["reasons"] == {
-        "kap-integration follow-up: no open clinic day 1-3 days after Tue": 1}
+    assert table["kap-integration"]["reasons"] == {  # in names, as the page shows them
+        "KAP integration (video) follow-up: no open clinic day 1-3 days after Tue": 1}
 
 
 def _text(html: str) -> str:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from scheduler.check import check
@@ -22,6 +24,7 @@ from scheduler.storage import repo
 from scheduler.storage.db import session_scope
 from scheduler.storage.tables import AuditEntry, FeedBody
 from scheduler.validate import validate_scenario
+from scheduler.worker import run_job
 from tests.test_feeds_http import feeds_service, link, parse
 from tests.test_pages_desk import csrf, sign_in
 from tests.test_service import Service
@@ -197,43 +200,87 @@ def starts(service: Service, feed: str) -> set[datetime]:
 
 
 # ----------------------------------------------------------------------------- agreement
-def test_after_publishes_direct_edits_and_undos_everything_agrees(service: Service) -> None:
-    """A seeded random sequence of publishes, moves, cancels, bookings and undos: after each
-    step the API's published schedule, the board and every patient's feed agree, and every
-    published version passes the independent checker."""
-    rng = random.Random(22)
-    assert publish(service, service.draft()).status_code == 200
-    scenario_data = service.call("GET", "/clinics/1/scenario").json()["scenario"]
-    scenario = validate_scenario(scenario_data)
-    feeds = {p.id: link(service, f"/clinics/1/patients/{p.id}") for p in scenario.patients}
-    sign_in(service.client, "front_desk")
-    times = [f"2026-12-0{d}T{h:02d}:{m:02d}:00-05:00" for d in (7, 8) for h in range(8, 16)
-             for m in (0, 30)]
-    done: list[str] = []
-    for _ in range(14):
+STEPS = ("solve", "replan", "publish", "move", "cancel", "book", "undo", "stale")
+TIMES = [f"2026-12-0{d}T{h:02d}:{m:02d}:00-05:00" for d in (7, 8) for h in range(8, 16)
+         for m in (0, 30)]
+
+
+@pytest.mark.slow
+@settings(max_examples=2, deadline=None, database=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@example(steps=["solve", "move", "publish", "solve", "publish", "replan", "cancel", "book",
+                "undo", "stale"], rng=random.Random(22))  # every kind of step, each answer
+@given(steps=st.lists(st.sampled_from(STEPS), min_size=3, max_size=6), rng=st.randoms(
+    use_true_random=False))
+def test_after_solves_replans_publishes_direct_edits_and_undos_everything_agrees(
+        service: Service, steps: list[str], rng: random.Random) -> None:
+    """Random sequences of solves and re-plans (tiny limits), publishes (a draft made from the
+    live version is published; one a later version superseded is refused with a 409 and
+    nothing changes), moves, cancels, bookings, undos and edits of a version already
+    replaced (409): after each step the API's published schedule, the board, every patient's
+    page and every patient's feed agree, and every published version passes the independent
+    checker. The examples run one after another on the same service (each starts where the
+    last left off); the first, written out, takes every kind of step."""
+    if not service.__dict__.get("feeds"):  # the first example: the first week published
+        assert publish(service, service.draft()).status_code == 200
+        scenario = validate_scenario(service.call("GET", "/clinics/1/scenario").json()[
+            "scenario"])
+        service.__dict__.update(
+            scenario=scenario, drafts=[],
+            feeds={p.id: link(service, f"/clinics/1/patients/{p.id}")
+                   for p in scenario.patients})
+        sign_in(service.client, "front_desk")
+    scenario, feeds = service.__dict__["scenario"], service.__dict__["feeds"]
+    kept: list[dict[str, Any]] = service.__dict__["drafts"]
+    for step in steps:
         live = published(service)
         number, appointments = live["number"], live["schedule"]["appointments"]
-        step = rng.choice(["publish", "move", "move", "cancel", "book", "undo"])
-        if step == "publish":
-            answer = publish(service, service.draft())
+        expected: tuple[int, ...] = (200, 422)
+        if step == "solve":
+            kept.append(service.draft())
+            answer = None
+        elif step == "replan":
+            answer = service.call("POST", f"/schedules/{live['id']}/replan", json={
+                "events": [{"type": "cancel", "appointment": rng.choice(appointments)["id"]}]
+                if appointments else [], "now": "2026-12-01T00:00:00Z", "time_limit": 1})
+            assert answer.status_code == 202, answer.text
+            job = answer.json()["id"]
+            with session_scope(service.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+                assert repo.claim_job(session, job)
+            run_job(service.url, job)
+            done = service.call("GET", f"/jobs/{job}").json()
+            assert done["status"] == "done", done
+            kept.append(service.call("GET", f"/schedules/{done['result_schedule_id']}").json())
+            answer = None
+        elif step == "publish" and kept:
+            draft = kept.pop(rng.randrange(len(kept)))
+            answer = publish(service, draft)
+            expected = (200,) if draft["made_from"] == live["id"] else (409,)
         elif step == "move" and appointments:
             a = rng.choice(appointments)
             answer = service.call("POST", f"/clinics/1/appointments/{a['id']}/move", json={
-                "number": number, "start": rng.choice(times), "room": rng.choice(["R1", "R2"])})
+                "number": number, "start": rng.choice(TIMES), "room": rng.choice(["R1", "R2"])})
         elif step == "cancel" and appointments:
-            a = rng.choice(appointments)
-            answer = service.call("POST", f"/clinics/1/appointments/{a['id']}/cancel",
-                                  json={"number": number})
+            answer = service.call(
+                "POST", f"/clinics/1/appointments/{rng.choice(appointments)['id']}/cancel",
+                json={"number": number})
+            expected = (200,)
         elif step == "book" and live["schedule"]["unplaced"]:
             answer = service.call("POST", "/clinics/1/appointments", json={
-                "number": number, "patient": live["schedule"]["unplaced"][0]["patient"],
-                "start": rng.choice(times)})
+                "number": number, "patient": rng.choice(live["schedule"]["unplaced"])["patient"],
+                "start": rng.choice(TIMES)})
+        elif step == "stale" and number > 1:  # someone read an older version: nothing changes
+            answer = service.call("POST", "/clinics/1/undo", json={"number": number - 1})
+            expected = (409,)
         else:
             answer = service.call("POST", "/clinics/1/undo", json={"number": number})
-        assert answer.status_code in (200, 422), answer.text
-        done.append(f"{step} {answer.status_code}")
+            expected = (200,) if live["made_from"] is not None else (409,)
+        event(f"{step} {answer.status_code if answer is not None else 'draft'}")
+        if answer is not None:
+            assert answer.status_code in expected, (step, answer.text)
+            if answer.status_code != 200:
+                assert published(service) == live, step  # refused: nothing changed
         agree(service, scenario, feeds)
-    assert any(s.endswith("200") and not s.startswith("publish") for s in done), done
     with session_scope(service.client.app.state.sessions) as session:  # type: ignore[attr-defined]
         for row in repo.schedules(session, 1):
             if row.status == "published":
@@ -245,14 +292,25 @@ def agree(service: Service, scenario: Any, feeds: dict[str, str]) -> None:
     live = published(service)
     appointments = live["schedule"]["appointments"]
     assert check(scenario, live["schedule"]) == []
-    board = service.client.get("/board").text
+    landing = re.search(r"Schedule (\d+): ", service.client.get("/board").text)
+    assert landing is not None
+    if int(landing.group(1)) != live["id"]:  # the desk's draft, made from the live version
+        shown = service.call("GET", f"/schedules/{landing.group(1)}").json()
+        assert (shown["status"], shown["made_from"], shown["superseded_by"]) == (
+            "draft", live["id"], None), shown
+    board = service.client.get(f"/board?schedule={live['id']}").text
     blocks = re.findall(r'data-id="([^"]+)" data-x="[^"]+" data-room="([^"]+)"', board)
     assert sorted(blocks) == sorted((a["id"], a["room"]) for a in appointments)
-    assert f"Schedule {live['id']}: " in board
+    assert f"Schedule {live['id']}: " in board and "(live)" in board
     for patient, feed in feeds.items():
-        assert starts(service, feed) == {
-            datetime.fromisoformat(a["start"]).astimezone(UTC)
-            for a in appointments if a["patient"] == patient}, patient
+        mine = {datetime.fromisoformat(a["start"]).astimezone(UTC)
+                for a in appointments if a["patient"] == patient}
+        assert starts(service, feed) == mine, patient
+        page = service.client.get(f"/patients/{patient}").text
+        shown = re.findall(r"<tr><td>(\w{3} \d\d \w{3} \d\d:\d\d)–[^<]*</td>(?:(?!</tr>).)*?"
+                           rf"published v{live['number']} #{live['id']}<", page, re.S)
+        assert sorted(shown) == sorted(f"{t.astimezone(scenario.tz):%a %d %b %H:%M}"
+                                       for t in mine), patient
 
 
 def test_the_live_schedule_is_moved_and_undone_from_the_pages(service: Service) -> None:

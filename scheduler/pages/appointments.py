@@ -4,12 +4,13 @@ here?" and placing a session by hand; the independent checker judges every chang
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from scheduler.errors import InvalidInput, Issue, NotFound
+from scheduler.errors import Conflict, InvalidInput, Issue, NotFound
 from scheduler.pages.forms import context, local_start, paths_of, slot, version_of
 from scheduler.pages.web import (
     Csrf,
@@ -29,7 +30,7 @@ router = APIRouter(include_in_schema=False)
 
 def schedule_context(session: Session, schedule_id: int) -> dict[str, Any]:
     row = drafts.row(session, schedule_id)
-    return {**context(row, drafts.scenario_of(session, row), drafts.document(row)),
+    return {**context(row, drafts.judged_against(session, row), drafts.document(row)),
             "live": drafts.latest_published(session, row.clinic_id),
             "superseded": drafts.superseded(session, row)}
 
@@ -152,7 +153,28 @@ def live_move(request: Request, ref: str, user: PageUser, session: PageSession,
                                form.get("room") or None, staff or None, number_of(form), user)
     except InvalidInput as exc:
         return _appointment(request, ctx, ref, form, paths_of(exc.issues, ref), 422)
-    return redirect(f"/board?schedule={row.id}&zoom=day&day={form['date']}&live=1")
+    return redirect(f"/board?schedule={row.id}&zoom=day&day={form['date']}&live=1"
+                    f"&moved={quote(ref)}")
+
+
+@router.post("/live/appointments/{ref}/move.json", dependencies=[Csrf])
+def live_move_json(request: Request, ref: str, user: PageUser, session: PageSession,
+                   form: FormFields) -> JSONResponse:
+    """The board's drag on the live schedule: the move judged and stored as by the form
+    (:func:`live_move`), answered in JSON for the board's script: the new published
+    version (200), the checker's words in names (422), or that someone changed the schedule
+    first (409); nothing is stored unless it is a 200."""
+    ctx = _live_context(request, session)
+    try:
+        start, staff = slot(ctx["scenario"], form)
+        row = drafts.live_move(session, ctx["row"].clinic_id, ref, start,
+                               form.get("room") or None, staff or None, number_of(form), user)
+    except InvalidInput as exc:
+        return JSONResponse({"problems": [i.message for i in exc.issues]}, status_code=422)
+    except Conflict as exc:
+        session.rollback()
+        return JSONResponse({"problems": [str(exc)]}, status_code=409)
+    return JSONResponse({"schedule": row.id, "number": row.number, "moved": ref})
 
 
 @router.post("/live/appointments/{ref}/cancel", dependencies=[Csrf])

@@ -12,6 +12,7 @@ from typing import Any
 from scheduler.documents import Schedule
 from scheduler.errors import InvalidInput, Issue
 from scheduler.model import Scenario
+from scheduler.naming import Namer
 from scheduler.pages.web import templates
 from scheduler.storage.tables import ScheduleRow
 
@@ -174,6 +175,8 @@ def paths_of(issues: list[Issue], ref: str) -> list[Issue]:
 
 
 def context(row: ScheduleRow, scenario: Scenario, schedule: Schedule) -> dict[str, Any]:
-    """What every page of one schedule shows."""
+    """What every page of one schedule shows (``say``: the checker's and the solver's words
+    with names for ids)."""
     return {"row": row, "scenario": scenario, "schedule": schedule, "names": names(scenario),
-            "who": Names.of(scenario), "tz": scenario.tz}
+            "who": Names.of(scenario), "tz": scenario.tz,
+            "say": Namer.of(scenario, schedule.appointments)}

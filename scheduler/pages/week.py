@@ -11,7 +11,10 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
+from scheduler.documents import Schedule
 from scheduler.errors import Conflict, Issue
+from scheduler.model import Scenario
+from scheduler.naming import Namer
 from scheduler.pages import versions
 from scheduler.pages.forms import Names, names, version_of
 from scheduler.pages.web import (
@@ -71,11 +74,28 @@ def board_context(request: Request, session: Session, schedule: int | None = Non
         "clinic": clinic, "row": row, "schedule": doc, "scenario": scenario, "panels": panels,
         "days": days, "day": chosen, "view": "nurses" if view == "nurses" else "rooms",
         "zoom": "day" if zoom == "day" else "week", "names": names(scenario),
-        "who": Names.of(scenario),
+        "who": Names.of(scenario), "say": Namer.of(scenario, doc.appointments if doc else ()),
         "tz": scenario.tz, "rows": drafts.rows(session, clinic.id), "running": running,
         "scale": 1.25 if zoom == "day" else 1.15, "initials": initials, "form": {},
         "risk": risk, "fragile": {i for r in risk.values() for i in r.fragile},
-        "published_check": versions.banner(session, clinic.id)}
+        "published_check": versions.banner(session, clinic.id),
+        "moved": moved_note(scenario, doc, request.query_params.get("moved"))
+        if request.query_params.get("live") else None}
+
+
+def moved_note(scenario: Scenario, doc: Schedule | None, ref: str | None) -> str | None:
+    """What a move on the live schedule did, in names and the clinic's time (the checker
+    accepted it); None when there is nothing to say."""
+    found = next((a for a in doc.appointments if a.id == ref), None) if doc and ref else None
+    if found is None:
+        return None
+    who = Names.of(scenario)
+    where = f"in {who.room(found.room)}" if found.room else "by video"
+    staff = ", ".join(who.staff(v) for v in found.staff.values())
+    return (f"Moved {who.patient(found.patient)} to "
+            f"{found.start.astimezone(scenario.tz):%a %d %b %H:%M}–"
+            f"{found.end.astimezone(scenario.tz):%H:%M} {where}"
+            f"{' with ' + staff if staff else ''}: the checker found every hard rule kept.")
 
 
 @router.post("/solve", dependencies=[Csrf])

@@ -24,10 +24,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from scheduler.check import check
 from scheduler.documents import Appointment, Change, ChangeList, Schedule
 from scheduler.errors import Conflict, InvalidInput, Issue, NotFound
 from scheduler.model import Scenario
+from scheduler.naming import Namer
 from scheduler.service import feeds
 from scheduler.storage import repo
 from scheduler.storage.tables import ScheduleRow, User, now
@@ -38,10 +38,12 @@ from scheduler.usecases import (
     place_session,
     try_placement,
 )
+from scheduler.usecases.check import check_schedule
 
-__all__ = ["Draft", "cancel", "changes", "diff", "document", "latest_published", "live_book",
-           "live_cancel", "live_move", "live_scenario", "move", "pick", "place", "publish",
-           "published", "row", "rows", "scenario_of", "superseded", "undo", "why_not"]
+__all__ = ["Draft", "cancel", "changes", "diff", "document", "judged_against",
+           "latest_published", "live_book", "live_cancel", "live_move", "live_scenario", "move",
+           "pick", "place", "publish", "published", "row", "rows", "scenario_of", "superseded",
+           "undo", "why_not"]
 
 
 def row(session: Session, schedule_id: int, clinic_id: int | None = None) -> ScheduleRow:
@@ -70,21 +72,6 @@ def document(found: ScheduleRow) -> Schedule:
 def scenario_of(session: Session, found: ScheduleRow) -> Scenario:
     """The scenario the schedule was made from."""
     return repo.scenario_for(session, found)
-
-
-def live_scenario(session: Session, found: ScheduleRow) -> tuple[Scenario, int]:
-    """The scenario published version ``found`` is edited under, and its version's id: the
-    clinic's latest when it is of the same horizon and ``found`` keeps every rule under it (a
-    referral added since can then be booked on the live schedule); else the one ``found``
-    was made from."""
-    made_from = scenario_of(session, found)
-    current = repo.scenario_version(session, found.clinic_id)
-    if current.id != found.scenario_version_id:
-        latest = repo.scenario_of(current)
-        if latest.horizon == made_from.horizon and not check(latest,
-                                                               document(found).to_json()):
-            return latest, current.id
-    return made_from, found.scenario_version_id
 
 
 def changes(found: ScheduleRow) -> list[Change]:
@@ -144,6 +131,16 @@ class Draft:
         self.schedule = document(self.row)
 
 
+def _named(scenario: Scenario, schedule: Schedule, change: Callable[[], Schedule]) -> Schedule:
+    """``change()``, its refusal (InvalidInput: the checker's words) with names for ids:
+    "Dana Fischer (N4)", not "N4"."""
+    try:
+        return change()
+    except InvalidInput as exc:
+        say = Namer.of(scenario, schedule.appointments)
+        raise InvalidInput([Issue(i.path, say(i.message)) for i in exc.issues]) from exc
+
+
 def _appointment(schedule: Schedule, ref: str) -> Appointment:
     return next(a for a in schedule.appointments if a.id == ref)
 
@@ -154,7 +151,7 @@ def _edit(session: Session, schedule_id: int, version: int, by: User, action: st
     """Read the draft, ``change`` it (a use case), store it under ``version`` (Conflict when
     someone wrote first), audit ``action`` with what ``audited`` picks before and after."""
     draft = Draft(session, schedule_id)
-    edited = change(draft)
+    edited = _named(draft.scenario, draft.schedule, lambda: change(draft))
     before, after = audited(draft.schedule, edited)
     repo.replace_schedule(session, draft.row, edited, version, by, action, before, after)
     session.commit()
@@ -195,12 +192,13 @@ def place(session: Session, schedule_id: int, patient: str, start: datetime, roo
 def why_not(session: Session, schedule_id: int, patient: str, start: datetime, room: str
             ) -> tuple[Appointment, list[str]]:
     """The session ``patient`` would have at ``start`` in ``room``, and the hard rules it
-    would break (empty: it fits). Nothing is stored."""
+    would break, in names (empty: it fits). Nothing is stored."""
     found = row(session, schedule_id)
     before = document(found)
-    candidate, problems = try_placement(scenario_of(session, found), before, patient, start,
-                                        room)
-    return _added(before, candidate), problems
+    scenario = judged_against(session, found)
+    candidate, problems = try_placement(scenario, before, patient, start, room)
+    say = Namer.of(scenario, before.appointments)
+    return _added(before, candidate), [say(p) for p in problems]
 
 
 def publish(session: Session, schedule_id: int, version: int, by: User,
@@ -214,6 +212,34 @@ def publish(session: Session, schedule_id: int, version: int, by: User,
 
 
 # ----------------------------------------------------------------------------- the live schedule
+def live_scenario(session: Session, latest: ScheduleRow) -> tuple[Scenario, int]:
+    """The scenario a direct edit of published version ``latest`` is judged against, and the
+    id of its scenario version (the new published version is stored under it, so ``check``
+    of any published version against its own scenario holds): the clinic's current scenario
+    version when it plans the same week and the published schedule keeps every hard rule of
+    it (a patient added since, a phone number changed: the booking uses today's data), else
+    the version the published schedule was made from (the clinic's data moved on to another
+    week, or changed so that the week needs a re-plan)."""
+    own = scenario_of(session, latest)
+    current = repo.scenario_version(session, latest.clinic_id)
+    if current.id == latest.scenario_version_id:
+        return own, current.id
+    newer = repo.scenario_of(current)
+    if newer.horizon == own.horizon and not check_schedule(newer, document(latest)):
+        return newer, current.id
+    return own, latest.scenario_version_id
+
+
+def judged_against(session: Session, found: ScheduleRow) -> Scenario:
+    """The scenario schedule ``found`` is edited and asked about against: for the live one
+    (the clinic's latest published version) that of :func:`live_scenario`, else the one it
+    was made from."""
+    latest = repo.latest_published(session, found.clinic_id)
+    if latest is not None and latest.id == found.id:
+        return live_scenario(session, found)[0]
+    return scenario_of(session, found)
+
+
 def _live(session: Session, clinic_id: int, number: int, by: User, action: str,
           change: Callable[[Scenario, Schedule], Schedule],
           audited: Callable[[Schedule, Schedule], tuple[Any, Any]]) -> ScheduleRow:
@@ -227,7 +253,7 @@ def _live(session: Session, clinic_id: int, number: int, by: User, action: str,
                        f"{number}; reload it and try again")
     before = document(latest)
     scenario, version_id = live_scenario(session, latest)
-    edited = change(scenario, before)
+    edited = _named(scenario, before, lambda: change(scenario, before))
     old, new = audited(before, edited)
     stored = repo.publish_edit(session, latest, number, edited, by, action, old, new,
                                version_id)

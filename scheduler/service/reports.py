@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from scheduler.documents import Schedule
 from scheduler.model import Scenario
+from scheduler.naming import Namer
 from scheduler.storage import repo
 from scheduler.storage.tables import ScheduleRow
 from scheduler.usecases.whatif.figures import LOADS, WEEKDAY_NAMES, Grid, Load, week_load
@@ -57,9 +58,11 @@ def count_week(table: dict[str, dict[str, Any]], scenario: Scenario, doc: Schedu
     """Adds one week to ``table``. Each session counts under its own protocol: a follow-up
     (KAP integration) under the follow-up's, a dose step's under the step's, so a row's
     wanted is its placed plus its not placed (follow-ups were counted as placed KAP dosings,
-    never as wanted: "wanted 5, placed 9", and no integration row)."""
+    never as wanted: "wanted 5, placed 9", and no integration row). The reasons are said in
+    names ("Dana Fischer (N4)")."""
     names = {p.id: p.name for p in scenario.protocols}
     patients = {p.id: p for p in scenario.patients}
+    say = Namer.of(scenario)  # the reasons in names, each week's own
 
     def entry(protocol: str) -> dict[str, Any]:
         return table.setdefault(protocol, {"protocol": protocol, "name": names.get(
@@ -78,7 +81,8 @@ def count_week(table: dict[str, dict[str, Any]], scenario: Scenario, doc: Schedu
         e = entry(protocol)
         e["unplaced"] += u.sessions
         e["wanted"] += u.sessions
-        e["reasons"][u.reason] = e["reasons"].get(u.reason, 0) + u.sessions
+        reason = say(u.reason)
+        e["reasons"][reason] = e["reasons"].get(reason, 0) + u.sessions
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,7 +73,8 @@ def find_slots(clinic_id: RowId, patient_id: str, user: Desk, session: SessionDe
                                 ] = slots.DEFAULT_LIMIT,
                not_before: Annotated[datetime | None, Query(
                    alias="from", description="The earliest start (ISO 8601 with a UTC offset; "
-                                             "default: the week's first day)")] = None
+                                             "default: now when it falls in the published "
+                                             "week, else the week's first day)")] = None
                ) -> SlotsPublic:
     found = slots.next_slots(session, clinic_id, patient_id, limit, not_before)
     return SlotsPublic(schedule_id=found.schedule_id, number=found.number,

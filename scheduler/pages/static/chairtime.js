@@ -36,8 +36,12 @@ function watchJob(section) {
   if (!done) { setTimeout(tick, 500); }
 }
 
-// The board: drag a block to another time or chair lane; the move form is sent and the
-// independent checker judges it (a refusal comes back with its reasons).
+// The board: drag a block to another time or chair lane (snapped to the slot grid, 5 minutes
+// on the demo); the independent checker judges the move. On a draft the move form is sent (a
+// refusal comes back on the appointment's page with its reasons). On the live schedule the
+// move is sent in the background: accepted, the board of the new published version opens (its
+// Undo at hand); refused, the block goes back where it was and the checker's words, in names,
+// float at the foot of the window. The keyboard way is the block's link: its page has a move form.
 // The drawing may be shown smaller than its own size (a narrow screen): screen pixels per
 // drawing unit.
 function shown(svg) {
@@ -45,14 +49,76 @@ function shown(svg) {
   return box && box.width ? svg.getBoundingClientRect().width / box.width : 1;
 }
 
+function clockOf(at) {
+  return `${String(Math.floor(at / 60)).padStart(2, "0")}:${String(at % 60).padStart(2, "0")}`;
+}
+
+function say(box, lines, kind) {
+  box.replaceChildren();
+  for (const line of lines) {
+    const p = document.createElement("p"); p.textContent = line; box.append(p);
+  }
+  if (kind === "refused") {  // it floats over the board: closed by hand, or by the next drag
+    const close = document.createElement("button");
+    close.type = "button"; close.textContent = "Close";
+    close.addEventListener("click", () => say(box, [], ""));
+    box.append(close);
+  }
+  box.className = `drag-verdict no-print ${kind}`;
+  box.hidden = lines.length === 0;
+}
+
+async function moveLive(form, block, verdict) {
+  const answer = await fetch(`/live/appointments/${encodeURIComponent(block.dataset.id)}/move.json`,
+                             { method: "POST", body: new FormData(form), credentials: "same-origin",
+                               headers: { Accept: "application/json" } });
+  let data = {};
+  try { data = await answer.json(); } catch (e) { data = {}; }
+  if (answer.ok) {
+    const next = new URL(window.location.href);
+    next.searchParams.set("schedule", data.schedule);
+    next.searchParams.set("live", "1");
+    next.searchParams.set("moved", data.moved);
+    next.searchParams.delete("published");
+    window.location.assign(next.toString());
+    return;
+  }
+  block.removeAttribute("transform");
+  const why = data.problems || [data.detail ? String(data.detail) : `The service answered ${answer.status}.`];
+  const heads = { 409: "Not moved: someone changed the live schedule first. Reload the board and try again.",
+                  422: "Not moved: the checker says" };
+  const head = heads[answer.status] || "Not moved:";
+  say(verdict, [head, ...why], "refused");
+}
+
 function dragMoves(svg) {
-  const scale = parseFloat(svg.dataset.scale), lw = parseFloat(svg.dataset.lw);
-  const rowH = parseFloat(svg.dataset.row), top = parseFloat(svg.dataset.top);
-  const slot = parseInt(svg.dataset.slot, 10);
+  const scale = parseFloat(svg.dataset.scale);
+  const slot = parseInt(svg.dataset.slot, 10) || 5;
   const [oh, om] = svg.dataset.opens.split(":").map(Number);
   const form = document.getElementById("drag-move");
   if (!form) { return; }
-  const lanes = Array.from(svg.querySelectorAll("g.lane")).map((g) => g.dataset.room);
+  const live = form.dataset.live !== undefined;
+  const hint = document.getElementById("drag-hint"), verdict = document.getElementById("drag-verdict");
+  const lanes = Array.from(svg.querySelectorAll("g.lane"));
+  // where a drop lands: the chair lane under the pointer (the block's own when none), the
+  // start snapped to the slot grid
+  function target(block, e, dx) {
+    const k = shown(svg);
+    const own = block.closest("g.lane, g.lane-video");
+    let room = block.dataset.room, label = null;
+    if (own && own.classList.contains("lane")) {
+      for (const lane of lanes) {
+        const box = lane.querySelector("rect.lane-bg").getBoundingClientRect();
+        if (e.clientY >= box.top && e.clientY < box.bottom) {
+          room = lane.dataset.room;
+          label = lane.querySelector("text.lane-label").textContent;
+        }
+      }
+    } else { room = ""; }
+    const minutes = parseFloat(block.dataset.x) + dx / k / scale;
+    const snapped = Math.round(minutes / slot) * slot;
+    return { room, label, at: snapped + oh * 60 + om, shift: (snapped - parseFloat(block.dataset.x)) * scale };
+  }
   for (const block of svg.querySelectorAll("a.appt")) {
     let start = null, moved = false;
     block.addEventListener("pointerdown", (e) => {
@@ -64,24 +130,37 @@ function dragMoves(svg) {
       if (!start) { return; }
       const dx = e.clientX - start.x, dy = e.clientY - start.y;
       if (Math.abs(dx) + Math.abs(dy) > 6) { moved = true; }
-      const k = shown(svg);
-      if (moved) { block.classList.add("dragging"); block.setAttribute("transform", `translate(${dx / k} ${dy / k})`); }
+      if (!moved) { return; }
+      const k = shown(svg), to = target(block, e, dx);
+      if (verdict && !verdict.hidden) { say(verdict, [], ""); }  // a new try: the last answer goes
+      block.classList.add("dragging");
+      block.setAttribute("transform", `translate(${to.shift} ${dy / k})`);
+      if (hint) {
+        hint.textContent = `→ ${clockOf(to.at)}${to.label ? " · " + to.label : ""}`;
+        hint.hidden = false;
+      }
     });
     block.addEventListener("pointerup", (e) => {
       if (!start) { return; }
-      const dx = e.clientX - start.x, dy = e.clientY - start.y;
+      const dx = e.clientX - start.x;
       start = null;
+      if (hint) { hint.hidden = true; }
+      block.classList.remove("dragging");
       if (!moved) { return; }
       e.preventDefault();
-      const rect = svg.getBoundingClientRect(), k = shown(svg);
-      const lane = Math.floor(((e.clientY - rect.top) / k - top) / rowH);
-      const minutes = parseFloat(block.dataset.x) + dx / k / scale;
-      const at = Math.round(minutes / slot) * slot + oh * 60 + om;
-      const hh = String(Math.floor(at / 60)).padStart(2, "0"), mm = String(at % 60).padStart(2, "0");
-      form.action = `/schedules/${form.dataset.schedule}/appointments/${block.dataset.id}/move`;
+      const to = target(block, e, dx);
       form.elements.date.value = svg.dataset.day;
-      form.elements.time.value = `${hh}:${mm}`;
-      form.elements.room.value = lanes[lane] || block.dataset.room;
+      form.elements.time.value = clockOf(to.at);
+      form.elements.room.value = to.room || "";
+      if (live) {
+        if (verdict) { say(verdict, [`Moving to ${clockOf(to.at)}${to.label ? " in " + to.label : ""}: asking the checker…`], "asking"); }
+        moveLive(form, block, verdict).catch(() => {
+          block.removeAttribute("transform");
+          if (verdict) { say(verdict, ["Not moved: the service could not be reached. Try again."], "refused"); }
+        });
+        return;
+      }
+      form.action = `/schedules/${form.dataset.schedule}/appointments/${block.dataset.id}/move`;
       form.submit();
     });
     block.addEventListener("click", (e) => { if (moved) { e.preventDefault(); moved = false; } });
