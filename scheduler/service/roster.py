@@ -21,11 +21,16 @@ from scheduler.model import WEEKDAYS, Outage, ProtocolSpec, Scenario, clock_minu
 from scheduler.security import DESK, MANAGER
 from scheduler.service import access, clinics, drafts
 from scheduler.storage import repo
-from scheduler.storage.tables import ScheduleRow, User
-from scheduler.validate import REMS_MONITORING_MINUTES, issues_from, parse_text
+from scheduler.storage.tables import Clinic, ScheduleRow, User
+from scheduler.validate import (
+    REMS_MONITORING_MINUTES,
+    issues_from,
+    parse_text,
+    validate_scenario,
+)
 
 __all__ = ["REMS_RULE", "SECTIONS", "Offer", "Roster", "add_from_library", "add_outage",
-           "closed_date", "empty_start", "library", "read", "remove", "remove_outage",
+           "closed_date", "empty_start", "library", "new_clinic", "read", "remove", "remove_outage",
            "replan_offer", "save", "set_clinic"]
 
 Item = dict[str, Any]
@@ -81,7 +86,7 @@ def save(session: Session, clinic_id: int, section: Section, item_id: str | None
         ident = str(new.get("id", ""))
         if ident and any(x.get("id") == ident for x in clinics.items(session, clinic_id,
                                                                       section)[1]):
-            raise InvalidInput([Issue(f"{section}[].id", f"'{ident}' is taken: another "
+            raise InvalidInput([Issue("id", f"'{ident}' is taken: another "
                                       f"{singular} has this id")])
         return clinics.add_item(session, clinic_id, section, singular, new, by, expected)
     stored = clinics.item(session, clinic_id, section, singular, item_id)
@@ -209,7 +214,7 @@ def empty_start(name: str, timezone: str, protocol_ids: list[str], today: date
     """A new clinic's first scenario when it starts from nothing: open Monday to Friday
     08:00-17:00, next week as its horizon, one room (with the features its protocols need),
     no staff, no patients, and the library's protocols chosen (at least one: a scenario has
-    protocols and rooms)."""
+    protocols and rooms). InvalidInput names ``name``, ``timezone`` and ``protocols``."""
     issues = [] if protocol_ids else [Issue("protocols", "pick at least one protocol of the "
                                                          "library to start with")]
     chosen = []
@@ -218,17 +223,37 @@ def empty_start(name: str, timezone: str, protocol_ids: list[str], today: date
             chosen.append(_library_item(pid))
         except InvalidInput as exc:
             issues += [Issue("protocols", i.message) for i in exc.issues]
-    if issues:
-        raise InvalidInput(issues)
     features = sorted({f for p in chosen for f in p.get("room_features", [])})
     monday = today + timedelta(days=(7 - today.weekday()) % 7 or 7)
-    return {"version": 1,
+    data = {"version": 1,
             "clinic": {"name": name, "timezone": timezone,
                        "hours": {d: [["08:00", "17:00"]] for d in WEEKDAYS[:5]}},
             "horizon": {"start": monday.isoformat(), "days": 7},
-            "protocols": chosen,
+            "protocols": chosen or [{"id": "none", "name": "none",
+                                     "phases": [{"name": "visit", "minutes": 5}]}],
             "rooms": [{"id": "R1", "name": "Room 1", "chairs": 1, "features": features}],
             "staff": [], "patients": [], "fixed": []}
+    try:
+        validate_scenario(copy.deepcopy(data))
+    except InvalidInput as exc:
+        issues += [Issue(i.path.removeprefix("clinic."), i.message) for i in exc.issues]
+    if issues:
+        raise InvalidInput(issues)
+    return data
+
+
+def new_clinic(session: Session, slug: str, name: str, timezone: str,
+               protocol_ids: list[str], today: date, by: User) -> Clinic:
+    """A clinic of ``by``'s organization (an admin's) started from nothing
+    (:func:`empty_start`): every problem of the slug, name, time zone and protocols at once."""
+    issues = clinics.slug_issues(session, slug)
+    try:
+        data = empty_start(name or slug, timezone, protocol_ids, today)
+    except InvalidInput as exc:
+        issues += exc.issues
+    if issues:
+        raise InvalidInput(issues)
+    return clinics.create(session, slug, by, data)
 
 
 @dataclass(frozen=True, slots=True)
