@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import fresh_database
 from tests.test_feeds_http import feeds_service
-from tests.test_pages_desk import csrf, messages, sign_in
+from tests.test_pages_desk import csrf, messages
 from tests.test_service import Service
 
 CLOCK = "2026-12-08T07:00:00-05:00"
@@ -33,8 +33,10 @@ def clinic(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def as_role(service: Service, role: str) -> None:
+    """Signed in as ``role``: the page cookie holds one of the API's tokens (signing in through
+    the form, argon2 and all, is tests/test_pages_desk.py's)."""
     service.client.cookies.clear()
-    sign_in(service.client, role)
+    service.client.cookies.set("chairtime_session", service.tokens[role])
 
 
 def form_of(service: Service, path: str) -> dict[str, str]:
