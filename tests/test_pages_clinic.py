@@ -235,6 +235,12 @@ def test_the_front_desk_enters_absences_and_closures_but_edits_nothing_else(clin
     assert broken.status_code == 422
     assert messages(broken.text) == {"to": ["ends at 12:00, not after it starts at 14:00"]}
     assert 'value="14:00"' in broken.text and version(clinic) == before
+    typo = clinic.client.post("/clinic/staff/D1/absences", data={
+        **token, "date": "2026-13-01", "from": "9am"})
+    assert messages(typo.text) == {
+        "date": ["&#39;2026-13-01&#39; is not a date written YYYY-MM-DD"],
+        "from": ["&#39;9am&#39; is not a time of day written HH:MM (00:00 to 24:00)"]}
+    assert version(clinic) == before
     kept = clinic.client.post("/clinic/rooms/R1/closures", data={
         **form_of(clinic, "/clinic/rooms/R1"), "date": "2026-12-07", "from": "12:00",
         "to": "17:00"}, follow_redirects=False)

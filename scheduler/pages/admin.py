@@ -115,7 +115,7 @@ def _clinics(session: Session, user: User, form: dict[str, Any]) -> dict[str, An
 @router.get("/admin/clinics", response_class=HTMLResponse)
 def clinics_page(request: Request, user: AdminUser, session: PageSession) -> HTMLResponse:
     return page(request, "admin_clinics.html", _clinics(session, user, {
-        "start": "empty", "timezone": "America/New_York", "protocols": []}))
+        "start": "demo", "timezone": "America/New_York", "protocols": []}))
 
 
 @router.post("/admin/clinics", response_class=HTMLResponse, dependencies=[Csrf])
@@ -137,7 +137,7 @@ def add_clinic(request: Request, posted: PostedForm, user: AdminUser, session: P
         session.rollback()
         return page(request, "admin_clinics.html", _clinics(session, user, form),
                     status_code=422, errors=exc.issues)
-    return redirect(f"/admin/clinics?added={form.get('start') or 'demo'}")
+    return redirect("/admin/clinics?added=" + ("empty" if form.get("start") == "empty" else "1"))
 
 
 @router.get("/admin/clinics/{clinic_id}/export.json")
