@@ -328,3 +328,28 @@ def test_a_clinic_from_nothing_every_problem_at_once_then_made(clinic: Service) 
                               "features": ["iv-pump", "recliner"]}]
     assert data["staff"] == [] and data["patients"] == []
     assert clinic.client.get(f"/clinic/staff?clinic={new_id}").status_code == 200
+    # ... and set up in the pages alone: hours, a room, staff, one more protocol
+    cookie = {"clinic": str(new_id)}
+    clinic.client.get("/clinic/staff", params=cookie)  # the pages now show the new clinic
+
+    def post(path: str, **fields: Any) -> None:
+        answer = clinic.client.post(path, data={**form_of(clinic, "/clinic"), **fields},
+                                    follow_redirects=False)
+        assert answer.status_code == 303, messages(answer.text) or answer.text[-600:]
+
+    post("/clinic", name="Harbor", timezone="America/Chicago", **{
+        "hours.mon": "07:30-16:00", "hours.wed": "07:30-16:00"},
+        address="9 Pier Rd", arrival_instructions="Ring twice.")
+    post("/clinic/rooms/R1", name="Bay", chairs="2", features="recliner, iv-pump")
+    post("/clinic/staff", id="N1", name="Ida Moss", role="nurse",
+         qualifications="spravato, iv", max_patients="3", **{"shifts.mon": "07:30-16:00",
+                                                              "shifts.wed": "07:30-16:00"})
+    post("/clinic/staff", id="D1", name="Dr Lee", role="prescriber", max_patients="0",
+         **{"shifts.mon": "07:30-16:00", "shifts.wed": "07:30-16:00"})
+    post("/clinic/protocols", protocol="im-ketamine")
+    made_up = clinic.call("GET", f"/clinics/{new_id}/scenario").json()["scenario"]
+    assert made_up["clinic"]["hours"] == {"mon": [["07:30", "16:00"]],
+                                          "wed": [["07:30", "16:00"]]}
+    assert [s["name"] for s in made_up["staff"]] == ["Ida Moss", "Dr Lee"]
+    assert [p["id"] for p in made_up["protocols"]] == ["esk-84", "iv-ketamine", "im-ketamine"]
+    assert made_up["rooms"][0]["chairs"] == 2
