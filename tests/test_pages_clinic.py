@@ -108,6 +108,31 @@ def test_a_new_staff_member_with_a_taken_id_then_a_free_one(clinic: Service) -> 
     assert staff(clinic, "N2")["name"] == "Ben Ode"
 
 
+def test_removing_someone_a_patient_prefers_is_refused_naming_it_then_allowed(
+        clinic: Service) -> None:
+    as_role(clinic, "manager")
+    added = clinic.client.post("/clinic/staff", data={
+        **form_of(clinic, "/clinic/staff/new"), "id": "N9", "name": "Spare", "role": "nurse",
+        "max_patients": "1"}, follow_redirects=False)
+    assert added.status_code == 303
+    patient = clinic.call("GET", "/clinics/1/patients/P01").json()
+    prefers = {k: v for k, v in patient.items() if v is not None}
+    assert clinic.call("PUT", "/clinics/1/patients/P01",
+                       json={**prefers, "preferred_staff": ["N9"]}).status_code == 200
+    before = version(clinic)
+    refused = clinic.client.post("/clinic/staff/N9/remove",
+                                 data=form_of(clinic, "/clinic/staff"))
+    assert refused.status_code == 422
+    assert "patients[0].preferred_staff[0]</a>: unknown staff &#39;N9&#39;" in refused.text
+    assert version(clinic) == before  # nothing stored
+    assert clinic.call("PUT", "/clinics/1/patients/P01", json={
+        **prefers, "preferred_staff": []}).status_code == 200
+    kept = clinic.client.post("/clinic/staff/N9/remove", data=form_of(clinic, "/clinic/staff"),
+                              follow_redirects=False)
+    assert kept.headers["location"] == "/clinic/staff?removed=1"
+    assert clinic.call("GET", "/clinics/1/staff/N9").status_code == 404
+
+
 def test_someone_saved_first_is_a_409_with_a_reload_link_and_nothing_stored(clinic: Service
                                                                             ) -> None:
     as_role(clinic, "manager")
