@@ -57,6 +57,8 @@ def _context(request: Request, session: Session, user: User, room_id: str | None
     data = roster.read(session, current_clinic(request, session).id, user)
     ctx: dict[str, Any] = {"roster": data, "scenario": data.scenario, "version": data.version,
                            "who": Names.of(data.scenario), "tz": data.scenario.tz,
+                           "features": sorted({f for p in data.scenario.protocols
+                                               for f in p.room_features}),
                            "room": None, "raw": {}, "form": {"chairs": "1"}, "closure": {},
                            "offer": None, "conflict": None}
     if room_id is not None:

@@ -63,8 +63,13 @@ def _item(form: dict[str, str], new: bool) -> tuple[dict[str, Any], list[Issue]]
 def _list(request: Request, session: Session, user: User, **extra: Any) -> dict[str, Any]:
     clinic = current_clinic(request, session)
     data = roster.read(session, clinic.id, user)
+    protocols = data.scenario.protocols
     return {"roster": data, "scenario": data.scenario, "version": data.version,
-            "who": Names.of(data.scenario), "tz": data.scenario.tz, **extra}
+            "who": Names.of(data.scenario), "tz": data.scenario.tz,
+            "roles": sorted({n.role for p in protocols for n in p.staff}
+                            | {o.role for p in protocols for o in p.on_site}),
+            "qualifications": sorted({n.qualification for p in protocols for n in p.staff
+                                      if n.qualification}), **extra}
 
 
 @router.get("/clinic/staff", response_class=HTMLResponse)
