@@ -189,6 +189,28 @@ def week_text(hours: dict[str, Any] | None) -> dict[str, str]:
     return {d: ", ".join(f"{a}-{b}" for a, b in (hours or {}).get(d, [])) for d in WEEKDAYS}
 
 
+def week_summary(hours: dict[str, Any] | None, none: str = "none") -> str:
+    """Weekly hours in a line, runs of days alike together: ``Mon–Thu 08:00–12:00,
+    12:30–17:00; Fri 08:00–13:00`` (``none`` when there are none)."""
+    runs: list[tuple[list[str], str]] = []
+    for day in WEEKDAYS:
+        spans = (hours or {}).get(day)
+        if not spans:
+            continue
+        text = ", ".join(f"{a}–{b}" for a, b in spans)
+        last = runs[-1] if runs else None
+        if last and last[1] == text and WEEKDAYS.index(last[0][-1]) + 1 == WEEKDAYS.index(day):
+            last[0].append(day)
+        else:
+            runs.append(([day], text))
+    return "; ".join(f"{days[0].capitalize()}" + (f"–{days[-1].capitalize()}"
+                                                   if len(days) > 1 else "") + f" {text}"
+                     for days, text in runs) or none
+
+
+templates.env.filters["week"] = week_summary
+
+
 def parse_week(form: dict[str, str], prefix: str) -> tuple[dict[str, Any], list[Issue]]:
     """A form's ``<prefix>.mon`` … ``<prefix>.sun`` fields as weekly hours (an empty field: not
     open that day), or the problems, each named by its field."""
