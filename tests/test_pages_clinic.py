@@ -223,7 +223,8 @@ def test_a_rems_protocol_keeps_two_hours_of_monitoring_the_rule_beside_the_phase
     assert [p["minutes"] for p in phases] == [10, 15, 150, 5]
 
 
-def test_protocols_from_the_library_by_name_and_not_twice(clinic: Service) -> None:
+def test_protocols_from_the_library_by_name_as_they_are_or_as_a_copy(clinic: Service
+                                                                      ) -> None:
     as_role(clinic, "manager")
     listed = clinic.client.get("/clinic/protocols").text
     assert '<option value="iv-ketamine" >IV ketamine 0.5 mg/kg</option>' in listed
@@ -235,8 +236,19 @@ def test_protocols_from_the_library_by_name_and_not_twice(clinic: Service) -> No
         **form_of(clinic, "/clinic/protocols"), "protocol": "iv-ketamine"},
         follow_redirects=False)
     assert kept.headers["location"] == "/clinic/protocols/iv-ketamine?saved=1"
-    assert "iv-ketamine" not in re.findall(r'<option value="([^"]+)"',
-                                           clinic.client.get("/clinic/protocols").text)
+    assert ('<option value="iv-ketamine" >IV ketamine 0.5 mg/kg · in the clinic: add a copy'
+            in clinic.client.get("/clinic/protocols").text)
+    twice = clinic.client.post("/clinic/protocols", data={
+        **form_of(clinic, "/clinic/protocols"), "protocol": "iv-ketamine",
+        "as_id": "esk", "as_name": "IV, 60 minutes"})
+    assert messages(twice.text) == {"as_id": ["the clinic has a protocol &#39;esk&#39; "
+                                              "already"]}
+    assert 'value="IV, 60 minutes"' in twice.text
+    copy = clinic.client.post("/clinic/protocols", data={
+        **form_of(clinic, "/clinic/protocols"), "protocol": "iv-ketamine",
+        "as_id": "iv-60", "as_name": "IV, 60 minutes"}, follow_redirects=False)
+    assert copy.headers["location"] == "/clinic/protocols/iv-60?saved=1"
+    assert clinic.call("GET", "/clinics/1/protocols/iv-60").json()["name"] == "IV, 60 minutes"
 
 
 def test_the_front_desk_enters_absences_and_closures_but_edits_nothing_else(clinic: Service

@@ -159,9 +159,10 @@ def _protocols(request: Request, session: Session, user: User, protocol_id: str 
     have = {p.id for p in data.scenario.protocols}
     ctx: dict[str, Any] = {
         "roster": data, "scenario": data.scenario, "version": data.version,
-        "library": [(p.id, p.name) for p in roster.library() if p.id not in have],
+        "library_all": [(p.id, p.name + (" · in the clinic: add a copy" if p.id in have else ""))
+                        for p in roster.library()],
         "rems_rule": REMS_RULE,
-        "protocol": None, "raw": {}, "form": {}, "picked": "", "conflict": None}
+        "protocol": None, "raw": {}, "form": {}, "picked": "", "conflict": None, "copy": {}}
     if protocol_id is not None:
         raw = data.raw("protocols", protocol_id)
         ctx.update(protocol=next(p for p in data.scenario.protocols if p.id == protocol_id),
@@ -183,19 +184,23 @@ def protocols_page(request: Request, user: PageUser, session: PageSession) -> HT
 @router.post("/clinic/protocols", response_class=HTMLResponse, dependencies=[Csrf])
 def add_from_library(request: Request, user: ManagerUser, session: PageSession,
                      form: FormFields) -> Response:
+    """A protocol of the library, as it is or as a copy of the clinic's own (id and name)."""
     picked = form.get("protocol", "")
+    as_id, as_name = form.get("as_id", "").strip(), form.get("as_name", "").strip()
     try:
-        roster.add_from_library(session, current_clinic(request, session).id, picked, user,
-                                version_of(form))
+        added = roster.add_from_library(session, current_clinic(request, session).id, picked,
+                                        user, version_of(form), as_id, as_name)
     except (InvalidInput, Conflict) as exc:
         session.rollback()
-        shown = refusal(exc, "protocols[")
+        shown = refusal(exc)
+        fields = {"id": "as_id", "name": "as_name"}
         return page(request, "protocols.html", _protocols(
-            request, session, user, picked=picked, conflict=shown["conflict"]),
+            request, session, user, picked=picked, conflict=shown["conflict"],
+            copy={"as_id": as_id, "as_name": as_name}),
             status_code=shown["status_code"], errors=[
-                Issue("protocol", i.message) if i.path.startswith("protocols[") else i
-                for i in shown["errors"]])
-    return redirect(f"/clinic/protocols/{picked}?saved=1")
+                Issue(fields.get(i.path.rsplit(".", 1)[-1], "protocol"), i.message)
+                if i.path.startswith("protocols[") else i for i in shown["errors"]])
+    return redirect(f"/clinic/protocols/{added['id']}?saved=1")
 
 
 @router.get("/clinic/protocols/{protocol_id}", response_class=HTMLResponse)

@@ -199,13 +199,17 @@ def _library_item(protocol_id: str) -> Item:
 
 
 def add_from_library(session: Session, clinic_id: int, protocol_id: str, by: User,
-                     expected: int) -> Item:
-    """A protocol of the library, as the library has it, among the clinic's (a manager's)."""
+                     expected: int, as_id: str = "", as_name: str = "") -> Item:
+    """A protocol of the library among the clinic's (a manager's): as the library has it, or
+    under an id and name of the clinic's own (a variant to adjust, beside the original)."""
     access.require(session, by, clinic_id, MANAGER)
     new = _library_item(protocol_id)
-    if any(x.get("id") == protocol_id for x in clinics.items(session, clinic_id,
-                                                             "protocols")[1]):
-        raise InvalidInput([Issue("protocol", f"the clinic has '{protocol_id}' already")])
+    new.update({k: v for k, v in (("id", as_id), ("name", as_name)) if v})
+    if any(x.get("id") == new["id"] for x in clinics.items(session, clinic_id,
+                                                          "protocols")[1]):
+        raise InvalidInput([Issue("as_id" if as_id else "protocol",
+                                  f"the clinic has a protocol '{new['id']}' already"
+                                  + ("" if as_id else "; give the copy an id of its own"))])
     return clinics.add_item(session, clinic_id, "protocols", "protocol", new, by, expected)
 
 
