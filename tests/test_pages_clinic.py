@@ -390,3 +390,13 @@ def test_a_clinic_from_nothing_every_problem_at_once_then_made(clinic: Service) 
     assert [s["name"] for s in made_up["staff"]] == ["Ida Moss", "Dr Lee"]
     assert [p["id"] for p in made_up["protocols"]] == ["esk-84", "iv-ketamine", "im-ketamine"]
     assert made_up["rooms"][0]["chairs"] == 2
+
+
+def test_weekly_hours_read_in_one_line_alike_days_together() -> None:
+    from scheduler.pages.forms import week_summary
+
+    lunch = [["07:45", "12:00"], ["12:30", "16:15"]]
+    assert week_summary({"mon": lunch, "tue": lunch, "wed": lunch, "fri": lunch,
+                         "sat": [["09:00", "13:00"]]}) == (
+        "Mon–Wed 07:45–12:00, 12:30–16:15; Fri 07:45–12:00, 12:30–16:15; Sat 09:00–13:00")
+    assert week_summary({}, "closed every day") == "closed every day"
