@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from scheduler.pages.forms import week_summary
 from tests.conftest import fresh_database
 from tests.test_feeds_http import feeds_service
 from tests.test_pages_desk import csrf, messages
@@ -393,8 +394,6 @@ def test_a_clinic_from_nothing_every_problem_at_once_then_made(clinic: Service) 
 
 
 def test_weekly_hours_read_in_one_line_alike_days_together() -> None:
-    from scheduler.pages.forms import week_summary
-
     lunch = [["07:45", "12:00"], ["12:30", "16:15"]]
     assert week_summary({"mon": lunch, "tue": lunch, "wed": lunch, "fri": lunch,
                          "sat": [["09:00", "13:00"]]}) == (
