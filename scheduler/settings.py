@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from pydantic import Field, field_validator
+from pydantic import AwareDatetime, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["SEED_MAX", "Settings"]
@@ -116,6 +117,11 @@ class Settings(BaseSettings):
         default="127.0.0.1", description="The proxies whose forwarded headers are believed: "
         "addresses or networks, comma-separated (10.0.0.0/8, ::1), or * for any.")
 
+    clock: AwareDatetime | None = Field(
+        default=None, description="The clock the pages plan by, standing still at this "
+        "instant (ISO 8601 with its offset): the day a sick call is for, the past a re-plan "
+        "keeps. For demonstrations and tests; default the real time.")
+
     @field_validator("jobs_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -149,6 +155,10 @@ class Settings(BaseSettings):
         as ``webcal://`` (which opens a calendar app's subscribe dialog)."""
         url = f"{self.public_url or served_at.rstrip('/')}/feeds/{token}.ics"
         return url, "webcal://" + url.split("://", 1)[1]
+
+    def now(self) -> datetime:
+        """What the pages call now: ``clock`` when it is set, else the real time (UTC)."""
+        return self.clock if self.clock is not None else datetime.now(UTC)
 
     @property
     def database(self) -> str:

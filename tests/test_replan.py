@@ -395,3 +395,24 @@ def test_new_ids_never_reuse_a_confirmed_appointments_id() -> None:
         {"type": "add_patient", "patient": {"id": "P04", "protocol": "esk"}}])
     ids = [a["id"] for a in result.schedule.to_json()["appointments"]]
     assert len(ids) == len(set(ids)) and taken in ids
+
+
+@pytest.mark.solve
+def test_a_holiday_moves_that_days_sessions_to_the_other_days() -> None:
+    """``clinic_closed``: the date joins ``closed_dates``; that day's sessions move (same
+    ids), each change says why; a date outside the horizon is refused, naming it."""
+    scenario, doc = solve_data(_week(4))
+    day = doc["appointments"][0]["start"][:10]
+    that_day = {a["id"] for a in doc["appointments"] if a["start"].startswith(day)}
+    with pytest.raises(InvalidScenario) as refused:
+        _replan(scenario, doc, [{"type": "clinic_closed", "date": "2027-12-25"}])
+    assert [(i.path, i.message) for i in refused.value.issues] == [
+        ("events[0].date", "2027-12-25 is outside the horizon (2026-12-07 to 2026-12-09); "
+                           "check the year")]
+    result = _replan(scenario, doc, [{"type": "clinic_closed", "date": day}])
+    assert str(result.scenario.clinic.closed_dates[0]) == day
+    after = _by_id(result.schedule.to_json())
+    assert that_day <= after.keys()  # rebooked on another day, same ids
+    assert not any(a["start"].startswith(day) for a in after.values())
+    assert {c["id"]: c["reason"] for c in changes_json(result.changes)} == {
+        aid: f"clinic closed {day}" for aid in that_day}

@@ -10,6 +10,7 @@
       - {type: add_patient, patient: {id: P900, protocol: esk-84, sessions: 1, priority: 5}}
       - {type: add_sessions, patient: P010, sessions: 1}
       - {type: change_protocol, protocol: esk-84, from: 2026-12-09, minutes: {monitoring: 150}}
+      - {type: clinic_closed, date: 2026-12-24}             # a holiday: a closed date
 """
 
 from __future__ import annotations
@@ -124,6 +125,23 @@ class PatientUnavailable(_Dated):
     patient: Id
 
 
+class ClinicClosed(Edit):
+    """The whole clinic is closed on a date (a holiday): one of ``clinic.closed_dates``."""
+
+    type: Literal["clinic_closed"]
+    date: date
+
+    def describe(self) -> str:
+        return f"clinic closed {self.date}"
+
+    def apply(self, data: Data, ctx: EditContext) -> list[Issue]:
+        issues = _in_horizon(self.date, ctx, "date")
+        closed = data["clinic"].setdefault("closed_dates", [])
+        if not issues and str(self.date) not in map(str, closed):
+            closed.append(str(self.date))
+        return issues
+
+
 class AddPatient(Edit):
     type: Literal["add_patient"]
     patient: PatientSpec
@@ -213,8 +231,8 @@ class ChangeProtocol(Edit):
 
 
 Event = Annotated[
-    Cancel | StaffAbsent | RoomClosed | PatientUnavailable | AddPatient | AddSessions
-    | ChangeProtocol,
+    Cancel | StaffAbsent | RoomClosed | PatientUnavailable | ClinicClosed | AddPatient
+    | AddSessions | ChangeProtocol,
     Field(discriminator="type"),
 ]
 """Every kind of event: a new kind is a class listed here."""

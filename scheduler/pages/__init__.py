@@ -18,10 +18,13 @@ from scheduler.pages import (
     account,
     admin,
     appointments,
+    clinic,
     jobs,
     patients,
     replan,
+    rooms,
     signin,
+    staff,
     utilization,
     versions,
     week,
@@ -40,7 +43,7 @@ from scheduler.pages.web import (
 __all__ = ["install", "page_error"]
 
 ROUTERS = (signin, account, admin, week, jobs, appointments, replan, patients, whatif,
-           utilization, versions)
+           utilization, versions, clinic, staff, rooms)
 
 
 def page_error(request: Request, code: int, message: str) -> Response | None:

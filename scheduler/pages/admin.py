@@ -13,8 +13,17 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput, Issue
-from scheduler.pages.web import AdminUser, Csrf, FormFields, PageSession, PostedForm, page, redirect
-from scheduler.service import accounts, clinics
+from scheduler.pages.web import (
+    AdminUser,
+    Csrf,
+    FormFields,
+    PageSession,
+    PostedForm,
+    page,
+    redirect,
+    settings_of,
+)
+from scheduler.service import accounts, clinics, roster
 from scheduler.storage.tables import CLINIC_ROLES, User
 
 router = APIRouter(include_in_schema=False)
@@ -98,23 +107,37 @@ def change_user(request: Request, user_id: str, form: FormFields, user: AdminUse
     return redirect("/admin/users")
 
 
+def _clinics(session: Session, user: User, form: dict[str, Any]) -> dict[str, Any]:
+    return {"clinics": clinics.clinics(session, user), "form": form,
+            "library": [(p.id, p.name) for p in roster.library()]}
+
+
 @router.get("/admin/clinics", response_class=HTMLResponse)
 def clinics_page(request: Request, user: AdminUser, session: PageSession) -> HTMLResponse:
-    return page(request, "admin_clinics.html", {"clinics": clinics.clinics(session, user),
-                                                "form": {}})
+    return page(request, "admin_clinics.html", _clinics(session, user, {
+        "start": "demo", "timezone": "America/New_York", "protocols": []}))
 
 
 @router.post("/admin/clinics", response_class=HTMLResponse, dependencies=[Csrf])
-def add_clinic(request: Request, form: FormFields, user: AdminUser, session: PageSession
+def add_clinic(request: Request, posted: PostedForm, user: AdminUser, session: PageSession
                ) -> Response:
+    """A new clinic: the demo clinic's rooms, staff and protocols (no patients), or an empty
+    start (one room, the library's protocols ticked, hours to set) a manager fills in."""
+    form: dict[str, Any] = {k: str(v) for k, v in posted.items()}
+    form["protocols"] = [str(v) for v in posted.getlist("protocols")]
+    name = form.get("name", "").strip() or None
+    slug = form.get("slug", "").strip()
     try:
-        clinics.create(session, form.get("slug", "").strip(), user,
-                       name=form.get("name", "").strip() or None)
+        if form.get("start") == "empty":
+            roster.new_clinic(session, slug, name or "", form.get("timezone", "").strip(),
+                              form["protocols"], settings_of(request).now().date(), user)
+        else:
+            clinics.create(session, slug, user, name=name)
     except InvalidInput as exc:
-        return page(request, "admin_clinics.html", {
-            "clinics": clinics.clinics(session, user), "form": form}, status_code=422,
-            errors=exc.issues)
-    return redirect("/admin/clinics?added=1")
+        session.rollback()
+        return page(request, "admin_clinics.html", _clinics(session, user, form),
+                    status_code=422, errors=exc.issues)
+    return redirect("/admin/clinics?added=" + ("empty" if form.get("start") == "empty" else "1"))
 
 
 @router.get("/admin/clinics/{clinic_id}/export.json")
@@ -131,7 +154,6 @@ def delete_clinic(request: Request, form: FormFields, clinic_id: int, user: Admi
     try:
         clinics.delete(session, clinic_id, form.get("confirm", "").strip(), user)
     except InvalidInput as exc:
-        return page(request, "admin_clinics.html", {
-            "clinics": clinics.clinics(session, user), "form": {}}, status_code=422,
-            errors=exc.issues)
+        return page(request, "admin_clinics.html", _clinics(session, user, {}),
+                    status_code=422, errors=exc.issues)
     return redirect("/admin/clinics?deleted=1")

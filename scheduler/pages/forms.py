@@ -10,8 +10,8 @@ from datetime import date, datetime, time
 from typing import Any
 
 from scheduler.documents import Schedule
-from scheduler.errors import InvalidInput, Issue
-from scheduler.model import Scenario
+from scheduler.errors import Conflict, InvalidInput, Issue
+from scheduler.model import WEEKDAYS, Scenario
 from scheduler.naming import Namer
 from scheduler.pages.web import templates
 from scheduler.storage.tables import ScheduleRow
@@ -23,6 +23,7 @@ EVENT_TYPES = {
     "staff_absent": ("A staff member is absent", ("staff", "date", "from", "to")),
     "room_closed": ("A room is out of service", ("room", "date", "from", "to")),
     "patient_unavailable": ("A patient cannot come", ("patient", "date", "from", "to")),
+    "clinic_closed": ("The clinic is closed (a holiday)", ("date",)),
 }
 """The events the re-plan form offers field by field (any other kind: the YAML box)."""
 
@@ -180,3 +181,87 @@ def context(row: ScheduleRow, scenario: Scenario, schedule: Schedule) -> dict[st
     return {"row": row, "scenario": scenario, "schedule": schedule, "names": names(scenario),
             "who": Names.of(scenario), "tz": scenario.tz,
             "say": Namer.of(scenario, schedule.appointments)}
+
+
+# ----------------------------------------------------------------------------- the clinic's data
+_SPAN = re.compile(r"\s*(\d{1,2}):(\d\d)\s*[-–—]\s*(\d{1,2}):(\d\d)\s*")
+
+
+def week_text(hours: dict[str, Any] | None) -> dict[str, str]:
+    """Hours by weekday as a form shows them: ``"08:00-12:00, 12:30-17:00"`` ("" closed)."""
+    return {d: ", ".join(f"{a}-{b}" for a, b in (hours or {}).get(d, [])) for d in WEEKDAYS}
+
+
+def week_summary(hours: dict[str, Any] | None, none: str = "none") -> str:
+    """Weekly hours in a line, runs of days alike together: ``Mon–Thu 08:00–12:00,
+    12:30–17:00; Fri 08:00–13:00`` (``none`` when there are none)."""
+    runs: list[tuple[list[str], str]] = []
+    for day in WEEKDAYS:
+        spans = (hours or {}).get(day)
+        if not spans:
+            continue
+        text = ", ".join(f"{a}–{b}" for a, b in spans)
+        last = runs[-1] if runs else None
+        if last and last[1] == text and WEEKDAYS.index(last[0][-1]) + 1 == WEEKDAYS.index(day):
+            last[0].append(day)
+        else:
+            runs.append(([day], text))
+    return "; ".join(f"{days[0].capitalize()}" + (f"–{days[-1].capitalize()}"
+                                                   if len(days) > 1 else "") + f" {text}"
+                     for days, text in runs) or none
+
+
+templates.env.filters["week"] = week_summary
+
+
+def parse_week(form: dict[str, str], prefix: str) -> tuple[dict[str, Any], list[Issue]]:
+    """A form's ``<prefix>.mon`` … ``<prefix>.sun`` fields as weekly hours (an empty field: not
+    open that day), or the problems, each named by its field."""
+    hours: dict[str, Any] = {}
+    issues = []
+    for day in WEEKDAYS:
+        text = form.get(f"{prefix}.{day}", "").strip()
+        if not text:
+            continue
+        spans = []
+        for part in text.split(","):
+            found = _SPAN.fullmatch(part)
+            if found is None:
+                issues.append(Issue(f"{prefix}.{day}", f"'{part.strip()}' is not a span of "
+                                    "time written HH:MM-HH:MM (several: comma between)"))
+                continue
+            h1, m1, h2, m2 = found.groups()
+            spans.append([f"{int(h1):02d}:{m1}", f"{int(h2):02d}:{m2}"])
+        hours[day] = spans
+    return hours, issues
+
+
+def parse_list(text: str) -> list[str]:
+    """Comma-separated words (qualifications, features, dates), blanks dropped."""
+    return [w.strip() for w in text.split(",") if w.strip()]
+
+
+def form_issues(issues: list[Issue], prefix: str) -> list[Issue]:
+    """The scenario's paths (``staff[2].shifts.mon[0]``) as a form's fields (``shifts.mon``);
+    problems of anything else keep their path (the summary above the form lists them)."""
+    out = []
+    for issue in issues:
+        path = issue.path
+        if path == prefix or path.startswith((f"{prefix}.", f"{prefix}[")):
+            parts = [p for p in re.split(r"[.\[\]]+", path[len(prefix):]) if p]
+            if parts and parts[0] in ("shifts", "hours") and len(parts) > 1:
+                path = f"{parts[0]}.{parts[1]}"
+            elif parts and parts[0] in ("phases", "staff") and len(parts) > 2:
+                path = f"{parts[0]}.{parts[1]}.{parts[2]}"
+            elif parts:
+                path = parts[0]
+        out.append(Issue(path, issue.message))
+    return out
+
+
+def refusal(exc: InvalidInput | Conflict, prefix: str = "") -> dict[str, Any]:
+    """A refused change as a page's arguments: a 422 with every problem beside its field, or
+    a 409 saying someone saved first (the page offers to reload)."""
+    if isinstance(exc, Conflict):
+        return {"status_code": 409, "errors": [], "conflict": str(exc)}
+    return {"status_code": 422, "errors": form_issues(exc.issues, prefix), "conflict": None}

@@ -23,7 +23,6 @@ from scheduler.pages.web import (
 )
 from scheduler.service import drafts, jobs, notices
 from scheduler.service.jobs import JobParams
-from scheduler.storage.tables import now
 
 router = APIRouter(include_in_schema=False)
 
@@ -86,7 +85,8 @@ def replan(request: Request, schedule_id: int, user: PageUser, session: PageSess
     params = JobParams(workers=settings.workers, time_limit=settings.time_limit,
                        seed=settings.seed)
     try:
-        job = jobs.queue_replan(session, schedule_id, _events(form, ctx["scenario"]), now(),
+        job = jobs.queue_replan(session, schedule_id, _events(form, ctx["scenario"]),
+                                settings.now(),
                                 params, user, cap=settings.max_queued_per_user)
     except InvalidInput as exc:
         return page(request, "replan.html", {**ctx, "form": form, "types": EVENT_TYPES},

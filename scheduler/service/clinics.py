@@ -28,7 +28,7 @@ from scheduler.validate import (
 
 __all__ = ["add_item", "clinic", "clinics", "create", "delete", "export", "import_patients",
            "import_scenario", "item", "items", "remove_item", "replace_item", "replace_scenario",
-           "scenario", "version"]
+           "scenario", "slug_issues", "version"]
 
 Item = dict[str, Any]
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
@@ -46,11 +46,8 @@ def create(session: Session, slug: str, by: User, scenario: dict[str, Any] | Non
     ``clinic.name``."""
     if not by.admin:
         raise Forbidden("only an admin creates clinics")
-    if not SLUG.fullmatch(slug):
-        raise InvalidInput([Issue("slug", "must be 1 to 64 lower-case letters, digits and "
-                                          "hyphens, starting with a letter or digit")])
-    if any(c.slug == slug for c in repo.clinics(session)):
-        raise InvalidInput([Issue("slug", f"is taken: a clinic '{slug}' exists already")])
+    if issues := slug_issues(session, slug):
+        raise InvalidInput(issues)
     data = copy.deepcopy(scenario) if scenario is not None else {
         **raw_scenario(None), "patients": [], "fixed": [], "courses": []}
     if name is not None:
@@ -62,6 +59,16 @@ def create(session: Session, slug: str, by: User, scenario: dict[str, Any] | Non
                {"slug": slug, "name": created.name}, clinic_id=created.id)
     session.commit()
     return created
+
+
+def slug_issues(session: Session, slug: str) -> list[Issue]:
+    """What is wrong with ``slug`` as a new clinic's (nothing: an empty list)."""
+    if not SLUG.fullmatch(slug):
+        return [Issue("slug", "must be 1 to 64 lower-case letters, digits and hyphens, "
+                              "starting with a letter or digit")]
+    if any(c.slug == slug for c in repo.clinics(session)):
+        return [Issue("slug", f"is taken: a clinic '{slug}' exists already")]
+    return []
 
 
 def export(session: Session, clinic_id: int, by: User) -> dict[str, Any]:

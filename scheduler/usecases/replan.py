@@ -39,6 +39,7 @@ from scheduler.edits import (
     AddSessions,
     Cancel,
     ChangeProtocol,
+    ClinicClosed,
     EditContext,
     PatientUnavailable,
     RoomClosed,
@@ -151,6 +152,8 @@ def _affects(event: Any, a: Appointment, clock: SlotClock) -> bool:
         return event.room == a.room and overlaps(event)
     if isinstance(event, PatientUnavailable):
         return event.patient == a.patient and overlaps(event)
+    if isinstance(event, ClinicClosed):
+        return start.date() == event.date
     if isinstance(event, ChangeProtocol):
         return event.protocol == a.protocol and start.date() >= event.from_
     return False
