@@ -19,6 +19,9 @@
   through the API (``--edits``), SQLite and PostgreSQL;
 - ``python -m bench slots`` — the p50, p95 and worst time of finding a patient's next free slots
   on the demo week and an M week, as planned and with one of their sessions cancelled;
+- ``python -m bench weekly [--baseline COMMIT]`` — the suite's M and L weeks solved by an older
+  commit's solver (default round one, 3f72a8a) and by this tree's, side by side (``--only``,
+  ``--time-limit``, default 60 s);
 - ``python -m bench generate DIR`` — write the suite's scenarios as YAML.
 """
 
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", nargs="?", default="suite",
                         choices=["suite", "network", "replan", "generate", "whatif", "serve",
                                  "feeds", "network-whatif", "simulate", "abuse", "live",
-                                 "slots"])
+                                 "slots", "weekly"])
     parser.add_argument("dir", nargs="?", type=Path, help="output folder for generate")
     parser.add_argument("--quick", action="store_true", help="the small, fast subset")
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers per solve")
@@ -63,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=20, help="replan: events per size")
     parser.add_argument("--edits", type=int, default=20, help="live: direct edits per database")
     parser.add_argument("--runs", type=int, default=10_000, help="simulate: replays per week")
+    parser.add_argument("--baseline", metavar="COMMIT", default=None,
+                        help="weekly: the commit whose solver runs beside this tree's "
+                             "(default 3f72a8a, round one)")
     parser.add_argument("--out", type=Path, default=OUT, help="where CSV and charts go")
     parser.add_argument("--seconds", type=float, default=30,
                         help="serve, feeds: load duration (per run)")
@@ -123,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.slots import slots_bench
 
         return slots_bench(args, console)
+    if args.what == "weekly":
+        from bench.baseline import weekly_bench
+
+        return weekly_bench(args, console)
     if args.what == "replan":
         from bench.replan import replan_bench
 
