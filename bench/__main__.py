@@ -8,7 +8,9 @@
   PostgreSQL (``--seconds``, ``--connections``);
 - ``python -m bench feeds`` — loopback load on one patient's calendar feed (200 and 304) against a
   bare FastAPI endpoint answering the same bytes, SQLite and PostgreSQL;
-- ``python -m bench whatif`` — a 12-variant what-if sweep on M: 1 vs 2 processes vs Dask;
+- ``python -m bench whatif`` — the demo's base + 2 presets with headroom and bottleneck, the
+  method before and today's in one run (``--sweep``: a 12-variant sweep on M, 1 vs 2 processes
+  vs Dask);
 - ``python -m bench network-whatif`` — 50 sites x M, where one more chair or nurse helps most
   (``--processes N`` or ``--cluster ADDRESS``);
 - ``python -m bench simulate`` — replays per second of the demo and an M week (``--runs``),
@@ -66,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=20, help="replan: events per size")
     parser.add_argument("--edits", type=int, default=20, help="live: direct edits per database")
     parser.add_argument("--runs", type=int, default=10_000, help="simulate: replays per week")
+    parser.add_argument("--sweep", action="store_true",
+                        help="whatif: the 12-variant sweep on M instead of the demo")
     parser.add_argument("--baseline", metavar="COMMIT", default=None,
                         help="weekly: the commit whose solver runs beside this tree's "
                              "(default 3f72a8a, round one)")
