@@ -445,7 +445,9 @@ def test_a_dask_cluster_gives_the_same_table_as_local_processes(tmp_path: Path) 
     assert measured["run"]["where"].startswith("Dask cluster tcp://")
     statuses = {v["status"] for v in measured["variants"]} | {
         p["status"] for v in measured["variants"] for p in v["bottleneck"]["probes"]}
-    assert statuses == {"OPTIMAL"}  # every search ended by proof, not by the clock
+    # every search ended by proof, not by the clock (LP: a relaxation the LP proved adds
+    # nothing, not solved)
+    assert statuses <= {"OPTIMAL", "LP"} and "OPTIMAL" in statuses
     assert (here / "comparison.csv").read_text(encoding="utf-8") == \
         (there / "comparison.csv").read_text(encoding="utf-8")
 

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ortools.sat.python import cp_model
+
 from scheduler.compile import SlotClock, to_problem
 from scheduler.documents import Schedule
 from scheduler.edits import scenario_data
@@ -31,7 +33,7 @@ from scheduler.usecases.whatif.results import Headroom, Step
 from scheduler.validate import validate_scenario
 from solver import Options, Patient, Placement, Problem, solve
 from solver.candidates import NARROW_CHOICES, build_visits, choices, narrow
-from solver.cpmodel import ChairModel
+from solver.cpmodel import ChairModel, cp_solver
 from solver.greedy import greedy
 from solver.rooms import assign_rooms, class_of
 
@@ -149,12 +151,14 @@ def run_step(job: StepJob) -> Step:
 
 
 def _rearranged(week: _Week, options: Options) -> Step:
-    """The week solved again in one CP-SAT stage with the whole time limit, starting from the
+    """The week solved again in one CP-SAT search with the whole time limit, starting from the
     week as scheduled (the hint): each session of a patient already served is worth more than
     every newcomer's sessions together (``heavy``), so the search keeps everyone's sessions
-    first and fits newcomers around them. It fits when every served patient keeps their count
-    and every newcomer's session is placed; it is proven not to when CP-SAT's bound is below
-    that value (follow-ups only add to a schedule's value, so the bound still holds)."""
+    first and fits newcomers around them; it stops as soon as a schedule fits. It fits when
+    every served patient keeps their count and every newcomer's session is placed; it is
+    proven not to when CP-SAT's bound is below that value (follow-ups only add to a schedule's
+    value, so the bound still holds), unless the model was narrowed (a big week: then it is no
+    proof)."""
     problem = week.problem
     heavy = 1 + sum(p.sessions + 3 for p in week.new)  # a newcomer's follow-ups: at most 3
     served = tuple(replace(p, priority=heavy) for p in week.served)
@@ -165,20 +169,37 @@ def _rearranged(week: _Week, options: Options) -> Step:
     classes = class_of(plain)
     hint = [replace(a, room=classes.get(a.room, a.room) if a.room else a.room)
             for a in week.kept if a.id not in confirmed]
-    if choices(visits) > NARROW_CHOICES:  # as solve() does for a big new week
+    narrowed = choices(visits) > NARROW_CHOICES
+    if narrowed:  # as solve() does for a big new week
         visits = narrow(plain, visits, hint)
     model = ChairModel(plain, visits)
     model.hint(hint)
-    needed = sum(heavy * p.sessions for p in served) + week.wanted(len(new))
-    fixed = sum(heavy for a in problem.fixed if a.patient in {p.id for p in served}
+    mine = {p.id for p in served}
+    fixed = sum(heavy for a in problem.fixed if a.patient in mine
                 and not problem.is_follow_up(a))
-    result = model.stage("placement", model.placement_value(), True, options.time_limit,
-                         options)
-    found = result.appointments or []
+    needed = sum(heavy * p.sessions for p in served) + week.wanted(len(new)) - fixed
+    model.model.maximize(model.placement_value())
+    solver = cp_solver(options.time_limit, options)
+    done = _Enough(needed)
+    status = solver.solve(model.model, done)
+    found = model.read(solver) if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else []
     count = Counter(a.patient for a in (*problem.fixed, *found) if not problem.is_follow_up(a))
     fits = all(count[p.id] >= p.sessions for p in (*week.served, *week.new))
     # the model's objective leaves the fixed appointments out: its bound is of the rest
-    return Step(len(new), fits, "moved", fits or result.bound + fixed < needed)
+    proven = fits or (not narrowed and solver.best_objective_bound < needed - 1e-6)
+    return Step(len(new), fits, "moved", proven)
+
+
+class _Enough(cp_model.CpSolverSolutionCallback):
+    """Stops the search at the first schedule worth ``needed``: everyone fits."""
+
+    def __init__(self, needed: int) -> None:
+        super().__init__()
+        self.needed = needed
+
+    def on_solution_callback(self) -> None:
+        if self.objective_value >= self.needed - 1e-6:
+            self.stop_search()
 
 
 @dataclass
