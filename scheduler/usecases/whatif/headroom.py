@@ -152,18 +152,15 @@ def run_step(job: StepJob) -> Step:
 
 def _rearranged(week: _Week, options: Options) -> Step:
     """The week solved again in one CP-SAT search with the whole time limit, starting from the
-    week as scheduled (the hint): each session of a patient already served is worth more than
-    every newcomer's sessions together (``heavy``), so the search keeps everyone's sessions
-    first and fits newcomers around them; it stops as soon as a schedule fits. It fits when
-    every served patient keeps their count and every newcomer's session is placed; it is
-    proven not to when CP-SAT's bound is below that value (follow-ups only add to a schedule's
-    value, so the bound still holds), unless the model was narrowed (a big week: then it is no
-    proof)."""
+    week as scheduled (the hint): the objective counts sessions (follow-ups aside), each of a
+    patient already served worth more than every newcomer's together (``heavy``), so the
+    search keeps everyone's sessions first and fits newcomers around them; it stops as soon as
+    a schedule fits. Each patient's sessions are capped at what they want (served: what the
+    schedule gave them), so a schedule worth ``needed`` is one that fits, and CP-SAT's bound
+    below it proves none does, unless the model was narrowed (a big week: then no proof)."""
     problem = week.problem
-    heavy = 1 + sum(p.sessions + 3 for p in week.new)  # a newcomer's follow-ups: at most 3
-    served = tuple(replace(p, priority=heavy) for p in week.served)
-    new = tuple(replace(p, priority=1) for p in week.new)
-    plain = replace(problem, patients=served + new)
+    heavy = 1 + week.wanted(len(week.new))
+    plain = replace(problem, patients=week.served + week.new)
     visits, _ = build_visits(plain)
     confirmed = {a.id for a in problem.fixed}
     classes = class_of(plain)
@@ -174,20 +171,19 @@ def _rearranged(week: _Week, options: Options) -> Step:
         visits = narrow(plain, visits, hint)
     model = ChairModel(plain, visits)
     model.hint(hint)
-    mine = {p.id for p in served}
-    fixed = sum(heavy for a in problem.fixed if a.patient in mine
-                and not problem.is_follow_up(a))
-    needed = sum(heavy * p.sessions for p in served) + week.wanted(len(new)) - fixed
-    model.model.maximize(model.placement_value())
+    mine = {p.id for p in week.served}
+    weight = [0 if v.follow_up else heavy if v.patient.id in mine else 1 for v in visits]
+    fixed = sum(1 for a in problem.fixed if a.patient in mine and not problem.is_follow_up(a))
+    needed = heavy * (sum(p.sessions for p in week.served) - fixed) + week.wanted(len(week.new))
+    model.model.maximize(cp_model.LinearExpr.weighted_sum(
+        [model.vars.present[i] for i in range(len(visits))], weight))
     solver = cp_solver(options.time_limit, options)
-    done = _Enough(needed)
-    status = solver.solve(model.model, done)
+    status = solver.solve(model.model, _Enough(needed))
     found = model.read(solver) if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else []
     count = Counter(a.patient for a in (*problem.fixed, *found) if not problem.is_follow_up(a))
     fits = all(count[p.id] >= p.sessions for p in (*week.served, *week.new))
-    # the model's objective leaves the fixed appointments out: its bound is of the rest
     proven = fits or (not narrowed and solver.best_objective_bound < needed - 1e-6)
-    return Step(len(new), fits, "moved", proven)
+    return Step(len(week.new), fits, "moved", proven)
 
 
 class _Enough(cp_model.CpSolverSolutionCallback):
