@@ -55,8 +55,8 @@ MOST_SECONDS = 600
 THREADS = 2
 """Solves of a what-if job at once: threads of its worker process (a daemonic process starts
 no processes of its own), each one CP-SAT worker; the demo's base and two presets with
-headroom and bottleneck come back in about a minute on two cores (bench/README.md,
-'What-if')."""
+headroom and bottleneck: about 90 s of solving at 5 s a solve, over two cores instead of one
+(bench/README.md, 'Round three: what-if answers in a minute')."""
 FIRST = "first answer (LP estimate)"
 """The progress keys of the LP's first answers (``FIRST, variant``), shown while the solves
 run."""
