@@ -8,7 +8,9 @@
   PostgreSQL (``--seconds``, ``--connections``);
 - ``python -m bench feeds`` — loopback load on one patient's calendar feed (200 and 304) against a
   bare FastAPI endpoint answering the same bytes, SQLite and PostgreSQL;
-- ``python -m bench whatif`` — a 12-variant what-if sweep on M: 1 vs 2 processes vs Dask;
+- ``python -m bench whatif`` — the demo's base + 2 presets with headroom and bottleneck, the
+  method before and today's in one run (``--sweep``: a 12-variant sweep on M, 1 vs 2 processes
+  vs Dask);
 - ``python -m bench network-whatif`` — 50 sites x M, where one more chair or nurse helps most
   (``--processes N`` or ``--cluster ADDRESS``);
 - ``python -m bench simulate`` — replays per second of the demo and an M week (``--runs``),
@@ -19,6 +21,9 @@
   through the API (``--edits``), SQLite and PostgreSQL;
 - ``python -m bench slots`` — the p50, p95 and worst time of finding a patient's next free slots
   on the demo week and an M week, as planned and with one of their sessions cancelled;
+- ``python -m bench weekly [--baseline COMMIT]`` — the suite's M and L weeks solved by an older
+  commit's solver (default round one, 3f72a8a) and by this tree's, side by side (``--only``,
+  ``--time-limit``, default 60 s);
 - ``python -m bench generate DIR`` — write the suite's scenarios as YAML.
 """
 
@@ -42,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", nargs="?", default="suite",
                         choices=["suite", "network", "replan", "generate", "whatif", "serve",
                                  "feeds", "network-whatif", "simulate", "abuse", "live",
-                                 "slots"])
+                                 "slots", "weekly"])
     parser.add_argument("dir", nargs="?", type=Path, help="output folder for generate")
     parser.add_argument("--quick", action="store_true", help="the small, fast subset")
     parser.add_argument("--workers", type=int, default=2, help="CP-SAT workers per solve")
@@ -63,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=20, help="replan: events per size")
     parser.add_argument("--edits", type=int, default=20, help="live: direct edits per database")
     parser.add_argument("--runs", type=int, default=10_000, help="simulate: replays per week")
+    parser.add_argument("--sweep", action="store_true",
+                        help="whatif: the 12-variant sweep on M instead of the demo")
+    parser.add_argument("--baseline", metavar="COMMIT", default=None,
+                        help="weekly: the commit whose solver runs beside this tree's "
+                             "(default 3f72a8a, round one)")
     parser.add_argument("--out", type=Path, default=OUT, help="where CSV and charts go")
     parser.add_argument("--seconds", type=float, default=30,
                         help="serve, feeds: load duration (per run)")
@@ -123,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench.slots import slots_bench
 
         return slots_bench(args, console)
+    if args.what == "weekly":
+        from bench.baseline import weekly_bench
+
+        return weekly_bench(args, console)
     if args.what == "replan":
         from bench.replan import replan_bench
 

@@ -39,6 +39,8 @@ class Site:
     base: str
     log: Path
     csp_errors: list[str] = field(default_factory=list)
+    url: str = ""
+    """The database's."""
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +59,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             repo.add_user(session, email, hash_password(PASSWORD), role)
     engine.dispose()
     with server(url, folder, {"CHAIRTIME_TIME_LIMIT": "4"}) as (base, _, log):
-        yield Site(base, log)
+        yield Site(base, log, url=url)
 
 
 def _context(browser: Any, site: Site, width: int = 1280, height: int = 800) -> Any:
@@ -375,7 +377,8 @@ def test_no_serious_accessibility_violation_on_any_page(browser: Any, site: Site
                   "/board?view=nurses&zoom=day&day=2026-12-08", "/patients", "/patients/P001",
                   "/nowhere"]
     found = axe(browser, site, "front_desk", desk_pages + _schedule_pages(browser, site))
-    found |= axe(browser, site, "manager", ["/whatif", "/utilization", *_whatif_pages(site)])
+    found |= axe(browser, site, "manager", ["/whatif", "/utilization", *_whatif_pages(site),
+                                            _running_whatif(site)])
     assert found == {}
 
 
@@ -404,3 +407,18 @@ def _whatif_pages(site: Site) -> list[str]:
         runs = re.findall(r'href="/whatif/([0-9a-f]+)"', client.get("/whatif").text)
     assert runs, "the manager's test ran a what-if"
     return [f"/whatif/{runs[0]}", f"/jobs/{runs[0]}"]
+
+
+def _running_whatif(site: Site) -> str:
+    """The page of a what-if run whose solves go on: the LP's first answers."""
+    running = "d" * 32
+    engine = connect(site.url)
+    with session_scope(sessions(engine)) as session:
+        repo.add_job(session, running, 1, "whatif", {"scenario_version": 1, "names": ["b"]})
+        assert repo.claim_job(session, running)
+        repo.job(session, running).progress = {
+            "done": 1, "total": 28, "first answer (LP estimate), base": "LP estimate: "
+            "rooms/chairs binds first (a room of each kind ~+77.3, one more patient at a time "
+            "~+0.6, shared hands-on time ~+4.8)."}
+    engine.dispose()
+    return f"/whatif/{running}"

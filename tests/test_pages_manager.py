@@ -273,6 +273,35 @@ def test_a_whatif_job_that_fails_says_why_on_the_job_and_its_page(site: Site) ->
     assert "failed: variants[0] (gone)" in site.client.get("/whatif").text
 
 
+def test_a_running_whatif_shows_the_lp_first_answers_on_its_page(site: Site) -> None:
+    """While the solves run, the result page shows the LP's first answers from the job's
+    progress (names, no ids; a queued job still sends the manager to its progress)."""
+    from scheduler.service.whatif import FIRST
+
+    site.sign_in("manager")
+    job_id = "e" * 32
+    with session_scope(site.sessions()) as session:
+        repo.add_job(session, job_id, 1, "whatif", {
+            "scenario_version": 1, "time_limit": 1, "names": ["one more chair"],
+            "out": str(site.data_dir / "whatif" / job_id), "variants": {"variants": []}})
+    queued = site.client.get(f"/whatif/{job_id}", follow_redirects=False)
+    assert queued.status_code == 303 and queued.headers["location"] == f"/jobs/{job_id}"
+    with session_scope(site.sessions()) as session:
+        assert repo.claim_job(session, job_id)
+    waiting = site.client.get(f"/whatif/{job_id}")
+    assert waiting.status_code == 200 and "their first answers come here in seconds" in \
+        waiting.text
+    sentence = ("LP estimate: rooms/chairs binds first (a room of each kind ~+77.3, one more "
+                "patient at a time ~+0.6, shared hands-on time ~+4.8).")
+    with session_scope(site.sessions()) as session:
+        repo.job(session, job_id).progress = {"stage": "what-if", "done": 2, "total": 30,
+                                              f"{FIRST}, base": sentence}
+    running = site.client.get(f"/whatif/{job_id}").text
+    assert "2 of 30 solves done" in running
+    assert f"<strong>base</strong>: {sentence}" in running
+    assert f'href="/jobs/{job_id}"' in running
+
+
 class _Process:
     """A worker process that runs until told (the runner's scheduling, without solving)."""
 

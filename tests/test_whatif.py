@@ -201,6 +201,12 @@ def test_one_nurse_binds_and_a_second_moves_the_bottleneck_to_the_rooms() -> Non
     assert nurse.bottleneck.gains()["monitoring"] == 0
     assert (room.bottleneck.resource, room.bottleneck.gain) == ("monitoring", 4)
     assert base.bottleneck.gains()["rooms"] == 0
+    # the LP of each week here is exact, so a relaxation whose LP bound is no higher than what
+    # the stressed week placed is proven worthless and not solved; the one that helps is
+    status = {p.resource: p.status for p in base.bottleneck.probes}
+    assert status["rooms"] == "LP" and status["monitoring"] != "LP"
+    status = {p.resource: p.status for p in nurse.bottleneck.probes}
+    assert status["monitoring"] == "LP" and status["rooms"] != "LP"
     assert nurse.bottleneck.sentence.startswith(
         "The bottleneck is rooms/chairs: one more room of each kind (like R1, R2) adds ~2 "
         "sessions (rooms ≥ 90 % busy Mon 08:00–16:00); every nurse taking one more patient at "
@@ -218,19 +224,104 @@ def test_one_nurse_binds_and_a_second_moves_the_bottleneck_to_the_rooms() -> Non
     assert "The LP's shadow prices agree" in nurse.bottleneck.sentence
 
 
-def test_headroom_three_more_patients_fit_and_a_fourth_is_proven_not_to() -> None:
+def _three_rooms() -> Scenario:
     """Three all-day rooms (4 sessions each) and a nurse watching three at a time (12): nine
     patients leave room for exactly three more."""
-    clinic = _clinic(9, [{"id": f"R{i}", "features": ["recliner"]} for i in (1, 2, 3)], 3)
-    result = run_whatif(clinic, read_plan({"variants": []}, clinic),
-                        WhatIfOptions(time_limit=3, bottleneck=False), local_pool(1))
+    return _clinic(9, [{"id": f"R{i}", "features": ["recliner"]} for i in (1, 2, 3)], 3)
+
+
+def test_headroom_three_more_patients_fit_and_a_fourth_is_proven_not_to() -> None:
+    """Today's method: the greedy's insertion finds three (a fourth finds no gap, which proves
+    nothing), and the LP's bound of the week with four more (12 sessions) proves a fourth does
+    not fit: the answer without a CP-SAT step. The method before searched it with CP-SAT steps
+    from one up, and CP-SAT's bound proved the fourth."""
+    clinic = _three_rooms()
+    plan = read_plan({"variants": []}, clinic)
+    result = run_whatif(clinic, plan, WhatIfOptions(time_limit=3, bottleneck=False),
+                        local_pool(1))
     (base,) = result.outcomes
     room = base.headroom
     assert (room.patients, room.sessions, room.status) == (3, 3, "OPTIMAL")
-    assert [(s.patients, s.fits) for s in room.steps] == [(1, True), (2, True), (4, False),
-                                                          (3, True)]
-    assert next(s for s in room.steps if s.patients == 4).proven
+    assert [(s.patients, s.fits, s.how, s.proven) for s in room.steps] == [
+        (1, True, "greedy", False), (2, True, "greedy", False), (4, False, "greedy", False),
+        (3, True, "greedy", False), (4, False, "lp", True)]
+    assert (room.most, room.proof, room.found_by()) == (3, "LP", "greedy")
+    assert room.note() == ("found by the greedy's insertion into the week as scheduled; one "
+                           "more proven not to fit by the LP relaxation's bound")
+    assert base.first is not None and base.first.bound == pytest.approx(12)
     assert base.capacity() == 12
+
+    before = run_whatif(clinic, plan, WhatIfOptions(time_limit=3, bottleneck=False,
+                                                    quick=False), local_pool(1))
+    room = before.outcomes[0].headroom
+    assert (room.patients, room.status, room.proof) == (3, "OPTIMAL", "CP-SAT")
+    assert [(s.patients, s.fits, s.how) for s in room.steps] == [
+        (1, True, "kept"), (2, True, "kept"), (4, False, "moved"), (3, True, "kept")]
+    assert before.outcomes[0].first is None  # no first answer before
+
+
+def test_the_greedy_inserts_newcomers_into_the_kept_week_and_check_accepts_it() -> None:
+    """Three newcomers go into the gaps of the nine patients' week, nothing of it moving, and
+    the checker accepts the week with them; a fourth finds no gap (None); a newcomer moved onto
+    a chair already taken is caught by the checker (the broken twin)."""
+    from dataclasses import replace as changed
+
+    from scheduler.check import check
+    from scheduler.documents import schedule_from_solution
+    from scheduler.usecases.whatif.headroom import _Week, clones, greedy_headroom
+    from solver import Solution
+
+    clinic = _three_rooms()
+    plan = read_plan({"variants": []}, clinic)
+    schedule = plan_week(clinic, Options(time_limit=2, workers=1, soft_goals=False)).schedule
+    newcomers = clones(plan.mix, 4, {p.id for p in clinic.patients})
+    week = _Week.of(clinic, schedule, newcomers[:3])
+    inserted = week.inserted(3)
+    assert inserted is not None and {a.patient for a in inserted} == {
+        c["id"] for c in newcomers[:3]}
+    with_them = validate_scenario({**_data(clinic), "patients": [
+        *_data(clinic)["patients"], *newcomers[:3]]})
+    kept = list(week.kept)
+
+    def judged(appointments: list[Any]) -> list[Any]:
+        solution = Solution("GREEDY", 0.0, len(appointments), 12, appointments, [], {},
+                            len(appointments))
+        doc = schedule_from_solution(with_them, week.problem, solution).to_json()
+        return check(with_them, doc)
+
+    assert judged([*kept, *inserted]) == []
+    taken = next(a for a in kept if a.room == inserted[0].room and a.start != inserted[0].start)
+    assert judged([*kept, changed(inserted[0], start=taken.start), *inserted[1:]]) != []
+    assert _Week.of(clinic, schedule, newcomers).inserted(4) is None
+    steps = greedy_headroom(clinic, schedule, newcomers)
+    assert max(s.patients for s in steps if s.fits) == 3
+    assert not any(s.proven for s in steps)  # the greedy proves nothing
+
+
+def _data(clinic: Scenario) -> dict[str, Any]:
+    from scheduler.edits import scenario_data
+
+    return scenario_data(clinic)
+
+
+def test_the_lp_first_answer_names_the_resource_that_binds() -> None:
+    """Before any solve: with one nurse watching one patient at a time and two more rooms'
+    worth of chairs than she can watch, the LP's prices name the nurse; with two nurses the
+    rooms bind (6 chair-sessions for 8 nurse-sessions) and the prices name the rooms."""
+    from scheduler.usecases.whatif.bottleneck import FirstJob, first_answer
+
+    options = WhatIfOptions(time_limit=1)
+    plan = read_plan(NURSE_AND_ROOM, _one_nurse())
+    nurse, room = (edit_scenario(_one_nurse(), v.located()) for v in plan.variants)
+    first = first_answer(FirstJob(room, (), options))
+    assert first.names() == ("monitoring",)
+    assert first.bound == pytest.approx(4)  # the nurse's day: four two-hour watches
+    assert first.sentence().startswith("LP estimate: nurses' monitoring capacity binds first")
+    first = first_answer(FirstJob(nurse, (), options))
+    assert first.names() == ("rooms",)
+    assert first.bound == pytest.approx(6)
+    assert first.priced is not None and first.priced["rooms"] >= 1
+    assert first.priced["monitoring"] == pytest.approx(0)
 
 
 @pytest.mark.solve
@@ -354,7 +445,9 @@ def test_a_dask_cluster_gives_the_same_table_as_local_processes(tmp_path: Path) 
     assert measured["run"]["where"].startswith("Dask cluster tcp://")
     statuses = {v["status"] for v in measured["variants"]} | {
         p["status"] for v in measured["variants"] for p in v["bottleneck"]["probes"]}
-    assert statuses == {"OPTIMAL"}  # every search ended by proof, not by the clock
+    # every search ended by proof, not by the clock (LP: a relaxation the LP proved adds
+    # nothing, not solved)
+    assert statuses <= {"OPTIMAL", "LP"} and "OPTIMAL" in statuses
     assert (here / "comparison.csv").read_text(encoding="utf-8") == \
         (there / "comparison.csv").read_text(encoding="utf-8")
 

@@ -90,15 +90,22 @@ def whatif_run(request: Request, user: ManagerUser, session: PageSession,
 
 # ============================================================================ what-if: results
 def headroom_text(v: dict[str, Any]) -> str:
-    """The headroom as the report words it (``≥ 4``, ``+3``, ``0``, ``—``)."""
+    """The headroom as the report words it (``≥ 4``, ``2–9``, ``+3``, ``0``, ``—``)."""
     n, state = v.get("headroom_patients", 0), v.get("headroom_status", "")
+    most = v.get("headroom_most")
     if state == "SKIPPED":
         return "—"
     if state == "LIMIT":
         return f"≥ {n} (search limit)"
     if state == "OPTIMAL":
         return f"+{n}" if n else "0"
-    return f"≥ {n}"
+    return f"{n}–{most}" if most is not None else f"≥ {n}"
+
+
+def headroom_note(v: dict[str, Any]) -> str:
+    """How the headroom is known: what found it, what bounds it (LP or CP-SAT)."""
+    return whatif.headroom_note(v.get("headroom_found_by", ""), v.get("headroom_proof", ""),
+                                v.get("headroom_most"), v.get("headroom_status", ""))
 
 
 def _usage_chart(name: str) -> str:
@@ -109,10 +116,16 @@ def _usage_chart(name: str) -> str:
 def whatif_result(request: Request, job_id: JOB_ID, user: ManagerUser,
                   session: PageSession) -> Response:
     job = whatif.whatif_job(session, job_id)
-    if job.status in ("queued", "running"):
+    if job.status == "queued":
         return RedirectResponse(f"/jobs/{job.id}", status_code=status.HTTP_303_SEE_OTHER)
-    out, doc = whatif.report(settings_of(request).data_dir, job)
     tz = clinics.scenario(session, job.clinic_id)[1].tz  # times on the clinic's wall clock
+    if job.status == "running":  # the LP's first answers while the solves run
+        progress = job.progress or {}
+        return page(request, "whatif_result.html", {
+            "job": job, "doc": None, "running": True, "tz": tz,
+            "first": whatif.first_answers(job), "done": progress.get("done"),
+            "total": progress.get("total")})
+    out, doc = whatif.report(settings_of(request).data_dir, job)
     if doc is None:
         why = (f"This run {job.status}" + (f": {job.error}" if job.error else ".")
                if job.status != "done" else "This run's report is no longer on the server.")
@@ -130,6 +143,7 @@ def whatif_result(request: Request, job_id: JOB_ID, user: ManagerUser,
         "job": job, "doc": doc, "tz": tz, "compared": compared, "charts": charts, "busy": busy,
         "hours": hours, "protocols": protocols, "resources": whatif.RESOURCES,
         "combined": whatif.COMBINED, "base": whatif.BASE, "headroom_text": headroom_text,
+        "headroom_note": headroom_note,
         "weekdays": whatif.WEEKDAY_NAMES})
 
 

@@ -21,11 +21,30 @@ from scheduler.storage.db import session_scope
 from scheduler.storage.tables import Job, User, now
 from scheduler.usecases.whatif import BASE, COMBINED, RESOURCES, check_applies, read_plan
 from scheduler.usecases.whatif.figures import WEEKDAY_NAMES
+from scheduler.usecases.whatif.results import headroom_note
 from scheduler.validate import parse_text
 
-__all__ = ["BASE", "COMBINED", "MOST_SECONDS", "RESOURCES", "TIME_LIMIT", "WEEKDAY_NAMES",
-           "Preset", "past_runs", "presets", "queue", "read_form", "report", "report_dir",
-           "run_analysis", "whatif_job"]
+__all__ = [
+    "BASE",
+    "COMBINED",
+    "FIRST",
+    "MOST_SECONDS",
+    "RESOURCES",
+    "THREADS",
+    "TIME_LIMIT",
+    "WEEKDAY_NAMES",
+    "Preset",
+    "first_answers",
+    "headroom_note",
+    "past_runs",
+    "presets",
+    "queue",
+    "read_form",
+    "report",
+    "report_dir",
+    "run_analysis",
+    "whatif_job",
+]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +52,14 @@ TIME_LIMIT = 10.0
 """The form's default seconds per solve, as the command line's: shorter solves found no
 headroom anywhere (bench/README.md, 'What-if')."""
 MOST_SECONDS = 600
+THREADS = 2
+"""Solves of a what-if job at once: threads of its worker process (a daemonic process starts
+no processes of its own), each one CP-SAT worker; the demo's base and two presets with
+headroom and bottleneck: about 90 s of solving at 5 s a solve, over two cores instead of one
+(bench/README.md, 'Round three: what-if answers in a minute')."""
+FIRST = "first answer (LP estimate)"
+"""The progress keys of the LP's first answers (``FIRST, variant``), shown while the solves
+run."""
 
 
 def report_dir(data_dir: Path, job_id: str) -> Path:
@@ -190,6 +217,14 @@ def past_runs(session: Session, clinic_id: int) -> list[Job]:
     return [j for j in jobs.jobs_of(session, clinic_id) if j.kind == "whatif"]
 
 
+def first_answers(found: Job) -> list[tuple[str, str]]:
+    """A running job's LP first answers so far: (variant, sentence), in the order they
+    came."""
+    prefix = f"{FIRST}, "
+    return [(k.removeprefix(prefix), str(v)) for k, v in (found.progress or {}).items()
+            if k.startswith(prefix)]
+
+
 def report(data_dir: Path, found: Job) -> tuple[Path, dict[str, Any] | None]:
     """A finished run's report folder and its ``comparison.json`` (None when there is none)."""
     out = report_dir(data_dir, found.id)
@@ -203,24 +238,27 @@ def report(data_dir: Path, found: Job) -> tuple[Path, dict[str, Any] | None]:
 def run_analysis(factory: sessionmaker[Session], job_id: str, clinic_id: int,
                  params: JobParams) -> None:
     """A what-if analysis of the clinic's scenario version: the plan read again (the page
-    checked it before queueing), every solve one after the other in this process with one
-    CP-SAT worker (one core, beside the service), progress as solves finish, and the report
-    written into ``params.out``."""
+    checked it before queueing), :data:`THREADS` solves at once in this process, each with one
+    CP-SAT worker, progress as solves finish (the LP's first answers among it, as soon as they
+    come), and the report written into ``params.out``."""
     from scheduler.usecases.whatif import (  # pandas, matplotlib: imported here only
         WhatIfOptions,
         WhatIfProgress,
-        local_pool,
         run_whatif,
+        thread_pool,
     )
     from scheduler.usecases.whatif.report import write_report
 
     write = jobs.report_progress(factory, job_id)
     solves = [0]
+    seen = [0]  # first answers written: a new one is written at once
 
     def progress(p: WhatIfProgress) -> None:
         solves[0] = p.done
+        first = {f"{FIRST}, {name}": f.sentence() for name, f in p.first.items()}
         write({"stage": "what-if", "done": p.done, "total": p.total, "last": p.last,
-               "best so far": p.best}, p.done >= p.total)
+               "best so far": p.best, **first}, p.done >= p.total or len(first) > seen[0])
+        seen[0] = len(first)
 
     with session_scope(factory) as session:
         version = repo.scenario_version(session, clinic_id, params.scenario_version)
@@ -232,7 +270,7 @@ def run_analysis(factory: sessionmaker[Session], job_id: str, clinic_id: int,
     level = chatter.level
     chatter.setLevel(logging.WARNING)
     try:
-        result = run_whatif(scenario, plan, options, local_pool(1), progress, now())
+        result = run_whatif(scenario, plan, options, thread_pool(THREADS), progress, now())
     finally:
         chatter.setLevel(level)
     if params.out is None:

@@ -19,11 +19,12 @@ from scheduler.usecases.whatif.plan import (
     check_applies,
     read_plan,
 )
-from scheduler.usecases.whatif.pools import Pool, cluster_pool, local_pool
+from scheduler.usecases.whatif.pools import Pool, cluster_pool, local_pool, thread_pool
 from scheduler.usecases.whatif.results import (
     COMBINED,
     RESOURCES,
     Bottleneck,
+    First,
     Headroom,
     Outcome,
     Probe,
@@ -38,6 +39,7 @@ __all__ = [
     "COMBINED",
     "RESOURCES",
     "Bottleneck",
+    "First",
     "Headroom",
     "Outcome",
     "Pool",
@@ -57,4 +59,5 @@ __all__ = [
     "read_plan",
     "relaxations",
     "run_whatif",
+    "thread_pool",
 ]

@@ -26,16 +26,33 @@ from scheduler.errors import InvalidInput, Issue
 from scheduler.model import Scenario
 from scheduler.usecases.plan import plan_week
 from scheduler.usecases.simulate import Risk, SimulationSettings, simulate
-from scheduler.usecases.whatif.bottleneck import bottleneck_of, probe_jobs, relaxations, run_probe
+from scheduler.usecases.whatif.bottleneck import (
+    FirstJob,
+    ProbeJob,
+    bottleneck_of,
+    first_answer,
+    probe_jobs,
+    relaxations,
+    run_probe,
+)
 from scheduler.usecases.whatif.figures import Usage, booked, usage
-from scheduler.usecases.whatif.headroom import Search, StepJob, clones, run_step
+from scheduler.usecases.whatif.headroom import (
+    Search,
+    StepJob,
+    clones,
+    greedy_headroom,
+    run_step,
+    start,
+)
 from scheduler.usecases.whatif.plan import BASE, SweepCell, WhatIfOptions, WhatIfPlan
 from scheduler.usecases.whatif.pools import Pool, local_pool
 from scheduler.usecases.whatif.results import (
     RESOURCES,
+    First,
     Headroom,
     Outcome,
     Probe,
+    Step,
     SweepGrid,
     WhatIf,
     WhatIfProgress,
@@ -52,6 +69,8 @@ class _VariantJob:
     day: Scenario
     """The week as it happens, which judges the risk: the variant without its booking rules
     (a ``buffer`` keeps bookings from the end of the day; staff still work until then)."""
+    newcomers: tuple[dict[str, Any], ...] = ()
+    """The headroom's new patients, for the greedy's insertion right after the solve."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,14 +80,24 @@ class _VariantDone:
     usage: Usage
     risk: Risk | None = None
     worst_day: Risk | None = None
+    sessions: int = 0
+    """Sessions the schedule places, follow-ups aside (what the headroom keeps)."""
+    greedy: tuple[Step, ...] = ()
+    """The greedy's insertion of newcomers into the schedule's gaps (headroom's first
+    steps)."""
 
 
 def _run_variant(job: _VariantJob) -> _VariantDone:
-    """Solve the variant (the checker re-checks it), lay out its use of the week, and replay
-    it against the day's chances (the week's risk, and its worst day's)."""
+    """Solve the variant (the checker re-checks it), lay out its use of the week, replay
+    it against the day's chances (the week's risk, and its worst day's), and put newcomers
+    into its gaps by the greedy first fit (milliseconds: the headroom's first steps)."""
     planned = plan_week(job.scenario, job.options.solver(), now=job.now)
     clock = SlotClock(job.scenario)
     placed = booked(planned.schedule, clock)
+    problem = to_problem(job.scenario)
+    sessions = sum(1 for a in placed if not problem.is_follow_up(a))
+    inserted = (greedy_headroom(job.scenario, planned.schedule, job.newcomers)
+                if job.newcomers else ())
     risk = worst = None
     if job.options.risk_runs:
         replayed = simulate(job.day, planned.schedule, SimulationSettings(),
@@ -78,7 +107,7 @@ def _run_variant(job: _VariantJob) -> _VariantDone:
         if risk is None and replayed.weeks:  # several weeks: the worst week speaks for them
             risk = max(replayed.weeks, key=lambda w: w.p_overtime_15)
     return _VariantDone(planned.schedule, len(planned.violations),
-                        usage(to_problem(job.scenario), clock, placed), risk, worst)
+                        usage(problem, clock, placed), risk, worst, sessions, inserted)
 
 
 @dataclass
@@ -92,8 +121,12 @@ class _Slot:
     day: Scenario | None = None
     """The week as it happens, when the variant books by rules the day does not keep."""
     done: _VariantDone | None = None
+    first: First | None = None
+    """The LP's first answer (``options.quick``), when it came."""
     search: Search | None = None
     probes: dict[str, Probe] = field(default_factory=dict)
+    relaxed: list[ProbeJob] = field(default_factory=list)
+    """The relaxations' probes, submitted once the stressed week's is back (quick)."""
     expected: int = 0
     """Jobs after the solve, as far as known (for the progress bar)."""
 
@@ -101,6 +134,20 @@ class _Slot:
         if self.search is None:
             return Headroom(0, 0, "SKIPPED")
         return self.search.answer(self.clones)
+
+    def most(self, extra: int) -> int | None:
+        """The most newcomers the LP's bound lets fit (a proof), when it says: the variant's
+        sessions and the first ``k`` newcomers' together exceed the bound of the week with
+        ``extra`` newcomers beyond it, so of every week with fewer (None: it rules none out)."""
+        if self.first is None or self.first.bound is None or self.done is None:
+            return None
+        room = math.floor(self.first.bound + 1e-6) - self.done.sessions
+        total = 0
+        for k, c in enumerate(self.clones[:extra]):
+            total += int(c.get("sessions", 1))
+            if total > room:
+                return k
+        return None
 
 
 def run_whatif(base: Scenario, plan: WhatIfPlan, options: WhatIfOptions,
@@ -142,9 +189,11 @@ def run_whatif(base: Scenario, plan: WhatIfPlan, options: WhatIfOptions,
         raise InvalidInput(issues)
 
     pool = pool or local_pool()
+    quick = options.quick
     for slot in slots:  # a first count for the progress bar, made exact as the work unfolds
         slot.expected = (1 if options.headroom else 0) + (
-            1 + len(relaxations(slot.scenario)) if slot.bottleneck else 0)
+            1 + len(relaxations(slot.scenario)) if slot.bottleneck else 0) + (
+            1 if quick and slot.clones else 0)
     done = 0
     with pool:
         pending: dict[Any, tuple[int, str]] = {}  # future -> (slot, what it is)
@@ -164,22 +213,50 @@ def run_whatif(base: Scenario, plan: WhatIfPlan, options: WhatIfOptions,
             slot = slots[i]
             if slot.bottleneck:
                 assert slot.done is not None
-                stress = slot.clones[:slot.headroom().patients + extra]  # beyond what fits
-                jobs = probe_jobs(slot.scenario, slot.done.schedule, stress, options)
+                fit = slot.headroom().patients
+                stress = slot.clones[:fit + extra]  # beyond what fits
+                lp = slot.first if fit == 0 else None  # the first answer's very week
+                jobs = probe_jobs(slot.scenario, slot.done.schedule, stress, options, lp)
                 slot.expected += len(jobs) - 1 - len(relaxations(slot.scenario))
-                for job in jobs:
+                slot.relaxed = jobs[1:]
+                for job in jobs[:1] if quick else jobs:  # quick: the stressed week first
                     pending[pool.submit(run_probe, job)] = (i, "probe")
 
+        def relaxed(i: int, reference: Probe) -> None:
+            """Submit the relaxations after the stressed week: with its LP bound at what it
+            placed, each one's LP first (a relaxation's bound no higher adds nothing)."""
+            slot = slots[i]
+            tight = (reference.lp_bound is not None
+                     and math.floor(reference.lp_bound + 1e-6) <= reference.placed)
+            for job in slot.relaxed:
+                job = replace(job, reference=reference if tight else None)
+                pending[pool.submit(run_probe, job)] = (i, "probe")
+
+        if quick:  # the LP's first answers before any solve
+            for i, slot in enumerate(slots):
+                if slot.clones:
+                    job = FirstJob(slot.scenario, slot.clones[:extra], options)
+                    pending[pool.submit(first_answer, job)] = (i, "first")
         for i, slot in enumerate(slots):
+            newcomers = slot.clones[:limit] if quick and options.headroom else ()
             pending[pool.submit(_run_variant, _VariantJob(
-                slot.scenario, options, now, slot.day or slot.scenario))] = (i, "variant")
+                slot.scenario, options, now, slot.day or slot.scenario, newcomers))] = (
+                i, "variant")
         while pending:
             for future in pool.wait_any(list(pending)):
                 i, what = pending.pop(future)
                 slot = slots[i]
-                if what == "variant":
+                if what == "first":
+                    slot.first = future.result()
+                    last = f"{slot.name}: LP first answer"
+                    most = slot.most(extra)
+                    if slot.search is not None and most is not None:
+                        slot.search.record(Step(max(most + 1, slot.search.lo + 1), False, "lp",
+                                                True))
+                elif what == "variant":
                     slot.done = future.result()
-                    slot.search = Search(limit) if options.headroom else None
+                    slot.search = (start(limit, slot.done.greedy, slot.most(extra), options)
+                                   if options.headroom else None)
                     last = f"{slot.name}: solved"
                     if not step(i):
                         probes(i)
@@ -193,10 +270,13 @@ def run_whatif(base: Scenario, plan: WhatIfPlan, options: WhatIfOptions,
                     probe: Probe = future.result()
                     slot.probes[probe.resource] = probe
                     last = f"{slot.name}: {RESOURCES.get(probe.resource, 'stressed week')}"
+                    if quick and not probe.resource:
+                        relaxed(i, probe)
                 done += 1
                 if on_progress is not None:
                     total = sum(1 + s.expected for s in slots)
-                    on_progress(WhatIfProgress(done, total, last, _best(slots)))
+                    on_progress(WhatIfProgress(done, total, last, _best(slots), {
+                        s.name: s.first for s in slots if s.first is not None}))
     outcomes = tuple(_outcome(s, extra) for s in slots)
     return WhatIf(base.clinic.name, outcomes, replace(options, headroom_limit=limit,
                                                       stress_extra=extra),
@@ -211,7 +291,7 @@ def _outcome(slot: _Slot, extra: int) -> Outcome:
         neck = bottleneck_of(probes, extra, slot.scenario.horizon.days / 7)
     d = slot.done
     return Outcome(slot.name, slot.edits, slot.scenario, d.schedule, d.violations, d.usage,
-                   slot.headroom(), neck, slot.cell, d.risk, d.worst_day)
+                   slot.headroom(), neck, slot.cell, d.risk, d.worst_day, slot.first)
 
 
 def _best(slots: list[_Slot]) -> str:

@@ -13,6 +13,7 @@ they agree.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,16 +26,19 @@ from scheduler.usecases.whatif.figures import booked, usage
 from scheduler.usecases.whatif.plan import WhatIfOptions, fresh_ids
 from scheduler.usecases.whatif.results import (
     COMBINED,
+    PRICE_NAMES,
     PRICED,
     RESOURCES,
     Bottleneck,
+    First,
     Probe,
 )
 from scheduler.validate import validate_scenario
 from solver import Placement, Problem, solve
 from solver.bound import lp_bound, prices
 
-__all__ = ["ProbeJob", "bottleneck_of", "probe_jobs", "relaxations", "run_probe"]
+__all__ = ["FirstJob", "ProbeJob", "bottleneck_of", "first_answer", "first_of", "probe_jobs",
+           "relaxations", "run_probe"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,13 +51,27 @@ class ProbeJob:
     """The variant's appointments (its confirmed ``fixed`` ones aside): the start of every
     probe, and what each patient keeps."""
     options: WhatIfOptions
+    lp: First | None = None
+    """The stressed week's LP when it is already known (the first answer's, when the
+    stress is the same)."""
+    reference: Probe | None = None
+    """A relaxation's: the stressed week's probe, when its LP bound equals what it placed
+    (then a relaxation whose LP bound is no higher is proven to add nothing, not re-solved)."""
 
 
 def run_probe(job: ProbeJob) -> Probe:
     """The stressed week (or it with one resource relaxed), re-planned from the variant's
-    schedule: every patient's sessions rebooked first, then as many more as fit."""
+    schedule: every patient's sessions rebooked first, then as many more as fit. A relaxation
+    that the LP proves worthless (its bound no more than what the stressed week placed) is not
+    solved: its probe says ``LP``."""
     scenario = edit_scenario(job.scenario, list(job.edits)) if job.edits else job.scenario
     problem = to_problem(scenario)
+    ref = job.reference
+    if ref is not None and job.resource:
+        lp = lp_bound(problem, weighted=False, time_limit=max(30.0, 3 * job.options.time_limit))
+        if lp.status == "OPTIMAL" and math.floor(lp.bound + 1e-6) <= ref.placed:
+            return Probe(job.resource, job.change, ref.placed, ref.weighted, "LP",
+                         lp_bound=lp.bound)
     if job.known:
         problem = replace(problem, previous=job.known,
                           touched=frozenset(a.id for a in job.known if a.id))
@@ -61,26 +79,43 @@ def run_probe(job: ProbeJob) -> Probe:
     if job.resource:
         return Probe(job.resource, job.change, len(solution.appointments), solution.objective,
                      solution.status)
+    first = job.lp or first_of(scenario, problem, job.options.time_limit)
     return Probe("", "", len(solution.appointments), solution.objective, solution.status,
-                 usage(problem, SlotClock(scenario), solution.appointments),
-                 _priced(scenario, problem, job.options.time_limit))
+                 usage(problem, SlotClock(scenario), solution.appointments), first.priced,
+                 first.bound)
 
 
-def _priced(s: Scenario, problem: Problem, time_limit: float) -> dict[str, float] | None:
-    """What each priced relaxation of :func:`relaxations` would add by the LP's duals (in
-    sessions, unweighted, as the re-solves count)."""
+@dataclass(frozen=True, slots=True)
+class FirstJob:
+    scenario: Scenario
+    stress: tuple[dict[str, Any], ...]
+    options: WhatIfOptions
+
+
+def first_answer(job: FirstJob) -> First:
+    """The LP's first answer for a variant, before any solve: the LP relaxation of the
+    variant with ``stress`` more patients (the stressed week of a bottleneck whose headroom is
+    0), its bound and its shadow prices."""
+    stressed = _stressed(job.scenario, job.stress)
+    return first_of(stressed, to_problem(stressed), job.options.time_limit)
+
+
+def first_of(s: Scenario, problem: Problem, time_limit: float) -> First:
+    """The LP relaxation of ``problem`` (compiled from ``s``): its bound, and what each priced
+    relaxation of :func:`relaxations` would add by its duals (in sessions, unweighted, as the
+    re-solves count)."""
     # pooled staff rows: the per-person LP is exact about who keeps a session but can take
     # minutes on a room-limited M week (many interchangeable nurses); a tie it leaves between
     # two resources names both (Bottleneck.lp_names)
     lp = lp_bound(problem, weighted=False, time_limit=max(120.0, 6 * time_limit))
     if lp.status != "OPTIMAL":
-        return None
+        return First(None, None, lp.seconds)
     price = prices(problem, lp)
     chairs = {r.id: r.chairs for r in s.rooms}
     watching = _watchers(s)
-    return {"rooms": sum(chairs[r] * price.chair.get(r, 0.0) for r in _room_likes(s)),
-            "monitoring": sum(price.monitoring.get(m.id, 0.0) for m in watching),
-            "hands_on": sum(price.hands_on.values())}
+    return First({"rooms": sum(chairs[r] * price.chair.get(r, 0.0) for r in _room_likes(s)),
+                  "monitoring": sum(price.monitoring.get(m.id, 0.0) for m in watching),
+                  "hands_on": sum(price.hands_on.values())}, lp.bound, lp.seconds)
 
 
 def _widen(spans: Sequence[tuple[str, str]], minutes: int = 60) -> list[list[str]]:
@@ -203,16 +238,13 @@ def bottleneck_of(probes: list[Probe], extra: int, per_week: float) -> Bottlenec
     return replace(neck, sentence=f"{sentence} {_lp_sentence(neck)}".strip())
 
 
-_PRICE_NAMES = {"rooms": "a room of each kind", "monitoring": "one more patient at a time",
-                "hands_on": "shared hands-on time"}
-
 
 def _lp_sentence(neck: Bottleneck) -> str:
     """What the LP's shadow prices say beside the re-solves, in one sentence."""
     priced, names = neck.priced, neck.lp_names()
     if priced is None or names is None:
         return ""
-    figures = ", ".join(f"{_PRICE_NAMES[r]} ~+{priced.get(r, 0.0):.1f}" for r in PRICED)
+    figures = ", ".join(f"{PRICE_NAMES[r]} ~+{priced.get(r, 0.0):.1f}" for r in PRICED)
     if neck.lp_agrees():
         return f"The LP's shadow prices agree ({figures})."
     if not names:
@@ -222,16 +254,20 @@ def _lp_sentence(neck: Bottleneck) -> str:
 
 
 
-def probe_jobs(scenario: Scenario, schedule: Schedule, stress: Sequence[dict[str, Any]],
-               options: WhatIfOptions) -> list[ProbeJob]:
-    """The stressed week (``scenario`` with the patients ``stress`` more) and each resource's
-    relaxation of it, every one re-planned from ``schedule`` (the variant's)."""
+def _stressed(scenario: Scenario, stress: Sequence[dict[str, Any]]) -> Scenario:
     data = scenario_data(scenario)
     data["patients"] = [*data["patients"], *stress]
-    stressed = validate_scenario(data)
+    return validate_scenario(data)
+
+
+def probe_jobs(scenario: Scenario, schedule: Schedule, stress: Sequence[dict[str, Any]],
+               options: WhatIfOptions, lp: First | None = None) -> list[ProbeJob]:
+    """The stressed week (``scenario`` with the patients ``stress`` more) and each resource's
+    relaxation of it, every one re-planned from ``schedule`` (the variant's)."""
+    stressed = _stressed(scenario, stress)
     confirmed = {f.id for f in scenario.fixed}
     known = tuple(a for a in booked(schedule, SlotClock(scenario)) if a.id not in confirmed)
-    jobs = [ProbeJob("", "", stressed, (), known, options)]
+    jobs = [ProbeJob("", "", stressed, (), known, options, lp)]
     for resource, change, edits in relaxations(stressed):
         located = tuple((f"relaxation {resource}.edits[{j}]", e) for j, e in enumerate(edits))
         jobs.append(ProbeJob(resource, change, stressed, located, known, options))

@@ -62,6 +62,15 @@ class WhatIfOptions:
     """Patients beyond the headroom at which bottlenecks are measured; default a quarter of the
     base's patients (at least 4)."""
 
+    quick: bool = True
+    """Answers before searches: the LP's first answer (prices) for every variant before any
+    solve, the greedy's insertion and the LP's bound before CP-SAT's headroom steps, a
+    rearrangement in one stage, and no re-solve of a relaxation the LP proves worthless.
+    False: the method before (headroom steps from one patient up, the re-planning stages;
+    ``python -m bench whatif`` runs both)."""
+    headroom_solves: int | None = None
+    """Most CP-SAT headroom steps per variant (None: until the answer is known)."""
+
     risk_runs: int = 1000
     """Replays of each variant's schedule against overruns, late arrivals and no-shows
     (``scheduler.usecases.simulate``, default settings); 0 leaves the risk out."""

@@ -15,11 +15,17 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Collection
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["Pool", "cluster_pool", "local_pool"]
+__all__ = ["Pool", "cluster_pool", "local_pool", "thread_pool"]
 
 T = TypeVar("T")
 
@@ -96,6 +102,30 @@ class _Processes:
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
+class _Threads:
+    """Threads of this process: for a process that may not start processes of its own (the
+    service's job workers are daemonic). CP-SAT and HiGHS release the interpreter while they
+    search, so two threads use two cores for most of a what-if run (bench/README.md)."""
+
+    def __init__(self, threads: int) -> None:
+        self.where = f"{threads} threads"
+        self.executor = ThreadPoolExecutor(max_workers=threads,
+                                           thread_name_prefix="chairtime-whatif")
+
+    def submit(self, fn: Callable[[Any], T], job: Any) -> Future[T]:
+        return self.executor.submit(fn, job)
+
+    def wait_any(self, futures: Collection[Any]) -> set[Any]:
+        return set(wait(futures, return_when=FIRST_COMPLETED).done)
+
+    def __enter__(self) -> _Threads:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
 class _Dask:
     """The workers of a Dask distributed cluster (``tcp://host:8786``); each worker needs
     Chairtime installed, and one thread per worker process keeps one solve per core."""
@@ -130,6 +160,11 @@ def local_pool(processes: int | None = None) -> Pool:
     """``processes`` local worker processes (default: every core); 1 runs here, in order."""
     n = processes if processes is not None else (os.cpu_count() or 1)
     return _Inline() if n <= 1 else _Processes(n)
+
+
+def thread_pool(threads: int) -> Pool:
+    """``threads`` threads of this process (1: here, in order)."""
+    return _Inline() if threads <= 1 else _Threads(threads)
 
 
 def cluster_pool(address: str) -> Pool:

@@ -56,9 +56,12 @@ def _outcome_json(o: Outcome, base: Outcome) -> dict[str, Any]:
         "not_placed": [u.model_dump() for u in o.schedule.unplaced],
         "headroom": {"patients": o.headroom.patients, "sessions": o.headroom.sessions,
                      "status": o.headroom.status, "limit": o.headroom.limit,
+                     "most": o.headroom.most, "proof": o.headroom.proof,
+                     "found_by": o.headroom.found_by(),
                      "steps": [{"patients": s.patients, "fits": s.fits, "how": s.how,
                                 "proven": s.proven} for s in o.headroom.steps]},
         "usage": o.usage.to_json(),
+        "first": None if o.first is None else o.first.json(),
     }
     if o.cell is not None:
         out["sweep_cell"] = {"row": o.cell.row, "column": o.cell.column}
@@ -69,7 +72,8 @@ def _outcome_json(o: Outcome, base: Outcome) -> dict[str, Any]:
             "extra_patients": b.extra_patients, "gains": b.gains(),
             "lp_prices": b.priced, "lp_names": b.lp_names(), "lp_agrees": b.lp_agrees(),
             "probes": [{"resource": p.resource or "stressed week", "change": p.change,
-                        "placed": p.placed, "weighted": p.weighted, "status": p.status}
+                        "placed": p.placed, "weighted": p.weighted, "status": p.status,
+                        "lp_bound": p.lp_bound}
                        for p in b.probes]}
     return out
 
@@ -81,7 +85,8 @@ def comparison_json(result: WhatIf) -> dict[str, Any]:
         "clinic": result.clinic,
         "settings": {"time_limit": o.time_limit, "seed": o.seed, "headroom": o.headroom,
                      "headroom_limit": o.headroom_limit, "rearrange": o.rearrange,
-                     "bottleneck": o.bottleneck, "stress_extra": o.stress_extra},
+                     "bottleneck": o.bottleneck, "stress_extra": o.stress_extra,
+                     "quick": o.quick, "headroom_solves": o.headroom_solves},
         "variants": [_outcome_json(x, result.outcomes[0]) for x in result.outcomes],
         "run": {"where": result.where, "seconds": result.seconds,
                 "solve_seconds": {x.name: x.schedule.solver.seconds for x in result.outcomes
@@ -198,7 +203,8 @@ def _html(result: WhatIf, charts: dict[str, bytes], now: datetime) -> str:
         answers.append(
             f"<li><b>{e(x.name)}</b>{edits}: {row['placed']} of {row['wanted']} sessions placed"
             f"{e(versus)}; <b>headroom {e(x.headroom.text())} patient(s)</b> "
-            f"<span class=tag>{e(x.headroom.status)}</span>{e(left)}; the week holds "
+            f"<span class=tag>{e(x.headroom.status)}</span>"
+            f"{e(f' ({x.headroom.note()})' if x.headroom.note() else '')}{e(left)}; the week holds "
             f"{row['capacity_sessions']} sessions of the mix.{neck}</li>")
     shown = [c for c in COLUMNS if c not in ("edits", "bottleneck_explanation", "bound",
                                              "headroom_sessions", "lp_rooms", "lp_monitoring",
