@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+import numpy as np
+
 from solver.candidates import (
     Funnel,
     Visit,
@@ -90,6 +92,19 @@ def _static_reason(p: Patient, protocol: Protocol, f: Funnel, missing: int,
     return None
 
 
+def _any_free(sample: np.ndarray, allowed: dict[str, set[int]], free: np.ndarray | None
+              ) -> np.ndarray:
+    """For each start of ``sample``, whether one of ``allowed``'s resources both allows it and
+    is free then (``free``: the ledger's free starts, a row per resource in ``allowed``'s
+    order; None when there is none)."""
+    if free is None or not allowed:
+        return np.zeros(len(sample), bool)
+    starts = sample.tolist()
+    ok = np.array([[t in allowed[i] for t in starts] for i in allowed], dtype=bool)
+    out: np.ndarray = (ok & free).any(axis=0)
+    return out
+
+
 def _capacity_reason(problem: Problem, p: Patient, visits: list[Visit], ledger: Ledger,
                      placed_days: list[int]) -> str:
     protocol = problem.protocols[p.protocol]
@@ -102,14 +117,19 @@ def _capacity_reason(problem: Problem, p: Patient, visits: list[Visit], ledger: 
             days_by_cause["own"].append(visit.day)
             continue
         stride = max(1, len(visit.starts) // 24)  # a sample of the day is enough to name a cause
-        for start in visit.starts[::stride]:
-            room_ok = any(start in ok and ledger.room_free(r, visit.protocol, start)
-                          for r, ok in visit.rooms.items())
+        sample = np.asarray(visit.starts[::stride], dtype=np.int64)
+        rooms = list(visit.rooms)
+        room_free = _any_free(sample, visit.rooms, ledger.room_masks(
+            ledger.rows([ledger.room_class[r] for r in rooms], ledger.room_row), visit.protocol,
+            sample) if rooms else None)
+        staff_free = [_any_free(sample, pool, ledger.staff_masks(
+            ledger.rows(list(pool)), visit.protocol, n, sample) if pool else None)
+            for n, pool in enumerate(visit.staff)]
+        for k in range(len(sample)):
+            room_ok = bool(room_free[k])
             staff_short = [  # the visit's protocol: a dose step's may have other entries
                 _needs(visit.protocol, visit.protocol.staff[n].key)
-                for n, pool in enumerate(visit.staff)
-                if not any(start in ok and ledger.staff_free(s, visit.protocol, n, start)
-                           for s, ok in pool.items())
+                for n, free in enumerate(staff_free) if not free[k]
             ]
             cause = ("room" if not room_ok else "") + ("staff:" + staff_short[0]
                                                        if staff_short else "")

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from solver import candidates
+from solver import candidates, repair
 from solver.bound import lp_bound
 from solver.candidates import (
     STAFF_CHOICES,
@@ -56,7 +56,7 @@ def greedy_solve(problem: Problem) -> Solution:
 
 
 def solve(problem: Problem, options: Options | None = None,
-          on_progress: ProgressFn | None = None) -> Solution:
+          on_progress: ProgressFn | None = None, start: Solution | None = None) -> Solution:
     """Place as many priority-weighted sessions as possible, then polish the soft goals.
 
     Stages, each holding what the ones before it reached (lexicographic):
@@ -66,7 +66,9 @@ def solve(problem: Problem, options: Options | None = None,
       appointments kept at their minute, (3) sessions placed, (4) moves, then swaps.
 
     Fixed appointments come back unchanged at the head of ``appointments``. A time limit never
-    loses the best schedule found: the greedy first fit is the floor.
+    loses the best schedule found: the greedy first fit is the floor, or ``start`` when given
+    (a re-plan's first answer, ``solver.repair``): the search is hinted with it, and the answer
+    is never worse than it by the re-planning stages' ranking (``repair.replan_key``).
     """
     options = options or Options()
     t0 = time.perf_counter()
@@ -89,6 +91,9 @@ def solve(problem: Problem, options: Options | None = None,
     if narrowed:
         log.info("%d staff choices: each session chooses among at most %d people per need",
                  wide, STAFF_CHOICES)
+    floor = repair.hint_of(problem, start) if start is not None and replanning else None
+    if floor is not None:
+        first = floor
     if options.use_hint:
         model.hint(first)
     if proven is not None:  # a proven bound: CP-SAT may stop as soon as it reaches it
@@ -115,6 +120,8 @@ def solve(problem: Problem, options: Options | None = None,
             on_progress(Progress(p.stage, time.perf_counter() - t0, p.objective + shift, week))
 
     best, status, bound = first, "GREEDY", demand if proven is None else min(demand, proven)
+    if floor is not None and start is not None:
+        status = start.status
     spent = time.perf_counter() - t0  # with deterministic limits: the budgets handed out
 
     def budget(seconds: float) -> float:
@@ -166,6 +173,8 @@ def solve(problem: Problem, options: Options | None = None,
             if fixed_value + value >= bound:
                 status = "OPTIMAL"  # reached a proven bound (the LP's, or every session)
         best = result.appointments
+    if floor is not None and repair.replan_key(problem, floor) > repair.replan_key(problem, best):
+        best = floor  # a stage ran out of time below the first answer: keep that
     best = assign_rooms(problem, best)
     everything = [*problem.fixed, *best]
     proto = model.model.proto
