@@ -66,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference-limit", type=float, default=60.0,
                         help="replan: seconds of the reference re-plan (a shorter one for a "
                              "quick run)")
+    parser.add_argument("--sizes", nargs="*", choices=["M", "L"], default=None,
+                        help="replan: just these sizes")
     parser.add_argument("--scratch", action="store_true",
                         help="replan: also count what a fresh solve of each changed week moves")
     parser.add_argument("--edits", type=int, default=20, help="live: direct edits per database")

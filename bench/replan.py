@@ -166,7 +166,7 @@ def _diff(values: list[int]) -> str:
 
 
 def replan_bench(args: argparse.Namespace, console: Console) -> int:
-    sizes = ["M"] if args.quick else ["M", "L"]
+    sizes = ["M"] if args.quick else args.sizes or ["M", "L"]
     n = 5 if args.quick else args.events
     limit = args.time_limit or 20.0
     reference = args.reference_limit
@@ -191,8 +191,9 @@ def replan_bench(args: argparse.Namespace, console: Console) -> int:
                                   args.scratch))
             r = runs[-1]
             console.print(f"  {size} event {k + 1}: {[e['type'] for e in event]} first "
-                          f"{r.first_s:.2f} s ({r.first}), final {r.final_s:.1f} s "
-                          f"({r.final}), before {r.today_s:.1f} s ({r.today}), reference "
+                          f"{r.first_s:.2f} s ({r.first}, {r.first_moved} moved), final "
+                          f"{r.final_s:.1f} s ({r.final}, {r.final_moved}), before "
+                          f"{r.today_s:.1f} s ({r.today}, {r.today_moved}), reference "
                           f"{r.reference}", style="dim")
         ok &= all(r.valid for r in runs)
         share_first = sum(r.first >= r.today for r in runs) / n
@@ -211,5 +212,5 @@ def replan_bench(args: argparse.Namespace, console: Console) -> int:
             *([f"{statistics.mean(r.scratch or 0 for r in runs):.1f}"] if args.scratch
               else []),
             "yes" if all(r.valid for r in runs) else "NO")
-    console.print(table)
+        console.print(table)  # after each size: a long run's first rows are not lost
     return 0 if ok else 1

@@ -34,7 +34,8 @@ from solver.problem import Options, Placement, Problem, Progress, Solution
 from solver.rooms import assign_rooms, class_of
 from solver.score import penalties
 
-__all__ = ["FIRST_SECONDS", "PRESOLVE_MAX", "first_answer", "hint_of", "pinned", "replan_key"]
+__all__ = ["FIRST_SECONDS", "PRESOLVE_MAX", "first_answer", "hint_of", "pinned", "replan_key",
+           "settled"]
 
 FIRST_SECONDS = 1.5
 """The first answer's time limit (greedy, model and search; the explanations and the caller's
@@ -160,6 +161,20 @@ def hint_of(problem: Problem, solution: Solution) -> list[Placement]:
     classes = class_of(problem)
     return [replace(a, room=classes.get(a.room, a.room) if a.room is not None else None)
             for a in solution.appointments if (a.patient, a.day, a.start) not in fixed]
+
+
+def settled(problem: Problem, stage: str, appointments: list[Placement]) -> int | None:
+    """The value of ``appointments`` on re-planning stage ``stage`` when no schedule can do
+    better (every known patient's sessions rebooked; every untouched appointment kept), so
+    the stage need not search (each search presolves the whole week again: on a loaded
+    machine an M week's took longer than the stage's window, bench/README.md); else None."""
+    rebooked, kept, _, _ = replan_key(problem, appointments)
+    if stage == "rebook" and rebooked == len(problem.previous):
+        return rebooked
+    untouched = sum(1 for a in problem.previous if a.id not in problem.touched)
+    if stage == "keep" and kept == untouched:
+        return kept
+    return None
 
 
 def replan_key(problem: Problem, appointments: list[Placement]) -> tuple[int, int, int, int]:

@@ -73,7 +73,7 @@ def solve(problem: Problem, options: Options | None = None,
     options = options or Options()
     t0 = time.perf_counter()
     visits, funnels = build_visits(problem)
-    first = greedy(problem, visits)
+    first = first_fit = greedy(problem, visits)
     fixed_value = _value(problem, list(problem.fixed))
     greedy_value = fixed_value + _value(problem, first)
     log.info("greedy first fit: %d sessions placed, fixed ones included (weighted %d)",
@@ -92,6 +92,8 @@ def solve(problem: Problem, options: Options | None = None,
         log.info("%d staff choices: each session chooses among at most %d people per need",
                  wide, STAFF_CHOICES)
     floor = repair.hint_of(problem, start) if start is not None and replanning else None
+    if floor is not None and repair.replan_key(problem, floor) < repair.replan_key(problem, first):
+        floor = first  # the week's greedy first fit ranks above the first answer: start there
     if floor is not None:
         first = floor
     if options.use_hint:
@@ -120,7 +122,7 @@ def solve(problem: Problem, options: Options | None = None,
             on_progress(Progress(p.stage, time.perf_counter() - t0, p.objective + shift, week))
 
     best, status, bound = first, "GREEDY", demand if proven is None else min(demand, proven)
-    if floor is not None and start is not None:
+    if floor is not None and start is not None and floor is not first_fit:
         status = start.status
     spent = time.perf_counter() - t0  # with deterministic limits: the budgets handed out
 
@@ -134,6 +136,10 @@ def solve(problem: Problem, options: Options | None = None,
         if not visits:
             status, bound = "OPTIMAL", fixed_value
             break
+        held = repair.settled(problem, name, best) if floor is not None else None
+        if held is not None:  # the start reached the most there is: held, no search needed
+            model.model.add(objective() >= held)
+            continue
         used = spent if options.deterministic else time.perf_counter() - t0
         window = max((options.time_limit - used) * share / sum(s[3] for s in stages[k:]), 0.5)
         search = options.lns > 0 and name == "placement" and not replanning
