@@ -4,6 +4,7 @@ everything else pinned; the final answer starts from it and is never worse."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from scheduler.model import Scenario
 from scheduler.usecases import Replanned, read_events, replan
 from scheduler.usecases.replan import _frozen_scenario, split_affected
 from solver import Day, Options, Patient, Phase, Placement, Problem, Protocol, Room, solve
-from solver.repair import first_answer, pinned, replan_key
+from solver.repair import first_answer, pinned, replan_key, settled
 from tests.conftest import solve_data
 from tests.test_replan import EARLY, _base, _events, _same, _week
 
@@ -93,6 +94,18 @@ def test_the_full_re_plan_never_ranks_below_the_first_answer_it_starts_from() ->
     assert replan_key(problem, final.appointments) >= replan_key(problem, first.appointments)
     worse = [a for a in first.appointments if a.patient != "A"]  # the floor without A
     assert replan_key(problem, worse) < replan_key(problem, first.appointments)
+
+
+def test_a_stage_the_first_answer_settled_is_held_without_a_search_and_one_short_is_not(
+        ) -> None:
+    problem = _crowded(a_known=True)
+    first = first_answer(problem, Options(time_limit=1, workers=1)).appointments
+    assert settled(problem, "rebook", first) == 5 and settled(problem, "keep", first) == 4
+    without_a = [a for a in first if a.patient != "A"]
+    assert settled(problem, "rebook", without_a) is None  # A's session could still come back
+    b_moved = [replace(a, start=300) if a.patient == "B" else a for a in without_a]
+    assert settled(problem, "keep", b_moved) is None
+    assert settled(problem, "placement", first) is None  # never skipped
 
 
 # ----------------------------------------------------------------------------- the use case
