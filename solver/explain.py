@@ -92,19 +92,6 @@ def _static_reason(p: Patient, protocol: Protocol, f: Funnel, missing: int,
     return None
 
 
-def _any_free(sample: np.ndarray, allowed: dict[str, set[int]], free: np.ndarray | None
-              ) -> np.ndarray:
-    """For each start of ``sample``, whether one of ``allowed``'s resources both allows it and
-    is free then (``free``: the ledger's free starts, a row per resource in ``allowed``'s
-    order; None when there is none)."""
-    if free is None or not allowed:
-        return np.zeros(len(sample), bool)
-    starts = sample.tolist()
-    ok = np.array([[t in allowed[i] for t in starts] for i in allowed], dtype=bool)
-    out: np.ndarray = (ok & free).any(axis=0)
-    return out
-
-
 def _capacity_reason(problem: Problem, p: Patient, visits: list[Visit], ledger: Ledger,
                      placed_days: list[int]) -> str:
     protocol = problem.protocols[p.protocol]
@@ -118,13 +105,17 @@ def _capacity_reason(problem: Problem, p: Patient, visits: list[Visit], ledger: 
             continue
         stride = max(1, len(visit.starts) // 24)  # a sample of the day is enough to name a cause
         sample = np.asarray(visit.starts[::stride], dtype=np.int64)
-        rooms = list(visit.rooms)
-        room_free = _any_free(sample, visit.rooms, ledger.room_masks(
-            ledger.rows([ledger.room_class[r] for r in rooms], ledger.room_row), visit.protocol,
-            sample) if rooms else None)
-        staff_free = [_any_free(sample, pool, ledger.staff_masks(
-            ledger.rows(list(pool)), visit.protocol, n, sample) if pool else None)
-            for n, pool in enumerate(visit.staff)]
+        # as the greedy's first fit reads a visit: the day's masks, every resource at once
+        options = visit.options
+        columns = sample - options.base
+        room_rows, staff_rows = ledger.pool_rows(options)
+        room_free = np.zeros(len(sample), bool)
+        if not visit.protocol.video and len(room_rows):
+            room_free = (options.room_allow[:, columns] & ledger.room_masks(
+                room_rows, visit.protocol, sample)).any(axis=0)
+        staff_free = [(options.staff_allow[n][:, columns] & ledger.staff_masks(
+            staff_rows[n], visit.protocol, n, sample)).any(axis=0) if ids
+            else np.zeros(len(sample), bool) for n, ids in enumerate(options.staff_ids)]
         for k in range(len(sample)):
             room_ok = bool(room_free[k])
             staff_short = [  # the visit's protocol: a dose step's may have other entries

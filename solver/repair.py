@@ -24,12 +24,13 @@ import time
 from collections import Counter
 from dataclasses import replace
 
+import numpy as np
 from ortools.sat.python import cp_model
 
 from solver.candidates import Visit, build_visits, narrow
 from solver.cpmodel import ChairModel, ProgressFn, cp_solver
 from solver.explain import explain
-from solver.greedy import greedy
+from solver.greedy import Ledger, greedy
 from solver.problem import Options, Placement, Problem, Progress, Solution
 from solver.rooms import assign_rooms, class_of
 from solver.score import penalties
@@ -81,7 +82,7 @@ def first_answer(problem: Problem, options: Options,
     floor = greedy(sub, visits)
     best, status, size = floor, "GREEDY", {"visits": len(visits)}
     if visits:
-        model = ChairModel(sub, _narrowed(sub, visits, floor))
+        model = ChairModel(sub, _narrowed(sub, _free_only(sub, visits), floor))
         model.hint(floor)
 
         left = options.time_limit - (time.perf_counter() - t0)
@@ -102,6 +103,51 @@ def first_answer(problem: Problem, options: Options,
 
 def _value(problem: Problem, appointments: list[Placement]) -> int:
     return sum(problem.patient[a.patient].priority for a in appointments)
+
+
+def _free_only(problem: Problem, visits: list[Visit]) -> list[Visit]:
+    """``visits`` offering only the rooms, people and starts the fixed appointments leave
+    free (a visit with none left out). Nothing is lost: in a pinned week almost everything is
+    fixed, and what else is placed only takes more. On an L week this leaves a small share of
+    the visits' room and staff choices (bench/README.md, re-planning)."""
+    ledger = Ledger(problem)
+    for a in problem.fixed:
+        ledger.book(problem.appointment_protocol(a), a)
+    out = []
+    for visit in visits:  # as the greedy's first fit reads a visit (``greedy._first_fit``)
+        options, protocol = visit.options, visit.protocol
+        starts = np.asarray(visit.starts, dtype=np.int64)
+        columns = starts - options.base
+        room_rows, staff_rows = ledger.pool_rows(options)
+        free = np.ones(len(starts), bool)
+        rooms: dict[str, set[int]] = {}
+        if not protocol.video:
+            masks = options.room_allow[:, columns]
+            if len(room_rows):
+                masks &= ledger.room_masks(room_rows, protocol, starts)
+            rooms = _sets(options.room_ids, masks, starts)
+            free &= masks.any(axis=0)
+        staff: list[dict[str, set[int]]] = []
+        for n, ids in enumerate(options.staff_ids):
+            masks = options.staff_allow[n][:, columns]
+            if ids:
+                masks &= ledger.staff_masks(staff_rows[n], protocol, n, starts)
+            staff.append(_sets(ids, masks, starts))
+            free &= masks.any(axis=0)
+        if not free.any():
+            continue
+        kept = set(starts[free].tolist())
+        out.append(replace(visit, starts=sorted(kept),
+                           _rooms={r: ok & kept for r, ok in rooms.items() if ok & kept},
+                           _staff=[{w: ok & kept for w, ok in pool.items() if ok & kept}
+                                   for pool in staff]))
+    return out
+
+
+def _sets(ids: list[str], masks: np.ndarray, starts: np.ndarray) -> dict[str, set[int]]:
+    """Per resource (a row of ``masks``) with some start free, its free starts."""
+    return {who: set(starts[row].tolist()) for who, row in zip(ids, masks, strict=True)
+            if row.any()}
 
 
 def _narrowed(problem: Problem, visits: list[Visit], floor: list[Placement]) -> list[Visit]:
