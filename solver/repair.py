@@ -6,8 +6,9 @@ phone, needs an answer in a second or two, so re-planning runs in two steps:
 
 1. :func:`first_answer`: every untouched appointment becomes ``fixed`` (:func:`pinned`), so the
    model holds only the touched patients' sessions and the waiting patients' (those short of
-   their wanted count, new ones included): the same stages as the full re-plan (rebook, keep,
-   place, fewest moves) on a model a tenth of the week's size, hinted with its greedy first fit;
+   their wanted count, new ones included), each offered only the rooms, people and starts the
+   pinned week leaves free: the full re-plan's stages (rebook, keep, place, fewest moves) as one
+   search on a model a small share of the week's, hinted with its greedy first fit;
 2. ``solve(problem, start=first)``: the full model, hinted with the first answer, which is also
    its floor (:func:`replan_key`): the final answer is never worse than the first.
 
@@ -69,8 +70,8 @@ def first_answer(problem: Problem, options: Options,
 
     The greedy first fit of the pinned problem is the floor and the hint; one CP-SAT search
     then ranks schedules as the re-planning stages do (:func:`_ranking`), each session choosing
-    among at most ``STAFF_CHOICES`` people per need (``candidates.narrow``) and the person it
-    had. The answer is ``problem``'s: its fixed appointments first, then the pinned ones and
+    among what the pinned week leaves free (:func:`_free_only`), at most ``STAFF_CHOICES``
+    people per need (``candidates.narrow``) and the person it had. The answer is ``problem``'s: its fixed appointments first, then the pinned ones and
     the sessions placed; its bound is the week's trivial one (a pinned model proves nothing
     about the week). Status FEASIBLE, or GREEDY when CP-SAT found nothing better in time.
     """

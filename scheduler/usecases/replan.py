@@ -53,8 +53,7 @@ from scheduler.model import Scenario
 from scheduler.usecases.inputs import known_appointments
 from scheduler.usecases.plan import ProgressFn
 from scheduler.validate import validate_scenario
-from solver import Options, Placement, Problem, Solution, solve
-from solver.repair import FIRST_SECONDS, first_answer
+from solver import FIRST_SECONDS, Options, Placement, Problem, Solution, first_answer, solve
 
 log = logging.getLogger(__name__)
 
