@@ -71,9 +71,10 @@ def first_answer(problem: Problem, options: Options,
     The greedy first fit of the pinned problem is the floor and the hint; one CP-SAT search
     then ranks schedules as the re-planning stages do (:func:`_ranking`), each session choosing
     among what the pinned week leaves free (:func:`_free_only`), at most ``STAFF_CHOICES``
-    people per need (``candidates.narrow``) and the person it had. The answer is ``problem``'s: its fixed appointments first, then the pinned ones and
-    the sessions placed; its bound is the week's trivial one (a pinned model proves nothing
-    about the week). Status FEASIBLE, or GREEDY when CP-SAT found nothing better in time.
+    people per need (``candidates.narrow``) and the person it had. The answer is
+    ``problem``'s: its fixed appointments first, then the pinned ones and the sessions placed;
+    its bound is the week's trivial one (a pinned model proves nothing about the week).
+    Status FEASIBLE, or GREEDY when CP-SAT found nothing better in time.
     """
     from solver.solve import capacity_bound  # solve imports this module
 
