@@ -3,7 +3,9 @@
 - ``python -m bench`` — the full suite (about 15 minutes on 2 cores), table, CSV and chart;
 - ``python -m bench --quick`` — four small instances (under 2 minutes);
 - ``python -m bench network`` — 50 sites x M solved in parallel (``--dask ADDRESS`` for a cluster);
-- ``python -m bench replan`` — moved appointments per random event, re-plan vs from scratch;
+- ``python -m bench replan`` — per seeded event on M and L: time to a re-plan's first answer and
+  to its final one, untouched appointments moved, placed against a 60 s re-plan
+  (``--reference-limit``, ``--scratch``);
 - ``python -m bench serve`` — loopback load on reading a published schedule, SQLite and
   PostgreSQL (``--seconds``, ``--connections``);
 - ``python -m bench feeds`` — loopback load on one patient's calendar feed (200 and 304) against a
@@ -66,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="network-whatif: local processes (default: every core)")
     parser.add_argument("--cluster", help="network-whatif: address of a Dask scheduler")
     parser.add_argument("--events", type=int, default=20, help="replan: events per size")
+    parser.add_argument("--reference-limit", type=float, default=60.0,
+                        help="replan: seconds of the reference re-plan (a shorter one for a "
+                             "quick run)")
+    parser.add_argument("--sizes", nargs="*", choices=["M", "L"], default=None,
+                        help="replan: just these sizes")
+    parser.add_argument("--scratch", action="store_true",
+                        help="replan: also count what a fresh solve of each changed week moves")
     parser.add_argument("--edits", type=int, default=20, help="live: direct edits per database")
     parser.add_argument("--runs", type=int, default=10_000, help="simulate: replays per week")
     parser.add_argument("--sweep", action="store_true",

@@ -2,6 +2,9 @@
 
 >>> from solver import solve, Options
 >>> solution = solve(problem, Options(time_limit=10))   # doctest: +SKIP
+
+Re-planning (``problem.previous``) answers in two steps: ``first_answer`` pins every untouched
+appointment (about a second), then ``solve(problem, options, start=first)`` improves on it.
 """
 
 from solver.candidates import STAFF_CHOICES, choices, follow_ups_wanted, narrow
@@ -24,10 +27,12 @@ from solver.problem import (
     Unplaced,
     Weights,
 )
+from solver.repair import FIRST_SECONDS, first_answer
 from solver.solve import capacity_bound, greedy_solve, solve
 from solver.spans import union
 
 __all__ = [
+    "FIRST_SECONDS",
     "STAFF_CHOICES",
     "Day",
     "Interval",
@@ -48,6 +53,7 @@ __all__ = [
     "Weights",
     "capacity_bound",
     "choices",
+    "first_answer",
     "follow_ups_wanted",
     "greedy_solve",
     "narrow",

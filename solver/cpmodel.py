@@ -117,6 +117,10 @@ class ChairModel:
         self._occupancy: dict[str, list[cp_model.IntervalVar]] = defaultdict(list)
         """Per room class, the intervals its sessions occupy (``_rule_rooms``)."""
         self._kept: dict[str, tuple[int, cp_model.IntVar]] = {}
+        self._exact: dict[str, cp_model.IntVar] = {}
+        """Per untouched known appointment: true when it stays exactly (``_rule_move_budget``)."""
+        self._counts: list[tuple[str, int, cp_model.IntVar]] = []
+        """Per patient who had appointments: (id, how many, sessions rebooked up to that)."""
         self._untouched: cp_model.LinearExprT = 0
         self._rebooked: cp_model.LinearExprT = 0
         self._hinted: list[Placement] = []
@@ -416,6 +420,7 @@ class ChairModel:
                 for part in parts:
                     self.model.add_implication(lit, part)
                 exact.append(lit)
+                self._exact[a.id] = lit
         untouched = sum(1 for a in self.problem.previous if a.id not in self.problem.touched)
         self._untouched = cp_model.LinearExpr.sum(exact)
         self.model.add(self._untouched >= untouched - self.problem.weights.extra_moves)
@@ -450,6 +455,7 @@ class ChairModel:
             if mine:
                 placed = self.model.new_int_var(0, k, f"rebooked_{pid}")
                 self.model.add(placed <= sum(mine))
+                self._counts.append((pid, k, placed))
                 terms.append(placed)
         return cp_model.LinearExpr.sum(terms)
 
@@ -754,6 +760,26 @@ class ChairModel:
                 key = visit.protocol.staff[n].key
                 for s in pool:
                     m.add_hint(v.staff[i, n, s], a is not None and a.staff.get(key) == s)
+        self._hint_replanning(chosen)
+
+    def _hint_replanning(self, chosen: dict[tuple[str, int, str], Placement]) -> None:
+        """Hint the re-planning measures' own variables from the hinted sessions ``chosen``,
+        so that CP-SAT takes a hint as its first solution without a search to complete it."""
+        m = self.model
+        for a in self.problem.previous:
+            if a.id not in self._kept:
+                continue
+            i, same = self._kept[a.id]
+            visit = self.visits[i]
+            b = chosen.get(visit.key)
+            stays = b is not None and b.start == a.start
+            m.add_hint(same, stays)
+            if a.id in self._exact:
+                m.add_hint(self._exact[a.id], stays and b is not None and b.room == a.room and all(
+                    b.staff.get(n.key) == a.staff.get(n.key) for n in visit.protocol.staff))
+        booked = Counter(pid for pid, _, _ in chosen)
+        for pid, k, placed in self._counts:
+            m.add_hint(placed, min(k, booked[pid]))
 
     def read(self, solver: cp_model.CpSolver) -> list[Placement]:
         """The schedule of ``solver``'s last solution (of this model, or of a clone of it)."""

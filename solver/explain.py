@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
+import numpy as np
+
 from solver.candidates import (
     Funnel,
     Visit,
@@ -102,14 +104,23 @@ def _capacity_reason(problem: Problem, p: Patient, visits: list[Visit], ledger: 
             days_by_cause["own"].append(visit.day)
             continue
         stride = max(1, len(visit.starts) // 24)  # a sample of the day is enough to name a cause
-        for start in visit.starts[::stride]:
-            room_ok = any(start in ok and ledger.room_free(r, visit.protocol, start)
-                          for r, ok in visit.rooms.items())
+        sample = np.asarray(visit.starts[::stride], dtype=np.int64)
+        # as the greedy's first fit reads a visit: the day's masks, every resource at once
+        options = visit.options
+        columns = sample - options.base
+        room_rows, staff_rows = ledger.pool_rows(options)
+        room_free = np.zeros(len(sample), bool)
+        if not visit.protocol.video and len(room_rows):
+            room_free = (options.room_allow[:, columns] & ledger.room_masks(
+                room_rows, visit.protocol, sample)).any(axis=0)
+        staff_free = [(options.staff_allow[n][:, columns] & ledger.staff_masks(
+            staff_rows[n], visit.protocol, n, sample)).any(axis=0) if ids
+            else np.zeros(len(sample), bool) for n, ids in enumerate(options.staff_ids)]
+        for k in range(len(sample)):
+            room_ok = bool(room_free[k])
             staff_short = [  # the visit's protocol: a dose step's may have other entries
                 _needs(visit.protocol, visit.protocol.staff[n].key)
-                for n, pool in enumerate(visit.staff)
-                if not any(start in ok and ledger.staff_free(s, visit.protocol, n, start)
-                           for s, ok in pool.items())
+                for n, free in enumerate(staff_free) if not free[k]
             ]
             cause = ("room" if not room_ok else "") + ("staff:" + staff_short[0]
                                                        if staff_short else "")

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from solver import candidates
+from solver import candidates, repair
 from solver.bound import lp_bound
 from solver.candidates import (
     STAFF_CHOICES,
@@ -56,7 +56,7 @@ def greedy_solve(problem: Problem) -> Solution:
 
 
 def solve(problem: Problem, options: Options | None = None,
-          on_progress: ProgressFn | None = None) -> Solution:
+          on_progress: ProgressFn | None = None, start: Solution | None = None) -> Solution:
     """Place as many priority-weighted sessions as possible, then polish the soft goals.
 
     Stages, each holding what the ones before it reached (lexicographic):
@@ -66,12 +66,14 @@ def solve(problem: Problem, options: Options | None = None,
       appointments kept at their minute, (3) sessions placed, (4) moves, then swaps.
 
     Fixed appointments come back unchanged at the head of ``appointments``. A time limit never
-    loses the best schedule found: the greedy first fit is the floor.
+    loses the best schedule found: the greedy first fit is the floor, or ``start`` when given
+    (a re-plan's first answer, ``solver.repair``): the search is hinted with it, and the answer
+    is never worse than it by the re-planning stages' ranking (``repair.replan_key``).
     """
     options = options or Options()
     t0 = time.perf_counter()
     visits, funnels = build_visits(problem)
-    first = greedy(problem, visits)
+    first = first_fit = greedy(problem, visits)
     fixed_value = _value(problem, list(problem.fixed))
     greedy_value = fixed_value + _value(problem, first)
     log.info("greedy first fit: %d sessions placed, fixed ones included (weighted %d)",
@@ -89,6 +91,11 @@ def solve(problem: Problem, options: Options | None = None,
     if narrowed:
         log.info("%d staff choices: each session chooses among at most %d people per need",
                  wide, STAFF_CHOICES)
+    floor = repair.hint_of(problem, start) if start is not None and replanning else None
+    if floor is not None and repair.replan_key(problem, floor) < repair.replan_key(problem, first):
+        floor = first  # the week's greedy first fit ranks above the first answer: start there
+    if floor is not None:
+        first = floor
     if options.use_hint:
         model.hint(first)
     if proven is not None:  # a proven bound: CP-SAT may stop as soon as it reaches it
@@ -115,6 +122,8 @@ def solve(problem: Problem, options: Options | None = None,
             on_progress(Progress(p.stage, time.perf_counter() - t0, p.objective + shift, week))
 
     best, status, bound = first, "GREEDY", demand if proven is None else min(demand, proven)
+    if floor is not None and start is not None and floor is not first_fit:
+        status = start.status
     spent = time.perf_counter() - t0  # with deterministic limits: the budgets handed out
 
     def budget(seconds: float) -> float:
@@ -127,6 +136,10 @@ def solve(problem: Problem, options: Options | None = None,
         if not visits:
             status, bound = "OPTIMAL", fixed_value
             break
+        held = repair.settled(problem, name, best) if floor is not None else None
+        if held is not None:  # the start reached the most there is: held, no search needed
+            model.model.add(objective() >= held)
+            continue
         used = spent if options.deterministic else time.perf_counter() - t0
         window = max((options.time_limit - used) * share / sum(s[3] for s in stages[k:]), 0.5)
         search = options.lns > 0 and name == "placement" and not replanning
@@ -166,6 +179,8 @@ def solve(problem: Problem, options: Options | None = None,
             if fixed_value + value >= bound:
                 status = "OPTIMAL"  # reached a proven bound (the LP's, or every session)
         best = result.appointments
+    if floor is not None and repair.replan_key(problem, floor) > repair.replan_key(problem, best):
+        best = floor  # a stage ran out of time below the first answer: keep that
     best = assign_rooms(problem, best)
     everything = [*problem.fixed, *best]
     proto = model.model.proto

@@ -13,6 +13,10 @@ from fastapi.testclient import TestClient
 from icalendar import Calendar
 
 from scheduler.pages.web import CSP
+from scheduler.service.jobs import FIRST_ANSWER
+from scheduler.storage import repo
+from scheduler.storage.db import connect, session_scope, sessions
+from scheduler.storage.tables import now
 from tests.test_feeds_http import feeds_service
 from tests.test_service import Service
 
@@ -258,3 +262,40 @@ def test_favicon_is_served_not_a_404_on_every_page(desk: Service) -> None:
     board = desk.client.get("/board")
     assert '<link rel="icon" href="/favicon.ico"' in board.text
     assert "img-src 'self'" in board.headers["content-security-policy"]  # same origin: allowed
+
+
+def test_a_re_plan_job_offers_its_first_answer_while_it_improves_and_not_after(
+        desk: Service) -> None:
+    drafted = desk.call("GET", "/clinics/1/schedules").json()[-1]
+    token = csrf(desk.client.get(f"/schedules/{drafted['id']}/replan").text)
+    queued = desk.client.post(f"/schedules/{drafted['id']}/replan", data={
+        "csrf": token, "type": "staff_absent", "staff": "N1", "date": "2026-12-08"},
+        follow_redirects=False)
+    job = queued.headers["location"]  # no runner here: the job's row is written below
+    assert "First answer ready" not in desk.client.get(job).text
+
+    def job_row(**fields: object) -> None:
+        engine = connect(desk.url)
+        with session_scope(sessions(engine)) as session:
+            row = repo.job(session, job.removeprefix("/jobs/"))
+            for k, v in fields.items():
+                setattr(row, k, v)
+        engine.dispose()
+
+    first = {"schedule_id": drafted["id"], "placed": 5, "wanted": 6, "moved": 2,
+             "seconds": 1.2, "version": 1}
+    job_row(status="running", started_at=now(),
+            progress={"stage": "placement", "objective": 5, FIRST_ANSWER: first})
+    page = desk.client.get(job).text
+    assert ("First answer ready: 5 of 6 sessions placed, 2 appointments moved — "
+            f'<a href="/schedules/{drafted["id"]}/changes">accept it</a>, or wait for the '
+            "improved one.") in page
+    assert "<dt>first_answer</dt>" not in page and "<dt>stage</dt>" in page
+    assert desk.client.get(f"{job}/progress.json").json()["first"] == {
+        "placed": 5, "wanted": 6, "moved": 2, "href": f"/schedules/{drafted['id']}/changes"}
+    api = desk.call("GET", f"/jobs/{job.removeprefix('/jobs/')}").json()["first_answer"]
+    assert (api["schedule_id"], api["placed"], api["moved"]) == (drafted["id"], 5, 2)
+    assert api["url"].endswith(f"/schedules/{drafted['id']}")
+    job_row(status="done", finished_at=now(), result_schedule_id=drafted["id"])
+    assert "First answer ready" not in desk.client.get(job).text  # the final one is the result
+    assert desk.client.get(f"{job}/progress.json").json()["first"] is None

@@ -467,6 +467,11 @@ def test_replan_runs_as_a_job_and_lists_the_changes(service_with_jobs: Service) 
     result = service.client.get(job["result_url"], headers=service.auth("admin")).json()
     assert result["based_on"] == draft["id"]
     assert [c["id"] for c in result["changes"]] == [first["id"]]
+    # its first answer, stored as a draft as soon as it existed, says the same here
+    early = service.client.get(job["first_answer"]["url"], headers=service.auth("admin")).json()
+    assert early["status"] == "draft" and early["based_on"] == draft["id"]
+    assert [c["id"] for c in early["changes"]] == [first["id"]]
+    assert job["first_answer"]["moved"] == 1 and early["id"] != result["id"]
 
 
 # ----------------------------------------------------------------------------- drafts

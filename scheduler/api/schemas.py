@@ -217,6 +217,17 @@ class ReplanRequest(_Body):
     seed: Seed = 0
 
 
+class FirstAnswer(BaseModel):
+    """A re-plan's first answer: a draft the desk may publish while the job improves on it."""
+
+    schedule_id: int
+    url: str = Field(description="The draft (GET it like any schedule; publish it to accept)")
+    placed: int
+    wanted: int
+    moved: int = Field(description="Known appointments it changes")
+    seconds: float | None = Field(description="From the job's start to the answer")
+
+
 class JobPublic(BaseModel):
     id: str
     clinic_id: int
@@ -232,6 +243,9 @@ class JobPublic(BaseModel):
     finished_at: datetime | None
     url: str
     result_url: str | None
+    first_answer: FirstAnswer | None = Field(
+        default=None, description="A re-plan's first answer, once it exists: accept it (publish "
+                                  "its draft) or wait for the job's final one (result_url)")
 
 
 class ScheduleSummary(BaseModel):

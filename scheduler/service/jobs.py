@@ -1,6 +1,8 @@
 """Queued work: solves, re-plans and what-if analyses as jobs, each with one typed
 :class:`JobParams`; running a claimed job (in a worker process); the weekly draft.
 
+A re-plan stores its first answer (every untouched appointment pinned) as a draft as soon as it
+exists, named in the job's progress (:func:`first_answer`), and its final answer when it ends.
 A job's parameters are stored as JSON in its row and read back through :class:`JobParams`,
 so the defaults and bounds live here once (never beside each reader). An account may have at
 most ``cap`` jobs queued or running at once (``CHAIRTIME_MAX_QUEUED_PER_USER``): one more is
@@ -31,7 +33,7 @@ from scheduler.settings import SEED_MAX
 from scheduler.storage import repo
 from scheduler.storage.db import session_scope
 from scheduler.storage.tables import Job, User, now
-from scheduler.usecases import Progress, plan_week, read_events, replan
+from scheduler.usecases import Progress, Replanned, plan_week, read_events, replan
 from scheduler.usecases.roll import (
     keep_courses,
     number_after,
@@ -42,12 +44,14 @@ from solver import Options
 
 __all__ = [
     "ANALYSES",
+    "FIRST_ANSWER",
     "JobParams",
     "cancel",
     "cancelled",
     "claim",
     "events_text",
     "fail",
+    "first_answer",
     "job",
     "jobs_of",
     "new_id",
@@ -275,10 +279,12 @@ def report_progress(factory: sessionmaker[Session], job_id: str, every: float = 
 def _run_solve(factory: sessionmaker[Session], job_id: str, clinic_id: int,
                user_id: int | None, kind: str, params: JobParams) -> None:
     write = report_progress(factory, job_id)
+    first: dict[str, Any] = {}
+    """A re-plan's first answer once stored (``FIRST_ANSWER``): kept in every progress write."""
 
     def progress(p: Progress) -> None:
         write({"stage": p.stage, "seconds": round(p.seconds, 1), "objective": p.objective,
-               "bound": p.bound}, False)
+               "bound": p.bound, **({FIRST_ANSWER: first} if first else {})}, False)
 
     with session_scope(factory) as session:
         version = repo.scenario_version(session, clinic_id, params.scenario_version)
@@ -307,16 +313,62 @@ def _run_solve(factory: sessionmaker[Session], job_id: str, clinic_id: int,
         when = params.now or now()
         events = [e for _, e in read_events({"events": params.events or []}, scenario,
                                             previous, when)]
-        replanned = replan(scenario, previous, events, when, params.options(), progress)
+        def on_first(answer: Replanned) -> None:
+            first.update(_store_first(factory, job_id, clinic_id, user_id, answer,
+                                      params.schedule_id, keep_courses(given, answer.scenario),
+                                      made_from))
+            if first:
+                write({"stage": "first answer", FIRST_ANSWER: first}, True)
+
+        replanned = replan(scenario, previous, events, when, params.options(), progress,
+                           on_first=on_first)
         schedule, changes = replanned.schedule, replanned.changes
         edited = keep_courses(given, replanned.scenario)  # courses stay kept
+        if first:  # the same edited scenario: its version is the first answer's
+            edited = None
     _finish(factory, job_id, clinic_id, user_id, schedule, changes, params.schedule_id
-            if previous is not None else None, edited, made_from)
+            if previous is not None else None, edited, made_from, first.get("version"))
+
+
+FIRST_ANSWER = "first_answer"
+"""The key of a re-plan's first answer in its job's progress: the draft's ``schedule_id``, its
+sessions ``placed`` of ``wanted``, the known appointments it ``moved``, the ``seconds`` it took
+and the scenario ``version`` it was made with (the final answer's too)."""
+
+
+def first_answer(found: Job) -> dict[str, Any] | None:
+    """Job ``found``'s first answer (a re-plan's, once stored), else None."""
+    got = (found.progress or {}).get(FIRST_ANSWER) if found.kind == "replan" else None
+    return got if isinstance(got, dict) and "schedule_id" in got else None
+
+
+def _store_first(factory: sessionmaker[Session], job_id: str, clinic_id: int,
+                 user_id: int | None, answer: Replanned, based_on: int | None,
+                 edited: dict[str, Any] | Scenario, made_from: int | None) -> dict[str, Any]:
+    """A re-plan's first answer stored as a draft the desk may publish while the job improves
+    on it; what the job's progress says of it (nothing when the job was cancelled)."""
+    with session_scope(factory) as session:
+        found = repo.job(session, job_id)
+        if found.status != "running":
+            return {}
+        user = session.get(User, user_id) if user_id else None
+        version = repo.add_scenario_version(session, repo.clinic(session, clinic_id), edited,
+                                            user)
+        row = repo.add_schedule(session, clinic_id, version, answer.schedule, user, based_on,
+                                answer.changes, made_from)
+        kpis = answer.schedule.kpis
+        return {"schedule_id": row.id, "placed": kpis.placed if kpis else 0,
+                "wanted": kpis.wanted if kpis else 0,
+                "moved": sum(1 for c in answer.changes if c.before is not None),
+                "seconds": round((now() - found.started_at).total_seconds(), 1)
+                if found.started_at is not None else None,
+                "version": version.number}
 
 
 def _finish(factory: sessionmaker[Session], job_id: str, clinic_id: int, user_id: int | None,
             schedule: Schedule, changes: ChangeList | None, based_on: int | None,
-            edited: dict[str, Any] | Scenario | None, made_from: int | None) -> None:
+            edited: dict[str, Any] | Scenario | None, made_from: int | None,
+            version_number: int | None = None) -> None:
     with session_scope(factory) as session:
         found = repo.job(session, job_id)
         if found.status != "running":
@@ -324,8 +376,8 @@ def _finish(factory: sessionmaker[Session], job_id: str, clinic_id: int, user_id
         user = session.get(User, user_id) if user_id else None
         clinic = repo.clinic(session, clinic_id)
         version = (repo.add_scenario_version(session, clinic, edited, user) if edited is not None
-                   else repo.scenario_version(session, clinic_id,
-                                              params_of(found).scenario_version))
+                   else repo.scenario_version(session, clinic_id, version_number
+                                              or params_of(found).scenario_version))
         row = repo.add_schedule(session, clinic_id, version, schedule, user, based_on, changes,
                                made_from)
         found.status, found.finished_at, found.result_schedule_id = "done", now(), row.id

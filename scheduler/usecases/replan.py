@@ -10,14 +10,16 @@ untouched appointment at its minute: one moves only when that is needed for (1),
 new or waiting patient in; (3) place as many priority-weighted sessions as possible in what is
 free (freed slots, new patients); (4) change as few known appointments as possible: patients
 whose time moves, then room or staff swaps. Moved appointments keep their ids, so calendar feeds
-move the event instead of duplicating it.
+move the event instead of duplicating it. A first answer, with every untouched appointment
+pinned, comes within about a second; the whole week's stages then improve on it.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -52,7 +54,7 @@ from scheduler.model import Scenario
 from scheduler.usecases.inputs import known_appointments
 from scheduler.usecases.plan import ProgressFn
 from scheduler.validate import validate_scenario
-from solver import Options, Placement, Solution, solve
+from solver import FIRST_SECONDS, Options, Placement, Problem, Solution, first_answer, solve
 
 log = logging.getLogger(__name__)
 
@@ -225,9 +227,23 @@ def split_affected(scenario: Scenario, previous: Schedule, future: list[Appointm
             [a for a in future if a.id in affected])
 
 
+FIRST_SHARE = 0.5
+"""At most this share of a re-plan's time limit goes to its first answer (a short limit, as in
+tests, still leaves the full model its half)."""
+
+
 def replan(scenario: Scenario, previous: Schedule, events: Sequence[Any], now: datetime,
-           options: Options, on_progress: ProgressFn | None = None) -> Replanned:
-    """Apply ``events`` to a solved week and re-solve, changing as little as possible."""
+           options: Options, on_progress: ProgressFn | None = None, *,
+           on_first: Callable[[Replanned], None] | None = None,
+           two_step: bool = True) -> Replanned:
+    """Apply ``events`` to a solved week and re-solve, changing as little as possible.
+
+    In two steps (``two_step``): first only what the events touched is rebooked, everything
+    else pinned (``solver.repair.first_answer``, about a second), handed to ``on_first`` when
+    it passes the checker; then the whole week's model, hinted with that answer and never worse
+    than it, within what is left of ``options.time_limit``. ``two_step=False`` runs the whole
+    model alone, from the greedy first fit (the re-plan before first answers).
+    """
     updated, future = _frozen_scenario(scenario, previous, events, now)
     untouched, affected = split_affected(updated, previous, future, events)
     clock = SlotClock(updated)
@@ -240,7 +256,28 @@ def replan(scenario: Scenario, previous: Schedule, events: Sequence[Any], now: d
     problem = replace(problem, touched=frozenset(a.id for a in affected))
     log.info("re-planning: %d appointment(s) touched by the events, %d untouched",
              len(affected), len(untouched))
-    solution = solve(problem, options, on_progress)
+    t0 = time.perf_counter()
+    start: Solution | None = None
+    if two_step:
+        limit = min(FIRST_SECONDS, options.time_limit * FIRST_SHARE)
+        start = first_answer(problem, replace(options, time_limit=limit), on_progress)
+        first = _replanned(updated, previous, events, now, problem, start)
+        if first.violations:  # never offered, nor the floor of the final answer
+            start = None
+        elif on_first is not None:
+            on_first(first)
+        log.info("first answer in %.1f s: weighted %d", time.perf_counter() - t0,
+                 first.schedule.kpis.weighted if first.schedule.kpis else 0)
+    spent = (time.perf_counter() - t0 if not options.deterministic
+             else min(FIRST_SECONDS, options.time_limit * FIRST_SHARE) if two_step else 0.0)
+    rest = replace(options, time_limit=max(options.time_limit - spent, 0.5))
+    return _replanned(updated, previous, events, now, problem,
+                      solve(problem, rest, on_progress, start=start))
+
+
+def _replanned(updated: Scenario, previous: Schedule, events: Sequence[Any], now: datetime,
+               problem: Problem, solution: Solution) -> Replanned:
+    """The re-planned schedule of ``solution``: ids carried over, changes listed, checked."""
     taken = {a.id for a in previous.appointments} | {f.id for f in updated.fixed}
     fixed_ids = {f.id for f in problem.fixed}
     new = [a for a in solution.appointments if a.id not in fixed_ids]

@@ -7,7 +7,13 @@ from fastapi import APIRouter, Request, Response, status
 
 from scheduler.api.deps import AnyStaff, Desk, RowId, SessionDep, SettingsDep
 from scheduler.api.errors import R400, R404, R409, R422, R429, SIGNED_IN
-from scheduler.api.schemas import JobPublic, ReplanRequest, SimulateRequest, SolveRequest
+from scheduler.api.schemas import (
+    FirstAnswer,
+    JobPublic,
+    ReplanRequest,
+    SimulateRequest,
+    SolveRequest,
+)
 from scheduler.service import jobs, simulation
 from scheduler.service.jobs import JobParams
 from scheduler.storage.tables import Job, now
@@ -18,13 +24,19 @@ router = APIRouter(tags=["jobs"], responses=R422)  # ids in the path
 def job_public(request: Request, job: Job) -> JobPublic:
     result = (str(request.url_for("get_schedule", schedule_id=job.result_schedule_id))
               if job.result_schedule_id is not None else None)
+    got = jobs.first_answer(job)
+    first = None if got is None else FirstAnswer(
+        schedule_id=got["schedule_id"], placed=got["placed"], wanted=got["wanted"],
+        moved=got["moved"], seconds=got.get("seconds"),
+        url=str(request.url_for("get_schedule", schedule_id=got["schedule_id"])))
     return JobPublic(id=job.id, clinic_id=job.clinic_id, kind=job.kind,
                      status=job.status,
                      progress=job.progress, result_schedule_id=job.result_schedule_id,
                      result=job.result,
                      error=job.error, created_at=job.created_at, started_at=job.started_at,
                      finished_at=job.finished_at,
-                     url=str(request.url_for("get_job", job_id=job.id)), result_url=result)
+                     url=str(request.url_for("get_job", job_id=job.id)), result_url=result,
+                     first_answer=first)
 
 
 def _accepted(request: Request, response: Response, job: Job) -> JobPublic:

@@ -2,6 +2,19 @@
 "use strict";
 document.documentElement.classList.add("js");
 
+// A re-plan's first answer, while the job improves on it: accept it, or wait.
+function showFirst(first) {
+  const line = document.getElementById("job-first");
+  if (!line) { return; }
+  line.hidden = !first;
+  if (!first) { line.replaceChildren(); return; }
+  const accept = document.createElement("a");
+  accept.href = first.href; accept.textContent = "accept it";
+  line.replaceChildren(
+    `First answer ready: ${first.placed} of ${first.wanted} sessions placed, ` +
+    `${first.moved} appointments moved — `, accept, ", or wait for the improved one.");
+}
+
 // A job's page: poll its progress and go on to the result when it is done.
 function watchJob(section) {
   const id = section.dataset.job;
@@ -20,7 +33,9 @@ function watchJob(section) {
     status.dataset.status = data.status;
     status.textContent = data.status === "failed" ? `Failed: ${data.error}` : words[data.status] || data.status;
     list.replaceChildren();
+    showFirst(data.first);
     for (const [key, value] of Object.entries(data.progress || {})) {
+      if (value !== null && typeof value === "object") { continue; }
       const dt = document.createElement("dt"); dt.textContent = key;
       const dd = document.createElement("dd"); dd.textContent = value;
       list.append(dt, dd);
