@@ -413,6 +413,24 @@ def test_unknown_ids_are_404(service: Service) -> None:
         assert service.call("GET", path).status_code == 404, path
 
 
+
+@pytest.mark.parametrize("spelling", ["%C2%85{id}", "%20{id}", "{id}%20", "0{id}", "+{id}",
+                                      "%EF%BC%92"])
+def test_another_spelling_of_a_clinic_id_is_no_way_past_the_clinic_check(
+        service: Service, spelling: str) -> None:
+    """A path id with a leading Unicode space (U+0085), a blank, a leading zero or sign, or a
+    full-width digit names no clinic (the other organization's, 2, here): the access check and
+    the route must not read two ids from one path (schemathesis found ``/clinics/%C2%854/rooms`` answered 200, the route
+    reading 4 where the check had read nothing)."""
+    for path in (f"/clinics/{spelling.format(id=OTHER_CLINIC)}/rooms",
+                 f"/clinics/{spelling.format(id=OTHER_CLINIC)}"):
+        for role in ("admin", "front_desk"):
+            answer = service.call("GET", path, role)
+            assert answer.status_code in (404, 422), (path, role, answer.status_code)
+    assert service.call("GET", f"/clinics/{spelling.format(id=1)}/rooms").status_code in (404,
+                                                                                          422)
+
+
 # ----------------------------------------------------------------------------- jobs
 def _wait(service: Service, url: str, seconds: float = 60) -> dict[str, Any]:
     deadline = time.monotonic() + seconds

@@ -68,21 +68,27 @@ def clinics_of(session: Session, user: User) -> list[Clinic]:
 
 
 def _row_id(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and 0 < int(value) <= _MAX_ID else None
+    """The row id ``value`` spells, written as the API writes ids (ASCII digits, no sign,
+    blank or leading zero), else None: a route's own validation reads " 2", "+2" or "\x852" as
+    2, so any other spelling must name no row rather than slip past the check."""
+    if not value or not value.isascii() or not value.isdigit() or value != str(int(value)):
+        return None
+    return int(value) if 0 < int(value) <= _MAX_ID else None
 
 
 def clinic_in_path(session: Session, params: Mapping[str, str]
                    ) -> tuple[int, NotFound] | None:
     """The clinic a request's path names (``clinic_id``, or the clinic of ``schedule_id`` or
     ``job_id``) with the NotFound its id gets when it does not exist; None when the path names
-    no clinic, or its id is ill-formed (the route's own validation answers that). A schedule or
-    job that does not exist is NotFound at once."""
+    no clinic. A schedule or job that does not exist is NotFound at once, and so is an id
+    spelled otherwise than the API writes ids (" 2", "02", "+2"): the route would read it as
+    another id than this check did."""
     for name, kind, table in (("clinic_id", "clinic", Clinic), ("schedule_id", "schedule",
                                                                  ScheduleRow)):
         if name in params:
             row_id = _row_id(params[name])
-            if row_id is None:
-                return None
+            if row_id is None:  # no row has it: answered as one that does not exist
+                raise NotFound(kind, params[name][:20])
             missing = NotFound(kind, str(row_id))
             found = session.scalar(select(table.clinic_id if table is ScheduleRow else table.id)
                                    .where(table.id == row_id))
