@@ -420,8 +420,8 @@ def test_another_spelling_of_a_clinic_id_is_no_way_past_the_clinic_check(
         service: Service, spelling: str) -> None:
     """A path id with a leading Unicode space (U+0085), a blank, a leading zero or sign, or a
     full-width digit names no clinic (the other organization's, 2, here): the access check and
-    the route must not read two ids from one path (schemathesis found ``/clinics/%C2%854/rooms`` answered 200, the route
-    reading 4 where the check had read nothing)."""
+    the route must not read two ids from one path (schemathesis found
+    ``/clinics/%C2%854/rooms`` answered 200, the route reading 4 where the check read none)."""
     for path in (f"/clinics/{spelling.format(id=OTHER_CLINIC)}/rooms",
                  f"/clinics/{spelling.format(id=OTHER_CLINIC)}"):
         for role in ("admin", "front_desk"):
