@@ -86,7 +86,8 @@ def _exit_with(sentinel: int) -> None:
 
 class JobRunner:
     """Claims queued jobs and runs each in its own process: at most ``max_solves`` solves and
-    re-plans at once, and besides them one analysis (a what-if: two one-worker solves at once on threads, service/whatif.THREADS)."""
+    re-plans at once, and besides them one analysis (a what-if: two one-worker solves at once
+    on threads, service/whatif.THREADS)."""
 
     def __init__(self, engine: Engine, database_url: str, max_solves: int = 1,
                  poll_seconds: float = 0.25, max_backoff: float = 30.0) -> None:
