@@ -304,6 +304,26 @@ class CourseSpec(_Model):
     source: SafeText | None = None
 
 
+Email = Annotated[str, Field(max_length=254,
+                             pattern=r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")]
+"""An e-mail address (a mailbox without a display name: nothing a header could be split on)."""
+
+
+class PatientContact(_Model):
+    """How to reach a patient: the desk's phone number, the address notices and reminders go
+    to (read through :func:`patient_email`)."""
+
+    phone: SafeText | None = None
+    email: Email | None = None
+
+
+def patient_email(spec: PatientSpec | None) -> str | None:
+    """The e-mail address of a patient, None when none is on file: the one place it is read."""
+    if spec is None or spec.contact is None:
+        return None
+    return spec.contact.email
+
+
 class PatientSpec(_Model):
     id: Id
     name: SafeText | None = None
@@ -328,6 +348,7 @@ class PatientSpec(_Model):
     step: DoseStep | None = Field(
         default=None, description="A dose step in the horizon: the first `after` sessions use "
         "`protocol`, the rest `step.protocol`.")
+    contact: PatientContact | None = None
     follow_up: FollowUp | None = Field(
         default=None, description="Each session wants one follow-up session of this protocol "
         "days[0]..days[1] days after it; follow-ups do not count toward sessions, gaps or "

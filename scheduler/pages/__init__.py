@@ -19,6 +19,7 @@ from scheduler.pages import (
     admin,
     appointments,
     jobs,
+    messages,
     patients,
     replan,
     signin,
@@ -39,7 +40,7 @@ from scheduler.pages.web import (
 __all__ = ["install", "page_error"]
 
 ROUTERS = (signin, account, admin, week, jobs, appointments, replan, patients, whatif,
-           utilization)
+           utilization, messages)
 
 
 def page_error(request: Request, code: int, message: str) -> Response | None:

@@ -13,7 +13,8 @@ version to re-plan it).
 Direct edits of the live schedule (:func:`live_move`, :func:`live_cancel`, :func:`live_book`,
 :func:`undo`): the same use cases judged by the same checker, each stored as the clinic's next
 published version made from the one the caller read (a 409 when someone published or changed it
-first), with the feeds regenerated and the audit entry in the same transaction.
+first), with the feeds regenerated, the audit entry and the change notices held
+(``scheduler.service.outbox``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 from scheduler.documents import Appointment, Change, ChangeList, Schedule
 from scheduler.errors import Conflict, InvalidInput, Issue, NotFound
 from scheduler.model import Scenario
-from scheduler.service import feeds
+from scheduler.service import feeds, outbox
 from scheduler.storage import repo
 from scheduler.storage.tables import ScheduleRow, User, now
 from scheduler.usecases import (
@@ -191,8 +192,11 @@ def publish(session: Session, schedule_id: int, version: int, by: User,
             clinic_id: int | None = None) -> ScheduleRow:
     """A draft as the clinic's next published version with its calendar feeds, all or
     nothing: if anything fails before the commit, the last published version stays."""
-    published_row = repo.publish(session, row(session, schedule_id, clinic_id), version, by)
+    draft = row(session, schedule_id, clinic_id)
+    before = repo.latest_published(session, draft.clinic_id)
+    published_row = repo.publish(session, draft, version, by)
     feeds.regenerate(session, published_row.clinic_id, now())
+    outbox.changed(session, published_row.clinic_id, before, published_row)
     session.commit()
     return published_row
 
@@ -214,6 +218,7 @@ def _live(session: Session, clinic_id: int, number: int, by: User, action: str,
     old, new = audited(before, edited)
     stored = repo.publish_edit(session, latest, number, edited, by, action, old, new)
     feeds.regenerate(session, clinic_id, now())
+    outbox.changed(session, clinic_id, latest, stored)
     session.commit()
     return stored
 
@@ -296,5 +301,6 @@ def undo(session: Session, clinic_id: int, number: int, by: User) -> ScheduleRow
                                {"restores": earlier.number, "schedule": earlier.id},
                                earlier.scenario_version_id)
     feeds.regenerate(session, clinic_id, now())
+    outbox.changed(session, clinic_id, latest, stored)
     session.commit()
     return stored

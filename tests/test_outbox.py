@@ -1,0 +1,419 @@
+"""The outbox against a real SMTP server (aiosmtpd, started here), each test on SQLite and on
+PostgreSQL: change notices held and coalesced (a move and its undo send nothing, two moves one
+notice with the final time, a cancellation says so, staff hear of their day), reminders once
+each under a frozen clock and not again after a restart, retries with back-off and failures
+shown to the desk, no drug name in any message, and a sender killed with SIGKILL between its
+claim and the send: the message goes exactly once after the restart."""
+
+from __future__ import annotations
+
+import email
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+from typing import Any
+
+import pytest
+import time_machine
+from aiosmtpd.controller import Controller
+from icalendar import Calendar
+from sqlalchemy import select
+
+from scheduler.jobs import run_outbox
+from scheduler.mail import SmtpSender
+from scheduler.settings import Settings
+from scheduler.storage import repo
+from scheduler.storage.db import session_scope
+from scheduler.storage.tables import MailOptOut, OutboxMessage
+from scheduler.validate import validate_scenario
+from tests.test_feeds_http import PUBLIC, feeds_service
+from tests.test_pages_desk import sign_in
+from tests.test_service import Service, small_clinic
+
+ROOT = Path(__file__).resolve().parents[1]
+BEFORE_THE_WEEK = datetime(2026, 12, 3, 15, 0, tzinfo=UTC)
+"""Thursday before the small clinic's week (Mon 7 – Tue 8 Dec): no reminder is due yet."""
+FREE = "2026-12-08T15:00:00-05:00"
+"""Tuesday 15:00: room R2 is free then in every solve of the small clinic (tests.test_live)."""
+ALSO_FREE = "2026-12-08T15:15:00-05:00"
+"""A quarter of an hour later: the same stretch of R2, still free."""
+DRUGS = ("esketamine", "ketamine", "spravato", "esk", "84 mg", "mg", "dose", "depress")
+
+
+# ----------------------------------------------------------------------------- the server
+class Inbox:
+    """What the SMTP server took; ``refuse`` answers the next messages with a code instead."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.refuse: list[str] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server: Any, session: Any,  # noqa: N802 (aiosmtpd's)
+                          envelope: Any) -> str:
+        with self.lock:
+            if self.refuse:
+                return self.refuse.pop(0)
+            message = email.message_from_bytes(envelope.content, policy=default)
+            assert isinstance(message, EmailMessage)
+            self.messages.append(message)
+        return "250 OK"
+
+    def take(self) -> list[EmailMessage]:
+        with self.lock:
+            taken, self.messages = self.messages, []
+        return taken
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = _free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mail(smtp: tuple[Inbox, int]) -> Inbox:
+    inbox, _ = smtp
+    inbox.take()
+    inbox.refuse.clear()
+    return inbox
+
+
+def with_contacts() -> dict[str, Any]:
+    """The small clinic with an example.org address for every patient, and named people."""
+    data = small_clinic()
+    data["clinic"]["name"] = "Riverside Ketamine Clinic"  # a name that names a drug …
+    data["feeds"] = {"name": "Riverside Clinic"}  # … and the neutral one patients see
+    data["clinic"]["address"] = "200 Riverside Drive"
+    data["clinic"]["arrival_instructions"] = "Please come 10 minutes early."
+    for p in data["patients"]:
+        p["contact"] = {"email": f"{p['id'].lower()}@example.org", "phone": "555-0100"}
+        p["name"] = {"P01": "Ada Byron", "P02": "Ben Okafor", "P03": "Cy Young"}[p["id"]]
+    data["staff"][0]["name"] = "Nora Nurse"
+    return data
+
+
+@pytest.fixture
+def service(database_url: str, tmp_path: Path, smtp: tuple[Inbox, int]
+            ) -> Iterator[tuple[Service, Settings]]:
+    _, port = smtp
+    with time_machine.travel(BEFORE_THE_WEEK, tick=False), \
+            feeds_service(database_url, tmp_path) as service:
+        with session_scope(service.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+            repo.add_scenario_version(session, repo.clinic(session, 1),
+                                      validate_scenario(with_contacts()))
+        settings = Settings(data_dir=tmp_path, database_url=database_url, public_url=PUBLIC,
+                            smtp_host="127.0.0.1", smtp_port=port, smtp_tls="none",
+                            mail_from="desk@riverside.example.org", outbox_retry_seconds=60)
+        yield service, settings
+
+
+def publish(service: Service) -> dict[str, Any]:
+    draft = service.draft()
+    answer = service.call("POST", f"/schedules/{draft['id']}/publish",
+                          json={"version": draft["version"]})
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = service.call("GET", "/clinics/1/schedules/published").json()
+    return body
+
+
+def live(service: Service) -> dict[str, Any]:
+    body: dict[str, Any] = service.call("GET", "/clinics/1/schedules/published").json()
+    return body
+
+
+def move(service: Service, ref: str, start: str) -> None:
+    number = live(service)["number"]
+    answer = service.call("POST", f"/clinics/1/appointments/{ref}/move",
+                          json={"number": number, "start": start, "room": "R2"})
+    assert answer.status_code == 200, answer.text
+
+
+def first_of(published: dict[str, Any], patient: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(a for a in published["schedule"]["appointments"]
+                                 if a["patient"] == patient)
+    return found
+
+
+def rows(service: Service) -> list[OutboxMessage]:
+    with session_scope(service.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+        found = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        session.expunge_all()
+        return found
+
+
+def text_of(message: EmailMessage) -> str:
+    part = message.get_body(("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def html_of(message: EmailMessage) -> str:
+    part = message.get_body(("html",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def no_drug_named(message: EmailMessage) -> None:
+    words = " ".join([str(message["Subject"]), text_of(message), html_of(message)]).lower()
+    for drug in DRUGS:
+        assert drug not in words, (drug, words)
+
+
+# ----------------------------------------------------------------------------- notices
+def test_a_move_sends_one_notice_after_the_hold_and_a_move_undone_within_it_none(
+        service: tuple[Service, Settings], mail: Inbox) -> None:
+    app, settings = service
+    with time_machine.travel(BEFORE_THE_WEEK, tick=False) as clock:
+        v1 = publish(app)
+        assert run_outbox(app.url, settings) is not None and mail.take() == []  # nothing moved
+        p01 = first_of(v1, "P01")
+        move(app, p01["id"], FREE)
+        assert [r.status for r in rows(app)] == ["held", "held"]  # the patient, the nurse
+        clock.shift(timedelta(minutes=2))
+        run_outbox(app.url, settings)
+        assert mail.take() == []  # still held
+        clock.shift(timedelta(minutes=1, seconds=1))
+        done = run_outbox(app.url, settings)
+        assert done is not None and done.sent == 2
+        sent = {str(m["To"]): m for m in mail.take()}
+        assert set(sent) == {"p01@example.org", "front_desk@example.org"}  # N1's account
+        notice = sent["p01@example.org"]
+        assert notice["Subject"] == "Your appointments at Riverside Clinic have changed"
+        local = datetime.fromisoformat(p01["start"]).astimezone(
+            datetime.fromisoformat(FREE).tzinfo)
+        assert (f"Your appointment on {local:%a} {local.day} {local:%b} at {local:%H:%M} "
+                "has moved to Tue 8 Dec at 15:00.") in text_of(notice)
+        assert "Ada Byron" in text_of(notice) and "Ada Byron" in html_of(notice)
+        no_drug_named(notice)
+        staff = sent["front_desk@example.org"]
+        assert staff["Subject"] == "Your day at Riverside Clinic changed"
+        assert "15:00–" in text_of(staff) and "Ada" not in text_of(staff)
+        no_drug_named(staff)
+        # the next round sends nothing again
+        clock.shift(timedelta(minutes=5))
+        run_outbox(app.url, settings)
+        assert mail.take() == []
+        # a move and its undo within the hold: nothing
+        move(app, p01["id"], ALSO_FREE)
+        number = live(app)["number"]
+        assert app.call("POST", "/clinics/1/undo", json={"number": number}).status_code == 200
+        clock.shift(timedelta(minutes=4))
+        run_outbox(app.url, settings)
+        assert mail.take() == []
+        assert [r.status for r in rows(app)][-2:] == ["dropped", "dropped"]
+
+
+def test_two_moves_send_one_notice_with_the_final_time_and_a_cancellation_says_so(
+        service: tuple[Service, Settings], mail: Inbox) -> None:
+    app, settings = service
+    with time_machine.travel(BEFORE_THE_WEEK, tick=False) as clock:
+        v1 = publish(app)
+        p01, p02 = first_of(v1, "P01"), first_of(v1, "P02")
+        move(app, p01["id"], FREE)
+        clock.shift(timedelta(minutes=2))
+        move(app, p01["id"], ALSO_FREE)  # within the hold: it starts again
+        number = live(app)["number"]
+        cancelled = app.call("POST", f"/clinics/1/appointments/{p02['id']}/cancel",
+                             json={"number": number})
+        assert cancelled.status_code == 200, cancelled.text
+        clock.shift(timedelta(minutes=2))
+        run_outbox(app.url, settings)
+        assert [m for m in mail.take() if str(m["To"]).startswith("p0")] == []
+        clock.shift(timedelta(minutes=1, seconds=1))
+        run_outbox(app.url, settings)
+        sent = {str(m["To"]): m for m in mail.take()}
+        moved = text_of(sent["p01@example.org"])
+        assert moved.count("has moved to") == 1 and "to Tue 8 Dec at 15:15." in moved
+        assert "at 15:00" not in moved  # the first move's time, overtaken
+        gone = sent["p02@example.org"]
+        assert gone["Subject"] == "Your appointment at Riverside Clinic is cancelled"
+        assert "is cancelled." in text_of(gone)
+        assert "p03@example.org" not in sent
+        for message in sent.values():
+            no_drug_named(message)
+
+
+# ----------------------------------------------------------------------------- reminders
+def test_reminders_fire_once_each_under_a_frozen_clock_and_not_again_after_a_restart(
+        service: tuple[Service, Settings], mail: Inbox, tmp_path: Path) -> None:
+    app, settings = service
+    with time_machine.travel(BEFORE_THE_WEEK, tick=False):
+        v1 = publish(app)
+        feed = app.call("POST", "/clinics/1/patients/P01/feed-link")
+    first = min(v1["schedule"]["appointments"], key=lambda a: a["start"])
+    start = datetime.fromisoformat(first["start"])
+    before_48h = start - timedelta(hours=48, minutes=1)
+    with time_machine.travel(before_48h, tick=False):
+        run_outbox(app.url, settings)
+        assert mail.take() == []
+    with time_machine.travel(start - timedelta(hours=47), tick=False):
+        run_outbox(app.url, settings)
+        run_outbox(app.url, settings)  # the same frozen moment again
+        first_round = [m for m in mail.take() if m["To"] == f"{first['patient'].lower()}"
+                       "@example.org" and first["start"][11:16] in str(m["Subject"])]
+        assert len(first_round) == 1
+    reminder = first_round[0]
+    assert str(reminder["Subject"]).startswith("Reminder: your appointment on Mon 7 Dec at ")
+    assert reminder["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert str(reminder["List-Unsubscribe"]).startswith(f"<{PUBLIC}/mail/unsubscribe/")
+    text = text_of(reminder)
+    assert "200 Riverside Drive" in text and "Please come 10 minutes early." in text
+    assert "Please arrange a ride home: no driving until the next day." in text  # esketamine
+    no_drug_named(reminder)
+    (ics,) = [p for p in reminder.iter_attachments()]
+    event = next(iter(Calendar.from_ical(ics.get_content()).walk("VEVENT")))
+    feed_body = app.client.get(feed.json()["url"].removeprefix(PUBLIC)).content
+    uids = {str(e["UID"]) for e in Calendar.from_ical(feed_body).walk("VEVENT")}
+    assert str(event["UID"]) in uids
+    # a restart (a new process reads the same database) at the same frozen moment: nothing
+    with time_machine.travel(start - timedelta(hours=47), tick=False):
+        restarted = Settings(**{**settings.model_dump(), "data_dir": tmp_path / "again"})
+        run_outbox(app.url, restarted)
+        assert mail.take() == []
+    # the evening before: the second reminder, once
+    evening = datetime.combine(start.astimezone(start.tzinfo).date() - timedelta(days=1),
+                               datetime.min.time(), start.tzinfo) + timedelta(hours=18)
+    with time_machine.travel(evening + timedelta(minutes=1), tick=False):
+        run_outbox(app.url, settings)
+        run_outbox(app.url, settings)
+        second = [m for m in mail.take() if first["start"][11:16] in str(m["Subject"])
+                  and m["To"] == f"{first['patient'].lower()}@example.org"]
+        assert len(second) == 1
+
+
+def test_a_one_click_unsubscribe_stops_reminders_and_the_desk_sees_it(
+        service: tuple[Service, Settings], mail: Inbox) -> None:
+    app, settings = service
+    with time_machine.travel(BEFORE_THE_WEEK, tick=False):
+        v1 = publish(app)
+    first = min(v1["schedule"]["appointments"], key=lambda a: a["start"])
+    with time_machine.travel(datetime.fromisoformat(first["start"]) - timedelta(hours=47),
+                             tick=False):
+        run_outbox(app.url, settings)
+        reminders = mail.take()
+        ours = next(m for m in reminders if m["To"] == f"{first['patient'].lower()}@example.org")
+        url = str(ours["List-Unsubscribe"]).strip("<>").removeprefix(PUBLIC)
+        assert app.client.get(url).status_code == 200  # a page with a button: GET changes nothing
+        with session_scope(app.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+            assert session.scalars(select(MailOptOut)).first() is None
+        assert app.client.post(url + "x").status_code == 404
+        answer = app.client.post(url, data={"List-Unsubscribe": "One-Click"})
+        assert answer.status_code == 200
+        with session_scope(app.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+            (out,) = session.scalars(select(MailOptOut)).all()
+            assert (out.patient, out.via) == (first["patient"], "link")
+    # the evening before: the others get theirs, the patient who opted out none
+    start = datetime.fromisoformat(first["start"])
+    with time_machine.travel(start - timedelta(hours=12), tick=False):
+        run_outbox(app.url, settings)
+        assert f"{first['patient'].lower()}@example.org" not in {m["To"] for m in mail.take()}
+
+
+# ----------------------------------------------------------------------------- delivery
+def test_a_refused_message_is_retried_with_back_off_then_failed_and_shown(
+        service: tuple[Service, Settings], mail: Inbox) -> None:
+    app, settings = service
+    settings = Settings(**{**settings.model_dump(), "outbox_attempts": 3})
+    with time_machine.travel(BEFORE_THE_WEEK, tick=False) as clock:
+        v1 = publish(app)
+        move(app, first_of(v1, "P01")["id"], FREE)
+        clock.shift(timedelta(minutes=4))
+        mail.refuse = ["451 4.3.0 try again later"] * 6
+        done = run_outbox(app.url, settings)
+        assert done is not None and (done.sent, done.retried) == (0, 2)
+        clock.shift(timedelta(seconds=59))
+        done = run_outbox(app.url, settings)
+        assert done is not None and (done.sent, done.retried) == (0, 0)  # the wait is 60 s
+        clock.shift(timedelta(seconds=2))
+        done = run_outbox(app.url, settings)
+        assert done is not None and done.retried == 2
+        clock.shift(timedelta(seconds=121))  # then twice that
+        done = run_outbox(app.url, settings)
+        assert done is not None and done.failed == 2
+        assert mail.take() == []
+        failed = [r for r in rows(app) if r.status == "failed"]
+        assert {r.attempts for r in failed} == {3}
+        assert all("451" in (r.last_error or "") for r in failed)
+        sign_in(app.client, "front_desk")
+        page = app.client.get("/messages")
+        assert page.status_code == 200
+        assert "Failed" in page.text and "451" in page.text and "Ada Byron" in page.text
+
+
+def test_a_permanent_refusal_fails_at_once(service: tuple[Service, Settings],
+                                           mail: Inbox) -> None:
+    app, settings = service
+    with time_machine.travel(BEFORE_THE_WEEK, tick=False) as clock:
+        v1 = publish(app)
+        move(app, first_of(v1, "P01")["id"], FREE)
+        clock.shift(timedelta(minutes=4))
+        mail.refuse = ["550 5.1.1 no such mailbox"]
+        done = run_outbox(app.url, settings)
+        assert done is not None and (done.sent, done.failed) == (1, 1)
+
+
+KILLED = """
+import os, signal, sys, time, datetime, time_machine
+time_machine.travel(datetime.datetime.fromisoformat(sys.argv[2]), tick=False).start()
+from scheduler.settings import Settings
+from scheduler.service import outbox
+from scheduler.storage.db import connect, sessions, session_scope
+settings = Settings(database_url=sys.argv[1], data_dir=sys.argv[3])
+factory = sessions(connect(sys.argv[1]))
+with session_scope(factory) as session:
+    message = outbox.claim(session, settings)
+print("claimed" if message else "nothing", flush=True)
+time.sleep(60)  # killed here, between the claim's commit and the send
+"""
+
+
+def test_a_sender_killed_between_claim_and_send_sends_exactly_once_after_restart(
+        service: tuple[Service, Settings], mail: Inbox, tmp_path: Path) -> None:
+    app, settings = service
+    with time_machine.travel(BEFORE_THE_WEEK, tick=False) as clock:
+        v1 = publish(app)
+        move(app, first_of(v1, "P01")["id"], FREE)
+        clock.shift(timedelta(minutes=4))
+        run_outbox(app.url, settings, sender=SmtpSender("127.0.0.1", 9, "none", timeout=0.2))
+        # both due; a refused connection put them back: make them due again now
+        clock.shift(timedelta(minutes=5))
+        when = datetime.now(UTC)
+    process = subprocess.Popen([sys.executable, "-c", KILLED, app.url, when.isoformat(),
+                                str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "claimed"
+    process.kill()  # SIGKILL
+    assert process.wait(timeout=10) == -9
+    claimed = [r for r in rows(app) if r.status == "sending"]
+    assert len(claimed) == 1
+    with time_machine.travel(when, tick=False) as clock:
+        run_outbox(app.url, settings)  # the other message goes; the claimed one waits
+        assert len(mail.take()) == 1
+        clock.shift(timedelta(seconds=settings.outbox_claim_seconds + 1))
+        run_outbox(app.url, settings)
+        again = mail.take()
+        assert [m["To"] for m in again] == [claimed[0].to_address]
+        clock.shift(timedelta(hours=1))
+        run_outbox(app.url, settings)
+        assert mail.take() == []
+    assert {r.status for r in rows(app)} == {"sent"}
