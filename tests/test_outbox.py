@@ -23,7 +23,7 @@ import pytest
 import time_machine
 from aiosmtpd.controller import Controller
 from icalendar import Calendar
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from scheduler.jobs import run_outbox
 from scheduler.mail import SmtpSender
@@ -32,6 +32,7 @@ from scheduler.storage import repo
 from scheduler.storage.db import session_scope
 from scheduler.storage.tables import MailOptOut, OutboxMessage
 from scheduler.validate import validate_scenario
+from tests.conftest import fresh_database
 from tests.test_feeds_http import PUBLIC, feeds_service
 from tests.test_pages_desk import sign_in
 from tests.test_service import Service, small_clinic
@@ -112,26 +113,42 @@ def with_contacts() -> dict[str, Any]:
     return data
 
 
-@pytest.fixture
-def service(database_url: str, tmp_path: Path, smtp: tuple[Inbox, int]
-            ) -> Iterator[tuple[Service, Settings]]:
+@pytest.fixture(scope="module")
+def shared(database_kind: str, tmp_path_factory: pytest.TempPathFactory,
+           smtp: tuple[Inbox, int]) -> Iterator[tuple[Service, Settings]]:
+    """One service per database for the module (each test starts from an empty outbox and
+    publishes a fresh solve)."""
     _, port = smtp
-    with time_machine.travel(BEFORE_THE_WEEK, tick=False), \
-            feeds_service(database_url, tmp_path) as service:
+    folder = tmp_path_factory.mktemp("outbox")
+    with fresh_database(database_kind, folder) as url, feeds_service(url, folder) as service:
         with session_scope(service.client.app.state.sessions) as session:  # type: ignore[attr-defined]
             repo.add_scenario_version(session, repo.clinic(session, 1),
                                       validate_scenario(with_contacts()))
-        settings = Settings(data_dir=tmp_path, database_url=database_url, public_url=PUBLIC,
+        settings = Settings(data_dir=folder, database_url=url, public_url=PUBLIC,
                             smtp_host="127.0.0.1", smtp_port=port, smtp_tls="none",
                             mail_from="desk@riverside.example.org", outbox_retry_seconds=60)
         yield service, settings
 
 
+@pytest.fixture
+def service(shared: tuple[Service, Settings]) -> tuple[Service, Settings]:
+    app, _ = shared
+    with session_scope(app.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+        session.execute(delete(OutboxMessage))
+        session.execute(delete(MailOptOut))
+    app.client.cookies.clear()
+    return shared
+
+
 def publish(service: Service) -> dict[str, Any]:
+    """A fresh solve published, as the week starts: with an empty outbox (the module's earlier
+    tests left the live schedule changed; publishing over it held notices of its own)."""
     draft = service.draft()
     answer = service.call("POST", f"/schedules/{draft['id']}/publish",
                           json={"version": draft["version"]})
     assert answer.status_code == 200, answer.text
+    with session_scope(service.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+        session.execute(delete(OutboxMessage))
     body: dict[str, Any] = service.call("GET", "/clinics/1/schedules/published").json()
     return body
 
