@@ -114,7 +114,7 @@ class SmtpSender:
 
     def __init__(self, host: str, port: int, tls: Tls = "starttls", username: str | None = None,
                  password: str | None = None, timeout: float = 30.0,
-                 context: ssl.SSLContext | None = None) -> None:
+                 context: ssl.SSLContext | None = None, helo: str | None = None) -> None:
         self.host = host
         self.port = port
         self.tls = tls
@@ -122,12 +122,16 @@ class SmtpSender:
         self.password = password
         self.timeout = timeout
         self.context = context or ssl.create_default_context()
+        self.helo = helo or "localhost"
+        """The name this side gives in EHLO (smtplib's default, the host's FQDN, costs a DNS
+        look-up per connection): the From address's domain."""
 
     def _connect(self) -> smtplib.SMTP:
         if self.tls == "tls":
-            return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                    context=self.context)
-        client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            return smtplib.SMTP_SSL(self.host, self.port, local_hostname=self.helo,
+                                    timeout=self.timeout, context=self.context)
+        client = smtplib.SMTP(self.host, self.port, local_hostname=self.helo,
+                              timeout=self.timeout)
         if self.tls == "starttls":
             client.starttls(context=self.context)
         return client

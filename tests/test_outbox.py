@@ -8,12 +8,14 @@ claim and the send: the message goes exactly once after the restart."""
 from __future__ import annotations
 
 import email
+import json
 import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -25,14 +27,15 @@ from aiosmtpd.controller import Controller
 from icalendar import Calendar
 from sqlalchemy import delete, select
 
+from scheduler.documents import Schedule
 from scheduler.jobs import run_outbox
 from scheduler.mail import SmtpSender
 from scheduler.settings import Settings
 from scheduler.storage import repo
 from scheduler.storage.db import session_scope
-from scheduler.storage.tables import MailOptOut, OutboxMessage
-from scheduler.validate import validate_scenario
-from tests.conftest import fresh_database
+from scheduler.storage.tables import Clinic, MailOptOut, OutboxMessage
+from scheduler.validate import load_scenario, validate_scenario
+from tests.conftest import DEMO, fresh_database
 from tests.test_feeds_http import PUBLIC, feeds_service
 from tests.test_pages_desk import sign_in
 from tests.test_service import Service, small_clinic
@@ -339,6 +342,11 @@ def test_a_one_click_unsubscribe_stops_reminders_and_the_desk_sees_it(
         with session_scope(app.client.app.state.sessions) as session:  # type: ignore[attr-defined]
             (out,) = session.scalars(select(MailOptOut)).all()
             assert (out.patient, out.via) == (first["patient"], "link")
+        sign_in(app.client, "front_desk")
+        desk = app.client.get("/messages").text
+        shown = desk[desk.index('id="opted-out"'):]
+        name = {"P01": "Ada Byron", "P02": "Ben Okafor", "P03": "Cy Young"}[first["patient"]]
+        assert f"{name} <span" in shown and "by the link in a reminder" in shown
     # the evening before: the others get theirs, the patient who opted out none
     start = datetime.fromisoformat(first["start"])
     with time_machine.travel(start - timedelta(hours=12), tick=False):
@@ -434,3 +442,119 @@ def test_a_sender_killed_between_claim_and_send_sends_exactly_once_after_restart
         run_outbox(app.url, settings)
         assert mail.take() == []
     assert {r.status for r in rows(app)} == {"sent"}
+
+
+# ----------------------------------------------------------------------------- the demo week
+GOLDEN_DEMO = ROOT / "tests" / "fixtures" / "golden" / "demo" / "schedule.json"
+
+
+def signed_in_now(app: Service) -> None:
+    """The admin's bearer token issued anew at the frozen clock's time (the one the module
+    started with expired in the days the clock moved on)."""
+    with session_scope(app.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+        admin = repo.user_by_email(session, "admin@example.org")
+        assert admin is not None
+        app.tokens["admin"] = repo.issue_token(session, admin, 30)[0]
+
+
+def _move_twice(app: Service, clinic_id: int, candidates: list[dict[str, Any]]
+               ) -> dict[str, Any]:
+    """Move the first appointment that can be moved twice the same day (in its room, with its
+    staff), as a desk would after two calls; the checker refuses the rest (an appointment
+    moved once only is left so: its patient gets a notice of their own)."""
+    offsets = [m for step in range(30, 241, 30) for m in (step, -step)]
+    for a in candidates:
+        start = datetime.fromisoformat(a["start"])
+        done = 0
+        for minutes in offsets:
+            number = app.call("GET", f"/clinics/{clinic_id}/schedules/published").json()["number"]
+            answer = app.call("POST", f"/clinics/{clinic_id}/appointments/{a['id']}/move", json={
+                "number": number, "start": (start + timedelta(minutes=minutes)).isoformat(),
+                "room": a["room"], "staff": a["staff"]})
+            done += answer.status_code == 200
+            if done == 2:
+                return a
+    raise AssertionError("no appointment could be moved twice")
+
+
+class Timed:
+    """The SMTP sender, timed: the outbox's throughput through the local server."""
+
+    channel = "email"
+
+    def __init__(self, inner: SmtpSender) -> None:
+        self.inner, self.sent, self.seconds = inner, 0, 0.0
+
+    def send(self, message: Any, sender: str) -> None:
+        began = time.perf_counter()
+        self.inner.send(message, sender)
+        self.seconds += time.perf_counter() - began
+        self.sent += 1
+
+
+def test_the_demo_week_every_change_and_reminder_arrives_exactly_once(
+        service: tuple[Service, Settings], mail: Inbox, smtp: tuple[Inbox, int]) -> None:
+    """The demo clinic (its golden week) with an example.org address for every patient: from
+    the Friday before to the Saturday after, the outbox job every three hours, two moves and a
+    cancellation on the way; every message that was sent arrived once, and none names a drug."""
+    app, settings = service
+    data = load_scenario(DEMO).model_dump(mode="json", by_alias=True, exclude_none=True)
+    for p in data["patients"]:
+        p["contact"] = {"email": f"{p['id'].lower()}@example.org"}
+    scenario = validate_scenario(data)
+    local = scenario.tz
+    with time_machine.travel(datetime(2026, 12, 4, 9, 0, tzinfo=local), tick=False) as clock:
+        with session_scope(app.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+            existing = session.scalar(select(Clinic).where(Clinic.slug == "demo-week"))
+            clinic = existing or repo.add_clinic(session, "demo-week", scenario)
+            if existing:
+                repo.add_scenario_version(session, clinic, scenario)
+            row = repo.add_schedule(session, clinic.id, repo.scenario_version(session, clinic.id),
+                                    Schedule.from_json(json.loads(GOLDEN_DEMO.read_text())))
+            clinic_id, schedule_id, version = clinic.id, row.id, row.row_version
+        answer = app.call("POST", f"/schedules/{schedule_id}/publish", json={"version": version})
+        assert answer.status_code == 200, answer.text
+        with session_scope(app.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+            session.execute(delete(OutboxMessage))  # what an earlier run of the module left
+        _, port = smtp
+        sender = Timed(SmtpSender("127.0.0.1", port, "none"))
+        published = app.call("GET", f"/clinics/{clinic_id}/schedules/published").json()
+        wednesday = sorted((a for a in published["schedule"]["appointments"]
+                            if a["start"].startswith("2026-12-09")), key=lambda a: a["start"])
+        moved, cancelled = wednesday[0], wednesday[-1]  # the one moved: see _movable
+        received: list[EmailMessage] = []
+        end = datetime(2026, 12, 12, 9, 0, tzinfo=local)
+        while datetime.now(UTC) < end:
+            clock.shift(timedelta(hours=3))
+            if datetime.now(local).date() == date(2026, 12, 8) and datetime.now(local).hour == 12:
+                signed_in_now(app)
+                moved = _move_twice(app, clinic_id, wednesday)  # one notice
+                number = app.call("GET", f"/clinics/{clinic_id}/schedules/published"
+                                  ).json()["number"]
+                answer = app.call("POST", f"/clinics/{clinic_id}/appointments/"
+                                  f"{cancelled['id']}/cancel", json={"number": number})
+                assert answer.status_code == 200, answer.text
+            run_outbox(app.url, settings, sender=sender)
+            received += mail.take()
+    with session_scope(app.client.app.state.sessions) as session:  # type: ignore[attr-defined]
+        rows_ = list(session.scalars(select(OutboxMessage).where(
+            OutboxMessage.clinic_id == clinic_id)))
+        statuses = {r.status for r in rows_}
+        sent = {r.key for r in rows_ if r.status == "sent"}
+        kinds = [r.kind for r in rows_ if r.status == "sent"]
+    assert statuses <= {"sent", "dropped", "skipped"}, statuses  # staff: no accounts
+    ids = [str(m["Message-ID"]) for m in received]
+    assert len(ids) == len(set(ids)) == len(sent)  # each message arrived exactly once
+    for message in received:
+        no_drug_named(message)
+    to_moved = [m for m in received if m["To"] == f"{moved['patient'].lower()}@example.org"
+                and "changed" in str(m["Subject"])]
+    assert len(to_moved) == 1 and text_of(to_moved[0]).count("has moved to") == 1
+    to_cancelled = [m for m in received if "is cancelled" in str(m["Subject"])
+                    and m["To"] == f"{cancelled['patient'].lower()}@example.org"]
+    assert len(to_cancelled) == 1
+    reminders = kinds.count("reminder")
+    assert reminders >= len(published["schedule"]["appointments"])  # about two a session
+    rate = sender.sent / sender.seconds
+    print(f"demo week: {len(received)} messages ({reminders} reminders), "
+          f"{rate:.0f} messages/s through the local SMTP server")

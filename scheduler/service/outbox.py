@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import partial
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -46,6 +47,7 @@ from scheduler.storage.tables import (
     MailOptOut,
     Membership,
     OutboxMessage,
+    ScenarioVersion,
     ScheduleRow,
     User,
     now,
@@ -146,9 +148,10 @@ def _hold(session: Session, clinic_id: int, kind: str, subject: str, cause: int,
 def release_held(session: Session, clinic_id: int, hold: timedelta,
                  when: datetime | None = None) -> int:
     """Notices whose hold is over: dropped when the subject's sessions are as they were
-    before the first change, else composed against the live schedule and made due now (failed
-    at once, for the desk to see, when there is no address to send it to). Returns how many
-    were made due."""
+    before the first change, else composed against the live schedule and made due now. Without
+    an address to send it to, a patient's notice fails at once (the desk sees it and calls),
+    a staff member's is skipped (no account of the clinic is theirs). Returns how many were
+    made due."""
     when = when or now()
     rows = list(session.scalars(select(OutboxMessage).where(
         OutboxMessage.clinic_id == clinic_id, OutboxMessage.status == "held",
@@ -173,8 +176,8 @@ def release_held(session: Session, clinic_id: int, hold: timedelta,
             continue
         row.title, row.body_text, row.body_html = composed
         row.send_after = when
-        if address is None:
-            row.status = "failed"
+        if address is None:  # the desk tells a patient by phone; staff see the board
+            row.status = "failed" if row.kind == PATIENT else "skipped"
             row.last_error = "no e-mail address on file"
             continue
         row.to_address = address
@@ -235,15 +238,15 @@ def _staff_email(session: Session, clinic_id: int, staff: str) -> str | None:
 
 
 # ----------------------------------------------------------------------------- reminders
-def _dues(start: datetime, scenario: Scenario, hours: float | None, evening: str | None
+def _dues(start: datetime, tz: ZoneInfo, hours: float | None, evening: str | None
           ) -> list[tuple[str, datetime]]:
     dues = []
     if hours is not None and hours > 0:
         dues.append((f"{hours:g}h", start - timedelta(hours=hours)))
     if evening is not None:
         hh, mm = map(int, evening.split(":"))
-        local = start.astimezone(scenario.tz).date() - timedelta(days=1)
-        dues.append(("evening", datetime.combine(local, time(hh, mm), scenario.tz)))
+        local = start.astimezone(tz).date() - timedelta(days=1)
+        dues.append(("evening", datetime.combine(local, time(hh, mm), tz)))
     return sorted(dues, key=lambda d: d[1])
 
 
@@ -256,37 +259,50 @@ def plan_reminders(session: Session, clinic_id: int, hours: float | None, evenin
     latest = repo.latest_published(session, clinic_id)
     if latest is None or (hours is None and evening is None):
         return 0
-    scenario = repo.scenario_for(session, latest)
-    schedule = repo.to_schedule(latest)
-    upcoming = [a for a in schedule.appointments if a.start > when]
-    if not upcoming:
-        return 0
+    # Most rounds find nothing due: the keys come from the rows and the clinic's zone, and the
+    # scenario, the schedule and the feeds' history are read only when a reminder is written.
+    version = session.get(ScenarioVersion, latest.scenario_version_id)
+    assert version is not None
+    tz = ZoneInfo(version.data["clinic"]["timezone"])
     opted = set(session.scalars(select(MailOptOut.patient).where(
         MailOptOut.clinic_id == clinic_id)))
-    specs = {p.id: p for p in scenario.patients}
     horizon = max(hours or 0, 48) + 24
     written = set(session.scalars(select(OutboxMessage.key).where(
         OutboxMessage.clinic_id == clinic_id, OutboxMessage.kind == REMINDER,
         OutboxMessage.created_at >= when - timedelta(hours=horizon + 24 * 14))))
+    wanted: dict[str, str] = {}
+    for a in latest.appointments:
+        if a.start_at <= when or a.patient in opted:
+            continue
+        due = [d for d in _dues(a.start_at, tz, hours, evening) if d[1] <= when]
+        if not due:
+            continue
+        key = f"{REMINDER}:{clinic_id}:{a.ref}:{a.start_at.astimezone(tz):%Y%m%dT%H%M}:{due[-1][0]}"
+        if key not in written:
+            wanted[a.ref] = key
+    if not wanted:
+        return 0
+    scenario = repo.scenario_for(session, latest)
+    specs = {p.id: p for p in scenario.patients}
     state = repo.feed_state(session, clinic_id)
     events = state.events if state is not None else {}
     count = 0
-    for a in upcoming:
-        due = [d for d in _dues(a.start, scenario, hours, evening) if d[1] <= when]
-        if not due or a.patient in opted:
+    for item in repo.to_schedule(latest).appointments:
+        key = wanted.get(item.id, "")
+        if not key:
             continue
-        label, _ = due[-1]
-        key = f"{REMINDER}:{clinic_id}:{a.id}:{a.start.astimezone(scenario.tz):%Y%m%dT%H%M}:{label}"
-        if key in written:
+        address = patient_email(specs.get(item.patient))
+        if address is None:  # kept, so the next rounds do not look again
+            session.add(OutboxMessage(
+                clinic_id=clinic_id, key=key, kind=REMINDER, subject=item.patient,
+                status="skipped", send_after=when, attempts=0,
+                last_error="no e-mail address on file"))
             continue
-        address = patient_email(specs.get(a.patient))
-        if address is None:
-            continue
-        document = a.model_dump(mode="json")
+        document = item.model_dump(mode="json")
         composed = reminder(scenario, document,
-                            invite(scenario, document, events.get(a.id), when))
+                            invite(scenario, document, events.get(item.id), when))
         session.add(OutboxMessage(
-            clinic_id=clinic_id, key=key, kind=REMINDER, subject=a.patient, status="pending",
+            clinic_id=clinic_id, key=key, kind=REMINDER, subject=item.patient, status="pending",
             send_after=when, to_address=address, title=composed.subject,
             body_text=composed.text, body_html=composed.html, attachments=composed.attachments,
             attempts=0))
@@ -304,7 +320,8 @@ def sender_for(settings: Settings) -> Sender | None:
     return SmtpSender(settings.smtp_host, settings.smtp_port_in_force, settings.smtp_tls,
                       settings.smtp_username,
                       settings.smtp_password.get_secret_value() if settings.smtp_password
-                      else None, settings.smtp_timeout)
+                      else None, settings.smtp_timeout,
+                      helo=settings.mail_from.rpartition("@")[2])
 
 
 def unsubscribe_url(settings: Settings, token: str) -> str | None:

@@ -35,11 +35,12 @@ CLINIC_ROLES = ("front_desk", "manager")
 SCHEDULE_STATES = ("draft", "published")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 FEED_KINDS = ("patient", "staff", "room", "clinic")
-OUTBOX_STATES = ("held", "pending", "sending", "sent", "failed", "dropped")
+OUTBOX_STATES = ("held", "pending", "sending", "sent", "failed", "dropped", "skipped")
 """A message's life: ``held`` (a change notice waiting out its hold), ``pending`` (to send at
 ``send_after``), ``sending`` (claimed by a sender until ``claimed_until``), then ``sent``,
-``failed`` (given up: shown to the desk) or ``dropped`` (a held notice whose changes were
-undone within the hold: nothing to say)."""
+``failed`` (given up: shown to the desk), ``dropped`` (a held notice whose changes were
+undone within the hold: nothing to say) or ``skipped`` (a reminder for a patient with no
+e-mail address: kept so that the next rounds do not look again)."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):

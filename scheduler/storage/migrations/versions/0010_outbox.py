@@ -42,7 +42,7 @@ def upgrade() -> None:
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('sent_at', sa.DateTime(), nullable=True),
-    sa.CheckConstraint("status IN ('held', 'pending', 'sending', 'sent', 'failed', 'dropped')", name=op.f('ck_outbox_status')),
+    sa.CheckConstraint("status IN ('held', 'pending', 'sending', 'sent', 'failed', 'dropped', 'skipped')", name=op.f('ck_outbox_status')),
     sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_outbox_clinic_id_clinics'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox')),
     sa.UniqueConstraint('key', name=op.f('uq_outbox_key')),
