@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import smtplib
 import ssl
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -70,6 +72,9 @@ class Sender(Protocol):
     def send(self, message: Outgoing, sender: str) -> None:
         """Hand ``message`` over, from ``sender``; MailError when it was not taken."""
 
+    def batch(self) -> AbstractContextManager[object]:
+        """Within it, sends may share one connection (a round of the outbox)."""
+
 
 def message_id(key: str, sender: str) -> str:
     """The Message-ID of the message with idempotency key ``key`` (the same every time).
@@ -122,6 +127,8 @@ class SmtpSender:
         self.password = password
         self.timeout = timeout
         self.context = context or ssl.create_default_context()
+        self._open: smtplib.SMTP | None = None
+        self._batching = False
         self.helo = helo or "localhost"
         """The name this side gives in EHLO (smtplib's default, the host's FQDN, costs a DNS
         look-up per connection): the From address's domain."""
@@ -136,23 +143,53 @@ class SmtpSender:
             client.starttls(context=self.context)
         return client
 
+    @contextmanager
+    def batch(self) -> Iterator[object]:
+        """Sends within share one connection, opened at the first and closed at the end (one
+        that fails is dropped, and the next send opens another)."""
+        self._batching = True
+        try:
+            yield self
+        finally:
+            self._batching = False
+            self._drop()
+
+    def _drop(self) -> None:
+        client, self._open = self._open, None
+        if client is not None:
+            try:
+                client.quit()
+            except (OSError, smtplib.SMTPException):
+                client.close()
+
+    def _client(self) -> smtplib.SMTP:
+        if self._open is None:
+            client = self._connect()
+            self._open = client
+            if self.username:
+                client.login(self.username, self.password or "")
+        return self._open
+
     def send(self, message: Outgoing, sender: str) -> None:
         try:
-            with self._connect() as client:
-                if self.username:
-                    client.login(self.username, self.password or "")
-                refused = client.send_message(build_email(message, sender), from_addr=sender,
-                                              to_addrs=[message.to])
+            refused = self._client().send_message(build_email(message, sender),
+                                                  from_addr=sender, to_addrs=[message.to])
         except smtplib.SMTPResponseException as exc:
+            self._drop()
             raise MailError(f"the mail server answered {exc.smtp_code}: "
                             f"{_said(exc.smtp_error)}", permanent=500 <= exc.smtp_code < 600
                             ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
+            self._drop()
             codes = [code for code, _ in exc.recipients.values()]
             raise MailError("the mail server refused the recipient",
                             permanent=all(500 <= c < 600 for c in codes)) from exc
         except (OSError, smtplib.SMTPException) as exc:
+            self._drop()
             raise MailError(f"the mail server could not be reached: {exc}") from exc
+        finally:
+            if not self._batching:
+                self._drop()
         if refused:
             raise MailError("the mail server refused the recipient", permanent=True)
 

@@ -26,6 +26,7 @@ import time_machine
 from aiosmtpd.controller import Controller
 from icalendar import Calendar
 from sqlalchemy import delete, select
+from sqlalchemy.engine import make_url
 
 from scheduler.documents import Schedule
 from scheduler.jobs import run_outbox
@@ -463,7 +464,8 @@ def _move_twice(app: Service, clinic_id: int, candidates: list[dict[str, Any]]
     staff), as a desk would after two calls; the checker refuses the rest (an appointment
     moved once only is left so: its patient gets a notice of their own)."""
     offsets = [m for step in range(30, 241, 30) for m in (step, -step)]
-    for a in candidates:
+    known = "A-0055"  # in the golden week: +30 and +60 minutes (the search is the fallback)
+    for a in sorted(candidates, key=lambda a: a["id"] != known):
         start = datetime.fromisoformat(a["start"])
         done = 0
         for minutes in offsets:
@@ -491,13 +493,19 @@ class Timed:
         self.seconds += time.perf_counter() - began
         self.sent += 1
 
+    def batch(self) -> Any:
+        return self.inner.batch()
+
 
 def test_the_demo_week_every_change_and_reminder_arrives_exactly_once(
         service: tuple[Service, Settings], mail: Inbox, smtp: tuple[Inbox, int]) -> None:
     """The demo clinic (its golden week) with an example.org address for every patient: from
-    the Friday before to the Saturday after, the outbox job every three hours, two moves and a
-    cancellation on the way; every message that was sent arrived once, and none names a drug."""
+    the Friday before to the Saturday after, the outbox job every six hours, two moves and a
+    cancellation on the way; every message that was sent arrived once, and none names a drug.
+    On SQLite only: every rule above runs on both databases; this is their sum, and costs."""
     app, settings = service
+    if make_url(app.url).get_backend_name() != "sqlite":
+        pytest.skip("the demo week runs on SQLite (each rule's own test runs on both)")
     data = load_scenario(DEMO).model_dump(mode="json", by_alias=True, exclude_none=True)
     for p in data["patients"]:
         p["contact"] = {"email": f"{p['id'].lower()}@example.org"}
@@ -525,8 +533,8 @@ def test_the_demo_week_every_change_and_reminder_arrives_exactly_once(
         received: list[EmailMessage] = []
         end = datetime(2026, 12, 12, 9, 0, tzinfo=local)
         while datetime.now(UTC) < end:
-            clock.shift(timedelta(hours=3))
-            if datetime.now(local).date() == date(2026, 12, 8) and datetime.now(local).hour == 12:
+            clock.shift(timedelta(hours=6))
+            if datetime.now(local).date() == date(2026, 12, 8) and datetime.now(local).hour == 9:
                 signed_in_now(app)
                 moved = _move_twice(app, clinic_id, wednesday)  # one notice
                 number = app.call("GET", f"/clinics/{clinic_id}/schedules/published"

@@ -401,6 +401,12 @@ def deliver(factory: sessionmaker[Session], sender: Sender, settings: Settings,
             limit: int | None = None, clock: Callable[[], datetime] = now) -> Delivered:
     """Send every due message (up to ``limit``): claim and commit, send, settle and commit,
     one message at a time."""
+    with sender.batch():
+        return _deliver(factory, sender, settings, limit, clock)
+
+
+def _deliver(factory: sessionmaker[Session], sender: Sender, settings: Settings,
+             limit: int | None, clock: Callable[[], datetime]) -> Delivered:
     done = Delivered()
     while limit is None or done.sent + done.retried + done.failed < limit:
         with session_scope(factory) as session:
