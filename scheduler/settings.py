@@ -154,6 +154,17 @@ class Settings(BaseSettings):
         default=300.0, description="How long a sender's claim on a message lasts: a message "
         "claimed by a process that died is tried again after it.")
 
+    late_cancel_hours: Annotated[float, Field(ge=0, le=14 * 24)] = Field(
+        default=24.0, description="Hours before a session after which a patient cannot cancel "
+        "or move it through their self-service link (the page says: please call).")
+    self_service: Annotated[str, Field(pattern=r"^(|(confirm|cancel|reschedule)"
+                                               r"(,(confirm|cancel|reschedule))*)$")] = Field(
+        default="confirm,cancel,reschedule", description="What patients may do through their "
+        "self-service link, comma-separated (empty: they only see their sessions).")
+    self_service_limit: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=30, description="Self-service requests one link (and, ten times as many, one "
+        "client address) may make per feed_limit_seconds.")
+
     @field_validator("jobs_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -38,7 +39,7 @@ from scheduler.storage.tables import Clinic, MailOptOut, OutboxMessage
 from scheduler.validate import load_scenario, validate_scenario
 from tests.conftest import DEMO, fresh_database
 from tests.test_feeds_http import PUBLIC, feeds_service
-from tests.test_pages_desk import sign_in
+from tests.test_pages_desk import csrf, sign_in
 from tests.test_service import Service, small_clinic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -566,3 +567,119 @@ def test_the_demo_week_every_change_and_reminder_arrives_exactly_once(
     rate = sender.sent / sender.seconds
     print(f"demo week: {len(received)} messages ({reminders} reminders), "
           f"{rate:.0f} messages/s through the local SMTP server")
+
+
+# ----------------------------------------------------------------------------- self-service
+def _arrived_links(mail: Inbox, patient: str) -> tuple[str, str]:
+    (message,) = [m for m in mail.take() if m["To"] == f"{patient.lower()}@example.org"]
+    no_drug_named(message)
+    found = re.findall(rf"{re.escape(PUBLIC)}(/\S+)", text_of(message))
+    feed = next(f for f in found if f.startswith("/feeds/"))
+    own = next(f for f in found if f.startswith("/me/"))
+    return feed, own
+
+
+def test_a_patient_reschedules_through_their_link_and_the_desk_hears_of_it(
+        service: tuple[Service, Settings], mail: Inbox) -> None:
+    app, settings = service
+    with time_machine.travel(BEFORE_THE_WEEK, tick=False) as clock:
+        v1 = publish(app)
+        mine = first_of(v1, "P01")
+        sign_in(app.client, "front_desk")
+        page = app.client.get("/patients/P01")
+        assert "Send links by e-mail" in page.text
+        app.client.post("/patients/P01/send-links", data={"csrf": csrf(page.text)})
+        app.client.cookies.clear()
+        run_outbox(app.url, settings)
+        feed, own = _arrived_links(mail, "P01")
+        shown = app.client.get(own)
+        assert shown.status_code == 200 and shown.headers["Referrer-Policy"] == "no-referrer"
+        assert "Riverside Clinic" in shown.text and "Ketamine" not in shown.text
+        assert f'id="visit-{mine["id"]}"' in shown.text
+        others = [a["id"] for a in v1["schedule"]["appointments"] if a["patient"] != "P01"]
+        assert all(f"visit-{ref}" not in shown.text for ref in others)
+        # another patient's session through this link: the 404 of one that does not exist
+        assert app.client.get(f"{own}/move/{others[0]}").status_code == 404
+        offer = app.client.get(f"{own}/move/{mine['id']}")
+        assert offer.status_code == 200, offer.text
+        start = re.findall(r'name="start" value="([^"]+)"', offer.text)
+        rooms = re.findall(r'name="room" value="([^"]*)"', offer.text)
+        assert start, offer.text
+        moved = app.client.post(f"{own}/move/{mine['id']}",
+                                data={"start": start[0], "room": rooms[0]},
+                                follow_redirects=False)
+        assert moved.status_code == 303, moved.text
+        now_live = first_of(live(app), "P01")
+        assert datetime.fromisoformat(now_live["start"]) == datetime.fromisoformat(start[0])
+        assert start[0][:16] in str(app.client.get(feed).content.decode()) or any(
+            datetime.fromisoformat(start[0]) == e.decoded("DTSTART")
+            for e in Calendar.from_ical(app.client.get(feed).content).walk("VEVENT"))
+        run_outbox(app.url, settings)  # the desk hears at once
+        (desk,) = [m for m in mail.take() if m["To"] == "front_desk@example.org"]
+        assert "Ada Byron" in str(desk["Subject"]) and "moved a session" in text_of(desk)
+        clock.shift(timedelta(minutes=4))
+        run_outbox(app.url, settings)  # the patient's own notice after the hold
+        assert [m["To"] for m in mail.take() if "changed" in str(m["Subject"])
+                and m["To"] == "p01@example.org"] == ["p01@example.org"]
+        # links sent again: the old ones stop, with the 404 of a link that never was
+        app.client.cookies.clear()
+        sign_in(app.client, "front_desk")
+        page = app.client.get("/patients/P01")
+        app.client.post("/patients/P01/send-links", data={"csrf": csrf(page.text)})
+        app.client.cookies.clear()
+        never = app.client.get("/me/" + "x" * 43)
+        stale = app.client.get(own)
+        assert (stale.status_code, stale.text) == (never.status_code, never.text) == (
+            404, never.text)
+
+
+def test_a_cancellation_through_the_link_inside_the_late_window_says_please_call(
+        service: tuple[Service, Settings], mail: Inbox) -> None:
+    app, settings = service
+    with time_machine.travel(BEFORE_THE_WEEK, tick=False):
+        v1 = publish(app)
+        _, own = _links_sent(app, mail, settings, "P02")
+    mine = first_of(v1, "P02")
+    start = datetime.fromisoformat(mine["start"])
+    with time_machine.travel(start - timedelta(hours=23), tick=False):  # the window is 24 h
+        refused = app.client.post(f"{own}/cancel", data={"ref": mine["id"]})
+        assert refused.status_code == 409 and "please call the clinic" in refused.text
+        assert first_of(live(app), "P02")["id"] == mine["id"]
+        confirmed = app.client.post(f"{own}/confirm", data={"ref": mine["id"]})
+        assert confirmed.status_code == 200 and "confirmed" in confirmed.text
+        run_outbox(app.url, settings)
+        subjects = [str(m["Subject"]) for m in mail.take() if m["To"] == "front_desk@example.org"]
+        assert subjects == ["Ben Okafor: confirmed the session of " + _local(start)]
+    with time_machine.travel(start - timedelta(hours=25), tick=False):
+        done = app.client.post(f"{own}/cancel", data={"ref": mine["id"]})
+        assert done.status_code == 200 and "is cancelled" in done.text
+        assert mine["id"] not in {a["id"] for a in live(app)["schedule"]["appointments"]}
+        run_outbox(app.url, settings)
+        subjects = [str(m["Subject"]) for m in mail.take() if m["To"] == "front_desk@example.org"]
+        assert subjects == ["Ben Okafor: cancelled the session of " + _local(start)]
+
+
+def test_a_self_service_link_is_rate_limited(service: tuple[Service, Settings],
+                                             mail: Inbox) -> None:
+    app, settings = service
+    with time_machine.travel(BEFORE_THE_WEEK, tick=False):
+        publish(app)
+        _, own = _links_sent(app, mail, settings, "P03")
+    limit = Settings().self_service_limit
+    codes = [app.client.get(own).status_code for _ in range(limit + 1)]
+    assert codes[:limit] == [200] * limit and codes[-1] == 429
+
+
+def _local(t: datetime) -> str:
+    local = t.astimezone(datetime.fromisoformat(FREE).tzinfo)
+    return f"{local:%a} {local.day} {local:%b} {local:%H:%M}"
+
+
+def _links_sent(app: Service, mail: Inbox, settings: Settings, patient: str
+                ) -> tuple[str, str]:
+    sign_in(app.client, "front_desk")
+    page = app.client.get(f"/patients/{patient}")
+    app.client.post(f"/patients/{patient}/send-links", data={"csrf": csrf(page.text)})
+    app.client.cookies.clear()
+    run_outbox(app.url, settings)
+    return _arrived_links(mail, patient)

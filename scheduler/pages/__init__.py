@@ -22,6 +22,7 @@ from scheduler.pages import (
     messages,
     patients,
     replan,
+    selfservice,
     signin,
     utilization,
     week,
@@ -40,7 +41,7 @@ from scheduler.pages.web import (
 __all__ = ["install", "page_error"]
 
 ROUTERS = (signin, account, admin, week, jobs, appointments, replan, patients, whatif,
-           utilization, messages)
+           utilization, messages, selfservice)
 
 
 def page_error(request: Request, code: int, message: str) -> Response | None:

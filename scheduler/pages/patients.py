@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import segno
 from fastapi import APIRouter, Request
@@ -23,7 +24,7 @@ from scheduler.pages.web import (
     redirect,
     settings_of,
 )
-from scheduler.service import drafts, feeds, patients, slots
+from scheduler.service import drafts, feeds, patients, selfservice, slots
 
 router = APIRouter(include_in_schema=False)
 
@@ -53,8 +54,9 @@ def _slots(session: Session, clinic_id: int, patient_id: str) -> slots.Found | N
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
 def patient_page(request: Request, patient_id: str, user: PageUser,
-                 session: PageSession) -> HTMLResponse:
-    return page(request, "patient.html", _patient(request, session, patient_id))
+                 session: PageSession, sent: str | None = None) -> HTMLResponse:
+    return page(request, "patient.html", {**_patient(request, session, patient_id),
+                                          "sent": sent})
 
 
 @router.post("/patients/{patient_id}/book", response_class=HTMLResponse, dependencies=[Csrf])
@@ -114,3 +116,13 @@ def patient_feed(request: Request, patient_id: str, user: PageUser, session: Pag
     response = page(request, "patient.html", ctx, status_code=201)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@router.post("/patients/{patient_id}/send-links", dependencies=[Csrf])
+def send_links(request: Request, patient_id: str, user: PageUser, session: PageSession
+               ) -> Response:
+    """E-mail the patient new calendar and self-service links (the old ones stop)."""
+    clinic_id = _patient(request, session, patient_id)["clinic"].id
+    address = selfservice.send_links(session, clinic_id, patient_id, user,
+                                     settings_of(request), str(request.base_url))
+    return redirect(f"/patients/{patient_id}?sent={quote(address)}")

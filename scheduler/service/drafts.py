@@ -202,7 +202,7 @@ def publish(session: Session, schedule_id: int, version: int, by: User,
 
 
 # ----------------------------------------------------------------------------- the live schedule
-def _live(session: Session, clinic_id: int, number: int, by: User, action: str,
+def _live(session: Session, clinic_id: int, number: int, by: User | None, action: str,
           change: Callable[[Scenario, Schedule], Schedule],
           audited: Callable[[Schedule, Schedule], tuple[Any, Any]]) -> ScheduleRow:
     """Read the clinic's latest published version (a Conflict unless it is number ``number``,
@@ -224,7 +224,7 @@ def _live(session: Session, clinic_id: int, number: int, by: User, action: str,
 
 
 def live_cancel(session: Session, clinic_id: int, ref: str, reason: str, number: int,
-                by: User) -> ScheduleRow:
+                by: User | None) -> ScheduleRow:
     """Appointment ``ref`` cancelled on the live schedule (published version ``number``): a
     new published version where its session is unplaced with ``reason``."""
     return _live(session, clinic_id, number, by, "cancel appointment (live)",
@@ -234,7 +234,7 @@ def live_cancel(session: Session, clinic_id: int, ref: str, reason: str, number:
 
 
 def live_move(session: Session, clinic_id: int, ref: str, start: datetime, room: str | None,
-              staff: dict[str, str] | None, number: int, by: User) -> ScheduleRow:
+              staff: dict[str, str] | None, number: int, by: User | None) -> ScheduleRow:
     """Appointment ``ref`` of the live schedule moved to ``start`` (``room``, ``staff`` when
     given), or the checker's words (InvalidInput) when that breaks a hard rule."""
     return _live(session, clinic_id, number, by, "move appointment (live)",

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import partial
+from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,13 +62,13 @@ from scheduler.usecases.messages import (
     staff_notice,
 )
 
-__all__ = ["Delivered", "Overview", "changed", "deliver", "opt_in", "opt_out", "overview",
-           "plan_reminders", "release_held", "retry", "sender_for", "unsubscribe",
-           "unsubscribe_url"]
+__all__ = ["Delivered", "Overview", "changed", "claim", "deliver", "desk_notice", "link_message",
+           "opt_in", "opt_out", "overview", "plan_reminders", "release_held", "retry",
+           "sender_for", "unsubscribe", "unsubscribe_url"]
 
 log = logging.getLogger(__name__)
 
-PATIENT, STAFF, REMINDER = "patient-notice", "staff-notice", "reminder"
+PATIENT, STAFF, REMINDER, DESK = "patient-notice", "staff-notice", "reminder", "desk-notice"
 
 
 # ----------------------------------------------------------------------------- snapshots
@@ -432,6 +433,38 @@ def _deliver(factory: sessionmaker[Session], sender: Sender, settings: Settings,
 
 
 # ----------------------------------------------------------------------------- the desk
+def link_message(session: Session, clinic_id: int, patient: str, address: str, key: str,
+                 composed: tuple[str, str, str]) -> None:
+    """A message with a patient's private links (subject, text, HTML), due now, in the
+    caller's transaction."""
+    subject, text, html = composed
+    session.add(OutboxMessage(clinic_id=clinic_id, key=key, kind="link", subject=patient,
+                              status="pending", send_after=now(), to_address=address,
+                              title=subject, body_text=text, body_html=html, attempts=0))
+    session.flush()
+
+
+def desk_notice(session: Session, clinic_id: int, key: str, subject: str, text: str) -> int:
+    """A message to every front-desk account of the clinic (a patient acted through their
+    self-service link), due now, in the caller's transaction; once per ``key`` and account.
+    Returns how many were written."""
+    addresses = list(session.scalars(
+        select(User.email).join(Membership, Membership.user_id == User.id).where(
+            Membership.clinic_id == clinic_id, Membership.role == "front_desk",
+            User.active.is_(True)).order_by(User.id)))
+    html = f"<!doctype html><html lang=\"en\"><body><p>{escape(text)}</p></body></html>"
+    for address in addresses:
+        full = f"{key}:{address}"
+        if session.scalar(select(OutboxMessage.id).where(OutboxMessage.key == full)):
+            continue
+        session.add(OutboxMessage(clinic_id=clinic_id, key=full, kind=DESK, subject="desk",
+                                  status="pending", send_after=now(), to_address=address,
+                                  title=subject, body_text=text + "\n", body_html=html,
+                                  attempts=0))
+    session.flush()
+    return len(addresses)
+
+
 @dataclass
 class Overview:
     """What the desk sees of a clinic's messages."""

@@ -363,3 +363,23 @@ class MailOptOut(Base):
     via: Mapped[str] = mapped_column(String(20))
     """``link`` (List-Unsubscribe) or ``desk``."""
     created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class SelfServiceToken(Base):
+    """A patient's private self-service link (a capability, like a feed's, but its own): only
+    the token's SHA-256 is stored; rotated-away tokens stay with ``revoked_at``; at most one
+    live token per patient (migration 0010)."""
+
+    __tablename__ = "self_service_tokens"
+    __table_args__ = (
+        Index("ix_self_service_tokens_live", "clinic_id", "patient", unique=True,
+              sqlite_where=text("revoked_at IS NULL"),
+              postgresql_where=text("revoked_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    patient: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revoked_at: Mapped[datetime | None]

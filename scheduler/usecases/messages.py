@@ -24,8 +24,8 @@ from calendars import render
 from scheduler.model import ProtocolSpec, Scenario
 from scheduler.usecases.publish import directory, feed_options
 
-__all__ = ["Composed", "SessionChange", "clinic_name", "invite", "needs_ride", "patient_notice",
-           "reminder", "staff_notice"]
+__all__ = ["Composed", "SessionChange", "clinic_name", "invite", "links", "needs_ride",
+           "patient_notice", "reminder", "staff_notice"]
 
 RIDE = "Please arrange a ride home: no driving until the next day."
 _RIDE = re.compile(r"esketamine|spravato|(^|[^a-z])iv[\s-]*ketamine", re.IGNORECASE)
@@ -166,3 +166,13 @@ def reminder(scenario: Scenario, appointment: dict[str, Any], ics: bytes,
                     [{"filename": "appointment.ics",
                       "content_type": "text/calendar; method=PUBLISH; charset=utf-8",
                       "data": ics.decode("utf-8")}])
+
+
+def links(scenario: Scenario, patient: str, feed: str, self_service: str) -> Composed:
+    """A patient's two private links: their calendar feed and their self-service page."""
+    name = clinic_name(scenario)
+    return _compose(f"Your appointments at {name}: your private links", [
+        _greeting(scenario, patient),
+        "To see your appointments in your calendar app, subscribe to:\n" + feed,
+        "To confirm, cancel or move an appointment:\n" + self_service,
+        "These links are private to you: please do not share them."], name)

@@ -1,5 +1,6 @@
 """the outbox of messages to patients and staff (change notices, reminders), each with its
-idempotency key, and the patients who asked for no more reminders
+idempotency key, the patients who asked for no more reminders, and patients' self-service
+links (token hashes only)
 
 Revision ID: 0010
 Revises: 0007
@@ -62,9 +63,27 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_mail_optouts')),
     sa.UniqueConstraint('clinic_id', 'patient', name=op.f('uq_mail_optouts_clinic_id'))
     )
+    op.create_table('self_service_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('clinic_id', sa.Integer(), nullable=False),
+    sa.Column('patient', sa.String(length=64), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('created_by', sa.Integer(), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['clinic_id'], ['clinics.id'], name=op.f('fk_self_service_tokens_clinic_id_clinics'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['created_by'], ['users.id'], name=op.f('fk_self_service_tokens_created_by_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_self_service_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_self_service_tokens_token_hash'))
+    )
+    with op.batch_alter_table('self_service_tokens', schema=None) as batch_op:
+        batch_op.create_index('ix_self_service_tokens_live', ['clinic_id', 'patient'], unique=True, sqlite_where=sa.text('revoked_at IS NULL'), postgresql_where=sa.text('revoked_at IS NULL'))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('self_service_tokens', schema=None) as batch_op:
+        batch_op.drop_index('ix_self_service_tokens_live', sqlite_where=sa.text('revoked_at IS NULL'), postgresql_where=sa.text('revoked_at IS NULL'))
+    op.drop_table('self_service_tokens')
     op.drop_table('mail_optouts')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_held', sqlite_where=sa.text("status = 'held'"), postgresql_where=sa.text("status = 'held'"))
