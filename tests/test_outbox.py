@@ -197,6 +197,7 @@ def html_of(message: EmailMessage) -> str:
 
 def no_drug_named(message: EmailMessage) -> None:
     words = " ".join([str(message["Subject"]), text_of(message), html_of(message)]).lower()
+    words = re.sub(r"https?://\S+", "", words)  # a link's random token may spell anything
     for drug in DRUGS:
         assert drug not in words, (drug, words)
 
@@ -546,8 +547,7 @@ def test_the_demo_week_every_change_and_reminder_arrives_exactly_once(
             run_outbox(app.url, settings, sender=sender)
             received += mail.take()
     with session_scope(app.client.app.state.sessions) as session:  # type: ignore[attr-defined]
-        rows_ = list(session.scalars(select(OutboxMessage).where(
-            OutboxMessage.clinic_id == clinic_id)))
+        rows_ = list(session.scalars(select(OutboxMessage)))  # the small clinic's too
         statuses = {r.status for r in rows_}
         sent = {r.key for r in rows_ if r.status == "sent"}
         kinds = [r.kind for r in rows_ if r.status == "sent"]
