@@ -124,7 +124,7 @@ def test_a_patient_moves_their_session_at_360_px_and_the_desk_hears_of_it(
     inbox.take()
     settings = Settings(data_dir=folder, database_url=url, smtp_host="127.0.0.1",
                         smtp_port=port, smtp_tls="none")
-    with time_machine.travel(THURSDAY + timedelta(hours=1), tick=False):  # the server's clock ran on
+    with time_machine.travel(THURSDAY + timedelta(hours=1), tick=False):  # its clock ran on
         run_outbox(url, settings)
     (desk,) = [m for m in inbox.take() if m["To"] == USERS["front_desk"]]
     assert "Ada Byron: moved a session" in str(desk["Subject"])
