@@ -68,6 +68,8 @@ __all__ = ["Delivered", "Overview", "changed", "claim", "deliver", "desk_notice"
 
 log = logging.getLogger(__name__)
 
+BATCH = 10
+"""Messages claimed in one transaction (then each sent and settled on its own)."""
 PATIENT, STAFF, REMINDER, DESK = "patient-notice", "staff-notice", "reminder", "desk-notice"
 
 
@@ -400,8 +402,8 @@ def _settle(session: Session, message_id: int, settings: Settings, error: MailEr
 
 def deliver(factory: sessionmaker[Session], sender: Sender, settings: Settings,
             limit: int | None = None, clock: Callable[[], datetime] = now) -> Delivered:
-    """Send every due message (up to ``limit``): claim and commit, send, settle and commit,
-    one message at a time."""
+    """Send every due message (up to ``limit``): claim a batch and commit, then send each and
+    settle it in a commit of its own."""
     with sender.batch():
         return _deliver(factory, sender, settings, limit, clock)
 
@@ -410,25 +412,34 @@ def _deliver(factory: sessionmaker[Session], sender: Sender, settings: Settings,
              limit: int | None, clock: Callable[[], datetime]) -> Delivered:
     done = Delivered()
     while limit is None or done.sent + done.retried + done.failed < limit:
-        with session_scope(factory) as session:
-            message = claim(session, settings, clock())
-        if message is None:
+        room = BATCH if limit is None else min(BATCH, limit - done.sent - done.retried
+                                               - done.failed)
+        with session_scope(factory) as session:  # one commit claims a batch
+            batch = []
+            for _ in range(room):
+                message = claim(session, settings, clock())
+                if message is None:
+                    break
+                batch.append(message)
+        if not batch:
             break
-        error = None
-        try:
-            sender.send(message, settings.mail_from)
-        except MailError as exc:
-            error = exc
-            log.warning("outbox message %s: %s", message.headers["X-Chairtime-Outbox"], exc)
-        with session_scope(factory) as session:
-            status = _settle(session, int(message.headers["X-Chairtime-Outbox"]), settings,
-                             error, clock())
-        if status == "sent":
-            done.sent += 1
-        elif status == "failed":
-            done.failed += 1
-        else:
-            done.retried += 1
+        for message in batch:  # each settled on its own: a crash resends at most one
+            error = None
+            try:
+                sender.send(message, settings.mail_from)
+            except MailError as exc:
+                error = exc
+                log.warning("outbox message %s: %s", message.headers["X-Chairtime-Outbox"],
+                            exc)
+            with session_scope(factory) as session:
+                status = _settle(session, int(message.headers["X-Chairtime-Outbox"]),
+                                 settings, error, clock())
+            if status == "sent":
+                done.sent += 1
+            elif status == "failed":
+                done.failed += 1
+            else:
+                done.retried += 1
     return done
 
 
