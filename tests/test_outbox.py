@@ -683,3 +683,22 @@ def _links_sent(app: Service, mail: Inbox, settings: Settings, patient: str
     app.client.cookies.clear()
     run_outbox(app.url, settings)
     return _arrived_links(mail, patient)
+
+
+# ----------------------------------------------------------------------------- migration
+def test_migration_0010_adds_the_outbox_and_takes_it_away(database_url: str) -> None:
+    from sqlalchemy import inspect as sa_inspect
+
+    from scheduler.storage.db import connect, downgrade, upgrade
+
+    ours = {"outbox", "mail_optouts", "self_service_tokens"}
+    engine = connect(database_url)
+    upgrade(engine, "0007")
+    assert not ours & set(sa_inspect(engine).get_table_names())
+    upgrade(engine, "0010")
+    assert ours <= set(sa_inspect(engine).get_table_names())
+    held = {i["name"]: i for i in sa_inspect(engine).get_indexes("outbox")}["ix_outbox_held"]
+    assert held["unique"]
+    downgrade(engine, "0007")
+    assert not ours & set(sa_inspect(engine).get_table_names())
+    engine.dispose()
