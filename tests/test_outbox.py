@@ -386,6 +386,13 @@ def test_a_refused_message_is_retried_with_back_off_then_failed_and_shown(
         page = app.client.get("/messages")
         assert page.status_code == 200
         assert "Failed" in page.text and "451" in page.text and "Ada Byron" in page.text
+        # the desk tries one again: it goes at the next round
+        again = app.client.post(f"/messages/{failed[0].id}/retry",
+                                data={"csrf": csrf(page.text)}, follow_redirects=False)
+        assert again.status_code == 303
+        done = run_outbox(app.url, settings)
+        assert done is not None and done.sent == 1
+        assert [m["To"] for m in mail.take()] == [failed[0].to_address]
 
 
 def test_a_permanent_refusal_fails_at_once(service: tuple[Service, Settings],
