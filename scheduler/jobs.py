@@ -19,6 +19,8 @@ takes the jobs over writes its own context's name into every stored job before a
 - ``refresh-feeds`` (every minute): render the feeds of a clinic whose latest published version
   has none yet (the publish route renders them in its own transaction; this catches a version
   published by any other way);
+- ``outbox`` (every 20 seconds): release change notices whose hold is over, write the
+  reminders now due, send what is due (``scheduler.service.outbox``);
 - ``expire-cancelled`` (nightly at CHAIRTIME_BACKUP_TIME): drop cancelled events older than the
   clinic's ``feeds.cancelled_days`` from its feeds;
 - ``backup`` (nightly, SQLite only): an online backup (sqlite3's backup API) into
@@ -51,7 +53,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from scheduler.errors import InvalidInput
-from scheduler.service import clinics, feeds, weekly
+from scheduler.mail import Sender
+from scheduler.service import clinics, feeds, outbox, weekly
 from scheduler.settings import Settings
 from scheduler.storage.db import Lock, connect, first_line, session_scope, sessions, try_lock
 from scheduler.storage.tables import now
@@ -64,6 +67,7 @@ __all__ = [
     "draft_next_weeks",
     "expire_cancelled_events",
     "refresh_published_feeds",
+    "run_outbox",
     "run_scheduled",
 ]
 
@@ -151,6 +155,31 @@ def draft_next_weeks(database: Database, workers: int, time_limit: float) -> lis
         session, clinic_id, workers, time_limit))
 
 
+def run_outbox(database: Database, settings: Settings, sender: Sender | None = None
+               ) -> outbox.Delivered | None:
+    """The outbox's round: release the change notices whose hold is over and write the
+    reminders now due, clinic by clinic; then send every due message (through ``sender``,
+    default the SMTP server of the settings; without one, messages wait). None: no sender."""
+    hold = timedelta(minutes=settings.notice_hold_minutes)
+
+    def work(session: Session, clinic_id: int) -> str | None:
+        due = outbox.release_held(session, clinic_id, hold)
+        due += outbox.plan_reminders(session, clinic_id, settings.reminder_hours,
+                                     settings.reminder_evening)
+        return f"{clinic_id}" if due else None
+
+    _each_clinic(database, work)
+    sender = sender or outbox.sender_for(settings)
+    if sender is None:
+        return None
+    with _engine(database) as engine:
+        done = outbox.deliver(sessions(engine), sender, settings)
+    if done.sent or done.retried or done.failed:
+        log.info("outbox: %d sent, %d to try again, %d failed", done.sent, done.retried,
+                 done.failed)
+    return done
+
+
 # ----------------------------------------------------------------------------- backups
 def backup_sqlite(database: Database, folder: str | Path, keep_days: int) -> Path | None:
     """Copy a SQLite database with sqlite3's online backup API (consistent while the service
@@ -205,6 +234,7 @@ WORK: dict[str, Callable[[Context], object]] = {
     "weekly-draft": lambda c: draft_next_weeks(c.engine, c.settings.workers,
                                                c.settings.time_limit),
     "refresh-feeds": lambda c: refresh_published_feeds(c.engine),
+    "outbox": lambda c: run_outbox(c.engine, c.settings),
     "expire-cancelled": lambda c: expire_cancelled_events(c.engine),
     "backup": lambda c: backup_sqlite(c.engine, c.settings.data_dir / "backups",
                                       c.settings.backup_days),
@@ -241,6 +271,7 @@ def job_specs(settings: Settings) -> list[JobSpec]:
                                             minute=draft_minute, timezone=tz),
                 misfire_grace=6 * 3600),  # a morning's restart still drafts the week
         JobSpec("refresh-feeds", IntervalTrigger(minutes=1, timezone=tz), misfire_grace=60),
+        JobSpec("outbox", IntervalTrigger(seconds=20, timezone=tz), misfire_grace=60),
         JobSpec("expire-cancelled", CronTrigger(hour=night_hour, minute=night_minute,
                                                 timezone=tz), misfire_grace=20 * 3600),
     ]

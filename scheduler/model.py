@@ -339,6 +339,13 @@ class RemsEnrollment(_Model):
     enrolled_on: date | None = None
 
 
+def patient_email(spec: PatientSpec | None) -> str | None:
+    """The e-mail address of a patient, None when none is on file: the one place it is read."""
+    if spec is None or spec.contact is None:
+        return None
+    return spec.contact.email
+
+
 class PatientSpec(_Model):
     id: Id
     name: SafeText | None = None

@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
-from pydantic import AwareDatetime, Field, field_validator
+from pydantic import AwareDatetime, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["SEED_MAX", "Settings"]
@@ -122,6 +122,55 @@ class Settings(BaseSettings):
         "instant (ISO 8601 with its offset): the day a sick call is for, the past a re-plan "
         "keeps. For demonstrations and tests; default the real time.")
 
+    smtp_host: Annotated[str, Field(min_length=1, max_length=253)] | None = Field(
+        default=None, description="The SMTP server patients' and staff's e-mail goes through "
+        "(none: messages wait in the outbox, and the desk's page says mail is off).")
+    smtp_port: Annotated[int, Field(ge=1, le=65535)] | None = Field(
+        default=None, description="Its port; default 465 with smtp_tls=tls, else 587 with "
+        "starttls, else 25.")
+    smtp_tls: Literal["none", "starttls", "tls"] = Field(
+        default="starttls", description="starttls (upgrade a plain connection, port 587), tls "
+        "(TLS from the first byte, port 465) or none (a local relay only).")
+    smtp_username: str | None = Field(
+        default=None, description="The SMTP account (from the environment only, never stored "
+        "in the database).")
+    smtp_password: SecretStr | None = Field(
+        default=None, description="Its password (CHAIRTIME_SMTP_PASSWORD; never logged, never "
+        "stored in the database).")
+    smtp_timeout: Annotated[float, Field(gt=0, le=600)] = Field(
+        default=30.0, description="Seconds to wait for the SMTP server.")
+    mail_from: Annotated[str, Field(pattern=r"^[^@\s<>]+@[^@\s<>]+$")] = Field(
+        default="chairtime@localhost", description="The From address of every message.")
+    notice_hold_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = Field(
+        default=3.0, description="Minutes a change notice is held after the last change of "
+        "a patient's (or a staff member's) sessions, so that a move and its undo send nothing "
+        "and two moves send one notice with the final time.")
+    reminder_hours: Annotated[float, Field(ge=0, le=14 * 24)] | None = Field(
+        default=48.0, description="Hours before a session its first reminder goes (none: no "
+        "such reminder).")
+    reminder_evening: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] | None = Field(
+        default="18:00", description="Clinic-local time of the evening-before reminder (none: "
+        "no such reminder).")
+    outbox_attempts: Annotated[int, Field(ge=1, le=100)] = Field(
+        default=8, description="Tries before a message is given up and shown to the desk as "
+        "failed; the wait doubles after each (outbox_retry_seconds, then twice that, ...).")
+    outbox_retry_seconds: Annotated[float, Field(gt=0, le=24 * 3600)] = Field(
+        default=30.0, description="The wait after a message's first failed try.")
+    outbox_claim_seconds: Annotated[float, Field(gt=0, le=24 * 3600)] = Field(
+        default=300.0, description="How long a sender's claim on a message lasts: a message "
+        "claimed by a process that died is tried again after it.")
+
+    late_cancel_hours: Annotated[float, Field(ge=0, le=14 * 24)] = Field(
+        default=24.0, description="Hours before a session after which a patient cannot cancel "
+        "or move it through their self-service link (the page says: please call).")
+    self_service: Annotated[str, Field(pattern=r"^(|(confirm|cancel|reschedule)"
+                                               r"(,(confirm|cancel|reschedule))*)$")] = Field(
+        default="confirm,cancel,reschedule", description="What patients may do through their "
+        "self-service link, comma-separated (empty: they only see their sessions).")
+    self_service_limit: Annotated[int, Field(ge=1, le=100_000)] = Field(
+        default=30, description="Self-service requests one link (and, ten times as many, one "
+        "client address) may make per feed_limit_seconds.")
+
     @field_validator("jobs_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -159,6 +208,13 @@ class Settings(BaseSettings):
     def now(self) -> datetime:
         """What the pages call now: ``clock`` when it is set, else the real time (UTC)."""
         return self.clock if self.clock is not None else datetime.now(UTC)
+
+    @property
+    def smtp_port_in_force(self) -> int:
+        """``smtp_port``, else the usual port of ``smtp_tls``."""
+        if self.smtp_port is not None:
+            return self.smtp_port
+        return {"tls": 465, "starttls": 587, "none": 25}[self.smtp_tls]
 
     @property
     def database(self) -> str:

@@ -110,7 +110,7 @@ def test_one_process_holds_the_jobs_and_another_takes_over_when_it_stops(
         assert first.scheduler is not None
         jobs = {j.id: j for j in first.scheduler.get_jobs()}
         sqlite = make_url(database_url).get_backend_name() == "sqlite"
-        assert set(jobs) == {"weekly-draft", "refresh-feeds", "expire-cancelled",
+        assert set(jobs) == {"weekly-draft", "refresh-feeds", "outbox", "expire-cancelled",
                              *(["backup"] if sqlite else [])}
         for job in jobs.values():
             assert (job.coalesce, job.max_instances) == (True, 1)

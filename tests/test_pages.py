@@ -375,7 +375,7 @@ def test_who_may_open_what(browser: Any, site: Site) -> None:
 def test_no_serious_accessibility_violation_on_any_page(browser: Any, site: Site) -> None:
     desk_pages = ["/login", "/board", "/board?zoom=day&day=2026-12-08",
                   "/board?view=nurses&zoom=day&day=2026-12-08", "/patients", "/patients/P001",
-                  "/nowhere"]
+                  "/nowhere", "/messages", "/mail/unsubscribe/" + "x" * 32]
     found = axe(browser, site, "front_desk", desk_pages + _schedule_pages(browser, site))
     found |= axe(browser, site, "manager", ["/whatif", "/utilization", *_whatif_pages(site),
                                             _running_whatif(site)])

@@ -35,6 +35,7 @@ from scheduler.api.routes import (
     feeds,
     jobs,
     live,
+    mail,
     resources,
     schedules,
     users,
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, *, run_jobs: bool = True) -> Fa
                    feeds.links):
         app.include_router(router, prefix=API)
     app.include_router(feeds.public)
+    app.include_router(mail.public)
     pages.install(app)
     docs.install(app)
     if settings.proxy_headers:  # outermost: every part sees the client's address and scheme

@@ -20,9 +20,11 @@ from scheduler.pages import (
     appointments,
     clinic,
     jobs,
+    messages,
     patients,
     replan,
     rooms,
+    selfservice,
     signin,
     staff,
     utilization,
@@ -43,7 +45,7 @@ from scheduler.pages.web import (
 __all__ = ["install", "page_error"]
 
 ROUTERS = (signin, account, admin, week, jobs, appointments, replan, patients, whatif,
-           utilization, versions, clinic, staff, rooms)
+           utilization, versions, clinic, staff, rooms, messages, selfservice)
 
 
 def page_error(request: Request, code: int, message: str) -> Response | None:

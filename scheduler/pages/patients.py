@@ -36,7 +36,7 @@ from scheduler.pages.web import (
     redirect,
     settings_of,
 )
-from scheduler.service import clinics, drafts, feeds, patients, slots
+from scheduler.service import clinics, drafts, feeds, patients, selfservice, slots
 from scheduler.storage.tables import User
 
 router = APIRouter(include_in_schema=False)
@@ -227,8 +227,9 @@ def _slots(session: Session, clinic_id: int, patient_id: str) -> slots.Found | N
 
 @router.get("/patients/{patient_id}", response_class=HTMLResponse)
 def patient_page(request: Request, patient_id: str, user: PageUser,
-                 session: PageSession) -> HTMLResponse:
-    return page(request, "patient.html", _patient(request, session, patient_id))
+                 session: PageSession, sent: str | None = None) -> HTMLResponse:
+    return page(request, "patient.html", {**_patient(request, session, patient_id),
+                                          "sent": sent})
 
 
 @router.get("/patients/{patient_id}/edit", response_class=HTMLResponse)
@@ -332,3 +333,13 @@ def patient_feed(request: Request, patient_id: str, user: PageUser, session: Pag
     response = page(request, "patient.html", ctx, status_code=201)
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+@router.post("/patients/{patient_id}/send-links", dependencies=[Csrf])
+def send_links(request: Request, patient_id: str, user: PageUser, session: PageSession
+               ) -> Response:
+    """E-mail the patient new calendar and self-service links (the old ones stop)."""
+    clinic_id = _patient(request, session, patient_id)["clinic"].id
+    address = selfservice.send_links(session, clinic_id, patient_id, user,
+                                     settings_of(request), str(request.base_url))
+    return redirect(f"/patients/{patient_id}?sent={quote(address)}")

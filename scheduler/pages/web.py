@@ -292,7 +292,7 @@ async def security_headers(request: Request,
         # a route may send a stricter policy of its own (the what-if report: no script at all)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
+        response.headers.setdefault("Referrer-Policy", "same-origin")  # or a stricter one
         response.headers.setdefault("Cache-Control", "no-store")
     if wants_page(request) or request.url.path.startswith("/static/"):
         response.headers["X-Content-Type-Options"] = "nosniff"

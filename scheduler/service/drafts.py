@@ -13,7 +13,8 @@ version to re-plan it).
 Direct edits of the live schedule (:func:`live_move`, :func:`live_cancel`, :func:`live_book`,
 :func:`undo`): the same use cases judged by the same checker, each stored as the clinic's next
 published version made from the one the caller read (a 409 when someone published or changed it
-first), with the feeds regenerated and the audit entry in the same transaction.
+first), with the feeds regenerated, the audit entry and the change notices held
+(``scheduler.service.outbox``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from scheduler.documents import Appointment, Change, ChangeList, Schedule
 from scheduler.errors import Conflict, InvalidInput, Issue, NotFound
 from scheduler.model import Scenario
 from scheduler.naming import Namer
-from scheduler.service import feeds
+from scheduler.service import feeds, outbox
 from scheduler.storage import repo
 from scheduler.storage.tables import ScheduleRow, User, now
 from scheduler.usecases import (
@@ -205,8 +206,11 @@ def publish(session: Session, schedule_id: int, version: int, by: User,
             clinic_id: int | None = None) -> ScheduleRow:
     """A draft as the clinic's next published version with its calendar feeds, all or
     nothing: if anything fails before the commit, the last published version stays."""
-    published_row = repo.publish(session, row(session, schedule_id, clinic_id), version, by)
+    draft = row(session, schedule_id, clinic_id)
+    before = repo.latest_published(session, draft.clinic_id)
+    published_row = repo.publish(session, draft, version, by)
     feeds.regenerate(session, published_row.clinic_id, now())
+    outbox.changed(session, published_row.clinic_id, before, published_row)
     session.commit()
     return published_row
 
@@ -240,7 +244,7 @@ def judged_against(session: Session, found: ScheduleRow) -> Scenario:
     return scenario_of(session, found)
 
 
-def _live(session: Session, clinic_id: int, number: int, by: User, action: str,
+def _live(session: Session, clinic_id: int, number: int, by: User | None, action: str,
           change: Callable[[Scenario, Schedule], Schedule],
           audited: Callable[[Schedule, Schedule], tuple[Any, Any]]) -> ScheduleRow:
     """Read the clinic's latest published version (a Conflict unless it is number ``number``,
@@ -258,12 +262,13 @@ def _live(session: Session, clinic_id: int, number: int, by: User, action: str,
     stored = repo.publish_edit(session, latest, number, edited, by, action, old, new,
                                version_id)
     feeds.regenerate(session, clinic_id, now())
+    outbox.changed(session, clinic_id, latest, stored)
     session.commit()
     return stored
 
 
 def live_cancel(session: Session, clinic_id: int, ref: str, reason: str, number: int,
-                by: User) -> ScheduleRow:
+                by: User | None) -> ScheduleRow:
     """Appointment ``ref`` cancelled on the live schedule (published version ``number``): a
     new published version where its session is unplaced with ``reason``."""
     return _live(session, clinic_id, number, by, "cancel appointment (live)",
@@ -273,7 +278,7 @@ def live_cancel(session: Session, clinic_id: int, ref: str, reason: str, number:
 
 
 def live_move(session: Session, clinic_id: int, ref: str, start: datetime, room: str | None,
-              staff: dict[str, str] | None, number: int, by: User) -> ScheduleRow:
+              staff: dict[str, str] | None, number: int, by: User | None) -> ScheduleRow:
     """Appointment ``ref`` of the live schedule moved to ``start`` (``room``, ``staff`` when
     given), or the checker's words (InvalidInput) when that breaks a hard rule."""
     return _live(session, clinic_id, number, by, "move appointment (live)",
@@ -340,5 +345,6 @@ def undo(session: Session, clinic_id: int, number: int, by: User) -> ScheduleRow
                                {"restores": earlier.number, "schedule": earlier.id},
                                earlier.scenario_version_id)
     feeds.regenerate(session, clinic_id, now())
+    outbox.changed(session, clinic_id, latest, stored)
     session.commit()
     return stored

@@ -47,7 +47,7 @@ from scheduler.service import accounts
 from scheduler.settings import Settings
 from scheduler.storage.tables import User
 
-__all__ = ["MAX_KEYS", "Busy", "PasswordChecks", "SignInGuard", "SignInThrottle",
+__all__ = ["MAX_KEYS", "Busy", "PasswordChecks", "RateLimits", "SignInGuard", "SignInThrottle",
            "TooManyAttempts", "TryLater"]
 
 log = logging.getLogger(__name__)
@@ -252,3 +252,45 @@ class SignInGuard:
             return signed_in
 
         return await self.checks.run(attempt)
+
+
+class RateLimits:
+    """Token buckets per key (a token's hash, a client address): ``limit`` requests at once,
+    refilled at ``limit`` per ``window`` seconds. Thread-safe; idle full buckets are dropped."""
+
+    PRUNE_AT = 50_000
+
+    def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self.clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def wait(self, *keys: tuple[str, int]) -> float:
+        """Seconds until a request under every (key, limit) may go; 0 means it goes now (and
+        is counted against each key)."""
+        with self._lock:
+            t = self.clock()
+            levels = []
+            wait = 0.0
+            for key, limit in keys:
+                rate = limit / self.window
+                tokens, at = self._buckets.get(key, (float(limit), t))
+                tokens = min(float(limit), tokens + (t - at) * rate)
+                levels.append((key, tokens))
+                if tokens < 1:
+                    wait = max(wait, (1 - tokens) / rate)
+            if wait > 0:
+                return wait
+            for key, tokens in levels:
+                self._buckets[key] = (tokens - 1, t)
+            if len(self._buckets) > self.PRUNE_AT:
+                self._prune(t, dict(keys))
+            return 0.0
+
+    def _prune(self, t: float, limits: dict[str, int]) -> None:
+        biggest = max(limits.values())
+        full = [k for k, (tokens, at) in self._buckets.items()
+                if tokens + (t - at) * biggest / self.window >= biggest]
+        for key in full:
+            del self._buckets[key]

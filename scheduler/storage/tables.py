@@ -35,6 +35,12 @@ CLINIC_ROLES = ("front_desk", "manager")
 SCHEDULE_STATES = ("draft", "published")
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 FEED_KINDS = ("patient", "staff", "room", "clinic")
+OUTBOX_STATES = ("held", "pending", "sending", "sent", "failed", "dropped", "skipped")
+"""A message's life: ``held`` (a change notice waiting out its hold), ``pending`` (to send at
+``send_after``), ``sending`` (claimed by a sender until ``claimed_until``), then ``sent``,
+``failed`` (given up: shown to the desk), ``dropped`` (a held notice whose changes were
+undone within the hold: nothing to say) or ``skipped`` (a reminder for a patient with no
+e-mail address: kept so that the next rounds do not look again)."""
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -302,3 +308,82 @@ class FeedState(Base):
     """The published version the state reflects."""
     events: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class OutboxMessage(Base):
+    """A message to a patient or a staff member, written in the transaction of the change that
+    causes it (a change notice) or by the reminders job, and sent by the outbox job: claimed
+    (``sending`` until ``claimed_until``, committed) before it is handed to the mail server,
+    so a sender killed between the claim and the send leaves it to be sent once after the
+    claim runs out (migration 0010). ``key`` is its idempotency key: one message per key."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(f"status IN {OUTBOX_STATES}", name="status"),
+        Index("ix_outbox_due", "status", "send_after"),
+        Index("ix_outbox_held", "clinic_id", "kind", "subject", unique=True,
+              sqlite_where=text("status = 'held'"),
+              postgresql_where=text("status = 'held'")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    """``patient-notice``, ``staff-notice``, ``reminder`` or ``link``."""
+    channel: Mapped[str] = mapped_column(String(12), default="email")
+    subject: Mapped[str] = mapped_column(String(64))
+    """The patient's or staff member's id in the clinic's scenario."""
+    status: Mapped[str] = mapped_column(String(12))
+    send_after: Mapped[datetime]
+    """Not before this instant; for a held notice, the last change it gathers (it is released
+    the hold after it)."""
+    baseline: Mapped[dict[str, Any] | None]
+    """A held notice's subject's sessions as they were before the first change it gathers."""
+    to_address: Mapped[str | None] = mapped_column(String(254))
+    title: Mapped[str | None] = mapped_column(String(300))
+    """The message's Subject line."""
+    body_text: Mapped[str | None] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    attachments: Mapped[list[Any] | None]
+    """``[{"filename", "content_type", "data"}]``, data as text (an ``.ics``)."""
+    unsubscribe_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    """SHA-256 of the one-click unsubscribe token of a reminder (made when it is claimed;
+    the token itself is only in the message sent)."""
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    sent_at: Mapped[datetime | None]
+
+
+class MailOptOut(Base):
+    """A patient who asked for no more reminders (by the one-click link or at the desk)."""
+
+    __tablename__ = "mail_optouts"
+    __table_args__ = (UniqueConstraint("clinic_id", "patient"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    patient: Mapped[str] = mapped_column(String(64))
+    via: Mapped[str] = mapped_column(String(20))
+    """``link`` (List-Unsubscribe) or ``desk``."""
+    created_at: Mapped[datetime] = mapped_column(default=now)
+
+
+class SelfServiceToken(Base):
+    """A patient's private self-service link (a capability, like a feed's, but its own): only
+    the token's SHA-256 is stored; rotated-away tokens stay with ``revoked_at``; at most one
+    live token per patient (migration 0010)."""
+
+    __tablename__ = "self_service_tokens"
+    __table_args__ = (
+        Index("ix_self_service_tokens_live", "clinic_id", "patient", unique=True,
+              sqlite_where=text("revoked_at IS NULL"),
+              postgresql_where=text("revoked_at IS NULL")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    patient: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    revoked_at: Mapped[datetime | None]

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import re
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -35,6 +34,7 @@ from scheduler.api.schemas import Message
 from scheduler.errors import Conflict, NotFound
 from scheduler.security import DESK, MANAGER
 from scheduler.service import accounts, feeds
+from scheduler.service.throttle import RateLimits
 from scheduler.settings import Settings
 from scheduler.storage.tables import FeedToken, User
 
@@ -189,48 +189,6 @@ _link_routes("clinic", "/clinics/{clinic_id}/feed-link", "manager, admin",
 
 
 # ----------------------------------------------------------------------------- serving
-class RateLimits:
-    """Token buckets per key (a token's hash, a client address): ``limit`` requests at once,
-    refilled at ``limit`` per ``window`` seconds. Thread-safe; idle full buckets are dropped."""
-
-    PRUNE_AT = 50_000
-
-    def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.window = window
-        self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def wait(self, *keys: tuple[str, int]) -> float:
-        """Seconds until a request under every (key, limit) may go; 0 means it goes now (and
-        is counted against each key)."""
-        with self._lock:
-            t = self.clock()
-            levels = []
-            wait = 0.0
-            for key, limit in keys:
-                rate = limit / self.window
-                tokens, at = self._buckets.get(key, (float(limit), t))
-                tokens = min(float(limit), tokens + (t - at) * rate)
-                levels.append((key, tokens))
-                if tokens < 1:
-                    wait = max(wait, (1 - tokens) / rate)
-            if wait > 0:
-                return wait
-            for key, tokens in levels:
-                self._buckets[key] = (tokens - 1, t)
-            if len(self._buckets) > self.PRUNE_AT:
-                self._prune(t, dict(keys))
-            return 0.0
-
-    def _prune(self, t: float, limits: dict[str, int]) -> None:
-        biggest = max(limits.values())
-        full = [k for k, (tokens, at) in self._buckets.items()
-                if tokens + (t - at) * biggest / self.window >= biggest]
-        for key in full:
-            del self._buckets[key]
-
-
 class BodyCache:
     """Feed bodies by ETag (their SHA-256), so a cached body can never be a stale one; least
     recently used go first beyond ``max_bytes``."""
