@@ -120,7 +120,10 @@ def test_next_week_is_planned_from_the_roll_with_no_shows_left_out(clinic: Servi
         board = clinic.client.get(f"/board?week={WEEK_1}").text
         assert 'rel="next"' in board and f"/board?week={WEEK_2}" in board
         assert "Not planned yet" not in board and "week of 07 December 2026" in board
-        empty = clinic.client.get("/board?week=2026-12-16").text  # any day names its week
+        moved = clinic.client.get("/board?week=2026-12-16&view=nurses", follow_redirects=False)
+        assert moved.status_code == 303  # any day names its week, by the week's first day
+        assert moved.headers["location"] == f"/board?week={WEEK_2}&view=nurses"
+        empty = clinic.client.get(moved.headers["location"]).text
         assert "week of 14 December 2026" in empty and "Not planned yet" in empty
         assert "Plan the week of 14 December" in empty
         missed = p02[0]

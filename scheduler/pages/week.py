@@ -33,13 +33,19 @@ from scheduler.storage.tables import now
 router = APIRouter(include_in_schema=False)
 
 
-@router.get("/board", response_class=HTMLResponse)
+@router.get("/board", response_class=HTMLResponse, response_model=None)
 def board(request: Request, user: PageUser, session: PageSession,
           schedule: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
           day: str | None = None, view: str = "rooms", zoom: str = "week",
-          week: str | None = None) -> HTMLResponse:
+          week: str | None = None) -> Response:
+    wanted = _date(week)
+    if wanted is not None and schedule is None:  # the URL names the week by its first day
+        first = weeks.first_day(session, current_clinic(request, session).id, wanted)
+        if first != wanted:
+            url = request.url.include_query_params(week=first.isoformat())
+            return redirect(f"{url.path}?{url.query}")
     return page(request, "board.html", board_context(request, session, schedule, day, view,
-                                                     zoom, _date(week)))
+                                                     zoom, wanted))
 
 
 def _date(text: str | None) -> date | None:

@@ -43,8 +43,8 @@ from scheduler.storage.tables import (
 )
 from scheduler.usecases.roll import RollOptions, roll_scenario
 
-__all__ = ["MARKS", "MarkCounts", "WeekView", "attendance", "counts", "mark", "plan", "view",
-           "week_start"]
+__all__ = ["MARKS", "MarkCounts", "WeekView", "attendance", "counts", "first_day", "mark",
+           "plan", "view", "week_start"]
 
 log = logging.getLogger(__name__)
 
@@ -93,13 +93,22 @@ def _clinic_today(tz: ZoneInfo) -> date:
     return now().astimezone(tz).date()
 
 
+def first_day(session: Session, clinic_id: int, day: date) -> date:
+    """The first day of the clinic's week holding ``day``: its weeks start on the weekday of
+    the live schedule's week (else of its latest planned week)."""
+    weeks = repo.version_weeks(session, clinic_id)
+    live = repo.latest_published(session, clinic_id)
+    live_week = weeks.get(live.scenario_version_id) if live is not None else None
+    anchor = live_week or next(iter(sorted(weeks.values(), reverse=True)), day)
+    return week_start(anchor, day)
+
+
 def view(session: Session, clinic_id: int, week: date, tz: ZoneInfo) -> WeekView:
     """The board's week ``week`` (any day of it: the week holding it)."""
     weeks = repo.version_weeks(session, clinic_id)
     live = repo.latest_published(session, clinic_id)
     live_week = weeks.get(live.scenario_version_id) if live is not None else None
-    anchor = live_week or next(iter(sorted(weeks.values(), reverse=True)), week)
-    week = week_start(anchor, week)
+    week = first_day(session, clinic_id, week)
     mine = [r for r in repo.schedules(session, clinic_id)
             if weeks.get(r.scenario_version_id) == week]
     current = live.id if live is not None else None
