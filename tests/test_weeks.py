@@ -233,6 +233,10 @@ def test_marks_are_kept_by_ref_audited_and_counted(clinic: Service) -> None:
         assert _mark(clinic, first["id"], None).json()["mark"] is None
         board = clinic.client.get(f"/board?week={WEEK_1}").text
         assert "attendance: 0 arrived, 0 completed, 1 no-show" in board
+        sign_in(clinic.client, "manager")
+        report = clinic.client.get("/utilization").text  # the week's figures count them too
+        assert (f"version 2 · attendance: 0 arrived, 0 completed, 1 no-show, "
+                f"{len(week) - 1} not marked") in report
         bad = _mark(clinic, first["id"], "late")
         assert bad.status_code == 422 and bad.json()["detail"][0]["path"] == "body.mark"
         assert _mark(clinic, "A-9999", "arrived").status_code == 404

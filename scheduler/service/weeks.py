@@ -44,7 +44,7 @@ from scheduler.storage.tables import (
 from scheduler.usecases.roll import RollOptions, roll_scenario
 
 __all__ = ["MARKS", "MarkCounts", "WeekView", "attendance", "counts", "first_day", "mark",
-           "plan", "view", "week_start"]
+           "plan", "view", "week_counts", "week_start"]
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +211,18 @@ def counts(schedule: Schedule, marked: dict[str, str]) -> MarkCounts:
     """How many of ``schedule``'s sessions arrived, completed, did not show, are unmarked."""
     seen = Counter(marked.get(a.id, "") for a in schedule.appointments)
     return MarkCounts(seen["arrived"], seen["completed"], seen["no_show"], seen[""])
+
+
+def week_counts(session: Session, clinic_id: int, schedule_ids: list[int]
+                ) -> dict[int, MarkCounts]:
+    """The attendance of each of the published schedules ``schedule_ids`` (the clinic's)."""
+    out = {}
+    for schedule_id in schedule_ids:
+        row = repo.schedule_row(session, schedule_id)
+        if row.clinic_id == clinic_id:
+            schedule = repo.to_schedule(row)
+            out[schedule_id] = counts(schedule, attendance(session, clinic_id, schedule))
+    return out
 
 
 def _published_session(session: Session, clinic_id: int, ref: str) -> AppointmentRow:
