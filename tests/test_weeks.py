@@ -18,6 +18,7 @@ import time_machine
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from scheduler.jobs import draft_next_weeks
 from scheduler.storage import repo
 from scheduler.storage.db import session_scope
 from scheduler.storage.tables import AuditEntry
@@ -154,6 +155,20 @@ def test_next_week_is_planned_from_the_roll_with_no_shows_left_out(clinic: Servi
     for pid, path in paths.items():  # both weeks, neither shown cancelled
         assert _confirmed(clinic, path) == {_utc(a["start"]) for a in week_1 + week_2
                                             if a["patient"] == pid}
+
+
+def test_the_weekly_draft_job_leaves_the_no_shows_out_too(clinic: Service) -> None:
+    """Thursday's scheduled draft rolls as the board's button does: the no-show is missed."""
+    with time_machine.travel(BEFORE, tick=False):
+        week_1 = publish_draft(clinic)["schedule"]["appointments"]
+        p02 = sorted((a for a in week_1 if a["patient"] == "P02"), key=lambda a: a["start"])
+        assert _mark(clinic, p02[-1]["id"], "no_show").status_code == 200
+    with time_machine.travel(datetime(2026, 12, 10, 12, 0, tzinfo=UTC), tick=False):
+        assert draft_next_weeks(clinic.url, workers=1, time_limit=1) == ["week-1-20261214"]
+    history = _history(clinic)
+    assert history["P02"] == ["2026-11-30", "2026-12-03",
+                              *(a["start"][:10] for a in p02[:-1])]
+    assert history["P01"] == sorted(a["start"][:10] for a in week_1 if a["patient"] == "P01")
 
 
 def test_a_week_that_has_begun_is_not_planned_here(clinic: Service) -> None:

@@ -44,7 +44,7 @@ from scheduler.storage.tables import (
 from scheduler.usecases.roll import RollOptions, roll_scenario
 
 __all__ = ["MARKS", "MarkCounts", "WeekView", "attendance", "counts", "first_day", "mark",
-           "plan", "view", "week_counts", "week_start"]
+           "no_shows", "plan", "view", "week_counts", "week_start"]
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +164,7 @@ def plan(session: Session, clinic_id: int, week: date, params: JobParams, by: Us
         base = (latest if weeks.get(latest.id) == live_week
                 else repo.scenario_version_of(session, live))
         previous = repo.to_schedule(live)
-        marked = attendance(session, clinic_id, previous)
-        begins = datetime.combine(week, time(0), tz)
-        missed = tuple(a.id for a in previous.appointments
-                       if marked.get(a.id) == "no_show" and a.start < begins)
+        missed = no_shows(session, clinic_id, previous, datetime.combine(week, time(0), tz))
         try:
             rolled = roll_scenario(base.data, previous, RollOptions(
                 start=week, now=now(), missed=missed,
@@ -190,6 +187,15 @@ def attendance(session: Session, clinic_id: int, schedule: Schedule) -> dict[str
     patients = {a.id: a.patient for a in schedule.appointments}
     return {ref: m.mark for ref, m in repo.marks(session, clinic_id, list(patients)).items()
             if patients.get(ref) == m.patient}
+
+
+def no_shows(session: Session, clinic_id: int, schedule: Schedule, before: datetime
+             ) -> tuple[str, ...]:
+    """The refs of ``schedule``'s sessions before ``before`` marked no-show: a roll's
+    ``missed`` (they are not folded into the course history)."""
+    marked = attendance(session, clinic_id, schedule)
+    return tuple(a.id for a in schedule.appointments
+                 if marked.get(a.id) == "no_show" and a.start < before)
 
 
 @dataclass(frozen=True)
