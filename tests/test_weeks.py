@@ -148,7 +148,8 @@ def test_next_week_is_planned_from_the_roll_with_no_shows_left_out(clinic: Servi
         assert published.status_code == 200, published.text
         old = clinic.client.get(f"/board?week={WEEK_1}").text
         assert 'id="history"' in old and "week of 07 December 2026" in old
-        assert "Publish this draft" not in old
+        assert "Publish this draft" not in old and "Re-plan after an event" not in old
+        assert "Re-plan after an event" in clinic.client.get(f"/board?week={WEEK_2}").text
         refused = _plan(clinic, WEEK_1)  # a week before the published one: not again
         assert refused.status_code == 409 and "is published" in refused.text
     week_2 = draft["schedule"]["appointments"]
