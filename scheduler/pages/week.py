@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -42,8 +43,9 @@ def board(request: Request, user: PageUser, session: PageSession,
     if wanted is not None and schedule is None:  # the URL names the week by its first day
         first = weeks.first_day(session, current_clinic(request, session).id, wanted)
         if first != wanted:
-            url = request.url.include_query_params(week=first.isoformat())
-            return redirect(f"{url.path}?{url.query}")
+            query = urlencode([(k, first.isoformat() if k == "week" else v)
+                               for k, v in request.query_params.multi_items()])
+            return redirect(f"/board?{query}")
     return page(request, "board.html", board_context(request, session, schedule, day, view,
                                                      zoom, wanted))
 
