@@ -254,6 +254,7 @@ ROUTES: list[tuple[str, str, set[str], Any]] = [
      {"number": 1, "start": "2026-12-08T15:00:00-05:00"}),
     ("POST", "/clinics/1/appointments/A-0001/cancel", DESK, {"number": 1}),
     ("POST", "/clinics/1/undo", DESK, {"number": 1}),
+    ("POST", "/clinics/1/appointments/A-0001/mark", DESK, {"mark": "no_show"}),
     ("GET", "/clinics/1/patients/P01/slots", DESK, None),
     ("GET", "/clinics/1/audit", MANAGER, None),
     *[(method, f"/clinics/1/{feed}/feed-link{tail}", allowed, None)

@@ -311,6 +311,18 @@ class BookRequest(LiveBody):
                                          "that fit, one per staff need of the protocol")
 
 
+class MarkRequest(_Body):
+    mark: Literal["arrived", "completed", "no_show"] | None = Field(
+        description="What happened to the session; null clears its mark")
+
+
+class MarkPublic(BaseModel):
+    ref: str = Field(description="The appointment's id (stable across published versions)")
+    patient: str
+    mark: Literal["arrived", "completed", "no_show"] | None
+    schedule_id: int = Field(description="The published schedule of the session's week")
+
+
 class SlotPublic(BaseModel):
     start: AwareDatetime
     end: AwareDatetime

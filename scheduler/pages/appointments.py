@@ -22,17 +22,21 @@ from scheduler.pages.web import (
     page,
     redirect,
 )
-from scheduler.service import drafts, slots
+from scheduler.service import drafts, slots, weeks
 from scheduler.service.board import week_dates
+from scheduler.storage.tables import now
 
 router = APIRouter(include_in_schema=False)
 
 
 def schedule_context(session: Session, schedule_id: int) -> dict[str, Any]:
     row = drafts.row(session, schedule_id)
-    return {**context(row, drafts.judged_against(session, row), drafts.document(row)),
+    doc = drafts.document(row)
+    return {**context(row, drafts.judged_against(session, row), doc),
             "live": drafts.latest_published(session, row.clinic_id),
-            "superseded": drafts.superseded(session, row)}
+            "superseded": drafts.superseded(session, row),
+            "marks": weeks.attendance(session, row.clinic_id, doc)
+            if row.status == "published" else {}, "mark_labels": weeks.LABELS}
 
 
 def number_of(form: Any) -> int:
@@ -57,7 +61,8 @@ def _appointment(request: Request, ctx: dict[str, Any], ref: str, values: dict[s
     local = found.start.astimezone(ctx["tz"])
     form = {"date": local.date().isoformat(), "time": f"{local:%H:%M}", "room": found.room,
             **{f"staff.{k}": v for k, v in found.staff.items()}, **values}
-    return page(request, "appointment.html", {**ctx, "a": found, "form": form},
+    return page(request, "appointment.html", {**ctx, "a": found, "form": form,
+                                              "past": found.start < now()},
                 status_code=status_code, errors=errors)
 
 

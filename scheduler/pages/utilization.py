@@ -8,7 +8,7 @@ from fastapi.responses import HTMLResponse
 
 from scheduler.pages.heat import heat_rows, hours_open
 from scheduler.pages.web import ManagerUser, PageSession, current_clinic, page
-from scheduler.service import reports
+from scheduler.service import reports, weeks
 from scheduler.service.reports import LOADS, Load
 
 router = APIRouter(include_in_schema=False)
@@ -38,7 +38,9 @@ def utilization(request: Request, user: ManagerUser, session: PageSession) -> HT
                  "hours": hours,
                  "overall": _overall(total, k)} for k in LOADS]
     return page(request, "utilization.html", {
-        "clinic": clinic, "weeks": report.weeks, "maps": maps, "unmet": report.unmet})
+        "clinic": clinic, "weeks": report.weeks, "maps": maps, "unmet": report.unmet,
+        "attendance": weeks.week_counts(session, clinic.id,
+                                        [w.schedule_id for w in report.weeks])})
 
 
 def _overall(total: Load, kind: str) -> int | None:

@@ -267,12 +267,31 @@ def _live(session: Session, clinic_id: int, number: int, by: User | None, action
     return stored
 
 
+def _unless_past(change: Callable[[Scenario, Schedule], Schedule], ref: str | None,
+                 start: datetime | None = None) -> Callable[[Scenario, Schedule], Schedule]:
+    """``change``, refused when it would touch the past: session ``ref`` has begun (a 409:
+    the past is read-only), or ``start`` is before now (a 422 on ``start``)."""
+    def guarded(scenario: Scenario, schedule: Schedule) -> Schedule:
+        when = now()
+        a = next((a for a in schedule.appointments if a.id == ref), None)
+        if a is not None and a.start < when:
+            raise Conflict(f"{ref} began on {a.start.astimezone(scenario.tz):%a %d %b %H:%M}: "
+                           "a session in the past is read-only (mark it arrived, completed or "
+                           "no-show instead)")
+        if start is not None and start.tzinfo is not None and start < when:
+            raise InvalidInput([Issue("start", f"{start.astimezone(scenario.tz):%a %d %b %H:%M}"
+                                               " is in the past: choose a time from now on")])
+        return change(scenario, schedule)
+    return guarded
+
+
 def live_cancel(session: Session, clinic_id: int, ref: str, reason: str, number: int,
                 by: User | None) -> ScheduleRow:
     """Appointment ``ref`` cancelled on the live schedule (published version ``number``): a
     new published version where its session is unplaced with ``reason``."""
     return _live(session, clinic_id, number, by, "cancel appointment (live)",
-                 lambda scenario, s: cancel_appointment(scenario, s, ref, reason),
+                 _unless_past(lambda scenario, s: cancel_appointment(scenario, s, ref, reason),
+                              ref),
                  lambda old, new: ({"appointment": _appointment(old, ref).model_dump(
                      mode="json"), "reason": reason}, None))
 
@@ -282,7 +301,8 @@ def live_move(session: Session, clinic_id: int, ref: str, start: datetime, room:
     """Appointment ``ref`` of the live schedule moved to ``start`` (``room``, ``staff`` when
     given), or the checker's words (InvalidInput) when that breaks a hard rule."""
     return _live(session, clinic_id, number, by, "move appointment (live)",
-                 lambda scenario, s: move_appointment(scenario, s, ref, start, room, staff),
+                 _unless_past(lambda scenario, s: move_appointment(scenario, s, ref, start,
+                                                                   room, staff), ref, start),
                  lambda old, new: (_appointment(old, ref).model_dump(mode="json"),
                                    _appointment(new, ref).model_dump(mode="json")))
 
@@ -321,7 +341,8 @@ def live_book(session: Session, clinic_id: int, patient: str, start: datetime,
     """One more session of ``patient`` on the live schedule (the room and staff picked when not
     given), refused with the checker's words unless it fits."""
     return _live(session, clinic_id, number, by, "book session (live)",
-                 lambda scenario, s: _book(scenario, s, patient, start, room, staff),
+                 _unless_past(lambda scenario, s: _book(scenario, s, patient, start, room,
+                                                        staff), None, start),
                  lambda old, new: (None, _added(old, new).model_dump(mode="json")))
 
 

@@ -13,7 +13,7 @@ from calendars import feed_name
 from scheduler.errors import NotFound
 from scheduler.storage import repo
 from scheduler.storage.repo import FeedHead, token_hash
-from scheduler.storage.tables import FeedToken, User, now
+from scheduler.storage.tables import FeedToken, ScheduleRow, User, now
 from scheduler.usecases import build_feeds
 
 __all__ = ["FeedHead", "body", "ensure_body", "expire_cancelled", "head", "issue_link",
@@ -24,10 +24,10 @@ SECTIONS = {"patient": "patients", "staff": "staff", "room": "rooms"}
 
 
 def regenerate(session: Session, clinic_id: int, when: datetime) -> int:
-    """Render every feed of the clinic from its latest published version (never a draft),
-    continuing the stored event history, and store bodies and history in the caller's
-    transaction. Idempotent: an unchanged body keeps its bytes, ETag and Last-Modified.
-    Returns how many feed bodies changed."""
+    """Render every feed of the clinic from its latest published version (never a draft) and
+    the weeks published before its week, continuing the stored event history, and store
+    bodies and history in the caller's transaction. Idempotent: an unchanged body keeps its
+    bytes, ETag and Last-Modified. Returns how many feed bodies changed."""
     try:
         row = repo.published(session, clinic_id)
     except NotFound:
@@ -35,6 +35,8 @@ def regenerate(session: Session, clinic_id: int, when: datetime) -> int:
     if row is not None:
         scenario = repo.scenario_for(session, row)
         document: dict[str, Any] = repo.to_schedule(row).to_json()
+        document["appointments"] = [*_earlier_weeks(session, clinic_id, row),
+                                    *document["appointments"]]
     else:  # nothing published yet: valid, empty calendars
         scenario = repo.scenario_of(repo.scenario_version(session, clinic_id))
         document = {"appointments": []}
@@ -51,6 +53,23 @@ def regenerate(session: Session, clinic_id: int, when: datetime) -> int:
                                {names[name]: body for name, body in files.items()}, when)
     repo.save_feed_state(session, clinic_id, schedule_id, events, when)
     return changed
+
+
+def _earlier_weeks(session: Session, clinic_id: int, live: ScheduleRow) -> list[dict[str, Any]]:
+    """The sessions of the weeks published before the live schedule's week (each week's latest
+    published version): they stay in the calendars as they were, never shown as cancelled
+    because next week was published."""
+    weeks = repo.version_weeks(session, clinic_id)
+    live_week = weeks.get(live.scenario_version_id)
+    if live_week is None:
+        return []
+    known = {a.ref for a in live.appointments}
+    out: list[dict[str, Any]] = []
+    for week, row in sorted(repo.published_by_week(session, clinic_id).items()):
+        if week < live_week:
+            out += [a for a in repo.to_schedule(row).to_json()["appointments"]
+                    if a["id"] not in known]
+    return out
 
 
 def ensure_body(session: Session, clinic_id: int, kind: str, subject: str) -> None:

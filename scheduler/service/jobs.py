@@ -159,6 +159,10 @@ def queue_replan(session: Session, schedule_id: int, events: list[Any], when: da
     now, as InvalidInput: nothing is queued then)."""
     row = repo.schedule_row(session, schedule_id)
     version = repo.scenario_version(session, row.clinic_id)
+    weeks = repo.version_weeks(session, row.clinic_id)
+    if weeks.get(version.id) != weeks.get(row.scenario_version_id):
+        # the clinic's data is rolled on to a later week already: this week's own data
+        version = repo.scenario_version_of(session, row)
     read_events({"events": events}, repo.scenario_of(version), repo.to_schedule(row), when)
     return queue(session, row.clinic_id, "replan", params.model_copy(update={
         "scenario_version": version.number, "schedule_id": schedule_id, "events": events,

@@ -5,7 +5,7 @@ history), then a solve queued."""
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from scheduler.errors import InvalidInput, NotFound
 from scheduler.model import Scenario
 from scheduler.service.jobs import JobParams
+from scheduler.service.weeks import no_shows
 from scheduler.storage import repo
 from scheduler.storage.tables import ScenarioVersion, now
 from scheduler.usecases.roll import RollOptions, roll_scenario
@@ -64,8 +65,9 @@ def draft_next_week(session: Session, clinic_id: int, workers: int, time_limit: 
 def _roll_on(session: Session, clinic_id: int, given: dict[str, Any], scenario: Scenario,
              week: date) -> ScenarioVersion:
     """A new scenario version for the week of ``week``: the latest published schedule's
-    sessions before it folded into the patients' course history, those from it on kept as
-    fixed (``scheduler.usecases.roll``). When nothing is published, or the published version
+    sessions before it folded into the patients' course history (not those the desk marked
+    no-show: they are missed), those from it on kept as fixed (``scheduler.usecases.roll``).
+    When nothing is published, or the published version
     is not of the scenario's horizon (a week was skipped), only the horizon moves."""
     clinic = repo.clinic(session, clinic_id)
     try:
@@ -73,9 +75,12 @@ def _roll_on(session: Session, clinic_id: int, given: dict[str, Any], scenario: 
     except NotFound:
         row = None
     if row is not None and week > scenario.horizon.start:
+        previous = repo.to_schedule(row)
+        missed = no_shows(session, clinic_id, previous,
+                          datetime.combine(week, time(0), scenario.tz))
         try:
-            rolled = roll_scenario(given, repo.to_schedule(row), RollOptions(
-                start=week, now=now(), where=f"published version {row.number}"))
+            rolled = roll_scenario(given, previous, RollOptions(
+                start=week, now=now(), missed=missed, where=f"published version {row.number}"))
         except InvalidInput as exc:
             log.warning("clinic %d: published version %s not folded into the history (%s); "
                         "the horizon moves on alone", clinic_id, row.number,

@@ -25,6 +25,7 @@ from scheduler.model import Scenario
 from scheduler.storage.tables import (
     AccessToken,
     AppointmentRow,
+    AttendanceMark,
     AuditEntry,
     Clinic,
     FeedBody,
@@ -294,6 +295,13 @@ def _as_given(scenario: Scenario | dict[str, Any]) -> tuple[Scenario, dict[str, 
     return validate_scenario(copy.deepcopy(data)), data
 
 
+def scenario_version_of(session: Session, row: ScheduleRow) -> ScenarioVersion:
+    """The scenario version schedule ``row`` was made from."""
+    version = session.get(ScenarioVersion, row.scenario_version_id)
+    assert version is not None  # a foreign key
+    return version
+
+
 def scenario_for(session: Session, row: ScheduleRow) -> Scenario:
     """The scenario a schedule was made from."""
     version = session.get(ScenarioVersion, row.scenario_version_id)
@@ -523,6 +531,73 @@ def publish_edit(session: Session, latest: ScheduleRow, expected_number: int,
           {**(after or {}), "number": row.number, "made_from": latest.id},
           clinic_id=latest.clinic_id)
     return row
+
+
+# ----------------------------------------------------------------------------- weeks
+def version_weeks(session: Session, clinic_id: int) -> dict[int, date]:
+    """The first day of each of the clinic's scenario versions' horizons, by version id (read
+    in the database: the versions' data stay where they are)."""
+    start = ScenarioVersion.data["horizon"]["start"].as_string()
+    out: dict[int, date] = {}
+    for version_id, text_ in session.execute(
+            select(ScenarioVersion.id, start).where(ScenarioVersion.clinic_id == clinic_id)):
+        try:
+            out[version_id] = date.fromisoformat(str(text_))
+        except ValueError:
+            continue  # a version without a horizon: no week
+    return out
+
+
+def week_of(session: Session, row: ScheduleRow) -> date | None:
+    """The first day of the horizon ``row`` was planned for (its scenario version's)."""
+    return version_weeks(session, row.clinic_id).get(row.scenario_version_id)
+
+
+def published_by_week(session: Session, clinic_id: int) -> dict[date, ScheduleRow]:
+    """Each planned week's latest published version, by the week's first day."""
+    weeks = version_weeks(session, clinic_id)
+    out: dict[date, ScheduleRow] = {}
+    for found in session.scalars(select(ScheduleRow).where(
+            ScheduleRow.clinic_id == clinic_id, ScheduleRow.status == "published")
+            .order_by(ScheduleRow.number)):
+        week = weeks.get(found.scenario_version_id)
+        if week is not None:
+            out[week] = found
+    return out
+
+
+# ----------------------------------------------------------------------------- attendance
+def marks(session: Session, clinic_id: int, refs: list[str] | None = None
+          ) -> dict[str, AttendanceMark]:
+    """The clinic's attendance marks by appointment ref (those of ``refs`` when given)."""
+    query = select(AttendanceMark).where(AttendanceMark.clinic_id == clinic_id)
+    if refs is not None:
+        query = query.where(AttendanceMark.ref.in_(refs))
+    return {m.ref: m for m in session.scalars(query)}
+
+
+def set_mark(session: Session, clinic_id: int, ref: str, patient: str, mark: str | None,
+             by: User | None) -> AttendanceMark | None:
+    """Mark session ``ref`` (``patient``'s) ``mark``, or clear its mark (None), audited."""
+    found = session.scalar(select(AttendanceMark).where(
+        AttendanceMark.clinic_id == clinic_id, AttendanceMark.ref == ref))
+    before = ({"mark": found.mark, "patient": found.patient} if found is not None else None)
+    if mark is None:
+        if found is not None:
+            session.delete(found)
+        out = None
+    else:
+        if found is None:
+            found = AttendanceMark(clinic_id=clinic_id, ref=ref, patient=patient, mark=mark)
+            session.add(found)
+        found.patient, found.mark, found.marked_at = patient, mark, now()
+        found.marked_by = by.id if by else None
+        out = found
+    session.flush()
+    audit(session, by, "mark attendance", "appointment", f"{clinic_id}/{ref}", before,
+          {"mark": mark, "patient": patient} if mark is not None else None,
+          clinic_id=clinic_id)
+    return out
 
 
 # ----------------------------------------------------------------------------- jobs

@@ -387,3 +387,26 @@ class SelfServiceToken(Base):
     created_at: Mapped[datetime] = mapped_column(default=now)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     revoked_at: Mapped[datetime | None]
+
+
+MARKS = ("arrived", "completed", "no_show")
+"""What the front desk records of a published session on the day."""
+
+
+class AttendanceMark(Base):
+    """What happened to one published session (``appointments.ref``, stable across the live
+    schedule's versions and, by the rolling solve's numbering, across weeks): arrived,
+    completed or no-show (migration 0008). Clearing a mark deletes its row. ``patient`` is the
+    session's patient when it was marked: a mark holds only while the ref is still that
+    patient's session."""
+
+    __tablename__ = "attendance_marks"
+    __table_args__ = (CheckConstraint(f"mark IN {MARKS}", name="mark"),
+                      UniqueConstraint("clinic_id", "ref"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    clinic_id: Mapped[int] = mapped_column(ForeignKey("clinics.id", ondelete="CASCADE"))
+    ref: Mapped[str] = mapped_column(String(64))
+    patient: Mapped[str] = mapped_column(String(64))
+    mark: Mapped[str] = mapped_column(String(12))
+    marked_at: Mapped[datetime] = mapped_column(default=now)
+    marked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

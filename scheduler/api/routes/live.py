@@ -17,11 +17,13 @@ from scheduler.api.schemas import (
     LiveBody,
     LiveCancelRequest,
     LiveMoveRequest,
+    MarkPublic,
+    MarkRequest,
     SchedulePublic,
     SlotPublic,
     SlotsPublic,
 )
-from scheduler.service import drafts, slots
+from scheduler.service import drafts, slots, weeks
 
 from .schedules import full
 
@@ -61,6 +63,18 @@ def cancel(clinic_id: RowId, appointment_id: str, body: LiveCancelRequest, user:
     row = drafts.live_cancel(session, clinic_id, appointment_id, body.reason, body.number,
                              user)
     return full(row, response)
+
+
+@router.post("/appointments/{appointment_id}/mark", response_model=MarkPublic,
+             responses=R400 | SIGNED_IN | R404 | R422,
+             summary="Mark a published session arrived, completed or no-show (null clears the "
+                     "mark); a no-show is left out of the course history when the next week is "
+                     "planned (front desk and up)")
+def mark(clinic_id: RowId, appointment_id: str, body: MarkRequest, user: Desk,
+         session: SessionDep) -> MarkPublic:
+    found, value = weeks.mark(session, clinic_id, appointment_id, body.mark, user)
+    return MarkPublic(ref=found.ref, patient=found.patient, mark=value,
+                      schedule_id=found.schedule_id)
 
 
 @router.get("/patients/{patient_id}/slots", response_model=SlotsPublic,
