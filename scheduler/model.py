@@ -384,13 +384,14 @@ class PatientSpec(_Model):
         default=None, description="Discharged on this date (archived): left out of planning; "
         "no session on or after it; kept with their history. Remove it to re-admit.")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _enrolled(cls, data: object) -> object:
-        """A REMS enrollment recorded with its number means enrolled."""
-        if isinstance(data, dict) and data.get("rems") and data.get("rems_enrolled") is None:
-            return {**data, "rems_enrolled": True}
-        return data
+    @model_validator(mode="after")
+    def _enrolled(self) -> PatientSpec:
+        """A REMS enrollment recorded with its number means enrolled. (After validation, not
+        before: a "before" validator hands the fields on as Python values, and the API's strict
+        JSON check then refused every date and list of every patient.)"""
+        if self.rems is not None and self.rems_enrolled is None:
+            object.__setattr__(self, "rems_enrolled", True)  # frozen: set once, here
+        return self
 
 
 class FixedSpec(_Model):

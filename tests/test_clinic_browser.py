@@ -102,7 +102,7 @@ def test_a_nurses_sick_call_at_seven_and_the_replan_it_offers(browser: Any, site
     page.wait_for_url(re.compile(r"/schedules/\d+/changes"), timeout=120_000)
     changes = page.locator("table.changes").all_inner_texts()
     text = " ".join(changes)
-    assert "N1 absent 2026-12-08" in text
+    assert "Ana Ruiz (N1) absent 2026-12-08" in text  # the reason, in names
     assert "Ben Ode" in text  # who takes her patients
     context.close()
 

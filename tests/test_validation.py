@@ -170,3 +170,19 @@ def test_a_section_that_is_not_a_list_is_named_not_a_crash(
     assert code == 2, err
     assert f"{section}: must be a list" in err
     assert "Traceback" not in err
+
+
+def test_a_patient_sent_as_json_with_dates_lists_and_a_rems_number_passes_the_type_check(
+) -> None:
+    """The API's strict JSON check reads a patient's dates, lists and REMS enrollment as the
+    format writes them (a "before" validator on the patient model once made every date and
+    list of every patient "of another type"), and still refuses text for a number."""
+    from scheduler.validate import json_type_issues
+
+    patient = {"id": "P1", "protocol": "esk-56", "last_session": "2026-12-04",
+               "follow_up": {"protocol": "kap-integration", "days": [1, 3]},
+               "rems": {"number": "R-123", "enrolled_on": "2026-11-02"}}
+    assert json_type_issues("patients", patient, "patients[0]") == []
+    broken = {**patient, "priority": "2"}
+    assert [i.path for i in json_type_issues("patients", broken, "patients[0]")] == [
+        "patients[0].priority"]
