@@ -223,9 +223,9 @@ def test_a_new_clinic_from_nothing_to_its_first_published_week(browser: Any, sit
 
     week = {"Monday": "08:00-18:00", "Tuesday": "08:00-18:00", "Wednesday": "08:00-18:00",
             "Thursday": "08:00-18:00", "Friday": "08:00-14:00"}
-    for sid, name, role, quals, most in (("N1", "Ana Ruiz", "nurse", "spravato, im", "2"),
-                                         ("N2", "Ben Ode", "nurse", "spravato", "2"),
-                                         ("D1", "Dr Kim", "prescriber", "", "0")):
+    for sid, name, role, quals, most in (("D1", "Dr Kim", "prescriber", "", "0"),  # first
+                                         ("N1", "Ana Ruiz", "nurse", "spravato, im", "2"),
+                                         ("N2", "Ben Ode", "nurse", "spravato", "2")):
         walk.go("/clinic/staff")
         walk.link("Add a staff member")
         walk.fill("Id", sid)
