@@ -24,7 +24,7 @@ from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions
 from tests.conftest import CHROMIUM, fresh_database, needs
 from tests.test_feeds_http import server
-from tests.test_pages import Site, _watch_csp
+from tests.test_pages import AXE, Site, _watch_csp
 
 pytestmark = [pytest.mark.slow, pytest.mark.db, pytest.mark.solve]
 log = logging.getLogger(__name__)
@@ -100,6 +100,7 @@ class Walk:
 def site(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """``chairtime serve`` on a fresh database: nothing but what its first start makes."""
     needs(CHROMIUM, "apt-get install -y chromium")
+    needs(AXE, "npm ci --prefix tests/js")
     folder = tmp_path_factory.mktemp("new-clinic")
     with fresh_database(database_kind, folder) as url, server(url, folder, {
             "CHAIRTIME_CLOCK": CLOCK, "CHAIRTIME_TIME_LIMIT": "2",
@@ -107,12 +108,30 @@ def site(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         yield Site(base, server_log, url=url)
 
 
-def _browser_page(browser: Any, site: Site) -> tuple[Any, Any]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=site.base)
+def _browser_page(browser: Any, site: Site, bypass_csp: bool = False) -> tuple[Any, Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=site.base,
+                                  bypass_csp=bypass_csp)
     context.set_default_timeout(30_000)
     page = context.new_page()
-    _watch_csp(page, site)
+    if not bypass_csp:
+        _watch_csp(page, site)
     return context, page
+
+
+def _axe(page: Any, paths: list[str]) -> dict[str, list[str]]:
+    """axe-core's serious and critical violations on each page (its context bypasses the CSP
+    for the injected script only)."""
+    found: dict[str, list[str]] = {}
+    for path in paths:
+        page.goto(path)
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("async () => (await axe.run(document, "
+                               "{resultTypes: ['violations']})).violations")
+        bad = [f"{v['id']} ({v['impact']}): {v['help']}" for v in result
+               if v["impact"] in ("serious", "critical")]
+        if bad:
+            found[path] = bad
+    return found
 
 
 def _first_sign_in(walk: Walk, email: str, once: str, chosen: str) -> None:
@@ -172,6 +191,22 @@ def test_a_new_clinic_from_nothing_to_its_first_published_week(browser: Any, sit
     desk_once = _add_account(walk, DESK, "front desk")
     walk.done("admin: clinic and accounts")
     context.close()
+
+    # the new clinic's empty pages, as its admin sees them (not part of the walk's figures)
+    context, page = _browser_page(browser, site, bypass_csp=True)
+    page.goto("/login")
+    page.get_by_label("Email").fill(ADMIN)
+    page.get_by_label("Password").fill("the admin's own long secret")
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(re.compile("/board"))
+    page.get_by_label("Clinic").select_option(label=CLINIC)
+    page.get_by_role("button", name="Open").click()
+    page.wait_for_load_state()
+    assert CLINIC in page.locator("h1").inner_text()
+    assert _axe(page, ["/board", "/clinic", "/clinic/staff", "/clinic/rooms",
+                       "/clinic/protocols", "/patients", "/patients/import", "/versions"]) == {}
+    context.close()
+    walk.started = time.monotonic()
 
     # --- the manager: hours, a holiday, rooms, staff, protocols, patients
     context, page = _browser_page(browser, site)
