@@ -372,6 +372,14 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
     for section in _SECTIONS:
         issues += _duplicates(section, parsed[section])
     roles = {s.role for s in staff.values()}
+    # A role nobody has matters for a protocol someone is treated with: a roster entered one
+    # member at a time (the pages) would otherwise refuse its first prescriber while a library
+    # protocol wants a nurse, and a clinic whose protocols want a nurse and a therapist could
+    # take neither first. With courses, any protocol may be a step: all are in use.
+    used = set(protocols) if parsed["courses"] else {
+        pid for _, pt in parsed["patients"] for pid in (
+            pt.protocol, *([pt.step.protocol] if pt.step is not None else []),
+            *([pt.follow_up.protocol] if pt.follow_up is not None else []))}
     for i, p in parsed["protocols"]:
         names = [ph.name for ph in p.phases]
         where = f"protocols[{i}]"
@@ -389,7 +397,7 @@ def cross_check(parsed: dict[str, Any]) -> list[Issue]:
                     issues.append(Issue(f"{where}.staff[{j}].modes.{phase}",
                                         f"'{phase}' is not a phase of {p.id} "
                                         f"(phases: {', '.join(names)})"))
-            if staff and need.role not in roles:
+            if staff and need.role not in roles and p.id in used:
                 issues.append(Issue(f"{where}.staff[{j}].role",
                                     f"no staff member has the role '{need.role}'"))
         for j, rule in enumerate(p.on_site):

@@ -186,3 +186,22 @@ def test_a_patient_sent_as_json_with_dates_lists_and_a_rems_number_passes_the_ty
     broken = {**patient, "priority": "2"}
     assert [i.path for i in json_type_issues("patients", broken, "patients[0]")] == [
         "patients[0].priority"]
+
+
+def test_a_role_nobody_has_waits_for_a_patient_on_its_protocol() -> None:
+    """A roster entered one member at a time (the pages) takes its first prescriber while a
+    protocol wants a nurse nobody is yet, as long as no patient is on that protocol; with one
+    on it, the role nobody has is a problem naming the protocol's staff entry."""
+    from scheduler.errors import InvalidInput
+    from scheduler.validate import validate_scenario
+
+    data = scenario_dict(patients=patients(2))
+    data["staff"] = [s for s in data["staff"] if s["role"] != "nurse"]
+    unused = json.loads(json.dumps(data))
+    unused["patients"] = []
+    assert validate_scenario(unused).staff  # kept: nobody is treated with it yet
+    with pytest.raises(InvalidInput) as refused:
+        validate_scenario(data)
+    assert [i.path for i in refused.value.issues
+            if "no staff member has the role 'nurse'" in i.message] == [
+        "protocols[0].staff[0].role"]
