@@ -37,7 +37,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -147,12 +147,14 @@ def expire_cancelled_events(database: Database) -> list[str]:
     return _each_clinic(database, work)
 
 
-def draft_next_weeks(database: Database, workers: int, time_limit: float) -> list[str]:
-    """Queue a solve of next week for every clinic, once per clinic and week (see
+def draft_next_weeks(database: Database, workers: int, time_limit: float,
+                     when: datetime | None = None) -> list[str]:
+    """Queue a solve of next week (after ``when``: ``Settings.now()``, else the real time)
+    for every clinic, once per clinic and week (see
     :func:`scheduler.service.weekly.draft_next_week`); the job runner solves it into a draft.
     Returns the ids of the jobs queued."""
     return _each_clinic(database, lambda session, clinic_id: weekly.draft_next_week(
-        session, clinic_id, workers, time_limit))
+        session, clinic_id, workers, time_limit, when))
 
 
 def run_outbox(database: Database, settings: Settings, sender: Sender | None = None
@@ -232,7 +234,7 @@ _contexts: dict[str, Context] = {}
 
 WORK: dict[str, Callable[[Context], object]] = {
     "weekly-draft": lambda c: draft_next_weeks(c.engine, c.settings.workers,
-                                               c.settings.time_limit),
+                                               c.settings.time_limit, c.settings.now()),
     "refresh-feeds": lambda c: refresh_published_feeds(c.engine),
     "outbox": lambda c: run_outbox(c.engine, c.settings),
     "expire-cancelled": lambda c: expire_cancelled_events(c.engine),

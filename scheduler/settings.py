@@ -118,9 +118,11 @@ class Settings(BaseSettings):
         "addresses or networks, comma-separated (10.0.0.0/8, ::1), or * for any.")
 
     clock: AwareDatetime | None = Field(
-        default=None, description="The clock the pages plan by, standing still at this "
+        default=None, description="The clock the service plans by, standing still at this "
         "instant (ISO 8601 with its offset): the day a sick call is for, the past a re-plan "
-        "keeps. For demonstrations and tests; default the real time.")
+        "keeps, the past the live edits refuse, where the slot finder starts, whether a week "
+        "has begun, which week the weekly draft is for. For demonstrations and tests; default "
+        "the real time.")
 
     smtp_host: Annotated[str, Field(min_length=1, max_length=253)] | None = Field(
         default=None, description="The SMTP server patients' and staff's e-mail goes through "

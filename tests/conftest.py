@@ -34,6 +34,12 @@ TINY = next(p for p in (SHARED / "examples" / "tiny.yaml",
                         Path(__file__).parent / "fixtures" / "tiny.yaml") if p.exists())
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "config" / "demo.yaml"
+DEMO_CLOCK = datetime.fromisoformat("2026-12-04T12:00:00+00:00")
+"""The clock of every test that edits, books or plans a fixed week (the demo clinic's and the
+small clinic's start on Monday 2026-12-07): the Friday before it, so "the past" and "from now"
+never depend on the day the suite runs. Give it to a service as ``Settings(clock=DEMO_CLOCK)``
+or ``CHAIRTIME_CLOCK`` (:data:`DEMO_ENV`), to a service function as ``when``/``at``."""
+DEMO_ENV = {"CHAIRTIME_CLOCK": DEMO_CLOCK.isoformat()}
 
 ESK = {
     "id": "esk",

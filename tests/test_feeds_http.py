@@ -41,6 +41,7 @@ from scheduler.storage.tables import AuditEntry, FeedToken, User
 from scheduler.usecases import plan_week
 from scheduler.validate import validate_scenario
 from solver import Options
+from tests.conftest import DEMO_CLOCK, DEMO_ENV
 from tests.test_service import ROLES, Service, small_clinic
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def feeds_service(database_url: str, tmp_path: Path, **overrides: Any) -> Iterat
     """The service (no job runner) on the small clinic, one signed-in user per role, each
     linked to a staff id of the clinic (N1, D1, N1)."""
     settings = Settings(data_dir=tmp_path, database_url=database_url, time_limit=2,
-                        public_url=PUBLIC, **overrides)
+                        public_url=PUBLIC, **{"clock": DEMO_CLOCK, **overrides})
     app = create_app(settings, run_jobs=False)
     with TestClient(app) as client:
         tokens = {}
@@ -397,7 +398,9 @@ def server(url: str, folder: Path, env: dict[str, str] | None = None,
            launcher: list[str] | None = None, wait: bool = True, args: Sequence[str] = ()
            ) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     """``chairtime serve [args]`` in a process of its own (uvicorn, the CLI's logging), its
-    standard output and error in a file."""
+    standard output and error in a file. Its clock is the tests' fixed one
+    (``CHAIRTIME_CLOCK``: :data:`tests.conftest.DEMO_CLOCK`) unless ``env`` says otherwise or a
+    ``launcher`` brings its own (one that travels in time: the settings' clock left unset)."""
     port = free_port()
     log = folder / f"serve-{port}.log"
     command = [*(launcher or [sys.executable, "-m", "scheduler"]), "serve", "--port", str(port),
@@ -405,7 +408,8 @@ def server(url: str, folder: Path, env: dict[str, str] | None = None,
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT, env={
             **os.environ, "CHAIRTIME_DATABASE_URL": url, "CHAIRTIME_DATA_DIR": str(folder),
-            "CHAIRTIME_TIME_LIMIT": "2", "CHAIRTIME_WORKERS": "1", **(env or {})})
+            "CHAIRTIME_TIME_LIMIT": "2", "CHAIRTIME_WORKERS": "1",
+            **({} if launcher else DEMO_ENV), **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
         if wait:

@@ -25,6 +25,7 @@ from scheduler.storage.db import session_scope
 from scheduler.storage.tables import AuditEntry, FeedBody
 from scheduler.validate import validate_scenario
 from scheduler.worker import run_job
+from tests.conftest import DEMO_CLOCK
 from tests.test_feeds_http import feeds_service, link, parse
 from tests.test_pages_desk import csrf, sign_in
 from tests.test_service import Service
@@ -386,3 +387,31 @@ def test_a_booking_naming_staff_the_protocol_does_not_need_is_a_422(service: Ser
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["path"] == "staff"
     assert published(service)["number"] == 1
+
+
+# ----------------------------------------------------------------------------- whose clock
+TUESDAY_NOON = datetime(2026, 12, 8, 17, 0, tzinfo=UTC)  # 12:00 in the clinic
+
+
+@pytest.mark.parametrize(("clock", "kept"), [(DEMO_CLOCK, True), (TUESDAY_NOON, False)],
+                         ids=["friday-before", "tuesday-noon"])
+def test_the_past_is_the_settings_clocks_not_the_machines(database_url: str, tmp_path: Path,
+                                                          clock: datetime, kept: bool) -> None:
+    """The API's live edits read ``Settings.clock`` (CHAIRTIME_CLOCK): on the Friday before
+    the week (tests.conftest.DEMO_CLOCK) the week's first session moves; with the clock at
+    Tuesday noon of the week, whatever the machine's date, it has begun (409), and a booking
+    on Monday afternoon is in the past (422 on start)."""
+    with feeds_service(database_url, tmp_path, clock=clock) as service:
+        assert publish(service, service.draft()).status_code == 200
+        first = min(published(service)["schedule"]["appointments"], key=lambda x: x["start"])
+        moved = service.call("POST", f"/clinics/1/appointments/{first['id']}/move",
+                             "front_desk", json={"number": 1, "start": FREE, "room": "R2"})
+        if kept:
+            assert moved.status_code == 200, moved.text
+        else:
+            assert moved.status_code == 409 and "read-only" in moved.text
+            booked = service.call("POST", "/clinics/1/appointments", "front_desk",
+                                  json={"number": 1, "patient": first["patient"],
+                                        "start": "2026-12-07T15:00:00-05:00"})
+            assert booked.status_code == 422 and booked.json()["detail"][0]["path"] == "start"
+            assert "in the past" in booked.json()["detail"][0]["message"]

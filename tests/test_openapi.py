@@ -29,7 +29,7 @@ from scheduler.storage import repo
 from scheduler.storage.db import session_scope
 from scheduler.usecases import plan_week
 from solver import Options
-from tests.conftest import fresh_database
+from tests.conftest import DEMO_CLOCK, fresh_database
 from tests.test_service import OWN_ACCOUNT, PUBLIC, ROUTES, small_clinic
 
 API = "/api/v1"
@@ -204,7 +204,8 @@ def server(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
     folder: Path = tmp_path_factory.mktemp(f"openapi-{database_kind}")
     sent = len(CALLS)
     with fresh_database(database_kind, folder) as url:
-        app = create_app(Settings(data_dir=folder, database_url=url, time_limit=1),
+        app = create_app(Settings(data_dir=folder, database_url=url, time_limit=1,
+                                  clock=DEMO_CLOCK),
                          run_jobs=False)
         try:
             with asgi.get_client(app) as client:  # type: ignore[arg-type]  # starts the lifespan

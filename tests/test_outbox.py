@@ -125,7 +125,8 @@ def shared(database_kind: str, tmp_path_factory: pytest.TempPathFactory,
     publishes a fresh solve)."""
     _, port = smtp
     folder = tmp_path_factory.mktemp("outbox")
-    with fresh_database(database_kind, folder) as url, feeds_service(url, folder) as service:
+    with fresh_database(database_kind, folder) as url, \
+            feeds_service(url, folder, clock=None) as service:  # time travels here
         with session_scope(service.client.app.state.sessions) as session:  # type: ignore[attr-defined]
             repo.add_scenario_version(session, repo.clinic(session, 1),
                                       validate_scenario(with_contacts()))

@@ -24,7 +24,7 @@ from scheduler.usecases import plan_week
 from scheduler.validate import validate_scenario
 from scheduler.worker import JobRunner, run_job
 from solver import Options
-from tests.conftest import password_hash
+from tests.conftest import DEMO_CLOCK, password_hash
 from tests.test_service import small_clinic
 
 PASSWORD = "correct horse battery"
@@ -64,7 +64,8 @@ class Site:
 
 @pytest.fixture
 def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
-    settings = Settings(data_dir=tmp_path, database_url=database_url, time_limit=2)
+    settings = Settings(data_dir=tmp_path, database_url=database_url, time_limit=2,
+                        clock=DEMO_CLOCK)
     app = create_app(settings, run_jobs=False)
     with TestClient(app) as client:
         with session_scope(app.state.sessions) as session:

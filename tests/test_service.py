@@ -34,7 +34,7 @@ from scheduler.storage.tables import Organization
 from scheduler.usecases import plan_week
 from scheduler.validate import validate_scenario
 from solver import Options
-from tests.conftest import fresh_database, password_hash, patients, scenario_dict
+from tests.conftest import DEMO_CLOCK, fresh_database, password_hash, patients, scenario_dict
 
 API = "/api/v1"
 ROLES = ("front_desk", "manager", "admin")
@@ -88,7 +88,8 @@ class Service:
 
 
 def _service(database_url: str, tmp_path: Path, run_jobs: bool) -> Iterator[Service]:
-    settings = Settings(data_dir=tmp_path, database_url=database_url, time_limit=2)
+    settings = Settings(data_dir=tmp_path, database_url=database_url, time_limit=2,
+                        clock=DEMO_CLOCK)
     app = create_app(settings, run_jobs=run_jobs)
     with TestClient(app) as client:
         factory = app.state.sessions

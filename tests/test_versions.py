@@ -28,7 +28,7 @@ from scheduler.storage.tables import Organization, User
 from scheduler.usecases import plan_week
 from scheduler.worker import run_job
 from solver import Options
-from tests.conftest import fresh_database, password_hash
+from tests.conftest import DEMO_CLOCK, fresh_database, password_hash
 from tests.test_service import small_clinic
 
 PASSWORD = "correct horse battery"
@@ -97,7 +97,8 @@ def site(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     with a change of its own; no data change after the publish yet (the tests make them)."""
     folder = tmp_path_factory.mktemp("versions")
     with fresh_database(database_kind, folder) as url:
-        app = create_app(Settings(data_dir=folder, database_url=url, time_limit=2),
+        app = create_app(Settings(data_dir=folder, database_url=url, time_limit=2,
+                                  clock=DEMO_CLOCK),
                          run_jobs=False)
         with TestClient(app) as client:
             with session_scope(app.state.sessions) as session:

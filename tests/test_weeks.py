@@ -35,8 +35,9 @@ BEFORE = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def clinic(database_url: str, tmp_path: Path) -> Iterator[Service]:
-    """The course clinic (Mon-Fri; P01 new to induction, P02 in week 2 of it, P03 weekly)."""
-    with feeds_service(database_url, tmp_path) as service:
+    """The course clinic (Mon-Fri; P01 new to induction, P02 in week 2 of it, P03 weekly).
+    Its settings' clock is unset: each test travels in time (time_machine) around the week."""
+    with feeds_service(database_url, tmp_path, clock=None) as service:
         with session_scope(service.client.app.state.sessions) as session:  # type: ignore[attr-defined]
             repo.add_scenario_version(session, repo.clinic(session, 1), course_clinic())
         yield service

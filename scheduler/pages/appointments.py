@@ -21,10 +21,10 @@ from scheduler.pages.web import (
     current_clinic,
     page,
     redirect,
+    settings_of,
 )
 from scheduler.service import drafts, slots, weeks
 from scheduler.service.board import week_dates
-from scheduler.storage.tables import now
 
 router = APIRouter(include_in_schema=False)
 
@@ -62,7 +62,7 @@ def _appointment(request: Request, ctx: dict[str, Any], ref: str, values: dict[s
     form = {"date": local.date().isoformat(), "time": f"{local:%H:%M}", "room": found.room,
             **{f"staff.{k}": v for k, v in found.staff.items()}, **values}
     return page(request, "appointment.html", {**ctx, "a": found, "form": form,
-                                              "past": found.start < now()},
+                                              "past": found.start < settings_of(request).now()},
                 status_code=status_code, errors=errors)
 
 
@@ -155,7 +155,8 @@ def live_move(request: Request, ref: str, user: PageUser, session: PageSession,
     try:
         start, staff = slot(ctx["scenario"], form)
         row = drafts.live_move(session, ctx["row"].clinic_id, ref, start,
-                               form.get("room") or None, staff or None, number_of(form), user)
+                               form.get("room") or None, staff or None, number_of(form), user,
+                               settings_of(request).now())
     except InvalidInput as exc:
         return _appointment(request, ctx, ref, form, paths_of(exc.issues, ref), 422)
     return redirect(f"/board?schedule={row.id}&zoom=day&day={form['date']}&live=1"
@@ -173,7 +174,8 @@ def live_move_json(request: Request, ref: str, user: PageUser, session: PageSess
     try:
         start, staff = slot(ctx["scenario"], form)
         row = drafts.live_move(session, ctx["row"].clinic_id, ref, start,
-                               form.get("room") or None, staff or None, number_of(form), user)
+                               form.get("room") or None, staff or None, number_of(form), user,
+                               settings_of(request).now())
     except InvalidInput as exc:
         return JSONResponse({"problems": [i.message for i in exc.issues]}, status_code=422)
     except Conflict as exc:
@@ -188,7 +190,8 @@ def live_cancel(request: Request, ref: str, user: PageUser, session: PageSession
     """Cancel an appointment of the live schedule: a new published version."""
     ctx = _live_context(request, session)
     reason = str(form.get("reason") or "").strip() or "cancelled by the front desk"
-    row = drafts.live_cancel(session, ctx["row"].clinic_id, ref, reason, number_of(form), user)
+    row = drafts.live_cancel(session, ctx["row"].clinic_id, ref, reason, number_of(form), user,
+                             settings_of(request).now())
     return redirect(f"/board?schedule={row.id}&live=1")
 
 

@@ -210,17 +210,19 @@ def _patient(request: Request, session: Session, patient_id: str) -> dict[str, A
     return {"clinic": view.clinic, "p": view.patient, "protocol": view.protocol,
             "sessions": view.sessions, "link": view.link, "tz": view.tz, "fresh": None,
             "course": view.course, "who": Names.of(view.scenario),
-            "slots": None if discharged else _slots(session, view.clinic.id, patient_id),
+            "slots": None if discharged else _slots(session, view.clinic.id, patient_id,
+                                                     settings_of(request).now()),
             "broken": patients.broken(session, view.clinic.id, patient_id),
             "version": clinics.version(session, view.clinic.id).number,
-            "today": datetime.now(view.tz).date(), "conflict": None,
+            "today": settings_of(request).now().astimezone(view.tz).date(), "conflict": None,
             "saved": request.query_params.get("saved") == "1"}
 
 
-def _slots(session: Session, clinic_id: int, patient_id: str) -> slots.Found | None:
+def _slots(session: Session, clinic_id: int, patient_id: str, at: datetime
+           ) -> slots.Found | None:
     """The patient's next free slots on the live schedule (None: nothing is published)."""
     try:
-        return slots.next_slots(session, clinic_id, patient_id)
+        return slots.next_slots(session, clinic_id, patient_id, at=at)
     except NotFound:
         return None
 
@@ -300,7 +302,7 @@ def book_slot(request: Request, patient_id: str, user: PageUser, session: PageSe
         if issues or start is None:
             raise InvalidInput(issues)
         drafts.live_book(session, clinic_id, patient_id, start, form.get("room") or None,
-                         staff or None, int(number), user)
+                         staff or None, int(number), user, settings_of(request).now())
     except InvalidInput as exc:
         return page(request, "patient.html", _patient(request, session, patient_id),
                     status_code=422, errors=exc.issues)

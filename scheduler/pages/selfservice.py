@@ -57,6 +57,10 @@ def _late(request: Request) -> timedelta:
     return timedelta(hours=settings_of(request).late_cancel_hours)
 
 
+def _now(request: Request) -> datetime:
+    return settings_of(request).now()
+
+
 def _allowed(request: Request) -> set[str]:
     return set(filter(None, settings_of(request).self_service.split(",")))
 
@@ -73,7 +77,7 @@ def _page(request: Request, template: str, context: dict[str, object],
 def mine(request: Request, token: Token, link: Link, session: PageSession,
          done: str | None = None) -> HTMLResponse:
     clinic_id, patient = link
-    name, visits = selfservice.visits(session, clinic_id, patient, _late(request))
+    name, visits = selfservice.visits(session, clinic_id, patient, _late(request), _now(request))
     return _page(request, "selfservice.html", {"token": token, "clinic": name,
                                                "visits": visits, "done": done})
 
@@ -81,7 +85,7 @@ def mine(request: Request, token: Token, link: Link, session: PageSession,
 def _refuse(request: Request, token: str, link: tuple[int, str], session: PageSession,
             message: str) -> HTMLResponse:
     clinic_id, patient = link
-    name, visits = selfservice.visits(session, clinic_id, patient, _late(request))
+    name, visits = selfservice.visits(session, clinic_id, patient, _late(request), _now(request))
     return _page(request, "selfservice.html", {"token": token, "clinic": name,
                                                "visits": visits, "problem": message}, 409)
 
@@ -91,7 +95,7 @@ def confirm(request: Request, token: Token, link: Link, session: PageSession,
             ref: str = Form(max_length=64)) -> Response:
     if "confirm" not in _allowed(request):
         raise HTTPException(status_code=404)
-    selfservice.confirm(session, *link, ref)
+    selfservice.confirm(session, *link, ref, _now(request))
     return redirect(f"/me/{token}?done=confirmed")
 
 
@@ -101,7 +105,7 @@ def cancel(request: Request, token: Token, link: Link, session: PageSession,
     if "cancel" not in _allowed(request):
         raise HTTPException(status_code=404)
     try:
-        selfservice.cancel(session, *link, ref, _late(request))
+        selfservice.cancel(session, *link, ref, _late(request), _now(request))
     except Conflict as exc:
         session.rollback()
         return _refuse(request, token, link, session, str(exc))
@@ -114,10 +118,11 @@ def offer(request: Request, token: Token, ref: Annotated[str, Path(max_length=64
     if "reschedule" not in _allowed(request):
         raise HTTPException(status_code=404)
     clinic_id, patient = link
-    name, visits = selfservice.visits(session, clinic_id, patient, _late(request))
+    name, visits = selfservice.visits(session, clinic_id, patient, _late(request), _now(request))
     visit = next((v for v in visits if v.ref == ref), None)
     try:
-        _, slots = selfservice.slots_for(session, clinic_id, patient, ref, _late(request))
+        _, slots = selfservice.slots_for(session, clinic_id, patient, ref, _late(request),
+                                         when=_now(request))
     except Conflict as exc:
         return _refuse(request, token, link, session, str(exc))
     tz = visit.start.tzinfo if visit is not None else None
@@ -137,7 +142,8 @@ def move(request: Request, token: Token, ref: Annotated[str, Path(max_length=64)
     except ValueError:
         raise HTTPException(status_code=422, detail="start: not a time") from None
     try:
-        selfservice.reschedule(session, *link, ref, when, room or None, _late(request))
+        selfservice.reschedule(session, *link, ref, when, room or None, _late(request),
+                               _now(request))
     except Conflict as exc:
         session.rollback()
         return _refuse(request, token, link, session, str(exc))

@@ -32,7 +32,6 @@ from scheduler.pages.web import (
 from scheduler.service import clinics, drafts, jobs, simulation, weeks
 from scheduler.service.board import day_panels, initials, week_dates
 from scheduler.service.jobs import JobParams
-from scheduler.storage.tables import now
 
 router = APIRouter(include_in_schema=False)
 
@@ -69,13 +68,15 @@ def board_context(request: Request, session: Session, schedule: int | None = Non
     current schedule; its days, and the weeks before and after it."""
     clinic = current_clinic(request, session)
     current = clinics.scenario(session, clinic.id)[1]
+    when = settings_of(request).now()
     if schedule is None and week is not None:
-        shown_week = weeks.view(session, clinic.id, week, current.tz)
+        shown_week = weeks.view(session, clinic.id, week, current.tz, when)
         row = shown_week.row
     else:
         row = drafts.pick(session, clinic.id, schedule)
         of_row = weeks.week_of(session, row) if row is not None else None
-        shown_week = weeks.view(session, clinic.id, of_row or current.horizon.start, current.tz)
+        shown_week = weeks.view(session, clinic.id, of_row or current.horizon.start, current.tz,
+                                when)
         shown_week.row = row
     scenario = current if row is None else drafts.scenario_of(session, row)
     days = week_dates(scenario) if row is not None else []
@@ -86,7 +87,7 @@ def board_context(request: Request, session: Session, schedule: int | None = Non
     else:
         shown = days
     doc = drafts.document(row) if row is not None else None
-    panels = day_panels(scenario, doc, shown, now()) if doc is not None else []
+    panels = day_panels(scenario, doc, shown, when) if doc is not None else []
     risk = simulation.board_risk(session, row) if row is not None and doc is not None and \
         doc.appointments else {}
     running = [j for j in jobs.jobs_of(session, clinic.id) if j.status in ("queued", "running")]
@@ -172,7 +173,7 @@ def plan_week(request: Request, week: str, user: PageUser, session: PageSession)
                        seed=settings.seed)
     try:
         job = weeks.plan(session, clinic.id, first, params, user,
-                         cap=settings.max_queued_per_user)
+                         cap=settings.max_queued_per_user, when=settings.now())
     except Conflict as exc:
         session.rollback()
         return page(request, "board.html", {**board_context(request, session, week=first),

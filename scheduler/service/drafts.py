@@ -268,17 +268,19 @@ def _live(session: Session, clinic_id: int, number: int, by: User | None, action
 
 
 def _unless_past(change: Callable[[Scenario, Schedule], Schedule], ref: str | None,
-                 start: datetime | None = None) -> Callable[[Scenario, Schedule], Schedule]:
-    """``change``, refused when it would touch the past: session ``ref`` has begun (a 409:
-    the past is read-only), or ``start`` is before now (a 422 on ``start``)."""
+                 start: datetime | None, when: datetime | None
+                 ) -> Callable[[Scenario, Schedule], Schedule]:
+    """``change``, refused when it would touch the past as of ``when`` (the caller's now,
+    else the real time): session ``ref`` has begun (a 409: the past is read-only), or
+    ``start`` is before now (a 422 on ``start``)."""
     def guarded(scenario: Scenario, schedule: Schedule) -> Schedule:
-        when = now()
+        at = when if when is not None else now()
         a = next((a for a in schedule.appointments if a.id == ref), None)
-        if a is not None and a.start < when:
+        if a is not None and a.start < at:
             raise Conflict(f"{ref} began on {a.start.astimezone(scenario.tz):%a %d %b %H:%M}: "
                            "a session in the past is read-only (mark it arrived, completed or "
                            "no-show instead)")
-        if start is not None and start.tzinfo is not None and start < when:
+        if start is not None and start.tzinfo is not None and start < at:
             raise InvalidInput([Issue("start", f"{start.astimezone(scenario.tz):%a %d %b %H:%M}"
                                                " is in the past: choose a time from now on")])
         return change(scenario, schedule)
@@ -286,23 +288,26 @@ def _unless_past(change: Callable[[Scenario, Schedule], Schedule], ref: str | No
 
 
 def live_cancel(session: Session, clinic_id: int, ref: str, reason: str, number: int,
-                by: User | None) -> ScheduleRow:
+                by: User | None, when: datetime | None = None) -> ScheduleRow:
     """Appointment ``ref`` cancelled on the live schedule (published version ``number``): a
-    new published version where its session is unplaced with ``reason``."""
+    new published version where its session is unplaced with ``reason``; refused when the
+    session began before ``when`` (the caller's now: ``Settings.now()``)."""
     return _live(session, clinic_id, number, by, "cancel appointment (live)",
                  _unless_past(lambda scenario, s: cancel_appointment(scenario, s, ref, reason),
-                              ref),
+                              ref, None, when),
                  lambda old, new: ({"appointment": _appointment(old, ref).model_dump(
                      mode="json"), "reason": reason}, None))
 
 
 def live_move(session: Session, clinic_id: int, ref: str, start: datetime, room: str | None,
-              staff: dict[str, str] | None, number: int, by: User | None) -> ScheduleRow:
+              staff: dict[str, str] | None, number: int, by: User | None,
+              when: datetime | None = None) -> ScheduleRow:
     """Appointment ``ref`` of the live schedule moved to ``start`` (``room``, ``staff`` when
-    given), or the checker's words (InvalidInput) when that breaks a hard rule."""
+    given), or the checker's words (InvalidInput) when that breaks a hard rule; refused when
+    the session began, or ``start`` is, before ``when`` (the caller's now)."""
     return _live(session, clinic_id, number, by, "move appointment (live)",
                  _unless_past(lambda scenario, s: move_appointment(scenario, s, ref, start,
-                                                                   room, staff), ref, start),
+                                                                   room, staff), ref, start, when),
                  lambda old, new: (_appointment(old, ref).model_dump(mode="json"),
                                    _appointment(new, ref).model_dump(mode="json")))
 
@@ -337,12 +342,13 @@ def _book(scenario: Scenario, schedule: Schedule, patient: str, start: datetime,
 
 def live_book(session: Session, clinic_id: int, patient: str, start: datetime,
               room: str | None, staff: dict[str, str] | None, number: int,
-              by: User) -> ScheduleRow:
+              by: User, when: datetime | None = None) -> ScheduleRow:
     """One more session of ``patient`` on the live schedule (the room and staff picked when not
-    given), refused with the checker's words unless it fits."""
+    given), refused with the checker's words unless it fits, or when ``start`` is before
+    ``when`` (the caller's now)."""
     return _live(session, clinic_id, number, by, "book session (live)",
                  _unless_past(lambda scenario, s: _book(scenario, s, patient, start, room,
-                                                        staff), None, start),
+                                                        staff), None, start, when),
                  lambda old, new: (None, _added(old, new).model_dump(mode="json")))
 
 

@@ -162,7 +162,8 @@ def cancel(session: Session, clinic_id: int, patient: str, ref: str, late: timed
     _, scenario = _scenario(session, clinic_id)
     _tell_desk(session, clinic_id, patient, f"desk:{clinic_id}:cancel:{ref}:{number}",
                f"cancelled the session of {_local(appointment.start, scenario)}")
-    drafts.live_cancel(session, clinic_id, ref, "cancelled by the patient", number, None)
+    drafts.live_cancel(session, clinic_id, ref, "cancelled by the patient", number, None,
+                       when)
 
 
 def slots_for(session: Session, clinic_id: int, patient: str, ref: str, late: timedelta,
@@ -193,7 +194,7 @@ def reschedule(session: Session, clinic_id: int, patient: str, ref: str, start: 
     _tell_desk(session, clinic_id, patient, f"desk:{clinic_id}:move:{ref}:{number}",
                f"moved a session to {_local(slot.start, scenario)}")
     drafts.live_move(session, clinic_id, ref, slot.start, slot.room, dict(slot.staff), number,
-                     None)
+                     None, when)
 
 
 def send_links(session: Session, clinic_id: int, patient: str, by: User, settings: Settings,

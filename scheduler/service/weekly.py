@@ -38,14 +38,16 @@ def weekly_job_id(clinic_id: int, week: date) -> str:
     return f"week-{clinic_id}-{week:%Y%m%d}"
 
 
-def draft_next_week(session: Session, clinic_id: int, workers: int, time_limit: float
-                    ) -> str | None:
+def draft_next_week(session: Session, clinic_id: int, workers: int, time_limit: float,
+                    when: datetime | None = None) -> str | None:
     """Queue a solve of next week for the clinic, once per week (the job's id names both, so
     a second run finds it and does nothing); when the clinic's scenario is for another week, it
-    rolls on to next week first (:func:`_roll_on`). Returns the id of the job queued."""
+    rolls on to next week first (:func:`_roll_on`). Next week is the one after ``when`` (the
+    caller's now: ``Settings.now()``; else the real time). Returns the id of the job queued."""
+    when = when if when is not None else now()
     version = repo.scenario_version(session, clinic_id)
     scenario = repo.scenario_of(version)
-    today = now().astimezone(ZoneInfo(scenario.clinic.timezone)).date()
+    today = when.astimezone(ZoneInfo(scenario.clinic.timezone)).date()
     week = next_week_start(scenario.horizon.start, today)
     job_id = weekly_job_id(clinic_id, week)
     try:
@@ -54,7 +56,7 @@ def draft_next_week(session: Session, clinic_id: int, workers: int, time_limit: 
     except NotFound:
         pass
     if scenario.horizon.start != week:
-        version = _roll_on(session, clinic_id, version.data, scenario, week)
+        version = _roll_on(session, clinic_id, version.data, scenario, week, when)
     repo.add_job(session, job_id, clinic_id, "solve", JobParams(
         scenario_version=version.number, seed=0, workers=workers, time_limit=time_limit,
         week=week).stored())
@@ -63,7 +65,7 @@ def draft_next_week(session: Session, clinic_id: int, workers: int, time_limit: 
 
 
 def _roll_on(session: Session, clinic_id: int, given: dict[str, Any], scenario: Scenario,
-             week: date) -> ScenarioVersion:
+             week: date, when: datetime) -> ScenarioVersion:
     """A new scenario version for the week of ``week``: the latest published schedule's
     sessions before it folded into the patients' course history (not those the desk marked
     no-show: they are missed), those from it on kept as fixed (``scheduler.usecases.roll``).
@@ -80,7 +82,7 @@ def _roll_on(session: Session, clinic_id: int, given: dict[str, Any], scenario: 
                           datetime.combine(week, time(0), scenario.tz))
         try:
             rolled = roll_scenario(given, previous, RollOptions(
-                start=week, now=now(), missed=missed, where=f"published version {row.number}"))
+                start=week, now=when, missed=missed, where=f"published version {row.number}"))
         except InvalidInput as exc:
             log.warning("clinic %d: published version %s not folded into the history (%s); "
                         "the horizon moves on alone", clinic_id, row.number,

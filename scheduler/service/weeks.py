@@ -89,8 +89,8 @@ class WeekView:
         return self.week + timedelta(days=7)
 
 
-def _clinic_today(tz: ZoneInfo) -> date:
-    return now().astimezone(tz).date()
+def _clinic_today(tz: ZoneInfo, when: datetime) -> date:
+    return when.astimezone(tz).date()
 
 
 def first_day(session: Session, clinic_id: int, day: date) -> date:
@@ -108,8 +108,11 @@ def week_of(session: Session, row: ScheduleRow) -> date | None:
     return repo.week_of(session, row)
 
 
-def view(session: Session, clinic_id: int, week: date, tz: ZoneInfo) -> WeekView:
-    """The board's week ``week`` (any day of it: the week holding it)."""
+def view(session: Session, clinic_id: int, week: date, tz: ZoneInfo,
+         when: datetime | None = None) -> WeekView:
+    """The board's week ``week`` (any day of it: the week holding it), as of ``when`` (the
+    caller's now: ``Settings.now()``; else the real time)."""
+    when = when if when is not None else now()
     weeks = repo.version_weeks(session, clinic_id)
     live = repo.latest_published(session, clinic_id)
     live_week = weeks.get(live.scenario_version_id) if live is not None else None
@@ -121,31 +124,34 @@ def view(session: Session, clinic_id: int, week: date, tz: ZoneInfo) -> WeekView
     published = [r for r in mine if r.status == "published"]
     row = drafts[-1] if drafts else (max(published, key=lambda r: r.number or 0)
                                      if published else None)
-    out = WeekView(week, row, live, live_week, _clinic_today(tz),
+    out = WeekView(week, row, live, live_week, _clinic_today(tz, when),
                    history=live_week is not None and week < live_week)
     if row is None:
         out.stale_plan = any(r.status == "draft" for r in mine)
-        out.plan_refused = _refusal(week, live_week, tz)
+        out.plan_refused = _refusal(week, live_week, tz, when)
     return out
 
 
-def _refusal(week: date, live_week: date | None, tz: ZoneInfo) -> str | None:
-    """Why week ``week`` cannot be planned now, or None."""
+def _refusal(week: date, live_week: date | None, tz: ZoneInfo, when: datetime
+             ) -> str | None:
+    """Why week ``week`` cannot be planned at ``when``, or None."""
     if live_week is not None and week <= live_week:
         return (f"the week of {live_week:%d %B %Y} is published: a week before it is not "
                 "planned afterwards")
-    if datetime.combine(week, time(0), tz) <= now():
+    if datetime.combine(week, time(0), tz) <= when:
         return (f"the week of {week:%d %B %Y} has begun: a week is planned before it starts "
                 "(re-plan the published week for changes within it)")
     return None
 
 
 def plan(session: Session, clinic_id: int, week: date, params: JobParams, by: User,
-         cap: int | None = None) -> Job:
+         cap: int | None = None, when: datetime | None = None) -> Job:
     """Queue a solve of week ``week`` from the rolling solve: the live schedule's sessions
     before it folded into the course history (those marked no-show left out, as missed), its
     sessions inside the week kept as fixed; nothing published yet: the clinic's data planned
-    for that week. A Conflict (nothing queued) when the week cannot be planned."""
+    for that week. A Conflict (nothing queued) when the week cannot be planned at ``when``
+    (the caller's now: ``Settings.now()``; else the real time)."""
+    when = when if when is not None else now()
     clinic = repo.clinic(session, clinic_id)
     latest = repo.scenario_version(session, clinic_id)
     tz = repo.scenario_of(latest).tz
@@ -153,7 +159,7 @@ def plan(session: Session, clinic_id: int, week: date, params: JobParams, by: Us
     live = repo.latest_published(session, clinic_id)
     live_week = weeks.get(live.scenario_version_id) if live is not None else None
     week = week_start(live_week or weeks.get(latest.id) or week, week)
-    refused = _refusal(week, live_week, tz)
+    refused = _refusal(week, live_week, tz, when)
     if refused is not None:
         raise Conflict(f"not planned: {refused}")
     version: ScenarioVersion
@@ -172,7 +178,7 @@ def plan(session: Session, clinic_id: int, week: date, params: JobParams, by: Us
         missed = no_shows(session, clinic_id, previous, datetime.combine(week, time(0), tz))
         try:
             rolled = roll_scenario(base.data, previous, RollOptions(
-                start=week, now=now(), missed=missed,
+                start=week, now=when, missed=missed,
                 where=f"published version {live.number}"))
         except InvalidInput as exc:
             raise InvalidInput([Issue(f"week: {i.path}", i.message) for i in exc.issues]

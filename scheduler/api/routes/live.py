@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from scheduler.api.deps import Desk, RowId, SessionDep
+from scheduler.api.deps import Desk, RowId, SessionDep, SettingsDep
 from scheduler.api.errors import R400, R404, R409, R422, SIGNED_IN
 from scheduler.api.schemas import (
     BookRequest,
@@ -37,9 +37,9 @@ WRITES = R400 | SIGNED_IN | R404 | R409 | R422
                      "and staff picked when not given); a new published version "
                      "(front desk and up)")
 def book(clinic_id: RowId, body: BookRequest, user: Desk, session: SessionDep,
-         response: Response) -> SchedulePublic:
+         settings: SettingsDep, response: Response) -> SchedulePublic:
     row = drafts.live_book(session, clinic_id, body.patient, body.start, body.room, body.staff,
-                           body.number, user)
+                           body.number, user, settings.now())
     return full(row, response)
 
 
@@ -48,9 +48,9 @@ def book(clinic_id: RowId, body: BookRequest, user: Desk, session: SessionDep,
              summary="Move an appointment of the published schedule; a move that breaks a hard "
                      "rule is refused with the checker's words (front desk and up)")
 def move(clinic_id: RowId, appointment_id: str, body: LiveMoveRequest, user: Desk,
-         session: SessionDep, response: Response) -> SchedulePublic:
+         session: SessionDep, settings: SettingsDep, response: Response) -> SchedulePublic:
     row = drafts.live_move(session, clinic_id, appointment_id, body.start, body.room,
-                           body.staff, body.number, user)
+                           body.staff, body.number, user, settings.now())
     return full(row, response)
 
 
@@ -59,9 +59,9 @@ def move(clinic_id: RowId, appointment_id: str, body: LiveMoveRequest, user: Des
              summary="Cancel an appointment of the published schedule; its session is listed "
                      "as unplaced (front desk and up)")
 def cancel(clinic_id: RowId, appointment_id: str, body: LiveCancelRequest, user: Desk,
-           session: SessionDep, response: Response) -> SchedulePublic:
+           session: SessionDep, settings: SettingsDep, response: Response) -> SchedulePublic:
     row = drafts.live_cancel(session, clinic_id, appointment_id, body.reason, body.number,
-                             user)
+                             user, settings.now())
     return full(row, response)
 
 
@@ -82,6 +82,7 @@ def mark(clinic_id: RowId, appointment_id: str, body: MarkRequest, user: Desk,
             summary="The next free slots for one more session of a patient on the published "
                     "schedule's week, each accepted by the checker (front desk and up)")
 def find_slots(clinic_id: RowId, patient_id: str, user: Desk, session: SessionDep,
+               settings: SettingsDep,
                limit: Annotated[int, Query(ge=1, le=slots.MAX_LIMIT,
                                            description="How many slots, at most")
                                 ] = slots.DEFAULT_LIMIT,
@@ -90,7 +91,8 @@ def find_slots(clinic_id: RowId, patient_id: str, user: Desk, session: SessionDe
                                              "default: now when it falls in the published "
                                              "week, else the week's first day)")] = None
                ) -> SlotsPublic:
-    found = slots.next_slots(session, clinic_id, patient_id, limit, not_before)
+    found = slots.next_slots(session, clinic_id, patient_id, limit, not_before,
+                             at=settings.now())
     return SlotsPublic(schedule_id=found.schedule_id, number=found.number,
                        patient=found.patient,
                        slots=[SlotPublic(start=s.start, end=s.end, room=s.room, staff=s.staff)
