@@ -289,6 +289,9 @@ def start_scheduler(engine: Engine, settings: Settings, context: str) -> Backgro
     still happens within its misfire grace). Jobs run with this process's context
     ``context``: it is registered here and named in every stored job."""
     _contexts[context] = Context(engine, settings)
+    # "Running job …" and "… executed successfully" for the outbox every 20 s and the feeds
+    # every minute buried the service's own lines; failures are still logged (as errors)
+    logging.getLogger("apscheduler.executors.default").setLevel(logging.WARNING)
     scheduler = BackgroundScheduler(
         jobstores={"default": SQLAlchemyJobStore(engine=engine)},
         executors={"default": ThreadPoolExecutor(max_workers=2)},
