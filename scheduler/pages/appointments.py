@@ -25,6 +25,7 @@ from scheduler.pages.web import (
 )
 from scheduler.service import drafts, slots, weeks
 from scheduler.service.board import week_dates
+from scheduler.storage.tables import ScheduleRow, User
 
 router = APIRouter(include_in_schema=False)
 
@@ -141,10 +142,20 @@ def place(request: Request, schedule_id: int, user: PageUser, session: PageSessi
 
 # ----------------------------------------------------------------------------- the live schedule
 def _live_context(request: Request, session: Session) -> dict[str, Any]:
-    live = drafts.latest_published(session, current_clinic(request, session).id)
+    clinic_id = current_clinic(request, session).id
+    live = drafts.latest_published(session, clinic_id)
     if live is None:
-        raise NotFound("published schedule of clinic", str(current_clinic(request, session).id))
+        raise NotFound("published schedule of clinic", str(clinic_id))
     return schedule_context(session, live.id)
+
+
+def _moved(request: Request, session: Session, ctx: dict[str, Any], ref: str, user: User,
+           form: FormFields) -> ScheduleRow:
+    """The live move the form and the board's drag both ask for (the date, time, room and
+    staff fields), judged by the checker and published as the next version."""
+    start, staff = slot(ctx["scenario"], form)
+    return drafts.live_move(session, ctx["row"].clinic_id, ref, start, form.get("room") or None,
+                            staff or None, number_of(form), user, settings_of(request).now())
 
 
 @router.post("/live/appointments/{ref}/move", response_class=HTMLResponse, dependencies=[Csrf])
@@ -153,10 +164,7 @@ def live_move(request: Request, ref: str, user: PageUser, session: PageSession,
     """Move an appointment of the live schedule: a new published version, feeds and all."""
     ctx = _live_context(request, session)
     try:
-        start, staff = slot(ctx["scenario"], form)
-        row = drafts.live_move(session, ctx["row"].clinic_id, ref, start,
-                               form.get("room") or None, staff or None, number_of(form), user,
-                               settings_of(request).now())
+        row = _moved(request, session, ctx, ref, user, form)
     except InvalidInput as exc:
         return _appointment(request, ctx, ref, form, paths_of(exc.issues, ref), 422)
     return redirect(f"/board?schedule={row.id}&zoom=day&day={form['date']}&live=1"
@@ -172,10 +180,7 @@ def live_move_json(request: Request, ref: str, user: PageUser, session: PageSess
     first (409); nothing is stored unless it is a 200."""
     ctx = _live_context(request, session)
     try:
-        start, staff = slot(ctx["scenario"], form)
-        row = drafts.live_move(session, ctx["row"].clinic_id, ref, start,
-                               form.get("room") or None, staff or None, number_of(form), user,
-                               settings_of(request).now())
+        row = _moved(request, session, ctx, ref, user, form)
     except InvalidInput as exc:
         return JSONResponse({"problems": [i.message for i in exc.issues]}, status_code=422)
     except Conflict as exc:
