@@ -550,7 +550,7 @@ def _self_service(app: Service, token: str, action: str, ref: str) -> str | bool
     if not starts:
         assert "please call the clinic" in offer.text
         return False
-    start = starts[0]
+    start: str = starts[0]
     room = re.findall(r'name="room" value="([^"]*)"', offer.text)[0]
     answer = app.client.post(f"/me/{token}/move/{ref}", data={"start": start, "room": room},
                              follow_redirects=False)
