@@ -460,6 +460,47 @@ def test_a_sender_killed_between_claim_and_send_sends_exactly_once_after_restart
     assert {r.status for r in rows(app)} == {"sent"}
 
 
+def test_a_claim_that_ran_out_and_was_taken_is_left_to_the_sender_that_took_it(
+        service: tuple[Service, Settings], mail: Inbox, smtp: tuple[Inbox, int]) -> None:
+    """A slow batch: the first message goes in time, then the batch's claims run out and
+    another sender takes and sends the second; the first sender, coming to the second, sends
+    nothing (it used to send a second copy). A claim short of time that is still its own is
+    renewed and its message sent once."""
+    app, settings = service
+    factory = app.client.app.state.sessions  # type: ignore[attr-defined]
+    _, port = smtp
+    a, b = SmtpSender("127.0.0.1", port, "none"), SmtpSender("127.0.0.1", port, "none")
+    hold = timedelta(minutes=settings.notice_hold_minutes)
+    claim = timedelta(seconds=settings.outbox_claim_seconds)
+    with time_machine.travel(BEFORE_THE_WEEK, tick=False) as clock:
+        v1 = publish(app)
+        move(app, first_of(v1, "P01")["id"], FREE)  # a notice to P01 and one to nurse N1
+        clock.shift(timedelta(minutes=4))
+        with session_scope(factory) as session:
+            assert outbox.release_held(session, 1, hold) == 2
+            first, second = outbox.claim(session, settings), outbox.claim(session, settings)
+        assert first is not None and second is not None
+        assert outbox.send_claimed(factory, a, settings, first) == "sent"
+        late = datetime.now(UTC) + claim + timedelta(seconds=1)
+        taken = outbox.deliver(factory, b, settings, clock=lambda: late)
+        assert (taken.sent, taken.retried, taken.failed) == (1, 0, 0)
+        assert outbox.send_claimed(factory, a, settings, second, clock=lambda: late) == "taken"
+        arrived = mail.take()
+        assert sorted(str(m["X-Chairtime-Outbox"]) for m in arrived) == sorted(
+            str(c.row) for c in (first, second))  # each once
+        assert {r.status for r in rows(app)} == {"sent"}
+        # a claim short of time, still its sender's: renewed, sent once
+        move(app, first_of(live(app), "P01")["id"], ALSO_FREE)
+        clock.shift(timedelta(minutes=4))
+        with session_scope(factory) as session:
+            assert outbox.release_held(session, 1, hold) == 2
+            third = outbox.claim(session, settings)
+        assert third is not None
+        short = third.until - timedelta(seconds=settings.smtp_timeout)
+        assert outbox.send_claimed(factory, a, settings, third, clock=lambda: short) == "sent"
+        assert [str(m["X-Chairtime-Outbox"]) for m in mail.take()] == [str(third.row)]
+
+
 # ----------------------------------------------------------------------------- the demo week
 GOLDEN_DEMO = ROOT / "tests" / "fixtures" / "golden" / "demo" / "schedule.json"
 
