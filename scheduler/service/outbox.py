@@ -12,13 +12,36 @@ change that causes it, sent by a job, retried with back-off, never sent twice.
   CHAIRTIME_REMINDER_HOURS before and the evening before (CHAIRTIME_REMINDER_EVENING), each
   once: its idempotency key names the appointment, its time and which reminder; when several
   are due at once only the latest goes. Not to a patient who opted out.
-- **Delivery** (:func:`deliver`): a due message is claimed (``sending`` until
-  ``claimed_until``) and the claim committed before the mail server sees it; then it is marked
-  sent, or put back with a doubled wait, or failed after CHAIRTIME_OUTBOX_ATTEMPTS tries (or
-  at once on a permanent refusal). A sender killed between its claim and the send leaves a
-  claim that runs out, and the message goes once, later. A sender killed after the server took
-  the message and before it was marked sent sends it again: the same Message-ID, derived from
-  the key, lets a receiver see the one message.
+- **Delivery** (:func:`deliver`): due messages are claimed in batches (``sending`` until
+  ``claimed_until``, the row's ``attempts`` counted up: the claim's fencing token) and the
+  claims committed before the mail server sees any of them; then each, on its own
+  (:func:`send_claimed`), is sent and at once marked sent, or put back with a doubled wait,
+  or failed after CHAIRTIME_OUTBOX_ATTEMPTS tries (or at once on a permanent refusal), in a
+  commit of its own. Before each send the sender checks that its claim still holds with time
+  for the send (renewing it when short): a message late in a slow batch whose claim ran out
+  and that another sender took is left to that sender, not sent twice.
+
+What "never sent twice" means, exactly. SMTP gives no exactly-once hand-over, and neither
+does this: delivery is at least once, a second copy is possible only in the windows below,
+and every copy carries the same Message-ID (derived from the idempotency key,
+:func:`scheduler.mail.message_id`).
+
+- A sender killed (or a database lost) between its claim's commit and the send: the claim
+  runs out (CHAIRTIME_OUTBOX_CLAIM_SECONDS) and the message goes once, later.
+- A sender killed after the server answered 250 to the message's data and before the
+  commit that records it sent (one UPDATE: the window is that commit's round trip, per
+  message, never a batch): the message goes again after the claim runs out, with the same
+  Message-ID.
+- The connection lost after the message's final dot and before the server's reply (RFC 1047's
+  duplicate): the sender cannot know the server took it, counts a failure and tries again;
+  the server may deliver both.
+- A single send that outlasts the whole claim (a server slower than
+  CHAIRTIME_OUTBOX_CLAIM_SECONDS, far beyond three CHAIRTIME_SMTP_TIMEOUTs) lets another
+  sender take the message meanwhile; both may send it. Either success records it sent; a
+  late failure does not undo that.
+
+A receiver that drops copies by Message-ID sees one message (the tests count by it); many
+mail stores do not, and a patient may then see the same message twice.
 """
 
 from __future__ import annotations
@@ -62,9 +85,9 @@ from scheduler.usecases.messages import (
     staff_notice,
 )
 
-__all__ = ["Delivered", "Overview", "changed", "claim", "deliver", "desk_notice", "link_message",
-           "opt_in", "opt_out", "overview", "plan_reminders", "release_held", "retry",
-           "sender_for", "unsubscribe", "unsubscribe_url"]
+__all__ = ["Claimed", "Delivered", "Overview", "changed", "claim", "deliver", "desk_notice",
+           "link_message", "opt_in", "opt_out", "overview", "plan_reminders", "release_held",
+           "retry", "send_claimed", "sender_for", "unsubscribe", "unsubscribe_url"]
 
 log = logging.getLogger(__name__)
 
@@ -345,8 +368,19 @@ def _claimable(when: datetime) -> Any:
                (OutboxMessage.status == "sending") & (OutboxMessage.claimed_until < when))
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A message a sender holds: what to send, its row, and the claim (the row's ``attempts``
+    when claimed is its fencing token: another sender's claim of the row counts one more)."""
+
+    message: Outgoing
+    row: int
+    attempt: int
+    until: datetime
+
+
 def claim(session: Session, settings: Settings, when: datetime | None = None
-          ) -> Outgoing | None:
+          ) -> Claimed | None:
     """Claim the next due message (or one whose claim ran out) for ``settings.
     outbox_claim_seconds``, in the caller's transaction (commit it before sending), and the
     message to send; None when nothing is due. A message that used up its tries is failed
@@ -357,10 +391,10 @@ def claim(session: Session, settings: Settings, when: datetime | None = None
             OutboxMessage.send_after, OutboxMessage.id).limit(1)).first()
         if found is None:
             return None
+        until = when + timedelta(seconds=settings.outbox_claim_seconds)
         taken = session.execute(update(OutboxMessage).where(
             OutboxMessage.id == found.id, _claimable(when)).values(
-            status="sending", claimed_until=when + timedelta(
-                seconds=settings.outbox_claim_seconds),
+            status="sending", claimed_until=until,
             attempts=OutboxMessage.attempts + 1).execution_options(synchronize_session=False))
         if getattr(taken, "rowcount", 0) != 1:
             continue  # another sender took it first
@@ -375,19 +409,45 @@ def claim(session: Session, settings: Settings, when: datetime | None = None
             unsubscribe = unsubscribe_url(settings, token)
             found.unsubscribe_hash = repo.token_hash(token) if unsubscribe else None
         assert found.to_address is not None
-        return Outgoing(
+        return Claimed(Outgoing(
             to=found.to_address, subject=found.title or "", text=found.body_text or "",
             html=found.body_html or "", key=found.key, unsubscribe=unsubscribe,
             attachments=tuple(Attachment(x["filename"], x["content_type"],
                                          x["data"].encode("utf-8"))
                               for x in found.attachments or []),
-            headers={"X-Chairtime-Outbox": str(found.id)})
+            headers={"X-Chairtime-Outbox": str(found.id)}), found.id, found.attempts, until)
 
 
-def _settle(session: Session, message_id: int, settings: Settings, error: MailError | None,
+def _ours(row: int, attempt: int) -> Any:
+    return ((OutboxMessage.id == row) & (OutboxMessage.status == "sending")
+            & (OutboxMessage.attempts == attempt))
+
+
+def _still_ours(factory: sessionmaker[Session], claimed: Claimed, settings: Settings,
+                when: datetime) -> bool:
+    """Whether the claim still holds with time for a send (``smtp_timeout`` three times over:
+    connect, data, reply), renewed when it is short: a message late in its batch whose claim
+    ran out may have been taken by another sender, and is then left to it."""
+    if when + timedelta(seconds=3 * settings.smtp_timeout) < claimed.until:
+        return True  # the usual case: no round trip to the database
+    with session_scope(factory) as session:
+        renewed = session.execute(update(OutboxMessage).where(
+            _ours(claimed.row, claimed.attempt)).values(claimed_until=when + timedelta(
+                seconds=settings.outbox_claim_seconds)).execution_options(
+            synchronize_session=False))
+        return getattr(renewed, "rowcount", 0) == 1
+
+
+def _settle(session: Session, claimed: Claimed, settings: Settings, error: MailError | None,
             when: datetime) -> str:
-    row = session.get(OutboxMessage, message_id)
+    row = session.get(OutboxMessage, claimed.row)
     assert row is not None
+    if row.status != "sending" or row.attempts != claimed.attempt:
+        # the claim ran out during the send and another sender took the row: a send that
+        # went is recorded (it did), a failure is left to the sender that holds the row now
+        if error is None and row.status != "sent":
+            row.status, row.sent_at, row.last_error, row.claimed_until = "sent", when, None, None
+        return "sent" if error is None else "taken"
     row.claimed_until = None
     if error is None:
         row.status, row.sent_at, row.last_error = "sent", when, None
@@ -398,6 +458,25 @@ def _settle(session: Session, message_id: int, settings: Settings, error: MailEr
         row.send_after = when + timedelta(
             seconds=settings.outbox_retry_seconds * 2 ** (row.attempts - 1))
     return row.status
+
+
+def send_claimed(factory: sessionmaker[Session], sender: Sender, settings: Settings,
+                 claimed: Claimed, clock: Callable[[], datetime] = now) -> str:
+    """Send a claimed message and record the outcome in a commit of its own, at once (a
+    sender killed after the server took the message and before this commit sends it again,
+    later, with the same Message-ID: that window is the send's reply and one commit wide).
+    Returns the row's status: sent, pending (to try again), failed; or taken (the claim ran
+    out and another sender holds the row: nothing sent)."""
+    if not _still_ours(factory, claimed, settings, clock()):
+        return "taken"
+    error = None
+    try:
+        sender.send(claimed.message, settings.mail_from)
+    except MailError as exc:
+        error = exc
+        log.warning("outbox message %s: %s", claimed.row, exc)
+    with session_scope(factory) as session:
+        return _settle(session, claimed, settings, error, clock())
 
 
 def deliver(factory: sessionmaker[Session], sender: Sender, settings: Settings,
@@ -417,28 +496,19 @@ def _deliver(factory: sessionmaker[Session], sender: Sender, settings: Settings,
         with session_scope(factory) as session:  # one commit claims a batch
             batch = []
             for _ in range(room):
-                message = claim(session, settings, clock())
-                if message is None:
+                claimed = claim(session, settings, clock())
+                if claimed is None:
                     break
-                batch.append(message)
+                batch.append(claimed)
         if not batch:
             break
-        for message in batch:  # each settled on its own: a crash resends at most one
-            error = None
-            try:
-                sender.send(message, settings.mail_from)
-            except MailError as exc:
-                error = exc
-                log.warning("outbox message %s: %s", message.headers["X-Chairtime-Outbox"],
-                            exc)
-            with session_scope(factory) as session:
-                status = _settle(session, int(message.headers["X-Chairtime-Outbox"]),
-                                 settings, error, clock())
+        for claimed in batch:  # each settled on its own: a crash resends at most one
+            status = send_claimed(factory, sender, settings, claimed, clock)
             if status == "sent":
                 done.sent += 1
             elif status == "failed":
                 done.failed += 1
-            else:
+            elif status == "pending":
                 done.retried += 1
     return done
 
