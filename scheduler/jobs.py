@@ -19,8 +19,8 @@ takes the jobs over writes its own context's name into every stored job before a
 - ``refresh-feeds`` (every minute): render the feeds of a clinic whose latest published version
   has none yet (the publish route renders them in its own transaction; this catches a version
   published by any other way);
-- ``outbox`` (every 20 seconds): release change notices whose hold is over, write the
-  reminders now due, send what is due (``scheduler.service.outbox``);
+- ``outbox`` (every CHAIRTIME_OUTBOX_SECONDS, 20 by default): release change notices whose
+  hold is over, write the reminders now due, send what is due (``scheduler.service.outbox``);
 - ``expire-cancelled`` (nightly at CHAIRTIME_BACKUP_TIME): drop cancelled events older than the
   clinic's ``feeds.cancelled_days`` from its feeds;
 - ``backup`` (nightly, SQLite only): an online backup (sqlite3's backup API) into
@@ -273,7 +273,8 @@ def job_specs(settings: Settings) -> list[JobSpec]:
                                             minute=draft_minute, timezone=tz),
                 misfire_grace=6 * 3600),  # a morning's restart still drafts the week
         JobSpec("refresh-feeds", IntervalTrigger(minutes=1, timezone=tz), misfire_grace=60),
-        JobSpec("outbox", IntervalTrigger(seconds=20, timezone=tz), misfire_grace=60),
+        JobSpec("outbox", IntervalTrigger(seconds=settings.outbox_seconds, timezone=tz),
+                misfire_grace=60),
         JobSpec("expire-cancelled", CronTrigger(hour=night_hour, minute=night_minute,
                                                 timezone=tz), misfire_grace=20 * 3600),
     ]

@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     reminder_evening: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] | None = Field(
         default="18:00", description="Clinic-local time of the evening-before reminder (none: "
         "no such reminder).")
+    outbox_seconds: Annotated[float, Field(ge=1, le=3600)] = Field(
+        default=20.0, description="How often the outbox job runs: releases held notices, writes "
+        "due reminders and sends what is due.")
     outbox_attempts: Annotated[int, Field(ge=1, le=100)] = Field(
         default=8, description="Tries before a message is given up and shown to the desk as "
         "failed; the wait doubles after each (outbox_retry_seconds, then twice that, ...).")

@@ -100,7 +100,8 @@ def linked(database_kind: str, tmp_path_factory: pytest.TempPathFactory,
         launcher = [sys.executable, "-c", TICKING, THURSDAY.isoformat()]
         env = {"CHAIRTIME_LATE_CANCEL_HOURS": "24", "CHAIRTIME_SMTP_HOST": "127.0.0.1",
                "CHAIRTIME_SMTP_PORT": str(port), "CHAIRTIME_SMTP_TLS": "none",
-               "CHAIRTIME_MAIL_FROM": "desk@riverside.example.org"}
+               "CHAIRTIME_MAIL_FROM": "desk@riverside.example.org",
+               "CHAIRTIME_OUTBOX_SECONDS": "2"}
         with server(url, folder, env, launcher) as (base, _, log):
             yield Site(base, log, url=url), token, feed, url
 
@@ -154,7 +155,7 @@ def _on_the_board(browser: Any, site: Site, patient: str) -> list[tuple[str, str
 
 def _arrived(inbox: Inbox, seconds: float = 90) -> list[Any]:
     """What the SMTP server took within ``seconds`` (the service's outbox job runs every
-    20 s), as soon as something came."""
+    2 s here), as soon as something came."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with inbox.lock:
