@@ -29,10 +29,12 @@ from scheduler.storage import repo
 from scheduler.storage.tables import AuditEntry, SelfServiceToken, User, now
 from scheduler.usecases import cancel_appointment
 from scheduler.usecases.messages import clinic_name, links
+from scheduler.usecases.messages import offered as offered_words
 from scheduler.usecases.slots import MAX_LIMIT, Slot, find_slots
 
-__all__ = ["PLEASE_CALL", "Mine", "Policy", "Visit", "cancel", "confirm", "issue_link", "open_link",
-           "policy", "reschedule", "send_links", "slots_for", "token_hash", "visits"]
+__all__ = ["PLEASE_CALL", "Mine", "Policy", "Visit", "cancel", "confirm", "issue_link",
+           "link_since", "link_url", "new_link", "offered", "open_link", "policy", "reschedule",
+           "send_links", "slots_for", "token_hash", "visits"]
 
 token_hash = repo.token_hash
 
@@ -90,6 +92,34 @@ def issue_link(session: Session, clinic_id: int, patient: str, by: User | None) 
     repo.audit(session, by, "issue self-service link", "patient", patient, None,
                {"clinic": clinic_id}, clinic_id=clinic_id)
     return token
+
+
+def link_url(settings: Settings, served_at: str, token: str) -> str:
+    """The address of self-service link ``token``: behind ``public_url``, else where the
+    request came in."""
+    return f"{settings.public_url or served_at.rstrip('/')}/me/{token}"
+
+
+def new_link(session: Session, clinic_id: int, patient: str, by: User, settings: Settings,
+             served_at: str) -> str:
+    """A new self-service link for the desk to give the patient by hand (its address, shown
+    this once); the one in force before answers 404 from now on."""
+    token = issue_link(session, clinic_id, patient, by)
+    session.commit()
+    return link_url(settings, served_at, token)
+
+
+def offered(session: Session, clinic_id: int, settings: Settings) -> str:
+    """What the clinic's patients may do through their link, as verbs: ``confirm, cancel or
+    move`` ("" when they only see their sessions)."""
+    return offered_words(policy(session, clinic_id, settings).allowed)
+
+
+def link_since(session: Session, clinic_id: int, patient: str) -> datetime | None:
+    """When the patient's self-service link in force was made (None: they have none)."""
+    return session.scalars(select(SelfServiceToken.created_at).where(
+        SelfServiceToken.clinic_id == clinic_id, SelfServiceToken.patient == patient,
+        SelfServiceToken.revoked_at.is_(None))).first()
 
 
 def open_link(session: Session, token: str) -> tuple[int, str] | None:
@@ -274,7 +304,7 @@ def send_links(session: Session, clinic_id: int, patient: str, by: User, setting
         feed_token, _ = feeds.issue_link(session, clinic_id, "patient", patient, by)
     feed_url, _ = settings.feed_urls(served_at, feed_token)
     token = issue_link(session, clinic_id, patient, by)
-    own = f"{settings.public_url or served_at.rstrip('/')}/me/{token}"
+    own = link_url(settings, served_at, token)
     composed = links(scenario, patient, feed_url, own,
                      policy(session, clinic_id, settings).allowed)
     outbox.link_message(session, clinic_id, patient, address,

@@ -172,13 +172,18 @@ def reminder(scenario: Scenario, appointment: dict[str, Any], ics: bytes,
 _VERBS = {"confirm": "confirm", "cancel": "cancel", "reschedule": "move"}
 
 
+def offered(actions: Collection[str]) -> str:
+    """``confirm, cancel or move``: the self-service ``actions`` as verbs ("" for none)."""
+    verbs = [_VERBS[a] for a in _VERBS if a in actions]
+    if len(verbs) < 2:
+        return "".join(verbs)
+    return ", ".join(verbs[:-1]) + " or " + verbs[-1]
+
+
 def _offered(actions: Collection[str]) -> str:
     """``To confirm, cancel or move an appointment:``, of the actions the page offers."""
-    verbs = [_VERBS[a] for a in _VERBS if a in actions]
-    if not verbs:
-        return "To see your upcoming appointments:"
-    said = verbs[0] if len(verbs) == 1 else ", ".join(verbs[:-1]) + " or " + verbs[-1]
-    return f"To {said} an appointment:"
+    said = offered(actions)
+    return f"To {said} an appointment:" if said else "To see your upcoming appointments:"
 
 
 def links(scenario: Scenario, patient: str, feed: str, self_service: str,
