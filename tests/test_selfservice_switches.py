@@ -205,7 +205,7 @@ def test_the_clinic_page_saves_the_switches_as_one_audited_version(app: Service)
             "self_service.late_cancel_hours": "12.5"}
     with session_scope(app.client.app.state.sessions) as session:  # type: ignore[attr-defined]
         audited = session.scalar(select(func.count()).select_from(AuditEntry).where(
-            AuditEntry.action == "change", AuditEntry.entity == "scenario"))
+            AuditEntry.action == "change", AuditEntry.entity == "scenario")) or 0
     saved = app.client.post("/clinic", data=form, follow_redirects=False)
     assert saved.status_code == 303, saved.text
     clinic = app.call("GET", "/clinics/1/scenario").json()["scenario"]["clinic"]
