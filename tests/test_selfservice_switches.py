@@ -315,13 +315,17 @@ def _axe_here(page: Any) -> list[str]:
             for v in result if v["impact"] in ("serious", "critical")]
 
 
-def _copy(page: Any, field: str, button: str) -> str:
-    """Click Copy beside ``field``: what the clipboard then holds (the page said Copied)."""
+def _copy(page: Any, field: str, button: str, said: str) -> str:
+    """Click Copy beside ``field``: what the clipboard then holds (the page said Copied in
+    live region ``said``)."""
     shown = page.locator(f"#{field}").input_value()
-    page.get_by_role("button", name=button).click()
-    status = page.locator("#copy-status")
-    status.wait_for(state="visible")
-    assert status.inner_text().startswith("Copied"), status.inner_text()
+    copy = page.get_by_role("button", name=button)
+    what = copy.get_attribute("data-what")
+    copy.click()
+    status = page.locator(f"#{said}")
+    page.wait_for_function("([id, what]) => document.getElementById(id).textContent"
+                           ".includes(what)", arg=[said, what])
+    assert status.inner_text() == f"Copied {what}.", status.inner_text()
     assert status.get_attribute("aria-live") == "polite"
     copied: str = page.evaluate("navigator.clipboard.readText()")
     assert copied == shown
@@ -336,14 +340,15 @@ def test_the_desk_copies_each_link_and_each_works(browser: Any, site: Site) -> N
     sign_in(page, "front_desk")
     page.goto("/patients/P01")
     page.get_by_role("button", name="Make a calendar link").click()
-    feed = _copy(page, "feed-url", "Copy the web address")
-    webcal = _copy(page, "feed-webcal", "Copy the calendar app address")
+    feed = _copy(page, "feed-url", "Copy the web address", "feed-copied")
+    webcal = _copy(page, "feed-webcal", "Copy the calendar app address",
+                   "feed-copied")
     assert webcal == "webcal://" + feed.split("://", 1)[1]
     answer = httpx.get(feed)
     assert answer.status_code == 200 and answer.text.startswith("BEGIN:VCALENDAR")
     assert answer.headers["content-type"].startswith("text/calendar")
     page.get_by_role("button", name="Make a self-service link").click()
-    own = _copy(page, "own-url", "Copy their page's address")
+    own = _copy(page, "own-url", "Copy their page's address", "own-copied")
     assert own.startswith(f"{site.base}/me/")
     mine = httpx.get(own)
     assert mine.status_code == 200 and "Your appointments at Riverside Clinic" in mine.text

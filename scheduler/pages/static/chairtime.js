@@ -217,14 +217,14 @@ function scrollCue(box) {
 }
 
 // A link shown once (a patient's calendar feed, their own page): a Copy button beside it puts
-// it on the clipboard and says "Copied" in the page's live region. Without this file, or where
-// the browser offers no clipboard (a page not served over https), the buttons stay hidden and
-// the link stays selectable text.
+// it on the clipboard and says "Copied" in the live region below the link (data-status).
+// Without this file, or where the browser offers no clipboard (a page not served over https),
+// the buttons stay hidden and the link stays selectable text.
 function copyButtons() {
-  const status = document.getElementById("copy-status");
   if (!navigator.clipboard || !window.isSecureContext) { return; }
   for (const button of document.querySelectorAll("button[data-copy]")) {
     const field = document.getElementById(button.dataset.copy);
+    const status = document.getElementById(button.dataset.status);
     if (!field) { continue; }
     button.hidden = false;
     button.addEventListener("click", async () => {
