@@ -73,6 +73,30 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+SELF_SERVICE_ACTIONS = ("confirm", "cancel", "reschedule")
+"""What a patient may do through their self-service link, in the order pages list them."""
+
+
+class SelfService(_Model):
+    """What the clinic lets its patients do through their self-service link (``/me/...``).
+    The service's ``CHAIRTIME_SELF_SERVICE`` is the operator's ceiling: an action is offered
+    only when both allow it."""
+
+    confirm: bool = Field(default=True, description="Patients may confirm a session.")
+    cancel: bool = Field(default=True, description="Patients may cancel a session (up to "
+                         "late_cancel_hours before it).")
+    reschedule: bool = Field(default=True, description="Patients may move a session to a "
+                             "time the slot finder offers (up to late_cancel_hours before).")
+    late_cancel_hours: Annotated[float, Field(ge=0, le=14 * 24)] | None = Field(
+        default=None, description="Hours before a session after which a patient cannot "
+        "cancel or move it here (the page says: please call); default the service's "
+        "CHAIRTIME_LATE_CANCEL_HOURS.")
+
+    def allows(self, action: str) -> bool:
+        """Whether the clinic lets patients ``action`` (one of SELF_SERVICE_ACTIONS)."""
+        return bool(getattr(self, action)) if action in SELF_SERVICE_ACTIONS else False
+
+
 class Clinic(_Model):
     name: SafeText = Field(min_length=1)
     timezone: SafeText = Field(description="IANA time zone name, e.g. America/New_York")
@@ -85,6 +109,10 @@ class Clinic(_Model):
         default=None, description="How the clinic writes dates in files it imports (a "
         "patients CSV): us 12/04/2026 is 4 Dec, eu 12/04/2026 is 12 Apr; iso (the default) "
         "reads only 2026-12-04, and a slashed date either way could be read is a problem.")
+    self_service: SelfService = Field(
+        default_factory=SelfService, description="What patients may do through their "
+        "self-service link (confirm, cancel, reschedule; the late-cancellation window); "
+        "default: every action the service allows, its window.")
 
 
 class Horizon(_Model):

@@ -167,11 +167,14 @@ class Settings(BaseSettings):
 
     late_cancel_hours: Annotated[float, Field(ge=0, le=14 * 24)] = Field(
         default=24.0, description="Hours before a session after which a patient cannot cancel "
-        "or move it through their self-service link (the page says: please call).")
+        "or move it through their self-service link (the page says: please call); a clinic's "
+        "clinic.self_service.late_cancel_hours takes its place there.")
     self_service: Annotated[str, Field(pattern=r"^(|(confirm|cancel|reschedule)"
                                                r"(,(confirm|cancel|reschedule))*)$")] = Field(
         default="confirm,cancel,reschedule", description="What patients may do through their "
-        "self-service link, comma-separated (empty: they only see their sessions).")
+        "self-service link, comma-separated (empty: they only see their sessions): the "
+        "ceiling over every clinic's own switches (clinic.self_service), which turn actions "
+        "off, never on.")
     self_service_limit: Annotated[int, Field(ge=1, le=100_000)] = Field(
         default=30, description="Self-service requests one link (and, ten times as many, one "
         "client address) may make per feed_limit_seconds.")

@@ -20,7 +20,8 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     ("clinic", model.Clinic), ("horizon", model.Horizon), ("protocols", model.ProtocolSpec),
     ("rooms", model.RoomSpec), ("staff", model.StaffSpec), ("patients", model.PatientSpec),
     ("fixed", model.FixedSpec), ("settings", model.SoftGoals), ("feeds", model.FeedSettings),
-    ("courses", model.CourseSpec), ("scenario", model.Scenario)]
+    ("courses", model.CourseSpec), ("scenario", model.Scenario),
+    ("clinic.self_service", model.SelfService)]
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=[p.name for p in DOCS])

@@ -4,6 +4,7 @@ and managers edit or take from the library, the REMS rule's words beside its fie
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from scheduler.errors import Conflict, InvalidInput, Issue
+from scheduler.model import SELF_SERVICE_ACTIONS
 from scheduler.pages.forms import Names, parse_list, parse_week, refusal, version_of, week_text
 from scheduler.pages.web import (
     Csrf,
@@ -21,6 +23,7 @@ from scheduler.pages.web import (
     current_clinic,
     page,
     redirect,
+    settings_of,
 )
 from scheduler.service import roster
 from scheduler.storage.tables import User
@@ -28,22 +31,59 @@ from scheduler.storage.tables import User
 router = APIRouter(include_in_schema=False)
 
 REMS_RULE = roster.REMS_RULE
+SELF_SERVICE_LABELS = (("confirm", "Confirm a session"),
+                       ("cancel", "Cancel a session"),
+                       ("reschedule", "Move a session to another free time"))
+"""The switches of what patients may do through their own link, as the clinic page names
+them (``SELF_SERVICE_ACTIONS``, in order)."""
 
 
 # ----------------------------------------------------------------------------- the clinic
 def clinic_form(clinic: dict[str, Any]) -> dict[str, str]:
+    own = clinic.get("self_service") or {}
+    hours = own.get("late_cancel_hours")
     return {"name": str(clinic.get("name", "")), "timezone": str(clinic.get("timezone", "")),
             "address": str(clinic.get("address") or ""),
             "arrival_instructions": str(clinic.get("arrival_instructions") or ""),
-            **{f"hours.{d}": t for d, t in week_text(clinic.get("hours")).items()}}
+            **{f"hours.{d}": t for d, t in week_text(clinic.get("hours")).items()},
+            **{f"self_service.{a}": "on" if own.get(a, True) else ""
+               for a in SELF_SERVICE_ACTIONS},
+            "self_service.late_cancel_hours": "" if hours is None else f"{float(hours):g}"}
+
+
+def self_service_fields(form: dict[str, str]) -> tuple[dict[str, Any] | None, list[Issue]]:
+    """The clinic's self-service switches from the form (None: every default, the block
+    left out of the clinic's data), and what is wrong with them."""
+    text = form.get("self_service.late_cancel_hours", "").strip()
+    hours: float | None = None
+    issues: list[Issue] = []
+    if text:
+        try:
+            hours = float(text)
+        except ValueError:
+            issues.append(Issue("self_service.late_cancel_hours",
+                                f"'{text}' is not a number of hours (empty: the service's)"))
+        else:
+            if not math.isfinite(hours):
+                issues.append(Issue("self_service.late_cancel_hours",
+                                    f"'{text}' is not a number of hours (empty: the service's)"))
+                hours = None
+    block: dict[str, Any] = {a: False for a in SELF_SERVICE_ACTIONS
+                             if form.get(f"self_service.{a}") != "on"}
+    if hours is not None:
+        block["late_cancel_hours"] = hours
+    return block or None, issues
 
 
 def _clinic(request: Request, session: Session, user: User, **extra: Any) -> dict[str, Any]:
     data = roster.read(session, current_clinic(request, session).id, user)
+    settings = settings_of(request)
     return {"roster": data, "scenario": data.scenario, "version": data.version,
             "who": Names.of(data.scenario), "tz": data.scenario.tz,
             "form": clinic_form(data.data["clinic"]), "holiday": {}, "offer": None,
-            "conflict": None, **extra}
+            "conflict": None, "ceiling": set(filter(None, settings.self_service.split(","))),
+            "service_late_hours": f"{settings.late_cancel_hours:g}",
+            "self_service_actions": SELF_SERVICE_LABELS, **extra}
 
 
 def _refused(request: Request, session: Session, user: User, exc: InvalidInput | Conflict,
@@ -73,10 +113,13 @@ def clinic_page(request: Request, user: PageUser, session: PageSession,
 def save_clinic(request: Request, user: ManagerUser, session: PageSession,
                 form: FormFields) -> Response:
     hours, issues = parse_week(form, "hours")
+    self_service, more = self_service_fields(form)
+    issues += more
     fields: dict[str, Any] = {
         "name": form.get("name", "").strip(), "timezone": form.get("timezone", "").strip(),
         "hours": hours, "address": form.get("address", "").strip() or None,
-        "arrival_instructions": form.get("arrival_instructions", "").strip() or None}
+        "arrival_instructions": form.get("arrival_instructions", "").strip() or None,
+        "self_service": self_service}
     try:
         if issues:
             raise InvalidInput(issues)

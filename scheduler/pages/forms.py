@@ -249,7 +249,7 @@ def form_issues(issues: list[Issue], prefix: str) -> list[Issue]:
         path = issue.path
         if path == prefix or path.startswith((f"{prefix}.", f"{prefix}[")):
             parts = [p for p in re.split(r"[.\[\]]+", path[len(prefix):]) if p]
-            if parts and parts[0] in ("shifts", "hours") and len(parts) > 1:
+            if parts and parts[0] in ("shifts", "hours", "self_service") and len(parts) > 1:
                 path = f"{parts[0]}.{parts[1]}"
             elif parts and parts[0] in ("phases", "staff") and len(parts) > 2:
                 path = f"{parts[0]}.{parts[1]}.{parts[2]}"

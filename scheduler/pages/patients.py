@@ -215,7 +215,9 @@ def _patient(request: Request, session: Session, patient_id: str) -> dict[str, A
             "broken": patients.broken(session, view.clinic.id, patient_id),
             "version": clinics.version(session, view.clinic.id).number,
             "today": settings_of(request).now().astimezone(view.tz).date(), "conflict": None,
-            "saved": request.query_params.get("saved") == "1"}
+            "saved": request.query_params.get("saved") == "1",
+            "own": None, "self_since": selfservice.link_since(session, view.clinic.id, patient_id),
+            "self_offered": selfservice.offered(session, view.clinic.id, settings_of(request))}
 
 
 def _slots(session: Session, clinic_id: int, patient_id: str, at: datetime
@@ -332,6 +334,22 @@ def patient_feed(request: Request, patient_id: str, user: PageUser, session: Pag
     url, webcal = settings_of(request).feed_urls(str(request.base_url), token)
     qr = segno.make(webcal, error="m").svg_data_uri(scale=5, border=2)
     ctx.update(link=row, fresh={"url": url, "webcal": webcal, "qr": qr})
+    response = page(request, "patient.html", ctx, status_code=201)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/patients/{patient_id}/self-link", response_class=HTMLResponse,
+             dependencies=[Csrf])
+def self_link(request: Request, patient_id: str, user: PageUser, session: PageSession
+              ) -> Response:
+    """A new self-service link for the patient, shown this once to give by hand (the old one
+    stops)."""
+    ctx = _patient(request, session, patient_id)
+    own = selfservice.new_link(session, ctx["clinic"].id, patient_id, user,
+                               settings_of(request), str(request.base_url))
+    ctx.update(own=own, self_since=selfservice.link_since(session, ctx["clinic"].id,
+                                                          patient_id))
     response = page(request, "patient.html", ctx, status_code=201)
     response.headers["Cache-Control"] = "no-store"
     return response

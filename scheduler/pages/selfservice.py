@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
-from scheduler.errors import Conflict
+from scheduler.errors import Conflict, Forbidden
 from scheduler.pages.web import PageSession, redirect, settings_of, templates
 from scheduler.service import selfservice
 from scheduler.service.throttle import RateLimits
@@ -53,81 +53,74 @@ def _link(request: Request, session: PageSession, token: Token) -> tuple[int, st
 Link = Annotated[tuple[int, str], Depends(_link)]
 
 
-def _late(request: Request) -> timedelta:
-    return timedelta(hours=settings_of(request).late_cancel_hours)
-
-
 def _now(request: Request) -> datetime:
     return settings_of(request).now()
 
 
-def _allowed(request: Request) -> set[str]:
-    return set(filter(None, settings_of(request).self_service.split(",")))
-
-
 def _page(request: Request, template: str, context: dict[str, object],
           status_code: int = 200) -> HTMLResponse:
-    response = templates.TemplateResponse(request, template, {
-        "request": request, "allowed": _allowed(request), **context}, status_code=status_code)
+    response = templates.TemplateResponse(request, template, {"request": request, **context},
+                                          status_code=status_code)
     response.headers.update(HEADERS)
     return response
+
+
+def _mine(request: Request, session: PageSession, token: str, link: tuple[int, str],
+          status_code: int = 200, **extra: object) -> HTMLResponse:
+    """The patient's page: their sessions and only the actions their clinic offers."""
+    mine = selfservice.visits(session, *link, settings_of(request), _now(request))
+    return _page(request, "selfservice.html", {
+        "token": token, "clinic": mine.clinic, "visits": mine.visits,
+        "allowed": mine.policy.allowed, **extra}, status_code)
 
 
 @router.get("/me/{token}", response_class=HTMLResponse)
 def mine(request: Request, token: Token, link: Link, session: PageSession,
          done: str | None = None) -> HTMLResponse:
-    clinic_id, patient = link
-    name, visits = selfservice.visits(session, clinic_id, patient, _late(request), _now(request))
-    return _page(request, "selfservice.html", {"token": token, "clinic": name,
-                                               "visits": visits, "done": done})
+    return _mine(request, session, token, link, done=done)
 
 
 def _refuse(request: Request, token: str, link: tuple[int, str], session: PageSession,
-            message: str) -> HTMLResponse:
-    clinic_id, patient = link
-    name, visits = selfservice.visits(session, clinic_id, patient, _late(request), _now(request))
-    return _page(request, "selfservice.html", {"token": token, "clinic": name,
-                                               "visits": visits, "problem": message}, 409)
+            exc: Conflict | Forbidden) -> HTMLResponse:
+    """The page again with why it was not done: 409 (too late, taken), 403 (turned off)."""
+    session.rollback()
+    return _mine(request, session, token, link, 403 if isinstance(exc, Forbidden) else 409,
+                 problem=str(exc))
 
 
 @router.post("/me/{token}/confirm", response_model=None)
 def confirm(request: Request, token: Token, link: Link, session: PageSession,
             ref: str = Form(max_length=64)) -> Response:
-    if "confirm" not in _allowed(request):
-        raise HTTPException(status_code=404)
-    selfservice.confirm(session, *link, ref, _now(request))
+    try:
+        selfservice.confirm(session, *link, ref, settings_of(request), _now(request))
+    except Forbidden as exc:
+        return _refuse(request, token, link, session, exc)
     return redirect(f"/me/{token}?done=confirmed")
 
 
 @router.post("/me/{token}/cancel", response_model=None)
 def cancel(request: Request, token: Token, link: Link, session: PageSession,
            ref: str = Form(max_length=64)) -> Response:
-    if "cancel" not in _allowed(request):
-        raise HTTPException(status_code=404)
     try:
-        selfservice.cancel(session, *link, ref, _late(request), _now(request))
-    except Conflict as exc:
-        session.rollback()
-        return _refuse(request, token, link, session, str(exc))
+        selfservice.cancel(session, *link, ref, settings_of(request), _now(request))
+    except (Conflict, Forbidden) as exc:
+        return _refuse(request, token, link, session, exc)
     return redirect(f"/me/{token}?done=cancelled")
 
 
 @router.get("/me/{token}/move/{ref}", response_model=None)
 def offer(request: Request, token: Token, ref: Annotated[str, Path(max_length=64)],
           link: Link, session: PageSession) -> Response:
-    if "reschedule" not in _allowed(request):
-        raise HTTPException(status_code=404)
-    clinic_id, patient = link
-    name, visits = selfservice.visits(session, clinic_id, patient, _late(request), _now(request))
-    visit = next((v for v in visits if v.ref == ref), None)
+    mine = selfservice.visits(session, *link, settings_of(request), _now(request))
+    visit = next((v for v in mine.visits if v.ref == ref), None)
     try:
-        _, slots = selfservice.slots_for(session, clinic_id, patient, ref, _late(request),
+        _, slots = selfservice.slots_for(session, *link, ref, settings_of(request),
                                          when=_now(request))
-    except Conflict as exc:
-        return _refuse(request, token, link, session, str(exc))
+    except (Conflict, Forbidden) as exc:
+        return _refuse(request, token, link, session, exc)
     tz = visit.start.tzinfo if visit is not None else None
     return _page(request, "selfservice_move.html", {
-        "token": token, "clinic": name, "visit": visit,
+        "token": token, "clinic": mine.clinic, "visit": visit,
         "slots": [(s, s.start.astimezone(tz)) for s in slots]})
 
 
@@ -135,16 +128,13 @@ def offer(request: Request, token: Token, ref: Annotated[str, Path(max_length=64
 def move(request: Request, token: Token, ref: Annotated[str, Path(max_length=64)],
          link: Link, session: PageSession, start: str = Form(max_length=40),
          room: str = Form(default="", max_length=64)) -> Response:
-    if "reschedule" not in _allowed(request):
-        raise HTTPException(status_code=404)
     try:
         when = datetime.fromisoformat(start)
     except ValueError:
         raise HTTPException(status_code=422, detail="start: not a time") from None
     try:
-        selfservice.reschedule(session, *link, ref, when, room or None, _late(request),
+        selfservice.reschedule(session, *link, ref, when, room or None, settings_of(request),
                                _now(request))
-    except Conflict as exc:
-        session.rollback()
-        return _refuse(request, token, link, session, str(exc))
+    except (Conflict, Forbidden) as exc:
+        return _refuse(request, token, link, session, exc)
     return redirect(f"/me/{token}?done=moved")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -168,11 +169,30 @@ def reminder(scenario: Scenario, appointment: dict[str, Any], ics: bytes,
                       "data": ics.decode("utf-8")}])
 
 
-def links(scenario: Scenario, patient: str, feed: str, self_service: str) -> Composed:
-    """A patient's two private links: their calendar feed and their self-service page."""
+_VERBS = {"confirm": "confirm", "cancel": "cancel", "reschedule": "move"}
+
+
+def offered(actions: Collection[str]) -> str:
+    """``confirm, cancel or move``: the self-service ``actions`` as verbs ("" for none)."""
+    verbs = [_VERBS[a] for a in _VERBS if a in actions]
+    if len(verbs) < 2:
+        return "".join(verbs)
+    return ", ".join(verbs[:-1]) + " or " + verbs[-1]
+
+
+def _offered(actions: Collection[str]) -> str:
+    """``To confirm, cancel or move an appointment:``, of the actions the page offers."""
+    said = offered(actions)
+    return f"To {said} an appointment:" if said else "To see your upcoming appointments:"
+
+
+def links(scenario: Scenario, patient: str, feed: str, self_service: str,
+          actions: Collection[str] = tuple(_VERBS)) -> Composed:
+    """A patient's two private links: their calendar feed and their self-service page (its
+    line names the ``actions`` the clinic offers there)."""
     name = clinic_name(scenario)
     return _compose(f"Your appointments at {name}: your private links", [
         _greeting(scenario, patient),
         "To see your appointments in your calendar app, subscribe to:\n" + feed,
-        "To confirm, cancel or move an appointment:\n" + self_service,
+        _offered(actions) + "\n" + self_service,
         "These links are private to you: please do not share them."], name)

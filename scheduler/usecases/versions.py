@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from scheduler.check import Violation
 from scheduler.documents import Schedule
-from scheduler.model import WEEKDAYS, Outage, Scenario
+from scheduler.model import WEEKDAYS, Outage, Scenario, SelfService
 from scheduler.usecases.check import check_schedule
 
 __all__ = ["BrokenSession", "DiffSection", "ScenarioDiff", "broken_sessions", "same_week",
@@ -154,6 +154,22 @@ Handler = Callable[[str, Any, Any], list[str]]
 """One field's words: (who, old value, new value) -> lines."""
 
 
+_DOING = {"confirm": "confirm", "cancel": "cancel", "reschedule": "move"}
+
+
+def _self_service(_: str, old: SelfService, new: SelfService) -> list[str]:
+    """``Patients can no longer move a session through their own link``, and the window."""
+    out = [f"Patients can {'again' if getattr(new, a) else 'no longer'} {verb} a session "
+           "through their own link"
+           for a, verb in _DOING.items() if getattr(old, a) != getattr(new, a)]
+    if old.late_cancel_hours != new.late_cancel_hours:
+        def hours(x: float | None) -> str:
+            return "at the service's window" if x is None else f"{x:g} hours before a session"
+        out.append(f"Patients' own link stops cancelling and moving "
+                   f"{hours(new.late_cancel_hours)} (was {hours(old.late_cancel_hours)})")
+    return out
+
+
 def _item_lines(who: str, old: BaseModel, new: BaseModel, handlers: dict[str, Handler],
                 skip: Sequence[str] = ("id",)) -> list[str]:
     """Every field that differs: its handler's words, else the generic ones."""
@@ -215,6 +231,7 @@ class _Words:
         handlers: dict[str, Handler] = {
             "hours": lambda who, x, y: [f"Clinic {w}" for _, w in _week(x, y, "open")],
             "closed_dates": lambda who, x, y: _dates(x, y, "Clinic closed", "Clinic open again"),
+            "self_service": _self_service,
         }
         out = _item_lines("Clinic", a, b, handlers, skip=())
         h0, h1 = self.old.horizon, self.new.horizon

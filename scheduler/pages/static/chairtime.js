@@ -216,7 +216,32 @@ function scrollCue(box) {
   update();
 }
 
+// A link shown once (a patient's calendar feed, their own page): a Copy button beside it puts
+// it on the clipboard and says "Copied" in the live region below the link (data-status).
+// Without this file, or where the browser offers no clipboard (a page not served over https),
+// the buttons stay hidden and the link stays selectable text.
+function copyButtons() {
+  if (!navigator.clipboard || !window.isSecureContext) { return; }
+  for (const button of document.querySelectorAll("button[data-copy]")) {
+    const field = document.getElementById(button.dataset.copy);
+    const status = document.getElementById(button.dataset.status);
+    if (!field) { continue; }
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      const say = (text) => { if (status) { status.textContent = text; } };
+      try {
+        await navigator.clipboard.writeText(field.value);
+        say(`Copied ${button.dataset.what || "the link"}.`);
+      } catch (e) {
+        field.focus(); field.select();
+        say("Could not copy: the link is selected, copy it with Ctrl+C (or Cmd+C).");
+      }
+    });
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  copyButtons();
   for (const box of document.querySelectorAll(".scroll, .table-wrap")) { scrollCue(box); }
   const job = document.querySelector("section.job[data-job]");
   if (job) { watchJob(job); }
