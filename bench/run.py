@@ -125,7 +125,7 @@ def measure(spec: Spec, time_limit: float, workers: int = 2, lns: float = 0.0,
     best = bounds[by]
     if by == "CP-SAT" and solution.bound < capacity and math.floor(lp.bound + 1e-6) == \
             solution.bound:
-        by = "LP"  # solve() gave CP-SAT the LP's bound as a cap
+        by = "LP"  # solve() reported the LP's bound, the smaller (or stopped at it)
     known = remember(spec.name, value)
     doc = schedule_from_solution(scenario, problem, solution).to_json()
     within = next((t for t, v in events if v >= 0.99 * value), solve_s)

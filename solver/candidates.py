@@ -26,7 +26,7 @@ from solver.problem import (
     Staff,
 )
 from solver.rooms import RoomClass, room_classes
-from solver.spans import inside, inside_many, overlaps_any, union
+from solver.spans import inside, inside_many, overlap, overlaps_any, union
 
 
 def need_spans(protocol: Protocol, modes: dict[str, Mode]) -> list[Interval]:
@@ -365,7 +365,14 @@ NARROW_CHOICES = 8_000
 narrower model (``narrow``): on the full model of a big week CP-SAT's search barely leaves the
 greedy schedule (figures in bench/README.md, "A narrower model for big weeks")."""
 STAFF_CHOICES = 3
-"""People a session of a narrowed week may get per staff need."""
+"""People a session of a narrowed week may get per staff need, nurses to spare."""
+STAFF_CHOICES_TIGHT = 5
+"""People per staff need when a week's people are scarce (``people_per_need``): there the
+choice of person is the problem itself, and three people a need held the search back (L-staff
+at 60 s: 692 with 3, 700 with 5, 695 with everyone; issue 26)."""
+SCARCE_STAFF = 1.5
+"""Staff are scarce when their patient-minutes (``max_patients`` times shift minutes in the
+clinic's hours) are under this many times the chair-minutes the rooms offer."""
 
 
 def choices(visits: list[Visit]) -> int:
@@ -373,8 +380,21 @@ def choices(visits: list[Visit]) -> int:
     return sum(len(pool) for v in visits for pool in v.staff)
 
 
-def narrow(problem: Problem, visits: list[Visit], first: list[Placement]) -> list[Visit]:
-    """Copies of ``visits`` whose staff needs offer at most ``STAFF_CHOICES`` people each: the
+def people_per_need(problem: Problem) -> int:
+    """People a narrowed week's sessions keep per staff need: ``STAFF_CHOICES`` when staff
+    are to spare, ``STAFF_CHOICES_TIGHT`` when they are scarce (``SCARCE_STAFF``)."""
+    chairs = attention = 0
+    for d in problem.days:
+        chairs += sum(r.chairs * overlap(d.hours if r.hours is None else r.hours, d.hours)
+                      for r in problem.rooms)
+        attention += sum(s.max_patients * overlap(s.shifts, d.hours) for s in problem.staff
+                         if s.max_patients > 0)
+    return STAFF_CHOICES if attention >= SCARCE_STAFF * chairs else STAFF_CHOICES_TIGHT
+
+
+def narrow(problem: Problem, visits: list[Visit], first: list[Placement],
+           people: int = STAFF_CHOICES) -> list[Visit]:
+    """Copies of ``visits`` whose staff needs offer at most ``people`` people each: the
     person the greedy schedule ``first`` gave the session (so it stays a solution), the
     patient's preferred staff, then a deterministic spread (a hash of patient, day, need and
     person, so that each person keeps a share of every day's sessions and two needs drawing on
@@ -385,7 +405,7 @@ def narrow(problem: Problem, visits: list[Visit], first: list[Placement]) -> lis
         a = given.get(v.key)
         pools = []
         for n, pool in enumerate(v.staff):
-            if len(pool) <= STAFF_CHOICES:
+            if len(pool) <= people:
                 pools.append(pool)
                 continue
             key = v.protocol.staff[n].key
@@ -393,6 +413,6 @@ def narrow(problem: Problem, visits: list[Visit], first: list[Placement]) -> lis
             ranked = sorted(pool, key=lambda s: (
                 s != mine, s not in v.patient.preferred_staff,
                 zlib.crc32(f"{v.patient.id}/{v.day.index}/{n}/{s}".encode())))
-            pools.append({s: pool[s] for s in ranked[:STAFF_CHOICES]})
+            pools.append({s: pool[s] for s in ranked[:people]})
         out.append(v.with_staff(pools))
     return out

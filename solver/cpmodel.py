@@ -85,15 +85,19 @@ def engagements(problem: Problem, appointments: list[Placement] | tuple[Placemen
 
 
 class _Reporter(cp_model.CpSolverSolutionCallback):
-    def __init__(self, stage: str, on_progress: ProgressFn | None) -> None:
+    def __init__(self, stage: str, on_progress: ProgressFn | None,
+                 stop_at: int | None = None) -> None:
         super().__init__()
         self.stage = stage
         self.on_progress = on_progress
+        self.stop_at = stop_at
 
     def on_solution_callback(self) -> None:
         if self.on_progress is not None:
             self.on_progress(Progress(self.stage, self.wall_time, self.objective_value,
                                       self.best_objective_bound))
+        if self.stop_at is not None and self.objective_value >= self.stop_at - 1e-6:
+            self.stop_search()  # a proven bound reached: nothing better exists
 
 
 @dataclass(slots=True)
@@ -806,11 +810,13 @@ class ChairModel:
         return visit.key
 
     def stage(self, name: str, expr: cp_model.LinearExprT, maximize: bool, seconds: float,
-              options: Options, on_progress: ProgressFn | None = None) -> StageResult:
+              options: Options, on_progress: ProgressFn | None = None,
+              stop_at: int | None = None) -> StageResult:
         """Optimise ``expr``, then hold the value found for the stages after (lexicographic).
 
         The best solution found becomes the next stage's hint, so a stage that runs out of
-        time never loses what an earlier one had.
+        time never loses what an earlier one had. A maximisation stops as soon as it reaches
+        ``stop_at`` (a bound proven elsewhere, the LP's).
         """
         if maximize:
             self.model.maximize(expr)
@@ -821,7 +827,8 @@ class ChairModel:
             # its model is the placement's plus every soft goal's intervals and literals, and
             # symmetry detection on them delays the first solution (bench/README.md)
             solver.parameters.symmetry_level = 0
-        status = solver.solve(self.model, _Reporter(name, on_progress))
+        status = solver.solve(self.model, _Reporter(name, on_progress,
+                                                    stop_at if maximize else None))
         label = solver.status_name(status)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return StageResult(label, round(solver.best_objective_bound), None)

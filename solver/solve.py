@@ -11,12 +11,12 @@ from typing import Any
 from solver import candidates, repair
 from solver.bound import lp_bound
 from solver.candidates import (
-    STAFF_CHOICES,
     Visit,
     build_visits,
     choices,
     follow_ups_wanted,
     narrow,
+    people_per_need,
     remaining_sessions,
 )
 from solver.cpmodel import ChairModel, ProgressFn
@@ -82,15 +82,18 @@ def solve(problem: Problem, options: Options | None = None,
     if on_progress is not None:  # the first schedule, before any model is built
         on_progress(Progress("greedy", time.perf_counter() - t0, greedy_value, demand))
     replanning = bool(problem.previous)
+    lp_t0 = time.perf_counter()
     proven = _lp_bound(problem, visits, options, greedy_value) if not replanning else None
+    lp_seconds = time.perf_counter() - lp_t0
     if proven is not None and on_progress is not None:
         on_progress(Progress("bound", time.perf_counter() - t0, greedy_value, proven))
     wide = choices(visits)
     narrowed = not replanning and wide > candidates.NARROW_CHOICES  # read here: tests lower it
-    model = ChairModel(problem, narrow(problem, visits, first) if narrowed else visits)
+    people = people_per_need(problem)
+    model = ChairModel(problem, narrow(problem, visits, first, people) if narrowed else visits)
     if narrowed:
         log.info("%d staff choices: each session chooses among at most %d people per need",
-                 wide, STAFF_CHOICES)
+                 wide, people)
     floor = repair.hint_of(problem, start) if start is not None and replanning else None
     if floor is not None and repair.replan_key(problem, floor) < repair.replan_key(problem, first):
         floor = first  # the week's greedy first fit ranks above the first answer: start there
@@ -98,8 +101,6 @@ def solve(problem: Problem, options: Options | None = None,
         first = floor
     if options.use_hint:
         model.hint(first)
-    if proven is not None:  # a proven bound: CP-SAT may stop as soon as it reaches it
-        model.model.add(model.placement_value() <= proven - fixed_value)
     stages: list[tuple[str, Callable[[], Any], bool, float]] = []
     if replanning:  # the model holds the move budget for every stage
         stages += [("rebook", model.rebooked_value, True, 0.15),
@@ -141,12 +142,19 @@ def solve(problem: Problem, options: Options | None = None,
             model.model.add(objective() >= held)
             continue
         used = spent if options.deterministic else time.perf_counter() - t0
-        window = max((options.time_limit - used) * share / sum(s[3] for s in stages[k:]), 0.5)
+        # the LP's seconds come out of the stages after the placement, not out of it
+        lp_paid = lp_seconds if name == "placement" and not options.deterministic else 0.0
+        window = stage_window(options.time_limit - used, share / sum(s[3] for s in stages[k:]),
+                              lp_paid)
         search = options.lns > 0 and name == "placement" and not replanning
         first_pass = window * (1 - options.lns) if search else window
         stage_t0 = time.perf_counter()
+        # a proven LP bound ends the placement search as soon as a schedule reaches it. Not
+        # posted as a cap: the capped model steered CP-SAT's search to poorer schedules on
+        # staff-limited weeks (M-staff-1.00 at 60 s: 293 capped, 296 stopped; round one 297)
+        stop_at = proven - fixed_value if proven is not None and name == "placement" else None
         result = model.stage(name, objective(), maximize, budget(max(first_pass, 0.5)),
-                             options, report)
+                             options, report, stop_at)
         if result.appointments is None and search and result.status != "INFEASIBLE":
             # CP-SAT found nothing in its first pass (an XL week can take longer than that
             # to its first schedule): the neighbourhood search starts from the greedy one
@@ -198,6 +206,16 @@ def solve(problem: Problem, options: Options | None = None,
     )
 
 
+def stage_window(left: float, part: float, before: float = 0.0) -> float:
+    """Seconds for a stage given its ``part`` of the ``left`` seconds, as if the ``before``
+    seconds already spent (the LP bound's, for the placement) had not been: they come out of
+    the stages after it. The placement search keeps the share it had before the LP came into
+    ``solve`` (round one's; issue 26), and the LP pays only through its
+    bound: a search that reaches it ends early and hands its time on. Never more than is left,
+    never under half a second."""
+    return max(min((left + before) * part, left), 0.5)
+
+
 def _lp_bound(problem: Problem, visits: list[Visit], options: Options,
               greedy_value: int) -> int | None:
     """The LP relaxation's bound, rounded down (weights are whole), within its share of the
@@ -209,7 +227,7 @@ def _lp_bound(problem: Problem, visits: list[Visit], options: Options,
         log.info("no LP bound: %d candidate starts (more than %d)", starts, LP_MAX_STARTS)
         return None
     # HiGHS stops by the clock: with deterministic limits it runs to the end, or whether the
-    # cap is there (and so the schedule) would depend on the machine
+    # bound is there (and so where the search stops) would depend on the machine
     limit = math.inf if options.deterministic else max(0.5, options.time_limit * options.lp_share)
     lp = lp_bound(problem, visits, time_limit=limit)
     if lp.status != "OPTIMAL":

@@ -194,3 +194,33 @@ def test_whole_sessions_close_a_fractional_bound() -> None:
     assert mip.status == "OPTIMAL"
     assert 62 - 1e-6 <= mip.bound <= 63 + 1e-6
     assert mip.duals == {}
+
+
+@pytest.mark.solve
+@pytest.mark.slow
+def test_a_search_stops_where_it_reaches_a_bound_proven_elsewhere() -> None:
+    """The LP's bound ends the placement search as soon as a schedule reaches it, without
+    being posted in the model (a cap steered CP-SAT to poorer schedules, issue 26): a stage
+    told to stop at one session above the greedy returns well before its limit (M-staff-1.00
+    never closes its gap, so without the stop it would run all 60 s)."""
+    import time
+
+    from solver.candidates import build_visits
+    from solver.cpmodel import ChairModel
+    from solver.greedy import greedy
+
+    problem = to_problem(validate_scenario(generate(Spec("M", "staff", 1.0))))
+    visits, _ = build_visits(problem)
+    first = greedy(problem, visits)
+    model = ChairModel(problem, visits)
+    model.hint(first)
+    constraints = len(model.model.proto.constraints)
+    target = sum(problem.patient[a.patient].priority for a in first) + 1
+    t0 = time.perf_counter()
+    result = model.stage("placement", model.placement_value(), True, 60,
+                         Options(workers=2), stop_at=target)
+    assert time.perf_counter() - t0 < 30
+    assert result.appointments is not None
+    assert sum(problem.patient[a.patient].priority for a in result.appointments) >= target
+    # the only constraint added is the stage's own hold of the value it reached
+    assert len(model.model.proto.constraints) == constraints + 1

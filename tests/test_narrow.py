@@ -15,7 +15,7 @@ from scheduler.compile import to_problem
 from scheduler.documents import schedule_from_solution
 from scheduler.validate import validate_scenario
 from solver import STAFF_CHOICES, Options, Progress, capacity_bound, choices, narrow, solve
-from solver.candidates import build_visits
+from solver.candidates import STAFF_CHOICES_TIGHT, build_visits, people_per_need
 from solver.cpmodel import ChairModel
 from solver.greedy import greedy
 
@@ -41,6 +41,29 @@ def test_narrow_keeps_the_greedy_choice_and_at_most_a_few_people_per_need() -> N
                 assert a.staff[v.protocol.staff[k].key] in pool
             preferred = [s for s in sorted(full) if s in v.patient.preferred_staff]
             assert set(preferred[:STAFF_CHOICES - 1]) <= set(pool)
+
+
+def test_scarce_staff_keep_more_people_per_need() -> None:
+    """Where staff are scarce the choice of person is the problem itself: a narrowed week keeps
+    ``STAFF_CHOICES_TIGHT`` people per need there, ``STAFF_CHOICES`` where nurses are to spare;
+    the greedy's person always among them."""
+    roomy = to_problem(validate_scenario(generate(ROOMY)))
+    scarce = to_problem(validate_scenario(generate(Spec("M", "staff", 0.8))))
+    assert people_per_need(roomy) == STAFF_CHOICES
+    assert people_per_need(scarce) == STAFF_CHOICES_TIGHT > STAFF_CHOICES
+    visits, _ = build_visits(scarce)
+    first = greedy(scarce, visits)
+    given = {(a.patient, a.day, scarce.protocol_id(a)): a for a in first}
+    narrowed = narrow(scarce, visits, first, people_per_need(scarce))
+    wider = 0
+    for v, n in zip(visits, narrowed, strict=True):
+        a = given.get(ChairModel.key(v))
+        for k, (pool, full) in enumerate(zip(n.staff, v.staff, strict=True)):
+            assert len(pool) == min(len(full), STAFF_CHOICES_TIGHT)
+            wider += len(pool) > STAFF_CHOICES
+            if a is not None:
+                assert a.staff[v.protocol.staff[k].key] in pool
+    assert wider > 0  # some sessions keep more than the roomy weeks' three
 
 
 @pytest.mark.parametrize("limit", ["room", "staff"])

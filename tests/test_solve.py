@@ -105,3 +105,19 @@ def test_greedy_hint_is_feasible_for_the_model() -> None:
     assert solver.solve(model.model) == cp_model.OPTIMAL
     assert round(solver.objective_value) == sum(
         next(p.priority for p in problem.patients if p.id == a.patient) for a in first)
+
+
+def test_the_lp_seconds_come_out_of_the_stages_after_the_placement() -> None:
+    """The placement search keeps its share of the limit as if the LP had not run (round one's
+    window); the soft goals pay for the LP; a stage never gets more than is left, nor less than
+    half a second."""
+    from solver.solve import stage_window
+
+    # 20 s limit, 0.5 s to the model, 3 s of LP: 16.5 s left, 60 % for placing
+    assert stage_window(16.5, 0.6, 3.0) == pytest.approx(0.6 * 19.5)
+    assert stage_window(16.5, 0.6, 3.0) > stage_window(16.5, 0.6)
+    assert stage_window(16.5, 0.6) == pytest.approx(0.6 * 16.5)
+    # the soft goals' stage, after it: what is left (placement ran its full window)
+    assert stage_window(16.5 - 0.6 * 19.5, 1.0) == pytest.approx(16.5 - 0.6 * 19.5)
+    assert stage_window(2.0, 0.6, 30.0) == 2.0  # never beyond the limit
+    assert stage_window(-1.0, 0.6) == 0.5
