@@ -5,10 +5,17 @@
   ``--dist loadfile``, but for the two database halves of a module on ``database_kind``: each
   half builds its own module fixtures anyway (a server on a database of that kind), so its
   SQLite and its PostgreSQL halves are two work units that two workers run at once. (The
-  four-week walk's halves took 100 s each, one after the other on one worker.)
+  four-week walk's halves took 100 s each, one after the other on one worker.) A value
+  cached for both halves in the module (test_board_drag's planned week) is then computed by
+  each worker that runs a half.
 - The units are handed out longest first (:data:`SECONDS`, measured; else an estimate from the
   marks, :data:`COST`), so that a long walk does not start when every other unit is done and
   run on alone at the end.
+
+Measured (2026-12-06, the whole suite on 2 cores shared with other work, load 5-9): ``-n 2
+--dist loadfile`` 2,238 s; ``-n 3`` with these groups 1,739 s, but with two tests that race a
+clock (a re-plan's quality within its time limit, a feed's rate limit) failing under that load
+(both pass alone). ``bash scripts/test -n 3`` runs so; the default stays a process per core.
 
 Without xdist (``-n 0``), or with another ``--dist``, this changes nothing a test sees: the marks
 only name a group, and the order keeps each module's tests together in pytest's own order.
