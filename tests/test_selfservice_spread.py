@@ -129,3 +129,23 @@ def test_fewer_options_show_what_there_is_and_a_time_not_offered_is_refused(
     with pytest.raises(Conflict, match="please call"):
         selfservice.slots_for(session, clinic_id, mine.patient, mine.id, SETTINGS,
                               when=mine.start - timedelta(hours=23))
+
+
+def test_the_finder_skips_on_when_told_and_finds_nothing_it_would_not() -> None:
+    """``find_slots(then=...)``: after each slot the search goes on from ``then(start)``; each
+    slot it finds is the one the plain search finds from that time (the same room and staff:
+    the checker's), and without ``then`` nothing changes."""
+    scenario = load_scenario(DEMO)
+    week = Schedule.from_json(json.loads(GOLDEN.read_text()))
+    mine = next(a for a in week.appointments if a.id == "A-0004")
+    without = cancel_appointment(scenario, week, mine.id, "moving")
+    plain = find_slots(scenario, without, mine.patient, 20, NOW)
+    assert [s.start for s in plain] == sorted({s.start for s in plain})
+    assert any(b.start - a.start == timedelta(minutes=5)  # the grid, one start by the next
+               for a, b in pairwise(plain))
+    hourly = find_slots(scenario, without, mine.patient, 8, NOW,
+                        then=lambda t: t + timedelta(hours=1))
+    assert hourly[0] == plain[0] and len(hourly) == 8
+    assert all(b.start - a.start >= timedelta(hours=1) for a, b in pairwise(hourly))
+    for slot in hourly:
+        assert find_slots(scenario, without, mine.patient, 1, slot.start) == [slot]

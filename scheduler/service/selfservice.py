@@ -14,6 +14,7 @@ another patient is ever read out.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -31,7 +32,7 @@ from scheduler.storage.tables import AuditEntry, SelfServiceToken, User, now
 from scheduler.usecases import cancel_appointment
 from scheduler.usecases.messages import clinic_name, links
 from scheduler.usecases.messages import offered as offered_words
-from scheduler.usecases.slots import Slot, find_slots
+from scheduler.usecases.slots import MAX_LIMIT, Slot, find_slots
 
 __all__ = ["PARTS", "PLEASE_CALL", "SPACING", "Mine", "Policy", "Visit", "cancel", "cancellable",
            "confirm", "issue_link",
@@ -348,21 +349,29 @@ def slots_for(session: Session, clinic_id: int, patient: str, ref: str, settings
     moving off, a Conflict saying "please call" inside the late window."""
     when = when or now()
     moving = _moving(session, clinic_id, patient, ref, settings, when)
-    tz = moving.scenario.tz
-    firsts: list[Slot] = []
-    after = moving.earliest
-    while len(firsts) < limit:  # one finder call per day part that has a slot, and one more
-        slot = moving.first(patient, after)
-        if slot is None:
-            break
-        firsts.append(slot)
-        after = _next_part(slot.start, tz)
-    seconds: list[Slot] = []
-    for slot in firsts[:max(limit - len(firsts), 0)]:  # fewer parts than times wanted
-        later = moving.first(patient, slot.start + SPACING)
-        if later is not None and _part(later.start, tz) == _part(slot.start, tz):
-            seconds.append(later)
-    return moving.number, sorted(firsts + seconds, key=lambda s: s.start)[:limit]
+    tz, own, minute = moving.scenario.tz, moving.appointment.start, timedelta(minutes=1)
+
+    def ask(count: int, then: Callable[[datetime], datetime]) -> list[Slot]:
+        """One search of the finder from the late window on, going on from ``then(t)``
+        after each slot found at ``t``; the session's own time left out."""
+        return [s for s in find_slots(moving.scenario, moving.without, patient, count,
+                                      moving.earliest, then) if s.start != own]
+
+    # the first slot of each day part: after each, the search skips to the next part
+    firsts = ask(min(limit + 1, MAX_LIMIT),
+                 lambda t: t + minute if t == own else _next_part(t, tz))[:limit]
+    first_of = {_part(s.start, tz): s.start for s in firsts}
+
+    def second(t: datetime) -> datetime:  # a part's first again: on to an hour after it
+        first = first_of.get(_part(t, tz))
+        if t == own:
+            return t + minute
+        return first + SPACING if first is not None and t < first + SPACING \
+            else _next_part(t, tz)
+
+    seconds = [s for s in ask(MAX_LIMIT, second) if (p := _part(s.start, tz)) in first_of
+               and s.start >= first_of[p] + SPACING] if len(firsts) < limit else []
+    return moving.number, sorted(firsts + seconds[:limit - len(firsts)], key=lambda s: s.start)
 
 
 def reschedule(session: Session, clinic_id: int, patient: str, ref: str, start: datetime,
