@@ -370,7 +370,7 @@ def slots_for(session: Session, clinic_id: int, patient: str, ref: str, settings
             else _next_part(t, tz)
 
     seconds = [s for s in ask(MAX_LIMIT, second) if (p := _part(s.start, tz)) in first_of
-               and s.start >= first_of[p] + SPACING] if len(firsts) < limit else []
+               and s.start >= first_of[p] + SPACING] if 0 < len(firsts) < limit else []
     return moving.number, sorted(firsts + seconds[:limit - len(firsts)], key=lambda s: s.start)
 
 
