@@ -578,6 +578,10 @@ def _expected_reminders(clinic_id: int, appointments: list[dict[str, Any]], when
 def _self_service(app: Service, token: str, action: str, ref: str) -> str | bool:
     """An action through the patient's link, as their browser posts it (the move: to the
     first time the page offers; False when it offers none); the time moved to."""
+    if action == "cancel":  # the list's Cancel leads to "Cancel this appointment?" first
+        asked = app.client.get(f"/me/{token}/cancel/{ref}")
+        assert asked.status_code == 200, asked.text
+        assert f'action="/me/{token}/cancel"' in asked.text and f'value="{ref}"' in asked.text
     if action != "move":
         answer = app.client.post(f"/me/{token}/{action}", data={"ref": ref},
                                  follow_redirects=False)
@@ -592,8 +596,7 @@ def _self_service(app: Service, token: str, action: str, ref: str) -> str | bool
         assert "please call the clinic" in offer.text
         return False
     start: str = starts[0]
-    room = re.findall(r'name="room" value="([^"]*)"', offer.text)[0]
-    answer = app.client.post(f"/me/{token}/move/{ref}", data={"start": start, "room": room},
+    answer = app.client.post(f"/me/{token}/move/{ref}", data={"start": start},
                              follow_redirects=False)
     assert answer.status_code == 303, answer.text
     return start
@@ -748,6 +751,15 @@ def test_a_patient_reschedules_through_their_link_and_the_desk_hears_of_it(
         assert shown.status_code == 200 and shown.headers["Referrer-Policy"] == "no-referrer"
         assert "Riverside Clinic" in shown.text and "Ketamine" not in shown.text
         assert f'id="visit-{mine["id"]}"' in shown.text
+        # where to come: word for word the feed's LOCATION; the room's id nowhere
+        card = re.search(rf'id="visit-{mine["id"]}">(.*?)</li>', shown.text, re.S)
+        assert card is not None and mine["room"] is not None
+        (event,) = [e for e in Calendar.from_ical(app.client.get(feed).content).walk("VEVENT")
+                    if e.decoded("DTSTART") == datetime.fromisoformat(mine["start"])]
+        shown_text = card.group(1).replace(own, "").replace(mine["id"], "")  # links, ids
+        assert f"<br>{event['LOCATION']}" in shown_text
+        assert mine["room"] not in shown_text, shown_text
+        assert str(event["LOCATION"]) == "200 Riverside Drive"
         others = [a["id"] for a in v1["schedule"]["appointments"] if a["patient"] != "P01"]
         assert all(f"visit-{ref}" not in shown.text for ref in others)
         # another patient's session through this link: the 404 of one that does not exist
@@ -755,10 +767,10 @@ def test_a_patient_reschedules_through_their_link_and_the_desk_hears_of_it(
         offer = app.client.get(f"{own}/move/{mine['id']}")
         assert offer.status_code == 200, offer.text
         start = re.findall(r'name="start" value="([^"]+)"', offer.text)
-        rooms = re.findall(r'name="room" value="([^"]*)"', offer.text)
         assert start, offer.text
+        assert 'name="room"' not in offer.text  # the page names no room, not even hidden
         moved = app.client.post(f"{own}/move/{mine['id']}",
-                                data={"start": start[0], "room": rooms[0]},
+                                data={"start": start[0]},
                                 follow_redirects=False)
         assert moved.status_code == 303, moved.text
         now_live = first_of(live(app), "P01")

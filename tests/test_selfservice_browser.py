@@ -231,3 +231,59 @@ def test_a_patient_moves_their_session_at_360_px_and_the_desk_hears_of_it(
         assert (answer.status_code, answer.text) == (404, never.text), stale
     assert httpx.get(f"{site.base}/me/{fresh}").status_code == 200
     assert inbox.take() == []  # nothing else went: the patient's own notice is still held
+
+
+def test_a_patient_cancels_at_360_px_only_after_saying_yes_without_javascript(
+        browser: Any, linked: tuple[Site, str, str, str], desk_mail: tuple[Inbox, int],
+        database_kind: str) -> None:
+    """Cancel on the list leads to "Cancel this appointment?" (the session's day and time in
+    the clinic's zone); Keep it goes back with nothing changed; Yes, cancel it cancels, the
+    desk's board stops drawing it and the desk hears of it once. JavaScript is off: the
+    question is a page and a form, no script."""
+    site, _, _, url = linked
+    inbox, _ = desk_mail
+    inbox.take()
+    tz = ZoneInfo(with_contacts()["clinic"]["timezone"])
+    ((day, start),) = _on_the_board(browser, site, "P02")
+    engine = connect(url)
+    with session_scope(sessions(engine)) as session:
+        token = selfservice.issue_link(session, 1, "P02", None)
+    engine.dispose()
+    context = _phone(browser, site, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(f"/me/{token}")
+    page.get_by_role("link", name="Cancel this appointment").click()
+    page.wait_for_url(re.compile(r"/cancel/"))
+    ask = page.url.removeprefix(site.base)
+    assert page.get_by_role("heading", level=1).inner_text() == "Cancel this appointment?"
+    local = datetime.fromisoformat(f"{day}T{start}").replace(tzinfo=tz)
+    assert f"{local:%A} {local.day} {local:%B}, {start}" in page.inner_text("main")
+    assert page.evaluate(FITS), page.evaluate("document.scrollingElement.scrollWidth")
+    _shot(page, f"{database_kind}-4-cancel-asked")
+    page.get_by_role("link", name="Keep it").click()
+    page.wait_for_url(re.compile(r"/me/[^/]+$"))
+    assert page.get_by_role("link", name="Cancel this appointment").count() == 1
+    assert _on_the_board(browser, site, "P02") == [(day, start)]  # kept: nothing changed
+    page.goto(ask)
+    page.get_by_role("button", name="Yes, cancel it").click()
+    page.wait_for_url(re.compile(r"done=cancelled"))
+    assert "Your appointment is cancelled" in page.inner_text("main")
+    assert "You have no upcoming appointments." in page.inner_text("main")
+    assert page.evaluate(FITS), page.evaluate("document.scrollingElement.scrollWidth")
+    _shot(page, f"{database_kind}-5-cancelled")
+    page.goto(ask)  # the question again after the fact: the patient's own list, 404
+    assert "not on your list" in page.inner_text("main")
+    context.close()
+    assert _on_the_board(browser, site, "P02") == []
+    (notice,) = _arrived(inbox)
+    assert f"Ben Okafor: cancelled the session of {local:%a} {local.day} {local:%b} {start}" \
+        == str(notice["Subject"])
+    no_drug_named(notice)
+    if database_kind == "sqlite":  # the markup is the same on both databases
+        engine = connect(url)
+        with session_scope(sessions(engine)) as session:
+            again = selfservice.issue_link(session, 1, "P03", None)
+            ref = next(a.id for a in drafts.document(drafts.published(session, 1)).appointments
+                       if a.patient == "P03")
+        engine.dispose()
+        assert _axe_at_360(browser, site, [f"/me/{again}/cancel/{ref}"]) == {}

@@ -13,7 +13,9 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -101,7 +103,7 @@ def test_reschedule_off_offers_no_move_and_a_forged_move_changes_nothing(app: Se
     assert MOVE in before.text and CANCEL in before.text  # on: offered
     offer = app.client.get(f"{own}/move/{mine['id']}")
     start = re.findall(r'name="start" value="([^"]+)"', offer.text)
-    room = re.findall(r'name="room" value="([^"]*)"', offer.text)
+    assert 'name="room"' not in offer.text and ">R1<" not in offer.text  # no room ids
     assert offer.status_code == 200 and start, offer.text
 
     set_switches(app, {"reschedule": False})
@@ -111,7 +113,7 @@ def test_reschedule_off_offers_no_move_and_a_forged_move_changes_nothing(app: Se
     assert CANCEL in shown.text and COME in shown.text  # the others stay
     number = live(app)["number"]
     forged = app.client.post(f"{own}/move/{mine['id']}",
-                             data={"start": start[0], "room": room[0]}, follow_redirects=False)
+                             data={"start": start[0]}, follow_redirects=False)
     assert forged.status_code == 403, forged.text
     assert "the clinic does not move appointments through this page" in forged.text
     assert "please call the clinic" in forged.text
@@ -145,6 +147,59 @@ def test_cancel_off_offers_no_cancel_and_a_forged_cancel_changes_nothing(app: Se
     done = app.client.post(f"{own}/cancel", data={"ref": mine["id"]})
     assert done.status_code == 200 and "is cancelled" in done.text
     assert mine["id"] not in {a["id"] for a in live(app)["schedule"]["appointments"]}
+
+
+def test_cancel_asks_first_and_only_yes_cancels(app: Service) -> None:
+    """The list's Cancel is a link to "Cancel this appointment?" (a GET that changes
+    nothing), which names the session in the clinic's time and holds the one form that
+    cancels; it refuses as the cancellation would (a link that is not one, another patient's
+    session, cancelling turned off, too late) and a POST straight to the action still goes
+    through only with the same checks."""
+    v1 = publish(app)
+    mine, theirs = first_of(v1, "P01"), first_of(v1, "P02")
+    own = own_link(app, "P01")
+    shown = app.client.get(own)
+    ask = f"{own}/cancel/{mine['id']}"
+    assert f'<a class="button danger" href="{ask}">{CANCEL}</a>' in shown.text
+    assert f'action="{own}/cancel"' not in shown.text  # no one-tap cancel on the list
+    number = live(app)["number"]
+    asked = app.client.get(ask)
+    assert asked.status_code == 200, asked.text
+    assert asked.headers["Referrer-Policy"] == "no-referrer"
+    local = datetime.fromisoformat(mine["start"]).astimezone(ZoneInfo("America/New_York"))
+    assert "<h1>Cancel this appointment?</h1>" in asked.text
+    assert f"{local:%A} {local.day} {local:%B}, {local:%H:%M}" in asked.text
+    form = re.search(r'<form method="post" action="([^"]+)"[^>]*>(.*?)</form>', asked.text,
+                     re.S)
+    assert form is not None and form.group(1) == f"{own}/cancel"
+    assert f'name="ref" value="{mine["id"]}"' in form.group(2)
+    assert '<button type="submit" class="danger">Yes, cancel it</button>' in form.group(2)
+    assert f'<a class="button" href="{own}">Keep it</a>' in form.group(2)
+    assert live(app)["number"] == number  # asking changed nothing
+    # the same refusals as the cancellation itself
+    never = app.client.get("/me/" + "x" * 43)
+    for bad in ("x" * 43, own.removeprefix("/me/")[:-1] + "!"):
+        answer = app.client.get(f"/me/{bad}/cancel/{mine['id']}")
+        assert (answer.status_code, answer.text) == (404, never.text)
+    other = app.client.get(f"{own}/cancel/{theirs['id']}")
+    assert other.status_code == 404 and theirs["id"] not in other.text
+    assert "not on your list" in other.text
+    set_switches(app, {"cancel": False})
+    off = app.client.get(ask)
+    assert off.status_code == 403 and "does not take cancellations" in off.text
+    assert "Yes, cancel it" not in off.text
+    set_switches(app, {"late_cancel_hours": 200})
+    late = app.client.get(ask)
+    assert late.status_code == 409 and "please call the clinic" in late.text
+    assert "Yes, cancel it" not in late.text
+    assert live(app)["number"] == number and first_of(live(app), "P01") == mine
+    # the one POST that cancels: the form's own
+    set_switches(app, None)
+    done = app.client.post(form.group(1), data={"ref": mine["id"]}, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"] == f"{own}?done=cancelled"
+    assert mine["id"] not in {a["id"] for a in live(app)["schedule"]["appointments"]}
+    gone = app.client.get(ask)  # back to the question after it: not on the list any more
+    assert gone.status_code == 404 and "not on your list" in gone.text
 
 
 def test_the_clinics_late_window_takes_the_services_place(app: Service) -> None:
@@ -406,7 +461,7 @@ def test_a_manager_turns_moving_off_and_the_phone_page_stops_offering_it(
 
     patient.reload()
     assert patient.get_by_role("link", name=MOVE).count() == 0
-    assert patient.get_by_role("button", name=CANCEL).count() >= 1
+    assert patient.get_by_role("link", name=CANCEL).count() >= 1
     assert patient.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     signed = httpx.post(f"{site.base}/api/v1/auth/token", data={
         "username": USERS["front_desk"], "password": PASSWORD}).json()["access_token"]

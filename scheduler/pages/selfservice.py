@@ -14,7 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, Response
 
-from scheduler.errors import Conflict, Forbidden
+from scheduler.errors import Conflict, Forbidden, NotFound
 from scheduler.pages.web import PageSession, redirect, settings_of, templates
 from scheduler.service import selfservice
 from scheduler.service.throttle import RateLimits
@@ -80,10 +80,17 @@ def mine(request: Request, token: Token, link: Link, session: PageSession,
     return _mine(request, session, token, link, done=done)
 
 
+GONE = "that appointment is not on your list (any more)"
+
+
 def _refuse(request: Request, token: str, link: tuple[int, str], session: PageSession,
-            exc: Conflict | Forbidden) -> HTMLResponse:
-    """The page again with why it was not done: 409 (too late, taken), 403 (turned off)."""
+            exc: Conflict | Forbidden | NotFound) -> HTMLResponse:
+    """The page again with why it was not done: 409 (too late, taken), 403 (turned off),
+    404 (a session not on the list: cancelled, moved, past, or never the patient's; the
+    patient's own list rather than the staff's error page)."""
     session.rollback()
+    if isinstance(exc, NotFound):
+        return _mine(request, session, token, link, 404, problem=GONE)
     return _mine(request, session, token, link, 403 if isinstance(exc, Forbidden) else 409,
                  problem=str(exc))
 
@@ -93,9 +100,23 @@ def confirm(request: Request, token: Token, link: Link, session: PageSession,
             ref: str = Form(max_length=64)) -> Response:
     try:
         selfservice.confirm(session, *link, ref, settings_of(request), _now(request))
-    except Forbidden as exc:
+    except (Forbidden, NotFound) as exc:
         return _refuse(request, token, link, session, exc)
     return redirect(f"/me/{token}?done=confirmed")
+
+
+@router.get("/me/{token}/cancel/{ref}", response_model=None)
+def ask_cancel(request: Request, token: Token, ref: Annotated[str, Path(max_length=64)],
+               link: Link, session: PageSession) -> Response:
+    """"Cancel this appointment?": the session named, and the one button that cancels it (a
+    tap on the list only leads here). Refused as the cancellation itself would be."""
+    try:
+        clinic, visit = selfservice.cancellable(session, *link, ref, settings_of(request),
+                                                _now(request))
+    except (Conflict, Forbidden, NotFound) as exc:
+        return _refuse(request, token, link, session, exc)
+    return _page(request, "selfservice_cancel.html",
+                 {"token": token, "clinic": clinic, "visit": visit})
 
 
 @router.post("/me/{token}/cancel", response_model=None)
@@ -103,7 +124,7 @@ def cancel(request: Request, token: Token, link: Link, session: PageSession,
            ref: str = Form(max_length=64)) -> Response:
     try:
         selfservice.cancel(session, *link, ref, settings_of(request), _now(request))
-    except (Conflict, Forbidden) as exc:
+    except (Conflict, Forbidden, NotFound) as exc:
         return _refuse(request, token, link, session, exc)
     return redirect(f"/me/{token}?done=cancelled")
 
@@ -116,7 +137,7 @@ def offer(request: Request, token: Token, ref: Annotated[str, Path(max_length=64
     try:
         _, slots = selfservice.slots_for(session, *link, ref, settings_of(request),
                                          when=_now(request))
-    except (Conflict, Forbidden) as exc:
+    except (Conflict, Forbidden, NotFound) as exc:
         return _refuse(request, token, link, session, exc)
     tz = visit.start.tzinfo if visit is not None else None
     return _page(request, "selfservice_move.html", {
@@ -135,6 +156,6 @@ def move(request: Request, token: Token, ref: Annotated[str, Path(max_length=64)
     try:
         selfservice.reschedule(session, *link, ref, when, room or None, settings_of(request),
                                _now(request))
-    except (Conflict, Forbidden) as exc:
+    except (Conflict, Forbidden, NotFound) as exc:
         return _refuse(request, token, link, session, exc)
     return redirect(f"/me/{token}?done=moved")

@@ -14,13 +14,15 @@ another patient is ever read out.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from scheduler.documents import Appointment
+from scheduler.documents import Appointment, Schedule
 from scheduler.errors import Conflict, Forbidden, NotFound
 from scheduler.model import SELF_SERVICE_ACTIONS, Scenario, SelfService, patient_email
 from scheduler.service import drafts, feeds, outbox
@@ -32,7 +34,8 @@ from scheduler.usecases.messages import clinic_name, links
 from scheduler.usecases.messages import offered as offered_words
 from scheduler.usecases.slots import MAX_LIMIT, Slot, find_slots
 
-__all__ = ["PLEASE_CALL", "Mine", "Policy", "Visit", "cancel", "confirm", "issue_link",
+__all__ = ["PARTS", "PLEASE_CALL", "SPACING", "Mine", "Policy", "Visit", "cancel", "cancellable",
+           "confirm", "issue_link",
            "link_since", "link_url", "new_link", "offered", "open_link", "policy", "reschedule",
            "send_links", "slots_for", "token_hash", "visits"]
 
@@ -146,6 +149,10 @@ class Visit:
     start: datetime
     end: datetime
     where: str
+    """Where to come, word for word the LOCATION of the patient's calendar feed: the
+    clinic's address (else its name), a video session the clinic's video location. Nothing
+    of the room: its id is the clinic's, and a room's name may name the treatment ("Spravato
+    bay"); the desk shows the patient to their chair."""
     changeable: bool
     """Early enough to cancel or move here."""
     confirmed: bool
@@ -180,13 +187,18 @@ def visits(session: Session, clinic_id: int, patient: str, settings: Settings,
         return Mine(clinic_name(scenario), [], rules)
     live = drafts.document(drafts.published(session, clinic_id))
     confirmed = _confirmed(session, clinic_id, patient)
-    rooms = {r.id: r.name or r.id for r in scenario.rooms}
-    tz = scenario.tz
-    out = [Visit(a.id, a.start.astimezone(tz), a.end.astimezone(tz),
-                 rooms.get(a.room, a.room) if a.room else scenario.feeds.video_location,
-                 a.start - when >= late, f"{a.id}@{a.start.isoformat()}" in confirmed)
+    out = [_visit(a, scenario, late, when, confirmed)
            for a in live.appointments if a.patient == patient and a.start > when]
     return Mine(clinic_name(scenario), sorted(out, key=lambda v: v.start), rules)
+
+
+def _visit(a: Appointment, scenario: Scenario, late: timedelta, when: datetime,
+           confirmed: set[str]) -> Visit:
+    tz = scenario.tz
+    where = (scenario.feeds.video_location if a.room is None
+             else scenario.clinic.address or clinic_name(scenario))
+    return Visit(a.id, a.start.astimezone(tz), a.end.astimezone(tz), where,
+                 a.start - when >= late, f"{a.id}@{a.start.isoformat()}" in confirmed)
 
 
 def _mine(session: Session, clinic_id: int, patient: str, ref: str, when: datetime
@@ -232,17 +244,40 @@ def confirm(session: Session, clinic_id: int, patient: str, ref: str, settings: 
     session.commit()
 
 
+def _changeable(session: Session, clinic_id: int, patient: str, ref: str, action: str,
+                settings: Settings, when: datetime) -> tuple[Policy, int, Appointment]:
+    """The clinic's policy, the published number and ``patient``'s session ``ref`` when
+    ``action`` may be done to it now: Forbidden when the clinic turned it off, NotFound for a
+    session not theirs (or past), a Conflict saying "please call" inside the late window."""
+    rules = policy(session, clinic_id, settings)
+    rules.require(action)
+    number, appointment = _mine(session, clinic_id, patient, ref, when)
+    if appointment.start - when < rules.late:
+        raise Conflict(PLEASE_CALL)
+    return rules, number, appointment
+
+
+def cancellable(session: Session, clinic_id: int, patient: str, ref: str, settings: Settings,
+                when: datetime | None = None) -> tuple[str, Visit]:
+    """The clinic's name and session ``ref`` as its patient sees it, when :func:`cancel`
+    would cancel it now (what the page asks "Cancel this appointment?" about); refused
+    exactly as :func:`cancel` refuses, and nothing is changed."""
+    when = when or now()
+    rules, _, appointment = _changeable(session, clinic_id, patient, ref, "cancel", settings,
+                                        when)
+    _, scenario = _scenario(session, clinic_id)
+    confirmed = _confirmed(session, clinic_id, patient)
+    return clinic_name(scenario), _visit(appointment, scenario, rules.late, when, confirmed)
+
+
 def cancel(session: Session, clinic_id: int, patient: str, ref: str, settings: Settings,
            when: datetime | None = None) -> None:
     """The session cancelled on the live schedule (a Conflict saying "please call" inside
     the clinic's late-cancellation window; Forbidden when the clinic turned cancelling
     off)."""
     when = when or now()
-    rules = policy(session, clinic_id, settings)
-    rules.require("cancel")
-    number, appointment = _mine(session, clinic_id, patient, ref, when)
-    if appointment.start - when < rules.late:
-        raise Conflict(PLEASE_CALL)
+    _, number, appointment = _changeable(session, clinic_id, patient, ref, "cancel", settings,
+                                         when)
     _, scenario = _scenario(session, clinic_id)
     _tell_desk(session, clinic_id, patient, f"desk:{clinic_id}:cancel:{ref}:{number}",
                f"cancelled the session of {_local(appointment.start, scenario)}")
@@ -250,36 +285,108 @@ def cancel(session: Session, clinic_id: int, patient: str, ref: str, settings: S
                        when)
 
 
-def slots_for(session: Session, clinic_id: int, patient: str, ref: str, settings: Settings,
-              limit: int = 6, when: datetime | None = None) -> tuple[int, list[Slot]]:
-    """The published number and the slot finder's next free slots for session ``ref``
-    instead (the live schedule without it), from the clinic's late-cancellation window on
-    (Forbidden when the clinic turned moving off)."""
-    when = when or now()
-    rules = policy(session, clinic_id, settings)
-    rules.require("reschedule")
-    late = rules.late
-    number, appointment = _mine(session, clinic_id, patient, ref, when)
-    if appointment.start - when < late:
-        raise Conflict(PLEASE_CALL)
+PARTS = (time(12), time(17))
+"""Where a day's parts begin, on the clinic's clock: morning until 12:00, afternoon until
+17:00, then evening."""
+SPACING = timedelta(hours=1)
+"""A second time offered in one day part starts at least this long after the first."""
+
+
+def _part(t: datetime, tz: ZoneInfo) -> tuple[date, int]:
+    """The day (the clinic's) and the part of it (0 morning, 1 afternoon, 2 evening) of
+    ``t``."""
+    local = t.astimezone(tz)
+    return local.date(), sum(local.time() >= b for b in PARTS)
+
+
+def _next_part(t: datetime, tz: ZoneInfo) -> datetime:
+    """When the day part after ``t``'s begins (the next day's midnight after the evening)."""
+    day, part = _part(t, tz)
+    if part < len(PARTS):
+        return datetime.combine(day, PARTS[part], tz)
+    return datetime.combine(day + timedelta(days=1), time(0), tz)
+
+
+@dataclass(frozen=True, slots=True)
+class _Moving:
+    """What the slot finder needs to move a patient's session: the published number, the
+    session, the clinic's data and the live schedule without the session, and the earliest
+    start the patient may move it to (the late window from now)."""
+
+    number: int
+    appointment: Appointment
+    scenario: Scenario
+    without: Schedule
+    earliest: datetime
+
+    def first(self, patient: str, after: datetime) -> Slot | None:
+        """The slot finder's first slot from ``after`` on (not the session's own time)."""
+        while True:
+            found = find_slots(self.scenario, self.without, patient, 1, after)
+            if not found or found[0].start != self.appointment.start:
+                return found[0] if found else None
+            after = found[0].start + timedelta(minutes=1)
+
+
+def _moving(session: Session, clinic_id: int, patient: str, ref: str, settings: Settings,
+            when: datetime) -> _Moving:
+    rules, number, appointment = _changeable(session, clinic_id, patient, ref, "reschedule",
+                                             settings, when)
     latest = drafts.published(session, clinic_id)
     scenario = drafts.scenario_of(session, latest)
     without = cancel_appointment(scenario, drafts.document(latest), ref, "moving")
-    found = find_slots(scenario, without, patient, min(limit + 1, MAX_LIMIT), when + late)
-    return number, [s for s in found if s.start != appointment.start][:limit]
+    return _Moving(number, appointment, scenario, without, when + rules.late)
+
+
+def slots_for(session: Session, clinic_id: int, patient: str, ref: str, settings: Settings,
+              limit: int = 6, when: datetime | None = None) -> tuple[int, list[Slot]]:
+    """The published number and up to ``limit`` slots the slot finder offers for session
+    ``ref`` instead (on the live schedule without it), from the clinic's late-cancellation
+    window on, spread out: the first of each part of each day (morning, afternoon, evening,
+    on the clinic's clock), earliest first; when there are fewer parts than ``limit``, a
+    second one per part at least :data:`SPACING` after its first. Each is the finder's, so
+    each keeps every hard rule and the patient's course. Forbidden when the clinic turned
+    moving off, a Conflict saying "please call" inside the late window."""
+    when = when or now()
+    moving = _moving(session, clinic_id, patient, ref, settings, when)
+    tz, own, minute = moving.scenario.tz, moving.appointment.start, timedelta(minutes=1)
+
+    def ask(count: int, then: Callable[[datetime], datetime]) -> list[Slot]:
+        """One search of the finder from the late window on, going on from ``then(t)``
+        after each slot found at ``t``; the session's own time left out."""
+        return [s for s in find_slots(moving.scenario, moving.without, patient, count,
+                                      moving.earliest, then) if s.start != own]
+
+    # the first slot of each day part: after each, the search skips to the next part
+    firsts = ask(min(limit + 1, MAX_LIMIT),
+                 lambda t: t + minute if t == own else _next_part(t, tz))[:limit]
+    first_of = {_part(s.start, tz): s.start for s in firsts}
+
+    def second(t: datetime) -> datetime:  # a part's first again: on to an hour after it
+        first = first_of.get(_part(t, tz))
+        if t == own:
+            return t + minute
+        return first + SPACING if first is not None and t < first + SPACING \
+            else _next_part(t, tz)
+
+    seconds = [s for s in ask(MAX_LIMIT, second) if (p := _part(s.start, tz)) in first_of
+               and s.start >= first_of[p] + SPACING] if 0 < len(firsts) < limit else []
+    return moving.number, sorted(firsts + seconds[:limit - len(firsts)], key=lambda s: s.start)
 
 
 def reschedule(session: Session, clinic_id: int, patient: str, ref: str, start: datetime,
                room: str | None, settings: Settings, when: datetime | None = None) -> None:
-    """Session ``ref`` moved to the offered slot at ``start`` in ``room`` (a Conflict when
-    the slot is no longer offered: someone took it), on the live schedule (Forbidden when the
-    clinic turned moving off)."""
+    """Session ``ref`` moved to the slot at ``start`` (in ``room`` when one is named; else the
+    room the finder gives: the page names none to the patient) when the slot finder still
+    offers it (from the late window on; a Conflict when it no longer does: someone took it),
+    on the live schedule (Forbidden when the clinic turned moving off)."""
     when = when or now()
-    number, offered = slots_for(session, clinic_id, patient, ref, settings, MAX_LIMIT, when)
-    slot = next((s for s in offered if s.start == start and s.room == room), None)
-    if slot is None:
+    moving = _moving(session, clinic_id, patient, ref, settings, when)
+    slot = (moving.first(patient, start) if start >= moving.earliest
+            and start != moving.appointment.start else None)
+    if slot is None or slot.start != start or (room is not None and slot.room != room):
         raise Conflict("that time is no longer free: please pick another")
-    _, scenario = _scenario(session, clinic_id)
+    number, scenario = moving.number, moving.scenario
     _tell_desk(session, clinic_id, patient, f"desk:{clinic_id}:move:{ref}:{number}",
                f"moved a session to {_local(slot.start, scenario)}")
     drafts.live_move(session, clinic_id, ref, slot.start, slot.room, dict(slot.staff), number,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import product
@@ -146,10 +147,13 @@ def _combos(trial: Trial, busy: _Busy, protocol: Protocol, start: int,
 
 
 def find_slots(scenario: Scenario, schedule: Schedule, patient: str,
-               limit: int = DEFAULT_LIMIT, not_before: datetime | None = None) -> list[Slot]:
+               limit: int = DEFAULT_LIMIT, not_before: datetime | None = None,
+               then: Callable[[datetime], datetime] | None = None) -> list[Slot]:
     """The first ``limit`` starts (from ``not_before``, else the week's first) where one more
     session of ``patient`` keeps every hard rule and their course, each with the room and staff
-    the checker accepted; empty when none does this week."""
+    the checker accepted; empty when none does this week. With ``then``, the search goes on
+    after each slot found from ``then(its start)`` (later than it) instead of the next start:
+    a caller's spread (one per part of a day, an hour apart), in one search."""
     issues = []
     if not 1 <= limit <= MAX_LIMIT:
         issues.append(Issue("limit", f"must be between 1 and {MAX_LIMIT}"))
@@ -197,6 +201,8 @@ def find_slots(scenario: Scenario, schedule: Schedule, patient: str,
                     added = next(a for a in candidate.appointments
                                  if a.id not in trial.taken)
                     found.append(Slot(added.start, added.end, room, staff))
+                    if then is not None:
+                        earliest = max(start + 1, clock.minute(then(added.start)))
                     break
             if len(found) >= limit:
                 log.debug("slots for %s: %d found, %d judged", patient, len(found), judged)
