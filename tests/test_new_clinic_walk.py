@@ -321,7 +321,7 @@ def test_a_new_clinic_from_nothing_to_its_first_published_week(browser: Any, sit
     walk.go("/patients")
     walk.link("Gia Hayes")
     walk.submit("Make a calendar link")
-    feed = page.get_by_label("Web address").input_value()
+    feed = page.get_by_label("Web address", exact=True).input_value()
     got = page.request.get(feed)  # what the patient's calendar app does with the link
     assert got.status == 200 and "BEGIN:VEVENT" in got.text()
     walk.done("front desk: a calendar link")
