@@ -28,9 +28,6 @@ settings.register_profile("fuzz", max_examples=100_000, deadline=None, database=
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                  HealthCheck.filter_too_much])
 
-# How scripts/test shares the suite among worker processes (xdist groups, longest first).
-pytest_plugins = ("tests.distribution",)
-
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 # The contract's own example beside the project (as CI lays it out); a copy when run elsewhere.
 TINY = next(p for p in (SHARED / "examples" / "tiny.yaml",
