@@ -24,7 +24,7 @@ from scheduler.storage import repo
 from scheduler.storage.db import connect, session_scope, sessions
 from tests.conftest import CHROMIUM, fresh_database, needs
 from tests.test_feeds_http import server
-from tests.test_pages import AXE, Site, _watch_csp
+from tests.test_pages import AXE, Site, _watch_csp, violations
 
 pytestmark = [pytest.mark.slow, pytest.mark.db, pytest.mark.solve]
 log = logging.getLogger(__name__)
@@ -124,12 +124,7 @@ def _axe(page: Any, paths: list[str]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for path in paths:
         page.goto(path)
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("async () => (await axe.run(document, "
-                               "{resultTypes: ['violations']})).violations")
-        bad = [f"{v['id']} ({v['impact']}): {v['help']}" for v in result
-               if v["impact"] in ("serious", "critical")]
-        if bad:
+        if bad := violations(page):
             found[path] = bad
     return found
 

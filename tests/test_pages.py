@@ -95,16 +95,20 @@ def axe(browser: Any, site: Site, role: str, paths: list[str]) -> dict[str, list
     found: dict[str, list[str]] = {}
     for path in paths:
         page.goto(path)
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("async () => (await axe.run(document, "
-                               "{resultTypes: ['violations']})).violations")
-        bad = [f"{v['id']} ({v['impact']}): {v['help']} — "
-               f"{[n['target'] for n in v['nodes']][:3]}"
-               for v in result if v["impact"] in ("serious", "critical")]
-        if bad:
+        if bad := violations(page):
             found[path] = bad
     context.close()
     return found
+
+
+def violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now (its context must
+    bypass the CSP for the injected script)."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate("async () => (await axe.run(document, "
+                           "{resultTypes: ['violations']})).violations")
+    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+            for v in result if v["impact"] in ("serious", "critical")]
 
 
 def _shot(page: Any, name: str, **options: Any) -> Path:

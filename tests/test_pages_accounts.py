@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import CHROMIUM, needs
 from tests.test_feeds_http import server
-from tests.test_pages import AXE, Site, _shot, _watch_csp
+from tests.test_pages import AXE, Site, _shot, _watch_csp, violations
 
 pytestmark = [pytest.mark.slow, pytest.mark.db]
 
@@ -144,12 +144,7 @@ def test_no_serious_accessibility_violation_on_the_account_pages(browser: Any, s
     found: dict[str, list[str]] = {}
     for path in ("/account", "/account/password", "/admin/users", "/admin/clinics"):
         page.goto(path)
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("async () => (await axe.run(document, "
-                               "{resultTypes: ['violations']})).violations")
-        bad = [f"{v['id']}: {v['help']}" for v in result if v["impact"] in ("serious",
-                                                                         "critical")]
-        if bad:
+        if bad := violations(page):
             found[path] = bad
     context.close()
     assert found == {}

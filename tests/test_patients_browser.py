@@ -19,7 +19,17 @@ from scheduler.storage.db import connect, session_scope, sessions, upgrade
 from scheduler.usecases import Options, plan_week
 from tests.conftest import CHROMIUM, fresh_database, needs
 from tests.test_feeds_http import server
-from tests.test_pages import AXE, PASSWORD, USERS, Site, _shot, _watch_csp, axe, sign_in
+from tests.test_pages import (
+    AXE,
+    PASSWORD,
+    USERS,
+    Site,
+    _shot,
+    _watch_csp,
+    axe,
+    sign_in,
+    violations,
+)
 from tests.test_service import small_clinic
 
 pytestmark = [pytest.mark.slow, pytest.mark.db, pytest.mark.solve]
@@ -156,12 +166,7 @@ def test_the_forms_with_their_problems_and_the_preview_are_axe_clean(browser: An
     found: dict[str, list[str]] = {}
 
     def run(name: str) -> None:
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("async () => (await axe.run(document, "
-                               "{resultTypes: ['violations']})).violations")
-        bad = [f"{v['id']} ({v['impact']}): {v['help']}" for v in result
-               if v["impact"] in ("serious", "critical")]
-        if bad:
+        if bad := violations(page):
             found[name] = bad
 
     page.goto("/patients/new")

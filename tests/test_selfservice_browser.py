@@ -39,7 +39,7 @@ from tests.conftest import CHROMIUM, fresh_database, needs
 from tests.test_feeds import _ical_js
 from tests.test_feeds_http import server
 from tests.test_outbox import Inbox, _free_port, no_drug_named, text_of, with_contacts
-from tests.test_pages import AXE, PASSWORD, USERS, Site, sign_in
+from tests.test_pages import AXE, PASSWORD, USERS, Site, sign_in, violations
 
 pytestmark = [pytest.mark.slow, pytest.mark.db, pytest.mark.solve]
 
@@ -125,12 +125,7 @@ def _axe_at_360(browser: Any, site: Site, paths: list[str]) -> dict[str, list[st
     found: dict[str, list[str]] = {}
     for path in paths:
         page.goto(path)
-        page.add_script_tag(path=str(AXE))
-        result = page.evaluate("async () => (await axe.run(document, "
-                               "{resultTypes: ['violations']})).violations")
-        bad = [f"{v['id']} ({v['impact']}): {v['help']}" for v in result
-               if v["impact"] in ("serious", "critical")]
-        if bad:
+        if bad := violations(page):
             found[path] = bad
     context.close()
     return found

@@ -33,7 +33,7 @@ from scheduler.validate import validate_scenario
 from tests.conftest import CHROMIUM, TINY, fresh_database, needs, password_hash
 from tests.test_feeds_http import PUBLIC, feeds_service, server
 from tests.test_outbox import first_of, live, publish, with_contacts
-from tests.test_pages import AXE, PASSWORD, USERS, Site, _context, axe, sign_in
+from tests.test_pages import AXE, PASSWORD, USERS, Site, _context, axe, sign_in, violations
 from tests.test_pages_desk import csrf
 from tests.test_pages_desk import sign_in as sign_in_client
 from tests.test_service import Service
@@ -361,15 +361,6 @@ def site(database_kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             yield Site(base, log, url=url)
 
 
-def _axe_here(page: Any) -> list[str]:
-    """axe-core's serious and critical violations on the page as it is now."""
-    page.add_script_tag(path=str(AXE))
-    result = page.evaluate("async () => (await axe.run(document, "
-                           "{resultTypes: ['violations']})).violations")
-    return [f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
-            for v in result if v["impact"] in ("serious", "critical")]
-
-
 def _copy(page: Any, field: str, button: str, said: str) -> str:
     """Click Copy beside ``field``: what the clipboard then holds (the page said Copied in
     live region ``said``)."""
@@ -474,7 +465,7 @@ def test_a_manager_turns_moving_off_and_the_phone_page_stops_offering_it(
     assert (after["number"], after["schedule"]["appointments"]) == (
         before["number"], before["schedule"]["appointments"])
     if database_kind == "sqlite":  # the markup is the same on both databases
-        assert _axe_here(patient) == []
+        assert violations(patient) == []
     phone.close()
     if database_kind != "sqlite":
         return
@@ -487,8 +478,8 @@ def test_a_manager_turns_moving_off_and_the_phone_page_stops_offering_it(
     sign_in(desk, "front_desk")
     desk.goto("/patients/P02")
     desk.get_by_role("button", name="Make a calendar link").click()
-    assert _axe_here(desk) == []  # the calendar link shown, its Copy buttons
+    assert violations(desk) == []  # the calendar link shown, its Copy buttons
     desk.get_by_role("button", name=re.compile(r"^Make a (new )?self-service link$")).click()
-    assert _axe_here(desk) == []  # the self-service link shown, its Copy button
+    assert violations(desk) == []  # the self-service link shown, its Copy button
     checker.close()
 
