@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=10_000, help="simulate: replays per week")
     parser.add_argument("--sweep", action="store_true",
                         help="whatif: the 12-variant sweep on M instead of the demo")
+    parser.add_argument("--only-threads", action="store_true",
+                        help="whatif: only today's run on the page's 2 threads (not the "
+                             "method before, not processes): for a loop of measurements")
     parser.add_argument("--baseline", metavar="COMMIT", default=None,
                         help="weekly: the commit whose solver runs beside this tree's "
                              "(default 3f72a8a, round one)")

@@ -170,10 +170,12 @@ def demo_bench(args: argparse.Namespace, console: Console) -> int:
     console.print(f"what-if on the demo: base + {PRESETS} presets, headroom and bottleneck, "
                   f"{limit:g} s per solve")
     runs: list[DemoRun] = []
-    for label, quick, pool in (
-            (f"before, {processes} processes", False, local_pool(processes)),
-            (f"today, {processes} processes", True, local_pool(processes)),
-            ("today, 2 threads (the page's job)", True, thread_pool(2))):
+    pools: list[tuple[str, bool, Pool]] = [("today, 2 threads (the page's job)", True,
+                                            thread_pool(2))]
+    if not getattr(args, "only_threads", False):
+        pools[:0] = [(f"before, {processes} processes", False, local_pool(processes)),
+                     (f"today, {processes} processes", True, local_pool(processes))]
+    for label, quick, pool in pools:
         options = WhatIfOptions(time_limit=limit, seed=0, quick=quick)
         cpu0 = _cpu()
         t0 = time.perf_counter()

@@ -534,3 +534,130 @@ def test_video_sessions_take_no_chair_in_the_utilization_grids() -> None:
     assert video and all(a.protocol == "kap-integration" for a in video)
     grid = usage(problem, clock, video)
     assert all(not cell for row in grid.rooms for cell in row)
+
+
+def test_headroom_steps_double_under_a_loose_bound_and_bisect_below_a_failed_step() -> None:
+    """The LP's bound says at most 28 more (a failing ``lp`` step at 29): the steps double
+    from what fits (1, 2, 4) rather than bisect from the bound (14, 7, ...), each failing one a
+    whole time limit; once a CP-SAT step fails (4) they bisect below it (3). A bound close to
+    what fits still bisects (lo 4, hi 6: 5, not 8)."""
+    from scheduler.usecases.whatif.headroom import Search
+    from scheduler.usecases.whatif.results import Step
+
+    search = Search(40)
+    search.record(Step(29, False, "lp", True))
+    tried = []
+    while (k := search.next()) is not None:
+        tried.append(k)
+        search.record(Step(k, k <= 3, "moved", k <= 3))
+    assert tried == [1, 2, 4, 3]
+    assert (search.lo, search.hi) == (3, 4)
+    near = Search(40, lo=4)
+    near.record(Step(6, False, "lp", True))
+    assert near.next() == 5
+
+
+@pytest.mark.solve
+def test_a_step_skips_the_week_as_scheduled_once_fewer_newcomers_found_no_gap() -> None:
+    """A CP-SAT step that found no gap for 2 newcomers in the week as scheduled (it went on to
+    move the week) rules out gaps for 2 or more: those steps go straight to the rearrangement
+    (``gaps`` False); fewer newcomers still look for gaps first, and a greedy's failure proves
+    nothing. On the three-rooms week one newcomer fits its gaps (``kept``); told to skip them,
+    the same step fits by moving the week (``moved``)."""
+    from scheduler.usecases.whatif.headroom import Search, StepJob, clones, run_step
+    from scheduler.usecases.whatif.results import Step
+
+    search = Search(10)
+    search.record(Step(1, False, "greedy", False))
+    assert search.gaps(1) and search.gaps(5)
+    search.record(Step(2, True, "moved", True))
+    assert search.gaps(1) and not search.gaps(2) and not search.gaps(5)
+    kept_alone = Search(10)
+    kept_alone.record(Step(2, True, "kept", True))
+    assert kept_alone.gaps(4)
+
+    clinic = _three_rooms()
+    plan = read_plan({"variants": []}, clinic)
+    options = WhatIfOptions(time_limit=2)
+    schedule = plan_week(clinic, options.solver()).schedule
+    one = clones(plan.mix, 1, {p.id for p in clinic.patients})
+    assert run_step(StepJob(clinic, schedule, one, options)) == Step(1, True, "kept", True)
+    assert run_step(StepJob(clinic, schedule, one, options, gaps=False)).how == "moved"
+
+
+class _FirstLast:
+    """Runs every job here, the LP's first answers only when nothing else is left (as when
+    they take longer than the solves): the stressed week then comes back before them."""
+
+    where = "1 process, first answers last"
+
+    def __init__(self) -> None:
+        from concurrent.futures import Future
+
+        self.queue: dict[Future[Any], tuple[Any, Any]] = {}
+
+    def submit(self, fn: Any, job: Any) -> Any:
+        from concurrent.futures import Future
+
+        future: Future[Any] = Future()
+        self.queue[future] = (fn, job)
+        return future
+
+    def wait_any(self, futures: Any) -> set[Any]:
+        from scheduler.usecases.whatif.bottleneck import first_answer
+
+        future = min((f for f in self.queue if f in futures),
+                     key=lambda f: self.queue[f][0] is first_answer)
+        fn, job = self.queue.pop(future)
+        future.set_result(fn(job))
+        return {future}
+
+    def __enter__(self) -> _FirstLast:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.queue.clear()
+
+
+@pytest.mark.solve
+def test_a_stressed_week_with_no_headroom_waits_for_its_first_answer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """With no headroom (the one-nurse base), the stressed week is the first answer's very
+    week: its probe waits for that LP, still running, rather than build it again: one LP for
+    the week, its prices the bottleneck's."""
+    import scheduler.usecases.whatif.bottleneck as bottleneck
+
+    built: list[int] = []
+    first_of = bottleneck.first_of
+
+    def counted(*args: Any) -> Any:
+        built.append(1)
+        return first_of(*args)
+
+    monkeypatch.setattr(bottleneck, "first_of", counted)
+    clinic = _one_nurse()
+    result = run_whatif(clinic, read_plan({"variants": []}, clinic),
+                        WhatIfOptions(time_limit=1, risk_runs=0), _FirstLast())
+    (base,) = result.outcomes
+    assert base.headroom.text() == "0" and base.bottleneck is not None
+    assert len(built) == 1
+    assert base.first is not None and base.bottleneck.priced == base.first.priced
+
+
+def test_a_big_week_prices_in_coarser_buckets_and_still_bounds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ``COARSE_STARTS`` candidate starts the what-if's LP counts capacity in 30-minute
+    buckets: a bound no tighter than the 15-minute one (6 with two nurses: the rooms' day) and
+    the same resource priced. Hand-sized weeks keep the 15-minute buckets (the exact 6)."""
+    import scheduler.usecases.whatif.bottleneck as bottleneck
+    from scheduler.usecases.whatif.bottleneck import FirstJob, first_answer
+
+    plan = read_plan(NURSE_AND_ROOM, _one_nurse())
+    nurse = edit_scenario(_one_nurse(), plan.variants[0].located())
+    job = FirstJob(nurse, (), WhatIfOptions(time_limit=1))
+    fine = first_answer(job)
+    monkeypatch.setattr(bottleneck, "COARSE_STARTS", 0)
+    coarse = first_answer(job)
+    assert fine.bound == pytest.approx(6)
+    assert coarse.bound is not None and coarse.bound >= 6 - 1e-6
+    assert coarse.names() == fine.names() == ("rooms",)

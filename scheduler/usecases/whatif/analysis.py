@@ -129,6 +129,8 @@ class _Slot:
     """The relaxations' probes, submitted once the stressed week's is back (quick)."""
     expected: int = 0
     """Jobs after the solve, as far as known (for the progress bar)."""
+    waiting: bool = False
+    """The probes wait for the LP's first answer, still running, of their very week."""
 
     def headroom(self) -> Headroom:
         if self.search is None:
@@ -202,9 +204,10 @@ def run_whatif(base: Scenario, plan: WhatIfPlan, options: WhatIfOptions,
             """Submit slot ``i``'s next headroom step; False when its headroom is known."""
             slot = slots[i]
             k = slot.search.next() if slot.search is not None else None
-            if k is None or slot.done is None:
+            if k is None or slot.done is None or slot.search is None:
                 return False
-            job = StepJob(slot.scenario, slot.done.schedule, slot.clones[:k], options)
+            job = StepJob(slot.scenario, slot.done.schedule, slot.clones[:k], options,
+                          slot.search.gaps(k))
             pending[pool.submit(run_step, job)] = (i, "step")
             slot.expected += 1
             return True
@@ -214,6 +217,9 @@ def run_whatif(base: Scenario, plan: WhatIfPlan, options: WhatIfOptions,
             if slot.bottleneck:
                 assert slot.done is not None
                 fit = slot.headroom().patients
+                if fit == 0 and slot.first is None and (i, "first") in pending.values():
+                    slot.waiting = True  # its LP is the stressed week's: not built twice
+                    return
                 stress = slot.clones[:fit + extra]  # beyond what fits
                 lp = slot.first if fit == 0 else None  # the first answer's very week
                 jobs = probe_jobs(slot.scenario, slot.done.schedule, stress, options, lp)
@@ -232,12 +238,14 @@ def run_whatif(base: Scenario, plan: WhatIfPlan, options: WhatIfOptions,
                 job = replace(job, reference=reference if tight else None)
                 pending[pool.submit(run_probe, job)] = (i, "probe")
 
-        if quick:  # the LP's first answers before any solve
-            for i, slot in enumerate(slots):
-                if slot.clones:
-                    job = FirstJob(slot.scenario, slot.clones[:extra], options)
-                    pending[pool.submit(first_answer, job)] = (i, "first")
+        # each variant's LP first answer, then its solve: the pool starts them in this order,
+        # so the first answer comes first and the solves (the head of every variant's chain
+        # of headroom steps and probes) do not wait for every LP; in threads an LP's build
+        # (Python) runs beside a CP-SAT search (none) rather than beside another build
         for i, slot in enumerate(slots):
+            if quick and slot.clones:
+                job = FirstJob(slot.scenario, slot.clones[:extra], options)
+                pending[pool.submit(first_answer, job)] = (i, "first")
             newcomers = slot.clones[:limit] if quick and options.headroom else ()
             pending[pool.submit(_run_variant, _VariantJob(
                 slot.scenario, options, now, slot.day or slot.scenario, newcomers))] = (
@@ -253,6 +261,9 @@ def run_whatif(base: Scenario, plan: WhatIfPlan, options: WhatIfOptions,
                     if slot.search is not None and most is not None:
                         slot.search.record(Step(max(most + 1, slot.search.lo + 1), False, "lp",
                                                 True))
+                    if slot.waiting:
+                        slot.waiting = False
+                        probes(i)
                 elif what == "variant":
                     slot.done = future.result()
                     slot.search = (start(limit, slot.done.greedy, slot.most(extra), options)

@@ -54,6 +54,10 @@ class StepJob:
     schedule: Schedule
     newcomers: tuple[dict[str, Any], ...]
     options: WhatIfOptions
+    gaps: bool = True
+    """Search the week as scheduled for gaps first. False when fewer newcomers already found
+    none there (:meth:`Search.gaps`): more of them cannot fit where fewer did not, so the
+    step goes straight to the rearrangement."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,9 +135,10 @@ def run_step(job: StepJob) -> Step:
     ids = {p.id for p in new}
     wanted = week.wanted(len(new))
     options = job.options.solver()
-    gaps = solve(replace(problem, patients=served + new, fixed=kept), options)
-    if _sessions_of(problem, gaps.appointments, ids) >= wanted:
-        return Step(len(new), True, "kept", True)
+    if job.gaps or not job.options.quick:
+        gaps = solve(replace(problem, patients=served + new, fixed=kept), options)
+        if _sessions_of(problem, gaps.appointments, ids) >= wanted:
+            return Step(len(new), True, "kept", True)
     if not job.options.rearrange:
         return Step(len(new), False, "kept", False)
     if job.options.quick:
@@ -212,7 +217,12 @@ class Search:
     """Most CP-SAT steps (None: until the answer is known); the answer says how far it got."""
 
     def next(self) -> int | None:
-        """The next number of newcomers to try; None when the answer is known."""
+        """The next number of newcomers to try; None when the answer is known.
+
+        Doubling from ``lo``, never past the middle of ``lo`` and ``hi``: after a CP-SAT step
+        failed that is the bisection; under a loose bound (the LP's, 28 on the demo's one
+        more chair where 3 fit) it keeps the steps near what fits. Bisecting from such a
+        bound spent failing steps (each its whole time limit) at 14, 7 and 5 first."""
         if self.solves is not None and sum(
                 s.how in ("kept", "moved") for s in self.steps) >= self.solves:
             return None
@@ -220,7 +230,16 @@ class Search:
             if self.lo >= self.limit:
                 return None
             return min(max(self.lo + 1, 2 * self.lo), self.limit)
-        return (self.lo + self.hi) // 2 if self.hi - self.lo > 1 else None
+        if self.hi - self.lo <= 1:
+            return None
+        return min(max(self.lo + 1, 2 * self.lo), (self.lo + self.hi) // 2)
+
+    def gaps(self, k: int) -> bool:
+        """Whether a step of ``k`` newcomers should search the week as scheduled first: not
+        when a CP-SAT step of no more newcomers found no room there (it went on to move the
+        week). Fewer newcomers fit wherever more do, so those gaps hold no ``k``."""
+        return not any(s.patients <= k and (s.how == "moved" or (s.how == "kept" and not s.fits))
+                       for s in self.steps)
 
     def record(self, step: Step) -> None:
         self.steps.append(step)
@@ -254,7 +273,8 @@ def headroom(scenario: Scenario, schedule: Schedule, clones: Sequence[dict[str, 
     search = start(len(clones), greedy_headroom(scenario, schedule, clones)
                    if options.quick else (), most, options)
     while (k := search.next()) is not None:
-        search.record(run_step(StepJob(scenario, schedule, tuple(clones[:k]), options)))
+        search.record(run_step(StepJob(scenario, schedule, tuple(clones[:k]), options,
+                                       search.gaps(k))))
     return search.answer(clones)
 
 

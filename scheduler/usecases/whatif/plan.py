@@ -63,8 +63,8 @@ class WhatIfOptions:
     base's patients (at least 4)."""
 
     quick: bool = True
-    """Answers before searches: the LP's first answer (prices) for every variant before any
-    solve, the greedy's insertion and the LP's bound before CP-SAT's headroom steps, a
+    """Answers before searches: the LP's first answer (prices) for every variant, started
+    before its solve, the greedy's insertion and the LP's bound before CP-SAT's headroom steps, a
     rearrangement in one stage, and no re-solve of a relaxation the LP proves worthless.
     False: the method before (headroom steps from one patient up, the re-planning stages;
     ``python -m bench whatif`` runs both)."""

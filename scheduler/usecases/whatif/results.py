@@ -164,7 +164,7 @@ def lp_names(priced: dict[str, float] | None) -> tuple[str, ...] | None:
 
 @dataclass(frozen=True, slots=True)
 class First:
-    """The LP's first answer for a variant, in seconds and before any solve: the relaxation of
+    """The LP's first answer for a variant, in seconds and needing no solve: the relaxation of
     the week with more patients than it holds, its bound, and what its shadow prices say each
     priced resource would add (first-order estimates, not solves)."""
 
