@@ -125,17 +125,24 @@ def first_answer(problem: Problem, options: Options,
     floor = greedy(sub, visits)
     best, status, size = floor, "GREEDY", {"visits": len(visits)}
 
+    given = 0.0  # with deterministic limits: the searches' budgets handed out so far
+
     def left(share: float) -> float:
         """Seconds for a search given ``share`` of what is left (with deterministic limits,
-        of the whole limit: the work counted, not the clock)."""
+        of what the searches before left of the limit: the work counted, not the clock)."""
         if options.deterministic:
-            return options.time_limit * share
+            return max((options.time_limit - given) * share, 0.0)
         return max((options.time_limit - (time.perf_counter() - t0)) * share, 0.0)
+
+    def search(model: ChairModel, seconds: float) -> list[Placement] | None:
+        nonlocal given
+        given += seconds
+        return _search(model, seconds, options)
 
     if visits:
         model = ChairModel(sub, _narrowed(sub, _free_only(sub, visits), floor))
         model.hint(floor)
-        found = _search(model, max(left(PINNED_SHARE), 0.2), options)
+        found = search(model, max(left(PINNED_SHARE), 0.2))
         if found is not None and replan_key(sub, found) >= replan_key(sub, floor):
             best, status = found, "FEASIBLE"
         proto = model.model.proto
@@ -166,7 +173,7 @@ def first_answer(problem: Problem, options: Options,
         model.hint(hint)
         if left(1.0) < NEIGHBOUR_MIN_SECONDS / 2:
             break  # the model took the time: the answer so far comes now
-        found = _search(model, left(1.0), options)
+        found = search(model, left(1.0))
         log.info("first answer, neighbourhood %d: %d untouched appointments free to move, %d "
                  "CP-SAT variables, %.2f s in", level, len(freed) + len(more),
                  len(model.model.proto.variables), time.perf_counter() - t0)
