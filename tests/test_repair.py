@@ -1,5 +1,6 @@
 """A re-plan's first answer (solver/repair.py): only what the events touched is rebooked,
-everything else pinned; the final answer starts from it and is never worse."""
+everything else pinned unless a neighbour must move to rebook a touched session; the final
+answer starts from it and is never worse."""
 
 from __future__ import annotations
 
