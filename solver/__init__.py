@@ -4,7 +4,8 @@
 >>> solution = solve(problem, Options(time_limit=10))   # doctest: +SKIP
 
 Re-planning (``problem.previous``) answers in two steps: ``first_answer`` pins every untouched
-appointment (about a second), then ``solve(problem, options, start=first)`` improves on it.
+appointment, freeing a few in the way only to rebook a touched patient's session (about a
+second), then ``solve(problem, options, start=first)`` improves on it.
 """
 
 from solver.candidates import STAFF_CHOICES, choices, follow_ups_wanted, narrow

@@ -114,18 +114,19 @@ class Ledger:
         rows = self.rows([staff])
         return bool(self.staff_masks(rows, protocol, need, np.array([start]))[0, 0])
 
-    def book(self, protocol: Protocol, appointment: Placement) -> None:
+    def book(self, protocol: Protocol, appointment: Placement, count: int = 1) -> None:
+        """Book ``appointment`` (``count=-1`` takes a booking back)."""
         s = appointment.start
         if appointment.room is not None:  # a video session takes no room
             k = self.room_row[self.room_class[appointment.room]]
-            self.rooms[k, s:s + protocol.minutes + protocol.turnover] += 1
+            self.rooms[k, s:s + protocol.minutes + protocol.turnover] += count
         for n, need in enumerate(protocol.staff):
             k = self.row[appointment.staff[need.key]]
             hands, load = self.blocks(protocol, n)
             for a, b in hands:
-                self.hands[k, s + a:s + b] += 1
+                self.hands[k, s + a:s + b] += count
             for a, b in load:
-                self.load[k, s + a:s + b] += 1
+                self.load[k, s + a:s + b] += count
 
 
 def greedy(problem: Problem, visits: list[Visit]) -> list[Placement]:

@@ -1,5 +1,6 @@
 """A re-plan's first answer (solver/repair.py): only what the events touched is rebooked,
-everything else pinned; the final answer starts from it and is never worse."""
+everything else pinned unless a neighbour must move to rebook a touched session; the final
+answer starts from it and is never worse."""
 
 from __future__ import annotations
 
@@ -85,6 +86,50 @@ def test_pinned_keeps_a_touched_follow_up_patients_other_sessions_known() -> Non
     assert [a.id for a in pinned(plain).previous] == ["A-A-0"]  # A's Tuesday is pinned
     assert [a.id for a in pinned(linked).previous] == ["A-A-0", "A-A-1"]  # it may follow up
     assert [a.id for a in pinned(linked).fixed] == ["A-B-0"]
+
+
+def _blocked() -> Problem:
+    """A (touched) can no longer come at 0, only at 100 or 200; B (untouched, any time) is
+    booked at 100, C at 200, D, E and F at 300, 400 and 500: A's old start 0 is the only one
+    free. W (priority 5, waiting) could come only at 100."""
+    a = Patient("A", "p", 1, availability=((100, 300),))
+    w = Patient("W", "p", 1, availability=((100, 200),), priority=5)
+    c = Patient("C", "p", 1, availability=((200, 300),))
+    others = [Patient(x, "p", 1) for x in "BDEF"]
+    booked = [_at(x, t) for x, t in zip("BCDEF", (100, 200, 300, 400, 500), strict=True)]
+    return _problem([a, w, c, *others], [_at("A", 0), *booked], {"A-A-0"})
+
+
+def test_the_first_answer_moves_an_untouched_neighbour_when_that_rebooks_a_touched_session(
+        ) -> None:
+    problem = _blocked()
+    first = first_answer(problem, Options(time_limit=1, workers=1))
+    assert _placed(problem, first.appointments) == {"A": 100, "B": 0, "C": 200, "D": 300,
+                                                    "E": 400, "F": 500}
+    assert first.model_size["freed"] >= 1
+    full = solve(problem, Options(time_limit=1, workers=1))  # the one-step re-plan's ranking
+    assert replan_key(problem, first.appointments) == replan_key(problem, full.appointments)
+    # with no move allowed, A stays out: moving B was the only way in
+    fixed = replace(problem, weights=replace(problem.weights, extra_moves=0))
+    placed = _placed(fixed, first_answer(fixed, Options(time_limit=1, workers=1)).appointments)
+    assert "A" not in placed and placed["B"] == 100
+
+
+def test_no_untouched_neighbour_moves_to_fit_a_waiting_patient_in() -> None:
+    """E has gone (cancelled and dropped), so 0 and 400 are free and A, now at 400 or later
+    only, is rebooked there without a move. B could still move to 0 for W (priority 5) to
+    come at 100, but keeping an untouched appointment ranks above placing one more session:
+    nothing moves and no neighbourhood is tried."""
+    problem = _blocked()
+    a = Patient("A", "p", 1, availability=((400, 500),))
+    problem = replace(problem,
+                      patients=(a, *(p for p in problem.patients[1:] if p.id != "E")),
+                      previous=tuple(x for x in problem.previous if x.patient != "E"))
+    first = first_answer(problem, Options(time_limit=1, workers=1))
+    assert _placed(problem, first.appointments) == {"A": 400, "B": 100, "C": 200, "D": 300,
+                                                    "F": 500}
+    assert {u.patient for u in first.unplaced} == {"W"}
+    assert "freed" not in first.model_size
 
 
 def test_the_full_re_plan_never_ranks_below_the_first_answer_it_starts_from() -> None:

@@ -11,7 +11,8 @@ new or waiting patient in; (3) place as many priority-weighted sessions as possi
 free (freed slots, new patients); (4) change as few known appointments as possible: patients
 whose time moves, then room or staff swaps. Moved appointments keep their ids, so calendar feeds
 move the event instead of duplicating it. A first answer, with every untouched appointment
-pinned, comes within about a second; the whole week's stages then improve on it.
+pinned (a few in the way freed only when that rebooks a touched patient's session), comes within
+about a second; the whole week's stages then improve on it.
 """
 
 from __future__ import annotations
@@ -239,7 +240,8 @@ def replan(scenario: Scenario, previous: Schedule, events: Sequence[Any], now: d
     """Apply ``events`` to a solved week and re-solve, changing as little as possible.
 
     In two steps (``two_step``): first only what the events touched is rebooked, everything
-    else pinned (``solver.repair.first_answer``, about a second), handed to ``on_first`` when
+    else pinned but for a few neighbours that may move to rebook a touched patient's session
+    (``solver.repair.first_answer``, about a second), handed to ``on_first`` when
     it passes the checker; then the whole week's model, hinted with that answer and never worse
     than it, within what is left of ``options.time_limit``. ``two_step=False`` runs the whole
     model alone, from the greedy first fit (the re-plan before first answers).
