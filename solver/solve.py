@@ -239,11 +239,12 @@ def solve(problem: Problem, options: Options | None = None,
 
 def _pools(problem: Problem, options: Options) -> dict[str, StaffPool] | None:
     """The week's staff pools when its search uses them (``Options.pooled``; by default on
-    weeks whose staff do not bind, where ``POOLED_DEFAULT`` allows), else None; None too when
-    no two people are alike (nothing to pool)."""
+    weeks whose staff do not bind, where ``POOLED_DEFAULT`` allows, and not with deterministic
+    limits: the people's assignment and the searches after it are timed by the clock), else
+    None; None too when no two people are alike (nothing to pool)."""
     wanted = options.pooled
     if wanted is None:
-        wanted = POOLED_DEFAULT and not staff_scarce(problem)
+        wanted = POOLED_DEFAULT and not options.deterministic and not staff_scarce(problem)
     if not wanted:
         return None
     pools = staff_pools(problem)
