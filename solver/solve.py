@@ -46,6 +46,10 @@ every instance's LP on its own."""
 POOLED_DEFAULT = True
 """Whether weeks whose staff do not bind search with staff pooled (``solver.people``) unless
 ``Options.pooled`` says otherwise (measured: bench/README.md, "A staff-pooled search")."""
+PERSON_MODEL_SECONDS = 1.0
+"""After a pooled search, the person-level model (the soft goals, or a search for sessions the
+people's assignment dropped) is built only with at least this many seconds of the limit left:
+building it alone takes about that on a loaded machine (M), and a short limit would run over."""
 LP_STARTS_PER_SECOND = 40_000
 """The LP's speed at best, in candidate starts per second: about what the benchmark's quickest
 M week showed on a quiet machine (M-room-0.80: 38,000 starts in 0.9 s; M-room-1.15 49,000 in
@@ -283,9 +287,12 @@ def _staff_pooled(problem: Problem, visits: list[Visit], pools: dict[str, StaffP
         staffed = first  # cannot beat the greedy's people: start from it
     value = _value(problem, staffed)
     lost = value < target
-    if not lost and not options.soft_goals:
-        return staffed, status if fixed_value + value >= bound or status != "OPTIMAL" \
-            else "FEASIBLE"
+    if fixed_value + value >= bound:
+        status = "OPTIMAL"
+    elif status == "OPTIMAL" or (status == "GREEDY" and value > _value(problem, first)):
+        status = "FEASIBLE"
+    if (not lost and not options.soft_goals) or left() < PERSON_MODEL_SECONDS:
+        return staffed, status  # no search after (or no time for one: the limit holds)
     wide = choices(visits)
     person = ChairModel(problem, narrow(problem, visits, staffed, people_per_need(problem))
                         if wide > candidates.NARROW_CHOICES else visits)
@@ -306,9 +313,7 @@ def _staff_pooled(problem: Problem, visits: list[Visit], pools: dict[str, StaffP
         person.model.add(person.placement_value() >= value)
     if fixed_value + value >= bound:
         status = "OPTIMAL"
-    elif status == "OPTIMAL" or (status == "GREEDY" and value > _value(problem, first)):
-        status = "FEASIBLE"
-    if options.soft_goals:
+    if options.soft_goals and left() > 0:
         result = person.stage("soft goals", person.soft_penalty(), False, max(0.5, left()),
                               options, report)
         if result.appointments is not None:
