@@ -382,14 +382,21 @@ def choices(visits: list[Visit]) -> int:
 
 def people_per_need(problem: Problem) -> int:
     """People a narrowed week's sessions keep per staff need: ``STAFF_CHOICES`` when staff
-    are to spare, ``STAFF_CHOICES_TIGHT`` when they are scarce (``SCARCE_STAFF``)."""
+    are to spare, ``STAFF_CHOICES_TIGHT`` when they are scarce (``staff_scarce``)."""
+    return STAFF_CHOICES_TIGHT if staff_scarce(problem) else STAFF_CHOICES
+
+
+def staff_scarce(problem: Problem) -> bool:
+    """Whether the week's staff bind rather than its rooms: their patient-minutes
+    (``max_patients`` times shift minutes in the clinic's hours) under ``SCARCE_STAFF`` times
+    the chair-minutes the rooms offer."""
     chairs = attention = 0
     for d in problem.days:
         chairs += sum(r.chairs * overlap(d.hours if r.hours is None else r.hours, d.hours)
                       for r in problem.rooms)
         attention += sum(s.max_patients * overlap(s.shifts, d.hours) for s in problem.staff
                          if s.max_patients > 0)
-    return STAFF_CHOICES if attention >= SCARCE_STAFF * chairs else STAFF_CHOICES_TIGHT
+    return attention < SCARCE_STAFF * chairs
 
 
 def narrow(problem: Problem, visits: list[Visit], first: list[Placement],

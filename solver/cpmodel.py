@@ -35,6 +35,7 @@ from solver.candidates import (
     fixed_follow_up_days,
     remaining_sessions,
 )
+from solver.people import StaffPool, on_shift_profile, pool_of
 from solver.problem import HANDS, LOAD, Interval, Options, Placement, Problem, Progress
 from solver.rooms import room_classes
 from solver.spans import mode_blocks, overlap, pieces
@@ -111,11 +112,16 @@ class ChairModel:
     """Builds the variables and hard rules once; ``stage`` then optimises one objective at a
     time, holding each stage's value for the next."""
 
-    def __init__(self, problem: Problem, visits: list[Visit]) -> None:
+    def __init__(self, problem: Problem, visits: list[Visit],
+                 pools: dict[str, StaffPool] | None = None) -> None:
         # data
         self.problem = problem
         self.visits = visits
         self.classes = room_classes(problem)
+        self.pools = pools
+        """Staff pools (``solver.people``) when the visits' staff needs choose pools, not
+        people: each pool is then one resource, and a schedule read names pools."""
+        self._pool_of = pool_of(pools) if pools is not None else {}
         self._fixed_staff = engagements(problem, problem.fixed)
         """The fixed appointments' staff blocks (hands-on, engaged, dosing), derived once."""
         self._occupancy: dict[str, list[cp_model.IntervalVar]] = defaultdict(list)
@@ -178,8 +184,8 @@ class ChairModel:
                 for s, allowed in pool.items():
                     self._restrict(i, allowed, v.staff[i, n, s])
                     chosen[s].append(v.staff[i, n, s])
-            for lits in chosen.values():
-                if len(lits) > 1:
+            for s, lits in chosen.items():  # a pool of several may give two needs two people
+                if len(lits) > 1 and (self.pools is None or len(self.pools[s].members) == 1):
                     m.add_at_most_one(lits)
 
     def _rules_per_patient(self) -> None:
@@ -337,15 +343,41 @@ class ChairModel:
                             v.start[i] + a, b - a, lit, f"load{i}_{n}_{s}_{a}"))
         for e in self._fixed_staff:
             fa = e.appointment
+            who = self._pool_of.get(e.who, e.who)
             for a, b in e.hands:
-                hands_per_staff[e.who].append(
+                hands_per_staff[who].append(
                     m.new_fixed_size_interval_var(fa.start + a, b - a, f"fh_{fa.id}_{a}"))
             for a, b in e.load:
-                load_per_staff[e.who].append(
+                load_per_staff[who].append(
                     m.new_fixed_size_interval_var(fa.start + a, b - a, f"fl_{fa.id}_{a}"))
+        if self.pools is not None:
+            self._pool_capacity(hands_per_staff, load_per_staff)
+            return
         for staff in self.problem.staff:
             self._capacity(hands_per_staff.get(staff.id, []), 1)
             self._capacity(load_per_staff.get(staff.id, []), max(staff.max_patients, 0))
+
+    def _pool_capacity(self, hands: dict[str, list[cp_model.IntervalVar]],
+                       load: dict[str, list[cp_model.IntervalVar]]) -> None:
+        """Hard, pooled: a pool's hands-on sessions at most its members on shift at each moment,
+        its engaged ones at most that times ``max_patients``: a cumulative of the whole pool's
+        capacity, less fixed dummy intervals where some members are off (``on_shift_profile``)."""
+        assert self.pools is not None
+        m = self.model
+        for pool in self.pools.values():
+            size, most = len(pool.members), max(pool.max_patients, 0)
+            h, ld = hands.get(pool.id, []), load.get(pool.id, [])
+            if size == 1 or not (h or ld):
+                self._capacity(h, 1)
+                self._capacity(ld, most)
+                continue
+            dips = [(m.new_fixed_size_interval_var(a, b - a, f"off_{pool.id}_{a}"), size - n)
+                    for a, b, n in on_shift_profile(self.problem, pool)]
+            for intervals, per in ((h, 1), (ld, most)):
+                if not intervals or per == 0:
+                    continue
+                m.add_cumulative([*intervals, *(i for i, _ in dips)],
+                                 [1] * len(intervals) + [k * per for _, k in dips], size * per)
 
     def _redundant_energy(self) -> None:
         """Redundant: per day, the minutes a pool of rooms or staff can give bound the sessions.
@@ -393,8 +425,10 @@ class ChairModel:
                         hands = sum(b - a for a, b in mode_blocks(vis.protocol, modes, HANDS))
                         load_terms.append(load * v.present[i])
                         hands_terms.append(hands * v.present[i])
-            shift = {s: overlap(staff[s].shifts, d.hours) for s in staff_pool}
-            m.add(sum(load_terms) <= sum(staff[s].max_patients * shift[s] for s in staff_pool))
+            people = [staff[p] for s in staff_pool for p in (
+                self.pools[s].members if self.pools is not None else (s,))]
+            shift = {p.id: overlap(p.shifts, d.hours) for p in people}
+            m.add(sum(load_terms) <= sum(p.max_patients * shift[p.id] for p in people))
             m.add(sum(hands_terms) <= sum(shift.values()))
 
     def _rule_move_budget(self) -> None:
@@ -762,8 +796,10 @@ class ChairModel:
                 m.add_hint(v.room[i, r], a is not None and a.room == r)
             for n, pool in enumerate(visit.staff):
                 key = visit.protocol.staff[n].key
+                who = a.staff.get(key) if a is not None else None
+                who = self._pool_of.get(who, who) if who is not None else None
                 for s in pool:
-                    m.add_hint(v.staff[i, n, s], a is not None and a.staff.get(key) == s)
+                    m.add_hint(v.staff[i, n, s], who == s)
         self._hint_replanning(chosen)
 
     def _hint_replanning(self, chosen: dict[tuple[str, int, str], Placement]) -> None:

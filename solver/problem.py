@@ -288,6 +288,10 @@ class Options:
     lp_share: float = 0.2
     """Share of the time limit the LP bound (``solver.bound``) may take before the search, for
     a new week; 0 leaves it out. Its bound proves schedules optimal that CP-SAT alone cannot."""
+    pooled: bool | None = None
+    """Search a new week with staff pooled by qualification and people assigned afterwards
+    (``solver.people``): True always, False never, None (the default) as ``solver.solve``
+    decides from the week (see ``POOLED_DEFAULT`` there)."""
 
 
 @dataclass(frozen=True, slots=True)
