@@ -111,7 +111,11 @@ def solve(problem: Problem, options: Options | None = None,
         on_progress(Progress("bound", time.perf_counter() - t0, greedy_value, proven))
     wide = choices(visits)
     people = people_per_need(problem)
-    pools = _pools(problem, options) if not replanning else None
+    # pooled only where the placement search has something to win: where the greedy already
+    # reaches the proven bound, the person-level model goes straight to the soft goals
+    # (preferred people, continuity), which a pooled schedule's first-fit people ignore
+    reachable = demand if proven is None else min(demand, proven)
+    pools = _pools(problem, options, greedy_value < reachable) if not replanning else None
     narrowed = pools is None and not replanning and wide > candidates.NARROW_CHOICES
     if pools is not None:
         model = ChairModel(problem, pooled_visits(pools, visits), pools)
@@ -241,14 +245,16 @@ def solve(problem: Problem, options: Options | None = None,
     )
 
 
-def _pools(problem: Problem, options: Options) -> dict[str, StaffPool] | None:
+def _pools(problem: Problem, options: Options, gain: bool) -> dict[str, StaffPool] | None:
     """The week's staff pools when its search uses them (``Options.pooled``; by default on
-    weeks whose staff do not bind, where ``POOLED_DEFAULT`` allows, and not with deterministic
-    limits: the people's assignment and the searches after it are timed by the clock), else
-    None; None too when no two people are alike (nothing to pool)."""
+    weeks whose staff do not bind, where ``POOLED_DEFAULT`` allows, where the placement search
+    can ``gain`` on the greedy, and not with deterministic limits: the people's assignment and
+    the searches after it are timed by the clock), else None; None too when no two people are
+    alike (nothing to pool)."""
     wanted = options.pooled
     if wanted is None:
-        wanted = POOLED_DEFAULT and not options.deterministic and not staff_scarce(problem)
+        wanted = POOLED_DEFAULT and gain and not options.deterministic \
+            and not staff_scarce(problem)
     if not wanted:
         return None
     pools = staff_pools(problem)
