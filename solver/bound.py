@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -182,9 +183,10 @@ class _Builder:
         self.rows_upper: list[float] = []
         self.keys: list[RowKey] = []
         self.rows_of: dict[RowKey, int] = {}
-        self.rows: list[int] = []
-        self.cols: list[int] = []
-        self.vals: list[float] = []
+        # the matrix's entries, as machine numbers: XL's per-person LP has 9 million
+        self.rows = array("q")
+        self.cols = array("q")
+        self.vals = array("d")
         self.classes = room_classes(problem)
         self.staff = {s.id: s for s in problem.staff}
         self.turn = _turnover(problem)
@@ -441,15 +443,16 @@ class _Builder:
             return self.matrix
         self._packing_rows()
         ncol, nrow = len(self.cost), len(self.rows_upper)
-        rows = np.array(self.rows, dtype=np.int64)
-        cols = np.array(self.cols, dtype=np.int64)
+        rows = np.frombuffer(self.rows, dtype=np.int64)
+        cols = np.frombuffer(self.cols, dtype=np.int64)
         # One entry per (column, row): a column may meet a row twice (two blocks of a session
         # in one bucket or span), which HiGHS refuses; the minutes add up.
         cell, where = np.unique(cols * nrow + rows, return_inverse=True)
-        summed = np.bincount(where, weights=np.array(self.vals), minlength=len(cell))
+        summed = np.bincount(where, weights=np.frombuffer(self.vals), minlength=len(cell))
         cols, rows = cell // nrow, cell % nrow
         starts = np.concatenate(([0], np.cumsum(np.bincount(cols, minlength=ncol))))
-        self.rows, self.cols, self.vals = [], [], []  # the entries live on in the matrix only
+        del where  # the entries live on in the matrix only
+        self.rows, self.cols, self.vals = array("q"), array("q"), array("d")
         self.matrix = _Matrix(np.array(self.cost), np.array(self.lower), np.array(self.upper),
                               np.array(self.rows_upper, dtype=float), starts, rows, summed)
         return self.matrix
@@ -521,7 +524,8 @@ class _Builder:
         h.passModel(m.lp(np.flatnonzero(master)))
         best, rounds, status = math.inf, 0, "TIME_LIMIT"
         while (left := deadline - time.perf_counter()) > 0:
-            h.setOptionValue("time_limit", max(0.1, left))
+            # HiGHS's clock runs on across re-solves: its limit is on the total
+            h.setOptionValue("time_limit", h.getRunTime() + max(0.1, left))
             h.run()
             solved = h.getModelStatus()
             empty = solved == highspy.HighsModelStatus.kModelEmpty  # no confirmed one, no seed
