@@ -19,10 +19,12 @@ weeks, so this module solves the LP relaxation of a time-indexed model with HiGH
   of disjoint sessions, so the minutes rounded down to whole sessions bound their number: a
   600-minute day holds three 155-minute sessions per chair, not 3.9.
 
-Every schedule satisfies every row, so the optimum is an upper bound on what any schedule
-places (tests hold it against weeks solved to optimality). The dual values of the capacity rows
-price each resource (:func:`prices`: one more chair, a nurse taking one more patient), which
-the what-if analysis sets beside its relaxation re-solves.
+On large staff-limited weeks the per-person LP is solved by column generation
+(``method="colgen"``: the per-person columns at the pooled optimum's start times, then those the
+duals price in). Every schedule satisfies every row, so the optimum is an upper bound on what any
+schedule places (tests hold it against weeks solved to optimality). The dual values of the
+capacity rows price each resource (:func:`prices`: one more chair, a nurse taking one more
+patient), which the what-if analysis sets beside its relaxation re-solves.
 """
 
 from __future__ import annotations
@@ -87,9 +89,11 @@ pooled LP and the per-person one."""
 @dataclass(frozen=True, slots=True)
 class LpBound:
     bound: float
-    """The LP optimum plus the fixed appointments' value (``inf`` when not proven optimal)."""
+    """The LP optimum plus the fixed appointments' value (``inf`` when not proven optimal;
+    column generation stopped early: its least Lagrangian bound, status ``LAGRANGIAN``)."""
     status: str
     columns: int
+    """Columns HiGHS saw (column generation: the master's at the end)."""
     rows: int
     nonzeros: int
     seconds: float
