@@ -80,7 +80,7 @@ to this many starts: on a room-limited M week (many interchangeable nurses) it d
 seeded with the pooled LP)."""
 PERSON_COLGEN_STARTS = 150_000
 """Column generation for the per-person LP up to this many starts: L-staff (114,000; about 20 s
-of CPU more), not XL-staff (245,000: 230 s of CPU) nor the 4-week M (182,000: no tighter than
+of CPU more), not XL-staff (245,000: 220 s of CPU) nor the 4-week M (182,000: no tighter than
 pooled) (bench/README.md, "The per-person LP by column generation")."""
 PERSON_COLGEN_SECONDS = 300.0
 """Column generation's pricing rounds at most; stopped there, its Lagrangian bound (still a
