@@ -61,6 +61,7 @@ class Row:
     within_1pct_s: float
     solve_s: float
     lp_s: float
+    lp_person_s: float
     peak_mib: float
     visits: int
     variables: int
@@ -73,8 +74,17 @@ BEST_KNOWN = Path(__file__).resolve().parent / "best_known.json"
 """The best weighted value any run of ours found per instance (kept in git: long runs add to it;
 ``python -m bench`` updates it when it beats an entry)."""
 PERSON_LP_STARTS = 60_000
-"""The per-person LP (tighter on staff-limited weeks) only on staff-limited instances this
-small: on a room-limited M week (many interchangeable nurses) it did not finish in 300 s."""
+"""The per-person LP (tighter on staff-limited weeks) only on staff-limited instances, whole up
+to this many starts: on a room-limited M week (many interchangeable nurses) it did not finish in
+300 s. Above it, up to :data:`PERSON_COLGEN_STARTS`, by column generation (``method="colgen"``,
+seeded with the pooled LP)."""
+PERSON_COLGEN_STARTS = 150_000
+"""Column generation for the per-person LP up to this many starts: L-staff (114,000; about 20 s
+of CPU more), not XL-staff (245,000: 220 s of CPU) nor the 4-week M (182,000: no tighter than
+pooled) (bench/README.md, "The per-person LP by column generation")."""
+PERSON_COLGEN_SECONDS = 300.0
+"""Column generation's pricing rounds at most; stopped there, its Lagrangian bound (still a
+bound, looser) is what counts."""
 
 
 def best_known() -> dict[str, int]:
@@ -112,9 +122,13 @@ def measure(spec: Spec, time_limit: float, workers: int = 2, lns: float = 0.0,
     solution = solve(problem, Options(time_limit=time_limit, workers=workers, lns=lns), record)
     solve_s = time.perf_counter() - start
     lp = lp_bound(problem, visits, time_limit=600)
-    by_person = spec.limit == "staff" and sum(len(v.starts) for v in visits) <= PERSON_LP_STARTS
-    person = (lp_bound(problem, visits, time_limit=600, per_person=True).bound
-              if by_person else math.inf)
+    starts = sum(len(v.starts) for v in visits)
+    by_person = spec.limit == "staff" and starts <= PERSON_LP_STARTS
+    by_columns = spec.limit == "staff" and PERSON_LP_STARTS < starts <= PERSON_COLGEN_STARTS
+    person_lp = (lp_bound(problem, visits, time_limit=600, per_person=True) if by_person
+                 else lp_bound(problem, visits, time_limit=PERSON_COLGEN_SECONDS, per_person=True,
+                               method="colgen", start=lp) if by_columns else None)
+    person = person_lp.bound if person_lp is not None else math.inf
     whole = (lp_bound(problem, visits, time_limit=mip, per_person=by_person, integral=True).bound
              if mip > 0 else math.inf)
     value = solution.objective
@@ -143,6 +157,7 @@ def measure(spec: Spec, time_limit: float, workers: int = 2, lns: float = 0.0,
         vs_greedy=round(value / greedy_value, 3) if greedy_value else 0.0,
         greedy_s=round(greedy_s, 2), first_s=round(events[0][0], 2) if events else solve_s,
         within_1pct_s=round(within, 2), solve_s=round(solve_s, 1), lp_s=round(lp.seconds, 1),
+        lp_person_s=round(person_lp.seconds, 1) if person_lp is not None else 0.0,
         peak_mib=round(peak, 0), visits=solution.model_size.get("visits", 0),
         variables=solution.model_size.get("variables", 0),
         constraints=solution.model_size.get("constraints", 0),

@@ -19,20 +19,25 @@ weeks, so this module solves the LP relaxation of a time-indexed model with HiGH
   of disjoint sessions, so the minutes rounded down to whole sessions bound their number: a
   600-minute day holds three 155-minute sessions per chair, not 3.9.
 
-Every schedule satisfies every row, so the optimum is an upper bound on what any schedule
-places (tests hold it against weeks solved to optimality). The dual values of the capacity rows
-price each resource (:func:`prices`: one more chair, a nurse taking one more patient), which
-the what-if analysis sets beside its relaxation re-solves.
+On large staff-limited weeks the per-person LP is solved by column generation
+(``method="colgen"``: the per-person columns at the pooled optimum's start times, then those the
+duals price in). Every schedule satisfies every row, so the optimum is an upper bound on what any
+schedule places (tests hold it against weeks solved to optimality). The dual values of the
+capacity rows price each resource (:func:`prices`: one more chair, a nurse taking one more
+patient), which the what-if analysis sets beside its relaxation re-solves.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from array import array
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Literal
 
 import highspy
 import numpy as np
@@ -50,10 +55,17 @@ from solver.rooms import room_classes
 from solver.spans import mode_blocks
 
 __all__ = ["LpBound", "Prices", "lp_bound", "prices"]
+log = logging.getLogger(__name__)
 
 BUCKET = 15
 """Minutes per bucket of the capacity rows: 5, the usual slot grid, would be exact; 15 makes a
 much smaller LP with nearly the same bound (bench/README.md, "Variants tried")."""
+
+
+PER_GROUP = 8
+"""Columns a pricing round adds per group of patients alike, at most."""
+PRICE_TOL = 1e-7
+"""A reduced cost above this prices a column in (HiGHS's dual feasibility tolerance)."""
 
 
 def _overlap(a: int, b: int, lo: int, hi: int) -> int:
@@ -69,13 +81,19 @@ RowKey = tuple[str, object, int, int, int]
 room classes or staff (a frozenset) or one person (a staff id); ``[lo, hi)`` the bucket, or for
 a packing row (``q`` > 0, the divisor) the span its lanes are open."""
 
+Slot = tuple[int, int, str, bool, int]
+"""A column's (group, day, protocol, follow-up, start): its person apart, the same in the
+pooled LP and the per-person one."""
+
 
 @dataclass(frozen=True, slots=True)
 class LpBound:
     bound: float
-    """The LP optimum plus the fixed appointments' value (``inf`` when not proven optimal)."""
+    """The LP optimum plus the fixed appointments' value (``inf`` when not proven optimal;
+    column generation stopped early: its least Lagrangian bound, status ``LAGRANGIAN``)."""
     status: str
     columns: int
+    """Columns HiGHS saw (column generation: the master's at the end)."""
     rows: int
     nonzeros: int
     seconds: float
@@ -84,11 +102,16 @@ class LpBound:
     duals: dict[RowKey, float] = field(default_factory=dict, repr=False)
     """Each capacity row's dual value (sessions, or weighted sessions, per minute), nonzero
     ones only."""
+    support: frozenset[Slot] = field(default_factory=frozenset, repr=False)
+    """The slots of the columns positive in the optimum (a pooled one seeds column
+    generation)."""
 
 
 def lp_bound(problem: Problem, visits: list[Visit] | None = None, *,
              time_limit: float = 120.0, weighted: bool = True,
-             per_person: bool = False, bucket: int = BUCKET, integral: bool = False) -> LpBound:
+             per_person: bool = False, bucket: int = BUCKET, integral: bool = False,
+             method: Literal["simplex", "colgen"] = "simplex",
+             start: LpBound | None = None) -> LpBound:
     """The LP relaxation's optimum: an upper bound on the (priority-weighted, unless
     ``weighted`` is False) sessions any schedule of ``problem`` places, fixed ones included.
 
@@ -100,7 +123,20 @@ def lp_bound(problem: Problem, visits: list[Visit] | None = None, *,
     relaxation as a MIP, so its optimum, or when ``time_limit`` stops it first the best bound
     branch and bound proved (status ``TIME_LIMIT``), is still an upper bound, tighter than the
     LP's where fractions of a session fit. No duals then.
+
+    ``method="colgen"`` (with ``per_person``) finds the same optimum by column generation
+    (:meth:`_Builder.colgen`): HiGHS solves LPs of the columns at the start times the pooled
+    LP's optimum uses (``start``, the pooled :class:`LpBound` when the caller has it; solved
+    here otherwise), then of those the duals price in, which on large staff-limited weeks (L
+    and XL) takes a fraction of the whole LP's time. When ``time_limit`` (the pricing rounds',
+    the pooled LP's own apart) stops it first, its bound is still valid (a Lagrangian bound,
+    status ``LAGRANGIAN``, no duals), only looser.
     """
+    if integral and method != "simplex":
+        raise ValueError("integral takes the whole matrix (method='simplex')")
+    if method == "colgen" and per_person and (start is None or start.per_person):
+        start = lp_bound(problem, visits, time_limit=time_limit, weighted=weighted,
+                         bucket=bucket)
     t0 = time.perf_counter()
     if visits is None:
         visits, _ = build_visits(problem)
@@ -109,6 +145,10 @@ def lp_bound(problem: Problem, visits: list[Visit] | None = None, *,
     fixed = sum(problem.patient[a.patient].priority if weighted else 1 for a in problem.fixed)
     if not builder.cost:
         return LpBound(float(fixed), "EMPTY", 0, 0, 0, time.perf_counter() - t0, per_person)
+    if method == "colgen" and per_person:
+        assert start is not None
+        seed = [c for c, slot in enumerate(builder.slot) if slot in start.support]
+        return builder.colgen(fixed, time_limit, per_person, t0, seed)
     return builder.solve(fixed, time_limit, per_person, t0, integral)
 
 
@@ -147,9 +187,10 @@ class _Builder:
         self.rows_upper: list[float] = []
         self.keys: list[RowKey] = []
         self.rows_of: dict[RowKey, int] = {}
-        self.rows: list[int] = []
-        self.cols: list[int] = []
-        self.vals: list[float] = []
+        # the matrix's entries, as machine numbers: XL's per-person LP has 9 million
+        self.rows = array("q")
+        self.cols = array("q")
+        self.vals = array("d")
         self.classes = room_classes(problem)
         self.staff = {s.id: s for s in problem.staff}
         self.turn = _turnover(problem)
@@ -157,6 +198,13 @@ class _Builder:
         """Packing rows: (kind, owner, lo, hi) -> (lanes, [(column, minutes)]); see
         :meth:`_pack`."""
         self.spans_of: dict[frozenset[str], tuple[Interval, ...] | None] = {}
+        self.group: list[int] = []
+        """Per column: its group of patients alike (-1: a confirmed appointment)."""
+        self.day_row: list[int] = []
+        """Per column: its group's one-session-a-day row (-1: a confirmed appointment)."""
+        self.slot: list[Slot | None] = []
+        """Per column: its slot (None: a confirmed appointment)."""
+        self.matrix: _Matrix | None = None
 
     # ------------------------------------------------------------------ rows
     def _row(self, key: RowKey, supply: float) -> int:
@@ -269,11 +317,12 @@ class _Builder:
                           tuple(tuple(sorted((i, tuple(sorted(s))) for i, s in need.items()))
                                 for need in v.staff)) for v in vs))
             groups[key].append(pid)
-        for members in groups.values():
-            self._group(len(members), by_patient[members[0]], demand, per_person)
+        for g, members in enumerate(groups.values()):
+            self._group(g, len(members), by_patient[members[0]], demand, per_person)
         self._fixed(per_person)
 
-    def _group(self, n: int, vs: list[Visit], demand: _Demand, per_person: bool) -> None:
+    def _group(self, g: int, n: int, vs: list[Visit], demand: _Demand, per_person: bool
+               ) -> None:
         """The columns of ``n`` patients alike (``vs``: the first one's visits) and their demand
         rows: sessions wanted, one a day (follow-ups included), the gaps and weekly caps between
         sessions; follow-ups at most as many as wanted, and not more than the sessions they
@@ -314,6 +363,9 @@ class _Builder:
                 if k_person is not None:
                     people = [*sorted(s for s, ok in v.staff[k_person].items() if t in ok)]
                 for person in people:
+                    self.slot.append((g, d, v.protocol.id, v.follow_up, t))
+                    self.group.append(g)
+                    self.day_row.append(per_day[d])
                     self._column(value, 0.0, float(n), common, v.protocol, t, room_pool, pools,
                                  k_person, person)
 
@@ -326,6 +378,9 @@ class _Builder:
             k_person = _person_need(proto) if per_person else None
             pools = [frozenset({a.staff[need.key]}) for need in proto.staff]
             room_pool = frozenset({class_of[a.room]}) if a.room in class_of else frozenset()
+            self.slot.append(None)
+            self.group.append(-1)
+            self.day_row.append(-1)
             self._column(0.0, 1.0, 1.0, [], proto, a.start, room_pool, pools, k_person,
                          a.staff[proto.staff[k_person].key] if k_person is not None else None)
 
@@ -386,40 +441,38 @@ class _Builder:
                       lambda lo, hi: sum(_supply(staff[s].shifts, lo, hi) for s in pool))
 
     # ----------------------------------------------------------------- solve
+    def assemble(self) -> _Matrix:
+        """The packing rows, then every column in compressed column form (built once)."""
+        if self.matrix is not None:
+            return self.matrix
+        self._packing_rows()
+        ncol, nrow = len(self.cost), len(self.rows_upper)
+        rows = np.frombuffer(self.rows, dtype=np.int64)
+        cols = np.frombuffer(self.cols, dtype=np.int64)
+        # One entry per (column, row): a column may meet a row twice (two blocks of a session
+        # in one bucket or span), which HiGHS refuses; the minutes add up.
+        cell, where = np.unique(cols * nrow + rows, return_inverse=True)
+        summed = np.bincount(where, weights=np.frombuffer(self.vals), minlength=len(cell))
+        cols, rows = cell // nrow, cell % nrow
+        starts = np.concatenate(([0], np.cumsum(np.bincount(cols, minlength=ncol))))
+        del where  # the entries live on in the matrix only
+        self.rows, self.cols, self.vals = array("q"), array("q"), array("d")
+        self.matrix = _Matrix(np.array(self.cost), np.array(self.lower), np.array(self.upper),
+                              np.array(self.rows_upper, dtype=float), starts, rows, summed)
+        return self.matrix
+
     def solve(self, offset: float, time_limit: float, per_person: bool,
               t0: float, integral: bool = False) -> LpBound:
-        self._packing_rows()
+        m = self.assemble()
         h = highspy.Highs()  # type: ignore[no-untyped-call]
         h.setOptionValue("output_flag", False)
         if math.isfinite(time_limit):
             h.setOptionValue("time_limit", max(0.1, float(time_limit)))
         h.setOptionValue("threads", 1)
-        ncol, nrow = len(self.cost), len(self.rows_upper)
-        lp = highspy.HighsLp()
-        lp.num_col_ = ncol
-        lp.num_row_ = nrow
-        lp.col_cost_ = np.array(self.cost)
-        lp.col_lower_ = np.array(self.lower)
-        lp.col_upper_ = np.array(self.upper)
-        lp.row_lower_ = np.full(nrow, -highspy.kHighsInf)
-        lp.row_upper_ = np.array(self.rows_upper, dtype=float)
-        lp.sense_ = highspy.ObjSense.kMaximize
-        rows = np.array(self.rows, dtype=np.int64)
-        cols = np.array(self.cols, dtype=np.int64)
-        # One entry per (column, row): a column may meet a row twice (two blocks of a session
-        # in one bucket or span), which HiGHS refuses; the minutes add up.
-        cell, where = np.unique(cols * nrow + rows, return_inverse=True)
-        summed = np.bincount(where, weights=np.array(self.vals), minlength=len(cell))
-        cols, rows = cell // nrow, cell % nrow
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        starts = np.concatenate(([0], np.cumsum(np.bincount(cols, minlength=ncol))))
-        lp.a_matrix_.start_ = starts.astype(np.int32)
-        lp.a_matrix_.index_ = rows.astype(np.int32)
-        lp.a_matrix_.value_ = summed  # type: ignore[assignment]
-        if integral:
-            lp.integrality_ = [highspy.HighsVarType.kInteger] * ncol
-        h.passModel(lp)
+        ncol, nrow = m.ncol, m.nrow
+        h.passModel(m.lp(np.arange(ncol), integral))
         h.run()
+        nz = m.nonzeros
         status = h.modelStatusToString(h.getModelStatus())
         if integral:
             # branch and bound's proven bound (its dual bound): it holds when time ran out, and
@@ -428,20 +481,167 @@ class _Builder:
             proven = h.getInfo().mip_dual_bound
             label = {"Optimal": "OPTIMAL", "Time limit reached": "TIME_LIMIT"}.get(status)
             if label is None or not math.isfinite(proven):
-                return LpBound(float("inf"), status, ncol, nrow, len(cell),
+                return LpBound(float("inf"), status, ncol, nrow, nz,
                                time.perf_counter() - t0, per_person)
-            return LpBound(proven + offset, label, ncol, nrow, len(cell),
+            return LpBound(proven + offset, label, ncol, nrow, nz,
                            time.perf_counter() - t0, per_person)
         # Only a proven LP optimum is a bound; a time-limited simplex iterate is not reported.
         if status != "Optimal":
-            return LpBound(float("inf"), status, ncol, nrow, len(cell),
+            return LpBound(float("inf"), status, ncol, nrow, nz,
                            time.perf_counter() - t0, per_person)
         value = h.getInfo().objective_function_value
-        duals = h.getSolution().row_dual
-        nonzero = {self.keys[i]: abs(float(y)) for i, y in enumerate(duals)
-                   if abs(y) > 1e-9 and self.keys[i][0] != "demand"}
-        return LpBound(value + offset, "OPTIMAL", ncol, nrow, len(cell),
-                       time.perf_counter() - t0, per_person, nonzero)
+        solution = h.getSolution()
+        support = frozenset(slot for x, slot in zip(solution.col_value, self.slot, strict=True)
+                            if x > 1e-9 and slot is not None)
+        return LpBound(value + offset, "OPTIMAL", ncol, nrow, nz, time.perf_counter() - t0,
+                       per_person, self._duals(solution.row_dual), support)
+
+    def _duals(self, duals: Iterable[float]) -> dict[RowKey, float]:
+        return {self.keys[i]: abs(float(y)) for i, y in enumerate(duals)
+                if abs(y) > 1e-9 and self.keys[i][0] != "demand"}
+
+    def colgen(self, offset: float, time_limit: float, per_person: bool, t0: float,
+               seed: Iterable[int] = (), per_group: int = PER_GROUP,
+               rounds_limit: int | None = None) -> LpBound:
+        """The same LP by column generation: a restricted master of the confirmed appointments
+        and ``seed``'s columns (every row from the start), re-solved from its last basis after
+        adding, per group, the ``per_group`` columns of largest positive reduced cost among all
+        the others (priced in one numpy pass over the whole matrix), until none has one.
+
+        Every round's duals also give a bound, valid before the end (:func:`_lagrangian`); the
+        least of them is reported when ``time_limit`` runs out first (status ``LAGRANGIAN``:
+        an upper bound, above the LP's optimum), the master's optimum once nothing prices out
+        (``OPTIMAL``: the LP's optimum, as :meth:`solve` finds it). ``rounds_limit`` stops
+        it after that many master solves, like the time limit."""
+        m = self.assemble()
+        deadline = time.perf_counter() + time_limit
+        group = np.array(self.group, dtype=np.int64)
+        day_row = np.array(self.day_row, dtype=np.int64)
+        free = group >= 0
+        master = ~free
+        master[np.fromiter(seed, dtype=np.int64)] = True
+        h = highspy.Highs()  # type: ignore[no-untyped-call]
+        h.setOptionValue("output_flag", False)
+        h.setOptionValue("threads", 1)
+        # primal simplex: each round's added columns leave the last basis primal feasible
+        h.setOptionValue("simplex_strategy", 4)
+        h.passModel(m.lp(np.flatnonzero(master)))
+        best, rounds, status = math.inf, 0, "TIME_LIMIT"
+        while (left := deadline - time.perf_counter()) > 0:
+            # HiGHS's clock runs on across re-solves: its limit is on the total
+            h.setOptionValue("time_limit", h.getRunTime() + max(0.1, left))
+            h.run()
+            solved = h.getModelStatus()
+            empty = solved == highspy.HighsModelStatus.kModelEmpty  # no confirmed one, no seed
+            if solved != highspy.HighsModelStatus.kOptimal and not empty:
+                break
+            rounds += 1
+            duals = (np.maximum(np.asarray(h.getSolution().row_dual), 0.0)
+                     if not empty else np.zeros(m.nrow))
+            reduced = m.reduced(duals)
+            best = min(best, _lagrangian(m, duals, reduced, free, day_row))
+            priced = np.flatnonzero(~master & (reduced > PRICE_TOL))
+            log.debug("round %d: master %.3f, bound %.3f, %d price in, %d iterations, %.1f s",
+                      rounds, h.getInfo().objective_function_value + offset, best + offset,
+                      len(priced), h.getInfo().simplex_iteration_count,
+                      time.perf_counter() - t0)
+            if not len(priced):
+                status = "OPTIMAL"
+                break
+            if rounds_limit is not None and rounds >= rounds_limit:
+                break
+            # the per_group largest of each group: sort by group, then reduced cost, descending
+            order = priced[np.lexsort((-reduced[priced], group[priced]))]
+            first = np.searchsorted(group[order], group[order], side="left")
+            pick = order[np.arange(len(order)) - first < per_group]
+            master[pick] = True
+            start, index, value = m.columns(pick)
+            h.addCols(len(pick), m.cost[pick], m.lower[pick], m.upper[pick], len(index),
+                      start.astype(np.int32), index.astype(np.int32), value)
+        log.debug("column generation: %d rounds, %d of %d columns, %s", rounds,
+                  int(master.sum()), m.ncol, status)
+        seconds = time.perf_counter() - t0
+        if status == "OPTIMAL":
+            value_ = h.getInfo().objective_function_value
+            return LpBound(value_ + offset, status, int(master.sum()), m.nrow, m.nonzeros,
+                           seconds, per_person, self._duals(h.getSolution().row_dual))
+        return LpBound(best + offset if math.isfinite(best) else math.inf,
+                       "LAGRANGIAN" if math.isfinite(best) else status, int(master.sum()),
+                       m.nrow, m.nonzeros, seconds, per_person)
+
+
+@dataclass(frozen=True, slots=True)
+class _Matrix:
+    """The whole LP, its columns in compressed form (``start``, ``index``, ``value``)."""
+
+    cost: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    row_upper: np.ndarray
+    start: np.ndarray
+    index: np.ndarray
+    value: np.ndarray
+
+    @property
+    def ncol(self) -> int:
+        return len(self.cost)
+
+    @property
+    def nrow(self) -> int:
+        return len(self.row_upper)
+
+    @property
+    def nonzeros(self) -> int:
+        return len(self.value)
+
+    def columns(self, js: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Columns ``js`` alone, in compressed form."""
+        lengths = self.start[js + 1] - self.start[js]
+        start = np.concatenate(([0], np.cumsum(lengths)))
+        # entry k of the result is entry (start[js] - start[k's column] + k) of the whole
+        at = np.arange(start[-1]) + np.repeat(self.start[js] - start[:-1], lengths)
+        return start, self.index[at], self.value[at]
+
+    def reduced(self, y: np.ndarray) -> np.ndarray:
+        """Every column's reduced cost under row duals ``y``: cost - A'y."""
+        col = np.repeat(np.arange(self.ncol), np.diff(self.start))
+        return self.cost - np.bincount(col, weights=self.value * y[self.index],
+                                       minlength=self.ncol)
+
+    def lp(self, js: np.ndarray, integral: bool = False) -> highspy.HighsLp:
+        """Every row, columns ``js`` (a maximisation)."""
+        start, index, value = self.columns(js)
+        lp = highspy.HighsLp()
+        lp.num_col_ = len(js)
+        lp.num_row_ = self.nrow
+        lp.col_cost_ = self.cost[js]
+        lp.col_lower_ = self.lower[js]
+        lp.col_upper_ = self.upper[js]
+        lp.row_lower_ = np.full(self.nrow, -highspy.kHighsInf)
+        lp.row_upper_ = self.row_upper
+        lp.sense_ = highspy.ObjSense.kMaximize
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_ = start.astype(np.int32)
+        lp.a_matrix_.index_ = index.astype(np.int32)
+        lp.a_matrix_.value_ = value
+        if integral:
+            lp.integrality_ = [highspy.HighsVarType.kInteger] * len(js)
+        return lp
+
+
+def _lagrangian(m: _Matrix, y: np.ndarray, reduced: np.ndarray, free: np.ndarray,
+                day_row: np.ndarray) -> float:
+    """An upper bound on the LP's optimum from any duals ``y`` >= 0 (Lagrangian relaxation):
+    every row but the one-session-a-day rows priced at ``y``, each of those rows kept, so its
+    group's ``n`` patients that day take the day's best column if its reduced cost (without
+    that row's dual) is positive, and the confirmed appointments (held at one) theirs. At the
+    LP's optimal duals it is the LP's optimum (a Farley-style bound)."""
+    is_day = np.zeros(m.nrow, dtype=bool)
+    is_day[day_row[free]] = True
+    total = float(y[~is_day] @ m.row_upper[~is_day])
+    best = np.zeros(m.nrow)
+    np.maximum.at(best, day_row[free], reduced[free] + y[day_row[free]])
+    return total + float(m.row_upper[is_day] @ best[is_day]) + float(reduced[~free].sum())
 
 
 def _turnover(problem: Problem) -> int:

@@ -107,3 +107,20 @@ def test_measure_with_whole_sessions_reports_the_tighter_bound(
         assert row.bound_by == "MIP"
     no_mip = run.measure(Spec("S", "room", 0.8, seed=6), 3.0, workers=1)
     assert no_mip.mip_bound == float("inf")
+
+
+@pytest.mark.solve
+def test_measure_prices_the_per_person_lp_by_columns_above_the_cut_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above ``PERSON_LP_STARTS`` (here every week) a staff-limited week's per-person LP comes
+    from column generation: the whole per-person LP's value, its seconds reported."""
+    from bench import run
+
+    monkeypatch.setattr(run, "BEST_KNOWN", tmp_path / "best_known.json")
+    monkeypatch.setattr(run, "PERSON_LP_STARTS", 0)
+    spec = Spec("S", "staff", 1.15)
+    row = run.measure(spec, 2.0, workers=1)
+    whole = lp_bound(to_problem(validate_scenario(generate(spec))), per_person=True)
+    assert row.lp_person == pytest.approx(round(whole.bound, 1))
+    assert row.weighted - 1e-6 <= row.lp_person and row.lp_person_s > 0
+    assert row.best_bound <= row.lp_person + 1e-6

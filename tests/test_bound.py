@@ -5,6 +5,7 @@ binds. A bound below a feasible value would be a bug: the tests hold it against 
 from __future__ import annotations
 
 import copy
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from bench.generate import Spec, generate
 from scheduler.compile import to_problem
 from scheduler.validate import validate_scenario
 from solver import Options, Problem, capacity_bound, solve
-from solver.bound import BUCKET, lp_bound, prices
+from solver.bound import BUCKET, _Builder, lp_bound, prices
+from solver.candidates import build_visits
 from tests.conftest import patients, scenario_dict
 
 FIXTURE = Path(__file__).parent / "fixtures" / "video_and_steps.yaml"
@@ -224,3 +226,57 @@ def test_a_search_stops_where_it_reaches_a_bound_proven_elsewhere() -> None:
     assert sum(problem.patient[a.patient].priority for a in result.appointments) >= target
     # the only constraint added is the stage's own hold of the value it reached
     assert len(model.model.proto.constraints) == constraints + 1
+
+
+COLGEN = [Spec("S", "staff", 0.8, seed=3), Spec("S", "staff", 0.8, seed=1),
+          Spec("S", "staff", 1.0), Spec("S", "staff", 1.15)]
+
+
+@pytest.mark.parametrize("spec", COLGEN, ids=[f"{s.name}#{s.seed}" for s in COLGEN])
+@pytest.mark.solve
+def test_column_generation_finds_the_per_person_optimum(spec: Spec) -> None:
+    """Priced from the pooled LP's columns, column generation ends at the whole per-person
+    LP's optimum, at or above what CP-SAT places (and the proven optima where known), with
+    fewer columns than the whole LP; given the pooled LP it needs no second one."""
+    problem = to_problem(validate_scenario(generate(spec)))
+    full = lp_bound(problem, per_person=True)
+    colgen = lp_bound(problem, per_person=True, method="colgen")
+    assert (full.status, colgen.status) == ("OPTIMAL", "OPTIMAL")
+    assert colgen.bound == pytest.approx(full.bound, abs=1e-6)
+    assert colgen.columns < full.columns
+    pooled = lp_bound(problem)
+    again = lp_bound(problem, per_person=True, method="colgen", start=pooled)
+    assert again.bound == pytest.approx(full.bound, abs=1e-6)
+    solution = solve(problem, Options(time_limit=2, workers=2, soft_goals=False))
+    assert solution.objective <= colgen.bound + 1e-6
+    assert OPTIMA.get(spec, 0) <= colgen.bound + 1e-6
+
+
+@pytest.mark.solve
+def test_column_generation_stopped_early_is_still_a_bound() -> None:
+    """Stopped after one, two or three master solves, column generation reports the least of
+    its rounds' Lagrangian bounds: above the per-person LP's optimum (so above any schedule),
+    never claiming to be it."""
+    problem = to_problem(validate_scenario(generate(Spec("S", "staff", 1.15))))
+    visits, _ = build_visits(problem)
+    full = lp_bound(problem, visits, per_person=True)
+    seen = []
+    for rounds in (1, 2, 3):
+        builder = _Builder(problem, True, BUCKET)
+        builder.build(visits, True)
+        early = builder.colgen(0.0, 60, True, time.perf_counter(), rounds_limit=rounds)
+        assert early.status == "LAGRANGIAN" and not early.duals
+        assert early.bound >= full.bound - 1e-6
+        seen.append(early.bound)
+    assert seen == sorted(seen, reverse=True)
+
+
+def test_confirmed_appointments_in_column_generation() -> None:
+    """A fixed session held at one in the master from the start: the same 1 + 2 as the whole
+    LP, per person."""
+    data = _watched(10)
+    data["fixed"] = [{"id": "A-1", "patient": "P01", "start": "2026-12-07T08:00",
+                      "room": "R1", "staff": {"nurse": "N1"}}]
+    problem = _problem(data)
+    colgen = lp_bound(problem, weighted=False, per_person=True, method="colgen")
+    assert colgen.status == "OPTIMAL" and colgen.bound == pytest.approx(3.0)
