@@ -4,7 +4,8 @@
 pytest-xdist's default hands out the modules with the most tests first. The suite's longest
 modules have the fewest: schemathesis's run (test_openapi.py, a dozen tests, the longest module)
 and the four-week walk (two tests) went out last and ran alone on one worker while the other sat
-idle (the 2026-12-06 22:05 run: the last minutes were test_openapi.py's alone). Here the modules
+idle unless other modules happened to be left (the 2026-12-06 22:05 run: the four-week walk
+began at minute 34 of 42; that run still ended within 100 s of an even split). Here the modules
 go out longest first, each whole (its module fixtures are built once, as under plain loadfile: no
 module is split), so that the end of a run is the short ones.
 
@@ -16,10 +17,20 @@ from __future__ import annotations
 
 import pytest
 
-SECONDS: dict[str, float] = {}
-"""Each long module's seconds (a full run's ``--durations=0`` summed per module, on the loaded
-2-core machine). Only the order depends on these: a stale figure makes a run end less evenly,
-never a test differ."""
+SECONDS: dict[str, float] = {
+    "tests/test_four_weeks.py": 450, "tests/test_openapi.py": 446, "tests/test_service.py": 422,
+    "tests/test_bound.py": 232, "tests/test_outbox.py": 223, "tests/test_pages.py": 138,
+    "tests/test_pages_manager.py": 137, "tests/test_pages_desk.py": 123,
+    "tests/test_jobs_hardening.py": 122, "tests/test_bench.py": 119,
+    "tests/test_accounts.py": 118, "tests/test_feeds_http.py": 117,
+    "tests/test_differential.py": 112, "tests/test_new_clinic_walk.py": 110,
+    "tests/test_selfservice_browser.py": 109, "tests/test_patients_browser.py": 105,
+    "tests/test_golden.py": 104, "tests/test_board_drag.py": 104,
+}
+"""Each long module's seconds (2026-12-06 22:05, ``-n 2 --dist loadfile --durations=0`` summed
+per module, schemathesis's subtests left out as they lie inside their test; load 5.3-5.6 on the
+2 shared cores, all modules 4,871 s, wall 2,535 s). Only the order depends on these: a stale
+figure makes a run end less evenly, never a test differ."""
 COST = {"browser": 10.0, "slow": 5.0, "solve": 2.0, "db": 0.3}
 """Any other module's estimate: per test the highest of these its marks give, else QUICK."""
 QUICK = 0.05
