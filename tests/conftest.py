@@ -28,6 +28,9 @@ settings.register_profile("fuzz", max_examples=100_000, deadline=None, database=
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                  HealthCheck.filter_too_much])
 
+# How scripts/test hands modules to its worker processes (the longest first).
+pytest_plugins = ("tests.distribution",)
+
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 # The contract's own example beside the project (as CI lays it out); a copy when run elsewhere.
 TINY = next(p for p in (SHARED / "examples" / "tiny.yaml",
