@@ -154,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return replan_bench(args, console)
     cases = suite(args.quick)
+    unknown = sorted(set(args.only or ()) - {spec.name for spec, _ in suite()})
+    if unknown:  # exit 2 with the names, not an IndexError from an empty table
+        parser.error(f"--only: no instance named {', '.join(unknown)} (the suite's: "
+                     f"{', '.join(spec.name for spec, _ in suite())})")
     if args.only:
         cases = [(spec, limit) for spec, limit in cases if spec.name in args.only]
     if args.time_limit is not None:
